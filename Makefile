@@ -1,0 +1,40 @@
+# The two commands of the README:
+#   make run    set everything up, build, run the main job on the default models
+#   make test   set everything up, build, run the whole test suite
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+SAMPLE := .deps/samples/astronaut.png
+
+.PHONY: all setup build run test test-asan bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 || { cat $(BUILD).configure.log; exit 1; }
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/facelens info --json
+	$(BUILD)/facelens detect --json --draw out/astronaut.png $(SAMPLE)
+	@echo "boxes and landmarks drawn in out/astronaut.png"
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+	@$(MAKE) --no-print-directory test-asan
+
+# The malformed-input tests (image decoding) under AddressSanitizer and UBSan.
+test-asan: setup
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFACELENS_ASAN=ON -DFACELENS_BUILD_BENCH=OFF > $(ASAN_BUILD).configure.log 2>&1 || { cat $(ASAN_BUILD).configure.log; exit 1; }
+	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target unit_test_image
+	$(ASAN_BUILD)/tests/unit_test_image
+
+bench: build
+	$(BUILD)/bench/stage_bench --benchmark_min_time=1
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BUILD).configure.log $(ASAN_BUILD).configure.log

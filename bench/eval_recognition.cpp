@@ -1,0 +1,166 @@
+// Recognition quality of the configured models on the labelled photos of ../shared/data:
+// - verification: every pair of labelled faces, ROC AUC, the threshold with the best accuracy,
+//   accuracy and false-accept / false-reject rates at the manifest threshold and at that one;
+// - identification: leave-one-out nearest neighbour over face_api_js (8 people x 5) and openface.
+//   build/bench/eval_recognition [--models DIR] [--data DIR]
+// Prints one JSON object. Used to calibrate thresholds.match in models/manifest.json.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "facelens/engine.h"
+#include "recognize/recognizer.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Sample {
+  std::string path, person, set;
+  std::vector<float> embedding;
+};
+
+static std::string person_of_face_api(const std::string& stem) {
+  std::string p = stem;
+  while (!p.empty() && std::isdigit(static_cast<unsigned char>(p.back()))) p.pop_back();
+  return p;
+}
+
+int main(int argc, char** argv) {
+  std::string data = FACELENS_TEST_DATA, models;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (!std::strcmp(argv[i], "--data")) data = argv[++i];
+    else if (!std::strcmp(argv[i], "--models")) models = argv[++i];
+  }
+  if (!fs::is_directory(data + "/faces")) {
+    std::cerr << "eval_recognition: no labelled photos at " << data << "/faces (pass --data DIR)\n";
+    return 2;
+  }
+  facelens::EngineOptions eo;
+  eo.models_dir = models;
+  auto engine = facelens::Engine::create(eo);
+  if (!engine.ok()) {
+    std::cerr << engine.status().to_string() << "\n";
+    return 1;
+  }
+  std::vector<Sample> samples;
+  auto add = [&](const fs::path& p, const std::string& person, const std::string& set) {
+    samples.push_back({p.string(), person, set, {}});
+  };
+  const std::string f = data + "/faces/";
+  for (const auto& e : fs::directory_iterator(f + "face_api_js"))
+    if (e.path().extension() == ".png") add(e.path(), person_of_face_api(e.path().stem().string()), "face_api_js");
+  for (const char* n : {"lennon-1", "lennon-2", "clapton-1", "clapton-2", "adams", "carell"})
+    add(f + "openface/" + n + ".jpg", std::string(n).substr(0, std::string(n).find('-')), "openface");
+  for (const auto& d : fs::directory_iterator(f + "face_recognition/knn/train"))
+    for (const auto& e : fs::directory_iterator(d.path())) add(e.path(), d.path().filename().string(), "knn_train");
+  add(f + "face_recognition/obama3.jpg", "obama", "face_recognition");
+  add(f + "face_recognition/lin-manuel-miranda.png", "lin_manuel_miranda", "face_recognition");
+  std::sort(samples.begin(), samples.end(), [](const Sample& a, const Sample& b) { return a.path < b.path; });
+
+  facelens::AnalyzeOptions what;
+  what.embedding = true;
+  json skipped = json::array();
+  std::vector<Sample> used;
+  for (auto& s : samples) {
+    auto r = (*engine)->analyze_file(s.path, what);
+    if (!r.ok() || r->faces.empty()) {
+      skipped.push_back({{"image", s.path}, {"why", r.ok() ? "no face" : r.status().to_string()}});
+      continue;
+    }
+    // The largest face is the labelled one.
+    auto& face = *std::max_element(r->faces.begin(), r->faces.end(),
+                                   [](const auto& a, const auto& b) { return a.box.area() < b.box.area(); });
+    s.embedding = face.embedding;
+    used.push_back(s);
+  }
+
+  // Verification over all pairs.
+  std::vector<std::pair<float, bool>> pairs;
+  for (size_t i = 0; i < used.size(); ++i)
+    for (size_t j = i + 1; j < used.size(); ++j)
+      pairs.push_back({facelens::recognize::cosine(used[i].embedding, used[j].embedding), used[i].person == used[j].person});
+  size_t n_pos = 0;
+  for (auto& p : pairs) n_pos += p.second;
+  const size_t n_neg = pairs.size() - n_pos;
+  // AUC = P(score of a random positive > score of a random negative).
+  std::vector<float> pos, neg;
+  for (auto& p : pairs) (p.second ? pos : neg).push_back(p.first);
+  std::sort(neg.begin(), neg.end());
+  double auc = 0;
+  for (float s : pos) {
+    auto lo = std::lower_bound(neg.begin(), neg.end(), s);
+    auto hi = std::upper_bound(neg.begin(), neg.end(), s);
+    auc += (lo - neg.begin()) + 0.5 * (hi - lo);
+  }
+  auc /= static_cast<double>(pos.size()) * neg.size();
+  auto at = [&](float t) {
+    size_t fa = 0, fr = 0;
+    for (auto& p : pairs) {
+      if (p.second && p.first < t) ++fr;
+      if (!p.second && p.first >= t) ++fa;
+    }
+    return json{{"threshold", t},
+                {"accuracy", 1.0 - static_cast<double>(fa + fr) / pairs.size()},
+                {"far", static_cast<double>(fa) / n_neg},
+                {"frr", static_cast<double>(fr) / n_pos}};
+  };
+  float best_t = 0;
+  double best_acc = -1;
+  for (int k = 0; k <= 1000; ++k) {
+    float t = k / 1000.f;
+    double acc = at(t)["accuracy"];
+    if (acc > best_acc) {
+      best_acc = acc;
+      best_t = t;
+    }
+  }
+  float far0 = 1;  // the lowest threshold with no false accept
+  for (int k = 1000; k >= 0; --k) {
+    if (at(k / 1000.f)["far"].get<double>() > 0) break;
+    far0 = k / 1000.f;
+  }
+
+  // Leave-one-out identification per set.
+  json loo = json::object();
+  for (const char* set : {"face_api_js", "openface"}) {
+    int n = 0, correct = 0, correct_above = 0;
+    for (size_t i = 0; i < used.size(); ++i) {
+      if (used[i].set != set) continue;
+      float best = -2;
+      const Sample* who = nullptr;
+      for (size_t j = 0; j < used.size(); ++j) {
+        if (j == i || used[j].set != set) continue;
+        float c = facelens::recognize::cosine(used[i].embedding, used[j].embedding);
+        if (c > best) {
+          best = c;
+          who = &used[j];
+        }
+      }
+      ++n;
+      if (who && who->person == used[i].person) {
+        ++correct;
+        if (best >= (*engine)->match_threshold()) ++correct_above;
+      }
+    }
+    loo[set] = {{"images", n}, {"top1_accuracy", n ? static_cast<double>(correct) / n : 0.0},
+                {"top1_accuracy_above_threshold", n ? static_cast<double>(correct_above) / n : 0.0}};
+  }
+
+  std::sort(pos.begin(), pos.end());
+  json out = {{"images", used.size()},
+              {"highest_impostor_similarity", neg.empty() ? 0.f : neg.back()},
+              {"lowest_genuine_similarities", std::vector<float>(pos.begin(), pos.begin() + std::min<size_t>(5, pos.size()))},
+              {"pairs", pairs.size()},
+              {"same_person_pairs", n_pos},
+              {"roc_auc", auc},
+              {"manifest_threshold", at((*engine)->match_threshold())},
+              {"best_accuracy_threshold", at(best_t)},
+              {"lowest_threshold_without_false_accept", at(far0)},
+              {"leave_one_out", loo},
+              {"skipped", skipped}};
+  std::cout << out.dump(2) << "\n";
+  return 0;
+}

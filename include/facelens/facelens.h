@@ -1,0 +1,16 @@
+// facelens — the one header to include.
+//
+//   #include <facelens/facelens.h>
+//   auto engine = facelens::Engine::create({});
+//
+// See engine.h (pipeline), image.h (decoding), models.h (model inspection), runtime_info.h
+// (ONNX Runtime and providers), status.h (errors) and types.h (faces, boxes).
+#pragma once
+
+#include "facelens/engine.h"
+#include "facelens/image.h"
+#include "facelens/models.h"
+#include "facelens/runtime_info.h"
+#include "facelens/status.h"
+#include "facelens/types.h"
+#include "facelens/version.h"

@@ -1,0 +1,73 @@
+// facelens — decoded images and image decoding.
+//
+//   facelens::DecodeOptions opt;                 // 50 Mpx / 64 MiB limits, EXIF applied
+//   auto img = facelens::decode_image(bytes, opt);  // bytes: std::span<const uint8_t>
+//   if (!img.ok()) return img.status();          // corrupt/truncated/unknown/too large
+//   // img->width, img->height, img->pixels: 8-bit RGB, row-major, no padding
+//
+// Formats: JPEG (libjpeg-turbo), PNG (8/16-bit, grey, palette, alpha), WebP, BMP. The header is
+// validated before any pixel buffer is allocated: sizes of zero, over `max_pixels` or over the
+// byte limit are refused. Alpha is dropped (composited over nothing: colour channels kept).
+// Functions here are thread-safe (no shared state); an Image is a plain value.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "facelens/status.h"
+
+namespace facelens {
+
+// An 8-bit RGB image, interleaved, row-major, stride = 3 * width bytes.
+struct Image {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;
+
+  bool empty() const { return width <= 0 || height <= 0; }
+  const uint8_t* row(int y) const { return pixels.data() + static_cast<size_t>(y) * width * 3; }
+};
+
+enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kBmp };
+const char* image_format_name(ImageFormat format);
+
+struct DecodeOptions {
+  int64_t max_pixels = 50'000'000;        // refuse larger images (width * height, before scaling)
+  int64_t max_bytes = 64LL * 1024 * 1024;  // refuse larger encoded inputs
+  bool apply_exif_orientation = true;      // JPEG EXIF orientation tag (1..8)
+  // JPEG only: when both are > 0, decode with the largest DCT-domain downscale (1/2, 1/4, 1/8)
+  // that keeps the decoded image at least min_width x min_height. 0 = full size.
+  int min_width = 0;
+  int min_height = 0;
+};
+
+// What a decode found, besides the pixels.
+struct DecodedImage {
+  Image image;
+  ImageFormat format = ImageFormat::kUnknown;
+  int original_width = 0;   // after EXIF orientation, before any DCT downscale
+  int original_height = 0;
+  // image pixel = original pixel * scale (1 unless a DCT downscale was applied).
+  double scale = 1.0;
+};
+
+// Reads only the header: format and size (after EXIF orientation). Never allocates pixels.
+struct ImageHeader {
+  ImageFormat format = ImageFormat::kUnknown;
+  int width = 0;
+  int height = 0;
+};
+StatusOr<ImageHeader> read_image_header(std::span<const uint8_t> bytes);
+
+StatusOr<DecodedImage> decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options);
+// Reads the file (refusing files over options.max_bytes before reading them) and decodes it.
+StatusOr<DecodedImage> decode_image_file(const std::string& path, const DecodeOptions& options);
+// Reads a whole file into memory, refusing files over max_bytes.
+StatusOr<std::vector<uint8_t>> read_file_bytes(const std::string& path, int64_t max_bytes);
+
+// Encodes an image as PNG (for --draw and debugging).
+Status write_png(const Image& image, const std::string& path);
+
+}  // namespace facelens

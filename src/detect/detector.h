@@ -1,0 +1,47 @@
+// Face detectors: one model, one shared session, boxes in original image pixels.
+// A Detector is immutable after creation and thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "facelens/image.h"
+#include "facelens/status.h"
+#include "facelens/types.h"
+#include "models/manifest.h"
+#include "runtime/session.h"
+
+namespace facelens::detect {
+
+struct Detection {
+  Box box;
+  float score = 0;
+  std::optional<FivePoints> keypoints;  // when the model predicts them
+};
+
+struct DetectorOptions {
+  float score_threshold = -1;  // < 0: the manifest's thresholds.score
+  float nms_iou = -1;          // < 0: the manifest's thresholds.nms_iou
+  int max_faces = 1000;
+};
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  // Faces in `img`, best score first, boxes clipped to the image.
+  virtual StatusOr<std::vector<Detection>> detect(const Image& img) const = 0;
+  // The model's input size: a decoder may downscale a photo to no less than this.
+  virtual int input_width() const = 0;
+  virtual int input_height() const = 0;
+  virtual bool has_keypoints() const = 0;
+  virtual const runtime::Session& session() const = 0;
+  virtual const models::ModelEntry& entry() const = 0;
+};
+
+StatusOr<std::shared_ptr<const Detector>> create_detector(const models::ModelEntry& entry,
+                                                          std::shared_ptr<const runtime::Session> session,
+                                                          const DetectorOptions& options);
+
+}  // namespace facelens::detect

@@ -1,0 +1,36 @@
+// Image -> model input tensor: crop, resize (bilinear), colour order and per-channel
+// normalisation, written planar (NCHW, one image). The numbers (size, order, mean, std) come from
+// the model's manifest entry; nothing here knows a model.
+#pragma once
+
+#include <array>
+
+#include "facelens/image.h"
+#include "facelens/types.h"
+
+namespace facelens::image {
+
+enum class ChannelOrder { kRGB, kBGR, kGray };
+
+struct Normalization {
+  ChannelOrder order = ChannelOrder::kRGB;
+  std::array<float, 3> mean{0, 0, 0};  // on 0..255 values, in `order`
+  std::array<float, 3> std{1, 1, 1};
+  int channels() const { return order == ChannelOrder::kGray ? 1 : 3; }
+};
+
+// Writes channels() x height x width floats to `out`: (pixel - mean) / std.
+// `img` must already be width x height.
+void to_planar(const Image& img, const Normalization& norm, float* out);
+
+// Resizes the whole image to width x height (bilinear, OpenCV INTER_LINEAR).
+Image resize(const Image& img, int width, int height);
+
+// The integer rectangle [x, y, x+w, y+h) of `img` (clipped to the image; empty if outside).
+Image crop(const Image& img, int x, int y, int w, int h);
+
+// crop() then resize() then to_planar(), in one go.
+void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width, int height,
+                        const Normalization& norm, float* out);
+
+}  // namespace facelens::image

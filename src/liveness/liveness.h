@@ -1,0 +1,42 @@
+// Presentation-attack (liveness) model on a face: the box is scaled about its centre by the
+// manifest's crop_scale, shifted to stay inside the image, resized to the model input.
+// Class probabilities come from a softmax; the manifest's live_index names the "live" class.
+// Immutable and thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "facelens/image.h"
+#include "facelens/status.h"
+#include "facelens/types.h"
+#include "models/manifest.h"
+#include "runtime/session.h"
+
+namespace facelens::liveness {
+
+// The integer crop rectangle for `box` scaled by `scale` about its centre, clamped so that the
+// scale fits the image and shifted to stay inside it (as Silent-Face-Anti-Spoofing's CropImage).
+struct CropRect {
+  int x = 0, y = 0, w = 0, h = 0;
+};
+CropRect scaled_crop(const Box& box, float scale, int image_width, int image_height);
+
+std::vector<float> softmax(std::span<const float> logits);
+
+class LivenessModel {
+ public:
+  static StatusOr<std::shared_ptr<const LivenessModel>> create(const models::ModelEntry& entry,
+                                                               std::shared_ptr<const runtime::Session> session);
+  StatusOr<Liveness> score(const Image& img, const Box& box) const;
+  const runtime::Session& session() const { return *session_; }
+  const models::ModelEntry& entry() const { return entry_; }
+
+ private:
+  LivenessModel(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, int out)
+      : entry_(e), session_(std::move(s)), output_(out) {}
+  models::ModelEntry entry_;
+  std::shared_ptr<const runtime::Session> session_;
+  int output_;
+};
+
+}  // namespace facelens::liveness

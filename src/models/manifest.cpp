@@ -1,0 +1,134 @@
+#include "models/manifest.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace facelens::models {
+
+double ModelEntry::threshold(const std::string& key, double fallback) const {
+  auto it = thresholds.find(key);
+  return it == thresholds.end() ? fallback : it->second;
+}
+double ModelEntry::number(const std::string& key, double fallback) const {
+  auto it = numbers.find(key);
+  return it == numbers.end() ? fallback : it->second;
+}
+std::string ModelEntry::string(const std::string& key, const std::string& fallback) const {
+  auto it = strings.find(key);
+  return it == strings.end() ? fallback : it->second;
+}
+
+const ModelEntry* Manifest::find(const std::string& id) const {
+  for (const auto& m : models)
+    if (m.id == id) return &m;
+  return nullptr;
+}
+
+const ModelEntry* Manifest::default_for(const std::string& service) const {
+  auto it = defaults.find(service);
+  return it == defaults.end() ? nullptr : find(it->second);
+}
+
+static StatusOr<image::ChannelOrder> parse_color(const std::string& s, const std::string& where) {
+  if (s == "RGB") return image::ChannelOrder::kRGB;
+  if (s == "BGR") return image::ChannelOrder::kBGR;
+  if (s == "GRAY") return image::ChannelOrder::kGray;
+  return invalid_argument(where + ": color '" + s + "' is not one of RGB, BGR, GRAY");
+}
+
+static const char* kKnown[] = {"id", "file", "sha256", "package", "package_path", "task", "family",
+                               "input", "outputs", "thresholds", "labels", "license", "source"};
+
+StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& origin) {
+  using nlohmann::json;
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return invalid_argument("model manifest '" + origin + "' is not valid JSON");
+  }
+  Manifest m;
+  m.path = origin;
+  if (j.contains("defaults") && j["defaults"].is_object()) {
+    for (auto& [k, v] : j["defaults"].items())
+      if (v.is_string()) m.defaults[k] = v.get<std::string>();
+  }
+  if (!j.contains("models") || !j["models"].is_array()) {
+    return invalid_argument("model manifest '" + origin + "' has no \"models\" array");
+  }
+  for (const auto& e : j["models"]) {
+    const std::string where = "model manifest '" + origin + "', entry " +
+                              (e.contains("id") ? e["id"].dump() : std::string("without id"));
+    try {
+      ModelEntry me;
+      me.id = e.at("id").get<std::string>();
+      me.file = e.at("file").get<std::string>();
+      me.sha256 = e.value("sha256", "");
+      me.package = e.value("package", "");
+      me.package_path = e.value("package_path", "");
+      me.task = e.at("task").get<std::string>();
+      me.family = e.value("family", "");
+      me.license = e.value("license", "");
+      me.source = e.value("source", "");
+      if (e.contains("input")) {
+        const auto& in = e["input"];
+        me.input.name = in.value("name", "");
+        me.input.shape = in.value("shape", std::vector<int64_t>{});
+        auto color = parse_color(in.value("color", "RGB"), where);
+        if (!color.ok()) return color.status();
+        me.input.norm.order = *color;
+        auto mean = in.value("mean", std::vector<float>{});
+        auto stdev = in.value("std", std::vector<float>{});
+        me.input.resize = in.value("resize", "stretch");
+        me.input.crop = in.value("crop", "box");
+        me.input.crop_scale = in.value("crop_scale", 1.0f);
+        const size_t c = static_cast<size_t>(me.input.norm.channels());
+        if (mean.empty()) mean.assign(c, 0.f);
+        if (stdev.empty()) stdev.assign(c, 1.f);
+        if (mean.size() != c || stdev.size() != c) {
+          return invalid_argument(where + ": input.mean and input.std need " + std::to_string(c) + " values");
+        }
+        for (size_t k = 0; k < c; ++k) {
+          if (stdev[k] == 0) return invalid_argument(where + ": input.std has a zero");
+          me.input.norm.mean[k] = mean[k];
+          me.input.norm.std[k] = stdev[k];
+        }
+      }
+      if (e.contains("outputs"))
+        for (auto& [k, v] : e["outputs"].items()) me.outputs[k] = v.get<std::string>();
+      if (e.contains("thresholds"))
+        for (auto& [k, v] : e["thresholds"].items()) me.thresholds[k] = v.get<double>();
+      if (e.contains("labels")) me.labels = e["labels"].get<std::vector<std::string>>();
+      for (auto& [k, v] : e.items()) {
+        bool known = false;
+        for (const char* kk : kKnown) known = known || k == kk;
+        if (known) continue;
+        if (v.is_number()) me.numbers[k] = v.get<double>();
+        else if (v.is_string()) me.strings[k] = v.get<std::string>();
+      }
+      if (m.find(me.id)) return invalid_argument(where + ": duplicate id");
+      m.models.push_back(std::move(me));
+    } catch (const json::exception& ex) {
+      return invalid_argument(where + ": " + ex.what());
+    }
+  }
+  for (const auto& [service, id] : m.defaults) {
+    if (!m.find(id)) {
+      return invalid_argument("model manifest '" + origin + "': default " + service + " '" + id +
+                              "' has no entry");
+    }
+  }
+  return m;
+}
+
+StatusOr<Manifest> load_manifest(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) {
+    return not_found("model manifest '" + path + "' not found: run from the facelens checkout, "
+                     "or pass --models DIR / set FACELENS_MODELS to the folder with manifest.json");
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_manifest(ss.str(), path);
+}
+
+}  // namespace facelens::models

@@ -1,0 +1,334 @@
+#include "facelens/engine.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "align/aligner.h"
+#include "attributes/attributes.h"
+#include "detect/detector.h"
+#include "landmarks/landmarks.h"
+#include "liveness/liveness.h"
+#include "models/binding.h"
+#include "models/registry.h"
+#include "recognize/recognizer.h"
+#include "runtime/environment.h"
+
+namespace facelens {
+
+namespace {
+
+// A service created on first use, once, shared afterwards. A failed load is not cached: the next
+// call tries again (the file may have been fixed).
+template <typename T>
+class Lazy {
+ public:
+  template <typename Make>
+  StatusOr<std::shared_ptr<const T>> get(Make make) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (value_) return value_;
+    auto made = make();
+    if (made.ok()) value_ = *made;
+    return made;
+  }
+  std::shared_ptr<const T> peek() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return value_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::shared_ptr<const T> value_;
+};
+
+Face& largest(std::vector<Face>& faces) {
+  return *std::max_element(faces.begin(), faces.end(),
+                           [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  EngineOptions options;
+  std::string models_dir;
+  std::shared_ptr<models::ModelRegistry> registry;
+  std::shared_ptr<const runtime::Environment> env;
+  runtime::SessionOptions session_options;
+  const models::ModelEntry* detector_entry = nullptr;
+  const models::ModelEntry* landmark_entry = nullptr;
+  const models::ModelEntry* recognizer_entry = nullptr;
+  const models::ModelEntry* liveness_entry = nullptr;
+  std::vector<const models::ModelEntry*> attribute_entries;
+
+  Lazy<detect::Detector> detector;
+  Lazy<landmarks::LandmarkModel> landmark_model;
+  Lazy<recognize::Recognizer> recognizer;
+  Lazy<liveness::LivenessModel> liveness_model;
+  std::vector<std::unique_ptr<Lazy<attributes::AttributeModel>>> attribute_models;
+
+  StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& e) const {
+    return models::open_session(*registry, e, env, session_options);
+  }
+  StatusOr<std::shared_ptr<const detect::Detector>> get_detector() const {
+    return detector.get([&]() -> StatusOr<std::shared_ptr<const detect::Detector>> {
+      FACELENS_ASSIGN_OR_RETURN(auto s, open(*detector_entry));
+      detect::DetectorOptions o;
+      o.score_threshold = options.detect_threshold;
+      o.nms_iou = options.nms_iou;
+      o.max_faces = options.max_faces;
+      return detect::create_detector(*detector_entry, s, o);
+    });
+  }
+  StatusOr<std::shared_ptr<const landmarks::LandmarkModel>> get_landmarks() const {
+    if (!landmark_entry) return failed_precondition("no landmark model configured (manifest defaults.landmarks)");
+    return landmark_model.get([&]() -> StatusOr<std::shared_ptr<const landmarks::LandmarkModel>> {
+      FACELENS_ASSIGN_OR_RETURN(auto s, open(*landmark_entry));
+      return landmarks::LandmarkModel::create(*landmark_entry, s);
+    });
+  }
+  StatusOr<std::shared_ptr<const recognize::Recognizer>> get_recognizer() const {
+    if (!recognizer_entry) return failed_precondition("no recognizer configured (manifest defaults.recognizer)");
+    return recognizer.get([&]() -> StatusOr<std::shared_ptr<const recognize::Recognizer>> {
+      FACELENS_ASSIGN_OR_RETURN(auto s, open(*recognizer_entry));
+      return recognize::Recognizer::create(*recognizer_entry, s);
+    });
+  }
+  StatusOr<std::shared_ptr<const liveness::LivenessModel>> get_liveness() const {
+    if (!liveness_entry) return failed_precondition("no liveness model configured (manifest defaults.liveness)");
+    return liveness_model.get([&]() -> StatusOr<std::shared_ptr<const liveness::LivenessModel>> {
+      FACELENS_ASSIGN_OR_RETURN(auto s, open(*liveness_entry));
+      return liveness::LivenessModel::create(*liveness_entry, s);
+    });
+  }
+  StatusOr<std::shared_ptr<const attributes::AttributeModel>> get_attribute(size_t i) const {
+    return attribute_models[i]->get([&]() -> StatusOr<std::shared_ptr<const attributes::AttributeModel>> {
+      FACELENS_ASSIGN_OR_RETURN(auto s, open(*attribute_entries[i]));
+      return attributes::create_attribute_model(*attribute_entries[i], s);
+    });
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+static StatusOr<const models::ModelEntry*> pick(const models::Manifest& m, const std::string& service,
+                                                const std::string& id, bool required) {
+  if (!id.empty()) {
+    const models::ModelEntry* e = m.find(id);
+    if (!e) return not_found("no model '" + id + "' in " + m.path + " for the " + service);
+    return e;
+  }
+  const models::ModelEntry* e = m.default_for(service);
+  if (!e && required) return not_found(m.path + " names no default " + service + " (defaults." + service + ")");
+  return e;
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->models_dir = options.models_dir;
+  if (impl->models_dir.empty()) {
+    const char* env = std::getenv("FACELENS_MODELS");
+    impl->models_dir = env && *env ? env : FACELENS_DEFAULT_MODELS_DIR;
+  }
+  FACELENS_ASSIGN_OR_RETURN(impl->registry, models::ModelRegistry::open(impl->models_dir));
+  FACELENS_ASSIGN_OR_RETURN(impl->env, runtime::Environment::create({}));
+  impl->session_options.intra_op_threads = options.intra_op_threads;
+  impl->session_options.allow_spinning = options.allow_spinning;
+  const auto& m = impl->registry->manifest();
+  FACELENS_ASSIGN_OR_RETURN(impl->detector_entry, pick(m, "detector", options.detector, true));
+  FACELENS_ASSIGN_OR_RETURN(impl->landmark_entry, pick(m, "landmarks", options.landmarks, false));
+  FACELENS_ASSIGN_OR_RETURN(impl->recognizer_entry, pick(m, "recognizer", options.recognizer, false));
+  FACELENS_ASSIGN_OR_RETURN(impl->liveness_entry, pick(m, "liveness", options.liveness, false));
+  if (options.attributes.empty()) {
+    for (const auto& e : m.models)
+      if (e.task == "attribute") impl->attribute_entries.push_back(&e);
+  } else {
+    for (const auto& id : options.attributes) {
+      FACELENS_ASSIGN_OR_RETURN(auto e, pick(m, "attribute", id, true));
+      impl->attribute_entries.push_back(e);
+    }
+  }
+  for (size_t i = 0; i < impl->attribute_entries.size(); ++i) {
+    impl->attribute_models.push_back(std::make_unique<Lazy<attributes::AttributeModel>>());
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+const std::string& Engine::models_dir() const { return impl_->models_dir; }
+
+float Engine::match_threshold() const {
+  if (impl_->options.match_threshold >= 0) return impl_->options.match_threshold;
+  return impl_->recognizer_entry ? static_cast<float>(impl_->recognizer_entry->threshold("match", 0.4)) : 0.4f;
+}
+
+Status Engine::warm_up(const AnalyzeOptions& what) const {
+  FACELENS_RETURN_IF_ERROR(impl_->get_detector().status());
+  if (what.landmarks || what.embedding) FACELENS_RETURN_IF_ERROR(impl_->get_landmarks().status());
+  if (what.embedding) FACELENS_RETURN_IF_ERROR(impl_->get_recognizer().status());
+  if (what.liveness) FACELENS_RETURN_IF_ERROR(impl_->get_liveness().status());
+  if (what.attributes)
+    for (size_t i = 0; i < impl_->attribute_entries.size(); ++i)
+      FACELENS_RETURN_IF_ERROR(impl_->get_attribute(i).status());
+  return Status::Ok();
+}
+
+StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& what) const {
+  if (image.empty()) return invalid_argument("empty image");
+  FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
+  FACELENS_ASSIGN_OR_RETURN(auto detections, detector->detect(image));
+  ImageResult result;
+  result.width = image.width;
+  result.height = image.height;
+  result.faces.reserve(detections.size());
+  for (const auto& d : detections) {
+    Face f;
+    f.box = d.box;
+    f.score = d.score;
+    f.landmarks = d.keypoints;
+    result.faces.push_back(std::move(f));
+  }
+  const bool need_points = what.landmarks || what.embedding;
+  if (need_points && !detector->has_keypoints()) {
+    FACELENS_ASSIGN_OR_RETURN(auto lm, impl_->get_landmarks());
+    for (auto& f : result.faces) {
+      FACELENS_ASSIGN_OR_RETURN(auto five, lm->predict(image, f.box));
+      f.landmarks = five;
+    }
+  }
+  if (what.embedding && !result.faces.empty()) {
+    FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get_recognizer());
+    std::vector<Image> aligned;
+    aligned.reserve(result.faces.size());
+    for (const auto& f : result.faces) aligned.push_back(align::align_face(image, *f.landmarks, rec->input_size()));
+    FACELENS_ASSIGN_OR_RETURN(auto embeddings, rec->embed(aligned));
+    for (size_t i = 0; i < result.faces.size(); ++i) result.faces[i].embedding = std::move(embeddings[i]);
+  }
+  if (what.liveness) {
+    FACELENS_ASSIGN_OR_RETURN(auto live, impl_->get_liveness());
+    for (auto& f : result.faces) {
+      FACELENS_ASSIGN_OR_RETURN(f.liveness, live->score(image, f.box));
+    }
+  }
+  if (what.attributes && !result.faces.empty()) {
+    for (size_t i = 0; i < impl_->attribute_entries.size(); ++i) {
+      FACELENS_ASSIGN_OR_RETURN(auto model, impl_->get_attribute(i));
+      for (auto& f : result.faces) {
+        if (!f.attributes) f.attributes = Attributes{};
+        FACELENS_RETURN_IF_ERROR(model->apply(image, f.box, f.landmarks, &*f.attributes));
+      }
+    }
+  }
+  if (!what.landmarks && !detector->has_keypoints()) {
+    for (auto& f : result.faces) f.landmarks.reset();
+  }
+  return result;
+}
+
+StatusOr<ImageResult> Engine::analyze_bytes(std::span<const uint8_t> bytes, const AnalyzeOptions& what) const {
+  DecodeOptions decode = impl_->options.decode;
+  const bool detect_only = !what.embedding && !what.landmarks && !what.attributes && !what.liveness;
+  if (detect_only) {
+    FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
+    // Twice the detector input keeps the boxes' precision while skipping most of a large JPEG.
+    decode.min_width = 2 * detector->input_width();
+    decode.min_height = 2 * detector->input_height();
+  }
+  FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, decode));
+  FACELENS_ASSIGN_OR_RETURN(auto result, analyze(decoded.image, what));
+  if (decoded.scale != 1.0) {
+    const float k = static_cast<float>(1.0 / decoded.scale);
+    for (auto& f : result.faces) {
+      f.box = {f.box.x1 * k, f.box.y1 * k, f.box.x2 * k, f.box.y2 * k};
+      if (f.landmarks)
+        for (auto& p : *f.landmarks) p = {p.x * k, p.y * k};
+    }
+    result.width = decoded.original_width;
+    result.height = decoded.original_height;
+  }
+  return result;
+}
+
+StatusOr<ImageResult> Engine::analyze_file(const std::string& path, const AnalyzeOptions& what) const {
+  FACELENS_ASSIGN_OR_RETURN(auto bytes, read_file_bytes(path, impl_->options.decode.max_bytes));
+  return analyze_bytes(bytes, what);
+}
+
+std::vector<StatusOr<ImageResult>> Engine::analyze_batch(std::span<const Image> images,
+                                                         const AnalyzeOptions& what) const {
+  std::vector<StatusOr<ImageResult>> out;
+  out.reserve(images.size());
+  for (const auto& img : images) out.push_back(analyze(img, what));
+  return out;
+}
+
+VerifyResult Engine::compare(std::span<const float> a, std::span<const float> b) const {
+  VerifyResult v;
+  v.similarity = recognize::cosine(a, b);
+  v.threshold = match_threshold();
+  v.match = v.similarity >= v.threshold;
+  return v;
+}
+
+StatusOr<VerifyResult> Engine::verify(const Image& a, const Image& b) const {
+  AnalyzeOptions what;
+  what.embedding = true;
+  FACELENS_ASSIGN_OR_RETURN(auto ra, analyze(a, what));
+  FACELENS_ASSIGN_OR_RETURN(auto rb, analyze(b, what));
+  if (ra.faces.empty()) return invalid_argument("no face found in the first image");
+  if (rb.faces.empty()) return invalid_argument("no face found in the second image");
+  Face& fa = largest(ra.faces);
+  Face& fb = largest(rb.faces);
+  VerifyResult v = compare(fa.embedding, fb.embedding);
+  v.face_a = std::move(fa);
+  v.face_b = std::move(fb);
+  return v;
+}
+
+std::vector<ServiceInfo> Engine::services() const {
+  std::vector<ServiceInfo> out;
+  auto add = [&](const char* service, const models::ModelEntry* e, const runtime::Session* s) {
+    if (!e) return;
+    ServiceInfo info;
+    info.service = service;
+    info.model_id = e->id;
+    info.model_path = impl_->registry->path_of(*e);
+    info.loaded = s != nullptr;
+    if (s) info.provider = s->provider();
+    out.push_back(std::move(info));
+  };
+  auto d = impl_->detector.peek();
+  add("detector", impl_->detector_entry, d ? &d->session() : nullptr);
+  auto l = impl_->landmark_model.peek();
+  add("landmarks", impl_->landmark_entry, l ? &l->session() : nullptr);
+  auto r = impl_->recognizer.peek();
+  add("recognizer", impl_->recognizer_entry, r ? &r->session() : nullptr);
+  auto lv = impl_->liveness_model.peek();
+  add("liveness", impl_->liveness_entry, lv ? &lv->session() : nullptr);
+  for (size_t i = 0; i < impl_->attribute_entries.size(); ++i) {
+    auto a = impl_->attribute_models[i]->peek();
+    add("attribute", impl_->attribute_entries[i], a ? &a->session() : nullptr);
+  }
+  return out;
+}
+
+std::vector<ModelFileInfo> Engine::check_models() const {
+  std::vector<ModelFileInfo> out;
+  for (const auto& e : impl_->registry->manifest().models) {
+    models::FileCheck c = impl_->registry->check(e);
+    ModelFileInfo info;
+    info.id = e.id;
+    info.task = e.task;
+    info.family = e.family;
+    info.path = c.path;
+    info.state = models::file_state_name(c.state);
+    info.expected_sha256 = e.sha256;
+    info.actual_sha256 = c.actual_sha256;
+    info.message = c.status.ok() ? "" : c.status.message();
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+}  // namespace facelens

@@ -1,0 +1,225 @@
+// The face pipeline on the default models and the photos of ../shared/data: detection against
+// known boxes, parity with an independent implementation (reference/default_models.json),
+// verification, identification and liveness. Skips with a reason when data or models are absent.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "common/test_env.h"
+#include "facelens/engine.h"
+#include "recognize/recognizer.h"
+
+namespace facelens {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Pipeline : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (testing::data_dir().empty() || !testing::default_models_present()) return;
+    EngineOptions o;
+    o.models_dir = testing::models_dir();
+    auto e = Engine::create(o);
+    ASSERT_TRUE(e.ok()) << e.status().to_string();
+    engine_ = std::move(*e).release();
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    engine_ = nullptr;
+  }
+  void SetUp() override {
+    FACELENS_REQUIRE_DATA();
+    FACELENS_REQUIRE_MODELS();
+  }
+  static std::string face(const std::string& rel) { return testing::data_dir() + "/faces/" + rel; }
+  static ImageResult run(const std::string& rel, bool embed = true) {
+    AnalyzeOptions what;
+    what.embedding = embed;
+    auto r = engine_->analyze_file(face(rel), what);
+    EXPECT_TRUE(r.ok()) << rel << ": " << r.status().to_string();
+    return r.ok() ? *r : ImageResult{};
+  }
+  static std::vector<float> embedding_of(const std::string& rel) {
+    auto r = run(rel);
+    EXPECT_EQ(r.faces.size(), 1u) << rel;
+    return r.faces.empty() ? std::vector<float>{} : r.faces[0].embedding;
+  }
+  static inline Engine* engine_ = nullptr;
+};
+
+TEST_F(Pipeline, ObamaOneFaceWhereItsOwnTestsPutIt) {
+  auto r = run("face_recognition/obama.jpg", false);
+  EXPECT_EQ(r.width, 910);
+  EXPECT_EQ(r.height, 1137);
+  ASSERT_EQ(r.faces.size(), 1u);
+  // face_recognition's CNN detector: top 144, right 608, bottom 389, left 363 (±25 px).
+  const Box expected{363, 144, 608, 389};
+  const Face& f = r.faces[0];
+  EXPECT_GE(iou(f.box, expected), 0.5f) << f.box.x1 << "," << f.box.y1 << "," << f.box.x2 << "," << f.box.y2;
+  ASSERT_TRUE(f.landmarks.has_value());
+  for (const auto& p : *f.landmarks) {
+    EXPECT_GE(p.x, f.box.x1);
+    EXPECT_LE(p.x, f.box.x2);
+    EXPECT_GE(p.y, f.box.y1);
+    EXPECT_LE(p.y, f.box.y2);
+  }
+  const auto& lm = *f.landmarks;
+  EXPECT_LT(lm[0].y, lm[3].y);  // left eye above left mouth corner
+  EXPECT_LT(lm[1].y, lm[4].y);
+  EXPECT_LT(lm[0].x, lm[1].x);  // left eye left of right eye
+}
+
+TEST_F(Pipeline, ParityWithIndependentImplementation) {
+  std::ifstream f(testing::data_dir() + "/reference/default_models.json");
+  ASSERT_TRUE(f.good());
+  auto ref = nlohmann::json::parse(f);
+  int n_faces = 0;
+  float worst_iou = 1, worst_cos = 1;
+  for (auto& [image, expected] : ref["images"].items()) {
+    auto r = run(image);
+    EXPECT_EQ(r.width, expected["width"].get<int>()) << image;
+    EXPECT_EQ(r.height, expected["height"].get<int>()) << image;
+    ASSERT_EQ(r.faces.size(), expected["faces"].size()) << image << ": extra or missing faces";
+    for (const auto& ef : expected["faces"]) {
+      auto b = ef["box"].get<std::vector<float>>();
+      Box eb{b[0], b[1], b[2], b[3]};
+      const Face* best = nullptr;
+      float best_iou = 0;
+      for (const auto& got : r.faces) {
+        if (iou(got.box, eb) > best_iou) {
+          best_iou = iou(got.box, eb);
+          best = &got;
+        }
+      }
+      ASSERT_NE(best, nullptr) << image;
+      EXPECT_GE(best_iou, 0.9f) << image;
+      auto emb = ef["embedding"].get<std::vector<float>>();
+      float c = recognize::cosine(best->embedding, emb);
+      EXPECT_GE(c, 0.98f) << image;
+      worst_iou = std::min(worst_iou, best_iou);
+      worst_cos = std::min(worst_cos, c);
+      ++n_faces;
+    }
+  }
+  EXPECT_EQ(n_faces, 13);
+  std::cout << "[ parity   ] " << n_faces << " faces: min box IoU " << worst_iou << ", min embedding cosine "
+            << worst_cos << "\n";
+}
+
+TEST_F(Pipeline, AlphaPngTwoPeopleAndPartialFace) {
+  EXPECT_EQ(run("face_recognition/32bit.png", false).faces.size(), 1u);
+  EXPECT_EQ(run("face_recognition/two_people.jpg", false).faces.size(), 2u);
+  auto partial = run("face_recognition/obama_partial_face.jpg", false);
+  ASSERT_GE(partial.faces.size(), 1u);
+  EXPECT_FLOAT_EQ(partial.faces[0].box.x1, 0.f) << "face cut by the left edge is clipped at x = 0";
+}
+
+TEST_F(Pipeline, SamePersonMatchesOtherPersonDoesNot) {
+  auto o1 = embedding_of("face_recognition/obama.jpg");
+  auto o2 = embedding_of("face_recognition/obama2.jpg");
+  auto o3 = embedding_of("face_recognition/obama3.jpg");
+  auto b = embedding_of("face_recognition/biden.jpg");
+  const float t = engine_->match_threshold();
+  EXPECT_TRUE(engine_->compare(o1, o2).match) << recognize::cosine(o1, o2);
+  EXPECT_TRUE(engine_->compare(o1, o3).match) << recognize::cosine(o1, o3);
+  EXPECT_TRUE(engine_->compare(o2, o3).match) << recognize::cosine(o2, o3);
+  EXPECT_FALSE(engine_->compare(o1, b).match) << recognize::cosine(o1, b);
+  EXPECT_GT(t, 0.f);
+  EXPECT_LT(t, 1.f);
+}
+
+TEST_F(Pipeline, ResolutionsEmbedAlike) {
+  std::vector<std::vector<float>> e;
+  for (const char* r : {"240p", "480p", "720p", "1080p"}) e.push_back(embedding_of(std::string("face_recognition/obama-") + r + ".jpg"));
+  for (size_t i = 0; i < e.size(); ++i)
+    for (size_t j = i + 1; j < e.size(); ++j) EXPECT_GE(recognize::cosine(e[i], e[j]), 0.9f) << i << " vs " << j;
+}
+
+TEST_F(Pipeline, KnnTestFacesFindTheirTrainPerson) {
+  // Gallery: every face of knn/train/<person>/*.
+  std::vector<std::pair<std::string, std::vector<float>>> gallery;
+  for (const auto& person : fs::directory_iterator(face("face_recognition/knn/train"))) {
+    for (const auto& img : fs::directory_iterator(person.path())) {
+      auto r = run(fs::relative(img.path(), face("")).string());
+      ASSERT_GE(r.faces.size(), 1u) << img.path();
+      // The person is the largest face (biden2.jpg also has a low-score detection in the background).
+      const Face& f = *std::max_element(r.faces.begin(), r.faces.end(),
+                                        [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
+      gallery.emplace_back(person.path().filename().string(), f.embedding);
+    }
+  }
+  auto nearest = [&](const std::vector<float>& q) {
+    std::pair<std::string, float> best{"", -2.f};
+    for (const auto& [name, e] : gallery) {
+      float c = recognize::cosine(q, e);
+      if (c > best.second) best = {name, c};
+    }
+    return best;
+  };
+  const float t = engine_->match_threshold();
+  const std::map<std::string, std::set<std::string>> expected = {
+      {"alex_lacamoire1.jpg", {"alex_lacamoire"}},
+      {"johnsnow_test1.jpg", {"kit_harington"}},
+      {"kit_with_rose.jpg", {"kit_harington", "rose_leslie"}},
+      {"obama1.jpg", {"obama"}},
+      {"obama_and_biden.jpg", {"obama", "biden"}}};
+  for (const auto& [file, people] : expected) {
+    auto r = run("face_recognition/knn/test/" + file);
+    std::set<std::string> found;
+    for (const auto& f : r.faces) {
+      auto [name, score] = nearest(f.embedding);
+      if (score >= t) {
+        found.insert(name);
+        EXPECT_TRUE(people.count(name)) << file << ": a face matched " << name << " at " << score;
+      }
+    }
+    EXPECT_EQ(found, people) << file;
+  }
+}
+
+TEST_F(Pipeline, BatchGivesTheSameAsSingleCalls) {
+  std::vector<Image> images;
+  for (const char* f : {"face_recognition/two_people.jpg", "face_recognition/obama.jpg"}) {
+    auto d = decode_image_file(face(f), {});
+    ASSERT_TRUE(d.ok());
+    images.push_back(d->image);
+  }
+  AnalyzeOptions what;
+  what.embedding = true;
+  auto batch = engine_->analyze_batch(images, what);
+  ASSERT_EQ(batch.size(), 2u);
+  for (size_t i = 0; i < images.size(); ++i) {
+    auto single = engine_->analyze(images[i], what);
+    ASSERT_TRUE(single.ok() && batch[i].ok());
+    ASSERT_EQ(single->faces.size(), batch[i]->faces.size());
+    for (size_t k = 0; k < single->faces.size(); ++k)
+      EXPECT_EQ(single->faces[k].embedding, batch[i]->faces[k].embedding);
+  }
+}
+
+TEST_F(Pipeline, LivenessScoresAntispoofSamples) {
+  AnalyzeOptions what;
+  what.landmarks = false;
+  what.liveness = true;
+  std::map<std::string, float> score;
+  for (const char* f : {"image_F1.jpg", "image_F2.jpg", "image_T1.jpg"}) {
+    auto r = engine_->analyze_file(face(std::string("antispoof_samples/") + f), what);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_GE(r->faces.size(), 1u) << f;
+    ASSERT_TRUE(r->faces[0].liveness.has_value());
+    score[f] = r->faces[0].liveness->score;
+    std::cout << "[ liveness ] " << f << ": live score " << score[f] << "\n";
+  }
+  // The live photo scores higher than both spoofs (which output is "live" is established in the manifest).
+  EXPECT_GT(score["image_T1.jpg"], score["image_F1.jpg"]);
+  EXPECT_GT(score["image_T1.jpg"], score["image_F2.jpg"]);
+}
+
+}  // namespace
+}  // namespace facelens
