@@ -50,7 +50,6 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm
 )
 
 # ---- 1. Debian packages -------------------------------------------------------------------------
@@ -59,6 +58,8 @@ if (( do_apt )); then
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # npm fetches the SDK and models; any npm will do (e.g. NodeSource's nodejs ships its own).
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if (( ${#missing[@]} )); then
     sudo=""
     [[ $(id -u) == 0 ]] || { command -v sudo >/dev/null && sudo=sudo || die "must install ${missing[*]}: run as root or install them"; }

@@ -1,0 +1,109 @@
+// facelens info, facelens models list|inspect.
+#include <iostream>
+
+#include "common.h"
+#include "output.h"
+
+namespace facelens::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+int cmd_info(const Common& c) {
+  auto rt = query_runtime_info();
+  if (!rt.ok()) return fail(rt.status());
+  auto engine = Engine::create(engine_options(c));
+  json j;
+  j["facelens_version"] = version();
+  j["onnxruntime_version"] = rt->onnxruntime_version;
+  j["providers"] = rt->providers;
+  json devices = json::array();
+  for (const auto& d : rt->ep_devices) {
+    devices.push_back({{"ep", d.ep_name}, {"ep_vendor", d.ep_vendor}, {"type", d.device_type},
+                       {"vendor", d.device_vendor}, {"device_id", d.device_id}});
+  }
+  j["ep_devices"] = devices;
+  int rc = 0;
+  json models = json::array();
+  if (!engine.ok()) {
+    j["error"] = engine.status().to_string();
+    rc = fail(engine.status());
+  } else {
+    j["models_dir"] = (*engine)->models_dir();
+    for (const auto& m : (*engine)->check_models()) {
+      json e = {{"id", m.id}, {"task", m.task}, {"family", m.family}, {"path", m.path}, {"status", m.state}};
+      if (m.state == "hash mismatch") {
+        e["expected_sha256"] = m.expected_sha256;
+        e["actual_sha256"] = m.actual_sha256;
+      }
+      if (!m.message.empty()) {
+        e["message"] = m.message;
+        std::cerr << "facelens: " << m.message << "\n";
+        rc = kExitFailure;
+      }
+      models.push_back(e);
+    }
+  }
+  j["models"] = models;
+  if (c.json_out) {
+    std::cout << j.dump(2) << "\n";
+    return rc;
+  }
+  std::cout << "facelens " << version() << ", ONNX Runtime " << rt->onnxruntime_version << "\n"
+            << "providers:";
+  for (const auto& p : rt->providers) std::cout << " " << p;
+  std::cout << "\nEP devices:\n";
+  for (const auto& d : rt->ep_devices)
+    std::cout << "  " << d.ep_name << " on " << d.device_type << " " << d.device_id << " (" << d.device_vendor << ")\n";
+  std::cout << "models (" << j.value("models_dir", std::string("?")) << "):\n";
+  for (const auto& m : models)
+    std::cout << "  " << m["id"].get<std::string>() << " [" << m["task"].get<std::string>() << ", "
+              << m["family"].get<std::string>() << "]: " << m["status"].get<std::string>() << "\n";
+  return rc;
+}
+
+int cmd_inspect(const std::string& path, bool json_out) {
+  auto d = inspect_model(path);
+  if (!d.ok()) return fail(d.status());
+  json j = cli::to_json(*d);
+  if (json_out) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << path << "\n  producer " << j["producer"].get<std::string>() << ", IR " << d->ir_version << ", opsets "
+            << j["opsets"].dump() << "\n  " << d->n_nodes << " nodes, " << d->n_parameters << " parameters\n";
+  for (const auto& t : d->inputs) std::cout << "  input  " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
+  for (const auto& t : d->outputs) std::cout << "  output " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void register_info_commands(CLI::App& app, Common& common, std::vector<Runner>& runners) {
+  auto* info = app.add_subcommand("info", "versions, execution providers, devices and model files");
+  add_common(info, common);
+  runners.push_back([info, &common]() -> std::optional<int> {
+    if (!*info) return std::nullopt;
+    return cmd_info(common);
+  });
+
+  auto* models = app.add_subcommand("models", "model files: list, inspect");
+  models->require_subcommand(1);
+  auto* list = models->add_subcommand("list", "the models of the manifest and the state of their files");
+  add_common(list, common);
+  runners.push_back([list, &common]() -> std::optional<int> {
+    if (!*list) return std::nullopt;
+    return cmd_info(common);
+  });
+  auto inspect_path = std::make_shared<std::string>();
+  auto inspect_json = std::make_shared<bool>(false);
+  auto* inspect = models->add_subcommand("inspect", "inputs, outputs, opsets and size of any ONNX file");
+  inspect->add_option("file", *inspect_path, "ONNX model file")->required();
+  inspect->add_flag("--json", *inspect_json, "print JSON");
+  runners.push_back([inspect, inspect_path, inspect_json]() -> std::optional<int> {
+    if (!*inspect) return std::nullopt;
+    return cmd_inspect(*inspect_path, *inspect_json);
+  });
+}
+
+}  // namespace facelens::cli

@@ -1,0 +1,42 @@
+// Shared pieces of the facelens program's commands: common options, exit codes, errors.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "facelens/facelens.h"
+
+namespace facelens::cli {
+
+// Exit codes: 0 success; 1 failure (model, runtime); 2 usage error; 3 bad input (an image or
+// file that could not be used).
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitBadInput = 3;
+
+int exit_code_of(const Status& s);
+// Prints the status to stderr and returns its exit code (never 0).
+int fail(const Status& s);
+
+// Options every command that loads models takes.
+struct Common {
+  std::string models_dir;
+  int threads = 0;
+  bool json_out = false;
+};
+void add_common(CLI::App* cmd, Common& c);
+EngineOptions engine_options(const Common& c);
+// {"detector": "CPUExecutionProvider", ...} for the services the engine has loaded.
+nlohmann::ordered_json services_json(const Engine& engine);
+
+// A command group adds its subcommands to `app` and a runner per subcommand; a runner returns
+// std::nullopt when its subcommand was not the one given.
+using Runner = std::function<std::optional<int>()>;
+void register_info_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
+void register_image_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
+
+}  // namespace facelens::cli
