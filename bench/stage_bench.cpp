@@ -82,6 +82,7 @@ struct Fixture {
     runtime::SessionOptions so;
     so.allow_spinning = g_spinning;
     so.intra_op_threads = g_threads;
+    so.service.provider = Provider::kCpu;
     registry = must(models::ModelRegistry::open(models), "registry");
     env = must(runtime::Environment::create({}), "env");
     const auto& m = registry->manifest();
@@ -94,8 +95,9 @@ struct Fixture {
     liveness = must(liveness::LivenessModel::create(*m.default_for("liveness"), open("liveness")), "liveness");
     EngineOptions eo;
     eo.models_dir = models;
-    eo.allow_spinning = g_spinning;
-    eo.intra_op_threads = g_threads;
+    eo.runtime.allow_spinning = g_spinning;
+    eo.runtime.intra_op_threads = g_threads;
+    eo.runtime.provider = Provider::kCpu;
     engine = must(Engine::create(eo), "engine");
     auto faces = must(detector->detect(image), "detect");
     if (faces.empty()) {

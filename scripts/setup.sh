@@ -47,7 +47,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config ca-certificates xz-utils
   libturbojpeg0-dev libpng-dev libwebp-dev
   libopencv-core-dev libopencv-imgproc-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libtomlplusplus-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
 )

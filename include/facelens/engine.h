@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "facelens/image.h"
+#include "facelens/runtime_options.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
 
@@ -37,8 +38,8 @@ struct EngineOptions {
   std::string liveness;
   std::vector<std::string> attributes;  // empty = every manifest entry with task "attribute"
 
-  int intra_op_threads = 0;     // per session; 0 = ONNX Runtime's default
-  bool allow_spinning = false;  // ORT idle-thread spinning (off: it slows the pre/post-processing on few cores)
+  // Execution providers, CUDA options per service, threads, model cache (runtime_options.h).
+  RuntimeOptions runtime;
 
   float detect_threshold = -1;  // < 0: the detector's manifest threshold
   float nms_iou = -1;           // < 0: the detector's manifest value
@@ -74,7 +75,11 @@ struct ServiceInfo {
   std::string model_id;
   std::string model_path;
   bool loaded = false;
-  std::string provider;  // the execution provider really used, when loaded
+  std::string provider;         // the execution provider really used, when loaded
+  std::string provider_reason;  // why CUDA is not used, when it was asked for or tried
+  std::string requested;        // the provider asked for: "auto", "cuda", "cpu"
+  std::vector<int> device_ids;  // CUDA devices of the pool
+  std::vector<int> queue_depths;  // calls in flight per device (or CPU replica)
 };
 
 struct ModelFileInfo {
@@ -112,6 +117,12 @@ class Engine {
   // Loads the services `what` needs now (else they load on first use).
   Status warm_up(const AnalyzeOptions& what) const;
   std::vector<ServiceInfo> services() const;
+  // Unloads models idle for longer than runtime.idle_unload_seconds or over the memory budget
+  // (also done on every model load); returns the ids of the models unloaded.
+  std::vector<std::string> collect_idle() const;
+  // Makes the next call of every loaded session return its memory arena's free chunks to the
+  // system (ORT memory.enable_memory_arena_shrinkage), e.g. after a burst.
+  void shrink_arenas() const;
   // Every model of the manifest with the state of its file (hash checked).
   std::vector<ModelFileInfo> check_models() const;
   const std::string& models_dir() const;

@@ -7,10 +7,12 @@
 // (ONNX Runtime and providers), status.h (errors) and types.h (faces, boxes).
 #pragma once
 
+#include "facelens/config.h"
 #include "facelens/engine.h"
 #include "facelens/image.h"
 #include "facelens/models.h"
 #include "facelens/runtime_info.h"
+#include "facelens/runtime_options.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
 #include "facelens/version.h"

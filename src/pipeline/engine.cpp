@@ -1,6 +1,9 @@
 #include "facelens/engine.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -14,18 +17,26 @@
 #include "models/registry.h"
 #include "recognize/recognizer.h"
 #include "runtime/environment.h"
+#include "runtime/model_cache.h"
 
 namespace facelens {
 
 namespace {
 
-// A service created on first use, once, shared afterwards. A failed load is not cached: the next
-// call tries again (the file may have been fixed).
+// A service created on first use and shared afterwards, through the engine's model cache when
+// bound to it (idle unload, memory budget, reload on next use), else kept for the engine's life.
+// A failed load is not cached: the next call tries again (the file may have been fixed).
 template <typename T>
 class Lazy {
  public:
+  void bind(runtime::ModelCache* cache, std::string key, uint64_t bytes) {
+    cache_ = cache;
+    key_ = std::move(key);
+    bytes_ = bytes;
+  }
   template <typename Make>
   StatusOr<std::shared_ptr<const T>> get(Make make) const {
+    if (cache_) return cache_->get<T>(key_, bytes_, make);
     std::lock_guard<std::mutex> lock(mu_);
     if (value_) return value_;
     auto made = make();
@@ -33,14 +44,24 @@ class Lazy {
     return made;
   }
   std::shared_ptr<const T> peek() const {
+    if (cache_) return cache_->peek<T>(key_);
     std::lock_guard<std::mutex> lock(mu_);
     return value_;
   }
 
  private:
+  runtime::ModelCache* cache_ = nullptr;
+  std::string key_;
+  uint64_t bytes_ = 0;
   mutable std::mutex mu_;
   mutable std::shared_ptr<const T> value_;
 };
+
+uint64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(n);
+}
 
 Face& largest(std::vector<Face>& faces) {
   return *std::max_element(faces.begin(), faces.end(),
@@ -50,7 +71,10 @@ Face& largest(std::vector<Face>& faces) {
 }  // namespace
 
 struct Engine::Impl {
+  explicit Impl(const EngineOptions& o)
+      : options(o), cache({o.runtime.idle_unload_seconds, o.runtime.memory_budget_bytes}) {}
   EngineOptions options;
+  mutable runtime::ModelCache cache;
   std::string models_dir;
   std::shared_ptr<models::ModelRegistry> registry;
   std::shared_ptr<const runtime::Environment> env;
@@ -67,8 +91,26 @@ struct Engine::Impl {
   Lazy<liveness::LivenessModel> liveness_model;
   std::vector<std::unique_ptr<Lazy<attributes::AttributeModel>>> attribute_models;
 
+  // The session for a manifest entry, placed by the runtime options of its service (the entry's
+  // task). Says at WARNING when CUDA was asked for (or found but failing) and the CPU is used.
   StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& e) const {
-    return models::open_session(*registry, e, env, session_options);
+    runtime::SessionOptions so = session_options;
+    so.service = options.runtime.resolve(e.task);
+    FACELENS_ASSIGN_OR_RETURN(auto session, models::open_session(*registry, e, env, so));
+    log_placement(e.task, e.id, *session, so.service.provider);
+    return session;
+  }
+  static void log_placement(const std::string& service, const std::string& id, const runtime::Session& s,
+                            Provider requested) {
+    if (s.fallback_reason().empty()) {
+      spdlog::info("{} '{}' runs on {}", service, id, s.provider());
+      return;
+    }
+    // With provider auto and no CUDA provider library at all, the CPU is the expected place.
+    const bool expected = requested == Provider::kAuto &&
+                          s.fallback_reason().find("was not found") != std::string::npos;
+    if (expected) spdlog::info("{} '{}' runs on {}: {}", service, id, s.provider(), s.fallback_reason());
+    else spdlog::warn("{} '{}' runs on {} because CUDA cannot be used: {}", service, id, s.provider(), s.fallback_reason());
   }
   StatusOr<std::shared_ptr<const detect::Detector>> get_detector() const {
     return detector.get([&]() -> StatusOr<std::shared_ptr<const detect::Detector>> {
@@ -125,8 +167,7 @@ static StatusOr<const models::ModelEntry*> pick(const models::Manifest& m, const
 }
 
 StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
+  auto impl = std::make_unique<Impl>(options);
   impl->models_dir = options.models_dir;
   if (impl->models_dir.empty()) {
     const char* env = std::getenv("FACELENS_MODELS");
@@ -134,8 +175,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   }
   FACELENS_ASSIGN_OR_RETURN(impl->registry, models::ModelRegistry::open(impl->models_dir));
   FACELENS_ASSIGN_OR_RETURN(impl->env, runtime::Environment::create({}));
-  impl->session_options.intra_op_threads = options.intra_op_threads;
-  impl->session_options.allow_spinning = options.allow_spinning;
+  impl->session_options.intra_op_threads = options.runtime.intra_op_threads;
+  impl->session_options.inter_op_threads = options.runtime.inter_op_threads;
+  impl->session_options.allow_spinning = options.runtime.allow_spinning;
+  impl->session_options.require_gpu = options.runtime.require_gpu;
+  impl->session_options.cuda_ep_path = options.runtime.cuda_ep_path;
   const auto& m = impl->registry->manifest();
   FACELENS_ASSIGN_OR_RETURN(impl->detector_entry, pick(m, "detector", options.detector, true));
   FACELENS_ASSIGN_OR_RETURN(impl->landmark_entry, pick(m, "landmarks", options.landmarks, false));
@@ -152,6 +196,17 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   }
   for (size_t i = 0; i < impl->attribute_entries.size(); ++i) {
     impl->attribute_models.push_back(std::make_unique<Lazy<attributes::AttributeModel>>());
+  }
+  // Every service goes through the model cache, its memory estimated by its file size.
+  auto bind = [&](auto& slot, const std::string& key, const models::ModelEntry* e) {
+    if (e) slot.bind(&impl->cache, key, file_bytes(impl->registry->path_of(*e)));
+  };
+  bind(impl->detector, "detector", impl->detector_entry);
+  bind(impl->landmark_model, "landmarks", impl->landmark_entry);
+  bind(impl->recognizer, "recognizer", impl->recognizer_entry);
+  bind(impl->liveness_model, "liveness", impl->liveness_entry);
+  for (size_t i = 0; i < impl->attribute_entries.size(); ++i) {
+    bind(*impl->attribute_models[i], "attribute:" + impl->attribute_entries[i]->id, impl->attribute_entries[i]);
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -295,7 +350,13 @@ std::vector<ServiceInfo> Engine::services() const {
     info.model_id = e->id;
     info.model_path = impl_->registry->path_of(*e);
     info.loaded = s != nullptr;
-    if (s) info.provider = s->provider();
+    info.requested = provider_option_name(impl_->options.runtime.resolve(e->task).provider);
+    if (s) {
+      info.provider = s->provider();
+      info.provider_reason = s->fallback_reason();
+      info.device_ids = s->device_ids();
+      info.queue_depths = s->queue_depths();
+    }
     out.push_back(std::move(info));
   };
   auto d = impl_->detector.peek();
@@ -311,6 +372,17 @@ std::vector<ServiceInfo> Engine::services() const {
     add("attribute", impl_->attribute_entries[i], a ? &a->session() : nullptr);
   }
   return out;
+}
+
+std::vector<std::string> Engine::collect_idle() const { return impl_->cache.collect(); }
+
+void Engine::shrink_arenas() const {
+  if (auto d = impl_->detector.peek()) d->session().request_arena_shrink();
+  if (auto l = impl_->landmark_model.peek()) l->session().request_arena_shrink();
+  if (auto r = impl_->recognizer.peek()) r->session().request_arena_shrink();
+  if (auto lv = impl_->liveness_model.peek()) lv->session().request_arena_shrink();
+  for (const auto& a : impl_->attribute_models)
+    if (auto m = a->peek()) m->session().request_arena_shrink();
 }
 
 std::vector<ModelFileInfo> Engine::check_models() const {

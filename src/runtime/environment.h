@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,9 +45,23 @@ class Environment {
   // Devices of every registered execution provider, as ORT enumerates them.
   StatusOr<std::vector<EpDeviceInfo>> ep_devices() const;
 
+  // The CUDA plugin EP: on the first call the library is looked up (configured path,
+  // $FACELENS_CUDA_EP, next to libonnxruntime) and registered with ONNX Runtime. OK with the
+  // number of CUDA devices, or the reason CUDA cannot be used. Thread-safe; the result is kept.
+  StatusOr<int> cuda_devices(const std::string& configured_path) const;
+  // The ORT device handle of CUDA device `ordinal` (after cuda_devices() succeeded), else null.
+  const void* cuda_device_handle(int ordinal) const;
+  // The CUDA EP library that was registered, or "".
+  std::string cuda_library() const;
+
  private:
   explicit Environment(std::unique_ptr<Ort::Env> env);
   std::unique_ptr<Ort::Env> env_;
+  mutable std::mutex cuda_mu_;
+  mutable bool cuda_tried_ = false;
+  mutable Status cuda_status_;
+  mutable std::string cuda_library_;
+  mutable std::vector<const void*> cuda_devices_;  // const OrtEpDevice*, owned by ORT
 };
 
 }  // namespace facelens::runtime

@@ -4,6 +4,9 @@
 #include <onnxruntime_session_options_config_keys.h>
 
 #include <filesystem>
+#include <unordered_map>
+
+#include "runtime/providers.h"
 
 namespace facelens::runtime {
 
@@ -48,6 +51,67 @@ static TensorSpec spec_of(const std::string& name, const Ort::TypeInfo& type) {
 
 Session::~Session() = default;
 
+static Ort::SessionOptions base_options(const SessionOptions& options) {
+  Ort::SessionOptions so;
+  if (options.intra_op_threads > 0) so.SetIntraOpNumThreads(options.intra_op_threads);
+  if (options.inter_op_threads > 0) so.SetInterOpNumThreads(options.inter_op_threads);
+  so.AddConfigEntry(kOrtSessionOptionsConfigAllowIntraOpSpinning, options.allow_spinning ? "1" : "0");
+  so.AddConfigEntry(kOrtSessionOptionsConfigAllowInterOpSpinning, options.allow_spinning ? "1" : "0");
+  switch (options.graph_optimization) {
+    case GraphOptimization::kDisabled: so.SetGraphOptimizationLevel(ORT_DISABLE_ALL); break;
+    case GraphOptimization::kBasic: so.SetGraphOptimizationLevel(ORT_ENABLE_BASIC); break;
+    case GraphOptimization::kExtended: so.SetGraphOptimizationLevel(ORT_ENABLE_EXTENDED); break;
+    case GraphOptimization::kAll: so.SetGraphOptimizationLevel(ORT_ENABLE_ALL); break;
+  }
+  return so;
+}
+
+// Tries to create the session on CUDA; returns the session, or null with `reason` set.
+static std::unique_ptr<Ort::Session> try_cuda(const Environment& env, const std::string& path,
+                                              const SessionOptions& options, int device_id, std::string* reason) {
+  auto n = env.cuda_devices(options.cuda_ep_path);
+  if (!n.ok()) {
+    *reason = n.status().message();
+    return nullptr;
+  }
+  if (device_id < 0 || device_id >= *n) {
+    *reason = "CUDA device " + std::to_string(device_id) + " does not exist (" + std::to_string(*n) +
+              " CUDA device(s) found): fix device_ids / --device";
+    return nullptr;
+  }
+  try {
+    Ort::SessionOptions so = base_options(options);
+    std::unordered_map<std::string, std::string> kv;
+    for (const auto& [k, v] : cuda_ep_options(options.service, device_id)) kv[k] = v;
+    std::vector<Ort::ConstEpDevice> devices{
+        Ort::ConstEpDevice(static_cast<const OrtEpDevice*>(env.cuda_device_handle(device_id)))};
+    so.AppendExecutionProvider_V2(env.ort_env(), devices, kv);
+    return std::make_unique<Ort::Session>(env.ort_env(), path.c_str(), so);
+  } catch (const Ort::Exception& e) {
+    *reason = std::string("creating the CUDA session failed: ") + e.what();
+    return nullptr;
+  }
+}
+
+struct Session::Replica {
+  std::unique_ptr<Ort::Session> session;
+  int device_id = -1;  // CUDA device, -1 on the CPU
+  bool io_binding = false;
+  std::atomic<int> in_flight{0};
+  std::atomic<int64_t> served{0};
+  std::atomic<bool> shrink_next{false};
+};
+
+size_t pick_least_loaded(std::span<const int> depths, size_t start) {
+  if (depths.empty()) return 0;
+  size_t best = start % depths.size();
+  for (size_t k = 1; k < depths.size(); ++k) {
+    size_t i = (start + k) % depths.size();
+    if (depths[i] < depths[best]) best = i;
+  }
+  return best;
+}
+
 StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const Environment> env,
                                                          const std::string& model_path,
                                                          const SessionOptions& options) {
@@ -57,39 +121,92 @@ StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const E
   std::shared_ptr<Session> s(new Session());
   s->env_ = env;
   s->path_ = model_path;
-  try {
-    Ort::SessionOptions so;
-    if (options.intra_op_threads > 0) so.SetIntraOpNumThreads(options.intra_op_threads);
-    if (options.inter_op_threads > 0) so.SetInterOpNumThreads(options.inter_op_threads);
-    so.AddConfigEntry(kOrtSessionOptionsConfigAllowIntraOpSpinning, options.allow_spinning ? "1" : "0");
-    so.AddConfigEntry(kOrtSessionOptionsConfigAllowInterOpSpinning, options.allow_spinning ? "1" : "0");
-    switch (options.graph_optimization) {
-      case GraphOptimization::kDisabled: so.SetGraphOptimizationLevel(ORT_DISABLE_ALL); break;
-      case GraphOptimization::kBasic: so.SetGraphOptimizationLevel(ORT_ENABLE_BASIC); break;
-      case GraphOptimization::kExtended: so.SetGraphOptimizationLevel(ORT_ENABLE_EXTENDED); break;
-      case GraphOptimization::kAll: so.SetGraphOptimizationLevel(ORT_ENABLE_ALL); break;
+  const Provider want = options.service.provider;
+  std::string reason;
+  if (want == Provider::kCuda || want == Provider::kAuto) {
+    std::vector<int> ids = options.service.device_ids.empty() ? std::vector<int>{0} : options.service.device_ids;
+    for (int id : ids) {
+      auto ort = try_cuda(*env, model_path, options, id, &reason);
+      if (!ort) break;
+      auto r = std::make_unique<Replica>();
+      r->session = std::move(ort);
+      r->device_id = id;
+      r->io_binding = true;
+      s->replicas_.push_back(std::move(r));
     }
-    s->session_ = std::make_unique<Ort::Session>(env->ort_env(), model_path.c_str(), so);
-    s->provider_ = "CPUExecutionProvider";
+    // All devices or none: a pool that lost a device is reported, not silently shrunk.
+    if (!reason.empty()) s->replicas_.clear();
+  } else if (want == Provider::kDirectML) {
+    reason = "DirectML is only available in Windows builds";
+  }
+  if (!s->replicas_.empty()) {
+    s->provider_ = kCudaEpName;
+  } else {
+    if (options.require_gpu) {
+      return unavailable("'" + model_path + "' must run on the GPU (require_gpu) but " +
+                         (reason.empty() ? std::string("the provider is set to cpu") : reason));
+    }
+    s->fallback_reason_ = reason;
+    s->provider_ = kCpuEpName;
+    for (int k = 0; k < std::max(1, options.cpu_replicas); ++k) {
+      auto r = std::make_unique<Replica>();
+      r->io_binding = options.io_binding;
+      try {
+        r->session = std::make_unique<Ort::Session>(env->ort_env(), model_path.c_str(), base_options(options));
+      } catch (const Ort::Exception& e) {
+        return invalid_argument("ONNX Runtime could not load '" + model_path + "': " + e.what() +
+                                " (check that it is a valid ONNX model: facelens models inspect FILE)");
+      }
+      s->replicas_.push_back(std::move(r));
+    }
+  }
+  Ort::Session* first = s->replicas_.front()->session.get();
+  try {
     s->cpu_memory_ = std::make_unique<Ort::MemoryInfo>(
         Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault));
     Ort::AllocatorWithDefaultOptions alloc;
-    for (size_t i = 0; i < s->session_->GetInputCount(); ++i) {
-      std::string name = s->session_->GetInputNameAllocated(i, alloc).get();
-      s->inputs_.push_back(spec_of(name, s->session_->GetInputTypeInfo(i)));
+    for (size_t i = 0; i < first->GetInputCount(); ++i) {
+      std::string name = first->GetInputNameAllocated(i, alloc).get();
+      s->inputs_.push_back(spec_of(name, first->GetInputTypeInfo(i)));
       s->input_names_.push_back(name);
     }
-    for (size_t i = 0; i < s->session_->GetOutputCount(); ++i) {
-      std::string name = s->session_->GetOutputNameAllocated(i, alloc).get();
-      s->outputs_.push_back(spec_of(name, s->session_->GetOutputTypeInfo(i)));
+    for (size_t i = 0; i < first->GetOutputCount(); ++i) {
+      std::string name = first->GetOutputNameAllocated(i, alloc).get();
+      s->outputs_.push_back(spec_of(name, first->GetOutputTypeInfo(i)));
       s->output_names_.push_back(name);
     }
   } catch (const Ort::Exception& e) {
-    return invalid_argument("ONNX Runtime could not load '" + model_path + "': " + e.what() +
-                            " (check that it is a valid ONNX model: facelens models inspect FILE)");
+    return internal_error("reading the inputs and outputs of '" + model_path + "' failed: " + e.what());
   }
   return std::shared_ptr<const Session>(std::move(s));
 }
+
+std::vector<int> Session::device_ids() const {
+  std::vector<int> ids;
+  for (const auto& r : replicas_)
+    if (r->device_id >= 0) ids.push_back(r->device_id);
+  return ids;
+}
+
+size_t Session::n_replicas() const { return replicas_.size(); }
+
+std::vector<int> Session::queue_depths() const {
+  std::vector<int> d;
+  for (const auto& r : replicas_) d.push_back(r->in_flight.load());
+  return d;
+}
+
+std::vector<int64_t> Session::calls_served() const {
+  std::vector<int64_t> d;
+  for (const auto& r : replicas_) d.push_back(r->served.load());
+  return d;
+}
+
+void Session::request_arena_shrink() const {
+  for (const auto& r : replicas_) r->shrink_next = true;
+}
+
+bool Session::uses_io_binding() const { return replicas_.front()->io_binding; }
 
 int Session::input_index(const std::string& name) const {
   for (size_t i = 0; i < input_names_.size(); ++i)
@@ -103,7 +220,7 @@ int Session::output_index(const std::string& name) const {
   return -1;
 }
 
-StatusOr<std::vector<Tensor>> Session::run(std::span<const TensorRef> inputs) const {
+StatusOr<std::vector<Tensor>> Session::run(std::span<const TensorRef> inputs, RunFlags flags) const {
   if (inputs.size() != inputs_.size()) {
     return invalid_argument("model '" + path_ + "' takes " + std::to_string(inputs_.size()) +
                             " inputs, got " + std::to_string(inputs.size()));
@@ -128,6 +245,20 @@ StatusOr<std::vector<Tensor>> Session::run(std::span<const TensorRef> inputs) co
                             std::to_string(inputs[i].data.size()));
     }
   }
+  // The replica (device) with the fewest calls in flight; equal loads rotate.
+  Replica* rep = replicas_.front().get();
+  if (replicas_.size() > 1) {
+    std::vector<int> depths = queue_depths();
+    rep = replicas_[pick_least_loaded(depths, next_.fetch_add(1))].get();
+  }
+  rep->in_flight.fetch_add(1);
+  struct Done {
+    Replica* r;
+    ~Done() {
+      r->in_flight.fetch_sub(1);
+      r->served.fetch_add(1);
+    }
+  } done{rep};
   try {
     std::vector<Ort::Value> in;
     in.reserve(inputs.size());
@@ -135,11 +266,26 @@ StatusOr<std::vector<Tensor>> Session::run(std::span<const TensorRef> inputs) co
       in.push_back(Ort::Value::CreateTensor<float>(*cpu_memory_, const_cast<float*>(t.data.data()),
                                                    t.data.size(), t.shape.data(), t.shape.size()));
     }
-    std::vector<const char*> in_names, out_names;
-    for (const auto& n : input_names_) in_names.push_back(n.c_str());
-    for (const auto& n : output_names_) out_names.push_back(n.c_str());
-    auto out = session_->Run(Ort::RunOptions{nullptr}, in_names.data(), in.data(), in.size(),
-                             out_names.data(), out_names.size());
+    Ort::RunOptions run_options;
+    if (flags.shrink_arena || rep->shrink_next.exchange(false)) {
+      std::string arenas = "cpu:0";
+      if (rep->device_id >= 0) arenas += ";gpu:" + std::to_string(rep->device_id);
+      run_options.AddConfigEntry("memory.enable_memory_arena_shrinkage", arenas.c_str());
+    }
+    std::vector<Ort::Value> out;
+    if (rep->io_binding) {
+      // Inputs are copied to the device once; outputs are bound to host memory, so they come back once.
+      Ort::IoBinding binding(*rep->session);
+      for (size_t i = 0; i < in.size(); ++i) binding.BindInput(input_names_[i].c_str(), in[i]);
+      for (const auto& n : output_names_) binding.BindOutput(n.c_str(), *cpu_memory_);
+      rep->session->Run(run_options, binding);
+      out = binding.GetOutputValues();
+    } else {
+      std::vector<const char*> in_names, out_names;
+      for (const auto& n : input_names_) in_names.push_back(n.c_str());
+      for (const auto& n : output_names_) out_names.push_back(n.c_str());
+      out = rep->session->Run(run_options, in_names.data(), in.data(), in.size(), out_names.data(), out_names.size());
+    }
     std::vector<Tensor> result(out.size());
     for (size_t i = 0; i < out.size(); ++i) {
       auto info = out[i].GetTensorTypeAndShapeInfo();

@@ -1,13 +1,15 @@
-// One ONNX Runtime inference session for one model file: created once, immutable, shared by all
-// threads (run() is thread-safe; each call allocates its own outputs). Float32 inputs/outputs.
+// One model file on one or several devices: created once, immutable, shared by all threads
+// (run() is thread-safe; each call allocates its own outputs). Float32 inputs/outputs.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "facelens/runtime_options.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
 #include "runtime/environment.h"
@@ -28,6 +30,24 @@ struct SessionOptions {
   // bench/stage_bench: spinning on made the surrounding pre/post-processing slower).
   bool allow_spinning = false;
   GraphOptimization graph_optimization = GraphOptimization::kAll;
+  // Execution provider and its CUDA options (see facelens/runtime_options.h).
+  // service.device_ids lists the CUDA devices: one ONNX Runtime session per device (a device
+  // pool), each call going to the device with the fewest calls in flight.
+  ResolvedServiceOptions service;
+  // On the CPU, the number of identical sessions in the pool (for tests of the balancing logic;
+  // one CPU session already uses every core).
+  int cpu_replicas = 1;
+  bool require_gpu = false;   // no CPU fallback: an error saying why CUDA cannot be used
+  std::string cuda_ep_path;   // "" = $FACELENS_CUDA_EP, then next to libonnxruntime
+  // Run through an IoBinding (inputs copied to the device once, outputs bound to host memory and
+  // copied back once). Always on for CUDA sessions; on CPU only when asked (tests compare paths).
+  bool io_binding = false;
+};
+
+struct RunFlags {
+  // Return the memory arena's free chunks to the system at the end of this run
+  // (ORT run option memory.enable_memory_arena_shrinkage).
+  bool shrink_arena = false;
 };
 
 using TensorSpec = TensorDesc;
@@ -45,6 +65,10 @@ struct Tensor {
 
 std::string shape_to_string(std::span<const int64_t> shape);
 
+// The index of the smallest queue depth; ties go to the first at or after `start` (so equal
+// loads rotate). Returns 0 for an empty list.
+size_t pick_least_loaded(std::span<const int> depths, size_t start);
+
 class Session {
  public:
   static StatusOr<std::shared_ptr<const Session>> create(std::shared_ptr<const Environment> env,
@@ -57,25 +81,40 @@ class Session {
   const std::vector<TensorSpec>& inputs() const { return inputs_; }
   const std::vector<TensorSpec>& outputs() const { return outputs_; }
   const std::string& model_path() const { return path_; }
-  // The execution provider the session really runs on.
+  // The execution provider the session really runs on ("CUDAExecutionProvider" or
+  // "CPUExecutionProvider"), and why CUDA is not used when it was asked for or tried ("" else).
   const std::string& provider() const { return provider_; }
+  const std::string& fallback_reason() const { return fallback_reason_; }
+  // CUDA device ids of the pool (empty on the CPU).
+  std::vector<int> device_ids() const;
+  size_t n_replicas() const;
+  // Calls in flight and calls served, per replica (for health output and tests).
+  std::vector<int> queue_depths() const;
+  std::vector<int64_t> calls_served() const;
+  bool uses_io_binding() const;
   // Index of the input/output with this name, or -1.
   int input_index(const std::string& name) const;
   int output_index(const std::string& name) const;
 
   // Runs the model on `inputs` (one per model input, in model order) and returns every output
   // in model order. Shapes are checked against the model's fixed dims first.
-  StatusOr<std::vector<Tensor>> run(std::span<const TensorRef> inputs) const;
+  StatusOr<std::vector<Tensor>> run(std::span<const TensorRef> inputs, RunFlags flags = {}) const;
+  // The next run on each replica shrinks its memory arena (as RunFlags::shrink_arena).
+  void request_arena_shrink() const;
+
+  struct Replica;
 
  private:
   Session() = default;
   std::shared_ptr<const Environment> env_;
-  std::unique_ptr<Ort::Session> session_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
   std::unique_ptr<Ort::MemoryInfo> cpu_memory_;
   std::vector<TensorSpec> inputs_, outputs_;
   std::vector<std::string> input_names_, output_names_;
   std::string path_;
   std::string provider_;
+  std::string fallback_reason_;
+  mutable std::atomic<size_t> next_{0};
 };
 
 }  // namespace facelens::runtime

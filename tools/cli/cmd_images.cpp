@@ -42,7 +42,9 @@ Status draw(const std::string& image_path, const ImageResult& r, const std::stri
 // detect / embed / analyze: one result per image, errors per image, exit 0 only if all succeeded.
 int cmd_images(const Common& c, const std::vector<std::string>& images, const AnalyzeOptions& what,
                const std::string& draw_out) {
-  auto engine = Engine::create(engine_options(c));
+  auto opts = engine_options(c);
+  if (!opts.ok()) return fail(opts.status());
+  auto engine = Engine::create(*opts);
   if (!engine.ok()) return fail(engine.status());
   // Load (and hash-check) every model this command needs before the first image.
   if (Status s = (*engine)->warm_up(what); !s.ok()) return fail(s);
@@ -76,7 +78,9 @@ int cmd_images(const Common& c, const std::vector<std::string>& images, const An
 }
 
 int cmd_verify(const Common& c, const std::string& a, const std::string& b, float threshold) {
-  EngineOptions o = engine_options(c);
+  auto opts = engine_options(c);
+  if (!opts.ok()) return fail(opts.status());
+  EngineOptions o = *opts;
   o.match_threshold = threshold;
   auto engine = Engine::create(o);
   if (!engine.ok()) return fail(engine.status());

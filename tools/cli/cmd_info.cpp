@@ -12,7 +12,9 @@ using json = nlohmann::ordered_json;
 int cmd_info(const Common& c) {
   auto rt = query_runtime_info();
   if (!rt.ok()) return fail(rt.status());
-  auto engine = Engine::create(engine_options(c));
+  auto opts = engine_options(c);
+  if (!opts.ok()) return fail(opts.status());
+  auto engine = Engine::create(*opts);
   json j;
   j["facelens_version"] = version();
   j["onnxruntime_version"] = rt->onnxruntime_version;
@@ -43,6 +45,28 @@ int cmd_info(const Common& c) {
       }
       models.push_back(e);
     }
+    // Load every service (as a run would) to report the provider each really got, and why not CUDA.
+    AnalyzeOptions all;
+    all.embedding = all.liveness = all.attributes = true;
+    if (rc == 0) {
+      Status warm = (*engine)->warm_up(all);
+      if (!warm.ok()) {
+        j["error"] = warm.to_string();
+        rc = fail(warm);
+      }
+    }
+    json services = json::array();
+    for (const auto& sv : (*engine)->services()) {
+      json e = {{"service", sv.service}, {"model", sv.model_id}, {"loaded", sv.loaded},
+                {"requested_provider", sv.requested}};
+      if (sv.loaded) {
+        e["provider"] = sv.provider;
+        if (!sv.provider_reason.empty()) e["cuda_unavailable_reason"] = sv.provider_reason;
+        if (!sv.device_ids.empty()) e["device_ids"] = sv.device_ids;
+      }
+      services.push_back(e);
+    }
+    j["services"] = services;
   }
   j["models"] = models;
   if (c.json_out) {
@@ -59,6 +83,16 @@ int cmd_info(const Common& c) {
   for (const auto& m : models)
     std::cout << "  " << m["id"].get<std::string>() << " [" << m["task"].get<std::string>() << ", "
               << m["family"].get<std::string>() << "]: " << m["status"].get<std::string>() << "\n";
+  if (j.contains("services")) {
+    std::cout << "services:\n";
+    for (const auto& sv : j["services"]) {
+      std::cout << "  " << sv["service"].get<std::string>() << " " << sv["model"].get<std::string>() << ": "
+                << (sv["loaded"].get<bool>() ? sv["provider"].get<std::string>() : std::string("not loaded"));
+      if (sv.contains("cuda_unavailable_reason"))
+        std::cout << " (CUDA not used: " << sv["cuda_unavailable_reason"].get<std::string>() << ")";
+      std::cout << "\n";
+    }
+  }
   return rc;
 }
 

@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <cstdlib>
 #include <iostream>
 
 namespace facelens::cli {
@@ -19,15 +20,37 @@ int fail(const Status& s) {
 }
 
 void add_common(CLI::App* cmd, Common& c) {
+  cmd->add_option("--config", c.config, "facelens.toml (default: $FACELENS_CONFIG; no file = built-in defaults)");
   cmd->add_option("--models", c.models_dir, "folder with manifest.json and the model files (default: $FACELENS_MODELS or the build's models/)");
   cmd->add_option("--threads", c.threads, "ONNX Runtime intra-op threads per model (0 = one per core)");
+  cmd->add_option("--provider", c.provider, "execution provider of every service: auto (CUDA if usable, else CPU), cuda, cpu")
+      ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  cmd->add_option("--device", c.devices, "CUDA device id(s) of every service; several = a device pool");
+  cmd->add_flag("--require-gpu", c.require_gpu, "fail (instead of running on the CPU) when CUDA cannot be used");
   cmd->add_flag("--json", c.json_out, "print JSON, one object per line");
 }
 
-EngineOptions engine_options(const Common& c) {
+StatusOr<EngineOptions> engine_options(const Common& c) {
   EngineOptions o;
-  o.models_dir = c.models_dir;
-  o.intra_op_threads = c.threads;
+  std::string config = c.config;
+  if (config.empty()) {
+    const char* env = std::getenv("FACELENS_CONFIG");
+    if (env && *env) config = env;
+  }
+  if (!config.empty()) {
+    FACELENS_ASSIGN_OR_RETURN(o, load_config(config, o));
+  }
+  if (!c.models_dir.empty()) o.models_dir = c.models_dir;
+  if (c.threads > 0) o.runtime.intra_op_threads = c.threads;
+  if (!c.provider.empty()) {
+    FACELENS_ASSIGN_OR_RETURN(o.runtime.provider, parse_provider(c.provider));
+    for (auto& [name, s] : o.runtime.services) s.provider.reset();  // the flag is for every service
+  }
+  if (!c.devices.empty()) {
+    for (const char* service : {"detector", "landmarks", "recognizer", "liveness", "attribute", "deepfake"})
+      o.runtime.services[service].device_ids = c.devices;
+  }
+  if (c.require_gpu) o.runtime.require_gpu = true;
   return o;
 }
 

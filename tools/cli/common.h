@@ -25,11 +25,16 @@ int fail(const Status& s);
 // Options every command that loads models takes.
 struct Common {
   std::string models_dir;
+  std::string config;  // facelens.toml
   int threads = 0;
   bool json_out = false;
+  std::string provider;  // "" = from the config (default auto)
+  std::vector<int> devices;
+  bool require_gpu = false;
 };
 void add_common(CLI::App* cmd, Common& c);
-EngineOptions engine_options(const Common& c);
+// The engine options of the config file (if any) with the command line on top.
+StatusOr<EngineOptions> engine_options(const Common& c);
 // {"detector": "CPUExecutionProvider", ...} for the services the engine has loaded.
 nlohmann::ordered_json services_json(const Engine& engine);
 

@@ -1,0 +1,21 @@
+// facelens — the configuration file (TOML). Every key has a default, so no file is needed; a
+// file overrides the defaults it names, and an unknown key is an error (typos do not pass
+// silently). The keys, with their defaults, are in docs/config.md and facelens.example.toml.
+//
+//   auto opts = facelens::load_config("facelens.toml", {});
+//   if (!opts.ok()) return opts.status();   // names the file, the key and what it expected
+//   auto engine = facelens::Engine::create(*opts);
+#pragma once
+
+#include <string>
+
+#include "facelens/engine.h"
+#include "facelens/status.h"
+
+namespace facelens {
+
+// `base` with the values of the file on top.
+StatusOr<EngineOptions> load_config(const std::string& path, EngineOptions base);
+StatusOr<EngineOptions> parse_config(const std::string& toml_text, const std::string& origin, EngineOptions base);
+
+}  // namespace facelens

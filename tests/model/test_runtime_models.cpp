@@ -1,0 +1,190 @@
+// The runtime with real models: one shared session under many threads, the device pool (CPU
+// replicas standing in for GPUs), IO binding against plain runs, the engine's model cache, and
+// CUDA requests on a machine without a usable GPU.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "common/test_env.h"
+#include "facelens/engine.h"
+#include "image/tensor.h"
+#include "models/binding.h"
+#include "models/registry.h"
+#include "runtime/session.h"
+
+namespace facelens {
+namespace {
+
+class RuntimeModels : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FACELENS_REQUIRE_MODELS();
+    auto reg = models::ModelRegistry::open(testing::models_dir());
+    ASSERT_TRUE(reg.ok());
+    registry_ = *reg;
+    auto env = runtime::Environment::create({});
+    ASSERT_TRUE(env.ok());
+    env_ = *env;
+    entry_ = registry_->manifest().default_for("recognizer");
+    ASSERT_NE(entry_, nullptr);
+  }
+  StatusOr<std::shared_ptr<const runtime::Session>> open(runtime::SessionOptions so) {
+    so.service.provider = Provider::kCpu;
+    so.intra_op_threads = 1;
+    return models::open_session(*registry_, *entry_, env_, so);
+  }
+  // A deterministic input for the recognizer: input k of `n`.
+  std::vector<float> input(int k) const {
+    std::vector<float> v(3 * 112 * 112);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(((i * 7 + k * 131) % 255) - 127) / 128.f;
+    return v;
+  }
+  std::vector<float> run(const runtime::Session& s, const std::vector<float>& in) const {
+    runtime::TensorRef ref{in, {1, 3, 112, 112}};
+    auto out = s.run({&ref, 1});
+    EXPECT_TRUE(out.ok()) << out.status().to_string();
+    return out.ok() ? (*out)[0].data : std::vector<float>{};
+  }
+  std::shared_ptr<models::ModelRegistry> registry_;
+  std::shared_ptr<const runtime::Environment> env_;
+  const models::ModelEntry* entry_ = nullptr;
+};
+
+TEST_F(RuntimeModels, EightThreadsOnOneSessionMatchSequentialCalls) {
+  auto s = open({});
+  ASSERT_TRUE(s.ok());
+  constexpr int kInputs = 8, kThreads = 8, kCalls = 200;
+  std::vector<std::vector<float>> inputs, expected;
+  for (int k = 0; k < kInputs; ++k) {
+    inputs.push_back(input(k));
+    expected.push_back(run(**s, inputs.back()));
+  }
+  std::atomic<int> mismatches{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int c = 0; c < kCalls; ++c) {
+        int k = (t + c) % kInputs;
+        runtime::TensorRef ref{inputs[k], {1, 3, 112, 112}};
+        auto out = (*s)->run({&ref, 1});
+        if (!out.ok()) ++failures;
+        else if ((*out)[0].data != expected[k]) ++mismatches;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0) << "results under concurrency differ from sequential ones";
+}
+
+TEST_F(RuntimeModels, DevicePoolSpreadsCallsOverReplicas) {
+  runtime::SessionOptions so;
+  so.cpu_replicas = 3;
+  auto s = open(so);
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ((*s)->n_replicas(), 3u);
+  auto in = input(1);
+  auto expected = run(**s, in);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      for (int c = 0; c < 30; ++c)
+        if (run(**s, in) != expected) ++mismatches;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  auto served = (*s)->calls_served();
+  int64_t total = 0;
+  for (auto n : served) {
+    EXPECT_GT(n, 20) << "a replica got too few calls: the pool does not balance";
+    total += n;
+  }
+  EXPECT_EQ(total, 6 * 30 + 1);
+  for (int d : (*s)->queue_depths()) EXPECT_EQ(d, 0);
+}
+
+TEST_F(RuntimeModels, IoBindingGivesTheSameOutputsAsPlainRuns) {
+  runtime::SessionOptions bound;
+  bound.io_binding = true;
+  auto a = open(bound);
+  auto b = open({});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE((*a)->uses_io_binding());
+  EXPECT_FALSE((*b)->uses_io_binding());
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(run(**a, input(k)), run(**b, input(k)));
+}
+
+TEST_F(RuntimeModels, ArenaShrinkRunGivesTheSameOutputs) {
+  auto s = open({});
+  ASSERT_TRUE(s.ok());
+  auto in = input(2);
+  auto plain = run(**s, in);
+  runtime::TensorRef ref{in, {1, 3, 112, 112}};
+  auto shrunk = (*s)->run({&ref, 1}, runtime::RunFlags{/*shrink_arena=*/true});
+  ASSERT_TRUE(shrunk.ok()) << shrunk.status().to_string();
+  EXPECT_EQ((*shrunk)[0].data, plain);
+  (*s)->request_arena_shrink();
+  EXPECT_EQ(run(**s, in), plain);
+}
+
+TEST_F(RuntimeModels, CudaRequestedWithoutAUsableGpuFallsBackWithAReason) {
+  runtime::SessionOptions so;
+  so.service.provider = Provider::kCuda;
+  auto s = models::open_session(*registry_, *entry_, env_, so);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  if ((*s)->provider() == "CUDAExecutionProvider") GTEST_SKIP() << "a usable GPU is present: nothing to fall back from";
+  EXPECT_EQ((*s)->provider(), "CPUExecutionProvider");
+  EXPECT_FALSE((*s)->fallback_reason().empty());
+  so.require_gpu = true;
+  auto strict = models::open_session(*registry_, *entry_, env_, so);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(strict.status().message().find((*s)->fallback_reason()), std::string::npos);
+}
+
+TEST_F(RuntimeModels, EngineCacheUnloadsIdleAndEvictsUnderBudget) {
+  EngineOptions o;
+  o.models_dir = testing::models_dir();
+  o.runtime.provider = Provider::kCpu;
+  o.runtime.idle_unload_seconds = 0.2;
+  auto engine = Engine::create(o);
+  ASSERT_TRUE(engine.ok());
+  AnalyzeOptions what;
+  what.embedding = true;
+  ASSERT_TRUE((*engine)->warm_up(what).ok());
+  auto loaded = [&](const std::string& service) {
+    for (const auto& s : (*engine)->services())
+      if (s.service == service) return s.loaded;
+    return false;
+  };
+  EXPECT_TRUE(loaded("detector"));
+  EXPECT_TRUE(loaded("recognizer"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto gone = (*engine)->collect_idle();
+  EXPECT_EQ(gone.size(), 3u);  // detector, landmarks, recognizer
+  EXPECT_FALSE(loaded("recognizer"));
+  ASSERT_TRUE((*engine)->warm_up(what).ok());  // reloaded on next use
+  EXPECT_TRUE(loaded("recognizer"));
+
+  // A budget below the three models' sizes: loading the third evicts the least recently used.
+  EngineOptions b = o;
+  b.runtime.idle_unload_seconds = 0;
+  b.runtime.memory_budget_bytes = 6'500'000;  // fr_detect 1.22 MB + fr_landmark 1.16 MB + fr_feature 4.88 MB = 7.26 MB
+  auto small = Engine::create(b);
+  ASSERT_TRUE(small.ok());
+  ASSERT_TRUE((*small)->warm_up(what).ok());
+  int n_loaded = 0;
+  std::string evicted;
+  for (const auto& s : (*small)->services()) {
+    if (s.loaded) ++n_loaded;
+    else if (s.service != "liveness" && s.service != "attribute") evicted = s.service;
+  }
+  EXPECT_EQ(n_loaded, 2);
+  EXPECT_EQ(evicted, "detector");  // loaded first, used least recently
+}
+
+}  // namespace
+}  // namespace facelens
