@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SAMPLE := .deps/samples/astronaut.png
 
-.PHONY: all setup build run test test-asan bench clean
+.PHONY: all setup build run demo load test test-asan bench clean
 
 all: build
 
@@ -18,10 +18,22 @@ build: setup
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 || { cat $(BUILD).configure.log; exit 1; }
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# The main job: the HTTP service on the default models with the SQLite gallery in ./data/
+# (Ctrl-C or SIGTERM stops it after the requests in flight). HOST/PORT override the address.
+HOST ?= 127.0.0.1
+PORT ?= 8080
 run: build
-	$(BUILD)/facelens info --json
+	$(BUILD)/facelens serve --host $(HOST) --port $(PORT) --db data/gallery.db
+
+# A quick look without the service: versions, providers, models, and one photo's faces.
+demo: build
+	$(BUILD)/facelens info
 	$(BUILD)/facelens detect --json --draw out/astronaut.png $(SAMPLE)
 	@echo "boxes and landmarks drawn in out/astronaut.png"
+
+# Throughput and latency of /v1/embed under load (wrk, loopback only, bounded duration).
+load: build
+	bash scripts/load_test.sh $(BUILD)/facelens
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)

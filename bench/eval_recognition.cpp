@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "facelens/engine.h"
+#include "gallery/calibration.h"
 #include "recognize/recognizer.h"
 
 namespace fs = std::filesystem;
@@ -77,51 +78,25 @@ int main(int argc, char** argv) {
     used.push_back(s);
   }
 
-  // Verification over all pairs.
-  std::vector<std::pair<float, bool>> pairs;
+  // Verification over all pairs (the maths of src/gallery/calibration, as `facelens calibrate`).
+  std::vector<facelens::gallery::ScoredPair> pairs;
   for (size_t i = 0; i < used.size(); ++i)
     for (size_t j = i + 1; j < used.size(); ++j)
       pairs.push_back({facelens::recognize::cosine(used[i].embedding, used[j].embedding), used[i].person == used[j].person});
   size_t n_pos = 0;
-  for (auto& p : pairs) n_pos += p.second;
-  const size_t n_neg = pairs.size() - n_pos;
-  // AUC = P(score of a random positive > score of a random negative).
+  for (auto& p : pairs) n_pos += p.same;
   std::vector<float> pos, neg;
-  for (auto& p : pairs) (p.second ? pos : neg).push_back(p.first);
+  for (auto& p : pairs) (p.same ? pos : neg).push_back(p.score);
   std::sort(neg.begin(), neg.end());
-  double auc = 0;
-  for (float s : pos) {
-    auto lo = std::lower_bound(neg.begin(), neg.end(), s);
-    auto hi = std::upper_bound(neg.begin(), neg.end(), s);
-    auc += (lo - neg.begin()) + 0.5 * (hi - lo);
-  }
-  auc /= static_cast<double>(pos.size()) * neg.size();
+  const double auc = facelens::gallery::roc_auc(pairs);
   auto at = [&](float t) {
-    size_t fa = 0, fr = 0;
-    for (auto& p : pairs) {
-      if (p.second && p.first < t) ++fr;
-      if (!p.second && p.first >= t) ++fa;
-    }
-    return json{{"threshold", t},
-                {"accuracy", 1.0 - static_cast<double>(fa + fr) / pairs.size()},
-                {"far", static_cast<double>(fa) / n_neg},
-                {"frr", static_cast<double>(fr) / n_pos}};
+    const auto r = facelens::gallery::rates_at(pairs, t);
+    return json{{"threshold", t}, {"accuracy", r.accuracy}, {"far", r.far}, {"frr", r.frr}};
   };
-  float best_t = 0;
-  double best_acc = -1;
-  for (int k = 0; k <= 1000; ++k) {
-    float t = k / 1000.f;
-    double acc = at(t)["accuracy"];
-    if (acc > best_acc) {
-      best_acc = acc;
-      best_t = t;
-    }
-  }
-  float far0 = 1;  // the lowest threshold with no false accept
-  for (int k = 1000; k >= 0; --k) {
-    if (at(k / 1000.f)["far"].get<double>() > 0) break;
-    far0 = k / 1000.f;
-  }
+  const float best_t = facelens::gallery::best_accuracy(pairs).threshold;
+  // The lowest threshold with no false accept.
+  auto no_fa = facelens::gallery::threshold_for_far(pairs, 0.0);
+  const float far0 = no_fa.ok() ? no_fa->threshold : 1.f;
 
   // Leave-one-out identification per set.
   json loo = json::object();

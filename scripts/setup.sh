@@ -49,7 +49,9 @@ APT_PACKAGES=(
   libopencv-core-dev libopencv-imgproc-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libtomlplusplus-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
+  libsqlite3-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  gnuplot-nox  # facelens bench: charts (SVG, PNG)
 )
 
 # ---- 1. Debian packages -------------------------------------------------------------------------

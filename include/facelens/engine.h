@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -37,9 +38,34 @@ struct EngineOptions {
   std::string recognizer;
   std::string liveness;
   std::vector<std::string> attributes;  // empty = every manifest entry with task "attribute"
+  std::string deepfake;                 // "" = the manifest's default deepfake model, if any
+  // The manifest to read; "" = models_dir/manifest.json. Its relative "file" values are relative
+  // to models_dir (e.g. models/extra.json with the folder of the extra models).
+  std::string manifest;
+
+  // Model files outside the manifest (a user's own), per service; each replaces that service's
+  // model. Its entry is the manifest entry with the same sha256 when one exists (manifest.json
+  // and extra.json of the models folder), else the family's conventions; the family is
+  // recognised from the model's inputs and outputs unless named ("scrfd", "yunet", "yolov5face",
+  // "yolov8face", "yolov10", "yolov10face", "ultraface", "arcface", "adaface", "mobilefacenet",
+  // "minifasnet", "xception"; `facelens models inspect FILE` shows what a file is taken for).
+  std::string detector_file, detector_family;
+  std::string recognizer_file, recognizer_family;
+  std::vector<std::string> liveness_files;  // several are fused (mean of their softmax)
+  std::string deepfake_file, deepfake_family;
+  float deepfake_margin = -1;  // crop side / larger side of the face box; < 0: the manifest's (1.3)
 
   // Execution providers, CUDA options per service, threads, model cache (runtime_options.h).
   RuntimeOptions runtime;
+
+  // Model precision per service ("detector", "landmarks", "recognizer", "liveness", "attribute",
+  // "deepfake"; "*" for every service): "fp32" (the file as shipped, the default), "fp16", "int8",
+  // or "auto" (FP16 on CUDA; on the CPU INT8 when it is faster and within the drift bounds, else
+  // FP32). A variant is made on first load, checked against the original, cached on disk and
+  // reused; a changed model file gets a new one. INT8 needs calibration_dir.
+  std::map<std::string, std::string> precision;
+  std::string precision_cache_dir;  // "" = ${XDG_CACHE_HOME:-~/.cache}/facelens/models
+  std::string calibration_dir;      // face photos for INT8 calibration and drift; "" = $FACELENS_CALIBRATION
 
   float detect_threshold = -1;  // < 0: the detector's manifest threshold
   float nms_iou = -1;           // < 0: the detector's manifest value
@@ -47,6 +73,15 @@ struct EngineOptions {
   float match_threshold = -1;   // < 0: the recognizer's calibrated manifest threshold
 
   DecodeOptions decode;
+
+  // Dynamic batching of the recognizer: faces of concurrent calls are merged into one recognizer
+  // call of up to max_batch faces, waiting at most max_wait_ms for more. Off by default (a single
+  // caller gains nothing); the HTTP service turns it on.
+  struct Batching {
+    bool enabled = false;
+    int max_batch = 8;
+    double max_wait_ms = 2.0;
+  } batching;
 };
 
 struct AnalyzeOptions {
@@ -54,6 +89,7 @@ struct AnalyzeOptions {
   bool embedding = false;    // L2-normalised embedding per face (implies landmarks)
   bool liveness = false;
   bool attributes = false;
+  bool deepfake = false;     // when a deepfake model is configured (ignored when none is)
 };
 
 struct ImageResult {
@@ -66,17 +102,21 @@ struct VerifyResult {
   float similarity = 0;
   bool match = false;
   float threshold = 0;
-  Face face_a;  // the largest face of each image
+  Face face_a;  // the largest face of each image (with `deepfake` when a deepfake model is configured)
   Face face_b;
 };
 
 struct ServiceInfo {
   std::string service;   // "detector", "landmarks", "recognizer", "liveness", "attribute"
-  std::string model_id;
+  std::string model_id;    // fused liveness models: "id1+id2"
   std::string model_path;
+  std::string family;      // "scrfd", "arcface", ... (the manifest entry's)
   bool loaded = false;
   std::string provider;         // the execution provider really used, when loaded
   std::string provider_reason;  // why CUDA is not used, when it was asked for or tried
+  std::string precision;         // the variant loaded: "fp32", "fp16", "int8"
+  std::string precision_source;  // "original", "cache" (made on an earlier start), "converted" (made now)
+  std::string precision_reason;  // why this precision (the measurements, for "auto")
   std::string requested;        // the provider asked for: "auto", "cuda", "cpu"
   std::vector<int> device_ids;  // CUDA devices of the pool
   std::vector<int> queue_depths;  // calls in flight per device (or CPU replica)
@@ -113,6 +153,15 @@ class Engine {
   // Cosine similarity of two embeddings and the decision at the match threshold.
   VerifyResult compare(std::span<const float> a, std::span<const float> b) const;
   float match_threshold() const;
+  // The recognizer's model id from the manifest ("" when none is configured). Galleries store it
+  // with every embedding so that embeddings of different models are never compared.
+  std::string recognizer_model_id() const;
+  // The face as the recognizer sees it: five-point similarity warp to the ArcFace template at the
+  // recognizer's input size (e.g. 112x112). Needs the face's landmarks.
+  StatusOr<Image> align_face(const Image& image, const Face& face) const;
+  // L2-normalised embeddings of faces already aligned (as align_face makes them), in order; crops
+  // of another size are resized to the recognizer's input first.
+  StatusOr<std::vector<std::vector<float>>> embed_aligned(std::span<const Image> aligned) const;
 
   // Loads the services `what` needs now (else they load on first use).
   Status warm_up(const AnalyzeOptions& what) const;
@@ -120,6 +169,8 @@ class Engine {
   // Unloads models idle for longer than runtime.idle_unload_seconds or over the memory budget
   // (also done on every model load); returns the ids of the models unloaded.
   std::vector<std::string> collect_idle() const;
+  // How many recognizer batches had each size (index = faces per batch); empty without batching.
+  std::vector<uint64_t> recognizer_batch_sizes() const;
   // Makes the next call of every loaded session return its memory arena's free chunks to the
   // system (ORT memory.enable_memory_arena_shrinkage), e.g. after a burst.
   void shrink_arenas() const;

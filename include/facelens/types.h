@@ -55,11 +55,22 @@ struct Attributes {
   std::optional<std::array<float, 2>> eyes_open;  // probability, left and right eye
 };
 
+// A deepfake (face manipulation) classifier's verdict on one face.
+struct Deepfake {
+  float score = 0;     // probability that the face is manipulated, 0..1
+  bool fake = false;   // score >= threshold
+  float threshold = 0;
+};
+
 struct Face {
   Box box;
   float score = 0;
   std::optional<FivePoints> landmarks;
   std::vector<float> embedding;  // L2-normalised; empty unless asked
+  // Face quality from the recognizer, when it gives one: AdaFace's feature norm (higher = a
+  // clearer face; comparable only between faces of the same model).
+  std::optional<float> quality;
+  std::optional<Deepfake> deepfake;  // when a deepfake model is configured and asked for
   std::optional<Liveness> liveness;
   std::optional<Attributes> attributes;
 };

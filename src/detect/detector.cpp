@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "detect/families.h"
 #include "detect/nms.h"
 #include "models/binding.h"
 #include "image/tensor.h"
@@ -87,8 +88,14 @@ StatusOr<std::shared_ptr<const Detector>> create_detector(const models::ModelEnt
     FACELENS_ASSIGN_OR_RETURN(int bi, models::output_index(entry, *session, "boxes"));
     return std::shared_ptr<const Detector>(std::make_shared<UltraFaceDetector>(entry, std::move(session), o, si, bi));
   }
+  if (entry.family == "scrfd") return make_scrfd_detector(entry, std::move(session), o);
+  if (entry.family == "yunet") return make_yunet_detector(entry, std::move(session), o);
+  if (entry.family == "yolov5face" || entry.family == "yolov8face" || entry.family == "yolov10" ||
+      entry.family == "yolov10face")
+    return make_yolo_detector(entry, std::move(session), o);
   return unimplemented("detector family '" + entry.family + "' of model '" + entry.id +
-                       "' is not supported; known detector families: ultraface");
+                       "' is not supported; known detector families: ultraface, scrfd, yunet, yolov5face, "
+                       "yolov8face, yolov10, yolov10face");
 }
 
 }  // namespace facelens::detect

@@ -1,5 +1,11 @@
-// Face detectors: one model, one shared session, boxes in original image pixels.
-// A Detector is immutable after creation and thread-safe.
+// Face detectors: one model, one shared session, boxes (and five keypoints where the model gives
+// them) in original image pixels, best score first. The manifest entry's family picks the decoder:
+// ultraface (default), scrfd, yunet, yolov5face, yolov8face (NMS here) and yolov10 / yolov10face
+// (end to end, no NMS); letterbox or stretch as the entry says (decoders.h). A Detector is
+// immutable after creation and thread-safe.
+//
+//   auto det = detect::create_detector(entry, session, {});   // thresholds from the manifest
+//   auto faces = (*det)->detect(img);                           // std::vector<Detection>
 #pragma once
 
 #include <memory>

@@ -62,4 +62,38 @@ StatusOr<Liveness> LivenessModel::score(const Image& img, const Box& box) const 
   return l;
 }
 
+StatusOr<std::shared_ptr<const FusedLiveness>> FusedLiveness::create(
+    std::vector<std::shared_ptr<const LivenessModel>> models) {
+  if (models.empty()) return invalid_argument("fused liveness needs at least one model");
+  const double live = models[0]->entry().number("live_index", 0);
+  for (const auto& m : models) {
+    if (m->entry().number("live_index", 0) != live) {
+      return invalid_argument("liveness models '" + models[0]->entry().id + "' and '" + m->entry().id +
+                              "' name different live_index values: models fused together must share their classes");
+    }
+  }
+  return std::shared_ptr<const FusedLiveness>(new FusedLiveness(std::move(models)));
+}
+
+StatusOr<Liveness> FusedLiveness::score(const Image& img, const Box& box) const {
+  FACELENS_ASSIGN_OR_RETURN(Liveness first, models_[0]->score(img, box));
+  if (models_.size() == 1) return first;
+  std::vector<double> sum(first.probabilities.begin(), first.probabilities.end());
+  for (size_t i = 1; i < models_.size(); ++i) {
+    FACELENS_ASSIGN_OR_RETURN(Liveness l, models_[i]->score(img, box));
+    if (l.probabilities.size() != sum.size()) {
+      return invalid_argument("liveness models '" + models_[0]->entry().id + "' and '" + models_[i]->entry().id +
+                              "' give " + std::to_string(sum.size()) + " and " +
+                              std::to_string(l.probabilities.size()) +
+                              " classes: models fused together must share their classes");
+    }
+    for (size_t k = 0; k < sum.size(); ++k) sum[k] += l.probabilities[k];
+  }
+  Liveness out = first;
+  for (size_t k = 0; k < sum.size(); ++k) out.probabilities[k] = static_cast<float>(sum[k] / models_.size());
+  out.score = out.probabilities[static_cast<size_t>(models_[0]->entry().number("live_index", 0))];
+  out.live = out.score >= out.threshold;
+  return out;
+}
+
 }  // namespace facelens::liveness

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "facelens/image.h"
 #include "facelens/status.h"
@@ -37,6 +38,28 @@ class LivenessModel {
   models::ModelEntry entry_;
   std::shared_ptr<const runtime::Session> session_;
   int output_;
+};
+
+// Several liveness models on the same face, fused as Silent-Face-Anti-Spoofing's test.py does
+// (each model's softmax, summed), divided by the number of models so that the probabilities stay
+// in 0..1 (the arg-max is unchanged): e.g. MiniFASNetV2 at scale 2.7 with MiniFASNetV1SE at 4.0.
+// Every model must name the same live_index; the decision threshold is the first model's
+// thresholds.live. With one model the result is exactly that model's. Immutable, thread-safe.
+//
+//   auto fused = liveness::FusedLiveness::create({v2, v1se});
+//   auto l = (*fused)->score(img, face.box);   // l->probabilities: the mean softmax
+class FusedLiveness {
+ public:
+  static StatusOr<std::shared_ptr<const FusedLiveness>> create(std::vector<std::shared_ptr<const LivenessModel>> models);
+  StatusOr<Liveness> score(const Image& img, const Box& box) const;
+  const std::vector<std::shared_ptr<const LivenessModel>>& models() const { return models_; }
+  // The first model's session and entry (for provider reports); every model's are in models().
+  const runtime::Session& session() const { return models_.front()->session(); }
+  const models::ModelEntry& entry() const { return models_.front()->entry(); }
+
+ private:
+  explicit FusedLiveness(std::vector<std::shared_ptr<const LivenessModel>> m) : models_(std::move(m)) {}
+  std::vector<std::shared_ptr<const LivenessModel>> models_;
 };
 
 }  // namespace facelens::liveness

@@ -16,8 +16,10 @@ const char* file_state_name(FileState s) {
   return "unknown";
 }
 
-StatusOr<std::shared_ptr<ModelRegistry>> ModelRegistry::open(const std::string& models_dir) {
-  FACELENS_ASSIGN_OR_RETURN(Manifest m, load_manifest(models_dir + "/manifest.json"));
+StatusOr<std::shared_ptr<ModelRegistry>> ModelRegistry::open(const std::string& models_dir,
+                                                             const std::string& manifest_path) {
+  FACELENS_ASSIGN_OR_RETURN(Manifest m,
+                            load_manifest(manifest_path.empty() ? models_dir + "/manifest.json" : manifest_path));
   return std::shared_ptr<ModelRegistry>(new ModelRegistry(std::move(m), models_dir));
 }
 

@@ -26,8 +26,10 @@ struct FileCheck {
 
 class ModelRegistry {
  public:
-  // `models_dir` holds manifest.json and the model files it names.
-  static StatusOr<std::shared_ptr<ModelRegistry>> open(const std::string& models_dir);
+  // `models_dir` holds the model files; `manifest_path` names them ("" = models_dir/manifest.json).
+  // Relative "file" values of the manifest are relative to models_dir.
+  static StatusOr<std::shared_ptr<ModelRegistry>> open(const std::string& models_dir,
+                                                       const std::string& manifest_path = "");
 
   const Manifest& manifest() const { return manifest_; }
   const std::string& dir() const { return dir_; }

@@ -27,12 +27,16 @@ StatusOr<std::shared_ptr<const Recognizer>> Recognizer::create(const models::Mod
     return invalid_argument("manifest entry '" + entry.id + "': input.shape must be [N,3,S,S] (square aligned face)");
   }
   FACELENS_ASSIGN_OR_RETURN(int out, models::output_index(entry, *session, "embedding"));
+  int norm_out = -1;
+  if (entry.outputs.count("norm")) {
+    FACELENS_ASSIGN_OR_RETURN(norm_out, models::output_index(entry, *session, "norm"));
+  }
   const bool batched = !session->inputs().empty() && !session->inputs()[0].shape.empty() &&
                        session->inputs()[0].shape[0] < 0;
-  return std::shared_ptr<const Recognizer>(new Recognizer(entry, std::move(session), out, batched));
+  return std::shared_ptr<const Recognizer>(new Recognizer(entry, std::move(session), out, norm_out, batched));
 }
 
-StatusOr<std::vector<Embedding>> Recognizer::run_batch(std::span<const Image> faces) const {
+StatusOr<std::vector<Embedding>> Recognizer::run_batch(std::span<const Image> faces, std::vector<float>* quality) const {
   const int s = entry_.input.width(), c = entry_.input.norm.channels();
   const size_t per = static_cast<size_t>(c) * s * s;
   std::vector<float> input(per * faces.size());
@@ -52,21 +56,39 @@ StatusOr<std::vector<Embedding>> Recognizer::run_batch(std::span<const Image> fa
                           " values for " + std::to_string(faces.size()) + " faces");
   }
   const size_t dim = t.data.size() / faces.size();
+  if (norm_output_ >= 0 && out[norm_output_].data.size() != faces.size()) {
+    return internal_error("recognizer '" + entry_.id + "' norm output has " +
+                          std::to_string(out[norm_output_].data.size()) + " values for " +
+                          std::to_string(faces.size()) + " faces: outputs.norm must be [B,1]");
+  }
   std::vector<Embedding> result(faces.size());
   for (size_t i = 0; i < faces.size(); ++i) {
     result[i].assign(t.data.begin() + i * dim, t.data.begin() + (i + 1) * dim);
+    if (quality && norm_output_ >= 0) {
+      quality->push_back(out[norm_output_].data[i]);
+    } else if (quality && feature_norm_quality_) {
+      double s = 0;
+      for (float x : result[i]) s += static_cast<double>(x) * x;
+      quality->push_back(static_cast<float>(std::sqrt(s)));
+    }
     l2_normalize(result[i]);
   }
   return result;
 }
 
 StatusOr<std::vector<Embedding>> Recognizer::embed(std::span<const Image> aligned) const {
+  return embed(aligned, nullptr);
+}
+
+StatusOr<std::vector<Embedding>> Recognizer::embed(std::span<const Image> aligned, std::vector<float>* quality) const {
+  if (quality) quality->clear();
+  if (!has_quality()) quality = nullptr;
   if (aligned.empty()) return std::vector<Embedding>{};
-  if (batched_) return run_batch(aligned);
+  if (batched_) return run_batch(aligned, quality);
   std::vector<Embedding> result;
   result.reserve(aligned.size());
   for (size_t i = 0; i < aligned.size(); ++i) {
-    FACELENS_ASSIGN_OR_RETURN(auto one, run_batch(aligned.subspan(i, 1)));
+    FACELENS_ASSIGN_OR_RETURN(auto one, run_batch(aligned.subspan(i, 1), quality));
     result.push_back(std::move(one[0]));
   }
   return result;

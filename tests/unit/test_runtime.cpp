@@ -131,6 +131,13 @@ max_pixels = 1000
   EXPECT_EQ(o->decode.max_pixels, 1000);
 }
 
+TEST(Config, TheExampleFileParses) {
+  auto o = load_config(std::string(FACELENS_SOURCE_DIR) + "/facelens.example.toml", {});
+  ASSERT_TRUE(o.ok()) << o.status().to_string();
+  EXPECT_EQ(o->runtime.resolve("deepfake").gpu_mem_limit, 1024ull << 20);
+  EXPECT_EQ(o->max_faces, 100);
+}
+
 TEST(Config, EmptyFileKeepsDefaults) {
   auto o = parse_config("", "empty.toml", {});
   ASSERT_TRUE(o.ok());

@@ -4,7 +4,7 @@
 
 #include "common.h"
 #include "image/draw.h"
-#include "output.h"
+#include "format/result_json.h"
 
 namespace facelens::cli {
 namespace {
@@ -58,16 +58,16 @@ int cmd_images(const Common& c, const std::vector<std::string>& images, const An
         return fail(r.status());
       }
       rc = kExitBadInput;
-      if (c.json_out) std::cout << error_json(path, r.status()).dump() << "\n" << std::flush;
+      if (c.json_out) std::cout << format::error_json(path, r.status()).dump() << "\n" << std::flush;
       std::cerr << "facelens: " << path << ": " << r.status().to_string() << "\n";
       continue;
     }
     if (c.json_out) {
-      json j = to_json(*r, path);
+      json j = format::to_json(*r, path);
       j["providers"] = services_json(**engine);
       std::cout << j.dump() << "\n" << std::flush;
     } else {
-      std::cout << to_text(*r, path) << std::flush;
+      std::cout << format::to_text(*r, path) << std::flush;
     }
     if (!draw_out.empty()) {
       Status s = draw(path, *r, draw_path(draw_out, path, images.size()));
@@ -86,6 +86,7 @@ int cmd_verify(const Common& c, const std::string& a, const std::string& b, floa
   if (!engine.ok()) return fail(engine.status());
   AnalyzeOptions what;
   what.embedding = true;
+  what.deepfake = true;  // when a deepfake model is configured
   if (Status s = (*engine)->warm_up(what); !s.ok()) return fail(s);
   Face faces[2];
   const std::string paths[2] = {a, b};
@@ -100,13 +101,19 @@ int cmd_verify(const Common& c, const std::string& a, const std::string& b, floa
   if (c.json_out) {
     json j = {{"image_a", a}, {"image_b", b}, {"similarity", std::round(v.similarity * 1e4) / 1e4},
               {"match", v.match}, {"threshold", v.threshold}};
-    j["box_a"] = to_json(faces[0])["box"];
-    j["box_b"] = to_json(faces[1])["box"];
+    j["box_a"] = format::to_json(faces[0])["box"];
+    j["box_b"] = format::to_json(faces[1])["box"];
+    if (faces[0].deepfake) j["deepfake_a"] = format::to_json(faces[0])["deepfake"];
+    if (faces[1].deepfake) j["deepfake_b"] = format::to_json(faces[1])["deepfake"];
     j["providers"] = services_json(**engine);
     std::cout << j.dump() << "\n";
   } else {
     std::printf("%s vs %s: similarity %.4f, %s (threshold %.3f)\n", a.c_str(), b.c_str(), v.similarity,
                 v.match ? "same person" : "different people", v.threshold);
+    for (int i = 0; i < 2; ++i)
+      if (faces[i].deepfake)
+        std::printf("  %s: deepfake score %.4f, %s (threshold %.3f)\n", paths[i].c_str(), faces[i].deepfake->score,
+                    faces[i].deepfake->fake ? "fake" : "real", faces[i].deepfake->threshold);
   }
   return 0;
 }
@@ -158,6 +165,7 @@ void register_image_commands(CLI::App& app, Common& common, std::vector<Runner>&
     AnalyzeOptions what;
     what.liveness = !args->no_liveness;
     what.attributes = !args->no_attributes;
+    what.deepfake = true;  // when a deepfake model is configured
     return cmd_images(common, args->images, what, args->draw_out);
   });
 

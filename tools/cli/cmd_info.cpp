@@ -2,7 +2,8 @@
 #include <iostream>
 
 #include "common.h"
-#include "output.h"
+#include "format/result_json.h"
+#include "models/family.h"
 
 namespace facelens::cli {
 namespace {
@@ -47,7 +48,7 @@ int cmd_info(const Common& c) {
     }
     // Load every service (as a run would) to report the provider each really got, and why not CUDA.
     AnalyzeOptions all;
-    all.embedding = all.liveness = all.attributes = true;
+    all.embedding = all.liveness = all.attributes = all.deepfake = true;
     if (rc == 0) {
       Status warm = (*engine)->warm_up(all);
       if (!warm.ok()) {
@@ -57,8 +58,8 @@ int cmd_info(const Common& c) {
     }
     json services = json::array();
     for (const auto& sv : (*engine)->services()) {
-      json e = {{"service", sv.service}, {"model", sv.model_id}, {"loaded", sv.loaded},
-                {"requested_provider", sv.requested}};
+      json e = {{"service", sv.service}, {"model", sv.model_id}, {"family", sv.family}, {"path", sv.model_path},
+                {"loaded", sv.loaded}, {"requested_provider", sv.requested}};
       if (sv.loaded) {
         e["provider"] = sv.provider;
         if (!sv.provider_reason.empty()) e["cuda_unavailable_reason"] = sv.provider_reason;
@@ -86,7 +87,8 @@ int cmd_info(const Common& c) {
   if (j.contains("services")) {
     std::cout << "services:\n";
     for (const auto& sv : j["services"]) {
-      std::cout << "  " << sv["service"].get<std::string>() << " " << sv["model"].get<std::string>() << ": "
+      std::cout << "  " << sv["service"].get<std::string>() << " " << sv["model"].get<std::string>() << " ["
+                << sv["family"].get<std::string>() << "]: "
                 << (sv["loaded"].get<bool>() ? sv["provider"].get<std::string>() : std::string("not loaded"));
       if (sv.contains("cuda_unavailable_reason"))
         std::cout << " (CUDA not used: " << sv["cuda_unavailable_reason"].get<std::string>() << ")";
@@ -96,18 +98,50 @@ int cmd_info(const Common& c) {
   return rc;
 }
 
-int cmd_inspect(const std::string& path, bool json_out) {
+// The file's description, the family facelens takes it for and the manifest entry it would use
+// (that of the models folder's manifest.json / extra.json with the same sha256, else the family's).
+int cmd_inspect(const Common& c, const std::string& path, const std::string& family) {
   auto d = inspect_model(path);
   if (!d.ok()) return fail(d.status());
-  json j = cli::to_json(*d);
-  if (json_out) {
+  json j = format::to_json(*d);
+  std::vector<models::Manifest> manifests;
+  if (auto opts = engine_options(c); opts.ok()) {
+    if (auto engine = Engine::create(*opts); engine.ok()) manifests = models::load_known_manifests((*engine)->models_dir());
+    if (!opts->manifest.empty())
+      if (auto m = models::load_manifest(opts->manifest); m.ok()) manifests.push_back(std::move(*m));
+  }
+  models::FileModelOptions fo;
+  fo.family = family;
+  for (const auto& m : manifests) fo.manifests.push_back(&m);
+  auto fm = models::entry_for_file(path, fo);
+  if (fm.ok()) {
+    j["family"] = fm->entry.family;
+    j["task"] = fm->entry.task;
+    j["recognised_by"] = fm->how;
+    if (!fm->manifest_path.empty()) j["manifest"] = fm->manifest_path;
+    if (!fm->alternatives.empty()) j["other_families"] = fm->alternatives;
+    j["entry"] = json::parse(models::entry_to_json(fm->entry));
+  } else {
+    j["error"] = fm.status().to_string();
+  }
+  if (c.json_out) {
     std::cout << j.dump(2) << "\n";
-    return 0;
+    return fm.ok() ? 0 : fail(fm.status());
   }
   std::cout << path << "\n  producer " << j["producer"].get<std::string>() << ", IR " << d->ir_version << ", opsets "
             << j["opsets"].dump() << "\n  " << d->n_nodes << " nodes, " << d->n_parameters << " parameters\n";
   for (const auto& t : d->inputs) std::cout << "  input  " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
   for (const auto& t : d->outputs) std::cout << "  output " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
+  if (!fm.ok()) return fail(fm.status());
+  std::cout << "  family " << fm->entry.family << " (" << fm->entry.task << "), "
+            << (fm->how == "manifest" ? "manifest entry '" + fm->entry.id + "' of " + fm->manifest_path
+                                      : fm->how == "named" ? std::string("as named") : std::string("recognised from its signature"));
+  if (!fm->alternatives.empty()) {
+    std::cout << "; the signature also fits";
+    for (const auto& a : fm->alternatives) std::cout << " " << a;
+    std::cout << " (choose with --family)";
+  }
+  std::cout << "\n  manifest entry it would use:\n" << j["entry"].dump(2) << "\n";
   return 0;
 }
 
@@ -130,13 +164,16 @@ void register_info_commands(CLI::App& app, Common& common, std::vector<Runner>& 
     return cmd_info(common);
   });
   auto inspect_path = std::make_shared<std::string>();
-  auto inspect_json = std::make_shared<bool>(false);
-  auto* inspect = models->add_subcommand("inspect", "inputs, outputs, opsets and size of any ONNX file");
+  auto inspect_family = std::make_shared<std::string>();
+  auto* inspect = models->add_subcommand(
+      "inspect", "inputs, outputs, opsets and size of any ONNX file; the family facelens takes it for and the "
+                 "manifest entry it would use");
   inspect->add_option("file", *inspect_path, "ONNX model file")->required();
-  inspect->add_flag("--json", *inspect_json, "print JSON");
-  runners.push_back([inspect, inspect_path, inspect_json]() -> std::optional<int> {
+  inspect->add_option("--family", *inspect_family, "take the model for this family (when its signature is ambiguous)");
+  add_common(inspect, common);
+  runners.push_back([inspect, inspect_path, inspect_family, &common]() -> std::optional<int> {
     if (!*inspect) return std::nullopt;
-    return cmd_inspect(*inspect_path, *inspect_json);
+    return cmd_inspect(common, *inspect_path, *inspect_family);
   });
 }
 

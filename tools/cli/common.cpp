@@ -28,6 +28,17 @@ void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--device", c.devices, "CUDA device id(s) of every service; several = a device pool");
   cmd->add_flag("--require-gpu", c.require_gpu, "fail (instead of running on the CPU) when CUDA cannot be used");
   cmd->add_flag("--json", c.json_out, "print JSON, one object per line");
+  cmd->add_option("--manifest", c.manifest, "manifest to read instead of <models>/manifest.json (e.g. models/extra.json)");
+  cmd->add_option("--detector", c.detector_file, "detector model file to use instead of the manifest's");
+  cmd->add_option("--detector-family", c.detector_family,
+                  "family of --detector when its signature is ambiguous (facelens models inspect FILE)");
+  cmd->add_option("--recognizer", c.recognizer_file, "recognizer model file to use instead of the manifest's");
+  cmd->add_option("--recognizer-family", c.recognizer_family, "family of --recognizer (arcface, adaface, mobilefacenet)");
+  cmd->add_option("--liveness", c.liveness_files, "liveness model file; repeat to fuse several (e.g. MiniFASNet V2 and V1SE)")
+      ->allow_extra_args(false);  // one file per --liveness, so that image arguments stay images
+  cmd->add_option("--deepfake", c.deepfake_file, "deepfake classifier model file (none by default)");
+  cmd->add_option("--deepfake-family", c.deepfake_family, "family of --deepfake (xception)");
+  cmd->add_option("--deepfake-margin", c.deepfake_margin, "deepfake crop side / larger face box side (default: the manifest's, 1.3)");
 }
 
 StatusOr<EngineOptions> engine_options(const Common& c) {
@@ -51,6 +62,15 @@ StatusOr<EngineOptions> engine_options(const Common& c) {
       o.runtime.services[service].device_ids = c.devices;
   }
   if (c.require_gpu) o.runtime.require_gpu = true;
+  if (!c.manifest.empty()) o.manifest = c.manifest;
+  if (!c.detector_file.empty()) o.detector_file = c.detector_file;
+  if (!c.detector_family.empty()) o.detector_family = c.detector_family;
+  if (!c.recognizer_file.empty()) o.recognizer_file = c.recognizer_file;
+  if (!c.recognizer_family.empty()) o.recognizer_family = c.recognizer_family;
+  if (!c.liveness_files.empty()) o.liveness_files = c.liveness_files;
+  if (!c.deepfake_file.empty()) o.deepfake_file = c.deepfake_file;
+  if (!c.deepfake_family.empty()) o.deepfake_family = c.deepfake_family;
+  if (c.deepfake_margin > 0) o.deepfake_margin = c.deepfake_margin;
   return o;
 }
 

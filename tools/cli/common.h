@@ -31,6 +31,13 @@ struct Common {
   std::string provider;  // "" = from the config (default auto)
   std::vector<int> devices;
   bool require_gpu = false;
+  // Model files outside the manifest, per service (see EngineOptions::detector_file).
+  std::string manifest;
+  std::string detector_file, detector_family;
+  std::string recognizer_file, recognizer_family;
+  std::vector<std::string> liveness_files;
+  std::string deepfake_file, deepfake_family;
+  float deepfake_margin = -1;
 };
 void add_common(CLI::App* cmd, Common& c);
 // The engine options of the config file (if any) with the command line on top.
@@ -42,6 +49,12 @@ nlohmann::ordered_json services_json(const Engine& engine);
 // std::nullopt when its subcommand was not the one given.
 using Runner = std::function<std::optional<int>()>;
 void register_info_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
+// Adds `convert` under the `models` subcommand: call after register_info_commands.
+void register_convert_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
 void register_image_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
+void register_serve_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
+void register_bench_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
+// `gallery enroll|list|remove|identify|verify|export|import|reembed|check` and `calibrate`.
+void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner>& runners);
 
 }  // namespace facelens::cli

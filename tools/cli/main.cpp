@@ -21,7 +21,11 @@ int main(int argc, char** argv) {
   Common common;
   std::vector<Runner> runners;
   register_info_commands(app, common, runners);
+  register_convert_commands(app, common, runners);
   register_image_commands(app, common, runners);
+  register_serve_commands(app, common, runners);
+  register_bench_commands(app, common, runners);
+  register_gallery_commands(app, common, runners);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

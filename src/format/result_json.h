@@ -1,4 +1,5 @@
-// JSON and text renderings of library results for the facelens program.
+// JSON and text renderings of library results, shared by the facelens program and the HTTP
+// service so that both print the same objects. Pure functions, thread-safe.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -6,7 +7,7 @@
 
 #include "facelens/facelens.h"
 
-namespace facelens::cli {
+namespace facelens::format {
 
 nlohmann::ordered_json to_json(const Face& face);
 nlohmann::ordered_json to_json(const ImageResult& result, const std::string& image);
@@ -14,4 +15,4 @@ nlohmann::ordered_json to_json(const ModelDescription& d);
 nlohmann::ordered_json error_json(const std::string& image, const Status& status);
 std::string to_text(const ImageResult& result, const std::string& image);
 
-}  // namespace facelens::cli
+}  // namespace facelens::format

@@ -1,9 +1,9 @@
-#include "output.h"
+#include "format/result_json.h"
 
 #include <cmath>
 #include <sstream>
 
-namespace facelens::cli {
+namespace facelens::format {
 
 using json = nlohmann::ordered_json;
 
@@ -21,6 +21,10 @@ json to_json(const Face& f) {
     j["landmarks"] = pts;
   }
   if (!f.embedding.empty()) j["embedding"] = f.embedding;
+  if (f.quality) j["quality"] = r4(*f.quality);
+  if (f.deepfake) {
+    j["deepfake"] = {{"score", r4(f.deepfake->score)}, {"fake", f.deepfake->fake}, {"threshold", f.deepfake->threshold}};
+  }
   if (f.liveness) {
     j["liveness"] = {{"score", r4(f.liveness->score)},
                      {"live", f.liveness->live},
@@ -97,6 +101,8 @@ std::string to_text(const ImageResult& r, const std::string& image) {
     o.precision(3);
     o << " score " << f.score;
     if (f.liveness) o << " liveness " << f.liveness->score << (f.liveness->live ? " (live)" : " (spoof)");
+    if (f.deepfake) o << " deepfake " << f.deepfake->score << (f.deepfake->fake ? " (fake)" : " (real)");
+    if (f.quality) o << " quality " << *f.quality;
     if (!f.embedding.empty()) o << " embedding " << f.embedding.size() << "-d";
     if (f.attributes) {
       const auto& a = *f.attributes;
@@ -111,4 +117,4 @@ std::string to_text(const ImageResult& r, const std::string& image) {
   return o.str();
 }
 
-}  // namespace facelens::cli
+}  // namespace facelens::format

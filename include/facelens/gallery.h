@@ -1,0 +1,243 @@
+// facelens — the gallery: enrol people, identify faces among them (1:N), verify a face against a
+// claimed identity (1:1).
+//
+//   std::shared_ptr<const facelens::Engine> engine = std::move(*facelens::Engine::create({}));
+//   facelens::GalleryOptions go;                           // ./data/gallery.db, index by size
+//   auto gallery = facelens::Gallery::open(go, engine);
+//   if (!gallery.ok()) return gallery.status();
+//   auto e = (*gallery)->enroll_file("ada", "ada.jpg", {});  // quality-checked; durable when OK
+//   auto r = (*gallery)->identify_file("group.jpg", 5);
+//   for (const auto& f : r->faces) print(f.identity ? f.identity->name : "unknown", f.score);
+//
+// Storage: SQLite in WAL mode (one file; an acknowledged enrolment survives a crash or SIGKILL,
+// and with Durability::kFull a power cut). Every embedding is stored with its model id; a gallery
+// enrolled with one recognizer refuses to compare faces embedded by another until `reembed()`
+// (CLI: `facelens gallery reembed`) recomputes the embeddings from the stored aligned crops.
+// Search: exact inner product (SIMD) below GalleryOptions::ann_min_faces faces; above, a sign-code
+// (SimHash) Hamming pre-filter, or FAISS HNSW / IVF when configured; candidates are always
+// re-scored exactly. Identity score = best or mean of top-k face scores; a face whose best
+// identity scores below the match threshold is unknown.
+//
+// Ownership: a Gallery owns its store connection and its in-memory index (all embeddings: 2 KiB
+// per 512-d face, twice that with an ANN index); it shares the Engine. Thread-safety: every
+// method may be called from many threads at once; searches run in parallel, writes are
+// serialised and never block searches during model inference. Two processes may open the same
+// file: each sees the other's writes only after reopening. Units: scores are cosines in [-1, 1],
+// boxes pixels of the original image.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "facelens/engine.h"
+#include "facelens/image.h"
+#include "facelens/status.h"
+#include "facelens/types.h"
+
+namespace facelens {
+
+enum class Durability {
+  kFull,    // SQLite synchronous=FULL: every commit synced; survives kills and power cuts
+  kNormal,  // synchronous=NORMAL with WAL: survives kills (SIGKILL, crashes), not power cuts
+};
+
+enum class IndexKind {
+  kAuto,     // exact below ann_min_faces faces, kHamming from there on
+  kExact,    // always exact
+  kHamming,  // sign-bit codes scanned by Hamming distance, hamming_candidates re-scored exactly:
+             // no build, +64 bytes per 512-d face, recall independent of the data's structure
+  kHnsw,     // FAISS HNSW graph (built on first search; fast on clustered real embeddings)
+  kIvf,      // FAISS IVF-Flat (trained on the gallery on first search)
+};
+
+enum class IdentityScore {
+  kBest,      // an identity scores as its best face
+  kMeanTopK,  // the mean of its score_top_k best faces (all of them when it has fewer)
+};
+
+struct GalleryOptions {
+  std::string db_path = "./data/gallery.db";  // folder created when missing
+  Durability durability = Durability::kFull;
+  IndexKind index = IndexKind::kAuto;
+  // kAuto leaves exact search from this many faces (exact costs ~0.04 ms per 1000 512-d faces on
+  // one core, bench/gallery_bench).
+  size_t ann_min_faces = 20000;
+  int hamming_candidates = 512;  // faces re-scored exactly after the Hamming scan
+  int hnsw_m = 32;
+  int hnsw_ef_construction = 80;
+  int hnsw_ef_search = 128;
+  int ivf_nlist = 0;  // 0 = 4 * sqrt(faces)
+  int ivf_nprobe = 32;
+  int ann_candidates = 64;  // faces taken from the approximate search; their identities re-scored exactly
+  IdentityScore score = IdentityScore::kBest;
+  int score_top_k = 3;
+  float match_threshold = -1;  // < 0: the engine's (manifest-calibrated or configured)
+};
+
+struct EnrollOptions {
+  std::optional<std::string> metadata_json;  // a JSON object to set on the identity
+  bool largest_face = false;  // several faces: enrol the largest instead of refusing
+  float min_face_size = 40;   // pixels, the shorter side of the face box; 0 = off
+  // Variance of the Laplacian of the aligned 112x112 grey face; 0 = off. Sharp photos score in
+  // the hundreds and more; 40 refuses visibly blurred faces (measured on ../shared/data).
+  double min_sharpness = 40;
+  // |yaw| and |pitch| limit in degrees, checked when the engine has a pose attribute model; 0 = off.
+  float max_pose_degrees = 45;
+  bool require_live = false;  // run the liveness model and refuse a spoof
+  bool keep_crop = true;      // store the aligned crop (reembed needs it)
+};
+
+struct EnrollResult {
+  std::string name;
+  int64_t face_id = 0;
+  std::string image_sha256;
+  Face face;  // the enrolled face, with its embedding
+  double sharpness = 0;
+  size_t n_faces_in_image = 0;
+};
+
+// An enrolment of an embedding computed elsewhere (imports, benchmarks, other pipelines).
+struct EmbeddingEnrollment {
+  std::string name;
+  std::vector<float> embedding;  // L2-normalised
+  std::string model_id;          // the recognizer that produced it
+  std::optional<std::string> metadata_json;
+  std::string image_sha256;  // "" when unknown; duplicates refused otherwise
+  Box box;
+};
+
+struct Match {
+  std::string name;
+  float score = 0;
+};
+
+struct IdentifiedFace {
+  Face face;
+  std::optional<Match> identity;  // nullopt: unknown (best score below the threshold, or no one enrolled)
+  float score = 0;                // the best identity's score (0 when no one is enrolled)
+  std::vector<Match> matches;     // the top-k identities, best first, whatever their score
+};
+
+struct IdentifyResult {
+  int width = 0;
+  int height = 0;
+  float threshold = 0;
+  std::vector<IdentifiedFace> faces;  // as detected, best detection first
+};
+
+struct GalleryVerifyResult {
+  std::string name;
+  float score = 0;
+  bool match = false;
+  float threshold = 0;
+  Face face;  // the largest face of the image
+};
+
+struct IdentityInfo {
+  int64_t id = 0;
+  std::string name;
+  std::string metadata_json = "{}";
+  std::string created_at;  // ISO 8601 UTC
+  std::string updated_at;
+  int64_t n_faces = 0;
+};
+
+struct FaceInfo {
+  int64_t id = 0;
+  std::string name;
+  std::string model_id;
+  float quality = 0;  // sharpness at enrolment
+  Box box;
+  std::string image_sha256;
+  bool has_crop = false;
+  std::string created_at;
+};
+
+struct GalleryStats {
+  std::string store;  // "sqlite:<path>"
+  size_t n_identities = 0;
+  size_t n_faces = 0;
+  int dim = 0;
+  std::string model_id;  // of the stored embeddings; "" when empty; several joined by ", " when mixed
+  std::string index;     // "exact", "hamming", "hnsw", "ivf" (the search searches use now)
+  float threshold = 0;
+};
+
+struct ImportResult {
+  size_t n_identities = 0;      // identities created or extended
+  size_t n_faces = 0;           // faces added
+  size_t n_duplicates = 0;      // faces skipped: their image is already enrolled
+};
+
+struct ReembedResult {
+  size_t n_faces = 0;
+  std::string from_model;
+  std::string to_model;
+};
+
+class Gallery {
+ public:
+  // Opens (creating) the store and loads every embedding into memory. `engine` may be null: then
+  // only the embedding-level calls work and options.match_threshold must be set.
+  static StatusOr<std::unique_ptr<Gallery>> open(const GalleryOptions& options, std::shared_ptr<const Engine> engine);
+  ~Gallery();
+  Gallery(const Gallery&) = delete;
+  Gallery& operator=(const Gallery&) = delete;
+
+  // Detects, checks quality (one face, size, sharpness, pose, liveness), refuses an image already
+  // enrolled (by sha256), embeds and stores one face of `name` (created when new). Durable when OK.
+  // A refusal is kInvalidArgument with the reason; a model mismatch kFailedPrecondition.
+  StatusOr<EnrollResult> enroll(const std::string& name, std::span<const uint8_t> image_bytes,
+                                const EnrollOptions& options);
+  StatusOr<EnrollResult> enroll_file(const std::string& name, const std::string& path,
+                                     const EnrollOptions& options);
+  // All in one transaction; returns the face ids. No quality checks (there is no image).
+  StatusOr<std::vector<int64_t>> enroll_embeddings(std::span<const EmbeddingEnrollment> items);
+
+  StatusOr<IdentifyResult> identify(const Image& image, int top_k) const;
+  StatusOr<IdentifyResult> identify_file(const std::string& path, int top_k) const;
+  // One embedding of `model_id` against the gallery: top-k identities and the decision (`face`
+  // is left empty).
+  StatusOr<IdentifiedFace> identify_embedding(std::span<const float> embedding, const std::string& model_id,
+                                              int top_k) const;
+
+  // The largest face of the image against the identity `name` (kNotFound when not enrolled).
+  StatusOr<GalleryVerifyResult> verify(const Image& image, const std::string& name) const;
+  StatusOr<GalleryVerifyResult> verify_file(const std::string& path, const std::string& name) const;
+  StatusOr<GalleryVerifyResult> verify_embedding(std::span<const float> embedding, const std::string& model_id,
+                                                 const std::string& name) const;
+
+  // Removes the identity and its faces (kNotFound when absent).
+  Status remove(const std::string& name);
+  StatusOr<std::vector<IdentityInfo>> list() const;
+  StatusOr<std::vector<FaceInfo>> faces() const;
+
+  // {"format": "facelens-gallery", "version": 1, "identities": [{"name", "metadata", timestamps,
+  // "faces": [{"model_id", "embedding", "quality", "box", "image_sha256", "created_at",
+  // "crop": {"width", "height", "rgb_base64"}}]}]}. Crops only when asked.
+  StatusOr<std::string> export_json(bool with_crops) const;
+  // Adds the identities of an export (one transaction); faces whose image is already enrolled are
+  // skipped. Refuses embeddings of a model other than the gallery's.
+  StatusOr<ImportResult> import_json(const std::string& json_text);
+  // Re-embeds every stored face from its aligned crop with the engine's recognizer (one
+  // transaction: all faces or none). progress(done, total) is called as it goes.
+  StatusOr<ReembedResult> reembed(const std::function<void(size_t, size_t)>& progress = {});
+
+  // The store's own consistency check: "ok" when sound.
+  StatusOr<std::string> integrity_check() const;
+  GalleryStats stats() const;
+  float match_threshold() const;
+
+  struct Impl;
+
+ private:
+  explicit Gallery(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace facelens

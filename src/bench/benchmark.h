@@ -1,0 +1,177 @@
+// The benchmark behind `facelens bench`: every service on every execution provider, at every
+// batch size and precision asked; warm-up then timed runs; statistics, speedup against the CPU,
+// the provider ONNX Runtime really used, memory, and a description of the machine.
+//
+//   bench::BenchOptions o;
+//   o.images = {"photo.jpg"};
+//   o.providers = {"cpu", "cuda"};          // CUDA unavailable: marked so, with the reason
+//   o.iterations = 50;
+//   auto report = bench::run_benchmark(o);
+//   if (report.ok()) bench::write_outputs(*report, "out");   // results.json, report.md, charts/
+//
+// A service whose model is not configured, a precision that cannot be had and a provider that
+// cannot be used are recorded (skipped / unavailable, with why) and never stop the others.
+// A session placed on the CPU when CUDA was asked is measured, marked fell_back_to_cpu and never
+// counted as GPU. Timing is wall-clock (steady_clock) around one run; a run over a batch of N
+// items is one model call when the model takes a batch, else N calls.
+// run_benchmark() takes over the process's resident-set figures (it resets the peak): run one
+// benchmark at a time. Units: milliseconds, bytes, items per second.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench/machine.h"
+#include "bench/stats.h"
+#include "bench/variants.h"
+#include "facelens/runtime_options.h"
+#include "facelens/status.h"
+
+namespace facelens::bench {
+
+struct Progress {
+  enum class Event { kStep, kRun, kStepDone, kNote };
+  Event event = Event::kStep;
+  int step = 0;        // 1-based index of the current (service, provider, precision, batch)
+  int n_steps = 0;
+  int run = 0;         // runs done in this step (warm-up included)
+  int n_runs = 0;
+  std::string label;   // "embed cpu fp32 batch 8"
+  std::string message; // kStepDone: a one-line summary; kNote: the note
+};
+
+struct BenchOptions {
+  std::vector<std::string> images;
+  std::vector<std::string> providers = {"cpu", "cuda"};
+  std::vector<std::string> services = {"detect", "landmarks", "embed", "liveness", "deepfake", "pipeline"};
+  std::vector<int> batches = {1, 8, 32};
+  std::vector<std::string> precisions = {"fp32"};
+  int iterations = 50;  // timed runs per step
+  int warmup = 5;       // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
+  int threads = 0;      // ONNX Runtime intra-op threads per session; 0 = its default
+  std::string models_dir;   // "" = $FACELENS_MODELS, else the build's models/
+  RuntimeOptions runtime;   // per-service CUDA options, EP library path (provider is overridden)
+  std::string note;         // free text recorded in the results (e.g. "shared machine")
+  // Model files per precision; null = registry_variants (fp32 only).
+  std::shared_ptr<const ModelVariants> variants;
+  std::function<void(const Progress&)> on_progress;
+};
+
+struct ProviderStatus {
+  std::string name;            // "cpu", "cuda"
+  std::string execution_provider;  // "CPUExecutionProvider", "CUDAExecutionProvider"
+  bool available = false;
+  std::string reason;          // why not, when unavailable
+  std::vector<int> device_ids; // CUDA devices used
+};
+
+struct ModelRecord {
+  std::string task;            // "detector", "recognizer", ...
+  std::string id;
+  std::string file;
+  std::string precision;
+  std::string sha256;          // of the file run
+  bool sha256_matches_manifest = false;
+  std::string input_shape;     // "1x3x240x320", "-1x3x112x112"
+  bool dynamic_batch = false;
+};
+
+struct MemoryUse {
+  std::optional<int64_t> rss_load_delta_bytes;  // RSS after opening the service minus before
+  std::optional<int64_t> rss_run_delta_bytes;   // RSS after the timed runs minus after opening
+  std::optional<uint64_t> rss_peak_bytes;       // process peak RSS during this step's runs
+  std::optional<int64_t> device_load_delta_bytes;  // GPU memory after opening minus before
+  std::optional<uint64_t> device_bytes;         // GPU memory in use after the runs
+  std::string device_scope;                     // "process" or "device" (nvidia-smi)
+  std::string note;                             // what was not measured and why
+};
+
+struct Row {
+  std::string service;
+  std::string provider;        // asked: "cpu", "cuda"
+  std::string precision;
+  int batch = 1;
+  std::string status;          // "ok" or "failed"
+  std::string note;
+  std::string device;          // CPU model or GPU name
+  std::string provider_used;   // the execution provider every session of the service really got
+  bool fell_back_to_cpu = false;
+  std::string fallback_reason;
+  bool batched = false;        // one model call per run for the whole batch
+  int calls_per_run = 0;
+  std::string item;            // "image" or "face"
+  int items_per_run = 0;
+  int faces_per_run = 0;
+  std::vector<std::string> models;  // ids
+  int warmup = 0;
+  Summary summary;
+  std::vector<double> samples_ms;
+  std::optional<double> speedup_vs_cpu;  // CPU mean / this mean, same service/precision/batch
+  MemoryUse memory;
+};
+
+struct Skip {
+  std::string service;    // "*" = every service
+  std::string provider;   // "*" = every provider
+  std::string precision;  // "*" = every precision
+  std::string reason;
+};
+
+// The reference design's table (shared/REFERENCE-DESIGN.md, "Performance Improvements"):
+// average time per call, in ms, as ranges.
+struct ReferenceFigure {
+  std::string name;       // "Face Detection"
+  std::string service;    // the facelens service compared with it
+  std::array<double, 2> cpu_ms;
+  std::array<double, 2> gpu_ms;
+  std::array<double, 2> speedup;
+  std::string note;
+};
+const std::vector<ReferenceFigure>& reference_design();
+
+struct ChartsInfo {
+  bool rendered = false;
+  std::string note;                 // why not, or what is missing
+  std::vector<std::string> files;   // relative to the output folder
+};
+
+struct BenchReport {
+  BenchOptions options;
+  std::string models_dir;
+  MachineInfo machine;
+  std::string started_at;
+  std::string finished_at;
+  double duration_s = 0;
+  std::optional<std::array<double, 3>> load_start;
+  std::optional<std::array<double, 3>> load_end;
+  std::vector<ProviderStatus> providers;
+  std::vector<ModelRecord> models;
+  std::vector<Row> rows;
+  std::vector<Skip> skipped;
+  std::vector<std::string> input_notes;  // e.g. faces found per image
+  ChartsInfo charts;
+  int n_failed() const;
+};
+
+// Checks the options (names, positive counts); InvalidArgument saying which one and why.
+Status validate(const BenchOptions& options);
+
+// Runs the benchmark. Errors only for unusable options, images or registry; everything else is
+// recorded in the report.
+StatusOr<BenchReport> run_benchmark(const BenchOptions& options);
+
+// Writes DIR/results.json, DIR/report.md and DIR/charts/* (creates DIR); fills report.charts.
+Status write_outputs(BenchReport& report, const std::string& dir);
+
+// The pieces of write_outputs.
+std::string results_json(const BenchReport& report);
+std::string report_markdown(const BenchReport& report);
+// Renders the charts with gnuplot into DIR/charts (SVG and PNG); when gnuplot is missing, writes
+// only the data and scripts and says so.
+ChartsInfo render_charts(const BenchReport& report, const std::string& dir);
+
+}  // namespace facelens::bench

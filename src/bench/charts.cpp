@@ -1,0 +1,227 @@
+// Charts of a benchmark with gnuplot (Debian: gnuplot-nox): CPU vs GPU per service, latency
+// distribution, throughput against batch size; each as SVG and PNG. The data (.dat) and scripts
+// (.gp) stay in DIR/charts so a chart can be rendered again or restyled by hand.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "bench/benchmark.h"
+
+namespace facelens::bench {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A gnuplot single-quoted string ('' stands for one quote inside).
+std::string q(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string fmt(double v) {
+  std::ostringstream o;
+  o.precision(6);
+  o << v;
+  return o.str();
+}
+
+bool write_file(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+struct Chart {
+  std::string name;    // file stem
+  std::string data;    // contents of NAME.dat
+  std::string body;    // gnuplot commands after the terminal and output lines
+};
+
+const Row* find_row(const BenchReport& rep, const std::string& service, const std::string& provider, int batch,
+                    const std::string& precision) {
+  for (const auto& r : rep.rows)
+    if (r.service == service && r.provider == provider && r.batch == batch && r.precision == precision &&
+        r.status == "ok" && r.summary.n > 0)
+      return &r;
+  return nullptr;
+}
+
+std::string label(const Row& r) { return r.service + " " + r.provider + (r.precision == "fp32" ? "" : " " + r.precision); }
+
+std::optional<Chart> cpu_vs_gpu(const BenchReport& rep, const fs::path& dir, int b0, const std::string& p0) {
+  std::map<std::string, const ReferenceFigure*> ref;
+  for (const auto& f : reference_design()) ref[f.service] = &f;
+  ref["pipeline"] = ref["embed"];
+  bool any = false, any_gpu = false;
+  std::ostringstream d;
+  d << "service \"facelens CPU\" \"facelens CUDA\" \"reference CPU (midpoint)\" \"reference GPU (midpoint)\"\n";
+  for (const auto& service : rep.options.services) {
+    const Row* cpu = find_row(rep, service, "cpu", b0, p0);
+    const Row* gpu = find_row(rep, service, "cuda", b0, p0);
+    if (gpu && gpu->fell_back_to_cpu) gpu = nullptr;  // never counted as GPU
+    auto it = ref.find(service);
+    const ReferenceFigure* f = it == ref.end() ? nullptr : it->second;
+    any = any || cpu || gpu || f;
+    any_gpu = any_gpu || gpu;
+    d << service << " " << (cpu ? fmt(cpu->summary.mean_ms) : "?") << " " << (gpu ? fmt(gpu->summary.mean_ms) : "?")
+      << " " << (f ? fmt((f->cpu_ms[0] + f->cpu_ms[1]) / 2) : "?") << " "
+      << (f ? fmt((f->gpu_ms[0] + f->gpu_ms[1]) / 2) : "?") << "\n";
+  }
+  if (!any) return std::nullopt;
+  std::string title = "Mean latency per call, batch " + std::to_string(b0) + ", " + p0;
+  bool cuda_asked = false;
+  for (const auto& p : rep.providers)
+    if (p.name == "cuda") {
+      cuda_asked = true;
+      if (!p.available) title += " (CUDA unavailable on this machine)";
+    }
+  if (cuda_asked && !any_gpu && title.find("unavailable") == std::string::npos) title += " (no GPU figure)";
+  const std::string dat = q((dir / "cpu_vs_gpu.dat").string());
+  std::ostringstream b;
+  b << "set datafile missing '?'\nset style data histogram\nset style histogram clustered gap 1\n"
+    << "set style fill solid 0.85 border -1\nset logscale y\nset yrange [0.1:*]\nset grid ytics\nset key top left\n"
+    << "set ylabel 'ms (log scale)'\nset title " << q(title) << "\n"
+    << "plot " << dat << " using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3), "
+    << "'' using 4 title columnheader(4), '' using 5 title columnheader(5)\n";
+  return Chart{"cpu_vs_gpu", d.str(), b.str()};
+}
+
+std::optional<Chart> latency_distribution(const BenchReport& rep, const fs::path& dir, int b0, const std::string& p0) {
+  std::vector<const Row*> rows;
+  for (const auto& r : rep.rows)
+    if (r.batch == b0 && r.precision == p0 && r.status == "ok" && !r.samples_ms.empty()) rows.push_back(&r);
+  if (rows.empty()) return std::nullopt;
+  size_t n = 0;
+  for (const auto* r : rows) n = std::max(n, r->samples_ms.size());
+  std::ostringstream d;
+  for (size_t i = 0; i < rows.size(); ++i) d << (i ? " " : "") << "\"" << label(*rows[i]) << "\"";
+  d << "\n";
+  for (size_t k = 0; k < n; ++k) {
+    for (size_t i = 0; i < rows.size(); ++i)
+      d << (i ? " " : "") << (k < rows[i]->samples_ms.size() ? fmt(rows[i]->samples_ms[k]) : "?");
+    d << "\n";
+  }
+  std::ostringstream xt;
+  for (size_t i = 0; i < rows.size(); ++i) xt << (i ? ", " : "") << q(label(*rows[i])) << " " << i + 1;
+  const std::string dat = q((dir / "latency_distribution.dat").string());
+  std::ostringstream b;
+  b << "set datafile missing '?'\nset style data boxplot\nset style boxplot outliers pointtype 7\n"
+    << "set style fill solid 0.4 border -1\nset pointsize 0.4\nset boxwidth 0.5\nset logscale y\nset grid ytics\n"
+    << "set xtics (" << xt.str() << ") rotate by -30 scale 0\nset xrange [0.3:" << rows.size() + 0.7 << "]\n"
+    << "set ylabel 'ms per run (log scale)'\nset key off\n"
+    << "set title " << q("Latency distribution of the timed runs, batch " + std::to_string(b0) + ", " + p0) << "\n"
+    << "plot for [i=1:" << rows.size() << "] " << dat << " using (i):i skip 1 notitle\n";
+  return Chart{"latency_distribution", d.str(), b.str()};
+}
+
+std::optional<Chart> throughput_vs_batch(const BenchReport& rep, const fs::path& dir) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const Row*>> series;
+  for (const auto& r : rep.rows) {
+    if (r.status != "ok" || r.summary.n == 0) continue;
+    std::string key = label(r) + (r.fell_back_to_cpu ? " (fell back to CPU)" : "");
+    if (!series.count(key)) order.push_back(key);
+    series[key].push_back(&r);
+  }
+  if (order.empty()) return std::nullopt;
+  std::ostringstream d;
+  for (size_t i = 0; i < order.size(); ++i) {
+    d << "# " << order[i] << "\n";
+    for (const auto* r : series[order[i]]) d << r->batch << " " << fmt(r->summary.throughput_items_per_s) << "\n";
+    d << "\n\n";
+  }
+  const std::string dat = q((dir / "throughput_vs_batch.dat").string());
+  std::ostringstream b;
+  b << "set logscale x 2\nset logscale y\nset grid\nset key outside right\nset xlabel 'batch size'\n"
+    << "set ylabel 'items/s (images or faces; log scale)'\nset title 'Throughput against batch size'\n"
+    << "set offsets graph 0.05, graph 0.05, 0, 0\nset xtics (";
+  for (size_t i = 0; i < rep.options.batches.size(); ++i) b << (i ? ", " : "") << rep.options.batches[i];
+  b << ")\nplot ";
+  for (size_t i = 0; i < order.size(); ++i)
+    b << (i ? ", " : "") << (i ? "''" : dat) << " index " << i << " using 1:2 with linespoints pointtype 7 title "
+      << q(order[i]);
+  b << "\n";
+  return Chart{"throughput_vs_batch", d.str(), b.str()};
+}
+
+}  // namespace
+
+ChartsInfo render_charts(const BenchReport& rep, const std::string& out_dir) {
+  ChartsInfo info;
+  const fs::path dir = fs::absolute(fs::path(out_dir) / "charts");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    info.note = "charts not written: cannot create " + dir.string() + ": " + ec.message();
+    return info;
+  }
+  const int b0 = rep.options.batches.empty() ? 1 : rep.options.batches.front();
+  const std::string p0 = rep.options.precisions.empty() ? "fp32" : rep.options.precisions.front();
+  std::vector<Chart> charts;
+  std::vector<std::string> missing;
+  if (auto c = cpu_vs_gpu(rep, dir, b0, p0)) charts.push_back(*c);
+  else missing.push_back("cpu_vs_gpu (no figure)");
+  if (auto c = latency_distribution(rep, dir, b0, p0)) charts.push_back(*c);
+  else missing.push_back("latency_distribution (no measured run at batch " + std::to_string(b0) + ")");
+  if (auto c = throughput_vs_batch(rep, dir)) charts.push_back(*c);
+  else missing.push_back("throughput_vs_batch (no measured run)");
+
+  const CommandResult probe = run_command({"gnuplot", "--version"});
+  const bool have_gnuplot = probe.started && probe.exit_code == 0;
+  std::string png_terminal = "png";
+  if (have_gnuplot) {
+    const CommandResult cairo = run_command({"gnuplot", "-e", "set terminal pngcairo"});
+    if (cairo.started && cairo.exit_code == 0) png_terminal = "pngcairo";
+  }
+  std::vector<std::string> failed;
+  for (const auto& c : charts) {
+    const fs::path dat = dir / (c.name + ".dat");
+    write_file(dat, c.data);
+    for (const char* kind : {"svg", "png"}) {
+      const fs::path image = dir / (c.name + "." + kind);
+      const fs::path script = dir / (c.name + "." + kind + ".gp");
+      std::ostringstream s;
+      if (std::string(kind) == "svg")
+        s << "set terminal svg size 960,540 dynamic enhanced font 'sans,11' background rgb 'white'\n";
+      else
+        s << "set terminal " << png_terminal << " size 1280,720 enhanced font 'sans,11' background rgb 'white'\n";
+      s << "set output " << q(image.string()) << "\n" << c.body << "set output\n";
+      write_file(script, s.str());
+      if (!have_gnuplot) continue;
+      fs::remove(image, ec);
+      const CommandResult r = run_command({"gnuplot", script.string()});
+      std::error_code size_ec;
+      const bool ok = r.started && r.exit_code == 0 && fs::exists(image) && fs::file_size(image, size_ec) > 0;
+      if (ok) {
+        info.files.push_back("charts/" + image.filename().string());
+      } else {
+        fs::remove(image, ec);  // no empty or half-written chart left behind
+        failed.push_back(image.filename().string());
+      }
+    }
+  }
+  if (!have_gnuplot) {
+    info.note = "Charts not rendered: gnuplot was not found (Debian: apt-get install gnuplot-nox; scripts/setup.sh "
+                "installs it). Their data and gnuplot scripts are in charts/: `gnuplot charts/NAME.svg.gp` renders one.";
+    return info;
+  }
+  info.rendered = failed.empty() && !charts.empty();
+  std::string note;
+  if (!failed.empty()) note += "gnuplot failed to render: " + [&] {
+    std::string s;
+    for (const auto& f : failed) s += (s.empty() ? "" : ", ") + f;
+    return s;
+  }() + " (run its script in charts/ to see why). ";
+  if (!missing.empty()) {
+    note += "Not drawn: ";
+    for (size_t i = 0; i < missing.size(); ++i) note += (i ? ", " : "") + missing[i];
+    note += ".";
+  }
+  info.note = note;
+  return info;
+}
+
+}  // namespace facelens::bench

@@ -1,0 +1,176 @@
+// results.json: the benchmark's machine-readable output. Schema: docs/bench-results.md and
+// docs/bench-results.schema.json (bump kSchemaVersion with any incompatible change).
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "bench/benchmark.h"
+#include "bench/services.h"
+
+namespace facelens::bench {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr int kSchemaVersion = 1;
+
+// Milliseconds to 0.1 us, other figures to 4 decimals: enough for any comparison, readable.
+double round4(double v) { return std::round(v * 1e4) / 1e4; }
+
+template <typename T>
+json opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json load_json(const std::optional<std::array<double, 3>>& a) {
+  if (!a) return nullptr;
+  return json::array({(*a)[0], (*a)[1], (*a)[2]});
+}
+
+json range(const std::array<double, 2>& r) { return json::array({r[0], r[1]}); }
+
+json service_options_json(const ResolvedServiceOptions& s) {
+  return {{"provider", provider_option_name(s.provider)},
+          {"device_ids", s.device_ids},
+          {"gpu_mem_limit", s.gpu_mem_limit},
+          {"arena_extend_strategy", s.arena_extend_strategy},
+          {"cudnn_conv_algo_search", s.cudnn_conv_algo_search},
+          {"do_copy_in_default_stream", s.do_copy_in_default_stream}};
+}
+
+json row_json(const Row& r, const std::string& commit) {
+  const Summary& s = r.summary;
+  json samples = json::array();
+  for (double v : r.samples_ms) samples.push_back(round4(v));
+  return {{"service", r.service},
+          {"provider", r.provider},
+          {"precision", r.precision},
+          {"batch", r.batch},
+          {"status", r.status},
+          {"note", r.note},
+          {"device", r.device},
+          {"commit", commit},
+          {"provider_used", r.provider_used},
+          {"fell_back_to_cpu", r.fell_back_to_cpu},
+          {"fallback_reason", r.fallback_reason},
+          {"batched", r.batched},
+          {"calls_per_run", r.calls_per_run},
+          {"item", r.item},
+          {"items_per_run", r.items_per_run},
+          {"faces_per_run", r.faces_per_run},
+          {"models", r.models},
+          {"warmup", r.warmup},
+          {"iterations", s.n},
+          {"latency_ms",
+           {{"mean", round4(s.mean_ms)},
+            {"p50", round4(s.p50_ms)},
+            {"p95", round4(s.p95_ms)},
+            {"p99", round4(s.p99_ms)},
+            {"min", round4(s.min_ms)},
+            {"max", round4(s.max_ms)},
+            {"stddev", round4(s.stddev_ms)}}},
+          {"per_item_ms", round4(s.per_item_ms)},
+          {"throughput_items_per_s", round4(s.throughput_items_per_s)},
+          {"speedup_vs_cpu", r.speedup_vs_cpu ? json(round4(*r.speedup_vs_cpu)) : json(nullptr)},
+          {"memory",
+           {{"rss_load_delta_bytes", opt(r.memory.rss_load_delta_bytes)},
+            {"rss_run_delta_bytes", opt(r.memory.rss_run_delta_bytes)},
+            {"rss_peak_bytes", opt(r.memory.rss_peak_bytes)},
+            {"device_load_delta_bytes", opt(r.memory.device_load_delta_bytes)},
+            {"device_bytes", opt(r.memory.device_bytes)},
+            {"device_scope", r.memory.device_scope},
+            {"note", r.memory.note}}},
+          {"samples_ms", samples}};
+}
+
+}  // namespace
+
+std::string results_json(const BenchReport& rep) {
+  const MachineInfo& m = rep.machine;
+  const BenchOptions& o = rep.options;
+  json gpus = json::array();
+  for (const auto& g : m.gpu.devices)
+    gpus.push_back({{"index", g.index}, {"name", g.name}, {"driver", g.driver}, {"memory_total_mib", g.memory_total_mib}});
+  json env = {
+      {"cpu", {{"model", m.cpu.model}, {"logical_cores", m.cpu.logical_cores}, {"physical_cores", m.cpu.physical_cores}}},
+      {"memory_total_bytes", m.memory_total_bytes},
+      {"kernel", m.kernel},
+      {"gpu", {{"devices", gpus}, {"note", m.gpu.note}}},
+      {"onnxruntime_version", m.onnxruntime_version},
+      {"facelens_version", m.facelens_version},
+      {"git", {{"commit", m.git.commit}, {"dirty", opt(m.git.dirty)}, {"source", m.git.source}}},
+      {"load_average", {{"start", load_json(rep.load_start)}, {"end", load_json(rep.load_end)}}}};
+
+  std::set<std::string> tasks;
+  for (const auto& s : o.services)
+    for (const auto& t : service_tasks(s)) tasks.insert(t);
+  json service_options = json::object();
+  for (const auto& t : tasks) service_options[t] = service_options_json(o.runtime.resolve(t));
+  json options = {{"images", o.images},
+                  {"providers", o.providers},
+                  {"services", o.services},
+                  {"batches", o.batches},
+                  {"precisions", o.precisions},
+                  {"iterations", o.iterations},
+                  {"warmup", o.warmup},
+                  {"threads", o.threads},
+                  {"models_dir", rep.models_dir},
+                  {"runtime",
+                   {{"intra_op_threads", o.threads > 0 ? o.threads : o.runtime.intra_op_threads},
+                    {"inter_op_threads", o.runtime.inter_op_threads},
+                    {"allow_spinning", o.runtime.allow_spinning},
+                    {"cuda_ep_path", o.runtime.cuda_ep_path},
+                    {"services", service_options}}}};
+
+  json providers = json::array();
+  for (const auto& p : rep.providers)
+    providers.push_back({{"name", p.name},
+                         {"execution_provider", p.execution_provider},
+                         {"available", p.available},
+                         {"reason", p.reason},
+                         {"device_ids", p.device_ids}});
+  json models = json::array();
+  for (const auto& md : rep.models)
+    models.push_back({{"task", md.task},
+                      {"id", md.id},
+                      {"file", md.file},
+                      {"precision", md.precision},
+                      {"sha256", md.sha256},
+                      {"sha256_matches_manifest", md.sha256_matches_manifest},
+                      {"input_shape", md.input_shape},
+                      {"dynamic_batch", md.dynamic_batch}});
+  json results = json::array();
+  for (const auto& r : rep.rows) results.push_back(row_json(r, m.git.commit));
+  json skipped = json::array();
+  for (const auto& s : rep.skipped)
+    skipped.push_back({{"service", s.service}, {"provider", s.provider}, {"precision", s.precision}, {"reason", s.reason}});
+  json reference = json::array();
+  for (const auto& f : reference_design())
+    reference.push_back({{"name", f.name},
+                         {"service", f.service},
+                         {"cpu_ms", range(f.cpu_ms)},
+                         {"gpu_ms", range(f.gpu_ms)},
+                         {"speedup", range(f.speedup)},
+                         {"note", f.note}});
+
+  json j = {{"schema", "facelens-bench-results"},
+            {"schema_version", kSchemaVersion},
+            {"tool", "facelens bench"},
+            {"started_at", rep.started_at},
+            {"finished_at", rep.finished_at},
+            {"duration_s", round4(rep.duration_s)},
+            {"note", o.note},
+            {"environment", env},
+            {"options", options},
+            {"inputs", rep.input_notes},
+            {"providers", providers},
+            {"models", models},
+            {"results", results},
+            {"skipped", skipped},
+            {"reference_design", reference},
+            {"charts", {{"rendered", rep.charts.rendered}, {"note", rep.charts.note}, {"files", rep.charts.files}}}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace facelens::bench

@@ -1,0 +1,102 @@
+#include <algorithm>
+#include <cmath>
+
+#include "detect/decoders.h"
+#include "detect/families.h"
+#include "detect/nms.h"
+#include "image/tensor.h"
+
+namespace facelens::detect {
+
+Placement place(int w, int h, int input_width, int input_height, const std::string& resize, const std::string& align) {
+  Placement p;
+  if (resize != "letterbox") {
+    p.resized_width = input_width;
+    p.resized_height = input_height;
+    p.map.scale_x = static_cast<float>(input_width) / static_cast<float>(w);
+    p.map.scale_y = static_cast<float>(input_height) / static_cast<float>(h);
+    return p;
+  }
+  const double s = std::min(static_cast<double>(input_width) / w, static_cast<double>(input_height) / h);
+  p.resized_width = std::clamp(static_cast<int>(std::floor(w * s + 1e-6)), 1, input_width);
+  p.resized_height = std::clamp(static_cast<int>(std::floor(h * s + 1e-6)), 1, input_height);
+  if (align == "center") {
+    p.offset_x = (input_width - p.resized_width) / 2;
+    p.offset_y = (input_height - p.resized_height) / 2;
+  }
+  // The exact scale of each axis after rounding the resized size (as insightface's det_scale).
+  p.map.scale_x = static_cast<float>(p.resized_width) / static_cast<float>(w);
+  p.map.scale_y = static_cast<float>(p.resized_height) / static_cast<float>(h);
+  p.map.offset_x = static_cast<float>(p.offset_x);
+  p.map.offset_y = static_cast<float>(p.offset_y);
+  return p;
+}
+
+std::vector<float> prepare_input(const Image& img, const models::ModelEntry& entry, InputMap* map) {
+  const int w = entry.input.width(), h = entry.input.height(), c = entry.input.norm.channels();
+  std::vector<float> input(static_cast<size_t>(c) * w * h);
+  const Placement p = place(img.width, img.height, w, h, entry.input.resize, entry.string("letterbox_align", "top_left"));
+  *map = p.map;
+  if (entry.input.resize != "letterbox") {
+    image::crop_resize_planar(img, 0, 0, img.width, img.height, w, h, entry.input.norm, input.data());
+    return input;
+  }
+  const auto pad = static_cast<uint8_t>(std::clamp(entry.number("pad_value", 0), 0.0, 255.0));
+  Image canvas;
+  canvas.width = w;
+  canvas.height = h;
+  canvas.pixels.assign(static_cast<size_t>(w) * h * 3, pad);
+  const bool same = p.resized_width == img.width && p.resized_height == img.height;
+  const Image resized = same ? Image{} : image::resize(img, p.resized_width, p.resized_height);
+  const Image& src = same ? img : resized;
+  for (int y = 0; y < src.height; ++y) {
+    std::copy_n(src.row(y), static_cast<size_t>(src.width) * 3,
+                canvas.pixels.data() + (static_cast<size_t>(y + p.offset_y) * w + p.offset_x) * 3);
+  }
+  image::to_planar(canvas, entry.input.norm, input.data());
+  return input;
+}
+
+std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, int iw, int ih, float nms_iou,
+                              int max_faces) {
+  std::vector<Box> boxes;
+  std::vector<float> scores;
+  boxes.reserve(cand.size());
+  scores.reserve(cand.size());
+  const float fw = static_cast<float>(iw), fh = static_cast<float>(ih);
+  for (auto& c : cand) {
+    Point a = map.to_original({c.box.x1, c.box.y1}), b = map.to_original({c.box.x2, c.box.y2});
+    c.box = {std::clamp(a.x, 0.f, fw), std::clamp(a.y, 0.f, fh), std::clamp(b.x, 0.f, fw), std::clamp(b.y, 0.f, fh)};
+    if (c.keypoints)
+      for (auto& k : *c.keypoints) k = map.to_original(k);
+    boxes.push_back(c.box);
+    scores.push_back(c.score);
+  }
+  std::vector<int> order;
+  if (nms_iou >= 0) {
+    order = nms(boxes, scores, nms_iou, 0);
+  } else {
+    order.resize(cand.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
+  }
+  std::vector<Detection> out;
+  for (int k : order) {
+    if (boxes[k].area() <= 0) continue;
+    if (max_faces > 0 && static_cast<int>(out.size()) >= max_faces) break;
+    out.push_back({cand[k].box, cand[k].score, cand[k].keypoints});
+  }
+  return out;
+}
+
+StatusOr<std::vector<Detection>> ModelDetector::detect(const Image& img) const {
+  if (img.empty()) return invalid_argument("empty image given to the detector");
+  InputMap map;
+  std::vector<float> input = prepare_input(img, entry_, &map);
+  runtime::TensorRef ref{input, {1, entry_.input.norm.channels(), entry_.input.height(), entry_.input.width()}};
+  FACELENS_ASSIGN_OR_RETURN(auto out, session_->run({&ref, 1}));
+  FACELENS_ASSIGN_OR_RETURN(auto cand, decode(out));
+  return finish(std::move(cand), map, img.width, img.height, nms_ ? options_.nms_iou : -1.f, options_.max_faces);
+}
+
+}  // namespace facelens::detect

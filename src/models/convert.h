@@ -1,0 +1,131 @@
+// Model converters: float16, int8 (static QDQ from calibration data, or weight-only) and a
+// symbolic batch dimension. They edit the ONNX protobuf in memory: serialized model bytes in,
+// serialized model bytes out, so callers need no protobuf headers.
+//
+//   FACELENS_ASSIGN_OR_RETURN(std::string bytes, models::read_model_file("fr_feature.onnx"));
+//   models::Fp16Options o;
+//   o.keep_fp32_ops = {"Softmax"};
+//   FACELENS_ASSIGN_OR_RETURN(auto half, models::convert_fp16(bytes, o));
+//   FACELENS_RETURN_IF_ERROR(models::write_model_file(out_path, half.model));
+//
+// Every converted model keeps the original's graph inputs and outputs (names, float32 type), so
+// the services that run it do not change. Converters do not check accuracy: measure the drift
+// against the original (optimize/drift_eval.h) before using a converted model.
+// Thread-safety: pure functions; quantize_int8_static runs ONNX Runtime sessions on a temporary
+// file of its own. Units: none.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "facelens/status.h"
+#include "runtime/environment.h"
+#include "runtime/session.h"
+
+namespace facelens::models {
+
+// Bumped whenever a converter's output changes for the same input: part of the key of the
+// automatic precision cache (models/precision_cache.h), so stale variants are rebuilt.
+inline constexpr int kConverterVersion = 1;
+
+struct ConversionInfo {
+  std::string kind;            // "fp16", "int8", "int8-weight-only", "dynamic-batch"
+  int n_nodes = 0;             // nodes of the converted graph
+  int n_nodes_converted = 0;   // nodes computing in the new precision (fp16) or quantized (int8)
+  int n_nodes_kept_fp32 = 0;   // float nodes left in float32
+  int n_casts = 0;             // Cast nodes added (fp16)
+  int n_quantized_tensors = 0; // activations with a QuantizeLinear/DequantizeLinear pair (int8)
+  int n_quantized_weights = 0; // weight initializers stored as int8 (int8)
+  int n_clamped = 0;           // weights clamped to the float16 range
+  int n_reshapes_fixed = 0;    // Reshape shapes with a hard-coded batch of 1 (dynamic batch)
+  std::map<std::string, int> kept_ops;  // op type -> nodes kept in float32
+  std::vector<std::string> notes;       // what the converter decided and why
+};
+
+struct Converted {
+  std::string model;  // serialized ModelProto
+  ConversionInfo info;
+};
+
+StatusOr<std::string> read_model_file(const std::string& path);
+// Writes through a temporary file in the same folder, renamed into place: a reader never sees
+// a half-written model.
+Status write_model_file(const std::string& path, const std::string& bytes);
+
+// ---- float16 -------------------------------------------------------------------------------
+// Ops kept in float32 by default: no float16 kernel in ONNX Runtime's providers or float32-only
+// inputs (Resize/Upsample scales, NonMaxSuppression, RoiAlign, Range), random generators, and
+// reductions that overflow float16 (sum of squares, L2, log-sum-exp, product).
+const std::vector<std::string>& fp16_block_list();
+
+struct Fp16Options {
+  // Extra op types to keep in float32, e.g. numerically sensitive ones: "Softmax", "ReduceMean".
+  std::vector<std::string> keep_fp32_ops;
+};
+// Initializers and computation in float16; graph inputs and outputs stay float32 through Cast
+// nodes; blocked ops stay float32 with Casts around them; value_info is inferred again.
+StatusOr<Converted> convert_fp16(const std::string& model, const Fp16Options& options);
+
+// ---- int8 ------------------------------------------------------------------------------------
+// kMinMax: the observed range; kPercentile: the range that keeps `percentile` % of the values;
+// kMse: the clipping range with the least expected squared quantization error.
+enum class CalibrationMethod { kMinMax, kPercentile, kMse };
+const char* calibration_method_name(CalibrationMethod m);
+
+struct Int8Options {
+  CalibrationMethod method = CalibrationMethod::kMinMax;
+  double percentile = 99.99;  // kPercentile: keep this share (%) of each activation's values
+  bool per_channel = true;    // per-output-channel weight scales for Conv, Gemm, MatMul
+  // Op types whose inputs and outputs are not quantized (they run in float32 between
+  // DequantizeLinear and QuantizeLinear).
+  std::vector<std::string> keep_fp32_ops;
+  // Nodes (by name) left in float32: weights, inputs and outputs; e.g. a sensitive last layer.
+  std::vector<std::string> keep_fp32_nodes;
+};
+
+// One calibration sample: one tensor per model input, in the model's input order, prepared as
+// the pipeline prepares that model's input (see optimize/samples.h).
+using CalibrationSample = std::vector<runtime::Tensor>;
+
+// Static QDQ quantization: signed int8 weights (symmetric, per channel), signed int8 activations
+// (asymmetric, ranges from running `samples` through the model), int32 biases for Conv/Gemm.
+// BatchNormalization after a Conv is folded into it first; a Relu (or Clip at 0) after a
+// quantized op is absorbed into its QuantizeLinear. Opsets below 13 use the com.microsoft
+// QuantizeLinear/DequantizeLinear (per-channel needs opset 13 in ai.onnx).
+// `calibrated` (optional) receives the activation ranges, for quantizing again with other kept
+// nodes without running the samples again.
+using ActivationRanges = std::map<std::string, std::pair<float, float>>;  // tensor -> [lo, hi]
+StatusOr<Converted> quantize_int8_static(const std::string& model, std::span<const CalibrationSample> samples,
+                                         const Int8Options& options, std::shared_ptr<const runtime::Environment> env,
+                                         ActivationRanges* calibrated = nullptr);
+// The same with ranges from an earlier calibration with the same options but fewer (or the same)
+// keep_fp32_nodes.
+StatusOr<Converted> quantize_int8_static(const std::string& model, const ActivationRanges& ranges,
+                                         const Int8Options& options);
+// The weighted nodes (Conv, Gemm, MatMul) in the order mixed precision keeps them in float32:
+// nearest to an end of the network first (first layers and output heads are the most sensitive
+// to quantization), the output end before the input end on ties.
+StatusOr<std::vector<std::string>> int8_sensitivity_order(const std::string& model);
+// Weight-only quantization (no calibration): Conv/Gemm/MatMul weights stored as int8 with a
+// DequantizeLinear in front; computation stays float32. About four times smaller files.
+StatusOr<Converted> quantize_int8_weights(const std::string& model, const Int8Options& options);
+
+// ---- dynamic batch -------------------------------------------------------------------------
+// Makes dimension 0 of every graph input (and of outputs whose dimension 0 is 1) the symbolic
+// "batch", and rewrites Reshape shape constants with a hard-coded leading 1 on a batched tensor
+// to 0 (copy the batch). value_info is inferred again.
+StatusOr<Converted> make_batch_dynamic(const std::string& model);
+
+struct BatchCheck {
+  int batch = 0;
+  double max_abs_diff_batch1 = 0;  // converted vs original, batch of one
+  double max_abs_diff_batchn = 0;  // converted batch of `batch` vs `batch` single runs
+};
+// Runs `original` and `converted` (files) on deterministic pseudo-random inputs and compares.
+StatusOr<BatchCheck> check_dynamic_batch(const std::string& original, const std::string& converted, int batch,
+                                         std::shared_ptr<const runtime::Environment> env);
+
+}  // namespace facelens::models

@@ -1,0 +1,895 @@
+// Int8 quantization of an ONNX graph: static QDQ with calibrated activation ranges, and
+// weight-only.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <set>
+
+#include "models/convert.h"
+#include "models/onnx_graph.h"
+
+namespace facelens::models {
+
+namespace {
+
+constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
+
+// Ops whose activation inputs and float outputs get QuantizeLinear/DequantizeLinear pairs:
+// ONNX Runtime fuses these with their pairs into integer kernels (QLinearConv, QGemm,
+// QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool; MaxPool runs on
+// int8 directly).
+const std::set<std::string> kQuantOps = {"Conv", "Gemm", "MatMul", "Add", "Mul", "Concat",
+                                         "MaxPool", "AveragePool", "GlobalAveragePool"};
+// Data-movement ops: their output reuses their input's quantization parameters (ORT then runs
+// them on int8 and drops the pairs around them).
+const std::set<std::string> kPassOps = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool"};
+
+struct QParams {
+  float scale = 1;
+  int8_t zero_point = 0;
+};
+
+// Asymmetric signed int8 parameters for values in [lo, hi] (the range always includes 0 so that
+// zero padding is exact).
+QParams activation_params(float lo, float hi) {
+  lo = std::min(lo, 0.f);
+  hi = std::max(hi, 0.f);
+  QParams p;
+  if (!(hi - lo > 1e-12f) || !std::isfinite(hi - lo)) return p;
+  p.scale = (hi - lo) / 255.f;
+  const float zp = std::nearbyint(-128.f - lo / p.scale);
+  p.zero_point = static_cast<int8_t>(std::clamp(zp, -128.f, 127.f));
+  return p;
+}
+
+struct QuantizedWeight {
+  std::vector<int8_t> values;
+  std::vector<float> scales;  // one per channel (or one)
+  int64_t axis = 0;
+  bool per_channel = false;
+};
+
+// Symmetric int8 (-127..127), one scale per slice along `axis` or one for the whole tensor.
+QuantizedWeight quantize_weight(std::span<const float> w, const std::vector<int64_t>& dims, int64_t axis,
+                                bool per_channel) {
+  QuantizedWeight q;
+  q.axis = axis;
+  q.per_channel = per_channel && !dims.empty();
+  const int64_t channels = q.per_channel ? dims[axis] : 1;
+  int64_t inner = 1;
+  if (q.per_channel)
+    for (size_t d = static_cast<size_t>(axis) + 1; d < dims.size(); ++d) inner *= dims[d];
+  auto channel_of = [&](size_t i) -> int64_t {
+    return q.per_channel ? (static_cast<int64_t>(i) / inner) % channels : 0;
+  };
+  std::vector<float> amax(static_cast<size_t>(channels), 0.f);
+  for (size_t i = 0; i < w.size(); ++i) amax[channel_of(i)] = std::max(amax[channel_of(i)], std::fabs(w[i]));
+  q.scales.resize(amax.size());
+  for (size_t c = 0; c < amax.size(); ++c) q.scales[c] = amax[c] > 0 ? amax[c] / 127.f : 1.f;
+  q.values.resize(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    const float v = std::nearbyint(w[i] / q.scales[channel_of(i)]);
+    q.values[i] = static_cast<int8_t>(std::clamp(v, -127.f, 127.f));
+  }
+  return q;
+}
+
+std::vector<int64_t> dims_of(const onnx::TensorProto& t) { return {t.dims().begin(), t.dims().end()}; }
+
+// Builds QuantizeLinear / DequantizeLinear nodes in the domain the model's opset allows.
+class QdqBuilder {
+ public:
+  QdqBuilder(onnx::ModelProto& model, graph::NameMaker& names) : model_(model), names_(names) {
+    if (graph::opset_version(model, "") >= 13) {
+      domain_ = "";
+    } else {
+      domain_ = "com.microsoft";
+      graph::ensure_opset(model, domain_, 1);
+    }
+  }
+  const std::string& domain() const { return domain_; }
+
+  std::string scalar_float(const std::string& base, float v) {
+    onnx::TensorProto t;
+    t.set_name(names_.make(base));
+    graph::set_floats(t, std::span<const float>(&v, 1));
+    *model_.mutable_graph()->add_initializer() = t;
+    return t.name();
+  }
+  std::string scalar_int8(const std::string& base, int8_t v) {
+    onnx::TensorProto t;
+    t.set_name(names_.make(base));
+    graph::set_int8s(t, std::span<const int8_t>(&v, 1));
+    *model_.mutable_graph()->add_initializer() = t;
+    return t.name();
+  }
+  std::string tensor(onnx::TensorProto t, const std::string& base) {
+    t.set_name(names_.make(base));
+    std::string name = t.name();
+    *model_.mutable_graph()->add_initializer() = std::move(t);
+    return name;
+  }
+
+  onnx::NodeProto node(const std::string& op, const std::vector<std::string>& inputs, const std::string& output,
+                       int64_t axis, bool with_axis) {
+    onnx::NodeProto n;
+    n.set_op_type(op);
+    n.set_domain(domain_);
+    n.set_name(names_.make(op + "_" + output));
+    for (const auto& s : inputs) n.add_input(s);
+    n.add_output(output);
+    if (with_axis) {
+      auto* a = n.add_attribute();
+      a->set_name("axis");
+      a->set_type(onnx::AttributeProto::INT);
+      a->set_i(axis);
+    }
+    return n;
+  }
+
+ private:
+  onnx::ModelProto& model_;
+  graph::NameMaker& names_;
+  std::string domain_;
+};
+
+bool is_weighted(const onnx::NodeProto& n, const graph::GraphIndex& ix, const onnx::GraphProto& g) {
+  if (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul") return false;
+  if (!(n.domain().empty() || n.domain() == "ai.onnx") || n.input_size() < 2) return false;
+  auto it = ix.initializer.find(n.input(1));
+  if (it == ix.initializer.end()) return false;
+  const auto& w = g.initializer(it->second);
+  if (w.data_type() != kFloat) return false;
+  if (n.op_type() == "Conv") return w.dims_size() >= 3;
+  return w.dims_size() == 2;
+}
+
+// Output-channel axis of the weight of a weighted node.
+int64_t weight_axis(const onnx::NodeProto& n) {
+  if (n.op_type() == "Conv") return 0;
+  if (n.op_type() == "Gemm") return graph::attr_int(n, "transB", 0) ? 0 : 1;
+  return 1;  // MatMul [K, N]
+}
+
+// Folds BatchNormalization nodes that follow a Conv (whose output feeds only them) into the Conv.
+int fold_batchnorm(onnx::ModelProto& model) {
+  onnx::GraphProto* g = model.mutable_graph();
+  int folded = 0;
+  std::set<int> removed;
+  graph::GraphIndex ix = graph::index_graph(*g);
+  graph::NameMaker names(*g);
+  for (int i = 0; i < g->node_size(); ++i) {
+    const onnx::NodeProto& bn = g->node(i);
+    if (bn.op_type() != "BatchNormalization" || bn.input_size() != 5 || bn.output_size() != 1) continue;
+    auto p = ix.producer.find(bn.input(0));
+    if (p == ix.producer.end()) continue;
+    onnx::NodeProto* conv = g->mutable_node(p->second);
+    if (conv->op_type() != "Conv" || !is_weighted(*conv, ix, *g)) continue;
+    if (ix.consumers.at(bn.input(0)).size() != 1 || ix.graph_outputs.count(bn.input(0))) continue;
+    std::vector<std::vector<float>> bnp;
+    bool ok = true;
+    for (int k = 1; k < 5 && ok; ++k) {
+      auto it = ix.initializer.find(bn.input(k));
+      if (it == ix.initializer.end()) {
+        ok = false;
+        break;
+      }
+      auto v = graph::read_floats(g->initializer(it->second));
+      ok = v.ok();
+      if (ok) bnp.push_back(*v);
+    }
+    if (!ok) continue;
+    const onnx::TensorProto& w = g->initializer(ix.initializer.at(conv->input(1)));
+    const int64_t m = w.dims(0);
+    if (static_cast<int64_t>(bnp[0].size()) != m) continue;
+    auto wv = graph::read_floats(w);
+    if (!wv.ok()) continue;
+    std::vector<float> bias(static_cast<size_t>(m), 0.f);
+    if (conv->input_size() > 2 && !conv->input(2).empty()) {
+      auto it = ix.initializer.find(conv->input(2));
+      if (it == ix.initializer.end()) continue;
+      auto b = graph::read_floats(g->initializer(it->second));
+      if (!b.ok() || static_cast<int64_t>(b->size()) != m) continue;
+      bias = *b;
+    }
+    const float eps = graph::attr_float(bn, "epsilon", 1e-5f);
+    const size_t per = wv->size() / static_cast<size_t>(m);
+    for (int64_t c = 0; c < m; ++c) {
+      const float k = bnp[0][c] / std::sqrt(bnp[3][c] + eps);
+      for (size_t j = 0; j < per; ++j) (*wv)[c * per + j] *= k;
+      bias[c] = (bias[c] - bnp[2][c]) * k + bnp[1][c];
+    }
+    // New initializers (the originals may be shared with other nodes).
+    onnx::TensorProto nw = graph::make_float_tensor(names.make(conv->input(1) + "_bnfold"), dims_of(w), *wv);
+    onnx::TensorProto nb = graph::make_float_tensor(names.make(conv->name() + "_bias_bnfold"), {m}, bias);
+    conv->set_input(1, nw.name());
+    if (conv->input_size() > 2) conv->set_input(2, nb.name());
+    else conv->add_input(nb.name());
+    *g->add_initializer() = std::move(nw);
+    *g->add_initializer() = std::move(nb);
+    conv->set_output(0, bn.output(0));
+    removed.insert(i);
+    ++folded;
+  }
+  if (folded) {
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+    for (int i = 0; i < g->node_size(); ++i)
+      if (!removed.count(i)) *kept.Add() = g->node(i);
+    g->mutable_node()->Swap(&kept);
+  }
+  return folded;
+}
+
+// Removes initializers no node uses any more.
+void drop_unused_initializers(onnx::GraphProto* g) {
+  std::set<std::string> used;
+  for (const auto& n : g->node())
+    for (const auto& s : n.input()) used.insert(s);
+  for (const auto& o : g->output()) used.insert(o.name());
+  google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
+  for (auto& t : *g->mutable_initializer())
+    if (used.count(t.name())) *kept.Add() = std::move(t);
+  g->mutable_initializer()->Swap(&kept);
+}
+
+// True when `t` has no consumer, or only data-movement ops whose results go nowhere but to graph
+// outputs: quantizing such a tensor would only round the model's outputs, so it stays float32.
+bool feeds_only_outputs(const graph::GraphIndex& ix, const onnx::GraphProto& g, const std::string& t) {
+  auto it = ix.consumers.find(t);
+  if (it == ix.consumers.end()) return true;
+  for (int c : it->second) {
+    const auto& n = g.node(c);
+    if (!kPassOps.count(n.op_type()) || n.op_type() == "MaxPool" || n.output_size() != 1) return false;
+    if (!feeds_only_outputs(ix, g, n.output(0))) return false;
+  }
+  return true;
+}
+
+// Clip at 0 from below (Relu6 and the like) in any opset.
+bool is_clip_at_zero(const onnx::NodeProto& n, const graph::GraphIndex& ix, const onnx::GraphProto& g) {
+  if (n.op_type() != "Clip") return false;
+  if (const auto* a = graph::find_attr(n, "min")) return a->f() == 0.f;
+  if (n.input_size() < 2 || n.input(1).empty()) return false;
+  auto it = ix.initializer.find(n.input(1));
+  if (it == ix.initializer.end()) return false;
+  auto v = graph::read_floats(g.initializer(it->second));
+  return v.ok() && v->size() == 1 && (*v)[0] == 0.f;
+}
+
+// Absorbs a Relu (or Clip at 0) that follows a quantized op into the op's QuantizeLinear: the
+// op writes the activation's output directly; the int8 range [0, max] does the clipping.
+int fold_relu(onnx::ModelProto& model, const std::set<std::string>& skip_ops, const std::set<std::string>& skip_nodes) {
+  onnx::GraphProto* g = model.mutable_graph();
+  const graph::GraphIndex ix = graph::index_graph(*g);
+  std::set<int> removed;
+  for (int i = 0; i < g->node_size(); ++i) {
+    const onnx::NodeProto& r = g->node(i);
+    if (r.op_type() != "Relu" && !is_clip_at_zero(r, ix, *g)) continue;
+    if (skip_ops.count(r.op_type())) continue;
+    const std::string& t = r.input(0);
+    auto p = ix.producer.find(t);
+    if (p == ix.producer.end()) continue;
+    onnx::NodeProto* prod = g->mutable_node(p->second);
+    if (!(prod->domain().empty() || prod->domain() == "ai.onnx") || !kQuantOps.count(prod->op_type()) ||
+        kPassOps.count(prod->op_type()) || skip_ops.count(prod->op_type()) || skip_nodes.count(prod->name()))
+      continue;
+    if (ix.consumers.at(t).size() != 1 || ix.graph_outputs.count(t) || ix.graph_outputs.count(r.output(0))) continue;
+    // The QuantizeLinear that does the clipping must exist: the same rule as quantize_int8_static.
+    if (feeds_only_outputs(ix, *g, r.output(0))) continue;
+    for (auto& o : *prod->mutable_output())
+      if (o == t) o = r.output(0);
+    removed.insert(i);
+  }
+  if (!removed.empty()) {
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+    for (int i = 0; i < g->node_size(); ++i)
+      if (!removed.count(i)) *kept.Add() = g->node(i);
+    g->mutable_node()->Swap(&kept);
+  }
+  return static_cast<int>(removed.size());
+}
+
+// ONNX Runtime's QDQ fusion makes QLinearConv and QLinearMatMul, ai.onnx ops of opset 10: an
+// older model is moved to opset 10. Between 9 and 10 only Slice (starts/ends/axes) and TopK (k)
+// turned attributes into inputs; the other ops of opset 9 keep their meaning.
+Status upgrade_to_opset10(onnx::ModelProto& model, ConversionInfo& info) {
+  const int64_t v = graph::opset_version(model, "");
+  if (v >= 10) return Status::Ok();
+  if (v < 7) return unimplemented("int8 quantization needs ai.onnx opset 7 or later, the model has " + std::to_string(v));
+  onnx::GraphProto* g = model.mutable_graph();
+  graph::NameMaker names(*g);
+  auto ints_input = [&](const std::string& base, const google::protobuf::RepeatedField<int64_t>& v) {
+    onnx::TensorProto t;
+    t.set_name(names.make(base));
+    t.add_dims(v.size());
+    std::vector<int64_t> values(v.begin(), v.end());
+    graph::set_int64s(t, values);
+    *g->add_initializer() = t;
+    return t.name();
+  };
+  int changed = 0;
+  for (auto& n : *g->mutable_node()) {
+    if (!(n.domain().empty() || n.domain() == "ai.onnx")) continue;
+    if (n.op_type() == "Slice" && n.input_size() == 1) {
+      const auto* starts = graph::find_attr(n, "starts");
+      const auto* ends = graph::find_attr(n, "ends");
+      if (!starts || !ends) return invalid_argument("Slice node '" + n.name() + "' has no starts/ends");
+      const auto* axes = graph::find_attr(n, "axes");
+      n.add_input(ints_input(n.name() + "_starts", starts->ints()));
+      n.add_input(ints_input(n.name() + "_ends", ends->ints()));
+      if (axes) n.add_input(ints_input(n.name() + "_axes", axes->ints()));
+      google::protobuf::RepeatedPtrField<onnx::AttributeProto> none;
+      n.mutable_attribute()->Swap(&none);
+      ++changed;
+    } else if (n.op_type() == "TopK" && n.input_size() == 1) {
+      const auto* k = graph::find_attr(n, "k");
+      if (!k) return invalid_argument("TopK node '" + n.name() + "' has no k");
+      google::protobuf::RepeatedField<int64_t> kv;
+      kv.Add(k->i());
+      n.add_input(ints_input(n.name() + "_k", kv));
+      google::protobuf::RepeatedPtrField<onnx::AttributeProto> kept;
+      for (const auto& a : n.attribute())
+        if (a.name() != "k") *kept.Add() = a;
+      n.mutable_attribute()->Swap(&kept);
+      ++changed;
+    } else if (n.op_type() == "Upsample") {
+      return unimplemented("Upsample (deprecated in opset 10) in an opset-" + std::to_string(v) +
+                           " model: int8 quantization needs opset 10; re-export the model with Resize");
+    }
+  }
+  for (auto& o : *model.mutable_opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") o.set_version(10);
+  info.notes.push_back("ai.onnx opset " + std::to_string(v) + " -> 10 (QLinearConv needs 10); " +
+                       std::to_string(changed) + " Slice/TopK nodes moved to their opset-10 form");
+  return Status::Ok();
+}
+
+// Activation ranges from running the calibration samples through the model.
+struct Range {
+  float lo = std::numeric_limits<float>::infinity();
+  float hi = -std::numeric_limits<float>::infinity();
+};
+
+// The clipping range that minimises the expected squared error of int8 quantization of the
+// values in `h` (a histogram over `full`): values outside are clipped, values inside get the
+// rounding error of a uniform quantizer (step^2 / 12). Searched over a grid of shrink factors of
+// each end (the "MSE" range of the post-training quantization literature, e.g. Banner et al.
+// 2019, "Post training 4-bit quantization of convolutional networks for rapid-deployment").
+Range mse_range(const std::vector<double>& h, const Range& full) {
+  const int bins = static_cast<int>(h.size());
+  const double width = (static_cast<double>(full.hi) - full.lo) / bins;
+  const double lo0 = std::min(0.0, static_cast<double>(full.lo)), hi0 = std::max(0.0, static_cast<double>(full.hi));
+  constexpr int kSteps = 40;
+  double best = std::numeric_limits<double>::infinity();
+  Range out = full;
+  for (int a = 0; a < kSteps; ++a) {
+    const double lo = lo0 * (1.0 - a / static_cast<double>(kSteps));
+    if (a > 0 && lo0 == 0.0) break;
+    for (int b = 0; b < kSteps; ++b) {
+      const double hi = hi0 * (1.0 - b / static_cast<double>(kSteps));
+      if (b > 0 && hi0 == 0.0) break;
+      if (!(hi - lo > 0)) continue;
+      const double step = (hi - lo) / 255.0;
+      const double inside = step * step / 12.0;
+      double err = 0;
+      for (int i = 0; i < bins && err < best; ++i) {
+        if (h[i] == 0) continue;
+        const double x = full.lo + (i + 0.5) * width;
+        const double e = x < lo ? (x - lo) * (x - lo) : x > hi ? (x - hi) * (x - hi) : inside;
+        err += h[i] * e;
+      }
+      if (err < best) {
+        best = err;
+        out.lo = static_cast<float>(lo);
+        out.hi = static_cast<float>(hi);
+      }
+    }
+  }
+  return out;
+}
+
+class Calibrator {
+ public:
+  Calibrator(const onnx::ModelProto& model, std::vector<std::string> tensors,
+             std::shared_ptr<const runtime::Environment> env)
+      : model_(model), tensors_(std::move(tensors)), env_(std::move(env)) {}
+
+  StatusOr<std::map<std::string, Range>> run(std::span<const CalibrationSample> samples, const Int8Options& o) {
+    namespace fs = std::filesystem;
+    // Graph inputs are observed directly; everything else becomes an extra model output.
+    std::vector<std::string> input_names;
+    std::set<std::string> inits;
+    for (const auto& t : model_.graph().initializer()) inits.insert(t.name());
+    for (const auto& in : model_.graph().input())
+      if (!inits.count(in.name())) input_names.push_back(in.name());
+    onnx::ModelProto aug = model_;
+    std::set<std::string> outs;
+    for (const auto& v : aug.graph().output()) outs.insert(v.name());
+    for (const auto& t : tensors_) {
+      if (outs.count(t) || std::find(input_names.begin(), input_names.end(), t) != input_names.end()) continue;
+      auto* v = aug.mutable_graph()->add_output();
+      v->set_name(t);
+      v->mutable_type()->mutable_tensor_type()->set_elem_type(kFloat);
+      outs.insert(t);
+    }
+    aug.mutable_graph()->clear_value_info();
+    FACELENS_ASSIGN_OR_RETURN(std::string bytes, graph::serialize_model(aug));
+    std::random_device rd;
+    const fs::path tmp = fs::temp_directory_path() / ("facelens-calib-" + std::to_string(rd()) + ".onnx");
+    FACELENS_RETURN_IF_ERROR(write_model_file(tmp.string(), bytes));
+    runtime::SessionOptions so;
+    so.graph_optimization = runtime::GraphOptimization::kBasic;
+    so.service.provider = Provider::kCpu;
+    auto session = runtime::Session::create(env_, tmp.string(), so);
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    if (!session.ok()) return session.status().with_context("calibration model");
+    const runtime::Session& s = **session;
+
+    std::map<std::string, Range> ranges;
+    std::map<std::string, std::vector<double>> hist;
+    constexpr int kBins = 2048;
+    auto observe = [&](int pass, const std::string& name, std::span<const float> v) {
+      Range& r = ranges[name];
+      if (pass == 0) {
+        for (float x : v) {
+          if (!std::isfinite(x)) continue;
+          r.lo = std::min(r.lo, x);
+          r.hi = std::max(r.hi, x);
+        }
+        return;
+      }
+      auto& h = hist[name];
+      if (h.empty()) h.assign(kBins, 0.0);
+      const float width = r.hi - r.lo;
+      if (!(width > 0)) return;
+      for (float x : v) {
+        if (!std::isfinite(x)) continue;
+        int b = static_cast<int>((x - r.lo) / width * kBins);
+        h[std::clamp(b, 0, kBins - 1)] += 1;
+      }
+    };
+    const int passes = o.method == CalibrationMethod::kMinMax ? 1 : 2;
+    for (int pass = 0; pass < passes; ++pass) {
+      for (const auto& sample : samples) {
+        if (sample.size() != input_names.size()) {
+          return invalid_argument("calibration sample has " + std::to_string(sample.size()) + " tensors, the model " +
+                                  std::to_string(input_names.size()) + " inputs");
+        }
+        std::vector<runtime::TensorRef> refs;
+        for (const auto& t : sample) refs.push_back({t.data, t.shape});
+        FACELENS_ASSIGN_OR_RETURN(auto result, s.run(refs));
+        for (size_t k = 0; k < input_names.size(); ++k)
+          if (std::find(tensors_.begin(), tensors_.end(), input_names[k]) != tensors_.end())
+            observe(pass, input_names[k], sample[k].data);
+        for (size_t k = 0; k < result.size(); ++k) {
+          const std::string& name = s.outputs()[k].name;
+          if (std::find(tensors_.begin(), tensors_.end(), name) != tensors_.end())
+            observe(pass, name, result[k].data);
+        }
+      }
+    }
+    if (o.method == CalibrationMethod::kMse) {
+      for (auto& [name, r] : ranges) {
+        auto it = hist.find(name);
+        if (it != hist.end() && r.hi > r.lo) r = mse_range(it->second, r);
+      }
+    } else if (passes == 2) {
+      const double tail = std::clamp(1.0 - o.percentile / 100.0, 0.0, 0.5);
+      for (auto& [name, r] : ranges) {
+        auto it = hist.find(name);
+        if (it == hist.end() || !(r.hi > r.lo)) continue;
+        const auto& h = it->second;
+        double total = 0;
+        for (double c : h) total += c;
+        const double cut = total * tail;
+        const float width = (r.hi - r.lo) / kBins;
+        double acc = 0;
+        int lo_bin = 0;
+        while (lo_bin < kBins - 1 && acc + h[lo_bin] <= cut) acc += h[lo_bin++];
+        acc = 0;
+        int hi_bin = kBins - 1;
+        while (hi_bin > 0 && acc + h[hi_bin] <= cut) acc += h[hi_bin--];
+        const float lo = r.lo + lo_bin * width, hi = r.lo + (hi_bin + 1) * width;
+        r.lo = lo;
+        r.hi = hi;
+      }
+    }
+    for (auto& [name, r] : ranges) {
+      if (r.lo > r.hi) r.lo = r.hi = 0;  // never observed a finite value
+    }
+    return ranges;
+  }
+
+ private:
+  const onnx::ModelProto& model_;
+  std::vector<std::string> tensors_;
+  std::shared_ptr<const runtime::Environment> env_;
+};
+
+// Replaces the weight of a weighted node by int8 + DequantizeLinear; returns the per-channel
+// scales (needed for the bias). Weights shared by several nodes are quantized once.
+struct WeightDq {
+  std::string dq_output;
+  std::vector<float> scales;
+  bool per_channel = false;
+};
+
+StatusOr<WeightDq> quantize_weight_input(const onnx::TensorProto& w, int64_t axis, bool per_channel, QdqBuilder& qdq,
+                                         std::vector<onnx::NodeProto>& front, graph::NameMaker& names) {
+  FACELENS_ASSIGN_OR_RETURN(auto values, graph::read_floats(w));
+  const auto dims = dims_of(w);
+  QuantizedWeight q = quantize_weight(values, dims, axis, per_channel);
+  onnx::TensorProto tq;
+  for (int64_t d : dims) tq.add_dims(d);
+  graph::set_int8s(tq, q.values);
+  const std::string q_name = qdq.tensor(std::move(tq), w.name() + "_quantized");
+  onnx::TensorProto ts, tz;
+  if (q.per_channel) {
+    ts.add_dims(static_cast<int64_t>(q.scales.size()));
+    tz.add_dims(static_cast<int64_t>(q.scales.size()));
+  }
+  graph::set_floats(ts, q.scales);
+  std::vector<int8_t> zeros(q.scales.size(), 0);
+  graph::set_int8s(tz, zeros);
+  const std::string s_name = qdq.tensor(std::move(ts), w.name() + "_scale");
+  const std::string z_name = qdq.tensor(std::move(tz), w.name() + "_zero_point");
+  WeightDq out;
+  out.dq_output = names.make(w.name() + "_dequantized");
+  out.scales = q.scales;
+  out.per_channel = q.per_channel;
+  front.push_back(qdq.node("DequantizeLinear", {q_name, s_name, z_name}, out.dq_output, axis, q.per_channel));
+  return out;
+}
+
+std::set<std::string> op_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+const char* calibration_method_name(CalibrationMethod m) {
+  switch (m) {
+    case CalibrationMethod::kPercentile: return "percentile";
+    case CalibrationMethod::kMse: return "mse";
+    case CalibrationMethod::kMinMax: break;
+  }
+  return "minmax";
+}
+
+StatusOr<Converted> quantize_int8_weights(const std::string& bytes, const Int8Options& options) {
+  FACELENS_ASSIGN_OR_RETURN(onnx::ModelProto model, graph::parse_model(bytes, "model"));
+  Converted out;
+  out.info.kind = "int8-weight-only";
+  graph::normalize_constants(model);
+  graph::name_nodes(model);
+  onnx::GraphProto* g = model.mutable_graph();
+  const graph::GraphIndex ix = graph::index_graph(*g);
+  graph::NameMaker names(*g);
+  QdqBuilder qdq(model, names);
+  const std::set<std::string> skip = op_set(options.keep_fp32_ops);
+  const std::set<std::string> skip_nodes = op_set(options.keep_fp32_nodes);
+  std::vector<onnx::NodeProto> front;
+  std::map<std::string, std::string> done;  // weight -> dequantized name
+  for (int i = 0; i < g->node_size(); ++i) {
+    onnx::NodeProto* n = g->mutable_node(i);
+    if (skip.count(n->op_type()) || skip_nodes.count(n->name()) || !is_weighted(*n, ix, *g)) continue;
+    const std::string w = n->input(1);
+    const int64_t axis = weight_axis(*n);
+    const std::string key = w + "@" + std::to_string(axis);
+    if (!done.count(key)) {
+      FACELENS_ASSIGN_OR_RETURN(auto dq, quantize_weight_input(g->initializer(ix.initializer.at(w)), axis,
+                                                               options.per_channel, qdq, front, names));
+      done[key] = dq.dq_output;
+      ++out.info.n_quantized_weights;
+    }
+    n->set_input(1, done[key]);
+    ++out.info.n_nodes_converted;
+  }
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (auto& n : front) *nodes.Add() = std::move(n);
+  for (auto& n : *g->mutable_node()) *nodes.Add() = std::move(n);
+  g->mutable_node()->Swap(&nodes);
+  drop_unused_initializers(g);
+  out.info.n_nodes = g->node_size();
+  if (!graph::refresh_value_info(model)) out.info.notes.push_back("shape inference failed: value_info left empty");
+  FACELENS_ASSIGN_OR_RETURN(out.model, graph::serialize_model(model));
+  return out;
+}
+
+namespace {
+
+// The model as quantization sees it: constants as initializers, every node named, BatchNorm
+// folded, opset 10 or later. `calibration_model` is a copy before the Relu folding, in which every
+// tensor of the final graph exists.
+struct Prepared {
+  onnx::ModelProto model;
+  ConversionInfo info;
+};
+
+StatusOr<Prepared> prepare_int8(const std::string& bytes) {
+  Prepared p;
+  FACELENS_ASSIGN_OR_RETURN(p.model, graph::parse_model(bytes, "model"));
+  p.info.kind = "int8";
+  graph::normalize_constants(p.model);
+  graph::name_nodes(p.model);
+  const int n_bn = fold_batchnorm(p.model);
+  if (n_bn) p.info.notes.push_back(std::to_string(n_bn) + " BatchNormalization nodes folded into their Conv");
+  FACELENS_RETURN_IF_ERROR(upgrade_to_opset10(p.model, p.info));
+  return p;
+}
+
+// Calibrates (when `samples` is given) or takes `given` ranges, then quantizes.
+StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const CalibrationSample> samples,
+                                    const ActivationRanges* given, const Int8Options& options,
+                                    std::shared_ptr<const runtime::Environment> env, ActivationRanges* calibrated) {
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes));
+  onnx::ModelProto& model = prep.model;
+  Converted out;
+  out.info = prep.info;
+  const onnx::ModelProto calibration_model = model;  // every tensor name of the final graph exists here
+
+  const std::set<std::string> skip = op_set(options.keep_fp32_ops);
+  const std::set<std::string> skip_nodes = op_set(options.keep_fp32_nodes);
+  const int n_relu = fold_relu(model, skip, skip_nodes);
+  if (n_relu) out.info.notes.push_back(std::to_string(n_relu) + " Relu/Clip nodes absorbed into QuantizeLinear");
+
+  onnx::GraphProto* g = model.mutable_graph();
+  const std::map<std::string, int32_t> types = graph::value_types(model);
+  auto is_float = [&](const std::string& v) {
+    auto it = types.find(v);
+    return it != types.end() && it->second == kFloat;
+  };
+  const graph::GraphIndex ix = graph::index_graph(*g);
+
+  auto only_outputs = [&](const std::string& t) { return feeds_only_outputs(ix, *g, t); };
+
+  // Tensors to quantize, with a source for tensors that share their input's parameters.
+  std::vector<std::string> order;  // calibrated tensors
+  std::set<std::string> quantized;
+  std::map<std::string, std::string> shared_from;
+  auto add = [&](const std::string& t) {
+    if (t.empty() || ix.initializer.count(t) || !is_float(t) || quantized.count(t)) return;
+    quantized.insert(t);
+    order.push_back(t);
+  };
+  auto quantizable = [&](const onnx::NodeProto& n) {
+    return (n.domain().empty() || n.domain() == "ai.onnx") && kQuantOps.count(n.op_type()) && !skip.count(n.op_type()) &&
+           !kPassOps.count(n.op_type()) && !skip_nodes.count(n.name());
+  };
+  for (const auto& n : g->node()) {
+    if (!quantizable(n)) continue;
+    const bool weighted = is_weighted(n, ix, *g);
+    for (int k = 0; k < n.input_size(); ++k) {
+      if (weighted && k > 0) continue;
+      add(n.input(k));
+    }
+    if (n.output_size() >= 1 && !only_outputs(n.output(0))) add(n.output(0));
+  }
+  // Data-movement ops (and MaxPool) after a quantized tensor share its parameters.
+  for (const auto& n : g->node()) {
+    if (!kPassOps.count(n.op_type()) || skip.count(n.op_type()) || n.input_size() < 1 || n.output_size() != 1) continue;
+    const std::string& in = n.input(0);
+    const std::string& o = n.output(0);
+    if (!quantized.count(in) || !is_float(o) || quantized.count(o) || only_outputs(o)) continue;
+    quantized.insert(o);
+    shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
+  }
+  if (quantized.empty()) return failed_precondition("the model has no op that int8 quantization applies to");
+
+  ActivationRanges ranges;
+  if (given) {
+    ranges = *given;
+  } else {
+    Calibrator calibrator(calibration_model, order, env);
+    FACELENS_ASSIGN_OR_RETURN(auto measured, calibrator.run(samples, options));
+    for (const auto& [name, r] : measured) ranges[name] = {r.lo, r.hi};
+    if (calibrated) *calibrated = ranges;
+  }
+  std::map<std::string, QParams> params;
+  for (const auto& t : order) {
+    auto it = ranges.find(t);
+    if (it == ranges.end()) {
+      return invalid_argument("no calibrated range for tensor '" + t + "': calibrate with the same keep_fp32 "
+                              "options or fewer kept nodes");
+    }
+    params[t] = activation_params(it->second.first, it->second.second);
+  }
+  for (const auto& [t, src] : shared_from) params[t] = params[src];
+
+  graph::NameMaker names(*g);
+  QdqBuilder qdq(model, names);
+  std::vector<onnx::NodeProto> front;  // weight DequantizeLinear nodes and graph-input pairs
+  std::map<std::string, std::string> dq_name;  // tensor -> its DequantizeLinear output
+  std::map<std::string, std::pair<onnx::NodeProto, onnx::NodeProto>> pairs;
+  for (const auto& t : quantized) {
+    const QParams& p = params[t];
+    const std::string s = qdq.scalar_float(t + "_scale", p.scale);
+    const std::string z = qdq.scalar_int8(t + "_zero_point", p.zero_point);
+    const std::string tq = names.make(t + "_quantized");
+    const std::string tdq = names.make(t + "_dequantized");
+    dq_name[t] = tdq;
+    pairs[t] = {qdq.node("QuantizeLinear", {t, s, z}, tq, 0, false), qdq.node("DequantizeLinear", {tq, s, z}, tdq, 0, false)};
+  }
+  out.info.n_quantized_tensors = static_cast<int>(quantized.size());
+
+  // Weights (int8 per channel) and biases (int32 at input scale x weight scale).
+  std::map<std::string, WeightDq> weights;
+  for (int i = 0; i < g->node_size(); ++i) {
+    onnx::NodeProto* n = g->mutable_node(i);
+    if (!quantizable(*n) || !is_weighted(*n, ix, *g)) continue;
+    const std::string w = n->input(1);
+    const int64_t axis = weight_axis(*n);
+    const std::string key = w + "@" + std::to_string(axis);
+    if (!weights.count(key)) {
+      FACELENS_ASSIGN_OR_RETURN(weights[key], quantize_weight_input(g->initializer(ix.initializer.at(w)), axis,
+                                                                    options.per_channel, qdq, front, names));
+      ++out.info.n_quantized_weights;
+    }
+    const WeightDq& wq = weights[key];
+    n->set_input(1, wq.dq_output);
+    ++out.info.n_nodes_converted;
+    // Bias: Conv input 2, or Gemm C when it is one value per output channel and alpha = beta = 1.
+    if (n->input_size() < 3 || n->input(2).empty() || !quantized.count(n->input(0))) continue;
+    auto bit = ix.initializer.find(n->input(2));
+    if (bit == ix.initializer.end() || g->initializer(bit->second).data_type() != kFloat) continue;
+    if (n->op_type() == "Gemm" &&
+        (graph::attr_float(*n, "alpha", 1.f) != 1.f || graph::attr_float(*n, "beta", 1.f) != 1.f)) continue;
+    const onnx::TensorProto& bt = g->initializer(bit->second);
+    FACELENS_ASSIGN_OR_RETURN(auto b, graph::read_floats(bt));
+    const size_t channels = wq.scales.size();
+    if (bt.dims_size() != 1 || (wq.per_channel && b.size() != channels)) continue;
+    const float sx = params[n->input(0)].scale;
+    std::vector<float> bscale(b.size());
+    std::vector<int32_t> bq(b.size());
+    for (size_t c = 0; c < b.size(); ++c) {
+      bscale[c] = sx * wq.scales[wq.per_channel ? c : 0];
+      const double v = std::nearbyint(static_cast<double>(b[c]) / bscale[c]);
+      bq[c] = static_cast<int32_t>(std::clamp(v, -2147483647.0, 2147483647.0));
+    }
+    onnx::TensorProto tq, ts, tz;
+    tq.add_dims(static_cast<int64_t>(b.size()));
+    graph::set_int32s(tq, bq);
+    ts.add_dims(static_cast<int64_t>(b.size()));
+    graph::set_floats(ts, bscale);
+    tz.add_dims(static_cast<int64_t>(b.size()));
+    std::vector<int32_t> zeros(b.size(), 0);
+    graph::set_int32s(tz, zeros);
+    const std::string qn = qdq.tensor(std::move(tq), n->input(2) + "_quantized");
+    const std::string sn = qdq.tensor(std::move(ts), n->input(2) + "_scale");
+    const std::string zn = qdq.tensor(std::move(tz), n->input(2) + "_zero_point");
+    const std::string dq = names.make(n->input(2) + "_dequantized");
+    front.push_back(qdq.node("DequantizeLinear", {qn, sn, zn}, dq, 0, true));
+    n->set_input(2, dq);
+  }
+
+  // Constant operands of quantized Add/Mul/Concat: per-tensor int8 with a DequantizeLinear.
+  std::map<std::string, std::string> const_dq;
+  for (int i = 0; i < g->node_size(); ++i) {
+    onnx::NodeProto* n = g->mutable_node(i);
+    if (!quantizable(*n) || (n->op_type() != "Add" && n->op_type() != "Mul" && n->op_type() != "Concat")) continue;
+    for (int k = 0; k < n->input_size(); ++k) {
+      const std::string c = n->input(k);
+      auto it = ix.initializer.find(c);
+      if (it == ix.initializer.end() || g->initializer(it->second).data_type() != kFloat) continue;
+      if (!const_dq.count(c)) {
+        FACELENS_ASSIGN_OR_RETURN(auto v, graph::read_floats(g->initializer(it->second)));
+        float lo = 0, hi = 0;
+        for (float x : v) {
+          lo = std::min(lo, x);
+          hi = std::max(hi, x);
+        }
+        const QParams p = activation_params(lo, hi);
+        std::vector<int8_t> q(v.size());
+        for (size_t j = 0; j < v.size(); ++j)
+          q[j] = static_cast<int8_t>(std::clamp(std::nearbyint(v[j] / p.scale) + p.zero_point, -128.f, 127.f));
+        onnx::TensorProto tq;
+        for (int64_t d : g->initializer(it->second).dims()) tq.add_dims(d);
+        graph::set_int8s(tq, q);
+        const std::string qn = qdq.tensor(std::move(tq), c + "_quantized");
+        const std::string sn = qdq.scalar_float(c + "_scale", p.scale);
+        const std::string zn = qdq.scalar_int8(c + "_zero_point", p.zero_point);
+        const std::string dq = names.make(c + "_dequantized");
+        front.push_back(qdq.node("DequantizeLinear", {qn, sn, zn}, dq, 0, false));
+        const_dq[c] = dq;
+      }
+      n->set_input(k, const_dq[c]);
+    }
+  }
+
+  // Rewire consumers to the dequantized tensors and place each pair after its producer.
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (auto& n : front) *nodes.Add() = std::move(n);
+  for (const auto& t : ix.graph_inputs) {
+    if (!pairs.count(t)) continue;
+    *nodes.Add() = pairs[t].first;
+    *nodes.Add() = pairs[t].second;
+  }
+  for (auto& n : *g->mutable_node()) {
+    for (auto& in : *n.mutable_input()) {
+      auto it = dq_name.find(in);
+      if (it != dq_name.end()) in = it->second;
+    }
+    std::vector<std::string> outs(n.output().begin(), n.output().end());
+    *nodes.Add() = std::move(n);
+    for (const auto& o : outs) {
+      if (!pairs.count(o)) continue;
+      *nodes.Add() = pairs[o].first;
+      *nodes.Add() = pairs[o].second;
+    }
+  }
+  g->mutable_node()->Swap(&nodes);
+  drop_unused_initializers(g);
+  out.info.n_nodes = g->node_size();
+  if (!given) {
+    out.info.notes.push_back(std::string("activation ranges: ") + calibration_method_name(options.method) +
+                             (options.method == CalibrationMethod::kPercentile
+                                  ? " " + std::to_string(options.percentile).substr(0, 6) + "%"
+                                  : "") +
+                             " over " + std::to_string(samples.size()) + " calibration samples");
+  }
+  if (!options.keep_fp32_nodes.empty()) {
+    std::string kept;
+    for (const auto& n : options.keep_fp32_nodes) kept += (kept.empty() ? "" : ", ") + n;
+    out.info.notes.push_back("kept in float32: " + kept);
+  }
+  out.info.notes.push_back(std::string("QuantizeLinear/DequantizeLinear domain: ") +
+                           (qdq.domain().empty() ? "ai.onnx" : qdq.domain()));
+  if (!graph::refresh_value_info(model)) out.info.notes.push_back("shape inference failed: value_info left empty");
+  FACELENS_ASSIGN_OR_RETURN(out.model, graph::serialize_model(model));
+  return out;
+}
+
+}  // namespace
+
+StatusOr<Converted> quantize_int8_static(const std::string& bytes, std::span<const CalibrationSample> samples,
+                                         const Int8Options& options, std::shared_ptr<const runtime::Environment> env,
+                                         ActivationRanges* calibrated) {
+  if (samples.empty()) {
+    return invalid_argument("static int8 quantization needs calibration samples: pass a folder of face images "
+                            "(--calibrate DIR) or use --int8-dynamic");
+  }
+  return quantize_static(bytes, samples, nullptr, options, std::move(env), calibrated);
+}
+
+StatusOr<Converted> quantize_int8_static(const std::string& bytes, const ActivationRanges& ranges,
+                                         const Int8Options& options) {
+  return quantize_static(bytes, {}, &ranges, options, nullptr, nullptr);
+}
+
+StatusOr<std::vector<std::string>> int8_sensitivity_order(const std::string& bytes) {
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes));
+  const onnx::GraphProto& g = prep.model.graph();
+  const graph::GraphIndex ix = graph::index_graph(g);
+  const int n = g.node_size();
+  std::vector<char> weighted(n, 0);
+  for (int i = 0; i < n; ++i) weighted[i] = is_weighted(g.node(i), ix, g);
+  // Weighted nodes on the longest path from the inputs (before) and to the outputs (after).
+  std::map<std::string, int> depth_in, depth_out;
+  std::vector<int> before(n, 0), after(n, 0);
+  for (int i = 0; i < n; ++i) {
+    int d = 0;
+    for (const auto& v : g.node(i).input()) d = std::max(d, depth_in.count(v) ? depth_in[v] : 0);
+    before[i] = d;
+    for (const auto& v : g.node(i).output()) depth_in[v] = d + weighted[i];
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    int d = 0;
+    for (const auto& v : g.node(i).output()) d = std::max(d, depth_out.count(v) ? depth_out[v] : 0);
+    after[i] = d;
+    for (const auto& v : g.node(i).input()) depth_out[v] = std::max(depth_out.count(v) ? depth_out[v] : 0, d + weighted[i]);
+  }
+  std::vector<int> idx;
+  for (int i = 0; i < n; ++i)
+    if (weighted[i]) idx.push_back(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
+    const int ea = std::min(before[a], after[a]), eb = std::min(before[b], after[b]);
+    if (ea != eb) return ea < eb;
+    return (after[a] <= before[a]) > (after[b] <= before[b]);  // the output end first
+  });
+  std::vector<std::string> names;
+  for (int i : idx) names.push_back(g.node(i).name());
+  return names;
+}
+
+}  // namespace facelens::models

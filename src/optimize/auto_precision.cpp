@@ -1,0 +1,141 @@
+#include "optimize/auto_precision.h"
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "models/convert.h"
+#include "models/precision_cache.h"
+#include "optimize/converter.h"
+
+namespace facelens::optimize {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// The converter options that shape each cached variant (their defaults; see models/convert.h).
+std::string options_text(const std::string& precision) {
+  if (precision == "fp16") {
+    std::string s = "fp16 keep:";
+    for (const auto& op : models::fp16_block_list()) s += op + ",";
+    return s;
+  }
+  const models::Int8Options o;
+  return std::string("int8 static ") + models::calibration_method_name(o.method) +
+         (o.per_channel ? " per-channel" : " per-tensor");
+}
+
+std::string fmt_ms(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f ms", v);
+  return buf;
+}
+
+PrecisionChoice original(const PrecisionRequest& r, std::string source, std::string reason) {
+  PrecisionChoice c;
+  c.path = r.model_path;
+  c.precision = "fp32";
+  c.source = std::move(source);
+  c.reason = std::move(reason);
+  return c;
+}
+
+}  // namespace
+
+StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shared_ptr<const runtime::Environment> env) {
+  if (r.precision.empty() || r.precision == "fp32") return original(r, "original", "float32 as shipped");
+  if (r.precision != "fp16" && r.precision != "int8" && r.precision != "auto") {
+    return invalid_argument("precision '" + r.precision + "' for model '" + r.entry.id +
+                            "' is not one of fp32, fp16, int8, auto");
+  }
+  if (r.model_sha256.empty()) return invalid_argument("resolve_precision needs the model file's sha256");
+  const bool automatic = r.precision == "auto";
+  const std::string target = automatic ? (r.provider == "cuda" ? "fp16" : "int8") : r.precision;
+
+  models::PrecisionCache cache(r.cache_dir);
+  cache.remove_stale(r.entry.id, r.model_sha256);
+  const std::string ort = runtime::Environment::ort_version();
+  const models::CacheKey variant_key{r.model_sha256, target, options_text(target), ort, models::kConverterVersion, ""};
+  const models::CacheKey decision_key{r.model_sha256, "auto", "", ort, models::kConverterVersion, r.provider};
+
+  if (automatic) {
+    if (auto d = cache.find(r.entry.id, decision_key)) {
+      const auto rec = json::parse(d->record_json, nullptr, false);
+      const std::string chosen = rec.is_object() ? rec.value("chosen", "") : "";
+      const std::string reason = rec.is_object() ? rec.value("reason", "") : "";
+      if (chosen == "fp32") return original(r, "cache", reason);
+      if (auto v = cache.find(r.entry.id, variant_key); v && chosen == target) {
+        return PrecisionChoice{v->model_path, target, "cache", reason, 0};
+      }
+    }
+  } else if (auto v = cache.find(r.entry.id, variant_key)) {
+    return PrecisionChoice{v->model_path, target, "cache", "asked for " + target, 0};
+  }
+
+  // Make the variant: images for calibration and the drift check.
+  std::optional<SampleSet> set;
+  if (!r.calibration_dir.empty() && r.reference) {
+    FACELENS_ASSIGN_OR_RETURN(auto files, list_images(r.calibration_dir, r.max_images));
+    FACELENS_ASSIGN_OR_RETURN(set, build_sample_set(files, *r.reference, env));
+  }
+  if (target == "int8" && !set) {
+    const std::string why = "INT8 needs calibration images: set EngineOptions::calibration_dir (or FACELENS_CALIBRATION) "
+                            "to a folder of face photos";
+    if (automatic) return original(r, "original", why);
+    return failed_precondition("model '" + r.entry.id + "': " + why);
+  }
+  ConvertRequest req;
+  req.input = r.model_path;
+  req.entry = r.entry;
+  req.fp16 = target == "fp16";
+  req.int8 = target == "int8";
+  req.samples = set ? &*set : nullptr;
+  req.check_drift = set.has_value();
+  req.latency_runs = automatic && target == "int8" ? 20 : 0;
+  req.threads = r.threads;
+  FACELENS_ASSIGN_OR_RETURN(auto res, convert_model(req, env));
+
+  json record;
+  record["source"] = r.model_path;
+  record["created"] = static_cast<int64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  if (res.drift) record["drift"] = json::parse(models::drift_report_json(*res.drift), nullptr, false);
+  else record["drift"] = "not measured: no calibration_dir images";
+
+  auto decide = [&](const std::string& chosen, const std::string& reason) -> Status {
+    json d;
+    d["chosen"] = chosen;
+    d["reason"] = reason;
+    d["provider"] = r.provider;
+    d["measurement"] = record;
+    return cache.store(r.entry.id, decision_key, nullptr, d.dump()).status();
+  };
+
+  if (res.refused) {
+    if (!automatic) return failed_precondition("model '" + r.entry.id + "': " + res.refusal);
+    const std::string reason = target + " refused, using fp32: " + res.refusal;
+    FACELENS_RETURN_IF_ERROR(decide("fp32", reason));
+    PrecisionChoice c = original(r, "converted", reason);
+    c.conversions = 1;
+    return c;
+  }
+  std::string reason = automatic ? target + " on " + r.provider : "asked for " + target;
+  if (automatic && target == "int8" && res.drift) {
+    const double a = res.drift->latency_original_ms, b = res.drift->latency_converted_ms;
+    if (!(b * r.min_speedup <= a)) {
+      reason = "int8 not faster on the CPU (" + fmt_ms(b) + " vs " + fmt_ms(a) + " for fp32), using fp32";
+      FACELENS_RETURN_IF_ERROR(decide("fp32", reason));
+      PrecisionChoice c = original(r, "converted", reason);
+      c.conversions = 1;
+      return c;
+    }
+    reason = "int8 within the drift bounds and faster on the CPU (" + fmt_ms(b) + " vs " + fmt_ms(a) + " for fp32)";
+  }
+  if (!res.drift) reason += " (drift not measured: no calibration images)";
+  FACELENS_ASSIGN_OR_RETURN(auto stored, cache.store(r.entry.id, variant_key, &res.model, record.dump()));
+  if (automatic) FACELENS_RETURN_IF_ERROR(decide(target, reason));
+  return PrecisionChoice{stored.model_path, target, "converted", reason, 1};
+}
+
+}  // namespace facelens::optimize

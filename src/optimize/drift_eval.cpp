@@ -1,0 +1,267 @@
+#include "optimize/drift_eval.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "align/aligner.h"
+#include "attributes/attributes.h"
+#include "detect/detector.h"
+#include "landmarks/landmarks.h"
+#include "liveness/liveness.h"
+#include "models/binding.h"
+#include "recognize/recognizer.h"
+
+namespace facelens::optimize {
+
+namespace {
+
+using Sessions = std::pair<std::shared_ptr<const runtime::Session>, std::shared_ptr<const runtime::Session>>;
+
+bool ends_with_path(const std::string& path, const std::string& suffix) {
+  if (suffix.empty() || suffix.size() > path.size()) return false;
+  if (path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
+  return suffix.size() == path.size() || path[path.size() - suffix.size() - 1] == '/' || suffix.front() == '/';
+}
+
+Status compare_raw(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set, int max_samples,
+                   models::DriftReport& r) {
+  FACELENS_ASSIGN_OR_RETURN(auto inputs, model_inputs(entry, set, max_samples));
+  for (const auto& sample : inputs) {
+    std::vector<runtime::TensorRef> refs;
+    for (const auto& t : sample) refs.push_back({t.data, t.shape});
+    FACELENS_ASSIGN_OR_RETURN(auto a, s.first->run(refs));
+    FACELENS_ASSIGN_OR_RETURN(auto b, s.second->run(refs));
+    if (a.size() != b.size()) return internal_error("the converted model has other outputs than the original");
+    for (size_t o = 0; o < a.size(); ++o) {
+      if (a[o].data.size() != b[o].data.size()) {
+        return internal_error("output '" + s.first->outputs()[o].name + "' changed size: " +
+                              std::to_string(a[o].data.size()) + " -> " + std::to_string(b[o].data.size()));
+      }
+      r.output_cosine.add(models::cosine(a[o].data, b[o].data));
+      for (size_t i = 0; i < a[o].data.size(); ++i)
+        r.max_abs_diff = std::max(r.max_abs_diff, static_cast<double>(std::fabs(a[o].data[i] - b[o].data[i])));
+    }
+  }
+  r.n_samples = static_cast<int>(inputs.size());
+  return Status::Ok();
+}
+
+Status compare_recognizer(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
+                          const DriftOptions& o, models::DriftReport& r) {
+  FACELENS_ASSIGN_OR_RETURN(auto ra, recognize::Recognizer::create(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto rb, recognize::Recognizer::create(entry, s.second));
+  r.threshold = o.match_threshold >= 0 ? o.match_threshold : entry.threshold("match", 0.4);
+  r.far = o.far;
+  // The largest face of each image, embedded by both models.
+  struct Item {
+    size_t image;
+    std::vector<float> a, b;
+  };
+  std::vector<Item> items;
+  for (size_t i = 0; i < set.images.size(); ++i) {
+    const auto& si = set.images[i];
+    std::vector<Image> aligned;
+    std::vector<int> idx;
+    for (size_t k = 0; k < si.faces.size(); ++k) {
+      if (!si.faces[k].five) continue;
+      aligned.push_back(align::align_face(si.image, *si.faces[k].five, ra->input_size()));
+      idx.push_back(static_cast<int>(k));
+    }
+    if (aligned.empty()) continue;
+    FACELENS_ASSIGN_OR_RETURN(auto ea, ra->embed(aligned));
+    FACELENS_ASSIGN_OR_RETURN(auto eb, rb->embed(aligned));
+    const int largest = si.largest_face();
+    for (size_t k = 0; k < ea.size(); ++k) {
+      r.embedding_cosine.add(recognize::cosine(ea[k], eb[k]));
+      if (idx[k] == largest) items.push_back({i, ea[k], eb[k]});
+    }
+  }
+  std::vector<double> gen_a, imp_a, gen_b, imp_b;
+  for (size_t x = 0; x < items.size(); ++x) {
+    for (size_t y = x + 1; y < items.size(); ++y) {
+      const double sa = recognize::cosine(items[x].a, items[y].a);
+      const double sb = recognize::cosine(items[x].b, items[y].b);
+      ++r.n_pairs;
+      if ((sa >= r.threshold) != (sb >= r.threshold)) ++r.decision_flips;
+      const std::string& ia = set.images[items[x].image].identity;
+      const std::string& ib = set.images[items[y].image].identity;
+      const bool genuine = !ia.empty() && ia == ib;
+      (genuine ? gen_a : imp_a).push_back(sa);
+      (genuine ? gen_b : imp_b).push_back(sb);
+    }
+  }
+  r.tar_original = models::tar_at_far(gen_a, imp_a, o.far);
+  r.tar_converted = models::tar_at_far(gen_b, imp_b, o.far);
+  for (const auto& [pa, pb] : o.key_pairs) {
+    const Item* a = nullptr;
+    const Item* b = nullptr;
+    for (const auto& it : items) {
+      if (!a && ends_with_path(set.images[it.image].path, pa)) a = &it;
+      if (!b && ends_with_path(set.images[it.image].path, pb)) b = &it;
+    }
+    if (!a || !b) continue;
+    ++r.n_key_pairs;
+    const double sa = recognize::cosine(a->a, b->a), sb = recognize::cosine(a->b, b->b);
+    if ((sa >= r.threshold) != (sb >= r.threshold)) ++r.key_pair_flips;
+    r.notes.push_back(pa + " / " + pb + ": similarity " + std::to_string(sa).substr(0, 6) + " -> " +
+                      std::to_string(sb).substr(0, 6) + ((sb >= r.threshold) ? " (match)" : " (no match)"));
+  }
+  return Status::Ok();
+}
+
+Status compare_detector(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
+                        models::DriftReport& r) {
+  detect::DetectorOptions opt;
+  auto da = detect::create_detector(entry, s.first, opt);
+  if (!da.ok() && da.status().code() == StatusCode::kUnimplemented) {
+    r.notes.push_back("boxes not compared: " + da.status().message());
+    return Status::Ok();
+  }
+  if (!da.ok()) return da.status();
+  FACELENS_ASSIGN_OR_RETURN(auto db, detect::create_detector(entry, s.second, opt));
+  r.boxes_compared = true;
+  for (const auto& si : set.images) {
+    FACELENS_ASSIGN_OR_RETURN(auto a, (*da)->detect(si.image));
+    FACELENS_ASSIGN_OR_RETURN(auto b, db->detect(si.image));
+    std::vector<Box> ba, bb;
+    for (const auto& d : a) ba.push_back(d.box);
+    for (const auto& d : b) bb.push_back(d.box);
+    const auto m = models::match_boxes(ba, bb, 0.3);
+    r.n_faces_original += static_cast<int>(a.size());
+    r.n_unmatched += m.unmatched_a + m.unmatched_b;
+    for (size_t k = 0; k < m.pairs.size(); ++k) {
+      r.box_iou.add(m.ious[k]);
+      r.max_score_diff =
+          std::max(r.max_score_diff, static_cast<double>(std::fabs(a[m.pairs[k].first].score - b[m.pairs[k].second].score)));
+    }
+  }
+  return Status::Ok();
+}
+
+Status compare_landmarks(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
+                         models::DriftReport& r) {
+  FACELENS_ASSIGN_OR_RETURN(auto la, landmarks::LandmarkModel::create(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto lb, landmarks::LandmarkModel::create(entry, s.second));
+  for (const auto& si : set.images) {
+    for (const auto& f : si.faces) {
+      auto pa = la->predict68(si.image, f.box);
+      if (!pa.ok()) continue;
+      FACELENS_ASSIGN_OR_RETURN(auto pb, lb->predict68(si.image, f.box));
+      double sum = 0;
+      for (size_t k = 0; k < pa->size(); ++k) sum += std::hypot((*pa)[k].x - pb[k].x, (*pa)[k].y - pb[k].y);
+      const double size = std::max<double>(1.0, std::max(f.box.width(), f.box.height()));
+      r.landmark_error.add(sum / static_cast<double>(pa->size()) / size);
+    }
+  }
+  return Status::Ok();
+}
+
+Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
+                        models::DriftReport& r) {
+  FACELENS_ASSIGN_OR_RETURN(auto la, liveness::LivenessModel::create(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto lb, liveness::LivenessModel::create(entry, s.second));
+  for (const auto& si : set.images) {
+    for (const auto& f : si.faces) {
+      auto a = la->score(si.image, f.box);
+      if (!a.ok()) continue;
+      FACELENS_ASSIGN_OR_RETURN(auto b, lb->score(si.image, f.box));
+      for (size_t k = 0; k < a->probabilities.size() && k < b.probabilities.size(); ++k)
+        r.max_probability_diff =
+            std::max(r.max_probability_diff, static_cast<double>(std::fabs(a->probabilities[k] - b.probabilities[k])));
+      ++r.n_labels;
+      if (a->live != b.live) ++r.label_flips;
+    }
+  }
+  return Status::Ok();
+}
+
+Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
+                         models::DriftReport& r) {
+  FACELENS_ASSIGN_OR_RETURN(auto ma, attributes::create_attribute_model(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto mb, attributes::create_attribute_model(entry, s.second));
+  double age = 0, pose = 0;
+  auto prob = [&](double a, double b) { r.max_probability_diff = std::max(r.max_probability_diff, std::fabs(a - b)); };
+  for (const auto& si : set.images) {
+    for (const auto& f : si.faces) {
+      Attributes a, b;
+      if (!ma->apply(si.image, f.box, f.five, &a).ok()) continue;
+      FACELENS_RETURN_IF_ERROR(mb->apply(si.image, f.box, f.five, &b));
+      if (a.age && b.age) age = std::max(age, static_cast<double>(std::fabs(*a.age - *b.age)));
+      if (a.gender && b.gender) {
+        ++r.n_labels;
+        if (*a.gender != *b.gender) ++r.label_flips;
+        else if (a.gender_score && b.gender_score) prob(*a.gender_score, *b.gender_score);
+      }
+      if (a.expression && b.expression) {
+        ++r.n_labels;
+        if (*a.expression != *b.expression) ++r.label_flips;
+        else if (a.expression_score && b.expression_score) prob(*a.expression_score, *b.expression_score);
+      }
+      if (a.eyes_open && b.eyes_open) {
+        for (int k = 0; k < 2; ++k) {
+          ++r.n_labels;
+          if (((*a.eyes_open)[k] >= 0.5f) != ((*b.eyes_open)[k] >= 0.5f)) ++r.label_flips;
+          prob((*a.eyes_open)[k], (*b.eyes_open)[k]);
+        }
+      }
+      if (a.pose && b.pose)
+        for (int k = 0; k < 3; ++k) pose = std::max(pose, static_cast<double>(std::fabs((*a.pose)[k] - (*b.pose)[k])));
+    }
+  }
+  if (age > 0) r.notes.push_back("age: max difference " + std::to_string(age).substr(0, 5) + " years");
+  if (pose > 0) r.notes.push_back("head pose: max difference " + std::to_string(pose).substr(0, 5) + " degrees");
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<models::DriftReport> measure_drift(const models::ModelEntry& entry, const std::string& original,
+                                            const std::string& converted, const SampleSet& set,
+                                            const DriftOptions& options, std::shared_ptr<const runtime::Environment> env) {
+  models::DriftReport r;
+  r.model = entry.id;
+  r.task = entry.task;
+  r.original_path = original;
+  r.converted_path = converted;
+  std::error_code ec;
+  r.original_bytes = static_cast<int64_t>(std::filesystem::file_size(original, ec));
+  r.converted_bytes = static_cast<int64_t>(std::filesystem::file_size(converted, ec));
+  r.n_images = static_cast<int>(set.images.size());
+  runtime::SessionOptions so;
+  so.service.provider = Provider::kCpu;
+  FACELENS_ASSIGN_OR_RETURN(auto sa, models::open_session_unverified(original, entry, env, so));
+  auto sb = models::open_session_unverified(converted, entry, env, so);
+  if (!sb.ok()) return sb.status().with_context("the converted model does not load in ONNX Runtime");
+  const Sessions s{sa, *sb};
+  FACELENS_RETURN_IF_ERROR(compare_raw(entry, s, set, options.max_samples, r));
+  if (entry.task == "recognizer") FACELENS_RETURN_IF_ERROR(compare_recognizer(entry, s, set, options, r));
+  else if (entry.task == "detector") FACELENS_RETURN_IF_ERROR(compare_detector(entry, s, set, r));
+  else if (entry.task == "landmarks") FACELENS_RETURN_IF_ERROR(compare_landmarks(entry, s, set, r));
+  else if (entry.task == "liveness") FACELENS_RETURN_IF_ERROR(compare_liveness(entry, s, set, r));
+  else if (entry.task == "attribute") FACELENS_RETURN_IF_ERROR(compare_attribute(entry, s, set, r));
+  else r.notes.push_back("task '" + entry.task + "': raw outputs compared only");
+  return r;
+}
+
+StatusOr<double> measure_latency(const std::string& model_path, const models::CalibrationSample& input, int runs,
+                                 int warmup, int threads, std::shared_ptr<const runtime::Environment> env) {
+  runtime::SessionOptions so;
+  so.intra_op_threads = threads;
+  so.service.provider = Provider::kCpu;
+  FACELENS_ASSIGN_OR_RETURN(auto s, runtime::Session::create(std::move(env), model_path, so));
+  std::vector<runtime::TensorRef> refs;
+  for (const auto& t : input) refs.push_back({t.data, t.shape});
+  for (int i = 0; i < warmup; ++i) FACELENS_RETURN_IF_ERROR(s->run(refs).status());
+  std::vector<double> ms;
+  for (int i = 0; i < std::max(1, runs); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    FACELENS_RETURN_IF_ERROR(s->run(refs).status());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace facelens::optimize

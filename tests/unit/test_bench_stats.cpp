@@ -1,0 +1,122 @@
+// Statistics of `facelens bench` on data whose answers are known by hand (and agree with NumPy's
+// default percentile), and the parsers of the machine description.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "bench/machine.h"
+#include "bench/stats.h"
+
+namespace facelens::bench {
+namespace {
+
+TEST(BenchStats, PercentileInterpolatesBetweenClosestRanks) {
+  const std::vector<double> v = {1, 2, 3, 4};
+  EXPECT_DOUBLE_EQ(percentile(v, 0), 1);
+  EXPECT_DOUBLE_EQ(percentile(v, 25), 1.75);  // rank 0.75
+  EXPECT_DOUBLE_EQ(percentile(v, 50), 2.5);   // rank 1.5
+  EXPECT_DOUBLE_EQ(percentile(v, 100), 4);
+  EXPECT_DOUBLE_EQ(percentile(v, 150), 4);    // clamped
+}
+
+TEST(BenchStats, PercentilesOfOneToHundredMatchNumPy) {
+  std::vector<double> v(100);
+  std::iota(v.begin(), v.end(), 1.0);
+  // numpy.percentile(range(1, 101), [50, 95, 99]) == [50.5, 95.05, 99.01]
+  EXPECT_NEAR(percentile(v, 50), 50.5, 1e-12);
+  EXPECT_NEAR(percentile(v, 95), 95.05, 1e-12);
+  EXPECT_NEAR(percentile(v, 99), 99.01, 1e-12);
+}
+
+TEST(BenchStats, SummaryOfKnownSamples) {
+  // Shuffled on purpose: summarize sorts.
+  const std::vector<double> ms = {5, 2, 9, 4, 4, 7, 4, 5};
+  const Summary s = summarize(ms, /*items_per_run=*/8);
+  EXPECT_EQ(s.n, 8);
+  EXPECT_DOUBLE_EQ(s.mean_ms, 5);
+  EXPECT_DOUBLE_EQ(s.min_ms, 2);
+  EXPECT_DOUBLE_EQ(s.max_ms, 9);
+  EXPECT_DOUBLE_EQ(s.p50_ms, 4.5);                       // sorted 2 4 4 4 5 5 7 9, rank 3.5
+  EXPECT_NEAR(s.p95_ms, 7 + (9 - 7) * 0.65, 1e-12);      // rank 6.65
+  EXPECT_NEAR(s.p99_ms, 7 + (9 - 7) * 0.93, 1e-12);      // rank 6.93
+  EXPECT_NEAR(s.stddev_ms, std::sqrt(32.0 / 7.0), 1e-12);  // sample stddev: sum of squares 32, n - 1 = 7
+  EXPECT_DOUBLE_EQ(s.total_ms, 40);
+  EXPECT_DOUBLE_EQ(s.per_item_ms, 5.0 / 8);
+  EXPECT_DOUBLE_EQ(s.throughput_items_per_s, 8 * 8 / 0.040);  // 64 items in 40 ms
+}
+
+TEST(BenchStats, OneSampleAndNoSample) {
+  const std::vector<double> one = {3.5};
+  const Summary s = summarize(one, 1);
+  EXPECT_EQ(s.n, 1);
+  EXPECT_DOUBLE_EQ(s.p50_ms, 3.5);
+  EXPECT_DOUBLE_EQ(s.p99_ms, 3.5);
+  EXPECT_DOUBLE_EQ(s.stddev_ms, 0);
+  EXPECT_NEAR(s.throughput_items_per_s, 1000 / 3.5, 1e-9);
+  const Summary e = summarize(std::vector<double>{}, 4);
+  EXPECT_EQ(e.n, 0);
+  EXPECT_DOUBLE_EQ(e.mean_ms, 0);
+  EXPECT_DOUBLE_EQ(e.throughput_items_per_s, 0);
+}
+
+TEST(BenchStats, PercentilesAreOrderedOnRandomData) {
+  std::mt19937 rng(7);
+  std::lognormal_distribution<double> dist(1.0, 0.5);
+  std::vector<double> v(997);
+  for (auto& x : v) x = dist(rng);
+  const Summary s = summarize(v, 1);
+  EXPECT_LE(s.min_ms, s.p50_ms);
+  EXPECT_LE(s.p50_ms, s.p95_ms);
+  EXPECT_LE(s.p95_ms, s.p99_ms);
+  EXPECT_LE(s.p99_ms, s.max_ms);
+  std::sort(v.begin(), v.end());
+  EXPECT_DOUBLE_EQ(s.p50_ms, v[498]);  // odd count: the median is an element (rank 498)
+}
+
+TEST(BenchMachine, ParsesCpuinfo) {
+  const std::string text =
+      "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nphysical id\t: 0\ncore id\t\t: 0\n\n"
+      "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nphysical id\t: 0\ncore id\t\t: 0\n\n"
+      "processor\t: 2\nmodel name\t: AMD EPYC 7B13\nphysical id\t: 0\ncore id\t\t: 1\n\n";
+  const CpuInfo c = parse_cpuinfo(text);
+  EXPECT_EQ(c.model, "AMD EPYC 7B13");
+  EXPECT_EQ(c.logical_cores, 3);
+  EXPECT_EQ(c.physical_cores, 2);  // two hyperthreads share core 0
+}
+
+TEST(BenchMachine, ParsesNvidiaSmiCsv) {
+  const auto g = parse_nvidia_smi_gpus("0, NVIDIA H100 80GB HBM3, 550.54.15, 81559\n1, NVIDIA H100, 550.54.15, 81559\n"
+                                       "garbage line\n");
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].index, 0);
+  EXPECT_EQ(g[0].name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(g[0].driver, "550.54.15");
+  EXPECT_EQ(g[0].memory_total_mib, 81559);
+  EXPECT_EQ(g[1].index, 1);
+}
+
+TEST(BenchMachine, RunCommandCapturesOutputAndReportsMissingPrograms) {
+  const CommandResult ok = run_command({"sh", "-c", "echo hello; exit 3"});
+  EXPECT_TRUE(ok.started);
+  EXPECT_EQ(ok.exit_code, 3);
+  EXPECT_EQ(ok.output, "hello\n");
+  const CommandResult missing = run_command({"facelens-no-such-program-xyz"});
+  EXPECT_FALSE(missing.started);
+}
+
+TEST(BenchMachine, ResidentSetIsReadFromProc) {
+  const auto before = rss_bytes();
+  ASSERT_TRUE(before.has_value());
+  std::vector<char> block(64 << 20, 1);  // touched: resident
+  const auto after = rss_bytes();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_GT(*after, *before + (32u << 20));
+  EXPECT_GE(*peak_rss_bytes(), *after);
+  EXPECT_EQ(block[12345], 1);
+}
+
+}  // namespace
+}  // namespace facelens::bench

@@ -1,0 +1,717 @@
+// facelens gallery enroll | list | remove | identify | verify | export | import | reembed | check,
+// and facelens calibrate.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common.h"
+#include "facelens/config.h"
+#include "facelens/gallery.h"
+#include "format/result_json.h"
+#include "gallery/calibration.h"
+
+namespace facelens::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+double r4(double v) { return std::round(v * 10000.0) / 10000.0; }
+double r2(double v) { return std::round(v * 100.0) / 100.0; }
+json box_json(const Box& b) { return {r2(b.x1), r2(b.y1), r2(b.x2), r2(b.y2)}; }
+
+struct GalleryArgs {
+  std::string db = "./data/gallery.db";
+  std::string index = "auto";
+  std::string score = "best";
+  int score_k = 3;
+  float threshold = -1;
+  bool normal_sync = false;
+  // enroll
+  std::string name;
+  std::vector<std::string> images;
+  std::string meta;
+  bool largest = false;
+  float min_face = -1;
+  double min_sharpness = -1;
+  float max_pose = -1;
+  bool live = false;
+  bool no_crop = false;
+  // list / identify / verify / export / import
+  bool faces = false;
+  int top_k = 5;
+  std::string image;
+  std::string file;
+  bool no_crops = false;
+};
+
+void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
+  add_common(cmd, common);
+  cmd->add_option("--db", a.db, "gallery database (SQLite; its folder is created)")->capture_default_str();
+  cmd->add_option("--index", a.index, "search: auto (exact below 20k faces, then hamming), exact, hamming, hnsw, ivf")
+      ->check(CLI::IsMember({"auto", "exact", "hamming", "hnsw", "ivf"}))
+      ->capture_default_str();
+  cmd->add_option("--score", a.score, "identity score over its faces: best, or mean of the --score-k best")
+      ->check(CLI::IsMember({"best", "mean"}))
+      ->capture_default_str();
+  cmd->add_option("--score-k", a.score_k, "faces averaged by --score mean")->capture_default_str();
+  cmd->add_option("--threshold", a.threshold,
+                  "match threshold (cosine); default: [recognizer] match_threshold of the config, else the manifest's");
+  cmd->add_flag("--sync-normal", a.normal_sync,
+                "SQLite synchronous=NORMAL: faster bulk writes; survives a crash but not a power cut");
+}
+
+GalleryOptions gallery_options(const GalleryArgs& a) {
+  GalleryOptions o;
+  o.db_path = a.db;
+  o.durability = a.normal_sync ? Durability::kNormal : Durability::kFull;
+  if (a.index == "exact") o.index = IndexKind::kExact;
+  else if (a.index == "hamming") o.index = IndexKind::kHamming;
+  else if (a.index == "hnsw") o.index = IndexKind::kHnsw;
+  else if (a.index == "ivf") o.index = IndexKind::kIvf;
+  o.score = a.score == "mean" ? IdentityScore::kMeanTopK : IdentityScore::kBest;
+  o.score_top_k = a.score_k;
+  o.match_threshold = a.threshold;
+  return o;
+}
+
+enum class Models { kNone, kRecognition, kEnrolment };
+
+// Opens the gallery; with models when the command embeds faces. Enrolment loads, of the attribute
+// models, only the pose model (for the pose check).
+StatusOr<std::unique_ptr<Gallery>> open_gallery(const Common& c, const GalleryArgs& a, Models models,
+                                                std::shared_ptr<const Engine>* engine_out = nullptr) {
+  GalleryOptions o = gallery_options(a);
+  std::shared_ptr<const Engine> engine;
+  if (models != Models::kNone) {
+    FACELENS_ASSIGN_OR_RETURN(auto eo, engine_options(c));
+    FACELENS_ASSIGN_OR_RETURN(auto e, Engine::create(eo));
+    if (models == Models::kEnrolment && eo.attributes.empty()) {
+      for (const auto& s : e->services())
+        if (s.service == "attribute" && s.family == "pose") eo.attributes.push_back(s.model_id);
+      if (!eo.attributes.empty()) {
+        FACELENS_ASSIGN_OR_RETURN(e, Engine::create(eo));
+      }
+    }
+    engine = std::move(e);
+  } else if (o.match_threshold < 0) {
+    o.match_threshold = 0;  // not used: these commands compare nothing
+  }
+  if (engine_out) *engine_out = engine;
+  return Gallery::open(o, engine);
+}
+
+// A one-line progress bar on stderr when it is a terminal; nothing otherwise.
+class Progress {
+ public:
+  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled && total > 1 && isatty(fileno(stderr))) {}
+  void update(size_t done, const std::string& what) {
+    if (!enabled_) return;
+    constexpr int kWidth = 30;
+    const int fill = total_ ? static_cast<int>(kWidth * done / total_) : kWidth;
+    std::string label = what.size() > 40 ? "..." + what.substr(what.size() - 37) : what;
+    std::fprintf(stderr, "\r[%s%s] %zu/%zu %-40s", std::string(static_cast<size_t>(fill), '#').c_str(),
+                 std::string(static_cast<size_t>(kWidth - fill), '.').c_str(), done, total_, label.c_str());
+    std::fflush(stderr);
+  }
+  // Clears the bar before a result line goes to the terminal.
+  void clear() {
+    if (enabled_) std::fprintf(stderr, "\r%-90s\r", "");
+  }
+  ~Progress() {
+    clear();
+    if (enabled_) std::fflush(stderr);
+  }
+
+ private:
+  size_t total_;
+  bool enabled_;
+};
+
+bool is_refusal(const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange ||
+         s.code() == StatusCode::kNotFound;
+}
+
+int cmd_enroll(const Common& c, const GalleryArgs& a) {
+  auto gallery = open_gallery(c, a, Models::kEnrolment);
+  if (!gallery.ok()) return fail(gallery.status());
+  EnrollOptions eo;
+  if (!a.meta.empty()) eo.metadata_json = a.meta;
+  eo.largest_face = a.largest;
+  if (a.min_face >= 0) eo.min_face_size = a.min_face;
+  if (a.min_sharpness >= 0) eo.min_sharpness = a.min_sharpness;
+  if (a.max_pose >= 0) eo.max_pose_degrees = a.max_pose;
+  eo.require_live = a.live;
+  eo.keep_crop = !a.no_crop;
+  Progress progress(a.images.size(), /*enabled=*/true);
+  int rc = 0;
+  size_t done = 0, enrolled = 0;
+  for (const auto& path : a.images) {
+    progress.update(done, path);
+    auto r = (*gallery)->enroll_file(a.name, path, eo);
+    ++done;
+    progress.clear();
+    if (!r.ok()) {
+      if (!is_refusal(r.status())) return fail(r.status());  // model, store or runtime failure: stop
+      rc = kExitBadInput;
+      if (c.json_out)
+        std::cout << json{{"image", path}, {"name", a.name}, {"status", "refused"},
+                          {"error", {{"code", status_code_name(r.status().code())}, {"message", r.status().message()}}}}
+                         .dump()
+                  << "\n";
+      else
+        std::cout << "refused " << r.status().message() << "\n";  // the message starts with the path
+      std::cout.flush();
+      continue;
+    }
+    ++enrolled;
+    // The line is printed after the store's commit: it acknowledges a durable enrolment.
+    if (c.json_out)
+      std::cout << json{{"image", path}, {"name", a.name}, {"status", "enrolled"}, {"face_id", r->face_id},
+                        {"box", box_json(r->face.box)}, {"sharpness", r2(r->sharpness)},
+                        {"faces_in_image", r->n_faces_in_image}, {"image_sha256", r->image_sha256}}
+                       .dump()
+                << "\n";
+    else
+      std::cout << "enrolled " << a.name << " from " << path << " (face " << r->face_id << ", sharpness "
+                << static_cast<int>(r->sharpness) << ")\n";
+    std::cout.flush();
+  }
+  progress.update(done, "");
+  if (!c.json_out && a.images.size() > 1)
+    std::cerr << "facelens: " << enrolled << " of " << a.images.size() << " images enrolled as '" << a.name << "'\n";
+  return rc;
+}
+
+int cmd_list(const Common& c, const GalleryArgs& a) {
+  auto gallery = open_gallery(c, a, Models::kNone);
+  if (!gallery.ok()) return fail(gallery.status());
+  auto list = (*gallery)->list();
+  if (!list.ok()) return fail(list.status());
+  std::map<std::string, std::vector<FaceInfo>> faces;
+  if (a.faces) {
+    auto fl = (*gallery)->faces();
+    if (!fl.ok()) return fail(fl.status());
+    for (auto& f : *fl) faces[f.name].push_back(f);
+  }
+  const GalleryStats st = (*gallery)->stats();
+  if (c.json_out) {
+    json ids = json::array();
+    for (const auto& i : *list) {
+      json j = {{"name", i.name}, {"faces", i.n_faces}, {"metadata", json::parse(i.metadata_json, nullptr, false)},
+                {"created_at", i.created_at}, {"updated_at", i.updated_at}};
+      if (a.faces) {
+        json fj = json::array();
+        for (const auto& f : faces[i.name])
+          fj.push_back({{"id", f.id}, {"model_id", f.model_id}, {"quality", r2(f.quality)}, {"box", box_json(f.box)},
+                        {"image_sha256", f.image_sha256}, {"has_crop", f.has_crop}, {"created_at", f.created_at}});
+        j["face_list"] = fj;
+      }
+      ids.push_back(j);
+    }
+    std::cout << json{{"db", a.db}, {"model_id", st.model_id}, {"identities", ids}}.dump() << "\n";
+    return 0;
+  }
+  std::cout << a.db << ": " << list->size() << " identities, " << st.n_faces << " faces"
+            << (st.model_id.empty() ? "" : ", model " + st.model_id) << "\n";
+  for (const auto& i : *list) {
+    std::cout << "  " << i.name << "  " << i.n_faces << (i.n_faces == 1 ? " face" : " faces") << "  since "
+              << i.created_at << (i.metadata_json == "{}" ? "" : "  " + i.metadata_json) << "\n";
+    for (const auto& f : faces[i.name])
+      std::cout << "    face " << f.id << "  " << f.model_id << "  sharpness " << static_cast<int>(f.quality)
+                << (f.has_crop ? "" : "  (no crop)") << "  " << f.created_at << "\n";
+  }
+  return 0;
+}
+
+int cmd_remove(const Common& c, const GalleryArgs& a) {
+  auto gallery = open_gallery(c, a, Models::kNone);
+  if (!gallery.ok()) return fail(gallery.status());
+  Status s = (*gallery)->remove(a.name);
+  if (!s.ok()) return fail(s);
+  if (c.json_out) std::cout << json{{"removed", a.name}}.dump() << "\n";
+  else std::cout << "removed " << a.name << "\n";
+  return 0;
+}
+
+json matches_json(const std::vector<Match>& ms) {
+  json arr = json::array();
+  for (const auto& m : ms) arr.push_back({{"name", m.name}, {"score", r4(m.score)}});
+  return arr;
+}
+
+int cmd_identify(const Common& c, const GalleryArgs& a) {
+  std::shared_ptr<const Engine> engine;
+  auto gallery = open_gallery(c, a, Models::kRecognition, &engine);
+  if (!gallery.ok()) return fail(gallery.status());
+  int rc = 0;
+  for (const auto& path : a.images) {
+    auto r = (*gallery)->identify_file(path, a.top_k);
+    if (!r.ok()) {
+      if (!is_refusal(r.status())) return fail(r.status());
+      rc = kExitBadInput;
+      if (c.json_out) std::cout << format::error_json(path, r.status()).dump() << "\n";
+      std::cerr << "facelens: " << r.status().to_string() << "\n";
+      continue;
+    }
+    if (c.json_out) {
+      json faces = json::array();
+      for (const auto& f : r->faces)
+        faces.push_back({{"box", box_json(f.face.box)},
+                         {"identity", f.identity ? json(f.identity->name) : json(nullptr)},
+                         {"score", r4(f.score)},
+                         {"matches", matches_json(f.matches)}});
+      std::cout << json{{"image", path}, {"width", r->width}, {"height", r->height}, {"threshold", r4(r->threshold)},
+                        {"faces", faces}}
+                       .dump()
+                << "\n"
+                << std::flush;
+      continue;
+    }
+    std::printf("%s: %zu %s (threshold %.3f)\n", path.c_str(), r->faces.size(), r->faces.size() == 1 ? "face" : "faces",
+                r->threshold);
+    for (size_t i = 0; i < r->faces.size(); ++i) {
+      const auto& f = r->faces[i];
+      std::printf("  #%zu box [%.0f, %.0f, %.0f, %.0f] -> ", i, f.face.box.x1, f.face.box.y1, f.face.box.x2, f.face.box.y2);
+      if (f.identity) std::printf("%s (%.3f)\n", f.identity->name.c_str(), f.score);
+      else if (!f.matches.empty()) std::printf("unknown (closest: %s %.3f)\n", f.matches[0].name.c_str(), f.score);
+      else std::printf("unknown (empty gallery)\n");
+    }
+    std::fflush(stdout);
+  }
+  return rc;
+}
+
+int cmd_verify(const Common& c, const GalleryArgs& a) {
+  auto gallery = open_gallery(c, a, Models::kRecognition);
+  if (!gallery.ok()) return fail(gallery.status());
+  auto v = (*gallery)->verify_file(a.image, a.name);
+  if (!v.ok()) return fail(v.status());
+  if (c.json_out)
+    std::cout << json{{"image", a.image}, {"name", a.name}, {"score", r4(v->score)}, {"match", v->match},
+                      {"threshold", r4(v->threshold)}, {"box", box_json(v->face.box)}}
+                     .dump()
+              << "\n";
+  else
+    std::printf("%s vs %s: score %.4f, %s (threshold %.3f)\n", a.image.c_str(), a.name.c_str(), v->score,
+                v->match ? "same person" : "not the same person", v->threshold);
+  return 0;
+}
+
+int cmd_export(const Common& c, const GalleryArgs& a) {
+  auto gallery = open_gallery(c, a, Models::kNone);
+  if (!gallery.ok()) return fail(gallery.status());
+  auto text = (*gallery)->export_json(!a.no_crops);
+  if (!text.ok()) return fail(text.status());
+  const std::string tmp = a.file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << *text << "\n";
+    if (!out.good()) return fail(invalid_argument("cannot write " + tmp));
+  }
+  std::error_code ec;
+  fs::rename(tmp, a.file, ec);
+  if (ec) return fail(invalid_argument("cannot write " + a.file + ": " + ec.message()));
+  const GalleryStats st = (*gallery)->stats();
+  if (c.json_out)
+    std::cout << json{{"exported", a.file}, {"identities", st.n_identities}, {"faces", st.n_faces}, {"crops", !a.no_crops}}.dump()
+              << "\n";
+  else
+    std::cout << "exported " << st.n_identities << " identities, " << st.n_faces << " faces to " << a.file
+              << (a.no_crops ? " (without crops: the importing gallery cannot reembed them)" : "") << "\n";
+  return 0;
+}
+
+int cmd_import(const Common& c, const GalleryArgs& a) {
+  std::ifstream in(a.file, std::ios::binary);
+  if (!in) return fail(not_found("cannot read " + a.file));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto gallery = open_gallery(c, a, Models::kNone);
+  if (!gallery.ok()) return fail(gallery.status());
+  auto r = (*gallery)->import_json(ss.str());
+  if (!r.ok()) return fail(r.status().with_context(a.file));
+  if (c.json_out)
+    std::cout << json{{"imported", a.file}, {"identities", r->n_identities}, {"faces", r->n_faces},
+                      {"duplicates_skipped", r->n_duplicates}}
+                     .dump()
+              << "\n";
+  else
+    std::cout << "imported " << r->n_faces << " faces of " << r->n_identities << " identities from " << a.file
+              << (r->n_duplicates ? " (" + std::to_string(r->n_duplicates) + " already enrolled, skipped)" : "") << "\n";
+  return 0;
+}
+
+int cmd_reembed(const Common& c, const GalleryArgs& a) {
+  auto gallery = open_gallery(c, a, Models::kRecognition);
+  if (!gallery.ok()) return fail(gallery.status());
+  std::unique_ptr<Progress> bar;
+  auto r = (*gallery)->reembed([&](size_t done, size_t total) {
+    if (!bar) bar = std::make_unique<Progress>(total, true);
+    bar->update(done, "re-embedding");
+  });
+  bar.reset();
+  if (!r.ok()) return fail(r.status());
+  if (c.json_out)
+    std::cout << json{{"reembedded", r->n_faces}, {"from", r->from_model}, {"to", r->to_model}}.dump() << "\n";
+  else
+    std::cout << "re-embedded " << r->n_faces << " faces: " << (r->from_model.empty() ? "(empty)" : r->from_model)
+              << " -> " << r->to_model << "\n";
+  return 0;
+}
+
+int cmd_check(const Common& c, const GalleryArgs& a) {
+  auto gallery = open_gallery(c, a, Models::kNone);
+  if (!gallery.ok()) return fail(gallery.status());
+  auto ic = (*gallery)->integrity_check();
+  if (!ic.ok()) return fail(ic.status());
+  const GalleryStats st = (*gallery)->stats();
+  if (c.json_out)
+    std::cout << json{{"db", a.db}, {"integrity", *ic}, {"identities", st.n_identities}, {"faces", st.n_faces},
+                      {"dim", st.dim}, {"model_id", st.model_id}, {"index", st.index}}
+                     .dump()
+              << "\n";
+  else
+    std::cout << a.db << ": integrity " << *ic << ", " << st.n_identities << " identities, " << st.n_faces
+              << " faces, model " << (st.model_id.empty() ? "(none)" : st.model_id) << ", search " << st.index << "\n";
+  return *ic == "ok" ? 0 : kExitFailure;
+}
+
+// ---- calibrate ---------------------------------------------------------------------------------
+
+struct CalibrateArgs {
+  std::string pairs;
+  double far = 1e-3;
+  std::string write_config;
+};
+
+bool parse_same(std::string v, bool* out) {
+  for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (v == "1" || v == "true" || v == "same" || v == "yes") return *out = true, true;
+  if (v == "0" || v == "false" || v == "different" || v == "no") return *out = false, true;
+  return false;
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n\"");
+  const auto e = s.find_last_not_of(" \t\r\n\"");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+struct PairSpec {
+  std::string a, b;
+  bool same = false;
+};
+
+// CSV "image_a,image_b,same" (same: 1/0, true/false, same/different; a header line is skipped;
+// paths relative to the CSV's folder), or a folder of name/image files (every pair of images).
+StatusOr<std::vector<PairSpec>> read_pairs(const std::string& path) {
+  std::vector<PairSpec> out;
+  if (fs::is_directory(path)) {
+    std::vector<std::pair<std::string, std::string>> images;  // (person, path)
+    for (const auto& d : fs::directory_iterator(path)) {
+      if (!d.is_directory()) continue;
+      for (const auto& f : fs::directory_iterator(d.path()))
+        if (f.is_regular_file()) images.push_back({d.path().filename().string(), f.path().string()});
+    }
+    std::sort(images.begin(), images.end());
+    for (size_t i = 0; i < images.size(); ++i)
+      for (size_t j = i + 1; j < images.size(); ++j)
+        out.push_back({images[i].second, images[j].second, images[i].first == images[j].first});
+    if (out.empty()) return invalid_argument(path + ": expected a folder of <name>/<image> files with at least two images");
+    return out;
+  }
+  std::ifstream in(path);
+  if (!in) return not_found("cannot read " + path + " (a CSV of image_a,image_b,same or a folder of name/image)");
+  const fs::path base = fs::path(path).parent_path();
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    std::string col;
+    while (std::getline(ss, col, ',')) cols.push_back(trim(col));
+    bool same = false;
+    if (cols.size() != 3 || !parse_same(cols[2], &same)) {
+      if (out.empty() && n == 1) continue;  // a header
+      return invalid_argument(path + ":" + std::to_string(n) + ": expected image_a,image_b,same (same: 1 or 0)");
+    }
+    auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? p : (base / p).string(); };
+    out.push_back({resolve(cols[0]), resolve(cols[1]), same});
+  }
+  if (out.empty()) return invalid_argument(path + ": no pairs");
+  return out;
+}
+
+std::string format_threshold(float t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", t);
+  return buf;
+}
+
+// Sets [recognizer] match_threshold in a TOML config (the project's facelens.toml), keeping every
+// other line; or {"recognizer": {"match_threshold": t}} in a .json file.
+Status write_threshold(const std::string& path, float t) {
+  std::string text;
+  if (fs::exists(path)) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  std::string out;
+  if (fs::path(path).extension() == ".json") {
+    json j = text.empty() ? json::object() : json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return invalid_argument(path + " is not a JSON object");
+    j["recognizer"]["match_threshold"] = std::stod(format_threshold(t));
+    out = j.dump(2) + "\n";
+  } else {
+    std::vector<std::string> lines;
+    std::stringstream ss(text);
+    std::string line;
+    while (std::getline(ss, line)) lines.push_back(line);
+    const std::string value = "match_threshold = " + format_threshold(t);
+    auto section = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return trim(l) == "[recognizer]"; });
+    if (section == lines.end()) {
+      if (!lines.empty() && !trim(lines.back()).empty()) lines.push_back("");
+      lines.push_back("[recognizer]");
+      lines.push_back(value);
+    } else {
+      auto it = section + 1;
+      bool done = false;
+      for (; it != lines.end() && (trim(*it).empty() || trim(*it)[0] != '['); ++it) {
+        const std::string l = trim(*it);
+        if (l.rfind("match_threshold", 0) == 0 && l.find('=') != std::string::npos) {
+          *it = value;
+          done = true;
+          break;
+        }
+      }
+      if (!done) lines.insert(section + 1, value);
+    }
+    for (const auto& l : lines) out += l + "\n";
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << out;
+    if (!f.good()) return invalid_argument("cannot write " + tmp);
+  }
+  if (fs::path(path).extension() != ".json") {
+    // The result must still be a config facelens reads.
+    auto check = load_config(tmp, EngineOptions{});
+    if (!check.ok()) {
+      fs::remove(tmp);
+      return invalid_argument("not writing " + path + ": the edited config would not load: " + check.status().message());
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return invalid_argument("cannot write " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
+  auto specs = read_pairs(a.pairs);
+  if (!specs.ok()) return fail(specs.status());
+  auto eo = engine_options(c);
+  if (!eo.ok()) return fail(eo.status());
+  auto engine = Engine::create(*eo);
+  if (!engine.ok()) return fail(engine.status());
+  AnalyzeOptions what;
+  what.embedding = true;
+  std::set<std::string> paths;
+  for (const auto& p : *specs) paths.insert(p.a), paths.insert(p.b);
+  std::map<std::string, std::vector<float>> emb;
+  json skipped = json::array();
+  Progress progress(paths.size(), true);
+  size_t done = 0;
+  for (const auto& p : paths) {
+    progress.update(done++, p);
+    auto r = (*engine)->analyze_file(p, what);
+    if (!r.ok() || r->faces.empty()) {
+      skipped.push_back({{"image", p}, {"why", r.ok() ? "no face" : r.status().to_string()}});
+      continue;
+    }
+    const Face& f = *std::max_element(r->faces.begin(), r->faces.end(),
+                                      [](const Face& x, const Face& y) { return x.box.area() < y.box.area(); });
+    emb[p] = f.embedding;
+  }
+  progress.clear();
+  std::vector<gallery::ScoredPair> pairs;
+  for (const auto& p : *specs) {
+    auto ia = emb.find(p.a), ib = emb.find(p.b);
+    if (ia == emb.end() || ib == emb.end()) continue;
+    pairs.push_back({(*engine)->compare(ia->second, ib->second).similarity, p.same});
+  }
+  auto at_far = gallery::threshold_for_far(pairs, a.far);
+  if (!at_far.ok()) return fail(at_far.status());
+  // Rounded up to 4 decimals: still at most the target FAR, and readable in a config.
+  const float threshold = std::ceil(at_far->threshold * 10000.f) / 10000.f;
+  const gallery::ErrorRates chosen = gallery::rates_at(pairs, threshold);
+  const gallery::ErrorRates best = gallery::best_accuracy(pairs);
+  const gallery::ErrorRates current = gallery::rates_at(pairs, (*engine)->match_threshold());
+  auto rates_json = [](const gallery::ErrorRates& r) {
+    return json{{"threshold", r4(r.threshold)}, {"far", r.far},           {"frr", r.frr},
+                {"tar", 1 - r.frr},             {"accuracy", r.accuracy}, {"false_accepts", r.false_accepts},
+                {"false_rejects", r.false_rejects}};
+  };
+  // The ROC, thinned to at most ~100 points for reading.
+  auto roc = gallery::roc_curve(pairs);
+  json roc_j = json::array();
+  const size_t step = std::max<size_t>(1, roc.size() / 100);
+  for (size_t i = 0; i < roc.size(); i += step)
+    roc_j.push_back({{"threshold", r4(roc[i].threshold)}, {"far", roc[i].far}, {"tar", roc[i].tar}});
+  size_t n_same = 0;
+  for (const auto& p : pairs) n_same += p.same;
+  json out = {{"pairs", pairs.size()},
+              {"genuine_pairs", n_same},
+              {"impostor_pairs", pairs.size() - n_same},
+              {"images", emb.size()},
+              {"auc", gallery::roc_auc(pairs)},
+              {"target_far", a.far},
+              {"far_resolution", pairs.size() - n_same ? 1.0 / static_cast<double>(pairs.size() - n_same) : 1.0},
+              {"threshold", r4(threshold)},
+              {"at_threshold", rates_json(chosen)},
+              {"at_current_threshold", rates_json(current)},
+              {"best_accuracy", rates_json(best)},
+              {"roc", roc_j},
+              {"skipped", skipped}};
+  if (!a.write_config.empty()) {
+    Status s = write_threshold(a.write_config, threshold);
+    if (!s.ok()) return fail(s);
+    out["written_to"] = a.write_config;
+  }
+  if (c.json_out) {
+    std::cout << out.dump() << "\n";
+  } else {
+    std::printf("%zu pairs (%zu same person, %zu different) from %zu images; ROC AUC %.5f\n", pairs.size(), n_same,
+                pairs.size() - n_same, emb.size(), gallery::roc_auc(pairs));
+    std::printf("threshold for FAR <= %g: %.4f (FAR %.5f, FRR %.5f)\n", a.far, threshold, chosen.far, chosen.frr);
+    std::printf("current threshold %.4f: FAR %.5f, FRR %.5f; best accuracy %.4f at %.4f\n", current.threshold,
+                current.far, current.frr, best.accuracy, best.threshold);
+    if (pairs.size() - n_same < static_cast<size_t>(std::ceil(1.0 / std::max(a.far, 1e-12))))
+      std::printf("note: %zu different-person pairs cannot resolve a FAR of %g: the threshold sits above the "
+                  "highest impostor score\n",
+                  pairs.size() - n_same, a.far);
+    if (!a.write_config.empty()) std::printf("wrote [recognizer] match_threshold = %.4f to %s\n", threshold, a.write_config.c_str());
+    if (!skipped.empty()) std::printf("%zu images skipped (no face or unreadable)\n", skipped.size());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner>& runners) {
+  auto a = std::make_shared<GalleryArgs>();
+  auto* gallery = app.add_subcommand("gallery", "enrol people and recognise them (SQLite gallery)");
+  gallery->require_subcommand(1);
+
+  auto* enroll = gallery->add_subcommand("enroll", "enrol NAME from one or more photos (one face each)");
+  add_gallery_options(enroll, common, *a);
+  enroll->add_option("name", a->name, "identity name (created when new)")->required();
+  enroll->add_option("images", a->images, "photos of that person")->required();
+  enroll->add_option("--meta", a->meta, "JSON object stored with the identity, e.g. '{\"employee_id\": 42}'");
+  enroll->add_flag("--largest", a->largest, "photos with several faces: enrol the largest (else refused)");
+  enroll->add_option("--min-face", a->min_face, "minimum face size in pixels (shorter box side; default 40, 0 = off)");
+  enroll->add_option("--min-sharpness", a->min_sharpness,
+                     "minimum variance of the Laplacian of the aligned face (default 40, 0 = off)");
+  enroll->add_option("--max-pose", a->max_pose, "maximum |yaw| and |pitch| in degrees with a pose model (default 45, 0 = off)");
+  enroll->add_flag("--live", a->live, "refuse photos the liveness model takes for a spoof");
+  enroll->add_flag("--no-crop", a->no_crop, "do not keep the aligned face crop (then `gallery reembed` cannot redo it)");
+  runners.push_back([enroll, a, &common]() -> std::optional<int> {
+    if (!*enroll) return std::nullopt;
+    return cmd_enroll(common, *a);
+  });
+
+  auto* list = gallery->add_subcommand("list", "identities with their number of faces");
+  add_gallery_options(list, common, *a);
+  list->add_flag("--faces", a->faces, "also list each face (model, sharpness, crop kept)");
+  runners.push_back([list, a, &common]() -> std::optional<int> {
+    if (!*list) return std::nullopt;
+    return cmd_list(common, *a);
+  });
+
+  auto* remove = gallery->add_subcommand("remove", "remove an identity and its faces");
+  add_gallery_options(remove, common, *a);
+  remove->add_option("name", a->name, "identity name")->required();
+  runners.push_back([remove, a, &common]() -> std::optional<int> {
+    if (!*remove) return std::nullopt;
+    return cmd_remove(common, *a);
+  });
+
+  auto* identify = gallery->add_subcommand("identify", "who is in each photo? (unknown below the threshold)");
+  add_gallery_options(identify, common, *a);
+  identify->add_option("images", a->images, "photos")->required();
+  identify->add_option("--top-k", a->top_k, "identities listed per face")->capture_default_str();
+  runners.push_back([identify, a, &common]() -> std::optional<int> {
+    if (!*identify) return std::nullopt;
+    return cmd_identify(common, *a);
+  });
+
+  auto* verify = gallery->add_subcommand("verify", "is the largest face of IMG the enrolled NAME?");
+  add_gallery_options(verify, common, *a);
+  verify->add_option("image", a->image, "photo")->required();
+  verify->add_option("name", a->name, "enrolled identity")->required();
+  runners.push_back([verify, a, &common]() -> std::optional<int> {
+    if (!*verify) return std::nullopt;
+    return cmd_verify(common, *a);
+  });
+
+  auto* exp = gallery->add_subcommand("export", "write the gallery to a JSON file");
+  add_gallery_options(exp, common, *a);
+  exp->add_option("file", a->file, "JSON file to write")->required();
+  exp->add_flag("--no-crops", a->no_crops, "leave the aligned crops out (smaller; the copy cannot be re-embedded)");
+  runners.push_back([exp, a, &common]() -> std::optional<int> {
+    if (!*exp) return std::nullopt;
+    return cmd_export(common, *a);
+  });
+
+  auto* imp = gallery->add_subcommand("import", "add the identities of a `gallery export` file");
+  add_gallery_options(imp, common, *a);
+  imp->add_option("file", a->file, "JSON file from `facelens gallery export`")->required();
+  runners.push_back([imp, a, &common]() -> std::optional<int> {
+    if (!*imp) return std::nullopt;
+    return cmd_import(common, *a);
+  });
+
+  auto* reembed = gallery->add_subcommand("reembed", "recompute every embedding from the stored crops with the current recognizer");
+  add_gallery_options(reembed, common, *a);
+  runners.push_back([reembed, a, &common]() -> std::optional<int> {
+    if (!*reembed) return std::nullopt;
+    return cmd_reembed(common, *a);
+  });
+
+  auto* check = gallery->add_subcommand("check", "SQLite integrity check and gallery statistics");
+  add_gallery_options(check, common, *a);
+  runners.push_back([check, a, &common]() -> std::optional<int> {
+    if (!*check) return std::nullopt;
+    return cmd_check(common, *a);
+  });
+
+  auto ca = std::make_shared<CalibrateArgs>();
+  auto* calibrate = app.add_subcommand("calibrate", "ROC, AUC and the match threshold for a target false-accept rate");
+  add_common(calibrate, common);
+  calibrate->add_option("--pairs", ca->pairs, "CSV of image_a,image_b,same (1/0), or a folder of <name>/<image> files")
+      ->required();
+  calibrate->add_option("--far", ca->far, "target false-accept rate")->capture_default_str();
+  calibrate->add_option("--write-config", ca->write_config,
+                        "write the threshold as [recognizer] match_threshold into this config (facelens.toml; "
+                        "a .json file gets {\"recognizer\": {\"match_threshold\": t}})");
+  runners.push_back([calibrate, ca, &common]() -> std::optional<int> {
+    if (!*calibrate) return std::nullopt;
+    return cmd_calibrate(common, *ca);
+  });
+}
+
+}  // namespace facelens::cli
