@@ -203,10 +203,15 @@ Status ExactIndex::add(std::span<const int64_t> ids, std::span<const float> vect
 #else
   use_half_ = false;
 #endif
-  const size_t first = codes_.size() / static_cast<size_t>(words_);
-  codes_.resize(codes_.size() + ids.size() * static_cast<size_t>(words_));
-  for (size_t i = 0; i < ids.size(); ++i)
-    sign_code(&vectors[i * static_cast<size_t>(dim_)], dim_, &codes_[(first + i) * static_cast<size_t>(words_)]);
+  const size_t first = ids_.size() - ids.size();
+  codes_lo_.resize(ids_.size() * static_cast<size_t>(words_lo_));
+  codes_hi_.resize(ids_.size() * static_cast<size_t>(words_hi_));
+  std::vector<uint64_t> code(static_cast<size_t>(words_));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    sign_code(&vectors[i * static_cast<size_t>(dim_)], dim_, code.data());
+    std::copy(code.begin(), code.begin() + words_lo_, &codes_lo_[(first + i) * static_cast<size_t>(words_lo_)]);
+    std::copy(code.begin() + words_lo_, code.end(), codes_hi_.begin() + static_cast<std::ptrdiff_t>((first + i) * words_hi_));
+  }
   return Status::Ok();
 }
 
@@ -220,7 +225,9 @@ Status ExactIndex::remove(std::span<const int64_t> ids) {
     if (row != last) {
       std::memcpy(&data_[row * d], &data_[last * d], d * sizeof(float));
       if (!half_.empty()) std::memcpy(&half_[row * d], &half_[last * d], d * sizeof(uint16_t));
-      std::memcpy(&codes_[row * words_], &codes_[last * words_], static_cast<size_t>(words_) * sizeof(uint64_t));
+      std::copy_n(&codes_lo_[last * words_lo_], words_lo_, &codes_lo_[row * words_lo_]);
+      std::copy_n(codes_hi_.begin() + static_cast<std::ptrdiff_t>(last * words_hi_), words_hi_,
+                  codes_hi_.begin() + static_cast<std::ptrdiff_t>(row * words_hi_));
       ids_[row] = ids_[last];
       tags_[row] = tags_[last];
       row_of_[ids_[row]] = row;
@@ -229,7 +236,8 @@ Status ExactIndex::remove(std::span<const int64_t> ids) {
     tags_.pop_back();
     data_.resize(last * d);
     if (!half_.empty()) half_.resize(last * d);
-    codes_.resize(last * static_cast<size_t>(words_));
+    codes_lo_.resize(last * static_cast<size_t>(words_lo_));
+    codes_hi_.resize(last * static_cast<size_t>(words_hi_));
   }
   return Status::Ok();
 }
@@ -300,23 +308,54 @@ StatusOr<std::vector<Neighbor>> ExactIndex::search_prefiltered(std::span<const f
   if (n <= static_cast<size_t>(candidates)) return search(query, k);
   std::vector<uint64_t> q(static_cast<size_t>(words_));
   sign_code(query.data(), dim_, q.data());
-  std::vector<uint16_t> h(n);
-  hamming_rows(codes_.data(), n, words_, q.data(), h.data());
-  // The smallest radius holding `candidates` rows (distances are small integers: a histogram).
-  std::vector<uint32_t> hist(static_cast<size_t>(words_) * 64 + 1, 0);
-  for (uint16_t x : h) ++hist[x];
-  size_t radius = 0, within = 0;
-  for (; radius < hist.size(); ++radius) {
-    within += hist[radius];
-    if (within >= static_cast<size_t>(candidates)) break;
+  // Pass 1 streams the first halves in blocks: a histogram of the distances seen so far (within
+  // the radius: nothing beyond it can matter again) gives the smallest radius holding `first`
+  // rows; it only shrinks, so rows beyond it are dropped for good.
+  const size_t want = static_cast<size_t>(candidates);
+  const size_t first = words_hi_ > 0 ? 8 * want : want;
+  constexpr size_t kBlock = 16384;
+  std::vector<uint16_t> h(std::min(n, kBlock));
+  std::vector<uint32_t> hist(static_cast<size_t>(words_lo_) * 64 + 1, 0);
+  size_t radius = hist.size() - 1;
+  std::vector<std::pair<uint16_t, uint32_t>> cand;  // (distance, row)
+  cand.reserve(4 * first + kBlock);
+  auto prune = [&] {
+    cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const auto& c) { return c.first > radius; }), cand.end());
+  };
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t m = std::min(kBlock, n - start);
+    hamming_rows(&codes_lo_[start * static_cast<size_t>(words_lo_)], m, words_lo_, q.data(), h.data());
+    for (size_t i = 0; i < m; ++i) {
+      if (h[i] > radius) continue;
+      ++hist[h[i]];
+      cand.push_back({h[i], static_cast<uint32_t>(start + i)});
+    }
+    size_t within = 0, r = 0;
+    for (; r < radius; ++r) {
+      within += hist[r];
+      if (within >= first) break;
+    }
+    radius = r;
+    if (cand.size() > 4 * first) prune();
+  }
+  prune();
+  // Pass 2: full distances of those, in row order (memory order).
+  if (words_hi_ > 0) {
+    std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    for (auto& c : cand) {
+      uint16_t rest = 0;
+      hamming_rows(&codes_hi_[static_cast<size_t>(c.second) * words_hi_], 1, words_hi_, q.data() + words_lo_, &rest);
+      c.first = static_cast<uint16_t>(c.first + rest);
+    }
+  }
+  // The `candidates` nearest (ties in row order).
+  if (cand.size() > want) {
+    std::nth_element(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(want), cand.end());
+    cand.resize(want);
   }
   std::vector<uint32_t> rows;
-  rows.reserve(static_cast<size_t>(candidates));
-  // Rows strictly inside the radius, then rows on it until the budget is full.
-  for (size_t r = 0; r < n; ++r)
-    if (h[r] < radius) rows.push_back(static_cast<uint32_t>(r));
-  for (size_t r = 0; r < n && rows.size() < static_cast<size_t>(candidates); ++r)
-    if (h[r] == radius) rows.push_back(static_cast<uint32_t>(r));
+  rows.reserve(cand.size());
+  for (const auto& c : cand) rows.push_back(c.second);
   std::vector<Neighbor> out;
   out.reserve(rows.size());
   for (uint32_t r : rows) out.push_back({ids_[r], dot(&data_[r * static_cast<size_t>(dim_)], query.data(), dim_)});

@@ -319,18 +319,13 @@ struct Gallery::Impl {
         FACELENS_ASSIGN_OR_RETURN(cands, ann->search(q, ask));
       }
       std::set<int64_t> seen;
-      std::vector<float> scores;
       for (const auto& c : cands) {
         auto fi = face_identity.find(c.id);
         if (fi == face_identity.end() || !seen.insert(fi->second.identity_id).second) continue;
-        const IdentityEntry& e = identities.at(fi->second.identity_id);
-        scores.clear();
-        for (int64_t f : e.faces)
-          if (const float* v = exact->vector(f)) scores.push_back(gallery::dot(v, q.data(), exact->dim()));
-        scored.push_back({aggregate(scores, options.score, options.score_top_k), fi->second.identity_id});
+        scored.push_back({exact_identity_score(identities.at(fi->second.identity_id), q), fi->second.identity_id});
       }
     } else {
-      scored = score_all(q);
+      scored = score_all(q, top_k);
     }
     const size_t n = std::min(scored.size(), static_cast<size_t>(top_k));
     std::partial_sort(scored.begin(), scored.begin() + n, scored.end(), [](const auto& a, const auto& b) {
@@ -351,11 +346,21 @@ struct Gallery::Impl {
     return out;
   }
 
-  // Every identity scored from every face: one pass over the matrix, per-slot aggregation.
-  std::vector<std::pair<float, int64_t>> score_all(std::span<const float> q) const {
+  // The identity score of one identity from its faces' FP32 vectors.
+  float exact_identity_score(const IdentityEntry& e, std::span<const float> q) const {
+    std::vector<float> scores;
+    for (int64_t f : e.faces)
+      if (const float* v = exact->vector(f)) scores.push_back(gallery::dot(v, q.data(), exact->dim()));
+    return aggregate(scores, options.score, options.score_top_k);
+  }
+
+  // Every identity scored from every face in one pass over the (FP16) matrix with per-slot
+  // aggregation; then the identities that can still be in the top k (approximate score within two
+  // error bounds of the k-th) are re-scored exactly. Returns those, with exact scores.
+  std::vector<std::pair<float, int64_t>> score_all(std::span<const float> q, int top_k) const {
     const size_t n_rows = exact->size(), n_slots = slot_identity.size();
     std::vector<float> scores(n_rows);
-    exact->score_all(q, scores);
+    const float bound = exact->score_all_approx(q, scores);
     const auto& tags = exact->row_tags();
     const float lowest = -std::numeric_limits<float>::infinity();
     std::vector<std::pair<float, int64_t>> out;
@@ -383,7 +388,16 @@ struct Gallery::Impl {
       for (int i = 0; i < m; ++i) sum += top[slot * static_cast<size_t>(k) + static_cast<size_t>(i)];
       out.push_back({static_cast<float>(sum / m), slot_identity[slot]});
     }
-    return out;
+    if (bound <= 0 || out.empty()) return out;
+    // An aggregate (max or mean of the best k) of scores each within `bound` is within `bound`.
+    const size_t kth = std::min(out.size(), static_cast<size_t>(top_k)) - 1;
+    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(kth), out.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    const float cut = out[kth].first - 2 * bound;
+    std::vector<std::pair<float, int64_t>> exact_scored;
+    for (const auto& [approx, id] : out)
+      if (approx >= cut) exact_scored.push_back({exact_identity_score(identities.at(id), q), id});
+    return exact_scored;
   }
 
   StatusOr<float> identity_score(std::span<const float> q, const std::string& name) const {
@@ -394,10 +408,7 @@ struct Gallery::Impl {
     if (static_cast<int>(q.size()) != exact->dim())
       return invalid_argument("embedding has " + std::to_string(q.size()) + " dimensions, the gallery " +
                               std::to_string(exact->dim()));
-    std::vector<float> scores;
-    for (int64_t f : e.faces)
-      if (const float* v = exact->vector(f)) scores.push_back(gallery::dot(v, q.data(), exact->dim()));
-    return aggregate(scores, options.score, options.score_top_k);
+    return exact_identity_score(e, q);
   }
 
   // ---- writes ------------------------------------------------------------------------------------

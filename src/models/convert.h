@@ -78,12 +78,22 @@ const char* calibration_method_name(CalibrationMethod m);
 struct Int8Options {
   CalibrationMethod method = CalibrationMethod::kMinMax;
   double percentile = 99.99;  // kPercentile: keep this share (%) of each activation's values
-  bool per_channel = true;    // per-output-channel weight scales for Conv, Gemm, MatMul
+  // Per-output-channel weight scales for Conv and MatMul, and for Gemm when it stays float32
+  // (a Gemm computing in int8 gets one scale: see convert_int8.cpp).
+  bool per_channel = true;
   // Op types whose inputs and outputs are not quantized (they run in float32 between
   // DequantizeLinear and QuantizeLinear).
   std::vector<std::string> keep_fp32_ops;
   // Nodes (by name) left in float32: weights, inputs and outputs; e.g. a sensitive last layer.
   std::vector<std::string> keep_fp32_nodes;
+  // Nodes (by name) with int8 weights but float32 inputs and outputs (weight-only).
+  std::vector<std::string> weight_only_nodes;
+  // Activations (by tensor name) left without a QuantizeLinear/DequantizeLinear pair.
+  std::vector<std::string> keep_fp32_tensors;
+  // true: the output of a quantized op is quantized even when only float32 ops use it (PRelu,
+  // Softmax...: no int8 kernel in ONNX Runtime), so the op itself runs in int8 (faster). false:
+  // such ops keep int8 weights but compute in float32 (one rounding less per layer).
+  bool round_before_float_ops = true;
 };
 
 // One calibration sample: one tensor per model input, in the model's input order, prepared as

@@ -247,6 +247,42 @@ bool feeds_only_outputs(const graph::GraphIndex& ix, const onnx::GraphProto& g, 
   return true;
 }
 
+// What stays in float32 (Int8Options::keep_fp32_*), and which nodes compute in int8.
+struct KeepRules {
+  std::set<std::string> ops, nodes, tensors, weight_only;
+  bool round_before_float_ops = true;
+  // The node gets int8 weights (if it has any).
+  bool quantizable(const onnx::NodeProto& n) const {
+    return (n.domain().empty() || n.domain() == "ai.onnx") && kQuantOps.count(n.op_type()) && !ops.count(n.op_type()) &&
+           !kPassOps.count(n.op_type()) && !nodes.count(n.name());
+  }
+  // The node also computes in int8 (its activations are quantized).
+  bool int8_compute(const onnx::NodeProto& n) const { return quantizable(n) && !weight_only.count(n.name()); }
+};
+
+// True when some consumer of `t` computes in int8: a quantized op, or a data-movement op whose
+// result reaches one.
+bool feeds_int8(const graph::GraphIndex& ix, const onnx::GraphProto& g, const std::string& t, const KeepRules& keep) {
+  auto it = ix.consumers.find(t);
+  if (it == ix.consumers.end()) return false;
+  for (int c : it->second) {
+    const auto& n = g.node(c);
+    if (keep.int8_compute(n)) return true;
+    // Data-movement ops pass the int8 data on; a Relu after an int8 op is absorbed into it.
+    const bool through = (kPassOps.count(n.op_type()) && !keep.ops.count(n.op_type())) || n.op_type() == "Relu" ||
+                         n.op_type() == "Clip";
+    if (through && n.output_size() == 1 && feeds_int8(ix, g, n.output(0), keep)) return true;
+  }
+  return false;
+}
+
+// Whether the output `t` of a quantized op gets a QuantizeLinear/DequantizeLinear pair.
+bool quantize_output(const graph::GraphIndex& ix, const onnx::GraphProto& g, const std::string& t,
+                     const KeepRules& keep) {
+  if (feeds_only_outputs(ix, g, t) || keep.tensors.count(t)) return false;
+  return keep.round_before_float_ops || feeds_int8(ix, g, t, keep);
+}
+
 // Clip at 0 from below (Relu6 and the like) in any opset.
 bool is_clip_at_zero(const onnx::NodeProto& n, const graph::GraphIndex& ix, const onnx::GraphProto& g) {
   if (n.op_type() != "Clip") return false;
@@ -260,24 +296,22 @@ bool is_clip_at_zero(const onnx::NodeProto& n, const graph::GraphIndex& ix, cons
 
 // Absorbs a Relu (or Clip at 0) that follows a quantized op into the op's QuantizeLinear: the
 // op writes the activation's output directly; the int8 range [0, max] does the clipping.
-int fold_relu(onnx::ModelProto& model, const std::set<std::string>& skip_ops, const std::set<std::string>& skip_nodes) {
+int fold_relu(onnx::ModelProto& model, const KeepRules& keep) {
   onnx::GraphProto* g = model.mutable_graph();
   const graph::GraphIndex ix = graph::index_graph(*g);
   std::set<int> removed;
   for (int i = 0; i < g->node_size(); ++i) {
     const onnx::NodeProto& r = g->node(i);
     if (r.op_type() != "Relu" && !is_clip_at_zero(r, ix, *g)) continue;
-    if (skip_ops.count(r.op_type())) continue;
+    if (keep.ops.count(r.op_type())) continue;
     const std::string& t = r.input(0);
     auto p = ix.producer.find(t);
     if (p == ix.producer.end()) continue;
     onnx::NodeProto* prod = g->mutable_node(p->second);
-    if (!(prod->domain().empty() || prod->domain() == "ai.onnx") || !kQuantOps.count(prod->op_type()) ||
-        kPassOps.count(prod->op_type()) || skip_ops.count(prod->op_type()) || skip_nodes.count(prod->name()))
-      continue;
+    if (!keep.int8_compute(*prod)) continue;
     if (ix.consumers.at(t).size() != 1 || ix.graph_outputs.count(t) || ix.graph_outputs.count(r.output(0))) continue;
-    // The QuantizeLinear that does the clipping must exist: the same rule as quantize_int8_static.
-    if (feeds_only_outputs(ix, *g, r.output(0))) continue;
+    // The QuantizeLinear that does the clipping must exist: the same rule as for any output.
+    if (!quantize_output(ix, *g, r.output(0), keep)) continue;
     for (auto& o : *prod->mutable_output())
       if (o == t) o = r.output(0);
     removed.insert(i);
@@ -291,12 +325,14 @@ int fold_relu(onnx::ModelProto& model, const std::set<std::string>& skip_ops, co
   return static_cast<int>(removed.size());
 }
 
-// ONNX Runtime's QDQ fusion makes QLinearConv and QLinearMatMul, ai.onnx ops of opset 10: an
-// older model is moved to opset 10. Between 9 and 10 only Slice (starts/ends/axes) and TopK (k)
-// turned attributes into inputs; the other ops of opset 9 keep their meaning.
-Status upgrade_to_opset10(onnx::ModelProto& model, ConversionInfo& info) {
+// ONNX Runtime's QDQ fusion makes QLinearConv and QLinearMatMul (ai.onnx opset 10) and, for a
+// float bias next to quantized inputs, Round (opset 11): an older model is moved to opset 11.
+// Between 9 and 11 only these ops turned attributes into inputs: Slice (starts/ends/axes, 10),
+// TopK (k, 10), Pad (pads/value, 11), Clip (min/max, 11); Upsample was replaced by Resize. The
+// other ops of opsets 7-10 keep their meaning at 11.
+Status upgrade_to_opset11(onnx::ModelProto& model, ConversionInfo& info) {
   const int64_t v = graph::opset_version(model, "");
-  if (v >= 10) return Status::Ok();
+  if (v >= 11) return Status::Ok();
   if (v < 7) return unimplemented("int8 quantization needs ai.onnx opset 7 or later, the model has " + std::to_string(v));
   onnx::GraphProto* g = model.mutable_graph();
   graph::NameMaker names(*g);
@@ -334,15 +370,47 @@ Status upgrade_to_opset10(onnx::ModelProto& model, ConversionInfo& info) {
         if (a.name() != "k") *kept.Add() = a;
       n.mutable_attribute()->Swap(&kept);
       ++changed;
-    } else if (n.op_type() == "Upsample") {
-      return unimplemented("Upsample (deprecated in opset 10) in an opset-" + std::to_string(v) +
-                           " model: int8 quantization needs opset 10; re-export the model with Resize");
+    } else if (n.op_type() == "Pad" && n.input_size() == 1) {
+      const auto* pads = graph::find_attr(n, "pads");
+      if (!pads) return invalid_argument("Pad node '" + n.name() + "' has no pads");
+      n.add_input(ints_input(n.name() + "_pads", pads->ints()));
+      const float value = graph::attr_float(n, "value", 0.f);
+      onnx::TensorProto t;
+      t.set_name(names.make(n.name() + "_value"));
+      graph::set_floats(t, std::span<const float>(&value, 1));
+      *g->add_initializer() = t;
+      n.add_input(t.name());
+      google::protobuf::RepeatedPtrField<onnx::AttributeProto> kept;
+      for (const auto& a : n.attribute())
+        if (a.name() == "mode") *kept.Add() = a;
+      n.mutable_attribute()->Swap(&kept);
+      ++changed;
+    } else if (n.op_type() == "Clip" && n.input_size() == 1 && n.attribute_size() > 0) {
+      for (const char* bound : {"min", "max"}) {
+        const auto* a = graph::find_attr(n, bound);
+        if (!a) {
+          n.add_input("");
+          continue;
+        }
+        const float value = a->f();
+        onnx::TensorProto t;
+        t.set_name(names.make(n.name() + "_" + bound));
+        graph::set_floats(t, std::span<const float>(&value, 1));
+        *g->add_initializer() = t;
+        n.add_input(t.name());
+      }
+      while (n.input_size() > 1 && n.input(n.input_size() - 1).empty()) n.mutable_input()->RemoveLast();
+      n.clear_attribute();
+      ++changed;
+    } else if (n.op_type() == "Upsample" || (n.op_type() == "Resize" && v < 11)) {
+      return unimplemented(n.op_type() + " of opset " + std::to_string(v) +
+                           ": int8 quantization needs opset 11; re-export the model with opset 11 or later");
     }
   }
   for (auto& o : *model.mutable_opset_import())
-    if (o.domain().empty() || o.domain() == "ai.onnx") o.set_version(10);
-  info.notes.push_back("ai.onnx opset " + std::to_string(v) + " -> 10 (QLinearConv needs 10); " +
-                       std::to_string(changed) + " Slice/TopK nodes moved to their opset-10 form");
+    if (o.domain().empty() || o.domain() == "ai.onnx") o.set_version(11);
+  info.notes.push_back("ai.onnx opset " + std::to_string(v) + " -> 11 (ONNX Runtime's int8 kernels need it); " +
+                       std::to_string(changed) + " Slice/TopK/Pad/Clip nodes moved to their opset-11 form");
   return Status::Ok();
 }
 
@@ -607,6 +675,30 @@ struct Prepared {
   ConversionInfo info;
 };
 
+// Gemm with transB=1 and a constant B gets B transposed (transB=0): ONNX Runtime's QGemm reads a
+// per-channel B scale as one per column of B as stored, which is the output channel only then.
+void transpose_gemm_weights(onnx::ModelProto& model) {
+  onnx::GraphProto* g = model.mutable_graph();
+  const graph::GraphIndex ix = graph::index_graph(*g);
+  graph::NameMaker names(*g);
+  for (auto& n : *g->mutable_node()) {
+    if (n.op_type() != "Gemm" || graph::attr_int(n, "transB", 0) == 0 || !is_weighted(n, ix, *g)) continue;
+    const onnx::TensorProto& w = g->initializer(ix.initializer.at(n.input(1)));
+    auto v = graph::read_floats(w);
+    if (!v.ok()) continue;
+    const int64_t rows = w.dims(0), cols = w.dims(1);
+    std::vector<float> t(v->size());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) t[c * rows + r] = (*v)[r * cols + c];
+    onnx::TensorProto tw = graph::make_float_tensor(names.make(w.name() + "_t"), {cols, rows}, t);
+    n.set_input(1, tw.name());
+    *g->add_initializer() = std::move(tw);
+    for (auto& a : *n.mutable_attribute())
+      if (a.name() == "transB") a.set_i(0);
+  }
+  drop_unused_initializers(g);
+}
+
 StatusOr<Prepared> prepare_int8(const std::string& bytes) {
   Prepared p;
   FACELENS_ASSIGN_OR_RETURN(p.model, graph::parse_model(bytes, "model"));
@@ -615,7 +707,8 @@ StatusOr<Prepared> prepare_int8(const std::string& bytes) {
   graph::name_nodes(p.model);
   const int n_bn = fold_batchnorm(p.model);
   if (n_bn) p.info.notes.push_back(std::to_string(n_bn) + " BatchNormalization nodes folded into their Conv");
-  FACELENS_RETURN_IF_ERROR(upgrade_to_opset10(p.model, p.info));
+  FACELENS_RETURN_IF_ERROR(upgrade_to_opset11(p.model, p.info));
+  transpose_gemm_weights(p.model);
   return p;
 }
 
@@ -629,9 +722,24 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   out.info = prep.info;
   const onnx::ModelProto calibration_model = model;  // every tensor name of the final graph exists here
 
-  const std::set<std::string> skip = op_set(options.keep_fp32_ops);
-  const std::set<std::string> skip_nodes = op_set(options.keep_fp32_nodes);
-  const int n_relu = fold_relu(model, skip, skip_nodes);
+  KeepRules keep;
+  keep.ops = op_set(options.keep_fp32_ops);
+  keep.nodes = op_set(options.keep_fp32_nodes);
+  keep.tensors = op_set(options.keep_fp32_tensors);
+  keep.round_before_float_ops = options.round_before_float_ops;
+  keep.weight_only = op_set(options.weight_only_nodes);
+  if (!keep.round_before_float_ops) {
+    // An op whose result only float32 ops read would end in a DequantizeLinear: it keeps int8
+    // weights but computes in float32 (consumers first, so that chains of them are found).
+    const graph::GraphIndex pre = graph::index_graph(model.graph());
+    for (int i = model.graph().node_size() - 1; i >= 0; --i) {
+      const auto& n = model.graph().node(i);
+      if (keep.int8_compute(n) && n.output_size() >= 1 && !feeds_int8(pre, model.graph(), n.output(0), keep))
+        keep.weight_only.insert(n.name());
+    }
+  }
+  const std::set<std::string>& skip = keep.ops;
+  const int n_relu = fold_relu(model, keep);
   if (n_relu) out.info.notes.push_back(std::to_string(n_relu) + " Relu/Clip nodes absorbed into QuantizeLinear");
 
   onnx::GraphProto* g = model.mutable_graph();
@@ -649,29 +757,26 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   std::set<std::string> quantized;
   std::map<std::string, std::string> shared_from;
   auto add = [&](const std::string& t) {
-    if (t.empty() || ix.initializer.count(t) || !is_float(t) || quantized.count(t)) return;
+    if (t.empty() || ix.initializer.count(t) || !is_float(t) || quantized.count(t) || keep.tensors.count(t)) return;
     quantized.insert(t);
     order.push_back(t);
   };
-  auto quantizable = [&](const onnx::NodeProto& n) {
-    return (n.domain().empty() || n.domain() == "ai.onnx") && kQuantOps.count(n.op_type()) && !skip.count(n.op_type()) &&
-           !kPassOps.count(n.op_type()) && !skip_nodes.count(n.name());
-  };
+  auto quantizable = [&](const onnx::NodeProto& n) { return keep.quantizable(n); };
   for (const auto& n : g->node()) {
-    if (!quantizable(n)) continue;
+    if (!keep.int8_compute(n)) continue;
     const bool weighted = is_weighted(n, ix, *g);
     for (int k = 0; k < n.input_size(); ++k) {
       if (weighted && k > 0) continue;
       add(n.input(k));
     }
-    if (n.output_size() >= 1 && !only_outputs(n.output(0))) add(n.output(0));
+    if (n.output_size() >= 1 && quantize_output(ix, *g, n.output(0), keep)) add(n.output(0));
   }
   // Data-movement ops (and MaxPool) after a quantized tensor share its parameters.
   for (const auto& n : g->node()) {
     if (!kPassOps.count(n.op_type()) || skip.count(n.op_type()) || n.input_size() < 1 || n.output_size() != 1) continue;
     const std::string& in = n.input(0);
     const std::string& o = n.output(0);
-    if (!quantized.count(in) || !is_float(o) || quantized.count(o) || only_outputs(o)) continue;
+    if (!quantized.count(in) || !is_float(o) || quantized.count(o) || only_outputs(o) || keep.tensors.count(o)) continue;
     quantized.insert(o);
     shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
   }
@@ -722,8 +827,12 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     const int64_t axis = weight_axis(*n);
     const std::string key = w + "@" + std::to_string(axis);
     if (!weights.count(key)) {
+      // Gemm: one scale per tensor. ONNX Runtime's fused QGemm gave wrong outputs with per-column
+      // scales in our tests (fr_age: output cosine 0.08); weight-only Gemm keeps them (its
+      // DequantizeLinear runs as is).
+      const bool per_channel = options.per_channel && (n->op_type() != "Gemm" || !keep.int8_compute(*n));
       FACELENS_ASSIGN_OR_RETURN(weights[key], quantize_weight_input(g->initializer(ix.initializer.at(w)), axis,
-                                                                    options.per_channel, qdq, front, names));
+                                                                    per_channel, qdq, front, names));
       ++out.info.n_quantized_weights;
     }
     const WeightDq& wq = weights[key];
@@ -767,7 +876,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   std::map<std::string, std::string> const_dq;
   for (int i = 0; i < g->node_size(); ++i) {
     onnx::NodeProto* n = g->mutable_node(i);
-    if (!quantizable(*n) || (n->op_type() != "Add" && n->op_type() != "Mul" && n->op_type() != "Concat")) continue;
+    if (!keep.int8_compute(*n) || (n->op_type() != "Add" && n->op_type() != "Mul" && n->op_type() != "Concat")) continue;
     for (int k = 0; k < n->input_size(); ++k) {
       const std::string c = n->input(k);
       auto it = ix.initializer.find(c);
@@ -832,6 +941,11 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     std::string kept;
     for (const auto& n : options.keep_fp32_nodes) kept += (kept.empty() ? "" : ", ") + n;
     out.info.notes.push_back("kept in float32: " + kept);
+  }
+  if (!options.weight_only_nodes.empty()) {
+    std::string kept;
+    for (const auto& n : options.weight_only_nodes) kept += (kept.empty() ? "" : ", ") + n;
+    out.info.notes.push_back("int8 weights, float32 activations: " + kept);
   }
   out.info.notes.push_back(std::string("QuantizeLinear/DequantizeLinear domain: ") +
                            (qdq.domain().empty() ? "ai.onnx" : qdq.domain()));

@@ -104,18 +104,25 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
       return report;
     };
     FACELENS_ASSIGN_OR_RETURN(auto report, measure(bytes));
-    // Mixed precision: keep the most sensitive layers in float32, a few more each round, until
-    // the drift is within bounds (or a quarter of the layers would be kept).
+    // Mixed precision: leave the outputs that only float32 ops use unrounded, then keep the most
+    // sensitive layers in float32, a few more each round, until the drift is within bounds (or a
+    // quarter of the layers would be kept). The calibration is reused.
     if (!report.ok() && req.int8 && req.mixed_precision) {
       FACELENS_ASSIGN_OR_RETURN(auto order, models::int8_sensitivity_order(before));
       const size_t cap = std::max<size_t>(2, order.size() / 4);
-      for (size_t k = 2; k <= cap && !report.ok(); k += (k < 6 ? 1 : 2)) {
+      for (size_t k = 0; k <= cap && !report.ok(); k += (k == 0 ? 2 : k < 6 ? 1 : 2)) {
         models::Int8Options o = req.int8_options;
-        o.keep_fp32_nodes.insert(o.keep_fp32_nodes.end(), order.begin(), order.begin() + std::min(k, order.size()));
+        o.round_before_float_ops = false;
+        o.weight_only_nodes.insert(o.weight_only_nodes.end(), order.begin(), order.begin() + std::min(k, order.size()));
         FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(before, ranges, o));
         FACELENS_ASSIGN_OR_RETURN(auto r2, measure(c.model));
-        report.notes.push_back("mixed precision: " + std::to_string(k) + " of " + std::to_string(order.size()) +
-                               " layers in float32: " + (r2.ok() ? "within bounds" : "still beyond"));
+        std::string kept;
+        for (size_t j = 0; j < k && j < order.size(); ++j) kept += (j ? "," : "") + order[j];
+        report.notes.push_back("mixed precision: outputs read only by float32 ops unrounded, " + std::to_string(k) +
+                               " of " + std::to_string(order.size()) + " layers with float32 activations (" + kept +
+                               "): output cosine min " +
+                               std::to_string(r2.output_cosine.min).substr(0, 6) +
+                               (r2.ok() ? ", within bounds" : ", still beyond"));
         if (r2.ok()) {
           auto notes = report.notes;
           report = std::move(r2);

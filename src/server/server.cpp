@@ -339,6 +339,7 @@ void Server::Impl::install() {
   embed.embedding = true;
   analyze.liveness = true;
   analyze.attributes = true;
+  analyze.deepfake = true;  // only when a deepfake model is configured
   analyze_route("/v1/detect", detect);
   analyze_route("/v1/embed", embed);
   analyze_route("/v1/analyze", analyze);

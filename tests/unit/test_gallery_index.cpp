@@ -88,6 +88,49 @@ TEST(ExactIndex, TopKMatchesBruteForce) {
   EXPECT_FALSE(index.search({queries.data(), 3}, 1).ok());
 }
 
+// The FP16 scan is only a filter: near-ties closer than FP16 can tell apart must still come back
+// in exact order, and every approximate score must lie within the bound it reports.
+TEST(ExactIndex, HalfPrecisionScanStaysExactOnNearTies) {
+  const int dim = 512;
+  const size_t n_base = 3000, n_twins = 200;
+  auto rows = unit_vectors(n_base, dim, 21);
+  std::mt19937 rng(22);
+  std::normal_distribution<float> nd;
+  for (size_t t = 0; t < n_twins; ++t) {  // a twin of row t, 1e-4 away
+    std::vector<float> twin(rows.begin() + t * dim, rows.begin() + (t + 1) * dim);
+    double norm = 0;
+    for (auto& x : twin) {
+      x += 1e-4f * nd(rng) / std::sqrt(static_cast<float>(dim));
+      norm += static_cast<double>(x) * x;
+    }
+    for (auto& x : twin) x = static_cast<float>(x / std::sqrt(norm));
+    rows.insert(rows.end(), twin.begin(), twin.end());
+  }
+  const size_t n = n_base + n_twins;
+  ExactIndex index(dim);
+  ASSERT_TRUE(index.add(iota_ids(n, 0), rows).ok());
+  for (int i = 0; i < 100; ++i) {
+    auto q = probe(rows, rng() % n_twins, dim, 0.8f, rng);
+    std::vector<float> approx(n);
+    const float bound = index.score_all_approx(q, approx);
+    std::vector<std::pair<float, int64_t>> ref;
+    for (size_t r = 0; r < n; ++r) {
+      const float exact = dot_reference(&rows[r * dim], q.data(), dim);
+      ref.push_back({exact, static_cast<int64_t>(r)});
+      const int64_t id = index.row_ids()[r];
+      EXPECT_LE(std::abs(approx[r] - dot_reference(index.vector(id), q.data(), dim)), bound);
+    }
+    std::sort(ref.begin(), ref.end(), std::greater<>());
+    auto top = index.search(q, 4);
+    ASSERT_TRUE(top.ok());
+    ASSERT_EQ(top->size(), 4u);
+    for (size_t k = 0; k < 4; ++k) {
+      EXPECT_EQ((*top)[k].id, ref[k].second) << "query " << i << " rank " << k;
+      EXPECT_NEAR((*top)[k].score, ref[k].first, 2e-6f);
+    }
+  }
+}
+
 TEST(ExactIndex, RemoveKeepsRowsConsistent) {
   const int dim = 16;
   auto rows = unit_vectors(50, dim, 4);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -241,6 +242,71 @@ void check_gallery_ann(IndexKind kind, const fs::path& dir) {
   auto r0 = (*ga)->identify_embedding(base[0], "model_a", 3);
   ASSERT_TRUE(r0.ok());
   for (const auto& m : r0->matches) EXPECT_NE(m.name, "p0");
+}
+
+// The exact gallery (FP16 scan + exact re-scoring) against brute-force identity scores in double
+// precision, for both identity scores, on identities whose faces are near one another.
+TEST_F(GalleryTest, ExactMatchesBruteForceIdentityScores) {
+  const int dim = 128;
+  std::mt19937 rng(31);
+  std::normal_distribution<float> nd;
+  auto unit = [](std::vector<float> v) {
+    double n = 0;
+    for (float x : v) n += static_cast<double>(x) * x;
+    for (auto& x : v) x = static_cast<float>(x / std::sqrt(n));
+    return v;
+  };
+  std::vector<EmbeddingEnrollment> items;
+  std::map<std::string, std::vector<std::vector<float>>> faces;
+  for (int p = 0; p < 300; ++p) {
+    std::vector<float> base(dim);
+    for (auto& x : base) x = nd(rng);
+    const int n_faces = 1 + p % 4;
+    for (int f = 0; f < n_faces; ++f) {
+      std::vector<float> v = base;
+      for (auto& x : v) x += 0.3f * nd(rng);
+      v = unit(v);
+      const std::string name = "p" + std::to_string(p);
+      faces[name].push_back(v);
+      items.push_back(face(name, v));
+    }
+  }
+  for (IdentityScore mode : {IdentityScore::kBest, IdentityScore::kMeanTopK}) {
+    GalleryOptions o;
+    o.score = mode;
+    o.score_top_k = 2;
+    o.index = IndexKind::kExact;
+    auto g = open(o, mode == IdentityScore::kBest ? "best.db" : "mean.db");
+    ASSERT_TRUE(g->enroll_embeddings(items).ok());
+    for (int i = 0; i < 50; ++i) {
+      const auto& target = faces["p" + std::to_string(rng() % 300)];
+      std::vector<float> q = target[0];
+      for (auto& x : q) x += 0.5f * nd(rng);
+      q = unit(q);
+      std::vector<std::pair<double, std::string>> ref;
+      for (const auto& [name, vs] : faces) {
+        std::vector<double> s;
+        for (const auto& v : vs) {
+          double d = 0;
+          for (int k = 0; k < dim; ++k) d += static_cast<double>(v[k]) * q[k];
+          s.push_back(d);
+        }
+        std::sort(s.begin(), s.end(), std::greater<>());
+        const size_t m = mode == IdentityScore::kBest ? 1 : std::min<size_t>(2, s.size());
+        double sum = 0;
+        for (size_t k = 0; k < m; ++k) sum += s[k];
+        ref.push_back({sum / m, name});
+      }
+      std::sort(ref.begin(), ref.end(), std::greater<>());
+      auto r = g->identify_embedding(q, "model_a", 5);
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->matches.size(), 5u);
+      for (size_t k = 0; k < 5; ++k) {
+        EXPECT_EQ(r->matches[k].name, ref[k].second) << "query " << i << " rank " << k;
+        EXPECT_NEAR(r->matches[k].score, ref[k].first, 1e-5);
+      }
+    }
+  }
 }
 
 TEST_F(GalleryTest, HnswAgreesWithExact) { check_gallery_ann(IndexKind::kHnsw, dir_); }
