@@ -49,9 +49,10 @@ APT_PACKAGES=(
   libopencv-core-dev libopencv-imgproc-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libtomlplusplus-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
-  libsqlite3-dev libfaiss-dev
+  libsqlite3-dev libfaiss-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox  # facelens bench: charts (SVG, PNG)
+  wrk curl python3  # make load (scripts/load_test.sh)
 )
 
 # ---- 1. Debian packages -------------------------------------------------------------------------

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "facelens/engine.h"
+#include "facelens/gallery.h"
+#include "facelens/server.h"
 #include "facelens/status.h"
 
 namespace facelens {
@@ -17,5 +19,15 @@ namespace facelens {
 // `base` with the values of the file on top.
 StatusOr<EngineOptions> load_config(const std::string& path, EngineOptions base);
 StatusOr<EngineOptions> parse_config(const std::string& toml_text, const std::string& origin, EngineOptions base);
+
+// What `facelens serve` and the gallery commands read besides the engine: [server] and [gallery].
+struct ServiceConfig {
+  ServerOptions server;
+  int max_concurrent = 0;  // [server] max_concurrent; 0 = one per core
+  GalleryOptions gallery;
+  bool gallery_enabled = true;
+};
+StatusOr<ServiceConfig> load_service_config(const std::string& path, ServiceConfig base);
+StatusOr<ServiceConfig> parse_service_config(const std::string& toml_text, const std::string& origin, ServiceConfig base);
 
 }  // namespace facelens

@@ -75,13 +75,17 @@ struct EngineOptions {
   DecodeOptions decode;
 
   // Dynamic batching of the recognizer: faces of concurrent calls are merged into one recognizer
-  // call of up to max_batch faces, waiting at most max_wait_ms for more. Off by default (a single
-  // caller gains nothing); the HTTP service turns it on.
+  // call of up to max_batch faces, waiting at most max_wait_ms for more. kAuto batches when the
+  // recognizer runs on CUDA (one call for N faces costs little more than one face) and not on the
+  // CPU, where merging puts the faces of concurrent requests on one session one after another:
+  // 58 requests/s batched vs 98 unbatched for /v1/embed at 32 connections on 2 cores.
   struct Batching {
-    bool enabled = false;
+    enum class Mode { kOff, kOn, kAuto };
+    Mode mode = Mode::kOff;  // a single caller gains nothing; the HTTP service uses kAuto
     int max_batch = 8;
     double max_wait_ms = 2.0;
   } batching;
+
 };
 
 struct AnalyzeOptions {

@@ -1,5 +1,7 @@
 #include "facelens/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -84,10 +86,18 @@ Status read_provider(const Reader& r, const char* key, Provider* out) {
   return Status::Ok();
 }
 
-Status read_service(const toml::table& t, const std::string& where, ServiceRuntimeOptions* s) {
+Status check_precision(const std::string& v, const std::string& where) {
+  if (v == "fp32" || v == "fp16" || v == "int8" || v == "auto") return Status::Ok();
+  return invalid_argument(where + ": precision must be fp32, fp16, int8 or auto (got '" + v + "')");
+}
+
+// The [services.NAME] table; its precision (if given) into *precision.
+Status read_service(const toml::table& t, const std::string& where, ServiceRuntimeOptions* s, std::string* precision) {
   Reader r(t, where);
   FACELENS_RETURN_IF_ERROR(r.unknown_keys({"provider", "device_ids", "gpu_mem_limit_mb", "arena_extend_strategy",
-                                           "cudnn_conv_algo_search", "do_copy_in_default_stream"}));
+                                           "cudnn_conv_algo_search", "do_copy_in_default_stream", "precision"}));
+  FACELENS_RETURN_IF_ERROR(r.get("precision", precision));
+  if (!precision->empty()) FACELENS_RETURN_IF_ERROR(check_precision(*precision, where));
   if (t.get("provider")) {
     Provider p = Provider::kAuto;
     FACELENS_RETURN_IF_ERROR(read_provider(r, "provider", &p));
@@ -125,9 +135,10 @@ Status read_service(const toml::table& t, const std::string& where, ServiceRunti
   return Status::Ok();
 }
 
-}  // namespace
+const std::set<std::string> kTables = {"models",     "runtime", "services", "detector", "recognizer",
+                                       "limits",     "batching", "server",   "gallery"};
 
-StatusOr<EngineOptions> parse_config(const std::string& text, const std::string& origin, EngineOptions o) {
+StatusOr<toml::table> parse_root(const std::string& text, const std::string& origin) {
   toml::table root;
   try {
     root = toml::parse(text, origin);
@@ -137,9 +148,30 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
     return invalid_argument(msg.str());
   }
   Reader r(root, origin);
-  FACELENS_RETURN_IF_ERROR(r.unknown_keys({"models", "runtime", "services", "detector", "recognizer", "limits"}));
-  for (const char* t : {"models", "runtime", "services", "detector", "recognizer", "limits"})
-    FACELENS_RETURN_IF_ERROR(r.check_table(t));
+  FACELENS_RETURN_IF_ERROR(r.unknown_keys(kTables));
+  for (const auto& t : kTables) FACELENS_RETURN_IF_ERROR(r.check_table(t.c_str()));
+  return root;
+}
+
+StatusOr<std::string> read_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return not_found("config file '" + path + "' not found");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A relative path in the config is relative to the config file.
+std::string relative_to(const std::string& origin, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute() || origin.empty()) return path;
+  return (std::filesystem::path(origin).parent_path() / path).lexically_normal().string();
+}
+
+}  // namespace
+
+StatusOr<EngineOptions> parse_config(const std::string& text, const std::string& origin, EngineOptions o) {
+  FACELENS_ASSIGN_OR_RETURN(const toml::table root, parse_root(text, origin));
+  Reader r(root, origin);
   if (const auto* t = r.table("models")) {
     Reader m(*t, origin + " [models]");
     FACELENS_RETURN_IF_ERROR(m.unknown_keys({"dir", "detector", "landmarks", "recognizer", "liveness"}));
@@ -149,15 +181,13 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
     FACELENS_RETURN_IF_ERROR(m.get("recognizer", &o.recognizer));
     FACELENS_RETURN_IF_ERROR(m.get("liveness", &o.liveness));
     // A relative models folder is relative to the config file.
-    if (!o.models_dir.empty() && std::filesystem::path(o.models_dir).is_relative() && !origin.empty()) {
-      o.models_dir = (std::filesystem::path(origin).parent_path() / o.models_dir).lexically_normal().string();
-    }
+    o.models_dir = relative_to(origin, o.models_dir);
   }
   if (const auto* t = r.table("runtime")) {
     Reader rt(*t, origin + " [runtime]");
     FACELENS_RETURN_IF_ERROR(rt.unknown_keys({"provider", "require_gpu", "cuda_ep_path", "intra_op_threads",
                                               "inter_op_threads", "allow_spinning", "idle_unload_seconds",
-                                              "memory_budget_mb"}));
+                                              "memory_budget_mb", "precision", "precision_cache_dir"}));
     FACELENS_RETURN_IF_ERROR(read_provider(rt, "provider", &o.runtime.provider));
     FACELENS_RETURN_IF_ERROR(rt.get("require_gpu", &o.runtime.require_gpu));
     FACELENS_RETURN_IF_ERROR(rt.get("cuda_ep_path", &o.runtime.cuda_ep_path));
@@ -168,6 +198,14 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
     uint64_t mb = o.runtime.memory_budget_bytes >> 20;
     FACELENS_RETURN_IF_ERROR(rt.get("memory_budget_mb", &mb));
     o.runtime.memory_budget_bytes = mb << 20;
+    if (t->get("precision")) {
+      std::string v;
+      FACELENS_RETURN_IF_ERROR(rt.get("precision", &v));
+      FACELENS_RETURN_IF_ERROR(check_precision(v, rt.where()));
+      o.precision["*"] = v;
+    }
+    FACELENS_RETURN_IF_ERROR(rt.get("precision_cache_dir", &o.precision_cache_dir));
+    o.precision_cache_dir = relative_to(origin, o.precision_cache_dir);
   }
   if (const auto* t = r.table("services")) {
     static const std::set<std::string> kServices = {"detector", "landmarks", "recognizer", "liveness",
@@ -179,7 +217,10 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
                                 "] is not a service table (known: attribute, deepfake, detector, landmarks, "
                                 "liveness, recognizer)");
       }
-      FACELENS_RETURN_IF_ERROR(read_service(*v.as_table(), origin + " [services." + name + "]", &o.runtime.services[name]));
+      const std::string where = origin + " [services." + name + "]";
+      std::string precision;
+      FACELENS_RETURN_IF_ERROR(read_service(*v.as_table(), where, &o.runtime.services[name], &precision));
+      if (!precision.empty()) o.precision[name] = precision;
     }
   }
   if (const auto* t = r.table("detector")) {
@@ -200,15 +241,110 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
     FACELENS_RETURN_IF_ERROR(d.get("max_pixels", &o.decode.max_pixels));
     FACELENS_RETURN_IF_ERROR(d.get("max_bytes", &o.decode.max_bytes));
   }
+  if (const auto* t = r.table("batching")) {
+    Reader b(*t, origin + " [batching]");
+    FACELENS_RETURN_IF_ERROR(b.unknown_keys({"mode", "max_batch", "max_wait_ms"}));
+    std::string mode;
+    FACELENS_RETURN_IF_ERROR(b.get("mode", &mode));
+    using Mode = EngineOptions::Batching::Mode;
+    if (mode == "auto") o.batching.mode = Mode::kAuto;
+    else if (mode == "on") o.batching.mode = Mode::kOn;
+    else if (mode == "off") o.batching.mode = Mode::kOff;
+    else if (!mode.empty()) return invalid_argument(b.where() + ": mode must be auto, on or off (got '" + mode + "')");
+    FACELENS_RETURN_IF_ERROR(b.get("max_batch", &o.batching.max_batch));
+    FACELENS_RETURN_IF_ERROR(b.get("max_wait_ms", &o.batching.max_wait_ms));
+    if (o.batching.max_batch < 1) return invalid_argument(b.where() + ": max_batch must be at least 1");
+  }
   return o;
 }
 
 StatusOr<EngineOptions> load_config(const std::string& path, EngineOptions base) {
-  std::ifstream f(path);
-  if (!f) return not_found("config file '" + path + "' not found");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_config(ss.str(), path, std::move(base));
+  FACELENS_ASSIGN_OR_RETURN(auto text, read_file(path));
+  return parse_config(text, path, std::move(base));
+}
+
+StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std::string& origin, ServiceConfig c) {
+  FACELENS_ASSIGN_OR_RETURN(const toml::table root, parse_root(text, origin));
+  Reader r(root, origin);
+  if (const auto* t = r.table("server")) {
+    Reader s(*t, origin + " [server]");
+    FACELENS_RETURN_IF_ERROR(s.unknown_keys({"host", "port", "http_threads", "max_concurrent", "max_queue",
+                                             "deadline_seconds", "max_body_mb", "max_top_k", "api_keys"}));
+    ServerOptions& so = c.server;
+    FACELENS_RETURN_IF_ERROR(s.get("host", &so.host));
+    FACELENS_RETURN_IF_ERROR(s.get("port", &so.port));
+    FACELENS_RETURN_IF_ERROR(s.get("http_threads", &so.threads));
+    FACELENS_RETURN_IF_ERROR(s.get("max_concurrent", &c.max_concurrent));
+    FACELENS_RETURN_IF_ERROR(s.get("max_queue", &so.max_queue));
+    FACELENS_RETURN_IF_ERROR(s.get("deadline_seconds", &so.request_deadline_seconds));
+    int64_t mb = so.max_body_bytes >> 20;
+    FACELENS_RETURN_IF_ERROR(s.get("max_body_mb", &mb));
+    so.max_body_bytes = mb << 20;
+    FACELENS_RETURN_IF_ERROR(s.get("max_top_k", &so.max_top_k));
+    if (so.port > 65535) return invalid_argument(s.where() + ": port must be 0..65535");
+    if (so.threads < 1 || so.max_body_bytes < 1 || so.max_top_k < 1)
+      return invalid_argument(s.where() + ": http_threads, max_body_mb and max_top_k must be at least 1");
+    if (const toml::node* n = t->get("api_keys")) {
+      // Hashes only: api_keys = [{ sha256 = "<hex sha256 of the key>", role = "admin" | "user" }]
+      const toml::array* a = n->as_array();
+      const std::string what = s.where() + ": api_keys must be an array of { sha256 = \"<64 hex digits>\", role = "
+                               "\"admin\" | \"user\" } (hash a key with: printf %s KEY | sha256sum)";
+      if (!a) return invalid_argument(what);
+      so.api_keys.clear();
+      for (const auto& e : *a) {
+        const toml::table* k = e.as_table();
+        if (!k) return invalid_argument(what);
+        Reader kr(*k, s.where() + " api_keys");
+        FACELENS_RETURN_IF_ERROR(kr.unknown_keys({"sha256", "role"}));
+        ApiKey key;
+        std::string role;
+        FACELENS_RETURN_IF_ERROR(kr.get("sha256", &key.sha256));
+        FACELENS_RETURN_IF_ERROR(kr.get("role", &role));
+        std::transform(key.sha256.begin(), key.sha256.end(), key.sha256.begin(),
+                       [](unsigned char ch) { return std::tolower(ch); });
+        const bool hex = key.sha256.size() == 64 &&
+                         std::all_of(key.sha256.begin(), key.sha256.end(), [](char ch) { return std::isxdigit(ch); });
+        if (!hex || (role != "admin" && role != "user")) return invalid_argument(what);
+        key.role = role == "admin" ? Role::kAdmin : Role::kUser;
+        so.api_keys.push_back(key);
+      }
+    }
+  }
+  if (const auto* t = r.table("gallery")) {
+    Reader g(*t, origin + " [gallery]");
+    FACELENS_RETURN_IF_ERROR(g.unknown_keys({"enabled", "db_path", "index", "ann_min_faces", "score", "score_top_k",
+                                             "durability"}));
+    GalleryOptions& go = c.gallery;
+    FACELENS_RETURN_IF_ERROR(g.get("enabled", &c.gallery_enabled));
+    FACELENS_RETURN_IF_ERROR(g.get("db_path", &go.db_path));
+    go.db_path = relative_to(origin, go.db_path);
+    std::string index, score, durability;
+    FACELENS_RETURN_IF_ERROR(g.get("index", &index));
+    if (index == "auto") go.index = IndexKind::kAuto;
+    else if (index == "exact") go.index = IndexKind::kExact;
+    else if (index == "hamming") go.index = IndexKind::kHamming;
+    else if (index == "hnsw") go.index = IndexKind::kHnsw;
+    else if (index == "ivf") go.index = IndexKind::kIvf;
+    else if (!index.empty())
+      return invalid_argument(g.where() + ": index must be auto, exact, hamming, hnsw or ivf (got '" + index + "')");
+    FACELENS_RETURN_IF_ERROR(g.get("ann_min_faces", &go.ann_min_faces));
+    FACELENS_RETURN_IF_ERROR(g.get("score", &score));
+    if (score == "best") go.score = IdentityScore::kBest;
+    else if (score == "mean") go.score = IdentityScore::kMeanTopK;
+    else if (!score.empty()) return invalid_argument(g.where() + ": score must be best or mean (got '" + score + "')");
+    FACELENS_RETURN_IF_ERROR(g.get("score_top_k", &go.score_top_k));
+    FACELENS_RETURN_IF_ERROR(g.get("durability", &durability));
+    if (durability == "full") go.durability = Durability::kFull;
+    else if (durability == "normal") go.durability = Durability::kNormal;
+    else if (!durability.empty())
+      return invalid_argument(g.where() + ": durability must be full or normal (got '" + durability + "')");
+  }
+  return c;
+}
+
+StatusOr<ServiceConfig> load_service_config(const std::string& path, ServiceConfig base) {
+  FACELENS_ASSIGN_OR_RETURN(auto text, read_file(path));
+  return parse_service_config(text, path, std::move(base));
 }
 
 }  // namespace facelens

@@ -109,6 +109,43 @@ bool cpu_has_popcnt() {
 }
 #endif
 
+using Candidates = std::vector<std::pair<uint16_t, uint32_t>>;  // (distance, row)
+
+// Distances of m codes (W words each; W = 0: `words`) and, in the same pass, the rows within
+// `radius` into the histogram and the candidates. Rows start at `base`.
+template <int W>
+inline void filter_block(const uint64_t* codes, size_t m, int words, const uint64_t* q, size_t radius, uint32_t base,
+                         uint32_t* hist, Candidates& cand) {
+  const int w = W > 0 ? W : words;
+  for (size_t i = 0; i < m; ++i) {
+    const uint64_t* c = codes + i * static_cast<size_t>(w);
+    unsigned h = 0;
+    for (int k = 0; k < w; ++k) h += static_cast<unsigned>(__builtin_popcountll(c[k] ^ q[k]));
+    if (h > radius) continue;
+    ++hist[h];
+    cand.push_back({static_cast<uint16_t>(h), base + static_cast<uint32_t>(i)});
+  }
+}
+
+#ifdef FACELENS_HAVE_AVX2_PATH
+__attribute__((target("popcnt"))) void filter_block_popcnt(const uint64_t* codes, size_t m, int words, const uint64_t* q,
+                                                            size_t radius, uint32_t base, uint32_t* hist, Candidates& cand) {
+  if (words == 4) filter_block<4>(codes, m, words, q, radius, base, hist, cand);  // 512-d: 256 bits
+  else filter_block<0>(codes, m, words, q, radius, base, hist, cand);
+}
+#endif
+
+void filter_rows(const uint64_t* codes, size_t m, int words, const uint64_t* q, size_t radius, uint32_t base,
+                 uint32_t* hist, Candidates& cand) {
+#ifdef FACELENS_HAVE_AVX2_PATH
+  if (cpu_has_popcnt()) {
+    filter_block_popcnt(codes, m, words, q, radius, base, hist, cand);
+    return;
+  }
+#endif
+  filter_block<0>(codes, m, words, q, radius, base, hist, cand);
+}
+
 }  // namespace
 
 float dot_reference(const float* a, const float* b, int dim) {
@@ -314,22 +351,17 @@ StatusOr<std::vector<Neighbor>> ExactIndex::search_prefiltered(std::span<const f
   const size_t want = static_cast<size_t>(candidates);
   const size_t first = words_hi_ > 0 ? 8 * want : want;
   constexpr size_t kBlock = 16384;
-  std::vector<uint16_t> h(std::min(n, kBlock));
   std::vector<uint32_t> hist(static_cast<size_t>(words_lo_) * 64 + 1, 0);
   size_t radius = hist.size() - 1;
-  std::vector<std::pair<uint16_t, uint32_t>> cand;  // (distance, row)
+  Candidates cand;
   cand.reserve(4 * first + kBlock);
   auto prune = [&] {
     cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const auto& c) { return c.first > radius; }), cand.end());
   };
   for (size_t start = 0; start < n; start += kBlock) {
     const size_t m = std::min(kBlock, n - start);
-    hamming_rows(&codes_lo_[start * static_cast<size_t>(words_lo_)], m, words_lo_, q.data(), h.data());
-    for (size_t i = 0; i < m; ++i) {
-      if (h[i] > radius) continue;
-      ++hist[h[i]];
-      cand.push_back({h[i], static_cast<uint32_t>(start + i)});
-    }
+    filter_rows(&codes_lo_[start * static_cast<size_t>(words_lo_)], m, words_lo_, q.data(), radius,
+                static_cast<uint32_t>(start), hist.data(), cand);
     size_t within = 0, r = 0;
     for (; r < radius; ++r) {
       within += hist[r];

@@ -262,16 +262,19 @@ struct KeepRules {
 
 // True when some consumer of `t` computes in int8: a quantized op, or a data-movement op whose
 // result reaches one.
-bool feeds_int8(const graph::GraphIndex& ix, const onnx::GraphProto& g, const std::string& t, const KeepRules& keep) {
+// With `by_type`, a consumer counts when its op type can compute in int8 (even if it was made
+// weight-only).
+bool feeds_int8(const graph::GraphIndex& ix, const onnx::GraphProto& g, const std::string& t, const KeepRules& keep,
+                bool by_type = false) {
   auto it = ix.consumers.find(t);
   if (it == ix.consumers.end()) return false;
   for (int c : it->second) {
     const auto& n = g.node(c);
-    if (keep.int8_compute(n)) return true;
+    if (by_type ? keep.quantizable(n) : keep.int8_compute(n)) return true;
     // Data-movement ops pass the int8 data on; a Relu after an int8 op is absorbed into it.
     const bool through = (kPassOps.count(n.op_type()) && !keep.ops.count(n.op_type())) || n.op_type() == "Relu" ||
                          n.op_type() == "Clip";
-    if (through && n.output_size() == 1 && feeds_int8(ix, g, n.output(0), keep)) return true;
+    if (through && n.output_size() == 1 && feeds_int8(ix, g, n.output(0), keep, by_type)) return true;
   }
   return false;
 }
@@ -729,21 +732,25 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   keep.round_before_float_ops = options.round_before_float_ops;
   keep.weight_only = op_set(options.weight_only_nodes);
   if (!keep.round_before_float_ops) {
-    // An op whose result only float32 ops read would end in a DequantizeLinear: it keeps int8
-    // weights but computes in float32 (consumers first, so that chains of them are found).
+    // An op whose result only ops without int8 kernels read (PRelu, Softmax...) would end in a
+    // DequantizeLinear: it keeps int8 weights but computes in float32.
     const graph::GraphIndex pre = graph::index_graph(model.graph());
-    for (int i = model.graph().node_size() - 1; i >= 0; --i) {
-      const auto& n = model.graph().node(i);
-      if (keep.int8_compute(n) && n.output_size() >= 1 && !feeds_int8(pre, model.graph(), n.output(0), keep))
-        keep.weight_only.insert(n.name());
+    std::set<std::string> float_out;
+    for (const auto& n : model.graph().node()) {
+      if (keep.int8_compute(n) && n.output_size() >= 1 &&
+          !feeds_int8(pre, model.graph(), n.output(0), keep, /*by_type=*/true))
+        float_out.insert(n.name());
     }
+    keep.weight_only.insert(float_out.begin(), float_out.end());
   }
   const std::set<std::string>& skip = keep.ops;
   const int n_relu = fold_relu(model, keep);
   if (n_relu) out.info.notes.push_back(std::to_string(n_relu) + " Relu/Clip nodes absorbed into QuantizeLinear");
 
   onnx::GraphProto* g = model.mutable_graph();
-  const std::map<std::string, int32_t> types = graph::value_types(model);
+  std::string inference_error;
+  const std::map<std::string, int32_t> types = graph::value_types(model, &inference_error);
+  if (!inference_error.empty()) out.info.notes.push_back("shape inference failed: " + inference_error);
   auto is_float = [&](const std::string& v) {
     auto it = types.find(v);
     return it != types.end() && it->second == kFloat;
@@ -780,7 +787,10 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     quantized.insert(o);
     shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
   }
-  if (quantized.empty()) return failed_precondition("the model has no op that int8 quantization applies to");
+  if (quantized.empty()) {
+    return failed_precondition("the model has no op that int8 quantization applies to" +
+                               (inference_error.empty() ? std::string() : " (shape inference failed: " + inference_error + ")"));
+  }
 
   ActivationRanges ranges;
   if (given) {

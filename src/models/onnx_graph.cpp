@@ -286,9 +286,9 @@ static void add_types(const google::protobuf::RepeatedPtrField<onnx::ValueInfoPr
       out[v.name()] = v.type().tensor_type().elem_type();
 }
 
-std::map<std::string, int32_t> value_types(const onnx::ModelProto& model) {
+std::map<std::string, int32_t> value_types(const onnx::ModelProto& model, std::string* error) {
   onnx::ModelProto copy = model;
-  refresh_value_info(copy);
+  refresh_value_info(copy, error);
   std::map<std::string, int32_t> types;
   const auto& g = copy.graph();
   add_types(g.input(), types);
@@ -298,15 +298,16 @@ std::map<std::string, int32_t> value_types(const onnx::ModelProto& model) {
   return types;
 }
 
-bool refresh_value_info(onnx::ModelProto& model) {
+bool refresh_value_info(onnx::ModelProto& model, std::string* error) {
   model.mutable_graph()->clear_value_info();
   try {
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(/*check_type_val=*/false, /*strict_mode_val=*/0,
                                                                    /*data_prop_val=*/false));
     return true;
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
     model.mutable_graph()->clear_value_info();
+    if (error) *error = e.what();
     return false;
   }
 }

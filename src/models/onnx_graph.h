@@ -79,11 +79,11 @@ void name_nodes(onnx::ModelProto& model);
 // Element type of every value the graph declares or ONNX shape inference can infer (graph
 // inputs, initializers, value_info, outputs). Runs inference on a copy; never fails: values it
 // cannot type are absent from the map.
-std::map<std::string, int32_t> value_types(const onnx::ModelProto& model);
+std::map<std::string, int32_t> value_types(const onnx::ModelProto& model, std::string* error = nullptr);
 
 // Clears graph.value_info and fills it again by ONNX shape inference (errors from inference are
 // swallowed: value_info is optional for ONNX Runtime). Returns false when inference failed.
-bool refresh_value_info(onnx::ModelProto& model);
+bool refresh_value_info(onnx::ModelProto& model, std::string* error = nullptr);
 
 // True when the node has a graph attribute (If, Loop, Scan): converters leave those alone.
 bool has_subgraph(const onnx::NodeProto& n);

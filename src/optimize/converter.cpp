@@ -1,5 +1,7 @@
 #include "optimize/converter.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -27,6 +29,57 @@ class TempFile {
  private:
   std::string path_;
 };
+
+// Each weighted layer quantized alone (weights and activations; the rest float32): the relative
+// error it causes in the model's outputs on a few calibration inputs. Most harmful first.
+StatusOr<std::vector<std::string>> measured_sensitivity(const std::string& model, const models::ActivationRanges& ranges,
+                                                        const models::Int8Options& base,
+                                                        std::span<const models::CalibrationSample> samples,
+                                                        std::shared_ptr<const runtime::Environment> env) {
+  FACELENS_ASSIGN_OR_RETURN(auto names, models::int8_sensitivity_order(model));
+  runtime::SessionOptions so;
+  so.service.provider = Provider::kCpu;
+  auto outputs_of = [&](const std::string& bytes) -> StatusOr<std::vector<std::vector<runtime::Tensor>>> {
+    TempFile f("sensitivity");
+    FACELENS_RETURN_IF_ERROR(models::write_model_file(f.path(), bytes));
+    FACELENS_ASSIGN_OR_RETURN(auto s, runtime::Session::create(env, f.path(), so));
+    std::vector<std::vector<runtime::Tensor>> all;
+    for (const auto& sample : samples) {
+      std::vector<runtime::TensorRef> refs;
+      for (const auto& t : sample) refs.push_back({t.data, t.shape});
+      FACELENS_ASSIGN_OR_RETURN(auto out, s->run(refs));
+      all.push_back(std::move(out));
+    }
+    return all;
+  };
+  FACELENS_ASSIGN_OR_RETURN(auto reference, outputs_of(model));
+  std::vector<std::pair<double, std::string>> scored;
+  for (const auto& name : names) {
+    models::Int8Options o = base;
+    for (const auto& other : names)
+      if (other != name) o.keep_fp32_nodes.push_back(other);
+    auto q = models::quantize_int8_static(model, ranges, o);
+    if (!q.ok()) continue;
+    FACELENS_ASSIGN_OR_RETURN(auto got, outputs_of(q->model));
+    double err = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      for (size_t k = 0; k < got[i].size(); ++k) {
+        double d = 0, n = 0;
+        for (size_t j = 0; j < got[i][k].data.size(); ++j) {
+          const double a = reference[i][k].data[j], b = got[i][k].data[j];
+          d += (a - b) * (a - b);
+          n += a * a;
+        }
+        err += n > 0 ? std::sqrt(d / n) : 0;
+      }
+    }
+    scored.push_back({err, name});
+  }
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> order;
+  for (const auto& [err, name] : scored) order.push_back(name);
+  return order;
+}
 
 }  // namespace
 
@@ -104,31 +157,45 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
       return report;
     };
     FACELENS_ASSIGN_OR_RETURN(auto report, measure(bytes));
-    // Mixed precision: leave the outputs that only float32 ops use unrounded, then keep the most
-    // sensitive layers in float32, a few more each round, until the drift is within bounds (or a
-    // quarter of the layers would be kept). The calibration is reused.
+    // Mixed precision: first leave unrounded the outputs that only float32 ops read; then keep
+    // the layers that hurt the outputs most (each measured alone) in float32, a few more each
+    // round, up to half of them. The calibration is reused.
     if (!report.ok() && req.int8 && req.mixed_precision) {
-      FACELENS_ASSIGN_OR_RETURN(auto order, models::int8_sensitivity_order(before));
-      const size_t cap = std::max<size_t>(2, order.size() / 4);
-      for (size_t k = 0; k <= cap && !report.ok(); k += (k == 0 ? 2 : k < 6 ? 1 : 2)) {
-        models::Int8Options o = req.int8_options;
-        o.round_before_float_ops = false;
-        o.weight_only_nodes.insert(o.weight_only_nodes.end(), order.begin(), order.begin() + std::min(k, order.size()));
+      auto attempt = [&](const models::Int8Options& o, const std::string& what) -> Status {
         FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(before, ranges, o));
         FACELENS_ASSIGN_OR_RETURN(auto r2, measure(c.model));
-        std::string kept;
-        for (size_t j = 0; j < k && j < order.size(); ++j) kept += (j ? "," : "") + order[j];
-        report.notes.push_back("mixed precision: outputs read only by float32 ops unrounded, " + std::to_string(k) +
-                               " of " + std::to_string(order.size()) + " layers with float32 activations (" + kept +
-                               "): output cosine min " +
-                               std::to_string(r2.output_cosine.min).substr(0, 6) +
-                               (r2.ok() ? ", within bounds" : ", still beyond"));
+        report.notes.push_back(
+            "mixed precision, " + what + ": output cosine min " + std::to_string(r2.output_cosine.min).substr(0, 6) +
+            (r2.embedding_cosine.empty() ? "" : ", embedding cosine min " + std::to_string(r2.embedding_cosine.min).substr(0, 6)) +
+            (r2.box_iou.empty() ? "" : ", box IoU min " + std::to_string(r2.box_iou.min).substr(0, 6)) +
+            (r2.ok() ? ": within bounds" : ": still beyond"));
         if (r2.ok()) {
           auto notes = report.notes;
           report = std::move(r2);
           report.notes.insert(report.notes.begin(), notes.begin(), notes.end());
           bytes = std::move(c.model);
           res.steps.back() = c.info;
+        }
+        return Status::Ok();
+      };
+      models::Int8Options o = req.int8_options;
+      o.round_before_float_ops = false;
+      FACELENS_RETURN_IF_ERROR(attempt(o, "outputs read only by float32 ops unrounded"));
+      if (!report.ok()) {
+        const size_t n_probe = std::min<size_t>(8, calibration.size());
+        FACELENS_ASSIGN_OR_RETURN(auto order,
+                                  measured_sensitivity(before, ranges, req.int8_options,
+                                                       std::span(calibration).first(n_probe), env));
+        const size_t cap = std::max<size_t>(1, order.size() / 2);
+        for (size_t k = 1; k <= cap && !report.ok(); k = k < 4 ? k + 1 : k + k / 2) {
+          models::Int8Options ok = o;
+          std::string kept;
+          for (size_t j = 0; j < k && j < order.size(); ++j) {
+            ok.keep_fp32_nodes.push_back(order[j]);
+            kept += (j ? "," : "") + order[j];
+          }
+          FACELENS_RETURN_IF_ERROR(attempt(ok, std::to_string(k) + " of " + std::to_string(order.size()) +
+                                                   " layers in float32 (" + kept + ")"));
         }
       }
     }

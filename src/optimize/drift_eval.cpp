@@ -65,14 +65,14 @@ Status compare_recognizer(const models::ModelEntry& entry, const Sessions& s, co
     std::vector<Image> aligned;
     std::vector<int> idx;
     for (size_t k = 0; k < si.faces.size(); ++k) {
-      if (!si.faces[k].five) continue;
+      if (!si.faces[k].five || si.faces[k].score < o.min_face_score) continue;
       aligned.push_back(align::align_face(si.image, *si.faces[k].five, ra->input_size()));
       idx.push_back(static_cast<int>(k));
     }
     if (aligned.empty()) continue;
     FACELENS_ASSIGN_OR_RETURN(auto ea, ra->embed(aligned));
     FACELENS_ASSIGN_OR_RETURN(auto eb, rb->embed(aligned));
-    const int largest = si.largest_face();
+    const int largest = si.largest_face(o.min_face_score);
     for (size_t k = 0; k < ea.size(); ++k) {
       r.embedding_cosine.add(recognize::cosine(ea[k], eb[k]));
       if (idx[k] == largest) items.push_back({i, ea[k], eb[k]});
@@ -112,7 +112,7 @@ Status compare_recognizer(const models::ModelEntry& entry, const Sessions& s, co
 }
 
 Status compare_detector(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
-                        models::DriftReport& r) {
+                        const DriftOptions& o, models::DriftReport& r) {
   detect::DetectorOptions opt;
   auto da = detect::create_detector(entry, s.first, opt);
   if (!da.ok() && da.status().code() == StatusCode::kUnimplemented) {
@@ -122,6 +122,10 @@ Status compare_detector(const models::ModelEntry& entry, const Sessions& s, cons
   if (!da.ok()) return da.status();
   FACELENS_ASSIGN_OR_RETURN(auto db, detect::create_detector(entry, s.second, opt));
   r.boxes_compared = true;
+  double worst = 2;
+  std::string worst_note;
+  models::Stats low_iou;
+  int low_unmatched = 0;
   for (const auto& si : set.images) {
     FACELENS_ASSIGN_OR_RETURN(auto a, (*da)->detect(si.image));
     FACELENS_ASSIGN_OR_RETURN(auto b, db->detect(si.image));
@@ -129,23 +133,48 @@ Status compare_detector(const models::ModelEntry& entry, const Sessions& s, cons
     for (const auto& d : a) ba.push_back(d.box);
     for (const auto& d : b) bb.push_back(d.box);
     const auto m = models::match_boxes(ba, bb, 0.3);
-    r.n_faces_original += static_cast<int>(a.size());
-    r.n_unmatched += m.unmatched_a + m.unmatched_b;
+    // Detections below min_face_score (in both models) are reported, not held to the bounds.
+    std::vector<char> used_a(a.size(), 0), used_b(b.size(), 0);
+    for (const auto& [i, j] : m.pairs) used_a[i] = used_b[j] = 1;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i].score >= o.min_face_score) ++r.n_faces_original;
+      if (!used_a[i]) ++(a[i].score >= o.min_face_score ? r.n_unmatched : low_unmatched);
+    }
+    for (size_t j = 0; j < b.size(); ++j)
+      if (!used_b[j]) ++(b[j].score >= o.min_face_score ? r.n_unmatched : low_unmatched);
     for (size_t k = 0; k < m.pairs.size(); ++k) {
+      if (std::max(a[m.pairs[k].first].score, b[m.pairs[k].second].score) < o.min_face_score) {
+        low_iou.add(m.ious[k]);
+        continue;
+      }
       r.box_iou.add(m.ious[k]);
+      if (m.ious[k] < worst) {
+        worst = m.ious[k];
+        worst_note = "lowest box IoU " + std::to_string(worst).substr(0, 6) + " in " + si.path + " (scores " +
+                     std::to_string(a[m.pairs[k].first].score).substr(0, 5) + " / " +
+                     std::to_string(b[m.pairs[k].second].score).substr(0, 5) + ")";
+      }
       r.max_score_diff =
           std::max(r.max_score_diff, static_cast<double>(std::fabs(a[m.pairs[k].first].score - b[m.pairs[k].second].score)));
     }
+  }
+  if (!worst_note.empty()) r.notes.push_back(worst_note);
+  if (!low_iou.empty() || low_unmatched) {
+    r.notes.push_back("detections scored below " + std::to_string(o.min_face_score).substr(0, 4) +
+                      " (not bounded): " + std::to_string(low_iou.n) + " matched, IoU min " +
+                      (low_iou.empty() ? std::string("-") : std::to_string(low_iou.min).substr(0, 6)) + ", " +
+                      std::to_string(low_unmatched) + " unmatched");
   }
   return Status::Ok();
 }
 
 Status compare_landmarks(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
-                         models::DriftReport& r) {
+                         const DriftOptions& o, models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto la, landmarks::LandmarkModel::create(entry, s.first));
   FACELENS_ASSIGN_OR_RETURN(auto lb, landmarks::LandmarkModel::create(entry, s.second));
   for (const auto& si : set.images) {
     for (const auto& f : si.faces) {
+      if (f.score < o.min_face_score) continue;
       auto pa = la->predict68(si.image, f.box);
       if (!pa.ok()) continue;
       FACELENS_ASSIGN_OR_RETURN(auto pb, lb->predict68(si.image, f.box));
@@ -159,11 +188,12 @@ Status compare_landmarks(const models::ModelEntry& entry, const Sessions& s, con
 }
 
 Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
-                        models::DriftReport& r) {
+                        const DriftOptions& o, models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto la, liveness::LivenessModel::create(entry, s.first));
   FACELENS_ASSIGN_OR_RETURN(auto lb, liveness::LivenessModel::create(entry, s.second));
   for (const auto& si : set.images) {
     for (const auto& f : si.faces) {
+      if (f.score < o.min_face_score) continue;
       auto a = la->score(si.image, f.box);
       if (!a.ok()) continue;
       FACELENS_ASSIGN_OR_RETURN(auto b, lb->score(si.image, f.box));
@@ -178,13 +208,14 @@ Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, cons
 }
 
 Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
-                         models::DriftReport& r) {
+                         const DriftOptions& o, models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto ma, attributes::create_attribute_model(entry, s.first));
   FACELENS_ASSIGN_OR_RETURN(auto mb, attributes::create_attribute_model(entry, s.second));
   double age = 0, pose = 0;
   auto prob = [&](double a, double b) { r.max_probability_diff = std::max(r.max_probability_diff, std::fabs(a - b)); };
   for (const auto& si : set.images) {
     for (const auto& f : si.faces) {
+      if (f.score < o.min_face_score) continue;
       Attributes a, b;
       if (!ma->apply(si.image, f.box, f.five, &a).ok()) continue;
       FACELENS_RETURN_IF_ERROR(mb->apply(si.image, f.box, f.five, &b));
@@ -237,10 +268,10 @@ StatusOr<models::DriftReport> measure_drift(const models::ModelEntry& entry, con
   const Sessions s{sa, *sb};
   FACELENS_RETURN_IF_ERROR(compare_raw(entry, s, set, options.max_samples, r));
   if (entry.task == "recognizer") FACELENS_RETURN_IF_ERROR(compare_recognizer(entry, s, set, options, r));
-  else if (entry.task == "detector") FACELENS_RETURN_IF_ERROR(compare_detector(entry, s, set, r));
-  else if (entry.task == "landmarks") FACELENS_RETURN_IF_ERROR(compare_landmarks(entry, s, set, r));
-  else if (entry.task == "liveness") FACELENS_RETURN_IF_ERROR(compare_liveness(entry, s, set, r));
-  else if (entry.task == "attribute") FACELENS_RETURN_IF_ERROR(compare_attribute(entry, s, set, r));
+  else if (entry.task == "detector") FACELENS_RETURN_IF_ERROR(compare_detector(entry, s, set, options, r));
+  else if (entry.task == "landmarks") FACELENS_RETURN_IF_ERROR(compare_landmarks(entry, s, set, options, r));
+  else if (entry.task == "liveness") FACELENS_RETURN_IF_ERROR(compare_liveness(entry, s, set, options, r));
+  else if (entry.task == "attribute") FACELENS_RETURN_IF_ERROR(compare_attribute(entry, s, set, options, r));
   else r.notes.push_back("task '" + entry.task + "': raw outputs compared only");
   return r;
 }

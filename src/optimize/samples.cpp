@@ -58,10 +58,11 @@ std::string identity_of(const std::string& path) {
   return stem;
 }
 
-int SampleImage::largest_face() const {
+int SampleImage::largest_face(float min_score) const {
   int best = -1;
   for (size_t i = 0; i < faces.size(); ++i)
-    if (best < 0 || faces[i].box.area() > faces[best].box.area()) best = static_cast<int>(i);
+    if (faces[i].score >= min_score && (best < 0 || faces[i].box.area() > faces[best].box.area()))
+      best = static_cast<int>(i);
   return best;
 }
 

@@ -46,7 +46,8 @@ struct SampleImage {
   std::string identity;
   Image image;
   std::vector<SampleFace> faces;  // best score first
-  int largest_face() const;       // index of the largest face, -1 when none
+  // Index of the largest face scored at least `min_score`, -1 when none.
+  int largest_face(float min_score = 0) const;
 };
 
 struct SampleSet {

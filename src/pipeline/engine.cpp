@@ -23,6 +23,7 @@
 #include "optimize/auto_precision.h"
 #include "recognize/recognizer.h"
 #include "runtime/batcher.h"
+#include "runtime/providers.h"
 #include "runtime/environment.h"
 #include "runtime/model_cache.h"
 
@@ -153,7 +154,10 @@ struct Engine::Impl {
   mutable std::unique_ptr<runtime::DynamicBatcher<Image, Embedded>> batcher;
   StatusOr<std::vector<std::vector<float>>> embed(const recognize::Recognizer& rec, std::vector<Image> aligned,
                                                   std::vector<float>* quality) const {
-    if (!options.batching.enabled) return rec.embed(aligned, quality);
+    using Mode = EngineOptions::Batching::Mode;
+    const bool merge = options.batching.mode == Mode::kOn ||
+                       (options.batching.mode == Mode::kAuto && rec.session().provider() == runtime::kCudaEpName);
+    if (!merge) return rec.embed(aligned, quality);
     {
       std::lock_guard<std::mutex> lock(batcher_mu);
       if (!batcher) {

@@ -4,9 +4,17 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <nlohmann/json.hpp>
 
 #include "facelens/version.h"
@@ -129,11 +137,14 @@ struct Server::Impl {
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> ready{false};
   int port = 0;
+  int listen_fd = -1;  // the listening socket (set while binding)
   // Admission: at most max_concurrent analyses run, at most max_queue wait.
   std::mutex mu;
   std::condition_variable cv;
   int running = 0;
   int waiting = 0;
+  uint64_t next_ticket = 0;
+  std::deque<uint64_t> queue;  // tickets of the waiting requests, in arrival order
 
   struct Request {
     std::string id;
@@ -153,11 +164,18 @@ struct Server::Impl {
       metrics.count("facelens_rejected_total", "reason=\"queue_full\"");
       return false;
     }
+    // First come, first served: a request runs when a slot is free and it heads the queue (a
+    // plain condition variable lets late arrivals overtake, which stretches the p99 latency).
     ++waiting;
+    const uint64_t ticket = next_ticket++;
+    queue.push_back(ticket);
     const auto deadline = r.start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                         std::chrono::duration<double>(options.request_deadline_seconds));
-    bool got = cv.wait_until(lock, deadline, [&] { return running < options.max_concurrent; });
+    bool got = cv.wait_until(lock, deadline,
+                             [&] { return running < options.max_concurrent && queue.front() == ticket; });
     --waiting;
+    queue.erase(std::find(queue.begin(), queue.end(), ticket));
+    cv.notify_all();  // the next in line may go (or a timed-out head made room)
     if (!got) {
       r.res.set_header("Retry-After", "1");
       send_error(r.res, 503, "UNAVAILABLE", "the request waited past its deadline of " +
@@ -173,7 +191,7 @@ struct Server::Impl {
       std::lock_guard<std::mutex> lock(mu);
       --running;
     }
-    cv.notify_one();
+    cv.notify_all();
   }
 
   // Null when the caller may go on; else the response is set (401/403).
@@ -309,9 +327,13 @@ void Server::Impl::install() {
   http.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind
   // the same port silently instead of failing with "port in use".
-  http.set_socket_options([](socket_t sock) {
+  http.set_socket_options([this](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+    // Accepted sockets inherit TCP_NODELAY: without it, a keep-alive client waits for its delayed
+    // ACK (40 ms) before the last part of each response (measured: 60 ms vs 22 ms per request).
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const void*>(&yes), sizeof(yes));
+    listen_fd = sock;
   });
   // Load balancers and benchmark clients keep connections open: do not close them every 5 requests.
   http.set_keep_alive_max_count(10000);
@@ -536,6 +558,13 @@ StatusOr<std::unique_ptr<Server>> Server::create(const ServerOptions& options, s
                          ": the port is in use or the address is not local (choose another with --port)");
     }
     impl->port = options.port;
+  }
+  // httplib listens with a backlog of 5: 32 clients connecting at once overflow it, and the
+  // kernel's SYN cookies then reset some of the connections ("connection reset" / read errors in
+  // clients). listen() again on the bound socket raises the backlog (Linux allows this).
+  constexpr int kListenBacklog = 1024;
+  if (impl->listen_fd >= 0 && ::listen(impl->listen_fd, kListenBacklog) != 0) {
+    spdlog::warn("cannot raise the listen backlog to {}: {}", kListenBacklog, std::strerror(errno));
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -3,6 +3,7 @@
 // CUDA requests on a machine without a usable GPU.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -169,6 +170,73 @@ TEST_F(RuntimeModels, EngineCacheUnloadsIdleAndEvictsUnderBudget) {
   }
   EXPECT_EQ(n_loaded, 2);
   EXPECT_EQ(evicted, "detector");  // loaded first, used least recently
+}
+
+// Dynamic batching: faces of concurrent calls merged into recognizer batches give the embeddings
+// of sequential, unbatched calls (to float rounding); kAuto does not batch on the CPU.
+TEST_F(RuntimeModels, DynamicBatchingMergesConcurrentCallsAndKeepsTheAnswers) {
+  FACELENS_REQUIRE_DATA();
+  const std::vector<std::string> files = {"face_recognition/obama.jpg", "face_recognition/two_people.jpg",
+                                          "face_recognition/biden.jpg", "openface/longoria-cooper.jpg"};
+  EngineOptions o;
+  o.models_dir = testing::models_dir();
+  o.runtime.provider = Provider::kCpu;
+  auto plain = Engine::create(o);
+  ASSERT_TRUE(plain.ok());
+  AnalyzeOptions what;
+  what.embedding = true;
+  std::vector<ImageResult> expected;
+  for (const auto& f : files) {
+    auto r = (*plain)->analyze_file(testing::data_dir() + "/faces/" + f, what);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_FALSE(r->faces.empty()) << f;
+    expected.push_back(*r);
+  }
+  o.batching.mode = EngineOptions::Batching::Mode::kOn;
+  o.batching.max_batch = 8;
+  o.batching.max_wait_ms = 20;  // generous, so that concurrent calls surely meet
+  auto batched = Engine::create(o);
+  ASSERT_TRUE(batched.ok());
+  constexpr int kThreads = 12, kRounds = 3;
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kRounds; ++k) {
+        const size_t i = static_cast<size_t>(t + k) % files.size();
+        auto r = (*batched)->analyze_file(testing::data_dir() + "/faces/" + files[i], what);
+        if (!r.ok() || r->faces.size() != expected[i].faces.size()) {
+          ++bad;
+          continue;
+        }
+        for (size_t f = 0; f < r->faces.size(); ++f) {
+          double dot = 0;
+          for (size_t j = 0; j < r->faces[f].embedding.size(); ++j)
+            dot += r->faces[f].embedding[j] * expected[i].faces[f].embedding[j];
+          if (dot < 0.99999) ++bad;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  const auto sizes = (*batched)->recognizer_batch_sizes();
+  uint64_t faces = 0, merged = 0;
+  for (size_t n = 0; n < sizes.size(); ++n) {
+    faces += n * sizes[n];
+    if (n > 1) merged += sizes[n];
+  }
+  size_t want = 0;
+  for (int t = 0; t < kThreads; ++t)
+    for (int k = 0; k < kRounds; ++k) want += expected[static_cast<size_t>(t + k) % files.size()].faces.size();
+  EXPECT_EQ(faces, want);  // every face went through the batcher exactly once
+  EXPECT_GT(merged, 0u);   // and some batches held several calls' faces
+
+  o.batching.mode = EngineOptions::Batching::Mode::kAuto;  // CPU: no batching
+  auto automatic = Engine::create(o);
+  ASSERT_TRUE(automatic.ok());
+  ASSERT_TRUE((*automatic)->analyze_file(testing::data_dir() + "/faces/" + files[0], what).ok());
+  EXPECT_TRUE((*automatic)->recognizer_batch_sizes().empty());
 }
 
 }  // namespace

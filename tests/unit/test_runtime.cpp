@@ -131,11 +131,97 @@ max_pixels = 1000
   EXPECT_EQ(o->decode.max_pixels, 1000);
 }
 
+TEST(Config, ReadsPrecisionAndBatching) {
+  auto o = parse_config(R"(
+[runtime]
+precision = "auto"
+precision_cache_dir = "cache"
+[services.detector]
+precision = "int8"
+[batching]
+mode = "on"
+max_batch = 16
+max_wait_ms = 5
+)", "/etc/facelens/f.toml", {});
+  ASSERT_TRUE(o.ok()) << o.status().to_string();
+  EXPECT_EQ(o->precision.at("*"), "auto");
+  EXPECT_EQ(o->precision.at("detector"), "int8");
+  EXPECT_EQ(o->precision_cache_dir, "/etc/facelens/cache");  // relative to the file
+  EXPECT_EQ(o->batching.mode, EngineOptions::Batching::Mode::kOn);
+  EXPECT_EQ(o->batching.max_batch, 16);
+  EXPECT_DOUBLE_EQ(o->batching.max_wait_ms, 5);
+  EXPECT_FALSE(parse_config("[services.recognizer]\nprecision = \"int4\"\n", "f.toml", {}).ok());
+  auto mode = parse_config("[batching]\nmode = \"sometimes\"\n", "f.toml", {});
+  ASSERT_FALSE(mode.ok());
+  EXPECT_NE(mode.status().message().find("auto, on or off"), std::string::npos);
+  EXPECT_FALSE(parse_config("[batching]\nmax_batch = 0\n", "f.toml", {}).ok());
+}
+
+TEST(Config, ReadsServerAndGalleryTables) {
+  const std::string hash(64, 'a');
+  auto c = parse_service_config(R"(
+[server]
+host = "0.0.0.0"
+port = 9000
+http_threads = 8
+max_concurrent = 3
+max_queue = 10
+deadline_seconds = 2.5
+max_body_mb = 4
+api_keys = [{ sha256 = ")" + hash + R"(", role = "admin" }, { sha256 = ")" + std::string(64, 'B') + R"(", role = "user" }]
+[gallery]
+db_path = "g/gallery.db"
+index = "hnsw"
+score = "mean"
+score_top_k = 2
+durability = "normal"
+[runtime]
+provider = "cpu"
+)", "/srv/f.toml", {});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->server.host, "0.0.0.0");
+  EXPECT_EQ(c->server.port, 9000);
+  EXPECT_EQ(c->server.threads, 8);
+  EXPECT_EQ(c->max_concurrent, 3);
+  EXPECT_EQ(c->server.max_queue, 10);
+  EXPECT_DOUBLE_EQ(c->server.request_deadline_seconds, 2.5);
+  EXPECT_EQ(c->server.max_body_bytes, 4 << 20);
+  ASSERT_EQ(c->server.api_keys.size(), 2u);
+  EXPECT_EQ(c->server.api_keys[0].sha256, hash);
+  EXPECT_EQ(c->server.api_keys[0].role, Role::kAdmin);
+  EXPECT_EQ(c->server.api_keys[1].sha256, std::string(64, 'b'));  // lower-cased
+  EXPECT_EQ(c->server.api_keys[1].role, Role::kUser);
+  EXPECT_EQ(c->gallery.db_path, "/srv/g/gallery.db");
+  EXPECT_EQ(c->gallery.index, IndexKind::kHnsw);
+  EXPECT_EQ(c->gallery.score, IdentityScore::kMeanTopK);
+  EXPECT_EQ(c->gallery.score_top_k, 2);
+  EXPECT_EQ(c->gallery.durability, Durability::kNormal);
+  // The engine reader accepts the same file (each reader takes its tables).
+  EXPECT_TRUE(parse_config("[server]\nport = 1\n[gallery]\nindex = \"exact\"\n", "f.toml", {}).ok());
+  // Keys must be hashes with a known role; the message says how to make one.
+  auto plain = parse_service_config("[server]\napi_keys = [{ sha256 = \"secret\", role = \"admin\" }]\n", "f.toml", {});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.status().message().find("sha256sum"), std::string::npos);
+  EXPECT_FALSE(parse_service_config("[server]\napi_keys = [{ sha256 = \"" + hash + "\", role = \"root\" }]\n", "f.toml", {}).ok());
+  EXPECT_FALSE(parse_service_config("[server]\nprot = 1\n", "f.toml", {}).ok());
+  EXPECT_FALSE(parse_service_config("[gallery]\nindex = \"lsh\"\n", "f.toml", {}).ok());
+  auto defaults = parse_service_config("", "f.toml", {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->server.port, 8080);
+  EXPECT_EQ(defaults->gallery.db_path, "./data/gallery.db");
+}
+
 TEST(Config, TheExampleFileParses) {
   auto o = load_config(std::string(FACELENS_SOURCE_DIR) + "/facelens.example.toml", {});
   ASSERT_TRUE(o.ok()) << o.status().to_string();
   EXPECT_EQ(o->runtime.resolve("deepfake").gpu_mem_limit, 1024ull << 20);
   EXPECT_EQ(o->max_faces, 100);
+  EXPECT_EQ(o->batching.mode, EngineOptions::Batching::Mode::kAuto);
+  auto c = load_service_config(std::string(FACELENS_SOURCE_DIR) + "/facelens.example.toml", {});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->server.port, 8080);
+  EXPECT_EQ(c->server.max_queue, 64);
+  EXPECT_EQ(c->gallery.index, IndexKind::kAuto);
 }
 
 TEST(Config, EmptyFileKeepsDefaults) {

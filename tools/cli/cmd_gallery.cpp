@@ -28,10 +28,12 @@ double r2(double v) { return std::round(v * 100.0) / 100.0; }
 json box_json(const Box& b) { return {r2(b.x1), r2(b.y1), r2(b.x2), r2(b.y2)}; }
 
 struct GalleryArgs {
-  std::string db = "./data/gallery.db";
-  std::string index = "auto";
-  std::string score = "best";
-  int score_k = 3;
+  // Unset: from the config's [gallery] table, else GalleryOptions' defaults.
+  std::string db;
+  std::string index;
+  std::string score;
+  int score_k = 0;
+  GalleryOptions configured;  // [gallery] of the config (filled before the command runs)
   float threshold = -1;
   bool normal_sync = false;
   // enroll
@@ -54,14 +56,14 @@ struct GalleryArgs {
 
 void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
   add_common(cmd, common);
-  cmd->add_option("--db", a.db, "gallery database (SQLite; its folder is created)")->capture_default_str();
-  cmd->add_option("--index", a.index, "search: auto (exact below 20k faces, then hamming), exact, hamming, hnsw, ivf")
-      ->check(CLI::IsMember({"auto", "exact", "hamming", "hnsw", "ivf"}))
-      ->capture_default_str();
-  cmd->add_option("--score", a.score, "identity score over its faces: best, or mean of the --score-k best")
-      ->check(CLI::IsMember({"best", "mean"}))
-      ->capture_default_str();
-  cmd->add_option("--score-k", a.score_k, "faces averaged by --score mean")->capture_default_str();
+  cmd->add_option("--db", a.db,
+                  "gallery database (SQLite; its folder is created; default: [gallery] db_path, ./data/gallery.db)");
+  cmd->add_option("--index", a.index,
+                  "search: auto (exact below 20k faces, then hamming; default), exact, hamming, hnsw, ivf")
+      ->check(CLI::IsMember({"auto", "exact", "hamming", "hnsw", "ivf"}));
+  cmd->add_option("--score", a.score, "identity score over its faces: best (default), or mean of the --score-k best")
+      ->check(CLI::IsMember({"best", "mean"}));
+  cmd->add_option("--score-k", a.score_k, "faces averaged by --score mean (default 3)");
   cmd->add_option("--threshold", a.threshold,
                   "match threshold (cosine); default: [recognizer] match_threshold of the config, else the manifest's");
   cmd->add_flag("--sync-normal", a.normal_sync,
@@ -69,17 +71,28 @@ void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
 }
 
 GalleryOptions gallery_options(const GalleryArgs& a) {
-  GalleryOptions o;
+  GalleryOptions o = a.configured;
   o.db_path = a.db;
-  o.durability = a.normal_sync ? Durability::kNormal : Durability::kFull;
-  if (a.index == "exact") o.index = IndexKind::kExact;
+  if (a.normal_sync) o.durability = Durability::kNormal;
+  if (a.index == "auto") o.index = IndexKind::kAuto;
+  else if (a.index == "exact") o.index = IndexKind::kExact;
   else if (a.index == "hamming") o.index = IndexKind::kHamming;
   else if (a.index == "hnsw") o.index = IndexKind::kHnsw;
   else if (a.index == "ivf") o.index = IndexKind::kIvf;
-  o.score = a.score == "mean" ? IdentityScore::kMeanTopK : IdentityScore::kBest;
-  o.score_top_k = a.score_k;
+  if (a.score == "mean") o.score = IdentityScore::kMeanTopK;
+  else if (a.score == "best") o.score = IdentityScore::kBest;
+  if (a.score_k > 0) o.score_top_k = a.score_k;
   o.match_threshold = a.threshold;
   return o;
+}
+
+// The config's [gallery] table under the command line (--db and the search options).
+int resolve_gallery_config(const Common& c, GalleryArgs& a) {
+  auto cfg = service_config(c);
+  if (!cfg.ok()) return fail(cfg.status());
+  a.configured = cfg->gallery;
+  if (a.db.empty()) a.db = cfg->gallery.db_path;
+  return 0;
 }
 
 enum class Models { kNone, kRecognition, kEnrolment };
@@ -631,6 +644,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   enroll->add_flag("--no-crop", a->no_crop, "do not keep the aligned face crop (then `gallery reembed` cannot redo it)");
   runners.push_back([enroll, a, &common]() -> std::optional<int> {
     if (!*enroll) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_enroll(common, *a);
   });
 
@@ -639,6 +653,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   list->add_flag("--faces", a->faces, "also list each face (model, sharpness, crop kept)");
   runners.push_back([list, a, &common]() -> std::optional<int> {
     if (!*list) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_list(common, *a);
   });
 
@@ -647,6 +662,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   remove->add_option("name", a->name, "identity name")->required();
   runners.push_back([remove, a, &common]() -> std::optional<int> {
     if (!*remove) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_remove(common, *a);
   });
 
@@ -656,6 +672,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   identify->add_option("--top-k", a->top_k, "identities listed per face")->capture_default_str();
   runners.push_back([identify, a, &common]() -> std::optional<int> {
     if (!*identify) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_identify(common, *a);
   });
 
@@ -665,6 +682,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   verify->add_option("name", a->name, "enrolled identity")->required();
   runners.push_back([verify, a, &common]() -> std::optional<int> {
     if (!*verify) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_verify(common, *a);
   });
 
@@ -674,6 +692,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   exp->add_flag("--no-crops", a->no_crops, "leave the aligned crops out (smaller; the copy cannot be re-embedded)");
   runners.push_back([exp, a, &common]() -> std::optional<int> {
     if (!*exp) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_export(common, *a);
   });
 
@@ -682,6 +701,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   imp->add_option("file", a->file, "JSON file from `facelens gallery export`")->required();
   runners.push_back([imp, a, &common]() -> std::optional<int> {
     if (!*imp) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_import(common, *a);
   });
 
@@ -689,6 +709,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   add_gallery_options(reembed, common, *a);
   runners.push_back([reembed, a, &common]() -> std::optional<int> {
     if (!*reembed) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_reembed(common, *a);
   });
 
@@ -696,6 +717,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   add_gallery_options(check, common, *a);
   runners.push_back([check, a, &common]() -> std::optional<int> {
     if (!*check) return std::nullopt;
+    if (int rc = resolve_gallery_config(common, *a)) return rc;
     return cmd_check(common, *a);
   });
 

@@ -2,50 +2,62 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "common.h"
+#include "facelens/config.h"
 #include "facelens/server.h"
 
 namespace facelens::cli {
 namespace {
 
+// Command-line values; unset ones come from the config's [server], [gallery] and [batching]
+// tables, then the built-in defaults.
 struct ServeArgs {
-  std::string host = "127.0.0.1";
-  int port = 8080;
-  std::string db = "./data/gallery.db";
+  std::optional<std::string> host;
+  std::optional<int> port;
+  std::optional<std::string> db;
   bool no_gallery = false;
-  int threads = 32;
-  int max_concurrent = 0;
-  int max_queue = 64;
-  double deadline = 10;
-  int64_t max_body_mb = 16;
+  std::optional<int> threads;
+  std::optional<int> max_concurrent;
+  std::optional<int> max_queue;
+  std::optional<double> deadline;
+  std::optional<int64_t> max_body_mb;
+  std::optional<std::string> batching;
   bool no_batching = false;
-  int batch_max = 8;
-  double batch_wait_ms = 2;
+  std::optional<int> batch_max;
+  std::optional<double> batch_wait_ms;
 };
 
 int cmd_serve(const Common& c, const ServeArgs& a) {
-  auto opts = engine_options(c);
+  EngineOptions base;
+  base.batching.mode = EngineOptions::Batching::Mode::kAuto;  // the config's [batching] mode may change it
+  auto opts = engine_options(c, base);
   if (!opts.ok()) return fail(opts.status());
-  ServerOptions so;
-  so.host = a.host;
-  so.port = a.port;
-  so.threads = a.threads;
+  auto cfg = service_config(c);
+  if (!cfg.ok()) return fail(cfg.status());
+  ServerOptions so = cfg->server;
+  if (a.host) so.host = *a.host;
+  if (a.port) so.port = *a.port;
+  if (a.threads) so.threads = *a.threads;
   // Two analyses per core keep the cores busy while one waits on memory or I/O.
-  so.max_concurrent = a.max_concurrent > 0 ? a.max_concurrent
-                                           : std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
-  so.max_queue = a.max_queue;
-  so.request_deadline_seconds = a.deadline;
-  so.max_body_bytes = a.max_body_mb << 20;
+  const int max_concurrent = a.max_concurrent.value_or(cfg->max_concurrent);
+  so.max_concurrent =
+      max_concurrent > 0 ? max_concurrent : std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
+  if (a.max_queue) so.max_queue = *a.max_queue;
+  if (a.deadline) so.request_deadline_seconds = *a.deadline;
+  if (a.max_body_mb) so.max_body_bytes = *a.max_body_mb << 20;
   if (const char* keys = std::getenv("FACELENS_API_KEYS"); keys && *keys) {
     auto parsed = parse_api_keys(keys);
     if (!parsed.ok()) return fail(parsed.status().with_context("FACELENS_API_KEYS"));
-    so.api_keys = *parsed;
+    so.api_keys.insert(so.api_keys.end(), parsed->begin(), parsed->end());
   }
-  opts->batching.enabled = !a.no_batching;
-  opts->batching.max_batch = a.batch_max;
-  opts->batching.max_wait_ms = a.batch_wait_ms;
+  using Mode = EngineOptions::Batching::Mode;
+  if (a.batching) opts->batching.mode = *a.batching == "on" ? Mode::kOn : *a.batching == "off" ? Mode::kOff : Mode::kAuto;
+  if (a.no_batching) opts->batching.mode = Mode::kOff;
+  if (a.batch_max) opts->batching.max_batch = *a.batch_max;
+  if (a.batch_wait_ms) opts->batching.max_wait_ms = *a.batch_wait_ms;
   auto engine = Engine::create(*opts);
   if (!engine.ok()) return fail(engine.status());
   std::shared_ptr<const Engine> shared_engine = std::move(*engine);
@@ -54,11 +66,11 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
   all.embedding = all.liveness = all.attributes = true;
   if (Status s = shared_engine->warm_up(all); !s.ok()) return fail(s);
   std::shared_ptr<Gallery> gallery;
-  if (!a.no_gallery) {
-    GalleryOptions go;
-    go.db_path = a.db;
+  if (!a.no_gallery && cfg->gallery_enabled) {
+    GalleryOptions go = cfg->gallery;
+    if (a.db) go.db_path = *a.db;
     auto g = Gallery::open(go, shared_engine);
-    if (!g.ok()) return fail(g.status().with_context("gallery " + a.db));
+    if (!g.ok()) return fail(g.status().with_context("gallery " + go.db_path));
     gallery = std::move(*g);
   }
   // SIGINT/SIGTERM go to a watcher thread (blocked everywhere else) that stops the server;
@@ -96,15 +108,18 @@ void register_serve_commands(CLI::App& app, Common& common, std::vector<Runner>&
   auto* serve = app.add_subcommand("serve", "the HTTP service (JSON under /v1, web page at /)");
   add_common(serve, common);
   serve->add_option("--host", args->host, "address to bind (without API keys only loopback is allowed)");
-  serve->add_option("--port", args->port, "port (0 = any free port)");
-  serve->add_option("--db", args->db, "gallery database (SQLite file; folder created)");
+  serve->add_option("--port", args->port, "port (0 = any free port; default: [server] port, 8080)");
+  serve->add_option("--db", args->db, "gallery database (SQLite file; folder created; default: [gallery] db_path, ./data/gallery.db)");
   serve->add_flag("--no-gallery", args->no_gallery, "serve without a gallery (identify and identities answer 409)");
   serve->add_option("--http-threads", args->threads, "HTTP worker threads");
   serve->add_option("--max-concurrent", args->max_concurrent, "analyses at once (default: 2 per core)");
   serve->add_option("--max-queue", args->max_queue, "analyses waiting; beyond: 503 with Retry-After");
   serve->add_option("--deadline", args->deadline, "per-request deadline in seconds (waiting + running)");
   serve->add_option("--max-body-mb", args->max_body_mb, "largest request body in MiB (413 beyond)");
-  serve->add_flag("--no-batching", args->no_batching, "run each request's faces alone (no dynamic batching)");
+  serve->add_option("--batching", args->batching,
+                    "dynamic batching of the recognizer: auto (on CUDA only, default), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  serve->add_flag("--no-batching", args->no_batching, "same as --batching off");
   serve->add_option("--batch-max", args->batch_max, "dynamic batching: most faces per recognizer call");
   serve->add_option("--batch-wait-ms", args->batch_wait_ms, "dynamic batching: longest wait for more faces");
   runners.push_back([serve, args, &common]() -> std::optional<int> {

@@ -41,13 +41,23 @@ void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--deepfake-margin", c.deepfake_margin, "deepfake crop side / larger face box side (default: the manifest's, 1.3)");
 }
 
-StatusOr<EngineOptions> engine_options(const Common& c) {
-  EngineOptions o;
-  std::string config = c.config;
-  if (config.empty()) {
-    const char* env = std::getenv("FACELENS_CONFIG");
-    if (env && *env) config = env;
-  }
+namespace {
+std::string config_path(const Common& c) {
+  if (!c.config.empty()) return c.config;
+  const char* env = std::getenv("FACELENS_CONFIG");
+  return env && *env ? env : "";
+}
+}  // namespace
+
+StatusOr<ServiceConfig> service_config(const Common& c) {
+  const std::string config = config_path(c);
+  if (config.empty()) return ServiceConfig{};
+  return load_service_config(config, {});
+}
+
+StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base) {
+  EngineOptions o = std::move(base);
+  const std::string config = config_path(c);
   if (!config.empty()) {
     FACELENS_ASSIGN_OR_RETURN(o, load_config(config, o));
   }
