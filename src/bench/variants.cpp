@@ -16,7 +16,8 @@ class RegistryVariants final : public ModelVariants {
     if (precision == "fp32") return Status::Ok();
     if (!is_known_precision(precision))
       return invalid_argument("unknown precision '" + precision + "': expected fp32, fp16 or int8");
-    return unavailable(precision + " not available: needs `facelens models convert` (issue 9)");
+    return unavailable(precision + " is not timed by facelens bench: time it with `facelens models convert IN OUT --" +
+                       precision + " --latency N`");
   }
 
   StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& entry, const std::string& precision,

@@ -5,7 +5,7 @@
 //   auto session = variants->open(entry, "fp32", session_options);
 //
 // Today only fp32 (the manifest's files, sha256-checked by the registry) is available; fp16 and
-// int8 variants come from the converter (`facelens models convert`, issue 9). Wiring them is a
+// int8 variants come from the converter (`facelens models convert --latency N` times them). Wiring them is a
 // second implementation of this interface (e.g. over models/precision_cache.h), passed in
 // BenchOptions::variants; the benchmark itself does not change.
 // Implementations are immutable after creation and thread-safe.
@@ -35,8 +35,8 @@ class ModelVariants {
   virtual StatusOr<std::string> sha256(const models::ModelEntry& entry, const std::string& precision) const = 0;
 };
 
-// fp32 only: the registry's files. Other precisions answer Unavailable ("needs `facelens models
-// convert` (issue 9)").
+// fp32 only: the registry's files. Other precisions answer Unavailable (naming `facelens models
+// convert --latency N`, which times them).
 std::shared_ptr<const ModelVariants> registry_variants(std::shared_ptr<const models::ModelRegistry> registry,
                                                        std::shared_ptr<const runtime::Environment> env);
 

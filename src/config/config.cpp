@@ -187,7 +187,8 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
     Reader rt(*t, origin + " [runtime]");
     FACELENS_RETURN_IF_ERROR(rt.unknown_keys({"provider", "require_gpu", "cuda_ep_path", "intra_op_threads",
                                               "inter_op_threads", "allow_spinning", "idle_unload_seconds",
-                                              "memory_budget_mb", "precision", "precision_cache_dir"}));
+                                              "memory_budget_mb", "precision", "precision_cache_dir",
+                                              "calibration_dir"}));
     FACELENS_RETURN_IF_ERROR(read_provider(rt, "provider", &o.runtime.provider));
     FACELENS_RETURN_IF_ERROR(rt.get("require_gpu", &o.runtime.require_gpu));
     FACELENS_RETURN_IF_ERROR(rt.get("cuda_ep_path", &o.runtime.cuda_ep_path));
@@ -206,6 +207,8 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
     }
     FACELENS_RETURN_IF_ERROR(rt.get("precision_cache_dir", &o.precision_cache_dir));
     o.precision_cache_dir = relative_to(origin, o.precision_cache_dir);
+    FACELENS_RETURN_IF_ERROR(rt.get("calibration_dir", &o.calibration_dir));
+    o.calibration_dir = relative_to(origin, o.calibration_dir);
   }
   if (const auto* t = r.table("services")) {
     static const std::set<std::string> kServices = {"detector", "landmarks", "recognizer", "liveness",

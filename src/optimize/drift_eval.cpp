@@ -39,9 +39,19 @@ Status compare_raw(const models::ModelEntry& entry, const Sessions& s, const Sam
         return internal_error("output '" + s.first->outputs()[o].name + "' changed size: " +
                               std::to_string(a[o].data.size()) + " -> " + std::to_string(b[o].data.size()));
       }
+      double norm = 0, diff = 0;
+      for (size_t i = 0; i < a[o].data.size(); ++i) {
+        norm = std::max(norm, static_cast<double>(std::fabs(a[o].data[i])));
+        diff = std::max(diff, static_cast<double>(std::fabs(a[o].data[i] - b[o].data[i])));
+      }
+      r.max_abs_diff = std::max(r.max_abs_diff, diff);
+      // A scalar or (nearly) zero output has no direction: the cosine of 0.0012 and 0.0 is 0 and
+      // says nothing. Such outputs agree (1) when they differ by at most 1% (+0.01 absolute).
+      if (a[o].data.size() == 1 || norm < 1e-3) {
+        r.output_cosine.add(diff <= 0.01 + 0.01 * norm ? 1.0 : 0.0);
+        continue;
+      }
       r.output_cosine.add(models::cosine(a[o].data, b[o].data));
-      for (size_t i = 0; i < a[o].data.size(); ++i)
-        r.max_abs_diff = std::max(r.max_abs_diff, static_cast<double>(std::fabs(a[o].data[i] - b[o].data[i])));
     }
   }
   r.n_samples = static_cast<int>(inputs.size());
@@ -191,6 +201,7 @@ Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, cons
                         const DriftOptions& o, models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto la, liveness::LivenessModel::create(entry, s.first));
   FACELENS_ASSIGN_OR_RETURN(auto lb, liveness::LivenessModel::create(entry, s.second));
+  int near = 0;  // flips of faces the original scored within flip_margin of the threshold
   for (const auto& si : set.images) {
     for (const auto& f : si.faces) {
       if (f.score < o.min_face_score) continue;
@@ -201,9 +212,14 @@ Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, cons
         r.max_probability_diff =
             std::max(r.max_probability_diff, static_cast<double>(std::fabs(a->probabilities[k] - b.probabilities[k])));
       ++r.n_labels;
-      if (a->live != b.live) ++r.label_flips;
+      if (a->live != b.live) {
+        // A face the original scores within flip_margin of the threshold may flip on rounding.
+        if (std::fabs(a->score - a->threshold) < o.flip_margin) ++near;
+        else ++r.label_flips;
+      }
     }
   }
+  if (near) r.notes.push_back(std::to_string(near) + " label(s) flipped within " + std::to_string(o.flip_margin).substr(0, 4) + " of the decision threshold (not held to the bounds)");
   return Status::Ok();
 }
 
@@ -211,6 +227,7 @@ Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, con
                          const DriftOptions& o, models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto ma, attributes::create_attribute_model(entry, s.first));
   FACELENS_ASSIGN_OR_RETURN(auto mb, attributes::create_attribute_model(entry, s.second));
+  int near = 0;  // flips of labels the original decided within flip_margin of its threshold
   double age = 0, pose = 0;
   auto prob = [&](double a, double b) { r.max_probability_diff = std::max(r.max_probability_diff, std::fabs(a - b)); };
   for (const auto& si : set.images) {
@@ -222,7 +239,11 @@ Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, con
       if (a.age && b.age) age = std::max(age, static_cast<double>(std::fabs(*a.age - *b.age)));
       if (a.gender && b.gender) {
         ++r.n_labels;
-        if (*a.gender != *b.gender) ++r.label_flips;
+        if (*a.gender != *b.gender) {
+          // gender_score is the probability of the label chosen: near 0.5, either label is a guess.
+          if (a.gender_score && *a.gender_score - 0.5f < o.flip_margin) ++near;
+          else ++r.label_flips;
+        }
         else if (a.gender_score && b.gender_score) prob(*a.gender_score, *b.gender_score);
       }
       if (a.expression && b.expression) {
@@ -233,7 +254,10 @@ Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, con
       if (a.eyes_open && b.eyes_open) {
         for (int k = 0; k < 2; ++k) {
           ++r.n_labels;
-          if (((*a.eyes_open)[k] >= 0.5f) != ((*b.eyes_open)[k] >= 0.5f)) ++r.label_flips;
+          if (((*a.eyes_open)[k] >= 0.5f) != ((*b.eyes_open)[k] >= 0.5f)) {
+            if (std::fabs((*a.eyes_open)[k] - 0.5f) < o.flip_margin) ++near;
+            else ++r.label_flips;
+          }
           prob((*a.eyes_open)[k], (*b.eyes_open)[k]);
         }
       }
@@ -243,6 +267,7 @@ Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, con
   }
   if (age > 0) r.notes.push_back("age: max difference " + std::to_string(age).substr(0, 5) + " years");
   if (pose > 0) r.notes.push_back("head pose: max difference " + std::to_string(pose).substr(0, 5) + " degrees");
+  if (near) r.notes.push_back(std::to_string(near) + " label(s) flipped within " + std::to_string(o.flip_margin).substr(0, 4) + " of the decision threshold (not held to the bounds)");
   return Status::Ok();
 }
 

@@ -34,6 +34,9 @@ struct DriftOptions {
   // face_recognition/knn/train/biden/biden2.jpg is background): their drift is reported in the
   // notes (detectors) or left out (face models), not held to the bounds.
   float min_face_score = 0.9f;
+  // A class label (liveness, gender, eyes) the original decided within this distance of its
+  // threshold may flip on rounding alone: such flips are reported in the notes, not counted.
+  float flip_margin = 0.02f;
   float match_threshold = -1;   // < 0: the recognizer's manifest threshold "match" (else 0.4)
 };
 

@@ -136,6 +136,7 @@ TEST(Config, ReadsPrecisionAndBatching) {
 [runtime]
 precision = "auto"
 precision_cache_dir = "cache"
+calibration_dir = "/data/faces"
 [services.detector]
 precision = "int8"
 [batching]
@@ -147,6 +148,7 @@ max_wait_ms = 5
   EXPECT_EQ(o->precision.at("*"), "auto");
   EXPECT_EQ(o->precision.at("detector"), "int8");
   EXPECT_EQ(o->precision_cache_dir, "/etc/facelens/cache");  // relative to the file
+  EXPECT_EQ(o->calibration_dir, "/data/faces");
   EXPECT_EQ(o->batching.mode, EngineOptions::Batching::Mode::kOn);
   EXPECT_EQ(o->batching.max_batch, 16);
   EXPECT_DOUBLE_EQ(o->batching.max_wait_ms, 5);
