@@ -85,8 +85,10 @@ struct EngineOptions {
     int max_batch = 8;
     double max_wait_ms = 2.0;
   } batching;
-
 };
+
+// "auto", "on" or "off" (the CLI's --batching and the config's [batching] mode).
+StatusOr<EngineOptions::Batching::Mode> parse_batching_mode(const std::string& name);
 
 struct AnalyzeOptions {
   bool landmarks = true;     // five points per face

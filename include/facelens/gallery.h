@@ -62,6 +62,13 @@ enum class IdentityScore {
   kMeanTopK,  // the mean of its score_top_k best faces (all of them when it has fewer)
 };
 
+// The names used by the CLI and the config file: "auto", "exact", "hamming", "hnsw", "ivf";
+// "best", "mean"; "full", "normal". Unknown names are errors that list the known ones.
+const char* index_kind_name(IndexKind k);
+StatusOr<IndexKind> parse_index_kind(const std::string& name);
+StatusOr<IdentityScore> parse_identity_score(const std::string& name);
+StatusOr<Durability> parse_durability(const std::string& name);
+
 struct GalleryOptions {
   std::string db_path = "./data/gallery.db";  // folder created when missing
   Durability durability = Durability::kFull;

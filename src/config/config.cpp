@@ -57,6 +57,18 @@ class Reader {
     }
     return Status::Ok();
   }
+  // A name (e.g. provider = "cuda") turned into its value by `parse` (a StatusOr function);
+  // absent or "" leaves *out as it is; a wrong name is an error naming the key.
+  template <typename T, typename Parse>
+  Status get_named(const char* key, Parse parse, T* out) const {
+    std::string name;
+    FACELENS_RETURN_IF_ERROR(get(key, &name));
+    if (name.empty()) return Status::Ok();
+    auto parsed = parse(name);
+    if (!parsed.ok()) return parsed.status().with_context(where_ + ": '" + key + "'");
+    *out = *parsed;
+    return Status::Ok();
+  }
   const toml::table* table(const char* key) const {
     const toml::node* n = t_.get(key);
     return n ? n->as_table() : nullptr;
@@ -76,16 +88,6 @@ class Reader {
   std::string where_;
 };
 
-Status read_provider(const Reader& r, const char* key, Provider* out) {
-  std::string name;
-  FACELENS_RETURN_IF_ERROR(r.get(key, &name));
-  if (name.empty()) return Status::Ok();
-  auto p = parse_provider(name);
-  if (!p.ok()) return p.status().with_context(r.where());
-  *out = *p;
-  return Status::Ok();
-}
-
 Status check_precision(const std::string& v, const std::string& where) {
   if (v == "fp32" || v == "fp16" || v == "int8" || v == "auto") return Status::Ok();
   return invalid_argument(where + ": precision must be fp32, fp16, int8 or auto (got '" + v + "')");
@@ -100,7 +102,7 @@ Status read_service(const toml::table& t, const std::string& where, ServiceRunti
   if (!precision->empty()) FACELENS_RETURN_IF_ERROR(check_precision(*precision, where));
   if (t.get("provider")) {
     Provider p = Provider::kAuto;
-    FACELENS_RETURN_IF_ERROR(read_provider(r, "provider", &p));
+    FACELENS_RETURN_IF_ERROR(r.get_named("provider", parse_provider, &p));
     s->provider = p;
   }
   if (t.get("device_ids")) {
@@ -189,7 +191,7 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
                                               "inter_op_threads", "allow_spinning", "idle_unload_seconds",
                                               "memory_budget_mb", "precision", "precision_cache_dir",
                                               "calibration_dir"}));
-    FACELENS_RETURN_IF_ERROR(read_provider(rt, "provider", &o.runtime.provider));
+    FACELENS_RETURN_IF_ERROR(rt.get_named("provider", parse_provider, &o.runtime.provider));
     FACELENS_RETURN_IF_ERROR(rt.get("require_gpu", &o.runtime.require_gpu));
     FACELENS_RETURN_IF_ERROR(rt.get("cuda_ep_path", &o.runtime.cuda_ep_path));
     FACELENS_RETURN_IF_ERROR(rt.get("intra_op_threads", &o.runtime.intra_op_threads));
@@ -247,13 +249,7 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
   if (const auto* t = r.table("batching")) {
     Reader b(*t, origin + " [batching]");
     FACELENS_RETURN_IF_ERROR(b.unknown_keys({"mode", "max_batch", "max_wait_ms"}));
-    std::string mode;
-    FACELENS_RETURN_IF_ERROR(b.get("mode", &mode));
-    using Mode = EngineOptions::Batching::Mode;
-    if (mode == "auto") o.batching.mode = Mode::kAuto;
-    else if (mode == "on") o.batching.mode = Mode::kOn;
-    else if (mode == "off") o.batching.mode = Mode::kOff;
-    else if (!mode.empty()) return invalid_argument(b.where() + ": mode must be auto, on or off (got '" + mode + "')");
+    FACELENS_RETURN_IF_ERROR(b.get_named("mode", parse_batching_mode, &o.batching.mode));
     FACELENS_RETURN_IF_ERROR(b.get("max_batch", &o.batching.max_batch));
     FACELENS_RETURN_IF_ERROR(b.get("max_wait_ms", &o.batching.max_wait_ms));
     if (o.batching.max_batch < 1) return invalid_argument(b.where() + ": max_batch must be at least 1");
@@ -321,26 +317,11 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
     FACELENS_RETURN_IF_ERROR(g.get("enabled", &c.gallery_enabled));
     FACELENS_RETURN_IF_ERROR(g.get("db_path", &go.db_path));
     go.db_path = relative_to(origin, go.db_path);
-    std::string index, score, durability;
-    FACELENS_RETURN_IF_ERROR(g.get("index", &index));
-    if (index == "auto") go.index = IndexKind::kAuto;
-    else if (index == "exact") go.index = IndexKind::kExact;
-    else if (index == "hamming") go.index = IndexKind::kHamming;
-    else if (index == "hnsw") go.index = IndexKind::kHnsw;
-    else if (index == "ivf") go.index = IndexKind::kIvf;
-    else if (!index.empty())
-      return invalid_argument(g.where() + ": index must be auto, exact, hamming, hnsw or ivf (got '" + index + "')");
+    FACELENS_RETURN_IF_ERROR(g.get_named("index", parse_index_kind, &go.index));
     FACELENS_RETURN_IF_ERROR(g.get("ann_min_faces", &go.ann_min_faces));
-    FACELENS_RETURN_IF_ERROR(g.get("score", &score));
-    if (score == "best") go.score = IdentityScore::kBest;
-    else if (score == "mean") go.score = IdentityScore::kMeanTopK;
-    else if (!score.empty()) return invalid_argument(g.where() + ": score must be best or mean (got '" + score + "')");
+    FACELENS_RETURN_IF_ERROR(g.get_named("score", parse_identity_score, &go.score));
     FACELENS_RETURN_IF_ERROR(g.get("score_top_k", &go.score_top_k));
-    FACELENS_RETURN_IF_ERROR(g.get("durability", &durability));
-    if (durability == "full") go.durability = Durability::kFull;
-    else if (durability == "normal") go.durability = Durability::kNormal;
-    else if (!durability.empty())
-      return invalid_argument(g.where() + ": durability must be full or normal (got '" + durability + "')");
+    FACELENS_RETURN_IF_ERROR(g.get_named("durability", parse_durability, &go.durability));
   }
   return c;
 }

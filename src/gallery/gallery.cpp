@@ -89,6 +89,35 @@ float aggregate(std::vector<float>& scores, IdentityScore mode, int k) {
 
 }  // namespace
 
+const char* index_kind_name(IndexKind k) {
+  switch (k) {
+    case IndexKind::kAuto: return "auto";
+    case IndexKind::kExact: return "exact";
+    case IndexKind::kHamming: return "hamming";
+    case IndexKind::kHnsw: return "hnsw";
+    case IndexKind::kIvf: return "ivf";
+  }
+  return "exact";
+}
+
+StatusOr<IndexKind> parse_index_kind(const std::string& name) {
+  for (IndexKind k : {IndexKind::kAuto, IndexKind::kExact, IndexKind::kHamming, IndexKind::kHnsw, IndexKind::kIvf})
+    if (name == index_kind_name(k)) return k;
+  return invalid_argument("unknown gallery index '" + name + "': expected auto, exact, hamming, hnsw or ivf");
+}
+
+StatusOr<IdentityScore> parse_identity_score(const std::string& name) {
+  if (name == "best") return IdentityScore::kBest;
+  if (name == "mean") return IdentityScore::kMeanTopK;
+  return invalid_argument("unknown identity score '" + name + "': expected best or mean");
+}
+
+StatusOr<Durability> parse_durability(const std::string& name) {
+  if (name == "full") return Durability::kFull;
+  if (name == "normal") return Durability::kNormal;
+  return invalid_argument("unknown durability '" + name + "': expected full or normal");
+}
+
 struct Gallery::Impl {
   GalleryOptions options;
   std::shared_ptr<const Engine> engine;
@@ -262,14 +291,6 @@ struct Gallery::Impl {
   IndexKind mode() const {
     if (options.index != IndexKind::kAuto) return options.index;
     return exact && exact->size() >= options.ann_min_faces ? IndexKind::kHamming : IndexKind::kExact;
-  }
-  static const char* mode_name(IndexKind k) {
-    switch (k) {
-      case IndexKind::kHamming: return "hamming";
-      case IndexKind::kHnsw: return "hnsw";
-      case IndexKind::kIvf: return "ivf";
-      default: return "exact";
-    }
   }
   // A FAISS index is wanted (and built on the first search).
   bool want_ann() const {
@@ -900,7 +921,7 @@ GalleryStats Gallery::stats() const {
   for (const auto& [model, n] : m.model_faces) s.n_faces += n;
   s.dim = m.exact ? m.exact->dim() : 0;
   s.model_id = m.model_list();
-  s.index = Impl::mode_name(m.mode());
+  s.index = index_kind_name(m.mode());
   s.threshold = m.threshold;
   return s;
 }

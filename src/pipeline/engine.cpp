@@ -271,7 +271,7 @@ StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precisio
   FACELENS_ASSIGN_OR_RETURN(auto session, open_original());
   optimize::PrecisionRequest r;
   r.precision = precision;
-  r.provider = session->provider() == "CUDAExecutionProvider" ? "cuda" : "cpu";
+  r.provider = session->provider() == runtime::kCudaEpName ? "cuda" : "cpu";
   r.entry = e;
   r.model_path = from_file(e) ? e.file : registry->path_of(e);
   if (from_file(e)) {
@@ -303,6 +303,14 @@ StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precisio
   }
   if (choice->path == r.model_path) return session;
   return models::open_session_unverified(choice->path, e, env, so);
+}
+
+StatusOr<EngineOptions::Batching::Mode> parse_batching_mode(const std::string& name) {
+  using Mode = EngineOptions::Batching::Mode;
+  if (name == "auto") return Mode::kAuto;
+  if (name == "on") return Mode::kOn;
+  if (name == "off") return Mode::kOff;
+  return invalid_argument("batching mode '" + name + "' is not one of auto, on or off");
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

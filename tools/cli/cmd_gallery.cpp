@@ -70,17 +70,14 @@ void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
                 "SQLite synchronous=NORMAL: faster bulk writes; survives a crash but not a power cut");
 }
 
+// --index and --score were checked by CLI11 (IsMember): only an unset ("") one fails to parse,
+// and then the config's value stays.
 GalleryOptions gallery_options(const GalleryArgs& a) {
   GalleryOptions o = a.configured;
   o.db_path = a.db;
   if (a.normal_sync) o.durability = Durability::kNormal;
-  if (a.index == "auto") o.index = IndexKind::kAuto;
-  else if (a.index == "exact") o.index = IndexKind::kExact;
-  else if (a.index == "hamming") o.index = IndexKind::kHamming;
-  else if (a.index == "hnsw") o.index = IndexKind::kHnsw;
-  else if (a.index == "ivf") o.index = IndexKind::kIvf;
-  if (a.score == "mean") o.score = IdentityScore::kMeanTopK;
-  else if (a.score == "best") o.score = IdentityScore::kBest;
+  if (auto index = parse_index_kind(a.index); index.ok()) o.index = *index;
+  if (auto score = parse_identity_score(a.score); score.ok()) o.score = *score;
   if (a.score_k > 0) o.score_top_k = a.score_k;
   o.match_threshold = a.threshold;
   return o;

@@ -53,9 +53,12 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
     if (!parsed.ok()) return fail(parsed.status().with_context("FACELENS_API_KEYS"));
     so.api_keys.insert(so.api_keys.end(), parsed->begin(), parsed->end());
   }
-  using Mode = EngineOptions::Batching::Mode;
-  if (a.batching) opts->batching.mode = *a.batching == "on" ? Mode::kOn : *a.batching == "off" ? Mode::kOff : Mode::kAuto;
-  if (a.no_batching) opts->batching.mode = Mode::kOff;
+  if (a.batching) {
+    auto mode = parse_batching_mode(*a.batching);
+    if (!mode.ok()) return fail(mode.status().with_context("--batching"));
+    opts->batching.mode = *mode;
+  }
+  if (a.no_batching) opts->batching.mode = EngineOptions::Batching::Mode::kOff;
   if (a.batch_max) opts->batching.max_batch = *a.batch_max;
   if (a.batch_wait_ms) opts->batching.max_wait_ms = *a.batch_wait_ms;
   auto engine = Engine::create(*opts);
