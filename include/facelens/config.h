@@ -22,8 +22,7 @@ StatusOr<EngineOptions> parse_config(const std::string& toml_text, const std::st
 
 // What `facelens serve` and the gallery commands read besides the engine: [server] and [gallery].
 struct ServiceConfig {
-  ServerOptions server;
-  int max_concurrent = 0;  // [server] max_concurrent; 0 = one per core
+  ServerOptions server;  // [server] max_concurrent = 0 keeps the base's value
   GalleryOptions gallery;
   bool gallery_enabled = true;
 };

@@ -273,7 +273,9 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
     FACELENS_RETURN_IF_ERROR(s.get("host", &so.host));
     FACELENS_RETURN_IF_ERROR(s.get("port", &so.port));
     FACELENS_RETURN_IF_ERROR(s.get("http_threads", &so.threads));
-    FACELENS_RETURN_IF_ERROR(s.get("max_concurrent", &c.max_concurrent));
+    int max_concurrent = 0;  // 0 = the caller's default (facelens serve: two per core)
+    FACELENS_RETURN_IF_ERROR(s.get("max_concurrent", &max_concurrent));
+    if (max_concurrent > 0) so.max_concurrent = max_concurrent;
     FACELENS_RETURN_IF_ERROR(s.get("max_queue", &so.max_queue));
     FACELENS_RETURN_IF_ERROR(s.get("deadline_seconds", &so.request_deadline_seconds));
     int64_t mb = so.max_body_bytes >> 20;

@@ -142,7 +142,6 @@ struct Server::Impl {
   std::mutex mu;
   std::condition_variable cv;
   int running = 0;
-  int waiting = 0;
   uint64_t next_ticket = 0;
   std::deque<uint64_t> queue;  // tickets of the waiting requests, in arrival order
 
@@ -157,7 +156,8 @@ struct Server::Impl {
   // the queue is full or the deadline passed.
   bool acquire(Request& r) {
     std::unique_lock<std::mutex> lock(mu);
-    if (running >= options.max_concurrent && waiting >= options.max_queue) {
+    const size_t waiting = queue.size();
+    if (running >= options.max_concurrent && waiting >= static_cast<size_t>(options.max_queue)) {
       r.res.set_header("Retry-After", "1");
       send_error(r.res, 503, "UNAVAILABLE", "the server is busy (" + std::to_string(waiting) +
                                                 " requests queued): retry after a second");
@@ -166,14 +166,12 @@ struct Server::Impl {
     }
     // First come, first served: a request runs when a slot is free and it heads the queue (a
     // plain condition variable lets late arrivals overtake, which stretches the p99 latency).
-    ++waiting;
     const uint64_t ticket = next_ticket++;
     queue.push_back(ticket);
     const auto deadline = r.start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                         std::chrono::duration<double>(options.request_deadline_seconds));
     bool got = cv.wait_until(lock, deadline,
                              [&] { return running < options.max_concurrent && queue.front() == ticket; });
-    --waiting;
     queue.erase(std::find(queue.begin(), queue.end(), ticket));
     cv.notify_all();  // the next in line may go (or a timed-out head made room)
     if (!got) {
@@ -515,7 +513,7 @@ void Server::Impl::install() {
     {
       std::lock_guard<std::mutex> lock(mu);
       metrics.gauge("facelens_inflight", "state=\"running\"", running);
-      metrics.gauge("facelens_inflight", "state=\"waiting\"", waiting);
+      metrics.gauge("facelens_inflight", "state=\"waiting\"", static_cast<double>(queue.size()));
     }
     const auto sizes = engine->recognizer_batch_sizes();
     for (size_t n = 1; n < sizes.size(); ++n) {

@@ -184,7 +184,7 @@ provider = "cpu"
   EXPECT_EQ(c->server.host, "0.0.0.0");
   EXPECT_EQ(c->server.port, 9000);
   EXPECT_EQ(c->server.threads, 8);
-  EXPECT_EQ(c->max_concurrent, 3);
+  EXPECT_EQ(c->server.max_concurrent, 3);
   EXPECT_EQ(c->server.max_queue, 10);
   EXPECT_DOUBLE_EQ(c->server.request_deadline_seconds, 2.5);
   EXPECT_EQ(c->server.max_body_bytes, 4 << 20);
@@ -207,6 +207,11 @@ provider = "cpu"
   EXPECT_FALSE(parse_service_config("[server]\napi_keys = [{ sha256 = \"" + hash + "\", role = \"root\" }]\n", "f.toml", {}).ok());
   EXPECT_FALSE(parse_service_config("[server]\nprot = 1\n", "f.toml", {}).ok());
   EXPECT_FALSE(parse_service_config("[gallery]\nindex = \"lsh\"\n", "f.toml", {}).ok());
+  ServiceConfig base;
+  base.server.max_concurrent = 7;
+  auto zero = parse_service_config("[server]\nmax_concurrent = 0\n", "f.toml", base);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero->server.max_concurrent, 7);  // 0 keeps the caller's default
   auto defaults = parse_service_config("", "f.toml", {});
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->server.port, 8080);

@@ -35,16 +35,16 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
   base.batching.mode = EngineOptions::Batching::Mode::kAuto;  // the config's [batching] mode may change it
   auto opts = engine_options(c, base);
   if (!opts.ok()) return fail(opts.status());
-  auto cfg = service_config(c);
+  ServiceConfig base_config;
+  // Two analyses per core keep the cores busy while one waits on memory or I/O.
+  base_config.server.max_concurrent = std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
+  auto cfg = service_config(c, base_config);
   if (!cfg.ok()) return fail(cfg.status());
   ServerOptions so = cfg->server;
   if (a.host) so.host = *a.host;
   if (a.port) so.port = *a.port;
   if (a.threads) so.threads = *a.threads;
-  // Two analyses per core keep the cores busy while one waits on memory or I/O.
-  const int max_concurrent = a.max_concurrent.value_or(cfg->max_concurrent);
-  so.max_concurrent =
-      max_concurrent > 0 ? max_concurrent : std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
+  if (a.max_concurrent.value_or(0) > 0) so.max_concurrent = *a.max_concurrent;
   if (a.max_queue) so.max_queue = *a.max_queue;
   if (a.deadline) so.request_deadline_seconds = *a.deadline;
   if (a.max_body_mb) so.max_body_bytes = *a.max_body_mb << 20;

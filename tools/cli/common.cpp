@@ -49,10 +49,10 @@ std::string config_path(const Common& c) {
 }
 }  // namespace
 
-StatusOr<ServiceConfig> service_config(const Common& c) {
+StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base) {
   const std::string config = config_path(c);
-  if (config.empty()) return ServiceConfig{};
-  return load_service_config(config, {});
+  if (config.empty()) return base;
+  return load_service_config(config, std::move(base));
 }
 
 StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base) {

@@ -40,8 +40,8 @@ struct Common {
   float deepfake_margin = -1;
 };
 void add_common(CLI::App* cmd, Common& c);
-// The [server] and [gallery] tables of the config file (if any), else the defaults.
-StatusOr<ServiceConfig> service_config(const Common& c);
+// The [server] and [gallery] tables of the config file (if any) over `base`.
+StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base = {});
 // The engine options of the config file (if any) with the command line on top.
 StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base = {});
 // {"detector": "CPUExecutionProvider", ...} for the services the engine has loaded.
