@@ -197,6 +197,14 @@ Status compare_landmarks(const models::ModelEntry& entry, const Sessions& s, con
   return Status::Ok();
 }
 
+// Flips of labels the original decided within flip_margin of their threshold: reported, not
+// counted in label_flips.
+void note_near_threshold_flips(int near, const DriftOptions& o, models::DriftReport& r) {
+  if (near == 0) return;
+  r.notes.push_back(std::to_string(near) + " label(s) flipped within " + std::to_string(o.flip_margin).substr(0, 4) +
+                    " of the decision threshold (not held to the bounds)");
+}
+
 Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
                         const DriftOptions& o, models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto la, liveness::LivenessModel::create(entry, s.first));
@@ -219,7 +227,7 @@ Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, cons
       }
     }
   }
-  if (near) r.notes.push_back(std::to_string(near) + " label(s) flipped within " + std::to_string(o.flip_margin).substr(0, 4) + " of the decision threshold (not held to the bounds)");
+  note_near_threshold_flips(near, o, r);
   return Status::Ok();
 }
 
@@ -267,7 +275,7 @@ Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, con
   }
   if (age > 0) r.notes.push_back("age: max difference " + std::to_string(age).substr(0, 5) + " years");
   if (pose > 0) r.notes.push_back("head pose: max difference " + std::to_string(pose).substr(0, 5) + " degrees");
-  if (near) r.notes.push_back(std::to_string(near) + " label(s) flipped within " + std::to_string(o.flip_margin).substr(0, 4) + " of the decision threshold (not held to the bounds)");
+  note_near_threshold_flips(near, o, r);
   return Status::Ok();
 }
 

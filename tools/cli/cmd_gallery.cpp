@@ -627,8 +627,20 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   auto* gallery = app.add_subcommand("gallery", "enrol people and recognise them (SQLite gallery)");
   gallery->require_subcommand(1);
 
-  auto* enroll = gallery->add_subcommand("enroll", "enrol NAME from one or more photos (one face each)");
-  add_gallery_options(enroll, common, *a);
+  // Each gallery command: its subcommand with the common gallery options, run with the config's
+  // [gallery] table under the command line.
+  auto subcommand = [&](const char* name, const char* help, int (*run)(const Common&, const GalleryArgs&)) {
+    CLI::App* cmd = gallery->add_subcommand(name, help);
+    add_gallery_options(cmd, common, *a);
+    runners.push_back([cmd, a, &common, run]() -> std::optional<int> {
+      if (!*cmd) return std::nullopt;
+      if (int rc = resolve_gallery_config(common, *a)) return rc;
+      return run(common, *a);
+    });
+    return cmd;
+  };
+
+  auto* enroll = subcommand("enroll", "enrol NAME from one or more photos (one face each)", cmd_enroll);
   enroll->add_option("name", a->name, "identity name (created when new)")->required();
   enroll->add_option("images", a->images, "photos of that person")->required();
   enroll->add_option("--meta", a->meta, "JSON object stored with the identity, e.g. '{\"employee_id\": 42}'");
@@ -639,84 +651,30 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   enroll->add_option("--max-pose", a->max_pose, "maximum |yaw| and |pitch| in degrees with a pose model (default 45, 0 = off)");
   enroll->add_flag("--live", a->live, "refuse photos the liveness model takes for a spoof");
   enroll->add_flag("--no-crop", a->no_crop, "do not keep the aligned face crop (then `gallery reembed` cannot redo it)");
-  runners.push_back([enroll, a, &common]() -> std::optional<int> {
-    if (!*enroll) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_enroll(common, *a);
-  });
 
-  auto* list = gallery->add_subcommand("list", "identities with their number of faces");
-  add_gallery_options(list, common, *a);
+  auto* list = subcommand("list", "identities with their number of faces", cmd_list);
   list->add_flag("--faces", a->faces, "also list each face (model, sharpness, crop kept)");
-  runners.push_back([list, a, &common]() -> std::optional<int> {
-    if (!*list) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_list(common, *a);
-  });
 
-  auto* remove = gallery->add_subcommand("remove", "remove an identity and its faces");
-  add_gallery_options(remove, common, *a);
+  auto* remove = subcommand("remove", "remove an identity and its faces", cmd_remove);
   remove->add_option("name", a->name, "identity name")->required();
-  runners.push_back([remove, a, &common]() -> std::optional<int> {
-    if (!*remove) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_remove(common, *a);
-  });
 
-  auto* identify = gallery->add_subcommand("identify", "who is in each photo? (unknown below the threshold)");
-  add_gallery_options(identify, common, *a);
+  auto* identify = subcommand("identify", "who is in each photo? (unknown below the threshold)", cmd_identify);
   identify->add_option("images", a->images, "photos")->required();
   identify->add_option("--top-k", a->top_k, "identities listed per face")->capture_default_str();
-  runners.push_back([identify, a, &common]() -> std::optional<int> {
-    if (!*identify) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_identify(common, *a);
-  });
 
-  auto* verify = gallery->add_subcommand("verify", "is the largest face of IMG the enrolled NAME?");
-  add_gallery_options(verify, common, *a);
+  auto* verify = subcommand("verify", "is the largest face of IMG the enrolled NAME?", cmd_verify);
   verify->add_option("image", a->image, "photo")->required();
   verify->add_option("name", a->name, "enrolled identity")->required();
-  runners.push_back([verify, a, &common]() -> std::optional<int> {
-    if (!*verify) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_verify(common, *a);
-  });
 
-  auto* exp = gallery->add_subcommand("export", "write the gallery to a JSON file");
-  add_gallery_options(exp, common, *a);
+  auto* exp = subcommand("export", "write the gallery to a JSON file", cmd_export);
   exp->add_option("file", a->file, "JSON file to write")->required();
   exp->add_flag("--no-crops", a->no_crops, "leave the aligned crops out (smaller; the copy cannot be re-embedded)");
-  runners.push_back([exp, a, &common]() -> std::optional<int> {
-    if (!*exp) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_export(common, *a);
-  });
 
-  auto* imp = gallery->add_subcommand("import", "add the identities of a `gallery export` file");
-  add_gallery_options(imp, common, *a);
+  auto* imp = subcommand("import", "add the identities of a `gallery export` file", cmd_import);
   imp->add_option("file", a->file, "JSON file from `facelens gallery export`")->required();
-  runners.push_back([imp, a, &common]() -> std::optional<int> {
-    if (!*imp) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_import(common, *a);
-  });
 
-  auto* reembed = gallery->add_subcommand("reembed", "recompute every embedding from the stored crops with the current recognizer");
-  add_gallery_options(reembed, common, *a);
-  runners.push_back([reembed, a, &common]() -> std::optional<int> {
-    if (!*reembed) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_reembed(common, *a);
-  });
-
-  auto* check = gallery->add_subcommand("check", "SQLite integrity check and gallery statistics");
-  add_gallery_options(check, common, *a);
-  runners.push_back([check, a, &common]() -> std::optional<int> {
-    if (!*check) return std::nullopt;
-    if (int rc = resolve_gallery_config(common, *a)) return rc;
-    return cmd_check(common, *a);
-  });
+  subcommand("reembed", "recompute every embedding from the stored crops with the current recognizer", cmd_reembed);
+  subcommand("check", "SQLite integrity check and gallery statistics", cmd_check);
 
   auto ca = std::make_shared<CalibrateArgs>();
   auto* calibrate = app.add_subcommand("calibrate", "ROC, AUC and the match threshold for a target false-accept rate");
