@@ -529,9 +529,7 @@ class Calibrator {
           return invalid_argument("calibration sample has " + std::to_string(sample.size()) + " tensors, the model " +
                                   std::to_string(input_names.size()) + " inputs");
         }
-        std::vector<runtime::TensorRef> refs;
-        for (const auto& t : sample) refs.push_back({t.data, t.shape});
-        FACELENS_ASSIGN_OR_RETURN(auto result, s.run(refs));
+        FACELENS_ASSIGN_OR_RETURN(auto result, s.run(runtime::refs_of(sample)));
         for (size_t k = 0; k < input_names.size(); ++k)
           if (std::find(tensors_.begin(), tensors_.end(), input_names[k]) != tensors_.end())
             observe(pass, input_names[k], sample[k].data);
@@ -743,7 +741,6 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     }
     keep.weight_only.insert(float_out.begin(), float_out.end());
   }
-  const std::set<std::string>& skip = keep.ops;
   const int n_relu = fold_relu(model, keep);
   if (n_relu) out.info.notes.push_back(std::to_string(n_relu) + " Relu/Clip nodes absorbed into QuantizeLinear");
 
@@ -768,7 +765,6 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     quantized.insert(t);
     order.push_back(t);
   };
-  auto quantizable = [&](const onnx::NodeProto& n) { return keep.quantizable(n); };
   for (const auto& n : g->node()) {
     if (!keep.int8_compute(n)) continue;
     const bool weighted = is_weighted(n, ix, *g);
@@ -780,7 +776,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   }
   // Data-movement ops (and MaxPool) after a quantized tensor share its parameters.
   for (const auto& n : g->node()) {
-    if (!kPassOps.count(n.op_type()) || skip.count(n.op_type()) || n.input_size() < 1 || n.output_size() != 1) continue;
+    if (!kPassOps.count(n.op_type()) || keep.ops.count(n.op_type()) || n.input_size() < 1 || n.output_size() != 1) continue;
     const std::string& in = n.input(0);
     const std::string& o = n.output(0);
     if (!quantized.count(in) || !is_float(o) || quantized.count(o) || only_outputs(o) || keep.tensors.count(o)) continue;
@@ -832,7 +828,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   std::map<std::string, WeightDq> weights;
   for (int i = 0; i < g->node_size(); ++i) {
     onnx::NodeProto* n = g->mutable_node(i);
-    if (!quantizable(*n) || !is_weighted(*n, ix, *g)) continue;
+    if (!keep.quantizable(*n) || !is_weighted(*n, ix, *g)) continue;
     const std::string w = n->input(1);
     const int64_t axis = weight_axis(*n);
     const std::string key = w + "@" + std::to_string(axis);

@@ -45,9 +45,7 @@ StatusOr<std::vector<std::string>> measured_sensitivity(const std::string& model
     FACELENS_ASSIGN_OR_RETURN(auto s, runtime::Session::create(env, f.path(), so));
     std::vector<std::vector<runtime::Tensor>> all;
     for (const auto& sample : samples) {
-      std::vector<runtime::TensorRef> refs;
-      for (const auto& t : sample) refs.push_back({t.data, t.shape});
-      FACELENS_ASSIGN_OR_RETURN(auto out, s->run(refs));
+      FACELENS_ASSIGN_OR_RETURN(auto out, s->run(runtime::refs_of(sample)));
       all.push_back(std::move(out));
     }
     return all;

@@ -40,8 +40,9 @@ struct ConvertRequest {
   models::Fp16Options fp16_options;
   models::Int8Options int8_options;
 
-  // int8: when the drift is beyond bounds, keep the most sensitive layers (models::
-  // int8_sensitivity_order) in float32, a few more each round, up to a quarter of them.
+  // int8: when the drift is beyond bounds, first leave unrounded the outputs only float32 ops
+  // read, then keep the layers that hurt the outputs most (each quantized alone and measured) in
+  // float32, a few more each round, up to half of them.
   bool mixed_precision = true;
 
   const SampleSet* samples = nullptr;  // faces for calibration and drift; required for int8 and drift

@@ -29,8 +29,7 @@ Status compare_raw(const models::ModelEntry& entry, const Sessions& s, const Sam
                    models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto inputs, model_inputs(entry, set, max_samples));
   for (const auto& sample : inputs) {
-    std::vector<runtime::TensorRef> refs;
-    for (const auto& t : sample) refs.push_back({t.data, t.shape});
+    const auto refs = runtime::refs_of(sample);
     FACELENS_ASSIGN_OR_RETURN(auto a, s.first->run(refs));
     FACELENS_ASSIGN_OR_RETURN(auto b, s.second->run(refs));
     if (a.size() != b.size()) return internal_error("the converted model has other outputs than the original");
@@ -315,8 +314,7 @@ StatusOr<double> measure_latency(const std::string& model_path, const models::Ca
   so.intra_op_threads = threads;
   so.service.provider = Provider::kCpu;
   FACELENS_ASSIGN_OR_RETURN(auto s, runtime::Session::create(std::move(env), model_path, so));
-  std::vector<runtime::TensorRef> refs;
-  for (const auto& t : input) refs.push_back({t.data, t.shape});
+  const auto refs = runtime::refs_of(input);
   for (int i = 0; i < warmup; ++i) FACELENS_RETURN_IF_ERROR(s->run(refs).status());
   std::vector<double> ms;
   for (int i = 0; i < std::max(1, runs); ++i) {

@@ -10,6 +10,13 @@
 
 namespace facelens::runtime {
 
+std::vector<TensorRef> refs_of(std::span<const Tensor> tensors) {
+  std::vector<TensorRef> refs;
+  refs.reserve(tensors.size());
+  for (const auto& t : tensors) refs.push_back({t.data, t.shape});
+  return refs;
+}
+
 std::string shape_to_string(std::span<const int64_t> shape) {
   std::string s;
   for (size_t i = 0; i < shape.size(); ++i) {

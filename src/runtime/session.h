@@ -63,6 +63,9 @@ struct Tensor {
   std::vector<float> data;
 };
 
+// Views of `tensors` (valid while they live), e.g. to run a stored sample again.
+std::vector<TensorRef> refs_of(std::span<const Tensor> tensors);
+
 std::string shape_to_string(std::span<const int64_t> shape);
 
 // The index of the smallest queue depth; ties go to the first at or after `start` (so equal
