@@ -1,6 +1,10 @@
-// Charts of a benchmark with gnuplot (Debian: gnuplot-nox): CPU vs GPU per service, latency
-// distribution, throughput against batch size; each as SVG and PNG. The data (.dat) and scripts
-// (.gp) stay in DIR/charts so a chart can be rendered again or restyled by hand.
+// Charts with gnuplot (Debian: gnuplot-nox): the renderer (charts.h), the benchmark's charts (CPU
+// vs GPU per service, latency distribution, throughput against batch size; each as SVG and PNG,
+// with their data (.dat) and scripts (.gp) in DIR/charts) and the ROC chart of `calibrate`.
+#include "bench/charts.h"
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,16 +14,28 @@
 
 namespace facelens::bench {
 
-namespace {
-
 namespace fs = std::filesystem;
 
-// A gnuplot single-quoted string ('' stands for one quote inside).
-std::string q(const std::string& s) {
+std::string gnuplot_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
   return out + "'";
 }
+
+const char* chart_format_name(ChartFormat f) { return f == ChartFormat::kSvg ? "svg" : "png"; }
+
+std::optional<ChartFormat> parse_chart_format(const std::string& extension) {
+  std::string e = extension;
+  if (!e.empty() && e[0] == '.') e.erase(0, 1);
+  for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (e == "svg") return ChartFormat::kSvg;
+  if (e == "png") return ChartFormat::kPng;
+  return std::nullopt;
+}
+
+namespace {
+
+std::string q(const std::string& s) { return gnuplot_quote(s); }
 
 std::string fmt(double v) {
   std::ostringstream o;
@@ -33,12 +49,6 @@ bool write_file(const fs::path& p, const std::string& text) {
   out << text;
   return static_cast<bool>(out);
 }
-
-struct Chart {
-  std::string name;    // file stem
-  std::string data;    // contents of NAME.dat
-  std::string body;    // gnuplot commands after the terminal and output lines
-};
 
 const Row* find_row(const BenchReport& rep, const std::string& service, const std::string& provider, int batch,
                     const std::string& precision) {
@@ -149,6 +159,80 @@ std::optional<Chart> throughput_vs_batch(const BenchReport& rep, const fs::path&
 
 }  // namespace
 
+RenderResult render_gnuplot(const std::vector<Chart>& charts, const fs::path& dir,
+                            const std::vector<ChartFormat>& formats) {
+  RenderResult res;
+  const CommandResult probe = run_command({"gnuplot", "--version"});
+  res.have_gnuplot = probe.started && probe.exit_code == 0;
+  std::string png_terminal = "png";
+  if (res.have_gnuplot) {
+    const CommandResult cairo = run_command({"gnuplot", "-e", "set terminal pngcairo"});
+    if (cairo.started && cairo.exit_code == 0) png_terminal = "pngcairo";
+  }
+  std::error_code ec;
+  for (const auto& c : charts) {
+    write_file(dir / (c.name + ".dat"), c.data);
+    for (ChartFormat f : formats) {
+      const std::string kind = chart_format_name(f);
+      const fs::path image = dir / (c.name + "." + kind);
+      const fs::path script = dir / (c.name + "." + kind + ".gp");
+      std::ostringstream s;
+      if (f == ChartFormat::kSvg)
+        s << "set terminal svg size 960,540 dynamic enhanced font 'sans,11' background rgb 'white'\n";
+      else
+        s << "set terminal " << png_terminal << " size 1280,720 enhanced font 'sans,11' background rgb 'white'\n";
+      s << "set output " << q(image.string()) << "\n" << c.body << "set output\n";
+      write_file(script, s.str());
+      if (!res.have_gnuplot) continue;
+      fs::remove(image, ec);
+      const CommandResult r = run_command({"gnuplot", script.string()});
+      std::error_code size_ec;
+      const bool ok = r.started && r.exit_code == 0 && fs::exists(image) && fs::file_size(image, size_ec) > 0;
+      if (ok) {
+        res.written.push_back(image);
+      } else {
+        fs::remove(image, ec);  // no empty or half-written chart left behind
+        res.failed.push_back(image.filename().string());
+      }
+    }
+  }
+  return res;
+}
+
+Chart roc_chart(const RocChartInput& in, const fs::path& dir, const std::string& name) {
+  const double x0 = in.min_far > 0 ? in.min_far : 1e-4;
+  std::ostringstream d;
+  d << "# FAR TAR (the points at or left of the axis' left edge start the curve there)\n";
+  // The curve from the axis' left edge: the best TAR with FAR <= x0 drawn at x0, then the rest.
+  double y_left = 0;
+  for (const auto& p : in.curve)
+    if (p.far <= x0) y_left = std::max(y_left, p.tar);
+  d << fmt(x0) << " " << fmt(y_left) << "\n";
+  for (const auto& p : in.curve)
+    if (p.far > x0) d << fmt(p.far) << " " << fmt(p.tar) << "\n";
+  double y0 = y_left;
+  d << "\n\n# FAR TAR lo hi\n";
+  for (const auto& m : in.markers) {
+    d << fmt(std::max(m.far, x0)) << " " << fmt(m.tar) << " " << fmt(m.lo) << " " << fmt(m.hi) << "\n";
+    y0 = std::min(y0, m.lo);
+  }
+  d << "\n\n# EER\n";
+  if (in.eer >= 0) d << fmt(std::max(in.eer, x0)) << " " << fmt(1 - in.eer) << "\n";
+  else d << "? ?\n";
+  // The lower edge: a tenth below the lowest TAR shown, so high-accuracy curves keep their detail.
+  const double ymin = std::max(0.0, std::floor((y0 - 0.02) * 10) / 10);
+  const std::string dat = q((dir / (name + ".dat")).string());
+  std::ostringstream b;
+  b << "set datafile missing '?'\nset logscale x\nset grid xtics ytics mxtics\nset key bottom right\n"
+    << "set format x '10^{%L}'\nset xrange [" << fmt(x0) << ":1]\nset yrange [" << fmt(ymin) << ":1.005]\n"
+    << "set xlabel 'false-accept rate (log scale)'\nset ylabel 'true-accept rate'\n"
+    << "set title " << q(in.title) << " noenhanced\n"
+    << "plot " << dat << " index 0 using 1:2 with lines linewidth 2 title 'ROC', "
+    << "'' index 1 using 1:2:3:4 with yerrorbars pointtype 7 pointsize 1 title 'TAR at FAR (95 % interval)', "
+    << "'' index 2 using 1:2 with points pointtype 6 pointsize 2 title 'equal error rate'\n";
+  return Chart{name, d.str(), b.str()};
+}
+
 ChartsInfo render_charts(const BenchReport& rep, const std::string& out_dir) {
   ChartsInfo info;
   const fs::path dir = fs::absolute(fs::path(out_dir) / "charts");
@@ -169,40 +253,10 @@ ChartsInfo render_charts(const BenchReport& rep, const std::string& out_dir) {
   if (auto c = throughput_vs_batch(rep, dir)) charts.push_back(*c);
   else missing.push_back("throughput_vs_batch (no measured run)");
 
-  const CommandResult probe = run_command({"gnuplot", "--version"});
-  const bool have_gnuplot = probe.started && probe.exit_code == 0;
-  std::string png_terminal = "png";
-  if (have_gnuplot) {
-    const CommandResult cairo = run_command({"gnuplot", "-e", "set terminal pngcairo"});
-    if (cairo.started && cairo.exit_code == 0) png_terminal = "pngcairo";
-  }
-  std::vector<std::string> failed;
-  for (const auto& c : charts) {
-    const fs::path dat = dir / (c.name + ".dat");
-    write_file(dat, c.data);
-    for (const char* kind : {"svg", "png"}) {
-      const fs::path image = dir / (c.name + "." + kind);
-      const fs::path script = dir / (c.name + "." + kind + ".gp");
-      std::ostringstream s;
-      if (std::string(kind) == "svg")
-        s << "set terminal svg size 960,540 dynamic enhanced font 'sans,11' background rgb 'white'\n";
-      else
-        s << "set terminal " << png_terminal << " size 1280,720 enhanced font 'sans,11' background rgb 'white'\n";
-      s << "set output " << q(image.string()) << "\n" << c.body << "set output\n";
-      write_file(script, s.str());
-      if (!have_gnuplot) continue;
-      fs::remove(image, ec);
-      const CommandResult r = run_command({"gnuplot", script.string()});
-      std::error_code size_ec;
-      const bool ok = r.started && r.exit_code == 0 && fs::exists(image) && fs::file_size(image, size_ec) > 0;
-      if (ok) {
-        info.files.push_back("charts/" + image.filename().string());
-      } else {
-        fs::remove(image, ec);  // no empty or half-written chart left behind
-        failed.push_back(image.filename().string());
-      }
-    }
-  }
+  const RenderResult rendered = render_gnuplot(charts, dir, {ChartFormat::kSvg, ChartFormat::kPng});
+  for (const auto& f : rendered.written) info.files.push_back("charts/" + f.filename().string());
+  const std::vector<std::string>& failed = rendered.failed;
+  const bool have_gnuplot = rendered.have_gnuplot;
   if (!have_gnuplot) {
     info.note = "Charts not rendered: gnuplot was not found (Debian: apt-get install gnuplot-nox; scripts/setup.sh "
                 "installs it). Their data and gnuplot scripts are in charts/: `gnuplot charts/NAME.svg.gp` renders one.";

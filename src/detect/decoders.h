@@ -26,18 +26,30 @@ struct InputMap {
   Point to_original(Point p) const { return {(p.x - offset_x) / scale_x, (p.y - offset_y) / scale_y}; }
 };
 
+// How a letterbox scales the image (manifest key "letterbox_scale"): "fit" enlarges or shrinks
+// it to fill the input along one side; "down_only" never enlarges it (a smaller image keeps its
+// pixels and lies in the padding), as OpenCV's FaceDetectorYN runs YuNet on the image's own
+// size padded at the bottom-right, never upscaled.
+enum class LetterboxScale { kFit, kDownOnly };
+StatusOr<LetterboxScale> parse_letterbox_scale(const std::string& name);
+const char* letterbox_scale_name(LetterboxScale s);
+// The entry's letterbox_scale ("fit" when absent); InvalidArgument naming the entry otherwise.
+StatusOr<LetterboxScale> letterbox_scale_of(const models::ModelEntry& entry);
+
 // The placement of a w x h image in a model input of W x H: "stretch" fills it; "letterbox"
-// keeps the aspect ratio (resized size = floor(w * min(W/w, H/h)) etc.), aligned "top_left" or
-// "center" (offset = floor of half the free space).
+// keeps the aspect ratio (resized size = floor(w * s) with s = min(W/w, H/h), and s <= 1 for
+// kDownOnly), aligned "top_left" or "center" (offset = floor of half the free space).
 struct Placement {
   int resized_width = 0, resized_height = 0;
   int offset_x = 0, offset_y = 0;
   InputMap map;
 };
-Placement place(int w, int h, int input_width, int input_height, const std::string& resize, const std::string& align);
+Placement place(int w, int h, int input_width, int input_height, const std::string& resize, const std::string& align,
+                LetterboxScale scale = LetterboxScale::kFit);
 
-// The model input for `img` as `entry` describes it (input.resize, letterbox_align, pad_value,
-// colour order, mean/std): 1 x C x H x W floats.
+// The model input for `img` as `entry` describes it (input.resize, letterbox_align,
+// letterbox_scale, pad_value, colour order, mean/std): 1 x C x H x W floats. The entry's keys
+// were checked when its detector was made (letterbox_scale_of).
 std::vector<float> prepare_input(const Image& img, const models::ModelEntry& entry, InputMap* map);
 
 // A detection in model-input pixels, before NMS and mapping back.

@@ -8,7 +8,22 @@
 
 namespace facelens::detect {
 
-Placement place(int w, int h, int input_width, int input_height, const std::string& resize, const std::string& align) {
+StatusOr<LetterboxScale> parse_letterbox_scale(const std::string& name) {
+  if (name == "fit") return LetterboxScale::kFit;
+  if (name == "down_only") return LetterboxScale::kDownOnly;
+  return invalid_argument("letterbox_scale '" + name + "': expected \"fit\" or \"down_only\"");
+}
+
+const char* letterbox_scale_name(LetterboxScale s) { return s == LetterboxScale::kFit ? "fit" : "down_only"; }
+
+StatusOr<LetterboxScale> letterbox_scale_of(const models::ModelEntry& entry) {
+  auto s = parse_letterbox_scale(entry.string("letterbox_scale", "fit"));
+  if (!s.ok()) return invalid_argument("manifest entry '" + entry.id + "': " + s.status().message());
+  return s;
+}
+
+Placement place(int w, int h, int input_width, int input_height, const std::string& resize, const std::string& align,
+                LetterboxScale scale) {
   Placement p;
   if (resize != "letterbox") {
     p.resized_width = input_width;
@@ -17,7 +32,8 @@ Placement place(int w, int h, int input_width, int input_height, const std::stri
     p.map.scale_y = static_cast<float>(input_height) / static_cast<float>(h);
     return p;
   }
-  const double s = std::min(static_cast<double>(input_width) / w, static_cast<double>(input_height) / h);
+  double s = std::min(static_cast<double>(input_width) / w, static_cast<double>(input_height) / h);
+  if (scale == LetterboxScale::kDownOnly) s = std::min(s, 1.0);
   p.resized_width = std::clamp(static_cast<int>(std::floor(w * s + 1e-6)), 1, input_width);
   p.resized_height = std::clamp(static_cast<int>(std::floor(h * s + 1e-6)), 1, input_height);
   if (align == "center") {
@@ -35,7 +51,9 @@ Placement place(int w, int h, int input_width, int input_height, const std::stri
 std::vector<float> prepare_input(const Image& img, const models::ModelEntry& entry, InputMap* map) {
   const int w = entry.input.width(), h = entry.input.height(), c = entry.input.norm.channels();
   std::vector<float> input(static_cast<size_t>(c) * w * h);
-  const Placement p = place(img.width, img.height, w, h, entry.input.resize, entry.string("letterbox_align", "top_left"));
+  const auto scale = parse_letterbox_scale(entry.string("letterbox_scale", "fit"));
+  const Placement p = place(img.width, img.height, w, h, entry.input.resize, entry.string("letterbox_align", "top_left"),
+                            scale.ok() ? *scale : LetterboxScale::kFit);
   *map = p.map;
   if (entry.input.resize != "letterbox") {
     image::crop_resize_planar(img, 0, 0, img.width, img.height, w, h, entry.input.norm, input.data());

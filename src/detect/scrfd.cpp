@@ -74,6 +74,7 @@ class ScrfdDetector final : public ModelDetector {
 StatusOr<std::shared_ptr<const Detector>> make_scrfd_detector(const models::ModelEntry& entry,
                                                               std::shared_ptr<const runtime::Session> session,
                                                               const DetectorOptions& options) {
+  FACELENS_RETURN_IF_ERROR(letterbox_scale_of(entry).status());
   std::vector<Level> levels;
   for (int stride : {8, 16, 32}) {
     const std::string s = std::to_string(stride);

@@ -106,6 +106,7 @@ class YoloDetector final : public ModelDetector {
 StatusOr<std::shared_ptr<const Detector>> make_yolo_detector(const models::ModelEntry& entry,
                                                              std::shared_ptr<const runtime::Session> session,
                                                              const DetectorOptions& options) {
+  FACELENS_RETURN_IF_ERROR(letterbox_scale_of(entry).status());
   FACELENS_ASSIGN_OR_RETURN(int out, models::output_index(entry, *session, "output"));
   Layout layout = Layout::kV10;
   bool keypoints = true;

@@ -74,6 +74,7 @@ class YuNetDetector final : public ModelDetector {
 StatusOr<std::shared_ptr<const Detector>> make_yunet_detector(const models::ModelEntry& entry,
                                                               std::shared_ptr<const runtime::Session> session,
                                                               const DetectorOptions& options) {
+  FACELENS_RETURN_IF_ERROR(letterbox_scale_of(entry).status());
   if (entry.input.width() % 32 != 0 || entry.input.height() % 32 != 0) {
     return invalid_argument("manifest entry '" + entry.id + "': YuNet input.shape " +
                             runtime::shape_to_string(entry.input.shape) + " must have H and W multiples of 32");

@@ -4,12 +4,19 @@
 //   std::vector<gallery::ScoredPair> pairs = {{0.71f, true}, {0.12f, false}, ...};
 //   double auc = gallery::roc_auc(pairs);
 //   auto t = gallery::threshold_for_far(pairs, 1e-3);   // lowest threshold with FAR <= 0.1%
+//   auto acc = gallery::accuracy_with_ci(pairs, {});      // AUC, EER, TAR@FAR with 95 % intervals
+//
+// Intervals come from a bootstrap over identities (pairs carry the identity of each image): each
+// resample draws as many identities as there are, with replacement; a pair counts once per drawn
+// copy of its identity (genuine) or per drawn copy of both identities (impostor). The interval
+// is the percentile interval of the resampled statistic; the seed makes it reproducible.
 //
 // Decision rule everywhere: a pair is accepted as "same person" when score >= threshold.
 // Pure functions, thread-safe.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -20,6 +27,8 @@ namespace facelens::gallery {
 struct ScoredPair {
   float score = 0;    // similarity (cosine)
   bool same = false;  // genuine (same person) or impostor pair
+  // Identities of the two images (0-based, for the bootstrap over identities); -1 = unknown.
+  int identity_a = -1, identity_b = -1;
 };
 
 struct ErrorRates {
@@ -48,5 +57,54 @@ std::vector<RocPoint> roc_curve(std::span<const ScoredPair> pairs);
 StatusOr<ErrorRates> threshold_for_far(std::span<const ScoredPair> pairs, double target_far);
 // The lowest threshold (among the scores and just above the highest) with the best accuracy.
 ErrorRates best_accuracy(std::span<const ScoredPair> pairs);
+
+// Equal error rate: where FAR = FRR on the ROC, linearly interpolated between the two ROC points
+// (distinct-score thresholds) around the crossing. *threshold (when given) gets the threshold of
+// the nearer of those two points. 0 when either class is empty.
+double equal_error_rate(std::span<const ScoredPair> pairs, float* threshold = nullptr);
+
+// A statistic and its confidence interval [lo, hi].
+struct Estimate {
+  double value = 0;
+  double lo = 0, hi = 0;
+};
+
+struct TarAtFar {
+  double far = 0;        // the target false-accept rate
+  Estimate tar;          // the best true-accept rate with FAR <= target
+  float threshold = 0;   // the lowest threshold meeting the target (on all pairs)
+  // False when there are fewer than 1/far impostor pairs: FAR that low cannot be told from 0,
+  // and tar is the rate above the highest impostor score.
+  bool resolved = false;
+};
+
+struct AccuracyOptions {
+  std::vector<double> fars = {1e-2, 1e-3, 1e-4};
+  size_t n_resamples = 1000;  // bootstrap resamples (0: no intervals, lo = hi = value)
+  uint64_t seed = 1;
+  double confidence = 0.95;   // of the percentile interval
+};
+
+struct AccuracyReport {
+  Estimate auc, eer;
+  float eer_threshold = 0;
+  std::vector<TarAtFar> tar_at_far;  // in the order of AccuracyOptions::fars
+  size_t n_identities = 0;
+  size_t n_resamples = 0;       // resamples with both genuine and impostor pairs (the others are
+  size_t n_resamples_drawn = 0; // redrawn up to 4x n_resamples draws in all)
+};
+
+// AUC, EER and TAR at each FAR on all pairs, each with its bootstrap interval over identities.
+// Needs both classes and identity_a/identity_b >= 0 on every pair.
+StatusOr<AccuracyReport> accuracy_with_ci(std::span<const ScoredPair> pairs, const AccuracyOptions& options);
+
+// The worst errors at `threshold` (accept when score >= threshold), at most k of each, as indices
+// into `pairs`: false accepts by descending score, false rejects by ascending score (ties: lower
+// index first).
+struct WorstErrors {
+  std::vector<size_t> false_accepts;
+  std::vector<size_t> false_rejects;
+};
+WorstErrors worst_errors(std::span<const ScoredPair> pairs, float threshold, size_t k);
 
 }  // namespace facelens::gallery

@@ -37,7 +37,7 @@ constexpr const char* kTemplates = R"json({
     {"id": "yunet", "file": "", "task": "detector", "family": "yunet",
      "input": {"shape": [1, 3, 640, 640], "color": "BGR", "mean": [0, 0, 0], "std": [1, 1, 1],
                "resize": "letterbox"},
-     "letterbox_align": "top_left", "pad_value": 0, "score_combine": "sqrt",
+     "letterbox_align": "top_left", "letterbox_scale": "down_only", "pad_value": 0, "score_combine": "sqrt",
      "thresholds": {"score": 0.9, "nms_iou": 0.3},
      "source": "opencv/opencv, modules/objdetect/src/face_detect.cpp (FaceDetectorYN): BGR 0..255, padded at the bottom-right, score = sqrt(cls*obj), cx = (col+b0)*stride, w = exp(b2)*stride, score_threshold 0.9, nms_threshold 0.3"},
     {"id": "yolov5face", "file": "", "task": "detector", "family": "yolov5face",

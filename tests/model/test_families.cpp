@@ -111,6 +111,32 @@ TEST_F(Families, DetectorsAgreeOnFaceCounts) {
   }
 }
 
+// YuNet as OpenCV runs it (FaceDetectorYN: the image at its own size, padded, never enlarged):
+// it finds the face in every 150x150 face_api_js crop. Enlarged to fill 640x640 (letterbox_scale
+// "fit", facelens before) the face outgrew YuNet's priors and none of the 40 was found.
+TEST_F(Families, YuNetFindsTightCropsAtTheirOwnSize) {
+  for (const char* id : {"yunet_n_640_640", "yunet_n_dynamic"}) {
+    auto e = with_detector(id);
+    ASSERT_TRUE(e);
+    AnalyzeOptions what;
+    what.landmarks = false;
+    size_t found = 0, images = 0;
+    for (const auto& entry : fs::directory_iterator(face("face_api_js"))) {
+      if (entry.path().extension() != ".png") continue;
+      ++images;
+      auto f = faces(*e, "face_api_js/" + entry.path().filename().string(), what);
+      found += f.size() == 1;
+      for (const auto& x : f) {
+        EXPECT_GE(x.box.width(), 50.f) << id << " " << entry.path();  // a face, not a fragment
+        EXPECT_LE(x.box.x2, 150.f) << id;
+      }
+    }
+    std::cout << id << ": one face in " << found << " of " << images << " face_api_js crops\n";
+    EXPECT_EQ(images, 40u);
+    EXPECT_GE(found, 38u) << id;
+  }
+}
+
 // SCRFD keypoints into the 128-d MobileFaceNet at its calibrated threshold (the manifest's).
 TEST_F(Families, MobileFaceNet128WithScrfdKeypoints) {
   auto e = engine({});  // extra.json defaults: scrfd_500m_bnkps + mobilefacenet_128

@@ -79,6 +79,33 @@ double norm(const std::vector<double>& v) {
 // ---------------------------------------------------------------------------------------------
 // Pure decoders on hand-made tensors.
 
+TEST(Placement, DownOnlyNeverEnlarges) {
+  // A 150x150 crop in a 640x640 input: "fit" enlarges it to 640x640; "down_only" keeps it at
+  // 150x150 in the top-left corner (OpenCV's FaceDetectorYN pads, never upscales).
+  auto fit = detect::place(150, 150, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kFit);
+  EXPECT_EQ(fit.resized_width, 640);
+  EXPECT_NEAR(fit.map.to_original({640, 640}).x, 150, kBoxTol);
+  auto keep = detect::place(150, 150, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kDownOnly);
+  EXPECT_EQ(keep.resized_width, 150);
+  EXPECT_EQ(keep.resized_height, 150);
+  EXPECT_EQ(keep.offset_x, 0);
+  EXPECT_FLOAT_EQ(keep.map.scale_x, 1.f);
+  EXPECT_NEAR(keep.map.to_original({75, 75}).y, 75, kBoxTol);
+  // Larger than the input: both shrink it the same way.
+  auto big_fit = detect::place(1137, 910, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kFit);
+  auto big_keep = detect::place(1137, 910, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kDownOnly);
+  EXPECT_EQ(big_keep.resized_width, big_fit.resized_width);
+  EXPECT_EQ(big_keep.resized_height, big_fit.resized_height);
+  // One side larger, one smaller: shrunk to fit the larger side.
+  auto wide = detect::place(1280, 300, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kDownOnly);
+  EXPECT_EQ(wide.resized_width, 640);
+  EXPECT_EQ(wide.resized_height, 150);
+  ASSERT_TRUE(detect::parse_letterbox_scale("down_only").ok());
+  EXPECT_EQ(*detect::parse_letterbox_scale("fit"), detect::LetterboxScale::kFit);
+  EXPECT_STREQ(detect::letterbox_scale_name(*detect::parse_letterbox_scale("down_only")), "down_only");
+  EXPECT_FALSE(detect::parse_letterbox_scale("never").ok());
+}
+
 TEST(Placement, LetterboxCentreAndTopLeftAndStretch) {
   auto c = detect::place(1280, 960, 640, 640, "letterbox", "center");
   EXPECT_EQ(c.resized_width, 640);

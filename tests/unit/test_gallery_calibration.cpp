@@ -89,5 +89,137 @@ TEST(Calibration, RocCurveIsMonotoneAndBestAccuracyIsBest) {
   for (const auto& p : pairs) EXPECT_LE(rates_at(pairs, p.score).accuracy, best.accuracy + 1e-12);
 }
 
+// Pairs of every two images of n_ids identities with `per_id` images each; genuine scores
+// N(genuine_mean, 0.15) and impostor N(0.1, 0.1) (or fully separated when `separable`).
+std::vector<ScoredPair> identity_pairs(int n_ids, int per_id, uint32_t seed, bool separable,
+                                       float genuine_mean = 0.6f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> genuine(genuine_mean, 0.15f), impostor(0.1f, 0.1f);
+  std::vector<int> ids;
+  for (int i = 0; i < n_ids; ++i)
+    for (int k = 0; k < per_id; ++k) ids.push_back(i);
+  std::vector<ScoredPair> pairs;
+  for (size_t a = 0; a < ids.size(); ++a)
+    for (size_t b = a + 1; b < ids.size(); ++b) {
+      const bool same = ids[a] == ids[b];
+      float s = same ? genuine(rng) : impostor(rng);
+      if (separable) s = same ? 0.7f + 0.2f * (s - genuine_mean) : -0.3f + 0.2f * (s - 0.1f);
+      pairs.push_back({s, same, ids[a], ids[b]});
+    }
+  return pairs;
+}
+
+TEST(CalibrationBootstrap, SeparableSetHasAucOneWithIntervalOne) {
+  auto pairs = identity_pairs(12, 3, 7, /*separable=*/true);
+  AccuracyOptions o;
+  o.n_resamples = 300;
+  auto r = accuracy_with_ci(pairs, o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_DOUBLE_EQ(r->auc.value, 1.0);
+  EXPECT_DOUBLE_EQ(r->auc.lo, 1.0);
+  EXPECT_DOUBLE_EQ(r->auc.hi, 1.0);
+  EXPECT_DOUBLE_EQ(r->eer.value, 0.0);
+  EXPECT_DOUBLE_EQ(r->eer.hi, 0.0);
+  for (const auto& t : r->tar_at_far) {
+    EXPECT_DOUBLE_EQ(t.tar.value, 1.0);
+    EXPECT_DOUBLE_EQ(t.tar.lo, 1.0);
+  }
+  EXPECT_EQ(r->n_identities, 12u);
+  EXPECT_EQ(r->n_resamples, 300u);
+}
+
+TEST(CalibrationBootstrap, EqualErrorRateByHand) {
+  // Thresholds from the top: (FAR, FRR) = (0,1) (0,.75) (0,.5) (.25,.5) (.25,.25): they meet at 0.6.
+  std::vector<ScoredPair> a = {{0.9f, true}, {0.8f, true}, {0.6f, true}, {0.3f, true},
+                               {0.7f, false}, {0.4f, false}, {0.2f, false}, {0.1f, false}};
+  float t = 0;
+  EXPECT_NEAR(equal_error_rate(a, &t), 0.25, 1e-12);
+  EXPECT_FLOAT_EQ(t, 0.6f);
+  // (0,1) (0,2/3) (0,1/3) then (.5,1/3) at 0.7: FRR stays 1/3 while FAR goes 0 -> .5, so they
+  // cross at FAR = 1/3, two thirds of the way: the threshold of the nearer point is 0.7.
+  std::vector<ScoredPair> b = {{0.9f, true}, {0.8f, true}, {0.3f, true}, {0.7f, false}, {0.2f, false}};
+  EXPECT_NEAR(equal_error_rate(b, &t), 1.0 / 3, 1e-12);
+  EXPECT_FLOAT_EQ(t, 0.7f);
+  EXPECT_DOUBLE_EQ(equal_error_rate(std::vector<ScoredPair>{{0.9f, true}, {0.1f, false}}), 0.0);
+  EXPECT_DOUBLE_EQ(equal_error_rate(std::vector<ScoredPair>{{0.1f, true}, {0.9f, false}}), 1.0);
+}
+
+TEST(CalibrationBootstrap, PointEstimatesMatchThePlainFigures) {
+  auto pairs = identity_pairs(20, 4, 11, false);
+  AccuracyOptions o;
+  o.n_resamples = 50;
+  o.fars = {0.01, 0.001, 1e-4};
+  auto r = accuracy_with_ci(pairs, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NEAR(r->auc.value, roc_auc(pairs), 1e-12);
+  EXPECT_NEAR(r->eer.value, equal_error_rate(pairs), 1e-12);
+  size_t n_neg = 0;
+  for (const auto& p : pairs) n_neg += !p.same;  // 2880: 1e-2 and 1e-3 resolved, 1e-4 not
+  for (const auto& t : r->tar_at_far) {
+    auto th = threshold_for_far(pairs, t.far);
+    ASSERT_TRUE(th.ok());
+    EXPECT_NEAR(t.tar.value, 1 - th->frr, 1e-12) << t.far;
+    EXPECT_FLOAT_EQ(t.threshold, th->threshold);
+    EXPECT_EQ(t.resolved, n_neg * t.far >= 1) << t.far;
+  }
+}
+
+TEST(CalibrationBootstrap, IntervalContainsEstimateAndNarrowsWithMoreIdentities) {
+  AccuracyOptions o;
+  o.n_resamples = 400;
+  o.seed = 3;
+  // Overlapping classes (AUC about 0.85), so that every statistic varies between resamples.
+  auto small = accuracy_with_ci(identity_pairs(8, 3, 21, false, 0.3f), o);
+  auto large = accuracy_with_ci(identity_pairs(64, 3, 21, false, 0.3f), o);
+  ASSERT_TRUE(small.ok() && large.ok());
+  for (const auto* r : {&*small, &*large}) {
+    EXPECT_LE(r->auc.lo, r->auc.value);
+    EXPECT_GE(r->auc.hi, r->auc.value);
+    EXPECT_LE(r->eer.lo, r->eer.value);
+    EXPECT_GE(r->eer.hi, r->eer.value);
+    EXPECT_LE(r->tar_at_far[0].tar.lo, r->tar_at_far[0].tar.value);
+    EXPECT_GE(r->tar_at_far[0].tar.hi, r->tar_at_far[0].tar.value);
+    EXPECT_LT(r->auc.lo, r->auc.hi);  // not a degenerate interval on overlapping classes
+    EXPECT_GT(r->auc.value, 0.7);
+    EXPECT_LT(r->auc.value, 0.97);
+  }
+  EXPECT_LT(large->auc.hi - large->auc.lo, 0.6 * (small->auc.hi - small->auc.lo));
+  EXPECT_LT(large->eer.hi - large->eer.lo, 0.6 * (small->eer.hi - small->eer.lo));
+  // Seeded: the same seed gives the same interval, another seed another one.
+  auto again = accuracy_with_ci(identity_pairs(8, 3, 21, false, 0.3f), o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->auc.lo, small->auc.lo);
+  EXPECT_EQ(again->eer.hi, small->eer.hi);
+  o.seed = 4;
+  auto other = accuracy_with_ci(identity_pairs(8, 3, 21, false, 0.3f), o);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->auc.lo != small->auc.lo || other->auc.hi != small->auc.hi);
+}
+
+TEST(CalibrationBootstrap, RefusesPairsWithoutIdentitiesOrOneClass) {
+  std::vector<ScoredPair> no_ids = {{0.9f, true}, {0.1f, false}};
+  EXPECT_FALSE(accuracy_with_ci(no_ids, {}).ok());
+  std::vector<ScoredPair> one_class = {{0.9f, true, 0, 0}, {0.8f, true, 1, 1}};
+  EXPECT_FALSE(accuracy_with_ci(one_class, {}).ok());
+  AccuracyOptions bad;
+  bad.fars = {0};
+  EXPECT_FALSE(accuracy_with_ci(identity_pairs(4, 2, 1, false), bad).ok());
+}
+
+TEST(CalibrationWorst, ErrorsAtTheThresholdWorstFirst) {
+  std::vector<ScoredPair> pairs = {{0.9f, true},  {0.35f, true}, {0.2f, true},  {0.39f, true}, {0.45f, false},
+                                   {0.8f, false}, {0.1f, false}, {0.8f, false}, {0.4f, false}, {0.05f, true}};
+  WorstErrors w = worst_errors(pairs, 0.4f, 3);  // accept >= 0.4
+  // False accepts: 0.8 (index 5), 0.8 (7), 0.45 (4), 0.4 (8): the three worst, ties by index.
+  EXPECT_EQ(w.false_accepts, (std::vector<size_t>{5, 7, 4}));
+  // False rejects: 0.05 (9), 0.2 (2), 0.35 (1), 0.39 (3).
+  EXPECT_EQ(w.false_rejects, (std::vector<size_t>{9, 2, 1}));
+  WorstErrors all = worst_errors(pairs, 0.4f, 100);
+  EXPECT_EQ(all.false_accepts.size(), rates_at(pairs, 0.4f).false_accepts);
+  EXPECT_EQ(all.false_rejects.size(), rates_at(pairs, 0.4f).false_rejects);
+  EXPECT_TRUE(worst_errors(pairs, 0.0f, 5).false_rejects.empty());
+  EXPECT_TRUE(worst_errors(pairs, 1.0f, 5).false_accepts.empty());
+}
+
 }  // namespace
 }  // namespace facelens::gallery

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <set>
@@ -15,6 +16,7 @@
 #include "facelens/config.h"
 #include "facelens/gallery.h"
 #include "format/result_json.h"
+#include "bench/charts.h"
 #include "gallery/calibration.h"
 
 namespace facelens::cli {
@@ -401,6 +403,12 @@ struct CalibrateArgs {
   std::string pairs;
   double far = 1e-3;
   std::string write_config;
+  size_t bootstrap = 1000;
+  uint64_t seed = 1;
+  size_t worst = 5;
+  float threshold = -1;  // < 0: the calibrated threshold
+  std::vector<std::string> charts = {"roc.svg", "roc.png"};
+  bool no_chart = false;
 };
 
 bool parse_same(std::string v, bool* out) {
@@ -419,6 +427,7 @@ std::string trim(const std::string& s) {
 struct PairSpec {
   std::string a, b;
   bool same = false;
+  std::string person_a, person_b;  // folder names; empty for a CSV (then from the same-person pairs)
 };
 
 // CSV "image_a,image_b,same" (same: 1/0, true/false, same/different; a header line is skipped;
@@ -435,7 +444,8 @@ StatusOr<std::vector<PairSpec>> read_pairs(const std::string& path) {
     std::sort(images.begin(), images.end());
     for (size_t i = 0; i < images.size(); ++i)
       for (size_t j = i + 1; j < images.size(); ++j)
-        out.push_back({images[i].second, images[j].second, images[i].first == images[j].first});
+        out.push_back({images[i].second, images[j].second, images[i].first == images[j].first, images[i].first,
+                       images[j].first});
     if (out.empty()) return invalid_argument(path + ": expected a folder of <name>/<image> files with at least two images");
     return out;
   }
@@ -457,9 +467,35 @@ StatusOr<std::vector<PairSpec>> read_pairs(const std::string& path) {
       return invalid_argument(path + ":" + std::to_string(n) + ": expected image_a,image_b,same (same: 1 or 0)");
     }
     auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? p : (base / p).string(); };
-    out.push_back({resolve(cols[0]), resolve(cols[1]), same});
+    out.push_back({resolve(cols[0]), resolve(cols[1]), same, "", ""});
   }
   if (out.empty()) return invalid_argument(path + ": no pairs");
+  return out;
+}
+
+// The identity of every image, numbered from 0: the folder name, or (CSV) the groups of images
+// that same-person pairs join (union-find); an image in no such pair is an identity of its own.
+std::map<std::string, int> identities_of(const std::vector<PairSpec>& specs) {
+  std::map<std::string, std::string> parent;
+  std::function<std::string(const std::string&)> root = [&](const std::string& x) -> std::string {
+    auto it = parent.find(x);
+    if (it == parent.end() || it->second == x) return x;
+    return it->second = root(it->second);
+  };
+  for (const auto& p : specs) {
+    const std::string ka = p.person_a.empty() ? "image:" + p.a : "person:" + p.person_a;
+    const std::string kb = p.person_b.empty() ? "image:" + p.b : "person:" + p.person_b;
+    parent.try_emplace(ka, ka);
+    parent.try_emplace(kb, kb);
+    if (p.same) parent[root(ka)] = root(kb);
+  }
+  std::map<std::string, int> root_id, out;
+  for (const auto& p : specs)
+    for (const auto& [img, person] : {std::pair{p.a, p.person_a}, std::pair{p.b, p.person_b}}) {
+      const std::string r = root(person.empty() ? "image:" + img : "person:" + person);
+      const int id = root_id.try_emplace(r, static_cast<int>(root_id.size())).first->second;
+      out[img] = id;
+    }
   return out;
 }
 
@@ -558,11 +594,14 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     emb[p] = f.embedding;
   }
   progress.clear();
+  const std::map<std::string, int> identity = identities_of(*specs);
   std::vector<gallery::ScoredPair> pairs;
+  std::vector<std::pair<std::string, std::string>> pair_images;  // beside pairs
   for (const auto& p : *specs) {
     auto ia = emb.find(p.a), ib = emb.find(p.b);
     if (ia == emb.end() || ib == emb.end()) continue;
-    pairs.push_back({(*engine)->compare(ia->second, ib->second).similarity, p.same});
+    pairs.push_back({(*engine)->compare(ia->second, ib->second).similarity, p.same, identity.at(p.a), identity.at(p.b)});
+    pair_images.push_back({p.a, p.b});
   }
   auto at_far = gallery::threshold_for_far(pairs, a.far);
   if (!at_far.ok()) return fail(at_far.status());
@@ -571,10 +610,23 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   const gallery::ErrorRates chosen = gallery::rates_at(pairs, threshold);
   const gallery::ErrorRates best = gallery::best_accuracy(pairs);
   const gallery::ErrorRates current = gallery::rates_at(pairs, (*engine)->match_threshold());
+  gallery::AccuracyOptions ao;
+  ao.n_resamples = a.bootstrap;
+  ao.seed = a.seed;
+  auto acc = gallery::accuracy_with_ci(pairs, ao);
+  if (!acc.ok()) return fail(acc.status());
+  const float worst_at = a.threshold >= 0 ? a.threshold : threshold;
+  const gallery::WorstErrors worst = gallery::worst_errors(pairs, worst_at, a.worst);
   auto rates_json = [](const gallery::ErrorRates& r) {
     return json{{"threshold", r4(r.threshold)}, {"far", r.far},           {"frr", r.frr},
                 {"tar", 1 - r.frr},             {"accuracy", r.accuracy}, {"false_accepts", r.false_accepts},
                 {"false_rejects", r.false_rejects}};
+  };
+  auto pairs_json = [&](const std::vector<size_t>& idx) {
+    json arr = json::array();
+    for (size_t i : idx)
+      arr.push_back({{"image_a", pair_images[i].first}, {"image_b", pair_images[i].second}, {"score", r4(pairs[i].score)}});
+    return arr;
   };
   // The ROC, thinned to at most ~100 points for reading.
   auto roc = gallery::roc_curve(pairs);
@@ -584,18 +636,81 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     roc_j.push_back({{"threshold", r4(roc[i].threshold)}, {"far", roc[i].far}, {"tar", roc[i].tar}});
   size_t n_same = 0;
   for (const auto& p : pairs) n_same += p.same;
+  const size_t n_diff = pairs.size() - n_same;
+  json tar_j = json::array();
+  for (const auto& t : acc->tar_at_far)
+    tar_j.push_back({{"far", t.far},
+                     {"tar", t.tar.value},
+                     {"ci", {t.tar.lo, t.tar.hi}},
+                     {"threshold", r4(t.threshold)},
+                     {"resolved", t.resolved}});
+
+  // The ROC chart: one per file stem, in the formats asked for.
+  json charts_j = json::array();
+  std::vector<std::string> chart_notes;
+  if (!a.no_chart && !a.charts.empty()) {
+    std::map<std::pair<fs::path, std::string>, std::vector<bench::ChartFormat>> wanted;
+    for (const auto& c : a.charts) {
+      const fs::path p = fs::absolute(c);
+      auto f = bench::parse_chart_format(p.extension().string());
+      if (!f) return fail(invalid_argument("--chart " + c + ": expected a file name ending in .png or .svg"));
+      wanted[{p.parent_path(), p.stem().string()}].push_back(*f);
+    }
+    bench::RocChartInput in;
+    // roc_curve runs from FAR 0 (the highest threshold) up, as the chart draws it.
+    for (const auto& p : roc) in.curve.push_back({p.far, p.tar});
+    for (const auto& t : acc->tar_at_far) in.markers.push_back({t.far, t.tar.value, t.tar.lo, t.tar.hi});
+    in.eer = acc->eer.value;
+    double min_far = n_diff ? 1.0 / static_cast<double>(n_diff) : 1.0;
+    for (double f : ao.fars) min_far = std::min(min_far, f);
+    in.min_far = std::pow(10.0, std::floor(std::log10(min_far)));
+    char title[256];
+    std::snprintf(title, sizeof title, "ROC: %zu pairs, %zu identities; AUC %.4f [%.4f, %.4f], EER %.4f [%.4f, %.4f]",
+                  pairs.size(), acc->n_identities, acc->auc.value, acc->auc.lo, acc->auc.hi, acc->eer.value,
+                  acc->eer.lo, acc->eer.hi);
+    in.title = title;
+    for (const auto& [where, formats] : wanted) {
+      std::error_code ec;
+      fs::create_directories(where.first, ec);
+      if (ec) return fail(invalid_argument("cannot create " + where.first.string() + ": " + ec.message()));
+      auto r = bench::render_gnuplot({bench::roc_chart(in, where.first, where.second)}, where.first, formats);
+      if (!r.have_gnuplot) {
+        chart_notes.push_back("gnuplot not found (Debian: apt-get install gnuplot-nox): wrote " + where.second +
+                              ".dat and its scripts in " + where.first.string() + " only");
+        continue;
+      }
+      for (const auto& f : r.written) charts_j.push_back(f.string());
+      for (const auto& f : r.failed)
+        chart_notes.push_back("gnuplot failed to render " + f + " (run " + f + ".gp in " + where.first.string() +
+                              " to see why)");
+    }
+  }
+
   json out = {{"pairs", pairs.size()},
               {"genuine_pairs", n_same},
-              {"impostor_pairs", pairs.size() - n_same},
+              {"impostor_pairs", n_diff},
               {"images", emb.size()},
-              {"auc", gallery::roc_auc(pairs)},
+              {"identities", acc->n_identities},
+              {"auc", acc->auc.value},
+              {"auc_ci", {acc->auc.lo, acc->auc.hi}},
+              {"eer", acc->eer.value},
+              {"eer_ci", {acc->eer.lo, acc->eer.hi}},
+              {"eer_threshold", r4(acc->eer_threshold)},
+              {"tar_at_far", tar_j},
+              {"bootstrap", {{"over", "identities"}, {"resamples", acc->n_resamples}, {"seed", a.seed},
+                             {"confidence", ao.confidence}}},
               {"target_far", a.far},
-              {"far_resolution", pairs.size() - n_same ? 1.0 / static_cast<double>(pairs.size() - n_same) : 1.0},
+              {"far_resolution", n_diff ? 1.0 / static_cast<double>(n_diff) : 1.0},
               {"threshold", r4(threshold)},
               {"at_threshold", rates_json(chosen)},
               {"at_current_threshold", rates_json(current)},
               {"best_accuracy", rates_json(best)},
+              {"worst", {{"threshold", r4(worst_at)},
+                         {"false_accepts", pairs_json(worst.false_accepts)},
+                         {"false_rejects", pairs_json(worst.false_rejects)}}},
               {"roc", roc_j},
+              {"charts", charts_j},
+              {"chart_notes", chart_notes},
               {"skipped", skipped}};
   if (!a.write_config.empty()) {
     Status s = write_threshold(a.write_config, threshold);
@@ -605,15 +720,32 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   if (c.json_out) {
     std::cout << out.dump() << "\n";
   } else {
-    std::printf("%zu pairs (%zu same person, %zu different) from %zu images; ROC AUC %.5f\n", pairs.size(), n_same,
-                pairs.size() - n_same, emb.size(), gallery::roc_auc(pairs));
+    std::printf("%zu pairs (%zu same person, %zu different) from %zu images of %zu identities\n", pairs.size(), n_same,
+                n_diff, emb.size(), acc->n_identities);
+    std::printf("95%% intervals: bootstrap over identities, %zu resamples, seed %llu\n", acc->n_resamples,
+                static_cast<unsigned long long>(a.seed));
+    std::printf("ROC AUC %.5f [%.5f, %.5f]\n", acc->auc.value, acc->auc.lo, acc->auc.hi);
+    std::printf("EER %.5f [%.5f, %.5f] at threshold %.4f\n", acc->eer.value, acc->eer.lo, acc->eer.hi,
+                acc->eer_threshold);
+    for (const auto& t : acc->tar_at_far)
+      std::printf("TAR at FAR %.0e: %.5f [%.5f, %.5f] at threshold %.4f%s\n", t.far, t.tar.value, t.tar.lo, t.tar.hi,
+                  t.threshold, t.resolved ? "" : " (not resolved: too few different-person pairs; FAR 0 shown)");
     std::printf("threshold for FAR <= %g: %.4f (FAR %.5f, FRR %.5f)\n", a.far, threshold, chosen.far, chosen.frr);
     std::printf("current threshold %.4f: FAR %.5f, FRR %.5f; best accuracy %.4f at %.4f\n", current.threshold,
                 current.far, current.frr, best.accuracy, best.threshold);
-    if (pairs.size() - n_same < static_cast<size_t>(std::ceil(1.0 / std::max(a.far, 1e-12))))
+    if (n_diff < static_cast<size_t>(std::ceil(1.0 / std::max(a.far, 1e-12))))
       std::printf("note: %zu different-person pairs cannot resolve a FAR of %g: the threshold sits above the "
                   "highest impostor score\n",
-                  pairs.size() - n_same, a.far);
+                  n_diff, a.far);
+    auto print_pairs = [&](const char* what, const std::vector<size_t>& idx) {
+      std::printf("worst %s at threshold %.4f: %s\n", what, worst_at, idx.empty() ? "none" : "");
+      for (size_t i : idx)
+        std::printf("  %.4f  %s  %s\n", pairs[i].score, pair_images[i].first.c_str(), pair_images[i].second.c_str());
+    };
+    print_pairs("false accepts", worst.false_accepts);
+    print_pairs("false rejects", worst.false_rejects);
+    for (const auto& f : charts_j) std::printf("ROC chart: %s\n", f.get<std::string>().c_str());
+    for (const auto& n : chart_notes) std::printf("ROC chart: %s\n", n.c_str());
     if (!a.write_config.empty()) std::printf("wrote [recognizer] match_threshold = %.4f to %s\n", threshold, a.write_config.c_str());
     if (!skipped.empty()) std::printf("%zu images skipped (no face or unreadable)\n", skipped.size());
   }
@@ -682,6 +814,17 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   calibrate->add_option("--pairs", ca->pairs, "CSV of image_a,image_b,same (1/0), or a folder of <name>/<image> files")
       ->required();
   calibrate->add_option("--far", ca->far, "target false-accept rate")->capture_default_str();
+  calibrate->add_option("--bootstrap", ca->bootstrap,
+                        "resamples of the identities for the 95% intervals (0: no intervals)")
+      ->capture_default_str();
+  calibrate->add_option("--seed", ca->seed, "seed of the bootstrap (same seed, same intervals)")->capture_default_str();
+  calibrate->add_option("--worst", ca->worst, "how many of the worst false accepts and false rejects to list")
+      ->capture_default_str();
+  calibrate->add_option("--threshold", ca->threshold,
+                        "list the worst errors at this threshold (default: the calibrated one for --far)");
+  calibrate->add_option("--chart", ca->charts, "ROC chart file(s) to write, .png or .svg (gnuplot)")
+      ->capture_default_str();
+  calibrate->add_flag("--no-chart", ca->no_chart, "write no ROC chart");
   calibrate->add_option("--write-config", ca->write_config,
                         "write the threshold as [recognizer] match_threshold into this config (facelens.toml; "
                         "a .json file gets {\"recognizer\": {\"match_threshold\": t}})");
