@@ -55,7 +55,7 @@ line1=$(head -1 <<<"$out") line2=$(tail -1 <<<"$out")
 
 # calibrate on the knn/train folder (name/image), threshold into a TOML config read back by identify.
 printf '# test config\n[detector]\nthreshold = 0.7\n' >"$work/facelens.toml"
-cal=$("$facelens" calibrate --pairs "$src/knn/train" --far 0 --provider cpu --write-config "$work/facelens.toml" --json) ||
+cal=$("$facelens" calibrate --pairs "$src/knn/train" --far 0 --provider cpu --no-chart --write-config "$work/facelens.toml" --json) ||
   fail "calibrate failed"
 [[ $cal == *'"auc":'* && $cal == *'"threshold":'* && $cal == *'"roc":['* ]] || fail "calibrate output: $cal"
 grep -q '^\[recognizer\]' "$work/facelens.toml" && grep -q '^match_threshold = ' "$work/facelens.toml" &&
@@ -66,5 +66,5 @@ t=$(grep '^match_threshold' "$work/facelens.toml" | sed 's/.*= //')
 # A CSV of pairs works too.
 printf 'a,b,same\n%s,%s,1\n%s,%s,0\n' "$src/knn/train/obama/obama.jpg" "$src/knn/train/obama/obama2.jpg" \
   "$src/knn/train/obama/obama.jpg" "$src/biden.jpg" >"$work/pairs.csv"
-"$facelens" calibrate --pairs "$work/pairs.csv" --provider cpu --json | grep -q '"pairs":2' || fail "calibrate CSV"
+"$facelens" calibrate --pairs "$work/pairs.csv" --provider cpu --no-chart --json | grep -q '"pairs":2' || fail "calibrate CSV"
 echo "gallery_cli: ok"

@@ -738,7 +738,7 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
                   "highest impostor score\n",
                   n_diff, a.far);
     auto print_pairs = [&](const char* what, const std::vector<size_t>& idx) {
-      std::printf("worst %s at threshold %.4f: %s\n", what, worst_at, idx.empty() ? "none" : "");
+      std::printf("worst %s at threshold %.4f:%s\n", what, worst_at, idx.empty() ? " none" : "");
       for (size_t i : idx)
         std::printf("  %.4f  %s  %s\n", pairs[i].score, pair_images[i].first.c_str(), pair_images[i].second.c_str());
     };
