@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <numeric>
 #include <random>
 
+#include "bench/charts.h"
 #include "bench/machine.h"
 #include "bench/stats.h"
 
@@ -116,6 +118,41 @@ TEST(BenchMachine, ResidentSetIsReadFromProc) {
   EXPECT_GT(*after, *before + (32u << 20));
   EXPECT_GE(*peak_rss_bytes(), *after);
   EXPECT_EQ(block[12345], 1);
+}
+
+// The ROC chart's data: the curve starts at the axis' left edge with the best TAR at or left of
+// it, then every point right of it; markers carry their intervals; the EER sits on FAR = FRR.
+TEST(BenchCharts, RocChartDataStartsAtTheLeftEdge) {
+  RocChartInput in;
+  in.curve = {{0, 0}, {0, 0.5}, {0.00005, 0.8}, {0.01, 0.9}, {0.5, 1.0}, {1, 1}};
+  in.markers = {{0.01, 0.9, 0.85, 0.95}};
+  in.eer = 0.05;
+  in.min_far = 1e-4;
+  in.title = "t's";
+  const Chart c = roc_chart(in, "/tmp/x", "roc");
+  EXPECT_EQ(c.name, "roc");
+  std::vector<std::vector<std::string>> blocks(1);
+  std::istringstream lines(c.data);
+  int blank = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) {
+      if (++blank == 2) blocks.emplace_back(), blank = 0;
+      continue;
+    }
+    blank = 0;
+    if (line[0] != '#') blocks.back().push_back(line);
+  }
+  ASSERT_EQ(blocks.size(), 3u) << c.data;
+  EXPECT_EQ(blocks[0], (std::vector<std::string>{"0.0001 0.8", "0.01 0.9", "0.5 1", "1 1"}));
+  EXPECT_EQ(blocks[1], (std::vector<std::string>{"0.01 0.9 0.85 0.95"}));
+  EXPECT_EQ(blocks[2], (std::vector<std::string>{"0.05 0.95"}));
+  EXPECT_NE(c.body.find("set logscale x"), std::string::npos);
+  EXPECT_NE(c.body.find("'/tmp/x/roc.dat'"), std::string::npos);
+  EXPECT_NE(c.body.find("'t''s'"), std::string::npos) << "quotes in the title are escaped";
+  EXPECT_NE(c.body.find("set yrange [0.7:"), std::string::npos) << "a tenth below the lowest TAR shown: " << c.body;
+  EXPECT_EQ(parse_chart_format(".PNG"), ChartFormat::kPng);
+  EXPECT_EQ(parse_chart_format("svg"), ChartFormat::kSvg);
+  EXPECT_FALSE(parse_chart_format(".pdf"));
 }
 
 }  // namespace
