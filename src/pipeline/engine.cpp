@@ -593,6 +593,10 @@ std::vector<ServiceInfo> Engine::services() const {
       info.provider_reason = s->fallback_reason();
       info.device_ids = s->device_ids();
       info.queue_depths = s->queue_depths();
+      info.placement = s->placement();
+      info.placement_error = s->placement_error();
+      info.cudnn_conv_algo_search = s->conv_algo_search();
+      info.cudnn_conv_algo_search_reason = s->conv_algo_search_reason();
       info.precision = "fp32";
       info.precision_source = "original";
       std::lock_guard<std::mutex> lock(impl_->precision_mu);
