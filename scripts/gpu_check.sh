@@ -88,17 +88,23 @@ image=${image:-${FACELENS_SAMPLE:-$top/.deps/samples/astronaut.png}}
 # ---- 2. facelens info --provider cuda --------------------------------------------------------------
 "$facelens" info --provider cuda --json >"$out/info.json" 2>"$out/info.stderr"
 "$facelens" info --provider cuda >"$out/info.txt" 2>&1
-cuda_state=$(node -e '
-const j = JSON.parse(require("fs").readFileSync(process.argv[1]));
-const c = j.cuda || {};
-console.log(c.available ? "available" : "unavailable");
-console.log("core " + j.core_library + " (providers: " + j.providers.join(", ") + ")");
-console.log(c.available ? (c.devices || []).map(d => `device ${d.ordinal}: ${d.name}, ${Math.round(d.memory_bytes / 2**20)} MiB, PCI ${d.pci_bus_id}`).join("; ")
-                        : "reason: " + c.reason);
-for (const s of j.services || []) {
-  const where = (s.placement || []).map(p => p.ep.replace("ExecutionProvider", "") + " " + p.nodes).join(", ");
-  console.log(`service ${s.service} ${s.model}: ${s.provider || "not loaded"} [${where}]` + (s.cuda_unavailable_reason ? " (CUDA not used)" : ""));
-}' "$out/info.json" 2>&1) || { cuda_state="unknown"$'\n'"facelens info failed: $(tail -3 "$out/info.stderr")"; failed=1; }
+cuda_state=$(python3 - "$out/info.json" <<'PY' 2>&1
+import json, sys
+j = json.load(open(sys.argv[1]))
+c = j.get("cuda", {})
+print("available" if c.get("available") else "unavailable")
+print("core %s (providers: %s)" % (j.get("core_library"), ", ".join(j.get("providers", []))))
+if c.get("available"):
+    print("; ".join("device %d: %s, %d MiB, PCI %s" % (d["ordinal"], d["name"], d["memory_bytes"] >> 20, d["pci_bus_id"])
+                    for d in c.get("devices", [])))
+else:
+    print("reason: " + c.get("reason", ""))
+for s in j.get("services", []):
+    where = ", ".join("%s %d" % (p["ep"].replace("ExecutionProvider", ""), p["nodes"]) for p in s.get("placement", []))
+    print("service %s %s: %s [%s]%s" % (s["service"], s["model"], s.get("provider", "not loaded"), where,
+                                       " (CUDA not used)" if s.get("cuda_unavailable_reason") else ""))
+PY
+) || { cuda_state="unknown"$'\n'"facelens info failed: $(tail -3 "$out/info.stderr")"; failed=1; }
 cuda_available=$([[ $(head -1 <<<"$cuda_state") == available ]] && echo 1 || echo 0)
 say "CUDA $(head -1 <<<"$cuda_state"): $(sed -n 3p <<<"$cuda_state" | cut -c1-300)"
 
@@ -107,11 +113,12 @@ run_tests() {  # NAME PROGRAM
   local name=$1 prog=$2
   "$prog" --gtest_output=xml:"$out/$name.xml" >"$out/$name.log" 2>&1
   local rc=$?
-  node -e '
-const x = require("fs").readFileSync(process.argv[1], "utf8");
-const m = x.match(/<testsuites tests="(\d+)" failures="(\d+)" disabled="(\d+)" errors="(\d+)"/);
-const skipped = (x.match(/result="skipped"/g) || []).length;
-console.log(m ? `${m[1]} tests, ${m[2]} failed, ${skipped} skipped` : "no result");' "$out/$name.xml" 2>/dev/null || echo "no result (exit $rc)"
+  python3 - "$out/$name.xml" <<'PY' 2>/dev/null || echo "no result (exit $rc)"
+import re, sys
+x = open(sys.argv[1]).read()
+m = re.search(r'<testsuites tests="(\d+)" failures="(\d+)"', x)
+print("%s tests, %s failed, %d skipped" % (m.group(1), m.group(2), x.count('result="skipped"')) if m else "no result")
+PY
   return $rc
 }
 gpu_result=$(run_tests gpu_tests "$gpu_test") || failed=1
@@ -126,16 +133,26 @@ if [[ -f $image ]]; then
     >"$out/bench.log" 2>&1
   rc=$?
   if [[ $rc == 0 && -f $out/bench/results.json ]]; then
-    bench_result=$(node -e '
-const j = JSON.parse(require("fs").readFileSync(process.argv[1]));
-const cuda = j.providers.find(p => p.name === "cuda");
-const lines = [];
-if (!cuda || !cuda.available) lines.push("CUDA unavailable: " + (cuda ? cuda.reason : "not asked"));
-for (const r of j.results.filter(r => r.provider === "cuda" && r.status === "ok"))
-  lines.push(`${r.service} ${r.precision} batch ${r.batch}: ${r.latency_ms.p50} ms p50 on ${r.provider_used}` +
-             (r.speedup_vs_cpu ? `, ${r.speedup_vs_cpu}x the CPU` : "") + (r.fell_back_to_cpu ? " (fell back: " + r.fallback_reason + ")" : ""));
-lines.push(j.results.filter(r => r.provider === "cpu" && r.status === "ok").length + " CPU rows");
-console.log(lines.join("\n"));' "$out/bench/results.json")
+    bench_result=$(python3 - "$out/bench/results.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+cuda = next((p for p in j["providers"] if p["name"] == "cuda"), None)
+lines = []
+if not cuda or not cuda["available"]:
+    lines.append("CUDA unavailable: " + (cuda["reason"] if cuda else "not asked"))
+for r in j["results"]:
+    if r["provider"] != "cuda" or r["status"] != "ok":
+        continue
+    line = "%s %s batch %d: %s ms p50 on %s" % (r["service"], r["precision"], r["batch"], r["latency_ms"]["p50"], r["provider_used"])
+    if r["speedup_vs_cpu"]:
+        line += ", %sx the CPU" % r["speedup_vs_cpu"]
+    if r["fell_back_to_cpu"]:
+        line += " (fell back: %s)" % r["fallback_reason"]
+    lines.append(line)
+lines.append("%d CPU rows" % sum(1 for r in j["results"] if r["provider"] == "cpu" and r["status"] == "ok"))
+print("\n".join(lines))
+PY
+)
   else
     bench_result="facelens bench exited $rc: $(tail -3 "$out/bench.log")"
     failed=1

@@ -198,9 +198,11 @@ struct Engine::Impl {
       spdlog::info("{} '{}' runs on {}", service, id, s.provider());
       return;
     }
-    // With provider auto and no CUDA provider library at all, the CPU is the expected place.
+    // With provider auto and a core built without CUDA or no CUDA provider library at all, the
+    // CPU is the expected place.
     const bool expected = requested == Provider::kAuto &&
-                          s.fallback_reason().find("was not found") != std::string::npos;
+                          (s.fallback_reason().find("was not found") != std::string::npos ||
+                           s.fallback_reason().find("build without CUDA") != std::string::npos);
     if (expected) spdlog::info("{} '{}' runs on {}: {}", service, id, s.provider(), s.fallback_reason());
     else spdlog::warn("{} '{}' runs on {} because CUDA cannot be used: {}", service, id, s.provider(), s.fallback_reason());
   }

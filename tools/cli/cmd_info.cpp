@@ -37,10 +37,12 @@ json cuda_json(const CudaReport& cu) {
 int cmd_info(const Common& c) {
   auto opts = engine_options(c);
   if (!opts.ok()) return fail(opts.status());
+  auto engine = Engine::create(*opts);
   // CUDA is probed (core, runtime, driver, provider, cuDNN, devices) unless the CPU is asked for.
+  // After the engine exists: ONNX Runtime's environment is shared, so the CUDA provider is
+  // registered once and stays loaded for the engine.
   auto rt = query_runtime_info(opts->runtime, /*probe_cuda=*/opts->runtime.provider != Provider::kCpu);
   if (!rt.ok()) return fail(rt.status());
-  auto engine = Engine::create(*opts);
   json j;
   j["facelens_version"] = version();
   j["onnxruntime_version"] = rt->onnxruntime_version;
