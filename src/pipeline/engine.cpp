@@ -132,6 +132,10 @@ struct Engine::Impl {
   StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& e) const {
     runtime::SessionOptions so = session_options;
     so.service = options.runtime.resolve(e.task);
+    // The dynamic batcher feeds the recognizer every batch size up to max_batch: on CUDA each is
+    // run once at creation (cuDNN's search per shape), not by the first request of that size.
+    if (e.task == "recognizer" && options.batching.mode != EngineOptions::Batching::Mode::kOff)
+      for (int b = 2; b <= options.batching.max_batch; ++b) so.warmup_batches.push_back(b);
     // A model file given outside the manifest has no pinned sha256 to check.
     FACELENS_ASSIGN_OR_RETURN(auto session, open_at_precision(e, so));
     log_placement(e.task, e.id, *session, so.service.provider);

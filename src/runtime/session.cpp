@@ -3,6 +3,7 @@
 #include <onnxruntime_cxx_api.h>
 #include <onnxruntime_session_options_config_keys.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <unordered_map>
@@ -120,6 +121,25 @@ std::vector<std::vector<int64_t>> probe_shapes_for(std::span<const TensorDesc> i
   return out;
 }
 
+std::vector<std::vector<std::vector<int64_t>>> creation_runs(std::span<const TensorDesc> inputs,
+                                                             std::span<const std::vector<int64_t>> probe_shapes,
+                                                             std::span<const int64_t> warmup_batches) {
+  std::vector<std::vector<std::vector<int64_t>>> runs{probe_shapes_for(inputs, probe_shapes)};
+  const bool any_batch = std::any_of(inputs.begin(), inputs.end(),
+                                     [](const TensorDesc& in) { return !in.shape.empty() && in.shape[0] < 0; });
+  if (!any_batch) return runs;
+  std::vector<int64_t> done{runs[0].empty() || runs[0][0].empty() ? 1 : runs[0][0][0]};
+  for (int64_t b : warmup_batches) {
+    if (b <= 1 || std::find(done.begin(), done.end(), b) != done.end()) continue;
+    done.push_back(b);
+    auto shapes = runs[0];
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (!inputs[i].shape.empty() && inputs[i].shape[0] < 0 && !shapes[i].empty()) shapes[i][0] = b;
+    runs.push_back(std::move(shapes));
+  }
+  return runs;
+}
+
 static std::vector<TensorSpec> input_specs(const Ort::Session& s) {
   std::vector<TensorSpec> specs;
   Ort::AllocatorWithDefaultOptions alloc;
@@ -226,28 +246,29 @@ static std::unique_ptr<Session::Replica> try_cuda(const Environment& env, const 
       rep->staging_allocator = env.ort_env().GetSharedAllocator(pinned);
       if (!rep->staging_allocator) rep->staging_memory = nullptr;
     }
-    // The probe run: zeros of every shape the service feeds.
     std::vector<std::string> in_names, out_names;
     Ort::AllocatorWithDefaultOptions alloc;
     for (size_t i = 0; i < rep->session->GetInputCount(); ++i)
       in_names.emplace_back(rep->session->GetInputNameAllocated(i, alloc).get());
     for (size_t i = 0; i < rep->session->GetOutputCount(); ++i)
       out_names.emplace_back(rep->session->GetOutputNameAllocated(i, alloc).get());
-    const auto shapes = probe_shapes_for(inputs, options.probe_shapes);
-    std::vector<std::vector<float>> zeros;
-    std::vector<TensorRef> refs;
-    for (const auto& shape : shapes) {
-      int64_t n = 1;
-      for (int64_t d : shape) n *= d;
-      zeros.emplace_back(static_cast<size_t>(n), 0.0f);
-    }
-    for (size_t i = 0; i < shapes.size(); ++i) refs.push_back({zeros[i], shapes[i]});
-    try {
-      run_replica(*rep, cpu_memory, refs, in_names, out_names, /*shrink=*/false);
-    } catch (const Ort::Exception& e) {
-      *reason = "the first inference on CUDA device " + std::to_string(device_id) + " (input " +
-                shape_to_string(shapes[0]) + ") failed: " + explain_cuda_registration_error(e.what());
-      return nullptr;
+    // The probe runs: zeros of every shape the service feeds (and of its warm-up batch sizes).
+    for (const auto& shapes : creation_runs(inputs, options.probe_shapes, options.warmup_batches)) {
+      std::vector<std::vector<float>> zeros;
+      std::vector<TensorRef> refs;
+      for (const auto& shape : shapes) {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        zeros.emplace_back(static_cast<size_t>(n), 0.0f);
+      }
+      for (size_t i = 0; i < shapes.size(); ++i) refs.push_back({zeros[i], shapes[i]});
+      try {
+        run_replica(*rep, cpu_memory, refs, in_names, out_names, /*shrink=*/false);
+      } catch (const Ort::Exception& e) {
+        *reason = "the first inference on CUDA device " + std::to_string(device_id) + " (input " +
+                  shape_to_string(shapes[0]) + ") failed: " + explain_cuda_registration_error(e.what());
+        return nullptr;
+      }
     }
     return rep;
   } catch (const Ort::Exception& e) {

@@ -53,6 +53,10 @@ struct SessionOptions {
   // kernels) and the warm-up of the cuDNN algorithm search for these shapes. Inputs without one:
   // their fixed dims, 1 for symbolic ones.
   std::vector<std::vector<int64_t>> probe_shapes;
+  // On CUDA, batch sizes the service will also feed (e.g. the dynamic batcher's): each is run once
+  // at creation too, so that cuDNN's search for it is not paid by a request. Inputs whose batch
+  // dim is fixed ignore it.
+  std::vector<int64_t> warmup_batches;
 };
 
 // cudnn_conv_algo_search for one session. EXHAUSTIVE searches again for every new input shape:
@@ -70,6 +74,13 @@ ConvSearchChoice conv_algo_search_for(const std::string& configured, std::span<c
 // symbolic (negative) dims become 1.
 std::vector<std::vector<int64_t>> probe_shapes_for(std::span<const TensorDesc> inputs,
                                                    std::span<const std::vector<int64_t>> probe_shapes);
+
+// Every run made at creation on CUDA, each one shape per input: the probe shapes, then the same
+// with each distinct warm-up batch size > 1 on the inputs whose batch dim is symbolic (none when
+// no input has one).
+std::vector<std::vector<std::vector<int64_t>>> creation_runs(std::span<const TensorDesc> inputs,
+                                                             std::span<const std::vector<int64_t>> probe_shapes,
+                                                             std::span<const int64_t> warmup_batches);
 
 struct RunFlags {
   // Return the memory arena's free chunks to the system at the end of this run

@@ -120,6 +120,21 @@ TEST(ProbeShapes, GivenShapesFirstThenTheModelsDims) {
   EXPECT_EQ(mixed[1], (std::vector<int64_t>{1, 4}));
 }
 
+TEST(ProbeShapes, WarmUpBatchSizesOnlyWhereTheBatchIsSymbolic) {
+  TensorDesc batch{"x", "float32", {-1, 3, 112, 112}, {"N", "", "", ""}};
+  const std::vector<std::vector<int64_t>> probe = {{-1, 3, 112, 112}};
+  const std::vector<int64_t> sizes = {2, 1, 4, 4, 8, 0};
+  auto runs = runtime::creation_runs({&batch, 1}, probe, sizes);
+  ASSERT_EQ(runs.size(), 4u);  // batch 1 (the probe), then 2, 4, 8 once each
+  EXPECT_EQ(runs[0][0], (std::vector<int64_t>{1, 3, 112, 112}));
+  EXPECT_EQ(runs[1][0][0], 2);
+  EXPECT_EQ(runs[2][0][0], 4);
+  EXPECT_EQ(runs[3][0], (std::vector<int64_t>{8, 3, 112, 112}));
+  TensorDesc fixed{"x", "float32", {1, 3, 112, 112}, {"", "", "", ""}};
+  EXPECT_EQ(runtime::creation_runs({&fixed, 1}, probe, sizes).size(), 1u);
+  EXPECT_EQ(runtime::creation_runs({&batch, 1}, probe, {}).size(), 1u);
+}
+
 // The shape of ONNX Runtime's record for a detector on CUDA: the compute nodes on CUDA, the
 // shape arithmetic on the CPU (as ORT assigns Shape/Gather/Unsqueeze/Concat feeding a Reshape).
 std::vector<AssignedNode> mixed_record() {
