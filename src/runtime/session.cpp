@@ -213,7 +213,7 @@ static std::vector<Ort::Value> run_replica(Session::Replica& rep, const Ort::Mem
 static std::unique_ptr<Session::Replica> try_cuda(const Environment& env, const std::string& path,
                                                   const SessionOptions& options, int device_id,
                                                   const Ort::MemoryInfo& cpu_memory, ConvSearchChoice* search,
-                                                  std::string* reason) {
+                                                  std::string* staging_error, std::string* reason) {
   try {
     const auto* device = static_cast<const OrtEpDevice*>(env.cuda_device_handle(device_id));
     if (!device) {
@@ -244,7 +244,12 @@ static std::unique_ptr<Session::Replica> try_cuda(const Environment& env, const 
     if (pinned) {
       rep->staging_memory = pinned;
       rep->staging_allocator = env.ort_env().GetSharedAllocator(pinned);
-      if (!rep->staging_allocator) rep->staging_memory = nullptr;
+      if (!rep->staging_allocator) {
+        rep->staging_memory = nullptr;
+        *staging_error = "ONNX Runtime has no shared allocator for the device's pinned host memory";
+      }
+    } else {
+      *staging_error = "the CUDA EP device offers no pinned host memory (OrtDeviceMemoryType_HOST_ACCESSIBLE)";
     }
     std::vector<std::string> in_names, out_names;
     Ort::AllocatorWithDefaultOptions alloc;
@@ -263,7 +268,16 @@ static std::unique_ptr<Session::Replica> try_cuda(const Environment& env, const 
       }
       for (size_t i = 0; i < shapes.size(); ++i) refs.push_back({zeros[i], shapes[i]});
       try {
-        run_replica(*rep, cpu_memory, refs, in_names, out_names, /*shrink=*/false);
+        try {
+          run_replica(*rep, cpu_memory, refs, in_names, out_names, /*shrink=*/false);
+        } catch (const Ort::Exception& e) {
+          if (!rep->staging_allocator) throw;
+          // Without pinned staging the session may still run on CUDA (pageable copies).
+          *staging_error = std::string("pinned host memory could not be used: ") + e.what();
+          rep->staging_allocator = nullptr;
+          rep->staging_memory = nullptr;
+          run_replica(*rep, cpu_memory, refs, in_names, out_names, /*shrink=*/false);
+        }
       } catch (const Ort::Exception& e) {
         *reason = "the first inference on CUDA device " + std::to_string(device_id) + " (input " +
                   shape_to_string(shapes[0]) + ") failed: " + explain_cuda_registration_error(e.what());
@@ -308,7 +322,8 @@ StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const E
     if (usable.ok()) usable = env->cudnn_status();
     if (!usable.ok()) reason = usable.message();
     for (size_t k = 0; reason.empty() && k < ids.size(); ++k) {
-      auto r = try_cuda(*env, model_path, options, ids[k], *s->cpu_memory_, &s->conv_search_, &reason);
+      auto r = try_cuda(*env, model_path, options, ids[k], *s->cpu_memory_, &s->conv_search_, &s->staging_error_,
+                        &reason);
       if (r) s->replicas_.push_back(std::move(r));
     }
     // All devices or none: a pool that lost a device is reported, not silently shrunk.
@@ -320,6 +335,7 @@ StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const E
     s->provider_ = kCudaEpName;
   } else {
     s->conv_search_ = {};
+    s->staging_error_.clear();
     if (options.require_gpu) {
       return unavailable("'" + model_path + "' must run on the GPU (require_gpu) but " +
                          (reason.empty() ? std::string("the provider is set to cpu") : reason));

@@ -133,8 +133,11 @@ class Session {
   std::vector<int> queue_depths() const;
   std::vector<int64_t> calls_served() const;
   bool uses_io_binding() const;
-  // Inputs/outputs staged in pinned host memory (CUDA) or the CPU allocator (stage_io on the CPU).
+  // Inputs/outputs staged in pinned host memory (CUDA) or the CPU allocator (stage_io on the CPU),
+  // and on CUDA why pinned memory is not used when it is not (the session then copies through
+  // pageable memory).
   bool uses_staging() const;
+  const std::string& staging_error() const { return staging_error_; }
   // Where ONNX Runtime runs the nodes (its recorded graph assignment, first replica), and why
   // that record is missing when it is.
   const std::vector<EpPlacement>& placement() const { return placement_; }
@@ -166,6 +169,7 @@ class Session {
   std::string fallback_reason_;
   std::vector<EpPlacement> placement_;
   std::string placement_error_;
+  std::string staging_error_;
   ConvSearchChoice conv_search_;
   mutable std::atomic<size_t> next_{0};
 };

@@ -112,7 +112,7 @@ TEST_F(Cuda, EveryDefaultModelGivesTheCpuOutputsAndRunsItsConvolutionsOnCuda) {
     ASSERT_TRUE(cpu.ok()) << e->id << ": " << cpu.status().to_string();
     ASSERT_TRUE(gpu.ok()) << e->id << ": " << gpu.status().to_string();
     ASSERT_EQ((*gpu)->provider(), "CUDAExecutionProvider") << e->id;
-    EXPECT_TRUE((*gpu)->uses_staging()) << e->id << ": no pinned host memory";
+    EXPECT_TRUE((*gpu)->uses_staging()) << e->id << ": " << (*gpu)->staging_error();
     const auto& placement = (*gpu)->placement();
     std::cout << e->id << ": " << runtime::placement_to_string(placement) << "\n";
     EXPECT_GT(runtime::nodes_on(placement, "CUDAExecutionProvider"), 0) << e->id;
