@@ -5,7 +5,10 @@
 #   3. the default models from the npm registry                  -> models/*.onnx (checked against
 #      models/manifest.json by sha256)
 #   4. a sample photo (astronaut.png from Debian's python3-skimage) -> .deps/samples/astronaut.png
-#   5. with --gpu: the CUDA execution provider package            -> .deps/onnxruntime/lib
+#   5. with --gpu: a CUDA-enabled ONNX Runtime core (onnxruntime-node@1.29.0's official
+#      libonnxruntime.so.1) beside the CUDA, TensorRT and shared provider libraries of
+#      com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9          -> .deps/onnxruntime-cuda/{include,lib}
+#      (build against it with ONNXRUNTIME_ROOT=.deps/onnxruntime-cuda: docs/gpu.md)
 # Every download is verified (npm tarballs by the sha512 integrity pinned below, files by sha256)
 # and cached in ${XDG_CACHE_HOME:-$HOME/.cache}/facelens, so a second clone downloads nothing.
 #
@@ -21,7 +24,7 @@ for a in "$@"; do
     --gpu) want_gpu=1 ;;
     --no-apt) do_apt=0 ;;
     --verbose) verbose=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "setup: unknown option '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +39,12 @@ ORT_INTEGRITY=sha512-BkzxduSZ9IkeDP6Q8lz2TFU2ie7hSSvS7ZIfzMooExoq0CNzJnuuGaUJ7Is
 ORT_GPU_PKG=com.github.asus4.onnxruntime.linux-x64-gpu
 ORT_GPU_VER=0.4.9
 ORT_GPU_INTEGRITY=sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+mZ0KLWggcQAj7TIZ6pNidR4AC10g74Xo6w==
+# The official 1.29.0 core built with CUDA: GetAvailableProviders() lists TensorRT, CUDA, WebGPU and
+# CPU; it needs no CUDA library to load, so it also runs on machines without a GPU.
+ORT_CUDA_CORE_PKG=onnxruntime-node
+ORT_CUDA_CORE_VER=1.29.0
+ORT_CUDA_CORE_INTEGRITY=sha512-WjiVVB72riILz8HbYvxvmjKyE/WmkYoSfKY++axo5jAR609HQg8MwiG/HhShpTcJfmmAdzxxmB+MMST3A+SiPA==
+ORT_CUDA_CORE_PATH=package/bin/napi-v6/linux/x64/libonnxruntime.so.1
 MODELS_PKG=faceplugin-face-recognition-js
 MODELS_VER=0.0.1
 MODELS_INTEGRITY=sha512-shriXjd4zJHEwhK1jHK+bWo8Vv6Vu9B/w6RRsd4AFtNM/jaI2vhuOamOSMl9qQmLd8WlQ7dgqN+3C2iOi5pXWw==
@@ -109,16 +118,31 @@ if [[ ! -f $stamp ]]; then
   say "ONNX Runtime SDK ready in $ort"
 fi
 
-# ---- 5. CUDA execution provider (optional, large) --------------------------------------------------
-if (( want_gpu )) && [[ ! -f $ort/lib/libonnxruntime_providers_cuda.so ]]; then
-  tgz=$(npm_fetch "$ORT_GPU_PKG" "$ORT_GPU_VER" "$ORT_GPU_INTEGRITY")
+# ---- 5. CUDA-enabled core and CUDA execution provider (optional, large) ----------------------------
+# The CPU SDK's core cannot run the CUDA provider (its provider host lacks what the CUDA kernels
+# call), so the GPU setup is a second SDK folder: the same headers, the CUDA-enabled core and the
+# provider libraries beside it (ONNX Runtime looks for them next to the core).
+ort_cuda=$deps/onnxruntime-cuda
+stamp_cuda=$ort_cuda/.stamp-$ORT_CUDA_CORE_VER-$ORT_GPU_VER
+if (( want_gpu )) && [[ ! -f $stamp_cuda ]]; then
+  core_tgz=$(npm_fetch "$ORT_CUDA_CORE_PKG" "$ORT_CUDA_CORE_VER" "$ORT_CUDA_CORE_INTEGRITY")
+  ep_tgz=$(npm_fetch "$ORT_GPU_PKG" "$ORT_GPU_VER" "$ORT_GPU_INTEGRITY")
+  rm -rf "$ort_cuda"; mkdir -p "$ort_cuda/include" "$ort_cuda/lib"
+  cp "$ort/include/"*.h "$ort_cuda/include/"
   tmp=$(mktemp -d)
-  tar -xzf "$tgz" -C "$tmp"
-  f=$(find "$tmp" -name libonnxruntime_providers_cuda.so | head -1)
-  [[ -n $f ]] || { rm -rf "$tmp"; die "$ORT_GPU_PKG@$ORT_GPU_VER has no libonnxruntime_providers_cuda.so"; }
-  cp "$f" "$ort/lib/"
+  tar -xzf "$core_tgz" -C "$tmp" "$ORT_CUDA_CORE_PATH" || { rm -rf "$tmp"; die "$ORT_CUDA_CORE_PKG@$ORT_CUDA_CORE_VER has no $ORT_CUDA_CORE_PATH"; }
+  cp "$tmp/$ORT_CUDA_CORE_PATH" "$ort_cuda/lib/libonnxruntime.so.1"
+  tar -xzf "$ep_tgz" -C "$tmp"
+  for lib in libonnxruntime_providers_cuda.so libonnxruntime_providers_shared.so libonnxruntime_providers_tensorrt.so; do
+    f=$(find "$tmp" -name "$lib" -path '*Linux*' | head -1)
+    [[ -n $f ]] || f=$(find "$tmp" -name "$lib" | head -1)
+    [[ -n $f ]] || { rm -rf "$tmp"; die "$ORT_GPU_PKG@$ORT_GPU_VER has no $lib"; }
+    cp "$f" "$ort_cuda/lib/"
+  done
   rm -rf "$tmp"
-  say "CUDA execution provider ready in $ort/lib"
+  ln -sf libonnxruntime.so.1 "$ort_cuda/lib/libonnxruntime.so"
+  touch "$stamp_cuda"
+  say "CUDA-enabled ONNX Runtime core and CUDA execution provider ready in $ort_cuda"
 fi
 
 # ---- 3. default models ---------------------------------------------------------------------------

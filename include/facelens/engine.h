@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "facelens/image.h"
+#include "facelens/runtime_info.h"
 #include "facelens/runtime_options.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
@@ -126,6 +127,12 @@ struct ServiceInfo {
   std::string requested;        // the provider asked for: "auto", "cuda", "cpu"
   std::vector<int> device_ids;  // CUDA devices of the pool
   std::vector<int> queue_depths;  // calls in flight per device (or CPU replica)
+  // Where the model's nodes run, per execution provider (ONNX Runtime's recorded assignment).
+  std::vector<EpPlacement> placement;
+  std::string placement_error;  // why there is no placement record, when there is none
+  // On CUDA: the cuDNN algorithm search used, and why it differs from the configured one.
+  std::string cudnn_conv_algo_search;
+  std::string cudnn_conv_algo_search_reason;
 };
 
 struct ModelFileInfo {

@@ -48,7 +48,7 @@ struct ResolvedServiceOptions {
 struct RuntimeOptions {
   Provider provider = Provider::kAuto;
   bool require_gpu = false;         // a service that cannot get CUDA is an error, not a CPU fallback
-  std::string cuda_ep_path;         // libonnxruntime_providers_cuda.so; "" = $FACELENS_CUDA_EP, then next to libonnxruntime
+  std::string cuda_ep_path;         // libonnxruntime_providers_cuda.so; "" = next to the loaded libonnxruntime (the CLI reads $FACELENS_CUDA_EP)
   int intra_op_threads = 0;         // CPU threads per session; 0 = ONNX Runtime's default
   int inter_op_threads = 1;
   bool allow_spinning = false;      // ORT idle-thread spinning (off: it slows the pre/post-processing on few cores)

@@ -1,4 +1,5 @@
 #include "bench/benchmark.h"
+#include "runtime/placement.h"
 
 #include <malloc.h>
 
@@ -130,12 +131,9 @@ ProviderStatus probe_provider(const std::string& name, const runtime::Environmen
     return p;
   }
   p.device_ids = rt.resolve("detector").device_ids;
-  for (int id : p.device_ids) {
-    if (id < 0 || id >= *n) {
-      p.reason = "CUDA device " + std::to_string(id) + " asked for, but ONNX Runtime sees " + std::to_string(*n) +
-                 " CUDA device(s): fix device_ids in the config";
-      return p;
-    }
+  if (Status ids = env.check_cuda_device_ids(p.device_ids); !ids.ok()) {
+    p.reason = ids.message();
+    return p;
   }
   p.available = true;
   return p;
@@ -329,6 +327,8 @@ StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
           model_ids.push_back(id);
         }
         const bool fell_back = cuda && !fallback_reason.empty();
+        std::vector<EpPlacement> placement;
+        for (const auto* s : svc->sessions()) runtime::merge_placement(&placement, s->placement());
 
         for (int batch : options.batches) {
           ++step;
@@ -341,6 +341,7 @@ StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
           r.provider_used = join(std::vector<std::string>(used.begin(), used.end()), "+");
           r.fell_back_to_cpu = fell_back;
           r.fallback_reason = fallback_reason;
+          r.placement = placement;
           r.device = device_name(rep.machine, prov, !cuda || fell_back);
           r.batched = svc->batched();
           r.calls_per_run = svc->calls_per_run(batch);

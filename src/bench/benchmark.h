@@ -28,6 +28,7 @@
 #include "bench/machine.h"
 #include "bench/stats.h"
 #include "bench/variants.h"
+#include "facelens/runtime_info.h"
 #include "facelens/runtime_options.h"
 #include "facelens/status.h"
 
@@ -101,6 +102,7 @@ struct Row {
   std::string provider_used;   // the execution provider every session of the service really got
   bool fell_back_to_cpu = false;
   std::string fallback_reason;
+  std::vector<EpPlacement> placement;  // nodes per execution provider, over the service's sessions
   bool batched = false;        // one model call per run for the whole batch
   int calls_per_run = 0;
   std::string item;            // "image" or "face"

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "bench/benchmark.h"
+#include "runtime/placement.h"
 
 namespace facelens::bench {
 
@@ -173,6 +174,17 @@ std::string report_markdown(const BenchReport& rep) {
       md << num(r.summary.mean_ms) << " | " << num(r.summary.p95_ms) << " | " << num(r.summary.per_item_ms, 3) << " | "
          << num(r.summary.throughput_items_per_s, 1) << " | " << speedup(&r) << " |\n";
     }
+  }
+
+  md << "\n## Node placement\n\n"
+     << "Where ONNX Runtime runs each service's nodes (its recorded graph assignment, over the service's "
+        "sessions): nodes per execution provider and their operator types.\n\n"
+     << "| service | provider | precision | placement |\n|---|---|---|---|\n";
+  std::set<std::tuple<std::string, std::string, std::string>> placed;
+  for (const auto& r : rep.rows) {
+    if (r.status != "ok" || !placed.insert({r.service, r.provider, r.precision}).second) continue;
+    md << "| " << r.service << " | " << r.provider << " | " << r.precision << " | "
+       << cell(r.placement.empty() ? std::string("not recorded") : runtime::placement_to_string(r.placement)) << " |\n";
   }
 
   md << "\n## Memory\n\n"

@@ -39,6 +39,16 @@ json service_options_json(const ResolvedServiceOptions& s) {
           {"do_copy_in_default_stream", s.do_copy_in_default_stream}};
 }
 
+json placement_json(const std::vector<EpPlacement>& placement) {
+  json out = json::array();
+  for (const auto& p : placement) {
+    json ops = json::object();
+    for (const auto& [op, n] : p.op_types) ops[op] = n;
+    out.push_back({{"ep", p.ep}, {"nodes", p.n_nodes}, {"op_types", ops}});
+  }
+  return out;
+}
+
 json row_json(const Row& r, const std::string& commit) {
   const Summary& s = r.summary;
   json samples = json::array();
@@ -54,6 +64,7 @@ json row_json(const Row& r, const std::string& commit) {
           {"provider_used", r.provider_used},
           {"fell_back_to_cpu", r.fell_back_to_cpu},
           {"fallback_reason", r.fallback_reason},
+          {"placement", placement_json(r.placement)},
           {"batched", r.batched},
           {"calls_per_run", r.calls_per_run},
           {"item", r.item},

@@ -117,4 +117,14 @@ std::string to_text(const ImageResult& r, const std::string& image) {
   return o.str();
 }
 
+nlohmann::ordered_json to_json(std::span<const EpPlacement> placement) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& p : placement) {
+    nlohmann::ordered_json ops = nlohmann::ordered_json::object();
+    for (const auto& [op, n] : p.op_types) ops[op] = n;
+    out.push_back({{"ep", p.ep}, {"nodes", p.n_nodes}, {"op_types", ops}});
+  }
+  return out;
+}
+
 }  // namespace facelens::format

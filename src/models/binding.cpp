@@ -30,7 +30,10 @@ StatusOr<std::shared_ptr<const runtime::Session>> open_session_unverified(const 
                                                                           const ModelEntry& entry,
                                                                           std::shared_ptr<const runtime::Environment> env,
                                                                           const runtime::SessionOptions& options) {
-  FACELENS_ASSIGN_OR_RETURN(auto session, runtime::Session::create(std::move(env), path, options));
+  runtime::SessionOptions so = options;
+  // The service feeds the manifest's input size (batch 1 first): fixed shapes, warmed up on CUDA.
+  if (so.probe_shapes.empty() && !entry.input.shape.empty()) so.probe_shapes.push_back(entry.input.shape);
+  FACELENS_ASSIGN_OR_RETURN(auto session, runtime::Session::create(std::move(env), path, so));
   FACELENS_RETURN_IF_ERROR(check_contract(entry, *session));
   return session;
 }

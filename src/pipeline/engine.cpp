@@ -132,6 +132,10 @@ struct Engine::Impl {
   StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& e) const {
     runtime::SessionOptions so = session_options;
     so.service = options.runtime.resolve(e.task);
+    // The dynamic batcher feeds the recognizer every batch size up to max_batch: on CUDA each is
+    // run once at creation (cuDNN's search per shape), not by the first request of that size.
+    if (e.task == "recognizer" && options.batching.mode != EngineOptions::Batching::Mode::kOff)
+      for (int b = 2; b <= options.batching.max_batch; ++b) so.warmup_batches.push_back(b);
     // A model file given outside the manifest has no pinned sha256 to check.
     FACELENS_ASSIGN_OR_RETURN(auto session, open_at_precision(e, so));
     log_placement(e.task, e.id, *session, so.service.provider);
@@ -198,9 +202,11 @@ struct Engine::Impl {
       spdlog::info("{} '{}' runs on {}", service, id, s.provider());
       return;
     }
-    // With provider auto and no CUDA provider library at all, the CPU is the expected place.
+    // With provider auto and a core built without CUDA or no CUDA provider library at all, the
+    // CPU is the expected place.
     const bool expected = requested == Provider::kAuto &&
-                          s.fallback_reason().find("was not found") != std::string::npos;
+                          (s.fallback_reason().find("was not found") != std::string::npos ||
+                           s.fallback_reason().find("build without CUDA") != std::string::npos);
     if (expected) spdlog::info("{} '{}' runs on {}: {}", service, id, s.provider(), s.fallback_reason());
     else spdlog::warn("{} '{}' runs on {} because CUDA cannot be used: {}", service, id, s.provider(), s.fallback_reason());
   }
@@ -593,6 +599,10 @@ std::vector<ServiceInfo> Engine::services() const {
       info.provider_reason = s->fallback_reason();
       info.device_ids = s->device_ids();
       info.queue_depths = s->queue_depths();
+      info.placement = s->placement();
+      info.placement_error = s->placement_error();
+      info.cudnn_conv_algo_search = s->conv_algo_search();
+      info.cudnn_conv_algo_search_reason = s->conv_algo_search_reason();
       info.precision = "fp32";
       info.precision_source = "original";
       std::lock_guard<std::mutex> lock(impl_->precision_mu);

@@ -2,6 +2,8 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -52,6 +54,11 @@ StatusOr<std::vector<EpDeviceInfo>> Environment::ep_devices() const {
       info.device_type = device_type_name(hw.Type());
       info.device_vendor = hw.Vendor();
       info.device_id = hw.DeviceId();
+      if (info.ep_name == kCudaEpName) {
+        auto mem = d.GetMemoryInfo(OrtDeviceMemoryType_DEFAULT);
+        auto ordinal = cuda_ordinal_of(d.EpOptions().GetKeyValuePairs(), mem ? mem.GetDeviceId() : -1);
+        if (ordinal.ok()) info.cuda_ordinal = *ordinal;
+      }
       out.push_back(std::move(info));
     }
     return out;
@@ -60,13 +67,28 @@ StatusOr<std::vector<EpDeviceInfo>> Environment::ep_devices() const {
   }
 }
 
-StatusOr<int> Environment::cuda_devices(const std::string& configured_path) const {
-  std::lock_guard<std::mutex> lock(cuda_mu_);
-  if (cuda_tried_) {
-    if (!cuda_status_.ok()) return cuda_status_;
-    return static_cast<int>(cuda_devices_.size());
+std::string Environment::core_library() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&OrtGetApiBase), &info) && info.dli_fname) {
+    std::error_code ec;
+    auto p = std::filesystem::canonical(info.dli_fname, ec);
+    return ec ? std::string(info.dli_fname) : p.string();
   }
-  cuda_tried_ = true;
+  return "";
+}
+
+Status Environment::init_cuda(const std::string& configured_path) const {
+  // 1. A core built with CUDA: the CUDA provider library is a provider bridge whose kernels call
+  //    host functions only such a core has (a CPU-only core registers it, then crashes at run time).
+  FACELENS_ASSIGN_OR_RETURN(auto providers, available_providers());
+  if (std::find(providers.begin(), providers.end(), kCudaEpName) == providers.end()) {
+    std::string have;
+    for (const auto& p : providers) have += (have.empty() ? "" : ", ") + p;
+    return unavailable("the loaded ONNX Runtime core " + core_library() + " is a build without CUDA (its providers: " +
+                       have + "), which cannot run the CUDA provider: run scripts/setup.sh --gpu and build with "
+                       "ONNXRUNTIME_ROOT=.deps/onnxruntime-cuda (see docs/gpu.md)");
+  }
+  // 2. The provider library.
   std::string path, looked;
   for (const auto& c : cuda_ep_candidates(configured_path)) {
     looked += (looked.empty() ? "" : ", ") + c;
@@ -76,47 +98,111 @@ StatusOr<int> Environment::cuda_devices(const std::string& configured_path) cons
     }
   }
   if (path.empty()) {
-    cuda_status_ = unavailable(std::string("the CUDA execution provider library ") + kCudaEpLibrary +
-                               " was not found (looked at: " + looked +
-                               "): run scripts/setup.sh --gpu, or set FACELENS_CUDA_EP or runtime.cuda_ep_path");
-    return cuda_status_;
-  }
-  try {
-    env_->RegisterExecutionProviderLibrary("facelens_cuda", path);
-  } catch (const Ort::Exception& e) {
-    cuda_status_ = unavailable("the CUDA execution provider " + path + " could not be loaded: " +
-                               explain_cuda_registration_error(e.what()));
-    return cuda_status_;
+    return unavailable(std::string("the CUDA execution provider library ") + kCudaEpLibrary +
+                       " was not found (looked at: " + looked +
+                       "): run scripts/setup.sh --gpu, or set runtime.cuda_ep_path (FACELENS_CUDA_EP for the tools)");
   }
   cuda_library_ = path;
+  // 3. The CUDA runtime and driver count the devices before ONNX Runtime is given any id.
+  cuda_libs_ = CudaLibraries::open();
+  if (!cuda_libs_->status().ok()) return cuda_libs_->status();
+  // 4. Register the provider (once per process: the ORT environment is shared by every Environment).
+  try {
+    bool registered = false;
+    for (const auto& d : env_->GetEpDevices()) registered |= std::string(d.EpName()) == kCudaEpName;
+    if (!registered) env_->RegisterExecutionProviderLibrary("facelens_cuda", path);
+  } catch (const Ort::Exception& e) {
+    return unavailable("the CUDA execution provider " + path + " could not be loaded: " +
+                       explain_cuda_registration_error(e.what()));
+  }
+  // 5. Its devices by CUDA ordinal (its EP options' device_id): ORT's hardware device id is a PCI
+  //    device type and its enumeration order need not follow the ordinals.
   try {
     for (const auto& d : env_->GetEpDevices()) {
-      if (std::string(d.EpName()) == kCudaEpName && d.Device().Type() == OrtHardwareDeviceType_GPU) {
-        cuda_devices_.push_back(static_cast<const OrtEpDevice*>(d));
+      if (std::string(d.EpName()) != kCudaEpName || d.Device().Type() != OrtHardwareDeviceType_GPU) continue;
+      auto mem = d.GetMemoryInfo(OrtDeviceMemoryType_DEFAULT);
+      FACELENS_ASSIGN_OR_RETURN(int ordinal,
+                                cuda_ordinal_of(d.EpOptions().GetKeyValuePairs(), mem ? mem.GetDeviceId() : -1));
+      const bool seen = std::any_of(cuda_devices_.begin(), cuda_devices_.end(),
+                                    [&](const CudaEpDevice& c) { return c.ordinal == ordinal; });
+      if (ordinal < cuda_libs_->device_count() && !seen) {
+        cuda_devices_.push_back({ordinal, static_cast<const OrtEpDevice*>(d)});
       }
     }
   } catch (const Ort::Exception& e) {
-    cuda_status_ = internal_error(std::string("listing CUDA devices failed: ") + e.what());
-    return cuda_status_;
+    return internal_error(std::string("listing CUDA devices failed: ") + e.what());
   }
+  std::sort(cuda_devices_.begin(), cuda_devices_.end(),
+            [](const CudaEpDevice& a, const CudaEpDevice& b) { return a.ordinal < b.ordinal; });
   if (cuda_devices_.empty()) {
-    cuda_status_ = unavailable("the CUDA execution provider (" + path +
-                               ") is loaded but ONNX Runtime reports no CUDA GPU on this machine (no NVIDIA "
-                               "device or driver): run on a GPU host, or use --provider cpu");
-    return cuda_status_;
+    return unavailable("the CUDA execution provider (" + path + ") is loaded and the CUDA runtime counts " +
+                       std::to_string(cuda_libs_->device_count()) +
+                       " device(s), but ONNX Runtime offers no CUDA device: check the driver with nvidia-smi");
   }
+  return Status();
+}
+
+StatusOr<int> Environment::cuda_devices(const std::string& configured_path) const {
+  std::lock_guard<std::mutex> lock(cuda_mu_);
+  if (!cuda_tried_) {
+    cuda_tried_ = true;
+    cuda_status_ = init_cuda(configured_path);
+    if (!cuda_status_.ok()) cuda_devices_.clear();
+  }
+  if (!cuda_status_.ok()) return cuda_status_;
   return static_cast<int>(cuda_devices_.size());
+}
+
+Status Environment::check_cuda_device_ids(std::span<const int> ids) const {
+  std::lock_guard<std::mutex> lock(cuda_mu_);
+  if (!cuda_tried_) return failed_precondition("check_cuda_device_ids before cuda_devices");
+  if (!cuda_status_.ok()) return cuda_status_;
+  std::vector<int> ordinals;
+  for (const auto& d : cuda_devices_) ordinals.push_back(d.ordinal);
+  return runtime::check_cuda_device_ids(ids, cuda_libs_->device_count(), ordinals);
+}
+
+Status Environment::cudnn_status() const {
+  std::lock_guard<std::mutex> lock(cuda_mu_);
+  if (!cuda_libs_) return failed_precondition("cuDNN is checked after the CUDA runtime (cuda_devices)");
+  return cuda_libs_->cudnn_status();
 }
 
 const void* Environment::cuda_device_handle(int ordinal) const {
   std::lock_guard<std::mutex> lock(cuda_mu_);
-  if (ordinal < 0 || ordinal >= static_cast<int>(cuda_devices_.size())) return nullptr;
-  return cuda_devices_[ordinal];
+  for (const auto& d : cuda_devices_)
+    if (d.ordinal == ordinal) return d.device;
+  return nullptr;
 }
 
 std::string Environment::cuda_library() const {
   std::lock_guard<std::mutex> lock(cuda_mu_);
   return cuda_library_;
+}
+
+CudaReport Environment::cuda_report() const {
+  std::lock_guard<std::mutex> lock(cuda_mu_);
+  CudaReport r;
+  if (!cuda_tried_) {
+    r.reason = "CUDA was not probed";
+    return r;
+  }
+  r.available = cuda_status_.ok();
+  r.reason = cuda_status_.ok() ? "" : cuda_status_.message();
+  r.ep_library = cuda_library_;
+  if (cuda_libs_) {
+    r.runtime_version = cuda_libs_->runtime_version();
+    r.driver_version = cuda_libs_->driver_version();
+    r.cudnn_version = cuda_libs_->cudnn_version();
+    r.cudnn_reason = cuda_libs_->cudnn_status().ok() ? "" : cuda_libs_->cudnn_status().message();
+    r.devices = cuda_libs_->devices();
+  }
+  return r;
+}
+
+const CudaLibraries* Environment::cuda_libraries() const {
+  std::lock_guard<std::mutex> lock(cuda_mu_);
+  return cuda_libs_.get();
 }
 
 }  // namespace facelens::runtime

@@ -4,10 +4,13 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "facelens/runtime_info.h"
 #include "facelens/status.h"
+#include "runtime/cuda_libraries.h"
 
 namespace Ort {
 struct Env;
@@ -20,7 +23,8 @@ struct EpDeviceInfo {
   std::string ep_vendor;
   std::string device_type;  // "CPU", "GPU", "NPU"
   std::string device_vendor;
-  uint32_t device_id = 0;
+  uint32_t device_id = 0;  // the hardware's id (a PCI device type), not a CUDA ordinal
+  int cuda_ordinal = -1;   // CUDA EP devices: the CUDA ordinal (EP options' device_id)
 };
 
 struct EnvironmentOptions {
@@ -45,15 +49,33 @@ class Environment {
   // Devices of every registered execution provider, as ORT enumerates them.
   StatusOr<std::vector<EpDeviceInfo>> ep_devices() const;
 
-  // The CUDA plugin EP: on the first call the library is looked up (configured path,
-  // $FACELENS_CUDA_EP, next to libonnxruntime) and registered with ONNX Runtime. OK with the
-  // number of CUDA devices, or the reason CUDA cannot be used. Thread-safe; the result is kept.
-  StatusOr<int> cuda_devices(const std::string& configured_path) const;
-  // The ORT device handle of CUDA device `ordinal` (after cuda_devices() succeeded), else null.
-  const void* cuda_device_handle(int ordinal) const;
-  // The CUDA EP library that was registered, or "".
-  std::string cuda_library() const;
+  // Path of the loaded ONNX Runtime core library (libonnxruntime.so.1).
+  static std::string core_library();
 
+  // The CUDA path, checked once on the first call (thread-safe; the result is kept), in order:
+  // the core lists CUDAExecutionProvider (a CPU-only core cannot run the CUDA provider), the
+  // provider library is found (configured path, else beside the core), the CUDA runtime counts
+  // devices (libcudart.so.13, the driver), the provider library is registered with ONNX Runtime,
+  // and each of its devices is matched to its CUDA ordinal. OK with the number of CUDA devices,
+  // or the reason CUDA cannot be used and how to fix it.
+  StatusOr<int> cuda_devices(const std::string& configured_path) const;
+  // After cuda_devices(): configured device ids against the devices that exist (a device id ORT
+  // is given must exist: a wrong one ends the process inside ORT).
+  Status check_cuda_device_ids(std::span<const int> ids) const;
+  // cuDNN 9 (dlopen): OK, or why convolutions on CUDA would fail.
+  Status cudnn_status() const;
+  // The ORT device (const OrtEpDevice*) of CUDA ordinal `ordinal` (after cuda_devices()), else null.
+  const void* cuda_device_handle(int ordinal) const;
+  // The CUDA provider library found (registered when cuda_devices() succeeded), or "".
+  std::string cuda_library() const;
+  // Everything known about CUDA after cuda_devices() (devices, versions, reason).
+  CudaReport cuda_report() const;
+  // The CUDA runtime/driver/cuDNN handles (after cuda_devices(); null before or when the core is
+  // CPU-only or the provider library is absent).
+  const CudaLibraries* cuda_libraries() const;
+
+ private:
+  Status init_cuda(const std::string& configured_path) const;
  private:
   explicit Environment(std::unique_ptr<Ort::Env> env);
   std::unique_ptr<Ort::Env> env_;
@@ -61,7 +83,12 @@ class Environment {
   mutable bool cuda_tried_ = false;
   mutable Status cuda_status_;
   mutable std::string cuda_library_;
-  mutable std::vector<const void*> cuda_devices_;  // const OrtEpDevice*, owned by ORT
+  mutable std::unique_ptr<CudaLibraries> cuda_libs_;
+  struct CudaEpDevice {
+    int ordinal;
+    const void* device;  // const OrtEpDevice*, owned by ORT
+  };
+  mutable std::vector<CudaEpDevice> cuda_devices_;  // by ordinal
 };
 
 }  // namespace facelens::runtime

@@ -3,7 +3,6 @@
 #include <dlfcn.h>
 #include <onnxruntime_c_api.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <regex>
 
@@ -20,7 +19,6 @@ std::vector<std::pair<std::string, std::string>> cuda_ep_options(const ResolvedS
 std::vector<std::string> cuda_ep_candidates(const std::string& configured) {
   std::vector<std::string> out;
   if (!configured.empty()) out.push_back(configured);
-  if (const char* env = std::getenv("FACELENS_CUDA_EP"); env && *env) out.emplace_back(env);
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&OrtGetApiBase), &info) && info.dli_fname) {
     out.push_back((std::filesystem::path(info.dli_fname).parent_path() / kCudaEpLibrary).string());

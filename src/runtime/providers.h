@@ -19,8 +19,8 @@ inline constexpr const char* kCudaEpLibrary = "libonnxruntime_providers_cuda.so"
 // arena_extend_strategy, gpu_mem_limit, cudnn_conv_algo_search, do_copy_in_default_stream).
 std::vector<std::pair<std::string, std::string>> cuda_ep_options(const ResolvedServiceOptions& o, int device_id);
 
-// Places to look for the CUDA EP library, in order: the configured path, $FACELENS_CUDA_EP, the
-// folder of the loaded libonnxruntime. Empty entries are skipped.
+// Places to look for the CUDA EP library, in order: the configured path, the folder of the loaded
+// libonnxruntime (where scripts/setup.sh --gpu puts it). Empty entries are skipped.
 std::vector<std::string> cuda_ep_candidates(const std::string& configured);
 
 // Turns ONNX Runtime's registration error into the reason a person can act on (names the

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "facelens/runtime_info.h"
 #include "facelens/runtime_options.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
@@ -38,11 +39,48 @@ struct SessionOptions {
   // one CPU session already uses every core).
   int cpu_replicas = 1;
   bool require_gpu = false;   // no CPU fallback: an error saying why CUDA cannot be used
-  std::string cuda_ep_path;   // "" = $FACELENS_CUDA_EP, then next to libonnxruntime
+  std::string cuda_ep_path;   // "" = next to the loaded libonnxruntime (the CLI reads $FACELENS_CUDA_EP)
   // Run through an IoBinding (inputs copied to the device once, outputs bound to host memory and
   // copied back once). Always on for CUDA sessions; on CPU only when asked (tests compare paths).
   bool io_binding = false;
+  // With io_binding: inputs are first copied into tensors of a staging allocator and outputs bound
+  // to its memory. Always on for CUDA sessions, where the staging memory is the device's pinned
+  // host memory (OrtDeviceMemoryType_HOST_ACCESSIBLE: DMA instead of pageable copies); on the CPU
+  // only when asked, with the CPU allocator (tests compare it with plain runs).
+  bool stage_io = false;
+  // The input shapes the service feeds (for the first inputs, in model order). On CUDA the session
+  // runs once on zeros of these shapes at creation: the check that it really runs there (cuDNN,
+  // kernels) and the warm-up of the cuDNN algorithm search for these shapes. Inputs without one:
+  // their fixed dims, 1 for symbolic ones.
+  std::vector<std::vector<int64_t>> probe_shapes;
+  // On CUDA, batch sizes the service will also feed (e.g. the dynamic batcher's): each is run once
+  // at creation too, so that cuDNN's search for it is not paid by a request. Inputs whose batch
+  // dim is fixed ignore it.
+  std::vector<int64_t> warmup_batches;
 };
+
+// cudnn_conv_algo_search for one session. EXHAUSTIVE searches again for every new input shape:
+// kept when the shapes are fixed (the model's own dims, or probe shapes the caller feeds, warmed
+// up at creation); a model with symbolic dims beyond the batch and no probe shapes (a detector fed
+// images of any size) gets HEURISTIC. `reason` says why when the value differs from `configured`.
+struct ConvSearchChoice {
+  std::string value;
+  std::string reason;
+};
+ConvSearchChoice conv_algo_search_for(const std::string& configured, std::span<const TensorDesc> inputs,
+                                      std::span<const std::vector<int64_t>> probe_shapes);
+
+// The shapes run at creation, one per input: `probe_shapes[i]` when given, else input i's dims;
+// symbolic (negative) dims become 1.
+std::vector<std::vector<int64_t>> probe_shapes_for(std::span<const TensorDesc> inputs,
+                                                   std::span<const std::vector<int64_t>> probe_shapes);
+
+// Every run made at creation on CUDA, each one shape per input: the probe shapes, then the same
+// with each distinct warm-up batch size > 1 on the inputs whose batch dim is symbolic (none when
+// no input has one).
+std::vector<std::vector<std::vector<int64_t>>> creation_runs(std::span<const TensorDesc> inputs,
+                                                             std::span<const std::vector<int64_t>> probe_shapes,
+                                                             std::span<const int64_t> warmup_batches);
 
 struct RunFlags {
   // Return the memory arena's free chunks to the system at the end of this run
@@ -95,6 +133,18 @@ class Session {
   std::vector<int> queue_depths() const;
   std::vector<int64_t> calls_served() const;
   bool uses_io_binding() const;
+  // Inputs/outputs staged in pinned host memory (CUDA) or the CPU allocator (stage_io on the CPU),
+  // and on CUDA why pinned memory is not used when it is not (the session then copies through
+  // pageable memory).
+  bool uses_staging() const;
+  const std::string& staging_error() const { return staging_error_; }
+  // Where ONNX Runtime runs the nodes (its recorded graph assignment, first replica), and why
+  // that record is missing when it is.
+  const std::vector<EpPlacement>& placement() const { return placement_; }
+  const std::string& placement_error() const { return placement_error_; }
+  // On CUDA: the cudnn_conv_algo_search value used, and why it differs from the configured one.
+  const std::string& conv_algo_search() const { return conv_search_.value; }
+  const std::string& conv_algo_search_reason() const { return conv_search_.reason; }
   // Index of the input/output with this name, or -1.
   int input_index(const std::string& name) const;
   int output_index(const std::string& name) const;
@@ -117,6 +167,10 @@ class Session {
   std::string path_;
   std::string provider_;
   std::string fallback_reason_;
+  std::vector<EpPlacement> placement_;
+  std::string placement_error_;
+  std::string staging_error_;
+  ConvSearchChoice conv_search_;
   mutable std::atomic<size_t> next_{0};
 };
 

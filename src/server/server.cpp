@@ -494,6 +494,7 @@ void Server::Impl::install() {
         if (!s.provider_reason.empty()) e["cuda_unavailable_reason"] = s.provider_reason;
         if (!s.device_ids.empty()) e["device_ids"] = s.device_ids;
         e["queue_depths"] = s.queue_depths;
+        e["placement"] = format::to_json(s.placement);
       }
       services.push_back(e);
     }

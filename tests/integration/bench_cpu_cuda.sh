@@ -80,6 +80,8 @@ for (const s of measured) for (const b of [1, 2]) {
   if (r.items_per_run !== b) die(s + ": items_per_run " + r.items_per_run);
   if (s !== "pipeline" && r.calls_per_run !== (r.batched ? 1 : b)) die(s + ": calls_per_run does not match batched");
   if (r.memory.rss_load_delta_bytes === null) die(s + ": RSS not measured");
+  if (!r.placement.length || r.placement.some(p => p.ep !== "CPUExecutionProvider" || p.nodes < 1))
+    die(s + ": cpu row without its node placement on the CPU: " + JSON.stringify(r.placement));
   if (!r.commit && j.environment.git.source !== "unknown") die(s + ": row without commit");
 }
 if (!cpuRows.find(r => r.service === "pipeline" && r.faces_per_run >= 1)) die("pipeline found no face");
@@ -95,6 +97,7 @@ console.log("cpu rows ok: " + cpuRows.length);
 
 grep -q "Against the reference design" "$out/report.md" || fail "report.md has no reference-design table"
 grep -q "80–120 ms" "$out/report.md" || fail "report.md lacks the reference detection figure"
+grep -q "## Node placement" "$out/report.md" || fail "report.md has no node placement table"
 
 if command -v gnuplot >/dev/null; then
   for c in cpu_vs_gpu latency_distribution throughput_vs_batch; do

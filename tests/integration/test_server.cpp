@@ -183,6 +183,8 @@ TEST_F(ServerTest, EveryRouteAndTheGalleryFlow) {
   auto health = c.Get("/health");
   ASSERT_TRUE(health && health->status == 200);
   EXPECT_EQ(json::parse(health->body)["services"][0]["provider"], "CPUExecutionProvider");
+  EXPECT_EQ(json::parse(health->body)["services"][0]["placement"][0]["ep"], "CPUExecutionProvider");  // where its nodes run
+  EXPECT_GT(json::parse(health->body)["services"][0]["placement"][0]["nodes"].get<int>(), 0);
   auto metrics = c.Get("/metrics");
   ASSERT_TRUE(metrics && metrics->status == 200);
   EXPECT_NE(metrics->body.find("facelens_requests_total{method=\"POST\",route=\"/v1/detect\",status=\"200\"}"), std::string::npos);

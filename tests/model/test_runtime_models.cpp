@@ -1,6 +1,7 @@
 // The runtime with real models: one shared session under many threads, the device pool (CPU
-// replicas standing in for GPUs), IO binding against plain runs, the engine's model cache, and
-// CUDA requests on a machine without a usable GPU.
+// replicas standing in for GPUs), IO binding and staged IO against plain runs, the recorded node
+// placement of every default model, the engine's model cache, and CUDA requests (a fallback with
+// the reason without a usable GPU; on CUDA, placement and pinned IO, on a GPU host).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include "image/tensor.h"
 #include "models/binding.h"
 #include "models/registry.h"
+#include "runtime/placement.h"
 #include "runtime/session.h"
 
 namespace facelens {
@@ -131,19 +133,88 @@ TEST_F(RuntimeModels, ArenaShrinkRunGivesTheSameOutputs) {
   EXPECT_EQ(run(**s, in), plain);
 }
 
-TEST_F(RuntimeModels, CudaRequestedWithoutAUsableGpuFallsBackWithAReason) {
+TEST_F(RuntimeModels, StagedIoGivesTheSameOutputsAsPlainRuns) {
+  // The staging path CUDA sessions take (inputs copied into allocator tensors, outputs bound to
+  // its memory; pinned memory there), here with the CPU allocator, against plain runs.
+  runtime::SessionOptions staged;
+  staged.stage_io = true;
+  auto a = open(staged);
+  auto b = open({});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE((*a)->uses_staging());
+  EXPECT_TRUE((*a)->uses_io_binding());
+  EXPECT_FALSE((*b)->uses_staging());
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(run(**a, input(k)), run(**b, input(k)));
+}
+
+// ONNX Runtime's recorded graph assignment for every default model on the CPU: every node on the
+// CPU provider, the counts per operator type adding up to the nodes.
+TEST_F(RuntimeModels, PlacementOfEveryDefaultModelIsRecordedOnTheCpu) {
+  int n_models = 0;
+  for (const auto& e : registry_->manifest().models) {
+    if (e.package.empty()) continue;  // the default models (fetched from the models package)
+    runtime::SessionOptions so;
+    so.service.provider = Provider::kCpu;
+    so.intra_op_threads = 1;
+    auto s = models::open_session(*registry_, e, env_, so);
+    ASSERT_TRUE(s.ok()) << e.id << ": " << s.status().to_string();
+    const auto& p = (*s)->placement();
+    EXPECT_TRUE((*s)->placement_error().empty()) << e.id << ": " << (*s)->placement_error();
+    ASSERT_EQ(p.size(), 1u) << e.id << ": " << runtime::placement_to_string(p);
+    EXPECT_EQ(p[0].ep, "CPUExecutionProvider");
+    EXPECT_GT(p[0].n_nodes, 10) << e.id;
+    int sum = 0;
+    for (const auto& [op, n] : p[0].op_types) sum += n;
+    EXPECT_EQ(sum, p[0].n_nodes) << e.id;
+    EXPECT_GT(p[0].op_types.count("Conv"), 0u) << e.id << " has no Conv: " << runtime::placement_to_string(p);
+    EXPECT_EQ((*s)->conv_algo_search(), "") << "a CPU session has no cuDNN search";
+    ++n_models;
+  }
+  EXPECT_GE(n_models, 4);
+}
+
+// CUDA asked for: on a machine without a usable GPU the session falls back to the CPU with the
+// reason (and require_gpu fails with it); on a GPU host it runs on CUDA, runs there at creation,
+// stages its IO in pinned memory and reports its nodes on CUDA, and a device id beyond the
+// devices is refused with the reason before ONNX Runtime sees it.
+TEST_F(RuntimeModels, CudaRequestedRunsThereOrFallsBackWithAReason) {
   runtime::SessionOptions so;
   so.service.provider = Provider::kCuda;
+  so.cuda_ep_path = testing::env_or("FACELENS_CUDA_EP", "");
   auto s = models::open_session(*registry_, *entry_, env_, so);
   ASSERT_TRUE(s.ok()) << s.status().to_string();
-  if ((*s)->provider() == "CUDAExecutionProvider") GTEST_SKIP() << "a usable GPU is present: nothing to fall back from";
-  EXPECT_EQ((*s)->provider(), "CPUExecutionProvider");
-  EXPECT_FALSE((*s)->fallback_reason().empty());
+  std::string fallback_reason = (*s)->fallback_reason();
+  if ((*s)->provider() == "CUDAExecutionProvider") {
+    EXPECT_TRUE(fallback_reason.empty()) << fallback_reason;
+    EXPECT_TRUE((*s)->uses_io_binding());
+    EXPECT_TRUE((*s)->uses_staging()) << (*s)->staging_error();
+    EXPECT_GT(runtime::nodes_on((*s)->placement(), "CUDAExecutionProvider"), 0)
+        << runtime::placement_to_string((*s)->placement());
+    EXPECT_EQ((*s)->conv_algo_search(), "EXHAUSTIVE");  // fixed input shape: kept, warmed up
+    auto out = (*s)->run(std::vector<runtime::TensorRef>{{input(1), {1, 3, 112, 112}}});
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    so.require_gpu = true;
+    EXPECT_TRUE(models::open_session(*registry_, *entry_, env_, so).ok());
+    // A device that does not exist: refused with the reason, not passed to ONNX Runtime.
+    auto n = env_->cuda_devices(so.cuda_ep_path);
+    ASSERT_TRUE(n.ok());
+    so.require_gpu = false;
+    so.service.device_ids = {*n};
+    auto beyond = models::open_session(*registry_, *entry_, env_, so);
+    ASSERT_TRUE(beyond.ok()) << beyond.status().to_string();
+    EXPECT_EQ((*beyond)->provider(), "CPUExecutionProvider");
+    fallback_reason = (*beyond)->fallback_reason();
+    EXPECT_NE(fallback_reason.find("does not exist"), std::string::npos) << fallback_reason;
+  } else {
+    EXPECT_EQ((*s)->provider(), "CPUExecutionProvider");
+    EXPECT_FALSE(fallback_reason.empty());
+    EXPECT_EQ(runtime::nodes_on((*s)->placement(), "CUDAExecutionProvider"), 0);
+  }
   so.require_gpu = true;
   auto strict = models::open_session(*registry_, *entry_, env_, so);
   ASSERT_FALSE(strict.ok());
   EXPECT_EQ(strict.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(strict.status().message().find((*s)->fallback_reason()), std::string::npos);
+  EXPECT_NE(strict.status().message().find(fallback_reason), std::string::npos);
 }
 
 TEST_F(RuntimeModels, EngineCacheUnloadsIdleAndEvictsUnderBudget) {

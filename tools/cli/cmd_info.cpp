@@ -4,28 +4,59 @@
 #include "common.h"
 #include "format/result_json.h"
 #include "models/family.h"
+#include "runtime/placement.h"
 
 namespace facelens::cli {
 namespace {
 
 using json = nlohmann::ordered_json;
 
+std::string version_string(int v) {  // CUDA's 13000 -> "13.0", cuDNN's 91300 -> "9.13.0"
+  if (v <= 0) return "none";
+  if (v >= 10000 && v < 90000) return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  return std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) + "." + std::to_string(v % 100);
+}
+
+json cuda_json(const CudaReport& cu) {
+  json devices = json::array();
+  for (const auto& d : cu.devices) {
+    devices.push_back({{"ordinal", d.ordinal}, {"name", d.name}, {"memory_bytes", d.total_memory_bytes},
+                       {"pci_bus_id", d.pci_bus_id}});
+  }
+  json j = {{"available", cu.available}};
+  if (!cu.reason.empty()) j["reason"] = cu.reason;
+  if (!cu.ep_library.empty()) j["ep_library"] = cu.ep_library;
+  j["runtime_version"] = version_string(cu.runtime_version);
+  j["driver_version"] = version_string(cu.driver_version);
+  j["cudnn_version"] = version_string(cu.cudnn_version);
+  if (!cu.cudnn_reason.empty()) j["cudnn_reason"] = cu.cudnn_reason;
+  j["devices"] = devices;
+  return j;
+}
+
 int cmd_info(const Common& c) {
-  auto rt = query_runtime_info();
-  if (!rt.ok()) return fail(rt.status());
   auto opts = engine_options(c);
   if (!opts.ok()) return fail(opts.status());
   auto engine = Engine::create(*opts);
+  // CUDA is probed (core, runtime, driver, provider, cuDNN, devices) unless the CPU is asked for.
+  // After the engine exists: ONNX Runtime's environment is shared, so the CUDA provider is
+  // registered once and stays loaded for the engine.
+  auto rt = query_runtime_info(opts->runtime, /*probe_cuda=*/opts->runtime.provider != Provider::kCpu);
+  if (!rt.ok()) return fail(rt.status());
   json j;
   j["facelens_version"] = version();
   j["onnxruntime_version"] = rt->onnxruntime_version;
+  j["core_library"] = rt->core_library;
   j["providers"] = rt->providers;
   json devices = json::array();
   for (const auto& d : rt->ep_devices) {
-    devices.push_back({{"ep", d.ep_name}, {"ep_vendor", d.ep_vendor}, {"type", d.device_type},
-                       {"vendor", d.device_vendor}, {"device_id", d.device_id}});
+    json e = {{"ep", d.ep_name}, {"ep_vendor", d.ep_vendor}, {"type", d.device_type}, {"vendor", d.device_vendor},
+              {"device_id", d.device_id}};
+    if (d.cuda_ordinal >= 0) e["cuda_ordinal"] = d.cuda_ordinal;
+    devices.push_back(e);
   }
   j["ep_devices"] = devices;
+  j["cuda"] = cuda_json(rt->cuda);
   int rc = 0;
   json models = json::array();
   if (!engine.ok()) {
@@ -64,6 +95,11 @@ int cmd_info(const Common& c) {
         e["provider"] = sv.provider;
         if (!sv.provider_reason.empty()) e["cuda_unavailable_reason"] = sv.provider_reason;
         if (!sv.device_ids.empty()) e["device_ids"] = sv.device_ids;
+        if (!sv.cudnn_conv_algo_search.empty()) e["cudnn_conv_algo_search"] = sv.cudnn_conv_algo_search;
+        if (!sv.cudnn_conv_algo_search_reason.empty())
+          e["cudnn_conv_algo_search_reason"] = sv.cudnn_conv_algo_search_reason;
+        e["placement"] = format::to_json(sv.placement);
+        if (!sv.placement_error.empty()) e["placement_error"] = sv.placement_error;
       }
       services.push_back(e);
     }
@@ -75,11 +111,24 @@ int cmd_info(const Common& c) {
     return rc;
   }
   std::cout << "facelens " << version() << ", ONNX Runtime " << rt->onnxruntime_version << "\n"
-            << "providers:";
+            << "core: " << rt->core_library << "\nproviders:";
   for (const auto& p : rt->providers) std::cout << " " << p;
   std::cout << "\nEP devices:\n";
-  for (const auto& d : rt->ep_devices)
-    std::cout << "  " << d.ep_name << " on " << d.device_type << " " << d.device_id << " (" << d.device_vendor << ")\n";
+  for (const auto& d : rt->ep_devices) {
+    std::cout << "  " << d.ep_name << " on " << d.device_type << " " << d.device_id << " (" << d.device_vendor << ")";
+    if (d.cuda_ordinal >= 0) std::cout << ", CUDA ordinal " << d.cuda_ordinal;
+    std::cout << "\n";
+  }
+  const auto& cu = rt->cuda;
+  std::cout << "CUDA: " << (cu.available ? "available" : "unavailable: " + cu.reason) << "\n";
+  if (cu.runtime_version > 0) {
+    std::cout << "  runtime " << version_string(cu.runtime_version) << ", driver " << version_string(cu.driver_version)
+              << ", cuDNN " << (cu.cudnn_reason.empty() ? version_string(cu.cudnn_version) : cu.cudnn_reason) << "\n";
+  }
+  for (const auto& d : cu.devices) {
+    std::cout << "  device " << d.ordinal << ": " << d.name << ", " << (d.total_memory_bytes >> 20) << " MiB, PCI "
+              << d.pci_bus_id << "\n";
+  }
   std::cout << "models (" << j.value("models_dir", std::string("?")) << "):\n";
   for (const auto& m : models)
     std::cout << "  " << m["id"].get<std::string>() << " [" << m["task"].get<std::string>() << ", "
@@ -93,6 +142,17 @@ int cmd_info(const Common& c) {
       if (sv.contains("cuda_unavailable_reason"))
         std::cout << " (CUDA not used: " << sv["cuda_unavailable_reason"].get<std::string>() << ")";
       std::cout << "\n";
+      if (sv.contains("cudnn_conv_algo_search"))
+        std::cout << "    cuDNN algorithm search " << sv["cudnn_conv_algo_search"].get<std::string>() << "\n";
+      if (sv.contains("placement")) {
+        std::vector<EpPlacement> placement;
+        for (const auto& p : sv["placement"]) {
+          EpPlacement e{p["ep"].get<std::string>(), p["nodes"].get<int>(), {}};
+          for (const auto& [op, n] : p["op_types"].items()) e.op_types[op] = n.get<int>();
+          placement.push_back(std::move(e));
+        }
+        if (!placement.empty()) std::cout << "    nodes: " << runtime::placement_to_string(placement) << "\n";
+      }
     }
   }
   return rc;
