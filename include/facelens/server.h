@@ -8,8 +8,16 @@
 //
 // Ownership: the server shares the engine and the gallery (shared_ptr) and never outlives its
 // run(). Thread-safety: run() blocks one thread; stop() may be called from any thread or a signal
-// watcher; requests are served by a fixed pool of threads, with at most `max_concurrent`
-// analyses at once and at most `max_queue` waiting (more get 503 with Retry-After).
+// watcher. One event-loop thread reads every connection (idle and slow ones cost no worker) and
+// hands complete requests to a fixed pool of workers, with at most `max_concurrent` analyses at
+// once and at most `max_queue` waiting (more get 503 with Retry-After).
+//
+// Limits on what clients send (each answered with a JSON error, never a crash): the request line
+// and headers within header_timeout_seconds (408), bodies up to max_body_bytes, chunked too (413;
+// `Expect: 100-continue` gets `100 Continue` only within the limit), JSON bodies and metadata at
+// most max_json_depth deep (400, checked by a linear scan before any parsing), connections per
+// client address and in total (503), idle keep-alive connections closed after keep_alive_seconds
+// (1 s once over half of max_connections are open). API keys are checked before the content.
 #pragma once
 
 #include <cstdint>
@@ -35,12 +43,21 @@ struct ServerOptions {
   int port = 8080;  // 0 = any free port (see Server::port())
   // Without keys, every request is allowed and the server refuses to bind to anything but loopback.
   std::vector<ApiKey> api_keys;
-  int threads = 32;                        // HTTP worker threads
+  // HTTP worker threads; at least max_concurrent + max_queue + 8 (every admitted analysis holds
+  // one and 8 stay for /health and quick answers), which 0 asks for.
+  int threads = 0;
   int max_concurrent = 4;                  // analyses running at once (inference)
   int max_queue = 64;                      // analyses waiting; beyond: 503 + Retry-After
-  double request_deadline_seconds = 10;    // waiting + running; beyond: 503
+  // From the moment the request is read, through waiting for a worker and a slot; past it: 503.
+  double request_deadline_seconds = 10;
   int64_t max_body_bytes = 16LL << 20;     // 413 beyond
   int max_top_k = 100;
+  int max_connections = 512;               // open at once; beyond: 503 and close
+  int max_connections_per_client = 64;     // per client address; beyond: 503 and close
+  double header_timeout_seconds = 10;      // request line + headers, from their first byte; 408
+  double body_timeout_seconds = 60;        // the body, from the end of the headers; 408
+  double keep_alive_seconds = 5;           // idle keep-alive connections closed after this
+  int max_json_depth = 32;                 // nesting of JSON bodies and metadata; 400 beyond
 };
 
 // Keys from an environment-style list "admin:KEY1,user:KEY2" (roles admin/user), hashed.

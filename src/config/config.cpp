@@ -268,7 +268,10 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
   if (const auto* t = r.table("server")) {
     Reader s(*t, origin + " [server]");
     FACELENS_RETURN_IF_ERROR(s.unknown_keys({"host", "port", "http_threads", "max_concurrent", "max_queue",
-                                             "deadline_seconds", "max_body_mb", "max_top_k", "api_keys"}));
+                                             "deadline_seconds", "max_body_mb", "max_top_k", "api_keys",
+                                             "max_connections", "max_connections_per_client",
+                                             "header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds",
+                                             "max_json_depth"}));
     ServerOptions& so = c.server;
     FACELENS_RETURN_IF_ERROR(s.get("host", &so.host));
     FACELENS_RETURN_IF_ERROR(s.get("port", &so.port));
@@ -282,9 +285,20 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
     FACELENS_RETURN_IF_ERROR(s.get("max_body_mb", &mb));
     so.max_body_bytes = mb << 20;
     FACELENS_RETURN_IF_ERROR(s.get("max_top_k", &so.max_top_k));
+    FACELENS_RETURN_IF_ERROR(s.get("max_connections", &so.max_connections));
+    FACELENS_RETURN_IF_ERROR(s.get("max_connections_per_client", &so.max_connections_per_client));
+    FACELENS_RETURN_IF_ERROR(s.get("header_timeout_seconds", &so.header_timeout_seconds));
+    FACELENS_RETURN_IF_ERROR(s.get("body_timeout_seconds", &so.body_timeout_seconds));
+    FACELENS_RETURN_IF_ERROR(s.get("keep_alive_seconds", &so.keep_alive_seconds));
+    FACELENS_RETURN_IF_ERROR(s.get("max_json_depth", &so.max_json_depth));
     if (so.port > 65535) return invalid_argument(s.where() + ": port must be 0..65535");
-    if (so.threads < 1 || so.max_body_bytes < 1 || so.max_top_k < 1)
-      return invalid_argument(s.where() + ": http_threads, max_body_mb and max_top_k must be at least 1");
+    if (so.threads < 0 || so.max_body_bytes < 1 || so.max_top_k < 1 || so.max_connections < 1 ||
+        so.max_connections_per_client < 1 || so.max_json_depth < 1)
+      return invalid_argument(s.where() + ": max_body_mb, max_top_k, max_connections, max_connections_per_client and "
+                              "max_json_depth must be at least 1, http_threads at least 0");
+    if (!(so.header_timeout_seconds > 0) || !(so.body_timeout_seconds > 0) || !(so.keep_alive_seconds > 0))
+      return invalid_argument(s.where() + ": header_timeout_seconds, body_timeout_seconds and keep_alive_seconds "
+                              "must be positive");
     if (const toml::node* n = t->get("api_keys")) {
       // Hashes only: api_keys = [{ sha256 = "<hex sha256 of the key>", role = "admin" | "user" }]
       const toml::array* a = n->as_array();

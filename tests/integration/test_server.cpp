@@ -1,7 +1,17 @@
 // The HTTP service in-process on a free loopback port: every route, API keys and roles, bad
-// inputs (4xx JSON and the server still serving), 32 concurrent clients, the OpenAPI document.
+// inputs (4xx JSON and the server still serving), 32 concurrent clients, the OpenAPI document,
+// and what hostile or careless clients do (issue 15): deeply nested JSON, idle and slow-header
+// connections, connection caps, oversized and chunked bodies, Expect: 100-continue, forged log
+// fields, 415 before 401, file-system paths in answers.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/test_env.h"
@@ -351,6 +362,294 @@ TEST_F(ServerTest, OpenApiIsValidAndListsEveryServedRoute) {
     std::transform(method.begin(), method.end(), method.begin(), ::tolower);
     EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << route << " is not in /openapi.json";
   }
+}
+
+// Raw sockets, for what a polite client library never sends.
+int connect_to(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+bool send_text(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+// What arrives within `seconds`, until the peer closes (*closed) or `until` appears in it.
+std::string receive(int fd, double seconds, bool* closed = nullptr, const std::string& until = "") {
+  std::string out;
+  if (closed) *closed = false;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(seconds * 1000));
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (::poll(&p, 1, std::max<int>(1, static_cast<int>(left.count()))) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      if (closed) *closed = true;
+      break;
+    }
+    out.append(buf, static_cast<size_t>(n));
+    if (!until.empty() && out.find(until) != std::string::npos) break;
+  }
+  return out;
+}
+// GET /health on a fresh connection, with timeouts of `seconds`: the status, or -1.
+int probe_health(int port, double seconds, double* took) {
+  const auto t0 = std::chrono::steady_clock::now();
+  httplib::Client c("127.0.0.1", port);
+  const int whole = static_cast<int>(seconds);
+  const int usec = static_cast<int>((seconds - whole) * 1e6);
+  c.set_connection_timeout(whole, usec);
+  c.set_read_timeout(whole, usec);
+  c.set_write_timeout(whole, usec);
+  auto r = c.Get("/health");
+  *took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r ? r->status : -1;
+}
+
+TEST_F(ServerTest, DeeplyNestedJsonIsA400AndTheServerKeepsServing) {
+  Running s({}, engine_, gallery_);
+  auto& c = s.client();
+  const std::string obama = face("face_recognition/obama.jpg");
+  constexpr int kDepth = 200000;  // issue 15: 0.4 MB that crashed the process (recursive copy/dump)
+  const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
+  auto verify = c.Post("/v1/verify", R"({"image": ")" + base64(obama) + R"(", "identity": )" + deep + "}", "application/json");
+  expect_json_error(verify, 400, 400, "deep identity");
+  EXPECT_NE(verify->body.find("deeper"), std::string::npos) << verify->body;
+  std::string nested_metadata;
+  for (int i = 0; i < kDepth; ++i) nested_metadata += "{\"a\":";
+  nested_metadata += "1" + std::string(kDepth, '}');
+  expect_json_error(c.Post("/v1/identities", R"({"name": "deep", "image": ")" + base64(obama) + R"(", "metadata": )" +
+                                                 nested_metadata + "}", "application/json"),
+                    400, 400, "deep metadata object");
+  httplib::MultipartFormDataItems form = {{"image", obama, "o.jpg", "image/jpeg"}, {"name", "deep", "", ""},
+                                          {"metadata", nested_metadata, "", ""}};
+  expect_json_error(c.Post("/v1/identities", form), 400, 400, "deep metadata text in a form");
+  expect_json_error(c.Post("/v1/detect", deep, "application/json"), 400, 400, "deep body");
+  // A structured value where a name is expected is refused, not re-serialised.
+  expect_json_error(c.Post("/v1/verify", R"({"image": ")" + base64(obama) + R"(", "identity": {"a": [1]}})", "application/json"),
+                    400, 400, "object as identity");
+  auto after = c.Get("/health");
+  ASSERT_TRUE(after && after->status == 200) << "the server stopped serving after a deep JSON body";
+}
+
+TEST_F(ServerTest, FortyIdleConnectionsDoNotStarveOthers) {
+  ServerOptions so;
+  so.keep_alive_seconds = 2;
+  Running s(so, engine_, gallery_);
+  std::vector<int> idle;
+  for (int i = 0; i < 40; ++i) {
+    int fd = connect_to(s.port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int k = 0; k < 4; ++k) {
+    double took = 0;
+    EXPECT_EQ(probe_health(s.port(), 2, &took), 200) << "probe " << k << " with 40 idle connections open";
+    EXPECT_LT(took, 2) << "probe " << k;
+  }
+  // Idle connections are closed after keep_alive_seconds (2 s here), freeing their slots.
+  bool closed = false;
+  receive(idle[0], 5, &closed);
+  EXPECT_TRUE(closed) << "an idle connection stayed open past the keep-alive timeout";
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_F(ServerTest, SlowHeaderConnectionsAreCutAndDoNotStarveOthers) {
+  ServerOptions so;
+  so.header_timeout_seconds = 3;
+  Running s(so, engine_, gallery_);
+  // 40 slowloris clients: a header line every second, never the end of the headers.
+  std::vector<int> slow;
+  for (int i = 0; i < 40; ++i) {
+    int fd = connect_to(s.port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_text(fd, "GET /health HTTP/1.1\r\nHost: x\r\n"));
+    slow.push_back(fd);
+  }
+  std::atomic<bool> done{false};
+  std::thread dripping([&] {
+    for (int t = 0; t < 8 && !done; ++t) {
+      for (int fd : slow) send_text(fd, "X-Slow-" + std::to_string(t) + ": still here\r\n");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  });
+  for (int k = 0; k < 4; ++k) {
+    double took = 0;
+    EXPECT_EQ(probe_health(s.port(), 2, &took), 200) << "probe " << k << " with 40 slow-header connections open";
+    EXPECT_LT(took, 2) << "probe " << k;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  // Each slow connection is answered 408 and closed once its headers took header_timeout_seconds.
+  int cut = 0;
+  for (int fd : slow) {
+    bool closed = false;
+    std::string got = receive(fd, 6, &closed);
+    if (closed && got.rfind("HTTP/1.1 408", 0) == 0) ++cut;
+  }
+  done = true;
+  dripping.join();
+  EXPECT_EQ(cut, 40) << "slow-header connections not cut by the header deadline";
+  for (int fd : slow) ::close(fd);
+}
+
+TEST_F(ServerTest, ConnectionsOverThePerClientCapGet503) {
+  ServerOptions so;
+  so.max_connections_per_client = 4;
+  Running s(so, engine_, gallery_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // Running's own client may linger
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) held.push_back(connect_to(s.port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  int extra = connect_to(s.port());
+  ASSERT_GE(extra, 0);
+  send_text(extra, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  bool closed = false;
+  std::string got = receive(extra, 3, &closed);
+  EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got;
+  EXPECT_NE(got.find("Retry-After: 1"), std::string::npos) << got;
+  EXPECT_NE(got.find("\"UNAVAILABLE\""), std::string::npos) << got;
+  EXPECT_TRUE(closed);
+  ::close(extra);
+  ::close(held.back());
+  held.pop_back();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int again = connect_to(s.port());
+  send_text(again, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  got = receive(again, 3);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << "a freed slot is usable again: " << got;
+  ::close(again);
+  for (int fd : held) ::close(fd);
+}
+
+TEST_F(ServerTest, OversizedBodiesGet413ChunkedAndExpectContinueToo) {
+  ServerOptions so;
+  so.max_body_bytes = 1 << 20;
+  Running s(so, engine_, gallery_);
+  // Chunked, 64 KiB chunks up to 2 MiB: 413 (not 400), and the server keeps serving.
+  int fd = connect_to(s.port());
+  send_text(fd, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+  for (int i = 0; i < 32; ++i)
+    if (!send_text(fd, chunk)) break;
+  std::string got = receive(fd, 5, nullptr, "}");
+  EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got.substr(0, 200);
+  ::close(fd);
+  // Expect: 100-continue with 100 MB announced: 413 at once, never "100 Continue".
+  fd = connect_to(s.port());
+  send_text(fd, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n"
+                "Expect: 100-continue\r\n\r\n");
+  got = receive(fd, 3, nullptr, "}");
+  EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got;
+  EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
+  ::close(fd);
+  // Within the limit: 100 Continue, then the answer to the body.
+  fd = connect_to(s.port());
+  const std::string body = R"({"picture": "AAAA"})";
+  send_text(fd, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n");
+  got = receive(fd, 3, nullptr, "\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << got;
+  send_text(fd, body);
+  got = receive(fd, 3, nullptr, "}}");
+  EXPECT_NE(got.find("HTTP/1.1 400"), std::string::npos) << got;
+  ::close(fd);
+  auto after = s.client().Get("/health");
+  ASSERT_TRUE(after && after->status == 200);
+}
+
+TEST_F(ServerTest, LogLinesEscapeTheClientsFields) {
+  std::ostringstream captured;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
+  logger->set_pattern("%v");
+  logger->set_level(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  {
+    Running s({}, engine_, gallery_);
+    const std::string forged_id = R"(abc","status":200,"x":")";
+    // A routed path (an identity name) and an unrouted one, each with a forged "status" field.
+    for (const std::string path : {R"(/v1/identities/x%22,%22status%22:200,%22y%22:%22)", R"(/v1/nope%22,%22status%22:200,%22y%22:%22)"}) {
+      auto r = s.client().Get(path, {{"X-Request-Id", forged_id}});
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 404);
+    }
+  }
+  spdlog::set_default_logger(previous);
+  std::istringstream lines(captured.str());
+  std::string line;
+  int seen = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("nope") == std::string::npos && line.find("/v1/identities/x") == std::string::npos) continue;
+    ++seen;
+    json j = json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    EXPECT_EQ(j.size(), 5u) << "a forged field in " << line;
+    EXPECT_EQ(j["status"], 404) << line;
+    EXPECT_EQ(j["request_id"], R"(abc","status":200,"x":")") << line;
+    const std::string path = j["path"];
+    EXPECT_TRUE(path == R"(/v1/nope","status":200,"y":")" || path == R"(/v1/identities/x","status":200,"y":")") << line;
+  }
+  EXPECT_EQ(seen, 2) << captured.str();
+}
+
+TEST_F(ServerTest, KeysAreCheckedBeforeTheContentAndAnswersShowNoPaths) {
+  const std::string user = "user-key-0123456789";
+  ServerOptions so;
+  so.api_keys = *parse_api_keys("user:" + user);
+  Running s(so, engine_, gallery_);
+  auto& c = s.client();
+  expect_json_error(c.Post("/v1/detect", "not an image", "image/jpeg"), 401, 401, "wrong content type, no key");
+  expect_json_error(c.Post("/v1/detect", {{"X-API-Key", user}}, "not an image", "image/jpeg"), 415, 415,
+                    "wrong content type with a key");
+  auto health = c.Get("/health", {{"X-API-Key", user}});
+  ASSERT_TRUE(health && health->status == 200);
+  EXPECT_EQ(health->body.find(db_dir_), std::string::npos) << "the gallery path in /health: " << health->body;
+  EXPECT_EQ(health->body.find(testing::models_dir()), std::string::npos) << "the models path in /health: " << health->body;
+  EXPECT_EQ(json::parse(health->body)["gallery"]["store"], "sqlite");
+}
+
+TEST_F(ServerTest, PipelinedAndMalformedRequestsOnOneConnection) {
+  Running s({}, engine_, gallery_);
+  int fd = connect_to(s.port());
+  send_text(fd, "GET /ready HTTP/1.1\r\nHost: x\r\n\r\nGET /ready HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string got = receive(fd, 3, nullptr, "true}HTTP");
+  got += receive(fd, 1, nullptr, "true}");
+  size_t first = got.find("HTTP/1.1 200"), second = got.find("HTTP/1.1 200", first + 1);
+  EXPECT_NE(second, std::string::npos) << "two pipelined requests, two answers: " << got;
+  ::close(fd);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"no version", "GET /ready\r\n\r\n"},
+      {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\n"},
+      {"both lengths", "POST /v1/detect HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"},
+      {"folded header", "GET /ready HTTP/1.1\r\nX-A: b\r\n c\r\n\r\n"},
+      {"huge header", "GET /ready HTTP/1.1\r\nX-A: " + std::string(64 << 10, 'a') + "\r\n\r\n"},
+      {"bad chunk", "POST /v1/detect HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}};
+  for (const auto& [what, text] : bad) {
+    int b = connect_to(s.port());
+    send_text(b, text);
+    bool closed = false;
+    std::string answer = receive(b, 3, &closed);
+    EXPECT_TRUE(answer.rfind("HTTP/1.1 4", 0) == 0 || answer.rfind("HTTP/1.1 5", 0) == 0) << what << ": " << answer;
+    EXPECT_TRUE(closed) << what;
+    ::close(b);
+  }
+  auto after = s.client().Get("/health");
+  ASSERT_TRUE(after && after->status == 200);
 }
 
 TEST_F(ServerTest, RefusesUnsafeBindsAndPortsInUse) {

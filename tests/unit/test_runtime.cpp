@@ -170,6 +170,12 @@ max_concurrent = 3
 max_queue = 10
 deadline_seconds = 2.5
 max_body_mb = 4
+max_connections = 100
+max_connections_per_client = 10
+header_timeout_seconds = 4.0
+body_timeout_seconds = 30.0
+keep_alive_seconds = 2.0
+max_json_depth = 16
 api_keys = [{ sha256 = ")" + hash + R"(", role = "admin" }, { sha256 = ")" + std::string(64, 'B') + R"(", role = "user" }]
 [gallery]
 db_path = "g/gallery.db"
@@ -188,6 +194,12 @@ provider = "cpu"
   EXPECT_EQ(c->server.max_queue, 10);
   EXPECT_DOUBLE_EQ(c->server.request_deadline_seconds, 2.5);
   EXPECT_EQ(c->server.max_body_bytes, 4 << 20);
+  EXPECT_EQ(c->server.max_connections, 100);
+  EXPECT_EQ(c->server.max_connections_per_client, 10);
+  EXPECT_DOUBLE_EQ(c->server.header_timeout_seconds, 4.0);
+  EXPECT_DOUBLE_EQ(c->server.body_timeout_seconds, 30.0);
+  EXPECT_DOUBLE_EQ(c->server.keep_alive_seconds, 2.0);
+  EXPECT_EQ(c->server.max_json_depth, 16);
   ASSERT_EQ(c->server.api_keys.size(), 2u);
   EXPECT_EQ(c->server.api_keys[0].sha256, hash);
   EXPECT_EQ(c->server.api_keys[0].role, Role::kAdmin);
@@ -206,6 +218,8 @@ provider = "cpu"
   EXPECT_NE(plain.status().message().find("sha256sum"), std::string::npos);
   EXPECT_FALSE(parse_service_config("[server]\napi_keys = [{ sha256 = \"" + hash + "\", role = \"root\" }]\n", "f.toml", {}).ok());
   EXPECT_FALSE(parse_service_config("[server]\nprot = 1\n", "f.toml", {}).ok());
+  EXPECT_FALSE(parse_service_config("[server]\nmax_connections_per_client = 0\n", "f.toml", {}).ok());
+  EXPECT_FALSE(parse_service_config("[server]\nheader_timeout_seconds = 0.0\n", "f.toml", {}).ok());
   EXPECT_FALSE(parse_service_config("[gallery]\nindex = \"lsh\"\n", "f.toml", {}).ok());
   ServiceConfig base;
   base.server.max_concurrent = 7;

@@ -31,6 +31,15 @@ struct ServeArgs {
 };
 
 int cmd_serve(const Common& c, const ServeArgs& a) {
+  // SIGINT/SIGTERM go to a watcher thread that stops the server: in-flight requests finish, then
+  // the store is closed and the program exits 0. Blocked here, before the engine starts any
+  // thread (ONNX Runtime's pools, the batcher): threads inherit the mask, and one thread with
+  // the signals unblocked would take them and end the process at once.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   EngineOptions base;
   base.batching.mode = EngineOptions::Batching::Mode::kAuto;  // the config's [batching] mode may change it
   auto opts = engine_options(c, base);
@@ -76,13 +85,6 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
     if (!g.ok()) return fail(g.status().with_context("gallery " + go.db_path));
     gallery = std::move(*g);
   }
-  // SIGINT/SIGTERM go to a watcher thread (blocked everywhere else) that stops the server;
-  // in-flight requests finish, then the store is closed.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   auto server = Server::create(so, shared_engine, gallery);
   if (!server.ok()) return fail(server.status());
   std::thread watcher([&set, s = server->get()] {
@@ -114,7 +116,8 @@ void register_serve_commands(CLI::App& app, Common& common, std::vector<Runner>&
   serve->add_option("--port", args->port, "port (0 = any free port; default: [server] port, 8080)");
   serve->add_option("--db", args->db, "gallery database (SQLite file; folder created; default: [gallery] db_path, ./data/gallery.db)");
   serve->add_flag("--no-gallery", args->no_gallery, "serve without a gallery (identify and identities answer 409)");
-  serve->add_option("--http-threads", args->threads, "HTTP worker threads");
+  serve->add_option("--http-threads", args->threads,
+                  "HTTP worker threads (default and least: max-concurrent + max-queue + 8)");
   serve->add_option("--max-concurrent", args->max_concurrent, "analyses at once (default: 2 per core)");
   serve->add_option("--max-queue", args->max_queue, "analyses waiting; beyond: 503 with Retry-After");
   serve->add_option("--deadline", args->deadline, "per-request deadline in seconds (waiting + running)");
