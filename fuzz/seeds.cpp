@@ -1,10 +1,12 @@
-// Writes the seed corpus of the image fuzz targets into OUT_DIR:
+// Writes the seed corpus of a fuzz target into OUT_DIR (a target without seeds here starts from
+// an empty input). image_decode:
 //   - tiny images made here, one per decoder path: JPEG (4:4:4, 4:2:0, 4:2:2, grey, CMYK,
 //     progressive, with an EXIF orientation), PNG (RGB, RGBA, grey, grey+alpha, 16-bit, palette),
 //     BMP (24-bit bottom-up, 32-bit top-down, 8-bit palette), WebP (lossy, lossless with alpha);
 //   - with DATA_DIR (../shared/data), small versions of its photos: files up to 16 KiB copied as
 //     they are, larger ones decoded, shrunk to at most 64 px and encoded again in their format.
-//   facelens_fuzz_seeds OUT_DIR [DATA_DIR]
+//   facelens_fuzz_seeds TARGET OUT_DIR [DATA_DIR]
+// A new target's seeds: one function below and one line in main's table.
 #include <png.h>
 #include <turbojpeg.h>
 #include <webp/encode.h>
@@ -169,15 +171,7 @@ int from_data(const fs::path& data, const fs::path& out) {
   return n;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s OUT_DIR [DATA_DIR]\n", argv[0]);
-    return 2;
-  }
-  const fs::path out = argv[1];
-  fs::create_directories(out);
+int image_decode_seeds(const fs::path& out, const char* data_dir) {
   const int w = 13, h = 9;
   const Bytes rgb = pattern(w, h, 3), rgba = pattern(w, h, 4), grey = pattern(w, h, 1), cmyk = pattern(w, h, 4);
   const Bytes grey16 = pattern(w, h, 2), ga = pattern(w, h, 2);
@@ -203,12 +197,37 @@ int main(int argc, char** argv) {
   write(out / "webp_lossy.webp", webp(rgb, w, h, false));
   write(out / "webp_lossless_alpha.webp", webp(rgba, w, h, true));
   int n_data = 0;
-  if (argc > 2 && fs::is_directory(argv[2])) {
-    n_data = from_data(argv[2], out);
+  if (data_dir && fs::is_directory(data_dir)) {
+    n_data = from_data(data_dir, out);
   } else {
-    std::printf("facelens_fuzz_seeds: no data folder%s%s: only the made-up seeds\n", argc > 2 ? " at " : " given",
-                argc > 2 ? argv[2] : "");
+    std::printf("facelens_fuzz_seeds: no data folder%s%s: only the made-up seeds\n", data_dir ? " at " : " given",
+                data_dir ? data_dir : "");
   }
   std::printf("facelens_fuzz_seeds: 18 made-up seeds and %d from the data folder in %s\n", n_data, out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s TARGET OUT_DIR [DATA_DIR]\n", argv[0]);
+    return 2;
+  }
+  const std::string target = argv[1];
+  const fs::path out = argv[2];
+  const char* data = argc > 3 ? argv[3] : nullptr;
+  fs::create_directories(out);
+  struct Seeds {
+    const char* target;
+    int (*write)(const fs::path&, const char*);
+  };
+  static constexpr Seeds kSeeds[] = {
+      {"image_decode", image_decode_seeds},
+  };
+  for (const auto& s : kSeeds)
+    if (target == s.target) return s.write(out, data);
+  std::printf("facelens_fuzz_seeds: no seeds for %s: it starts from an empty input\n", target.c_str());
+  std::ofstream(out / "empty");
   return 0;
 }

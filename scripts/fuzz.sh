@@ -6,8 +6,9 @@
 # standalone (default): fuzz/driver.cpp's seeded mutations, gcc ASan/UBSan build (build-asan).
 # libfuzzer: clang's coverage-guided libFuzzer with ASan/UBSan (build-fuzz; clang and
 #   libclang-rt-14-dev from scripts/setup.sh).
-# Seeds: facelens_fuzz_seeds writes tiny images of every format, plus small versions of the photos
-# of ../shared/data (FACELENS_TEST_DATA) when present, into DIR/fuzz/seeds. libFuzzer keeps the
+# Seeds: facelens_fuzz_seeds (fuzz/seeds.cpp) writes each target's into DIR/fuzz/seeds/TARGET
+# (image_decode: tiny images of every format, plus small versions of the photos of ../shared/data,
+# FACELENS_TEST_DATA, when present). libFuzzer keeps the
 # inputs it finds in DIR/fuzz/corpus/TARGET. A finding is written to DIR/fuzz/findings/TARGET/
 # and makes the script exit 1.
 set -euo pipefail
@@ -46,22 +47,18 @@ if ((${#targets[@]} == 0)); then
   for f in fuzz/fuzz_*.cpp; do n=${f#fuzz/fuzz_}; targets+=("${n%.cpp}"); done
 fi
 work=$build/fuzz
-seeds=$work/seeds
-rm -rf "$seeds"
-if [[ -d $data/faces ]]; then
-  "$build/fuzz/facelens_fuzz_seeds" "$seeds" "$data/faces"
-else
-  echo "fuzz.sh: $data/faces is absent (set FACELENS_TEST_DATA): seeds made up in code only"
-  "$build/fuzz/facelens_fuzz_seeds" "$seeds"
-fi
+[[ -d $data/faces ]] || echo "fuzz.sh: $data/faces is absent (set FACELENS_TEST_DATA): seeds made up in code only"
 # UBSan reports are findings: stop at the first, with a stack.
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 rc=0
 for t in "${targets[@]}"; do
   bin=$build/fuzz/fuzz_$t
   [[ -x $bin ]] || { echo "fuzz.sh: $bin is not built" >&2; exit 1; }
-  findings=$work/findings/$t
+  findings=$work/findings/$t seeds=$work/seeds/$t
   mkdir -p "$findings" "$work/corpus/$t"
+  rm -rf "$seeds"
+  if [[ -d $data/faces ]]; then "$build/fuzz/facelens_fuzz_seeds" "$t" "$seeds" "$data/faces"
+  else "$build/fuzz/facelens_fuzz_seeds" "$t" "$seeds"; fi
   echo "fuzz.sh: $t for $seconds s ($engine)"
   if [[ $engine == libfuzzer ]]; then
     "$bin" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=1048576 -print_final_stats=1 \
