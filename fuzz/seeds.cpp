@@ -56,9 +56,13 @@ Bytes jpeg(const Bytes& px, int w, int h, int pixel_format, int subsamp, int fla
 Bytes with_exif(const Bytes& j, int orientation) {
   const uint8_t app1[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1,
                           0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, static_cast<uint8_t>(orientation), 0, 0, 0, 0, 0, 0};
-  Bytes b(j.begin(), j.begin() + 2);
-  b.insert(b.end(), std::begin(app1), std::end(app1));
-  b.insert(b.end(), j.begin() + 2, j.end());
+  if (j.size() < 2) return j;
+  Bytes b;
+  b.reserve(j.size() + sizeof app1);
+  b.push_back(j[0]);
+  b.push_back(j[1]);
+  for (uint8_t x : app1) b.push_back(x);
+  for (size_t i = 2; i < j.size(); ++i) b.push_back(j[i]);
   return b;
 }
 
@@ -93,7 +97,9 @@ Bytes bmp(int w, int h, int bits, bool top_down) {
   const size_t stride = (static_cast<size_t>(w) * bits / 8 + 3) / 4 * 4;
   const uint32_t palette = bits == 8 ? 256 * 4 : 0;
   const uint32_t offset = 14 + 40 + palette;
-  Bytes b{'B', 'M'};
+  Bytes b;
+  b.push_back('B');
+  b.push_back('M');
   le32(b, offset + static_cast<uint32_t>(stride * h));
   le32(b, 0);
   le32(b, offset);
