@@ -169,9 +169,13 @@ int from_data(const fs::path& data, const fs::path& out) {
     if (!decoded.ok()) continue;
     const facelens::Image small = shrink(decoded->image, 64);
     Bytes b;
-    if (decoded->format == facelens::ImageFormat::kJpeg) b = jpeg(small.pixels, small.width, small.height, TJPF_RGB, TJSAMP_420, 0);
-    else if (decoded->format == facelens::ImageFormat::kWebp) b = webp(small.pixels, small.width, small.height, false);
-    else b = png(small.pixels, small.width, small.height, PNG_FORMAT_RGB);
+    const int sw = small.width, sh = small.height;
+    if (decoded->format == facelens::ImageFormat::kJpeg)
+      b = jpeg(small.pixels, sw, sh, TJPF_RGB, TJSAMP_420, /*flags=*/0);
+    else if (decoded->format == facelens::ImageFormat::kWebp)
+      b = webp(small.pixels, sw, sh, /*lossless_rgba=*/false);
+    else
+      b = png(small.pixels, sw, sh, PNG_FORMAT_RGB);
     if (!b.empty()) write(out / name, b);
   }
   return n;
@@ -181,13 +185,13 @@ int image_decode_seeds(const fs::path& out, const char* data_dir) {
   const int w = 13, h = 9;
   const Bytes rgb = pattern(w, h, 3), rgba = pattern(w, h, 4), grey = pattern(w, h, 1), cmyk = pattern(w, h, 4);
   const Bytes grey16 = pattern(w, h, 2), ga = pattern(w, h, 2);
-  write(out / "jpeg_444.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_444, 0));
-  write(out / "jpeg_420.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_420, 0));
-  write(out / "jpeg_422.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_422, 0));
-  write(out / "jpeg_grey.jpg", jpeg(grey, w, h, TJPF_GRAY, TJSAMP_GRAY, 0));
-  write(out / "jpeg_cmyk.jpg", jpeg(cmyk, w, h, TJPF_CMYK, TJSAMP_444, 0));
+  write(out / "jpeg_444.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_444, /*flags=*/0));
+  write(out / "jpeg_420.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_420, /*flags=*/0));
+  write(out / "jpeg_422.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_422, /*flags=*/0));
+  write(out / "jpeg_grey.jpg", jpeg(grey, w, h, TJPF_GRAY, TJSAMP_GRAY, /*flags=*/0));
+  write(out / "jpeg_cmyk.jpg", jpeg(cmyk, w, h, TJPF_CMYK, TJSAMP_444, /*flags=*/0));
   write(out / "jpeg_progressive.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_420, TJFLAG_PROGRESSIVE));
-  write(out / "jpeg_exif6.jpg", with_exif(jpeg(rgb, w, h, TJPF_RGB, TJSAMP_444, 0), 6));
+  write(out / "jpeg_exif6.jpg", with_exif(jpeg(rgb, w, h, TJPF_RGB, TJSAMP_444, /*flags=*/0), 6));
   write(out / "png_rgb.png", png(rgb, w, h, PNG_FORMAT_RGB));
   write(out / "png_rgba.png", png(rgba, w, h, PNG_FORMAT_RGBA));
   write(out / "png_grey.png", png(grey, w, h, PNG_FORMAT_GRAY));
@@ -197,11 +201,11 @@ int image_decode_seeds(const fs::path& out, const char* data_dir) {
   for (size_t i = 0; i < index.size(); ++i) index[i] = static_cast<uint8_t>(i % 16);
   for (size_t i = 0; i < cmap.size(); ++i) cmap[i] = static_cast<uint8_t>(i * 5);
   write(out / "png_palette.png", png(index, w, h, PNG_FORMAT_RGB_COLORMAP, cmap, 16));
-  write(out / "bmp_24.bmp", bmp(w, h, 24, false));
-  write(out / "bmp_32_top_down.bmp", bmp(w, h, 32, true));
-  write(out / "bmp_8_palette.bmp", bmp(w, h, 8, false));
-  write(out / "webp_lossy.webp", webp(rgb, w, h, false));
-  write(out / "webp_lossless_alpha.webp", webp(rgba, w, h, true));
+  write(out / "bmp_24.bmp", bmp(w, h, 24, /*top_down=*/false));
+  write(out / "bmp_32_top_down.bmp", bmp(w, h, 32, /*top_down=*/true));
+  write(out / "bmp_8_palette.bmp", bmp(w, h, 8, /*top_down=*/false));
+  write(out / "webp_lossy.webp", webp(rgb, w, h, /*lossless_rgba=*/false));
+  write(out / "webp_lossless_alpha.webp", webp(rgba, w, h, /*lossless_rgba=*/true));
   int n_data = 0;
   if (data_dir && fs::is_directory(data_dir)) {
     n_data = from_data(data_dir, out);
