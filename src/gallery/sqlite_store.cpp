@@ -131,7 +131,10 @@ class Stmt {
 class SqliteStore final : public Store {
  public:
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqliteStore() override { sqlite3_close_v2(db_); }
+  ~SqliteStore() override {
+    record_stmt_.reset();
+    sqlite3_close_v2(db_);
+  }
 
   Status init(const SqliteStoreOptions& o) {
     sqlite3_busy_timeout(db_, o.busy_timeout_ms);
@@ -373,12 +376,17 @@ class SqliteStore final : public Store {
 
   // Appends a change to the log in the open write transaction.
   Status record(ChangeKind kind, int64_t identity_id, int64_t face_id) {
-    Stmt st(db_, "INSERT INTO changes(kind, identity_id, face_id) VALUES (?1, ?2, ?3)");
+    // Prepared once per connection (bulk enrolments record one change per face).
+    if (!record_stmt_) record_stmt_ = std::make_unique<Stmt>(db_, "INSERT INTO changes(kind, identity_id, face_id) VALUES (?1, ?2, ?3)");
+    Stmt& st = *record_stmt_;
     FACELENS_RETURN_IF_ERROR(st.prepared());
+    st.reset();
     st.bind(1, std::string(change_kind_name(kind)));
     st.bind(2, identity_id);
     st.bind(3, face_id);
-    if (st.step() != SQLITE_DONE) return error("record a change");
+    const int rc = st.step();
+    st.reset();
+    if (rc != SQLITE_DONE) return error("record a change");
     const int64_t seq = sqlite3_last_insert_rowid(db_);
     if (pending_.first == 0) pending_.first = seq;
     pending_.last = seq;
@@ -534,7 +542,8 @@ class SqliteStore final : public Store {
         insert_identity.bind(4, item.updated_at);
         if (insert_identity.step() != SQLITE_DONE) return metadata_error(item);
         identity_id = sqlite3_last_insert_rowid(db_);
-        if (!bulk) FACELENS_RETURN_IF_ERROR(record(ChangeKind::kAddIdentity, identity_id, 0));
+        // A new identity with faces is announced by their kAddFace changes.
+        if (!bulk && item.faces.empty()) FACELENS_RETURN_IF_ERROR(record(ChangeKind::kAddIdentity, identity_id, 0));
       } else {
         return error("find identity");
       }
@@ -645,6 +654,7 @@ class SqliteStore final : public Store {
   mutable std::mutex mu_;
   int64_t change_log_rows_ = 100000;
   size_t bulk_change_faces_ = 10000;
+  std::unique_ptr<Stmt> record_stmt_;  // INSERT INTO changes, finalised before the connection closes
   SeqRange pending_;     // changes recorded by the open write transaction
   SeqRange last_write_;  // by the last committed one
 };

@@ -71,7 +71,7 @@ struct AddedFace {
 // same transaction. Another process (or a replica) brings its in-memory index up to date by
 // applying the changes after the last one it applied, in order.
 enum class ChangeKind {
-  kAddIdentity,     // identity_id created (possibly without faces)
+  kAddIdentity,     // identity_id created without faces (one created with faces: its kAddFace changes)
   kAddFace,         // face_id added to identity_id
   kRemoveIdentity,  // identity_id and all its faces removed
   kRenameIdentity,  // identity_id renamed (name repair)
