@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 SAMPLE := .deps/samples/astronaut.png
 
-.PHONY: all setup build run demo load test test-asan bench clean
+.PHONY: all setup build run demo load test test-asan fuzz bench clean
 
 all: build
 
@@ -39,11 +39,21 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	@$(MAKE) --no-print-directory test-asan
 
-# The malformed-input tests (image decoding) under AddressSanitizer and UBSan.
+# The malformed-input tests (image decoding) and a short pass of every fuzz target under
+# AddressSanitizer and UBSan.
 test-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFACELENS_ASAN=ON -DFACELENS_BUILD_BENCH=OFF > $(ASAN_BUILD).configure.log 2>&1 || { cat $(ASAN_BUILD).configure.log; exit 1; }
-	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target unit_test_image
+	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target unit_test_image fuzz_all
 	$(ASAN_BUILD)/tests/unit_test_image
+	bash scripts/fuzz.sh --engine standalone --build $(ASAN_BUILD) --no-build --seconds $(FUZZ_SMOKE_SECONDS)
+
+# Every fuzz target for FUZZ_MINUTES minutes under ASan/UBSan: FUZZ_ENGINE=standalone (gcc, the
+# mutation driver of fuzz/driver.cpp) or libfuzzer (clang's coverage-guided libFuzzer).
+FUZZ_MINUTES ?= 10
+FUZZ_ENGINE ?= libfuzzer
+FUZZ_SMOKE_SECONDS ?= 25
+fuzz: setup
+	bash scripts/fuzz.sh --engine $(FUZZ_ENGINE) --minutes $(FUZZ_MINUTES)
 
 bench: build
 	$(BUILD)/bench/stage_bench --benchmark_min_time=1

@@ -62,6 +62,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox  # facelens bench: charts (SVG, PNG)
   wrk curl python3  # make load (scripts/load_test.sh)
+  clang libclang-rt-14-dev  # make fuzz FUZZ_ENGINE=libfuzzer (libclang_rt.fuzzer, ASan/UBSan runtimes)
 )
 
 # ---- 1. Debian packages -------------------------------------------------------------------------

@@ -22,9 +22,19 @@
 // and FP16 plus its sign code: about 3.1 KiB per 512-d face, plus a FAISS index when configured);
 // it shares the Engine. Thread-safety: every
 // method may be called from many threads at once; searches run in parallel, writes are
-// serialised and never block searches during model inference. Two processes may open the same
-// file: each sees the other's writes only after reopening. Units: scores are cosines in [-1, 1],
-// boxes pixels of the original image.
+// serialised and never block searches during model inference. Units: scores are cosines in
+// [-1, 1], boxes pixels of the original image.
+//
+// Several processes on one file (a server and the CLI): every write records its changes, with a
+// monotonic sequence number, in the same transaction (the store's change log). Before a search or
+// a write a Gallery checks, at most every GalleryOptions::sync_interval_ms, whether another
+// process committed (SQLite: PRAGMA data_version, a cheap read) and then applies the changes
+// after the last one it applied to its in-memory index. Face and identity ids are never reused.
+//
+// Names: valid UTF-8, 1..kMaxIdentityNameBytes bytes, no control characters; every entry point
+// refuses others (kInvalidArgument) before anything is written. Rows stored by older versions
+// with such names are shown escaped (display_identity_name) and fixed by check_names(true)
+// (CLI: `facelens gallery check --repair`).
 #pragma once
 
 #include <cstdint>
@@ -33,6 +43,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "facelens/engine.h"
@@ -69,6 +80,16 @@ StatusOr<IndexKind> parse_index_kind(const std::string& name);
 StatusOr<IdentityScore> parse_identity_score(const std::string& name);
 StatusOr<Durability> parse_durability(const std::string& name);
 
+// The longest identity name, in bytes of UTF-8.
+inline constexpr size_t kMaxIdentityNameBytes = 256;
+// Ok for a name of 1..kMaxIdentityNameBytes bytes of valid UTF-8 (no overlong forms, surrogates or
+// code points over U+10FFFF) without control characters (U+0000..U+001F, U+007F); else
+// kInvalidArgument saying what is wrong and where.
+Status validate_identity_name(std::string_view name);
+// The name itself when valid; else a valid form: each byte that is not part of valid UTF-8 and
+// each control character written as \xHH, cut to kMaxIdentityNameBytes, "?" when empty.
+std::string display_identity_name(std::string_view name);
+
 struct GalleryOptions {
   std::string db_path = "./data/gallery.db";  // folder created when missing
   Durability durability = Durability::kFull;
@@ -86,6 +107,9 @@ struct GalleryOptions {
   IdentityScore score = IdentityScore::kBest;
   int score_top_k = 3;
   float match_threshold = -1;  // < 0: the engine's (manifest-calibrated or configured)
+  // How often (at most) a search or write checks for changes committed by other processes; they
+  // are seen within this interval. 0 = before every call.
+  int sync_interval_ms = 200;
 };
 
 struct EnrollOptions {
@@ -177,6 +201,14 @@ struct GalleryStats {
   float threshold = 0;
 };
 
+// An identity whose stored name is not valid (see validate_identity_name).
+struct NameProblem {
+  int64_t identity_id = 0;
+  std::string name;      // display_identity_name of the stored name
+  std::string problem;   // what validate_identity_name says
+  std::string repaired;  // the new name (check_names(true)) or the one it would get
+};
+
 struct ImportResult {
   size_t n_identities = 0;      // identities created or extended
   size_t n_faces = 0;           // faces added
@@ -236,6 +268,13 @@ class Gallery {
   // Re-embeds every stored face from its aligned crop with the engine's recognizer (one
   // transaction: all faces or none). progress(done, total) is called as it goes.
   StatusOr<ReembedResult> reembed(const std::function<void(size_t, size_t)>& progress = {});
+
+  // Identities whose stored names are invalid (written by older versions or by hand); with
+  // `repair`, each is renamed to its display form (made unique with a "~N" suffix when taken).
+  StatusOr<std::vector<NameProblem>> check_names(bool repair);
+  // Applies the changes other processes committed since the last sync now (searches and writes
+  // do this on their own, at most every sync_interval_ms).
+  Status sync();
 
   // The store's own consistency check: "ok" when sound.
   StatusOr<std::string> integrity_check() const;

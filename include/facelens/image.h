@@ -33,6 +33,19 @@ struct Image {
 enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kBmp };
 const char* image_format_name(ImageFormat format);
 
+// What libjpeg-turbo's warnings do. It reports damaged data it can step over as a warning and
+// decodes on, filling what it lost with grey or garbage: a face on such an image is not found.
+enum class JpegWarnings {
+  kStrict,   // warnings that mean damaged image data ("Corrupt JPEG data: ...", a premature end,
+             // bad Huffman or arithmetic codes, inconsistent scans) refuse the image; warnings about
+             // metadata only (unknown JFIF revision or Adobe transform, a bad ICC marker) do not
+  kAll,      // every warning refuses the image
+  kLenient,  // only fatal errors and truncated files refuse it (damaged data decodes as it can)
+};
+// "strict", "all", "lenient" (config [limits] jpeg_warnings); unknown names list the known ones.
+const char* jpeg_warnings_name(JpegWarnings w);
+StatusOr<JpegWarnings> parse_jpeg_warnings(const std::string& name);
+
 struct DecodeOptions {
   int64_t max_pixels = 50'000'000;        // refuse larger images (width * height, before scaling)
   int64_t max_bytes = 64LL * 1024 * 1024;  // refuse larger encoded inputs
@@ -41,6 +54,7 @@ struct DecodeOptions {
   // that keeps the decoded image at least min_width x min_height. 0 = full size.
   int min_width = 0;
   int min_height = 0;
+  JpegWarnings jpeg_warnings = JpegWarnings::kStrict;
 };
 
 // What a decode found, besides the pixels.

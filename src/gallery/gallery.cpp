@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -87,7 +89,86 @@ float aggregate(std::vector<float>& scores, IdentityScore mode, int k) {
   return static_cast<float>(s / n);
 }
 
+// The length of the valid UTF-8 sequence at s[i] (1..4), or 0 when the bytes there are not one.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  const uint8_t c = b(i);
+  if (c < 0x80) return 1;
+  size_t n;
+  uint32_t cp;
+  if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
+  else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
+  else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
+  else return 0;
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;  // overlong, range, surrogate
+  return n;
+}
+
+bool is_control(uint8_t c) { return c < 0x20 || c == 0x7F; }
+
+constexpr int kSyncBatch = 4096;  // changes read from the log at a time
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
+
+namespace {
+
+// What is wrong with a name ("" when nothing): validate_identity_name's message without the
+// example (which display_identity_name builds from this).
+std::string name_problem(std::string_view name) {
+  if (name.empty()) return "the identity needs a non-empty name";
+  if (name.size() > kMaxIdentityNameBytes)
+    return "identity name of " + std::to_string(name.size()) + " bytes, the limit is " +
+           std::to_string(kMaxIdentityNameBytes) + ": use a shorter name";
+  for (size_t i = 0; i < name.size();) {
+    const size_t n = utf8_sequence(name, i);
+    if (n == 0) return "identity name is not valid UTF-8 (byte " + std::to_string(i) + "): send names as UTF-8 text";
+    if (n == 1 && is_control(static_cast<uint8_t>(name[i])))
+      return "identity name has a control character (byte " + std::to_string(i) + "): names are printable text";
+    i += n;
+  }
+  return "";
+}
+
+}  // namespace
+
+Status validate_identity_name(std::string_view name) {
+  const std::string problem = name_problem(name);
+  if (problem.empty()) return Status::Ok();
+  if (name.empty()) return invalid_argument(problem);
+  return invalid_argument(problem + " (got '" + display_identity_name(name) + "')");
+}
+
+std::string display_identity_name(std::string_view name) {
+  if (name_problem(name).empty()) return std::string(name);
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < name.size();) {
+    const size_t n = utf8_sequence(name, i);
+    std::string piece;
+    if (n == 0 || (n == 1 && is_control(static_cast<uint8_t>(name[i])))) {
+      const auto c = static_cast<uint8_t>(name[i]);
+      piece = std::string("\\x") + hex[c >> 4] + hex[c & 15];
+      i += 1;
+    } else {
+      piece = std::string(name.substr(i, n));
+      i += n;
+    }
+    if (out.size() + piece.size() > kMaxIdentityNameBytes) break;
+    out += piece;
+  }
+  return out.empty() ? "?" : out;
+}
 
 const char* index_kind_name(IndexKind k) {
   switch (k) {
@@ -124,32 +205,39 @@ struct Gallery::Impl {
   std::unique_ptr<gallery::Store> store;
   float threshold = 0;
 
-  // Writers (store write + in-memory update) take write_mu first, then mu exclusively for the
-  // in-memory part only; readers take mu shared.
-  std::mutex write_mu;
+  // Writers (store write + in-memory update) and syncs take write_mu first, then mu exclusively
+  // for the in-memory part only; readers take mu shared.
+  mutable std::mutex write_mu;
   mutable std::shared_mutex mu;
+
+  // Sync with other processes (guarded by write_mu): the last change of the store's log applied
+  // to memory, and the store's external version when it was.
+  mutable int64_t applied_seq = 0;
+  mutable int64_t seen_version = -1;
+  mutable std::atomic<int64_t> last_check_ms{0};
 
   struct IdentityEntry {
     std::string name;
     int32_t slot = -1;
     std::vector<int64_t> faces;
   };
-  std::unordered_map<int64_t, IdentityEntry> identities;
-  std::unordered_map<std::string, int64_t> by_name;
-  std::vector<int64_t> slot_identity;  // slot -> identity id; -1 when free
-  std::vector<int32_t> free_slots;
+  // In-memory state: changed by writes and by syncs (which run from const searches too).
+  mutable std::unordered_map<int64_t, IdentityEntry> identities;
+  mutable std::unordered_map<std::string, int64_t> by_name;  // display names
+  mutable std::vector<int64_t> slot_identity;  // slot -> identity id; -1 when free
+  mutable std::vector<int32_t> free_slots;
   struct FaceRef {
     int64_t identity_id = 0;
     std::map<std::string, size_t>::iterator model;  // into model_faces
   };
-  std::unordered_map<int64_t, FaceRef> face_identity;
-  std::map<std::string, size_t> model_faces;  // model id -> stored faces
-  std::unique_ptr<gallery::ExactIndex> exact;
+  mutable std::unordered_map<int64_t, FaceRef> face_identity;
+  mutable std::map<std::string, size_t> model_faces;  // model id -> stored faces
+  mutable std::unique_ptr<gallery::ExactIndex> exact;
   mutable std::unique_ptr<gallery::Index> ann;  // built on the first search that wants it
   mutable size_t ann_removed = 0;              // removals since the ANN index was built
 
   // ---- in-memory state (callers hold mu exclusively) ----------------------------------------
-  void clear() {
+  void clear() const {
     identities.clear();
     by_name.clear();
     slot_identity.clear();
@@ -161,7 +249,7 @@ struct Gallery::Impl {
     ann_removed = 0;
   }
 
-  IdentityEntry& identity(int64_t id, const std::string& name) {
+  IdentityEntry& identity(int64_t id, const std::string& name) const {
     auto it = identities.find(id);
     if (it != identities.end()) return it->second;
     IdentityEntry e;
@@ -181,7 +269,7 @@ struct Gallery::Impl {
   // Adds faces to memory; faces of another dimension than the index stay out of it (they can only
   // come from a mixed-model gallery, which every search refuses until reembed).
   Status add_faces(int64_t identity_id, const std::string& name, std::span<const int64_t> face_ids,
-                   const std::vector<const std::vector<float>*>& vectors, const std::vector<std::string>& models) {
+                   const std::vector<const std::vector<float>*>& vectors, const std::vector<std::string>& models) const {
     IdentityEntry& e = identity(identity_id, name);
     std::vector<int64_t> ids;
     std::vector<float> flat;
@@ -204,10 +292,10 @@ struct Gallery::Impl {
     return Status::Ok();
   }
 
-  Status remove_identity(const std::string& name, std::span<const int64_t> face_ids) {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) return Status::Ok();
-    auto id_it = identities.find(it->second);
+  Status remove_identity(int64_t identity_id) const {
+    auto id_it = identities.find(identity_id);
+    if (id_it == identities.end()) return Status::Ok();
+    const std::vector<int64_t> face_ids = id_it->second.faces;
     for (int64_t f : face_ids) {
       auto fi = face_identity.find(f);
       if (fi == face_identity.end()) continue;
@@ -221,22 +309,101 @@ struct Gallery::Impl {
       // Tombstones slow HNSW searches down: rebuild once they reach a tenth of the index.
       if (ann_removed * 10 > ann->size()) ann.reset();
     }
-    if (id_it != identities.end()) {
-      slot_identity[static_cast<size_t>(id_it->second.slot)] = -1;
-      free_slots.push_back(id_it->second.slot);
-      identities.erase(id_it);
-    }
-    by_name.erase(it);
+    slot_identity[static_cast<size_t>(id_it->second.slot)] = -1;
+    free_slots.push_back(id_it->second.slot);
+    auto bn = by_name.find(id_it->second.name);
+    if (bn != by_name.end() && bn->second == identity_id) by_name.erase(bn);
+    identities.erase(id_it);
     return Status::Ok();
   }
 
-  Status load() {
+  // One change of the store's log to memory (callers hold mu exclusively). Idempotent: a change
+  // this process made itself, or one a load already saw, changes nothing. True when memory cannot
+  // follow and everything must be reloaded.
+  StatusOr<bool> apply(const gallery::Change& c) const {
+    switch (c.kind) {
+      case gallery::ChangeKind::kAddIdentity:
+        if (!c.name.empty() && !identities.count(c.identity_id)) identity(c.identity_id, display_identity_name(c.name));
+        return false;
+      case gallery::ChangeKind::kAddFace:
+        // A face removed since (with its identity) has a kRemoveIdentity later in the log.
+        if (face_identity.count(c.face_id) || !c.face_exists || c.name.empty()) return false;
+        FACELENS_RETURN_IF_ERROR(
+            add_faces(c.identity_id, display_identity_name(c.name), {&c.face_id, 1}, {&c.embedding}, {c.model_id}));
+        return false;
+      case gallery::ChangeKind::kRemoveIdentity:
+        FACELENS_RETURN_IF_ERROR(remove_identity(c.identity_id));
+        return false;
+      case gallery::ChangeKind::kRenameIdentity: {
+        auto it = identities.find(c.identity_id);
+        if (c.name.empty()) return false;  // removed since
+        // A stored identity memory never saw (rows written outside facelens): reload.
+        if (it == identities.end()) return true;
+        auto bn = by_name.find(it->second.name);
+        if (bn != by_name.end() && bn->second == c.identity_id) by_name.erase(bn);
+        it->second.name = display_identity_name(c.name);
+        by_name[it->second.name] = c.identity_id;
+        return false;
+      }
+      case gallery::ChangeKind::kReload:
+        return true;
+    }
+    return true;
+  }
+
+  // Applies the store's changes after applied_seq (callers hold write_mu). `version` is the
+  // store's external version read before the changes.
+  Status sync_locked(int64_t version) const {
+    for (;;) {
+      FACELENS_ASSIGN_OR_RETURN(auto log, store->changes_since(applied_seq, kSyncBatch));
+      bool reload = log.gap;
+      if (!reload && !log.changes.empty()) {
+        std::unique_lock<std::shared_mutex> lock(mu);
+        for (const auto& c : log.changes) {
+          FACELENS_ASSIGN_OR_RETURN(reload, apply(c));
+          if (reload) break;
+          applied_seq = c.seq;
+        }
+      }
+      if (reload) {
+        FACELENS_RETURN_IF_ERROR(load());
+        break;
+      }
+      if (log.changes.size() < static_cast<size_t>(kSyncBatch)) break;
+    }
+    seen_version = version;
+    return Status::Ok();
+  }
+
+  // Syncs when another process committed since the last sync (callers hold write_mu).
+  Status sync_if_changed() const {
+    FACELENS_ASSIGN_OR_RETURN(int64_t version, store->external_version());
+    if (version == seen_version) return Status::Ok();
+    return sync_locked(version);
+  }
+
+  // Called by searches: at most every sync_interval_ms, and never waiting for a write in progress
+  // (that write syncs when it commits).
+  Status maybe_sync() const {
+    const int64_t now = steady_ms();
+    if (options.sync_interval_ms > 0 && now - last_check_ms.load(std::memory_order_relaxed) < options.sync_interval_ms)
+      return Status::Ok();
+    std::unique_lock<std::mutex> write(write_mu, std::try_to_lock);
+    if (!write.owns_lock()) return Status::Ok();
+    last_check_ms.store(now, std::memory_order_relaxed);
+    return sync_if_changed();
+  }
+
+  // Everything from the store (callers hold write_mu, or are alone). Changes committed while it
+  // reads come after the sequence read first and are replayed by the next sync.
+  Status load() const {
+    FACELENS_ASSIGN_OR_RETURN(const int64_t seq, store->last_change());
     std::unique_lock<std::shared_mutex> lock(mu);
     clear();
     FACELENS_ASSIGN_OR_RETURN(auto ids, store->identities());
-    for (const auto& i : ids) identity(i.id, i.name);
     std::unordered_map<int64_t, std::string> names;
-    for (const auto& i : ids) names[i.id] = i.name;
+    for (const auto& i : ids) names[i.id] = display_identity_name(i.name);
+    for (const auto& [id, name] : names) identity(id, name);
     // Faces come in id order; consecutive faces of one identity go to memory together.
     std::vector<gallery::StoredFace> run;
     auto flush = [&]() -> Status {
@@ -254,11 +421,15 @@ struct Gallery::Impl {
       return s;
     };
     FACELENS_RETURN_IF_ERROR(store->for_each_face(/*with_crops=*/false, [&](gallery::StoredFace&& f) -> Status {
+      // A face of an identity created after the identities were read: replayed from the log.
+      if (!names.count(f.identity_id)) return Status::Ok();
       if (!run.empty() && (run.front().identity_id != f.identity_id || run.size() >= 4096)) FACELENS_RETURN_IF_ERROR(flush());
       run.push_back(std::move(f));
       return Status::Ok();
     }));
-    return flush();
+    FACELENS_RETURN_IF_ERROR(flush());
+    applied_seq = seq;
+    return Status::Ok();
   }
 
   // ---- checks --------------------------------------------------------------------------------
@@ -433,25 +604,47 @@ struct Gallery::Impl {
   }
 
   // ---- writes ------------------------------------------------------------------------------------
-  // Store write + memory update for new faces (caller holds write_mu).
+  // Store write + memory update for new faces (caller holds write_mu). Once the store committed,
+  // the answer is success: memory follows from the change log when it cannot follow directly.
   StatusOr<std::vector<int64_t>> add(std::vector<gallery::NewIdentityFaces>& items) {
     FACELENS_ASSIGN_OR_RETURN(auto added, store->add(items));
-    std::unique_lock<std::shared_mutex> lock(mu);
     std::vector<int64_t> ids;
+    for (const auto& a : added) ids.push_back(a.face_id);
+    const gallery::SeqRange written = store->last_write();
+    if (written.first != applied_seq + 1) {
+      // Another process wrote since the last sync: replay the log (ours included) in order.
+      auto version = store->external_version();
+      Status s = version.ok() ? sync_locked(*version) : version.status();
+      if (!s.ok()) seen_version = -1;  // the next search retries
+      return ids;
+    }
+    Status s = add_to_memory(items, added);
+    if (!s.ok()) {
+      // Committed: memory is rebuilt from the store rather than the enrolment refused.
+      seen_version = -1;
+      load().ok();
+      return ids;
+    }
+    applied_seq = written.last;
+    return ids;
+  }
+
+  Status add_to_memory(const std::vector<gallery::NewIdentityFaces>& items,
+                       const std::vector<gallery::AddedFace>& added) {
+    std::unique_lock<std::shared_mutex> lock(mu);
     size_t k = 0;
     for (const auto& item : items) {
       for (const auto& f : item.faces) {
         const auto& a = added[k++];
         FACELENS_RETURN_IF_ERROR(add_faces(a.identity_id, item.name, {&a.face_id, 1}, {&f.embedding}, {f.model_id}));
-        ids.push_back(a.face_id);
       }
       if (item.faces.empty()) {
         // A new identity without faces (imports): known by name from now on.
         FACELENS_ASSIGN_OR_RETURN(auto found, store->find_identity(item.name));
-        if (found) identity(found->id, found->name);
+        if (found) identity(found->id, display_identity_name(found->name));
       }
     }
-    return ids;
+    return Status::Ok();
   }
 };
 
@@ -471,7 +664,9 @@ StatusOr<std::unique_ptr<Gallery>> Gallery::open(const GalleryOptions& options, 
   so.path = options.db_path;
   so.durability = options.durability;
   FACELENS_ASSIGN_OR_RETURN(impl->store, gallery::open_sqlite_store(so));
+  FACELENS_ASSIGN_OR_RETURN(impl->seen_version, impl->store->external_version());
   FACELENS_RETURN_IF_ERROR(impl->load());
+  impl->last_check_ms.store(steady_ms());
   return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
 }
 
@@ -488,9 +683,10 @@ StatusOr<EnrollResult> Gallery::enroll_file(const std::string& name, const std::
 StatusOr<EnrollResult> Gallery::enroll(const std::string& name, std::span<const uint8_t> bytes, const EnrollOptions& eo) {
   Impl& m = *impl_;
   FACELENS_RETURN_IF_ERROR(m.need_engine("enroll"));
-  if (name.empty()) return invalid_argument("the identity needs a non-empty name");
+  FACELENS_RETURN_IF_ERROR(validate_identity_name(name));
   FACELENS_RETURN_IF_ERROR(check_metadata(eo.metadata_json));
   const std::string model = m.engine->recognizer_model_id();
+  FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   {
     std::shared_lock<std::shared_mutex> lock(m.mu);
     FACELENS_RETURN_IF_ERROR(m.check_model(model));
@@ -558,6 +754,7 @@ StatusOr<EnrollResult> Gallery::enroll(const std::string& name, std::span<const 
   items[0].metadata = eo.metadata_json;
   items[0].faces.push_back(std::move(sf));
   std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_RETURN_IF_ERROR(m.sync_if_changed());
   {
     // A reembed may have run while the models worked.
     std::shared_lock<std::shared_mutex> lock(m.mu);
@@ -575,7 +772,7 @@ StatusOr<std::vector<int64_t>> Gallery::enroll_embeddings(std::span<const Embedd
   batch.reserve(items.size());
   std::set<std::string> models;
   for (const auto& e : items) {
-    if (e.name.empty()) return invalid_argument("the identity needs a non-empty name");
+    FACELENS_RETURN_IF_ERROR(validate_identity_name(e.name));
     if (e.embedding.empty()) return invalid_argument("enrolment of '" + e.name + "' has no embedding");
     if (e.model_id.empty()) return invalid_argument("enrolment of '" + e.name + "' has no model id");
     FACELENS_RETURN_IF_ERROR(check_metadata(e.metadata_json));
@@ -593,6 +790,7 @@ StatusOr<std::vector<int64_t>> Gallery::enroll_embeddings(std::span<const Embedd
   }
   if (models.size() > 1) return invalid_argument("embeddings of several models in one enrolment: enrol one model's at a time");
   std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_RETURN_IF_ERROR(m.sync_if_changed());
   if (!models.empty()) {
     std::shared_lock<std::shared_mutex> lock(m.mu);
     FACELENS_RETURN_IF_ERROR(m.check_model(*models.begin()));
@@ -610,6 +808,7 @@ StatusOr<IdentifyResult> Gallery::identify(const Image& image, int top_k) const 
   const Impl& m = *impl_;
   FACELENS_RETURN_IF_ERROR(m.need_engine("identify"));
   const std::string model = m.engine->recognizer_model_id();
+  FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   {
     std::shared_lock<std::shared_mutex> lock(m.mu);
     FACELENS_RETURN_IF_ERROR(m.check_model(model));
@@ -643,6 +842,7 @@ StatusOr<IdentifyResult> Gallery::identify_file(const std::string& path, int top
 StatusOr<IdentifiedFace> Gallery::identify_embedding(std::span<const float> embedding, const std::string& model_id,
                                                      int top_k) const {
   const Impl& m = *impl_;
+  FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   FACELENS_RETURN_IF_ERROR(m.ensure_ann());
   std::shared_lock<std::shared_mutex> lock(m.mu);
   FACELENS_RETURN_IF_ERROR(m.check_model(model_id));
@@ -652,6 +852,7 @@ StatusOr<IdentifiedFace> Gallery::identify_embedding(std::span<const float> embe
 StatusOr<GalleryVerifyResult> Gallery::verify_embedding(std::span<const float> embedding, const std::string& model_id,
                                                         const std::string& name) const {
   const Impl& m = *impl_;
+  FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   std::shared_lock<std::shared_mutex> lock(m.mu);
   FACELENS_RETURN_IF_ERROR(m.check_model(model_id));
   FACELENS_ASSIGN_OR_RETURN(float score, m.identity_score(embedding, name));
@@ -667,6 +868,7 @@ StatusOr<GalleryVerifyResult> Gallery::verify(const Image& image, const std::str
   const Impl& m = *impl_;
   FACELENS_RETURN_IF_ERROR(m.need_engine("verify"));
   const std::string model = m.engine->recognizer_model_id();
+  FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   {
     std::shared_lock<std::shared_mutex> lock(m.mu);
     FACELENS_RETURN_IF_ERROR(m.check_model(model));
@@ -692,24 +894,69 @@ StatusOr<GalleryVerifyResult> Gallery::verify_file(const std::string& path, cons
 
 Status Gallery::remove(const std::string& name) {
   Impl& m = *impl_;
+  FACELENS_RETURN_IF_ERROR(validate_identity_name(name));
   std::lock_guard<std::mutex> write(m.write_mu);
-  FACELENS_ASSIGN_OR_RETURN(auto face_ids, m.store->remove_identity(name));
-  std::unique_lock<std::shared_mutex> lock(m.mu);
-  return m.remove_identity(name, face_ids);
+  FACELENS_RETURN_IF_ERROR(m.store->remove_identity(name).status());
+  // Memory follows the log (this removal and anything other processes wrote before it). The
+  // removal is committed: a failure here leaves the next search to retry, not this answer.
+  auto version = m.store->external_version();
+  if (!version.ok() || !m.sync_locked(*version).ok()) m.seen_version = -1;
+  return Status::Ok();
+}
+
+Status Gallery::sync() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_ASSIGN_OR_RETURN(int64_t version, m.store->external_version());
+  return m.sync_locked(version);
+}
+
+StatusOr<std::vector<NameProblem>> Gallery::check_names(bool repair) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_ASSIGN_OR_RETURN(auto ids, m.store->identities());
+  std::set<std::string> taken;
+  for (const auto& i : ids) taken.insert(i.name);
+  std::vector<NameProblem> out;
+  for (const auto& i : ids) {
+    const std::string problem = name_problem(i.name);
+    if (problem.empty()) continue;
+    NameProblem p;
+    p.identity_id = i.id;
+    p.name = display_identity_name(i.name);
+    p.problem = problem;
+    p.repaired = p.name;
+    for (int n = 2; taken.count(p.repaired); ++n) {
+      const std::string suffix = "~" + std::to_string(n);
+      std::string base = p.name.substr(0, kMaxIdentityNameBytes - suffix.size());
+      while (!base.empty() && !name_problem(base).empty()) base.pop_back();  // not mid-character
+      p.repaired = base + suffix;
+    }
+    taken.insert(p.repaired);
+    if (repair) FACELENS_RETURN_IF_ERROR(m.store->rename_identity(i.id, p.repaired));
+    out.push_back(std::move(p));
+  }
+  if (repair && !out.empty()) {
+    FACELENS_ASSIGN_OR_RETURN(int64_t version, m.store->external_version());
+    FACELENS_RETURN_IF_ERROR(m.sync_locked(version));
+  }
+  return out;
 }
 
 StatusOr<std::vector<IdentityInfo>> Gallery::list() const {
   FACELENS_ASSIGN_OR_RETURN(auto ids, impl_->store->identities());
   std::vector<IdentityInfo> out;
   out.reserve(ids.size());
-  for (auto& i : ids) out.push_back({i.id, std::move(i.name), std::move(i.metadata), std::move(i.created_at), std::move(i.updated_at), i.n_faces});
+  for (auto& i : ids)
+    out.push_back({i.id, display_identity_name(i.name), std::move(i.metadata), std::move(i.created_at),
+                   std::move(i.updated_at), i.n_faces});
   return out;
 }
 
 StatusOr<std::vector<FaceInfo>> Gallery::faces() const {
   FACELENS_ASSIGN_OR_RETURN(auto ids, impl_->store->identities());
   std::unordered_map<int64_t, std::string> names;
-  for (const auto& i : ids) names[i.id] = i.name;
+  for (const auto& i : ids) names[i.id] = display_identity_name(i.name);
   std::vector<FaceInfo> out;
   FACELENS_RETURN_IF_ERROR(impl_->store->for_each_face(false, [&](gallery::StoredFace&& f) -> Status {
     out.push_back({f.id, names[f.identity_id], f.model_id, f.quality, f.box, f.image_sha256, f.has_crop, f.created_at});
@@ -742,7 +989,7 @@ StatusOr<std::string> Gallery::export_json(bool with_crops) const {
   json identities = json::array();
   for (const auto& i : ids) {
     json j;
-    j["name"] = i.name;
+    j["name"] = display_identity_name(i.name);
     j["metadata"] = json::parse(i.metadata, nullptr, /*allow_exceptions=*/false);
     if (j["metadata"].is_discarded()) j["metadata"] = json::object();
     j["created_at"] = i.created_at;
@@ -752,7 +999,9 @@ StatusOr<std::string> Gallery::export_json(bool with_crops) const {
     identities.push_back(std::move(j));
   }
   out["identities"] = std::move(identities);
-  return out.dump();
+  // Stored text that is not UTF-8 (model ids, timestamps written by hand) becomes U+FFFD rather
+  // than an exception.
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 StatusOr<ImportResult> Gallery::import_json(const std::string& text) {
@@ -770,12 +1019,14 @@ StatusOr<ImportResult> Gallery::import_json(const std::string& text) {
   std::set<std::string> models, seen_images;
   size_t dim = 0;
   std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_RETURN_IF_ERROR(m.sync_if_changed());
   for (const auto& ji : doc["identities"]) {
     const std::string where = "import: identity #" + std::to_string(items.size());
     if (!ji.is_object() || !ji.contains("name") || !ji["name"].is_string() || ji["name"].get<std::string>().empty())
       return invalid_argument(where + ": needs a non-empty \"name\"");
     gallery::NewIdentityFaces item;
     item.name = ji["name"].get<std::string>();
+    if (Status valid = validate_identity_name(item.name); !valid.ok()) return valid.with_context(where);
     FACELENS_ASSIGN_OR_RETURN(auto existing, m.store->find_identity(item.name));
     if (ji.contains("metadata")) {
       if (!ji["metadata"].is_object()) return invalid_argument(where + ": \"metadata\" must be an object");
@@ -859,6 +1110,7 @@ StatusOr<ReembedResult> Gallery::reembed(const std::function<void(size_t, size_t
   result.to_model = m.engine->recognizer_model_id();
   if (result.to_model.empty()) return failed_precondition("reembed needs a recognizer (manifest defaults.recognizer)");
   std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_RETURN_IF_ERROR(m.sync_if_changed());
   size_t total = 0;
   {
     std::shared_lock<std::shared_mutex> lock(m.mu);
@@ -914,6 +1166,7 @@ StatusOr<std::string> Gallery::integrity_check() const { return impl_->store->in
 
 GalleryStats Gallery::stats() const {
   const Impl& m = *impl_;
+  m.maybe_sync().ok();  // stats are best effort: the last synced state when the store fails
   std::shared_lock<std::shared_mutex> lock(m.mu);
   GalleryStats s;
   s.store = m.store->describe();

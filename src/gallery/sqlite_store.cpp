@@ -11,19 +11,21 @@ namespace facelens::gallery {
 namespace {
 
 // Version 1: identities, faces, schema_version.
-constexpr int kSchemaVersion = 1;
+// Version 2: ids AUTOINCREMENT (never reused: a reader's in-memory index can tell a new face from a
+// removed one) and the change log `changes`.
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS identities (
-  id         INTEGER PRIMARY KEY,
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
   name       TEXT NOT NULL UNIQUE,
   metadata   TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS faces (
-  id           INTEGER PRIMARY KEY,
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
   identity_id  INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
   embedding    BLOB NOT NULL,
   dim          INTEGER NOT NULL,
@@ -38,6 +40,47 @@ CREATE TABLE IF NOT EXISTS faces (
 );
 CREATE INDEX IF NOT EXISTS faces_identity ON faces(identity_id);
 CREATE UNIQUE INDEX IF NOT EXISTS faces_image ON faces(image_sha256) WHERE image_sha256 IS NOT NULL;
+CREATE TABLE IF NOT EXISTS changes (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind        TEXT NOT NULL,
+  identity_id INTEGER NOT NULL DEFAULT 0,
+  face_id     INTEGER NOT NULL DEFAULT 0,
+  created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+);
+)sql";
+
+// Version 1 -> 2: the tables again with AUTOINCREMENT (SQLite cannot alter a primary key), rows
+// and ids kept; foreign keys are off while it runs. The indexes come back with kSchema.
+constexpr const char* kMigrate1To2 = R"sql(
+CREATE TABLE identities_v2 (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT NOT NULL UNIQUE,
+  metadata   TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+INSERT INTO identities_v2 (id, name, metadata, created_at, updated_at)
+  SELECT id, name, metadata, created_at, updated_at FROM identities ORDER BY id;
+CREATE TABLE faces_v2 (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  identity_id  INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+  embedding    BLOB NOT NULL,
+  dim          INTEGER NOT NULL,
+  model_id     TEXT NOT NULL,
+  quality      REAL NOT NULL DEFAULT 0,
+  box_x1 REAL NOT NULL, box_y1 REAL NOT NULL, box_x2 REAL NOT NULL, box_y2 REAL NOT NULL,
+  image_sha256 TEXT,
+  crop         BLOB,
+  crop_width   INTEGER NOT NULL DEFAULT 0,
+  crop_height  INTEGER NOT NULL DEFAULT 0,
+  created_at   TEXT NOT NULL
+);
+INSERT INTO faces_v2 SELECT id, identity_id, embedding, dim, model_id, quality, box_x1, box_y1, box_x2, box_y2,
+  image_sha256, crop, crop_width, crop_height, created_at FROM faces ORDER BY id;
+DROP TABLE faces;
+DROP TABLE identities;
+ALTER TABLE identities_v2 RENAME TO identities;
+ALTER TABLE faces_v2 RENAME TO faces;
 )sql";
 
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
@@ -88,7 +131,10 @@ class Stmt {
 class SqliteStore final : public Store {
  public:
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqliteStore() override { sqlite3_close_v2(db_); }
+  ~SqliteStore() override {
+    record_stmt_.reset();
+    sqlite3_close_v2(db_);
+  }
 
   Status init(const SqliteStoreOptions& o) {
     sqlite3_busy_timeout(db_, o.busy_timeout_ms);
@@ -97,22 +143,25 @@ class SqliteStore final : public Store {
     FACELENS_RETURN_IF_ERROR(query_text("PRAGMA journal_mode=WAL", &mode));
     if (mode != "wal") return failed_precondition(path_ + ": cannot use WAL journal mode (got '" + mode + "'); is the folder on a network file system?");
     FACELENS_RETURN_IF_ERROR(exec(o.durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
-    FACELENS_RETURN_IF_ERROR(exec("PRAGMA foreign_keys=ON"));
+    change_log_rows_ = o.change_log_rows;
+    bulk_change_faces_ = o.bulk_change_faces;
+    // Foreign keys stay off while the schema is created or migrated (a migration drops tables).
     FACELENS_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
     Status s = create_schema();
     if (!s.ok()) {
       exec("ROLLBACK").ok();
       return s;
     }
-    return exec("COMMIT");
+    FACELENS_RETURN_IF_ERROR(exec("COMMIT"));
+    return exec("PRAGMA foreign_keys=ON");
   }
 
   StatusOr<std::vector<AddedFace>> add(std::span<const NewIdentityFaces> items) override {
     std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    FACELENS_RETURN_IF_ERROR(begin_write());
     auto ids = add_locked(items);
     if (!ids.ok()) {
-      exec("ROLLBACK").ok();
+      rollback();
       return ids.status();
     }
     FACELENS_RETURN_IF_ERROR(commit());
@@ -121,14 +170,69 @@ class SqliteStore final : public Store {
 
   StatusOr<std::vector<int64_t>> remove_identity(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    FACELENS_RETURN_IF_ERROR(begin_write());
     auto ids = remove_locked(name);
     if (!ids.ok()) {
-      exec("ROLLBACK").ok();
+      rollback();
       return ids.status();
     }
     FACELENS_RETURN_IF_ERROR(commit());
     return ids;
+  }
+
+  Status rename_identity(int64_t identity_id, const std::string& new_name) override {
+    FACELENS_RETURN_IF_ERROR(validate_identity_name(new_name));
+    std::lock_guard<std::mutex> lock(mu_);
+    FACELENS_RETURN_IF_ERROR(begin_write());
+    Status s = [&]() -> Status {
+      Stmt st(db_, std::string("UPDATE identities SET name = ?1, updated_at = ") + kNow + " WHERE id = ?2");
+      FACELENS_RETURN_IF_ERROR(st.prepared());
+      st.bind(1, new_name);
+      st.bind(2, identity_id);
+      if (st.step() != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
+          return invalid_argument("cannot rename identity " + std::to_string(identity_id) + " to '" + new_name +
+                                  "': the name is taken");
+        return error("rename identity");
+      }
+      if (sqlite3_changes(db_) != 1) return not_found("no identity " + std::to_string(identity_id) + " in " + path_);
+      return record(ChangeKind::kRenameIdentity, identity_id, 0);
+    }();
+    if (!s.ok()) {
+      rollback();
+      return s;
+    }
+    return commit();
+  }
+
+  StatusOr<int64_t> last_change() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt st(db_, "SELECT coalesce(max(seq), 0) FROM changes");
+    FACELENS_RETURN_IF_ERROR(st.prepared());
+    if (st.step() != SQLITE_ROW) return error("read the change log");
+    return st.int64(0);
+  }
+
+  StatusOr<ChangeLog> changes_since(int64_t after, size_t limit) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // One read transaction: the changes and the rows they point at from one snapshot.
+    FACELENS_RETURN_IF_ERROR(exec("BEGIN"));
+    auto log = changes_locked(after, limit);
+    exec("COMMIT").ok();
+    return log;
+  }
+
+  StatusOr<int64_t> external_version() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt st(db_, "PRAGMA data_version");
+    FACELENS_RETURN_IF_ERROR(st.prepared());
+    if (st.step() != SQLITE_ROW) return error("PRAGMA data_version");
+    return st.int64(0);
+  }
+
+  SeqRange last_write() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_write_;
   }
 
   StatusOr<std::vector<StoredIdentity>> identities() const override {
@@ -180,7 +284,7 @@ class SqliteStore final : public Store {
 
   Status update_embeddings(std::span<const EmbeddingUpdate> updates) override {
     std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    FACELENS_RETURN_IF_ERROR(begin_write());
     Status s = [&]() -> Status {
       Stmt st(db_, "UPDATE faces SET embedding = ?1, dim = ?2, model_id = ?3 WHERE id = ?4");
       FACELENS_RETURN_IF_ERROR(st.prepared());
@@ -193,10 +297,10 @@ class SqliteStore final : public Store {
         if (st.step() != SQLITE_DONE) return error("update embedding");
         if (sqlite3_changes(db_) != 1) return not_found("no face " + std::to_string(u.face_id) + " in " + path_);
       }
-      return Status::Ok();
+      return updates.empty() ? Status::Ok() : record(ChangeKind::kReload, 0, 0);
     }();
     if (!s.ok()) {
-      exec("ROLLBACK").ok();
+      rollback();
       return s;
     }
     return commit();
@@ -238,10 +342,98 @@ class SqliteStore final : public Store {
     return Status(e.code(), path_ + ": " + sql + ": " + msg);
   }
 
+  // A write transaction; its changes are recorded with record() and published by commit().
+  Status begin_write() {
+    pending_ = {};
+    return exec("BEGIN IMMEDIATE");
+  }
+  void rollback() {
+    exec("ROLLBACK").ok();
+    pending_ = {};
+  }
   Status commit() {
+    // Prune the log to its last change_log_rows_ changes (a reader further behind reloads).
+    if (pending_.last > change_log_rows_) {
+      Stmt prune(db_, "DELETE FROM changes WHERE seq <= ?1");
+      if (prune.prepared().ok()) {
+        prune.bind(1, pending_.last - change_log_rows_);
+        if (prune.step() != SQLITE_DONE) {
+          Status e = error("prune the change log");
+          rollback();
+          return e;
+        }
+      }
+    }
     Status s = exec("COMMIT");
-    if (!s.ok()) exec("ROLLBACK").ok();
+    if (!s.ok()) {
+      rollback();
+      return s;
+    }
+    last_write_ = pending_;
+    pending_ = {};
     return s;
+  }
+
+  // Appends a change to the log in the open write transaction.
+  Status record(ChangeKind kind, int64_t identity_id, int64_t face_id) {
+    // Prepared once per connection (bulk enrolments record one change per face).
+    if (!record_stmt_) record_stmt_ = std::make_unique<Stmt>(db_, "INSERT INTO changes(kind, identity_id, face_id) VALUES (?1, ?2, ?3)");
+    Stmt& st = *record_stmt_;
+    FACELENS_RETURN_IF_ERROR(st.prepared());
+    st.reset();
+    st.bind(1, std::string(change_kind_name(kind)));
+    st.bind(2, identity_id);
+    st.bind(3, face_id);
+    const int rc = st.step();
+    st.reset();
+    if (rc != SQLITE_DONE) return error("record a change");
+    const int64_t seq = sqlite3_last_insert_rowid(db_);
+    if (pending_.first == 0) pending_.first = seq;
+    pending_.last = seq;
+    return Status::Ok();
+  }
+
+  StatusOr<ChangeLog> changes_locked(int64_t after, size_t limit) const {
+    ChangeLog log;
+    Stmt lo(db_, "SELECT min(seq) FROM changes");
+    FACELENS_RETURN_IF_ERROR(lo.prepared());
+    if (lo.step() != SQLITE_ROW) return error("read the change log");
+    // Sequences are consecutive (a rolled-back write takes its numbers back): a first stored
+    // change beyond after + 1 means the ones between were pruned.
+    if (!lo.is_null(0) && lo.int64(0) > after + 1) {
+      log.gap = true;
+      return log;
+    }
+    Stmt st(db_,
+            "SELECT c.seq, c.kind, c.identity_id, c.face_id, i.name, f.id, f.embedding, f.model_id FROM changes c "
+            "LEFT JOIN identities i ON i.id = c.identity_id "
+            "LEFT JOIN faces f ON c.kind = 'add_face' AND f.id = c.face_id "
+            "WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2");
+    FACELENS_RETURN_IF_ERROR(st.prepared());
+    st.bind(1, after);
+    st.bind(2, static_cast<int64_t>(limit));
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
+      Change c;
+      c.seq = st.int64(0);
+      FACELENS_ASSIGN_OR_RETURN(c.kind, parse_change_kind(st.text(1)));
+      c.identity_id = st.int64(2);
+      c.face_id = st.int64(3);
+      c.name = st.text(4);
+      c.face_exists = !st.is_null(5);
+      if (c.face_exists) {
+        auto blob = st.blob(6);
+        if (blob.size() % sizeof(float) != 0)
+          return data_loss(path_ + ": face " + std::to_string(c.face_id) + " has an embedding of " +
+                           std::to_string(blob.size()) + " bytes");
+        c.embedding.resize(blob.size() / sizeof(float));
+        if (!blob.empty()) std::memcpy(c.embedding.data(), blob.data(), blob.size());
+        c.model_id = st.text(7);
+      }
+      log.changes.push_back(std::move(c));
+    }
+    if (rc != SQLITE_DONE) return error("read the change log");
+    return log;
   }
 
   Status query_text(const char* sql, std::string* out) const {
@@ -253,19 +445,31 @@ class SqliteStore final : public Store {
   }
 
   Status create_schema() {
-    Stmt has(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
-    FACELENS_RETURN_IF_ERROR(has.prepared());
-    if (has.step() != SQLITE_ROW) return error("read schema");
-    if (has.int64(0) == 1) {
-      Stmt v(db_, "SELECT max(version) FROM schema_version");
-      FACELENS_RETURN_IF_ERROR(v.prepared());
-      if (v.step() != SQLITE_ROW) return error("read schema version");
-      const int64_t version = v.int64(0);
-      if (version > kSchemaVersion)
-        return failed_precondition(path_ + " has gallery schema version " + std::to_string(version) +
-                                   " but this facelens reads up to " + std::to_string(kSchemaVersion) +
-                                   ": use a newer facelens");
-      if (version == kSchemaVersion) return Status::Ok();
+    int64_t version = 0;  // 0: a new file
+    {
+      // Statements finished before any migration (an open one keeps its tables locked).
+      Stmt has(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
+      FACELENS_RETURN_IF_ERROR(has.prepared());
+      if (has.step() != SQLITE_ROW) return error("read schema");
+      if (has.int64(0) == 1) {
+        Stmt v(db_, "SELECT max(version) FROM schema_version");
+        FACELENS_RETURN_IF_ERROR(v.prepared());
+        if (v.step() != SQLITE_ROW) return error("read schema version");
+        version = v.int64(0);
+      }
+    }
+    if (version > kSchemaVersion)
+      return failed_precondition(path_ + " has gallery schema version " + std::to_string(version) +
+                                 " but this facelens reads up to " + std::to_string(kSchemaVersion) +
+                                 ": use a newer facelens");
+    if (version == kSchemaVersion) return Status::Ok();
+    if (version == 1) {
+      char* err = nullptr;
+      if (sqlite3_exec(db_, kMigrate1To2, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "";
+        sqlite3_free(err);
+        return internal_error(path_ + ": migrate the gallery schema from version 1 to 2: " + msg);
+      }
     }
     char* err = nullptr;
     if (sqlite3_exec(db_, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -273,6 +477,7 @@ class SqliteStore final : public Store {
       sqlite3_free(err);
       return internal_error(path_ + ": create the gallery schema: " + msg);
     }
+    FACELENS_RETURN_IF_ERROR(exec("DELETE FROM schema_version"));
     return exec(("INSERT INTO schema_version(version) VALUES (" + std::to_string(kSchemaVersion) + ")").c_str());
   }
 
@@ -312,8 +517,12 @@ class SqliteStore final : public Store {
                                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, coalesce(nullif(?14, ''), ") + kNow + "))");
     for (const Stmt* s : {&find, &insert_identity, &touch, &set_meta, &insert_face}) FACELENS_RETURN_IF_ERROR(s->prepared());
     std::vector<AddedFace> ids;
+    size_t n_faces = 0;
+    for (const auto& item : items) n_faces += item.faces.size();
+    // A bulk write (imports) is one kReload change: readers reload rather than replay it.
+    const bool bulk = n_faces > bulk_change_faces_;
     for (const auto& item : items) {
-      if (item.name.empty()) return invalid_argument("an identity needs a non-empty name");
+      FACELENS_RETURN_IF_ERROR(validate_identity_name(item.name));
       find.reset();
       find.bind(1, item.name);
       int rc = find.step();
@@ -333,6 +542,8 @@ class SqliteStore final : public Store {
         insert_identity.bind(4, item.updated_at);
         if (insert_identity.step() != SQLITE_DONE) return metadata_error(item);
         identity_id = sqlite3_last_insert_rowid(db_);
+        // A new identity with faces is announced by their kAddFace changes.
+        if (!bulk && item.faces.empty()) FACELENS_RETURN_IF_ERROR(record(ChangeKind::kAddIdentity, identity_id, 0));
       } else {
         return error("find identity");
       }
@@ -369,8 +580,10 @@ class SqliteStore final : public Store {
                                   "' (sha256 " + f.image_sha256.substr(0, 16) + "...)");
         }
         ids.push_back({sqlite3_last_insert_rowid(db_), identity_id});
+        if (!bulk) FACELENS_RETURN_IF_ERROR(record(ChangeKind::kAddFace, identity_id, ids.back().face_id));
       }
     }
+    if (bulk) FACELENS_RETURN_IF_ERROR(record(ChangeKind::kReload, 0, 0));
     return ids;
   }
 
@@ -381,18 +594,22 @@ class SqliteStore final : public Store {
   }
 
   StatusOr<std::vector<int64_t>> remove_locked(const std::string& name) {
-    Stmt find(db_, "SELECT f.id FROM faces f JOIN identities i ON i.id = f.identity_id WHERE i.name = ?1 ORDER BY f.id");
-    Stmt del(db_, "DELETE FROM identities WHERE name = ?1");
-    FACELENS_RETURN_IF_ERROR(find.prepared());
-    FACELENS_RETURN_IF_ERROR(del.prepared());
-    find.bind(1, name);
+    Stmt who(db_, "SELECT id FROM identities WHERE name = ?1");
+    Stmt find(db_, "SELECT id FROM faces WHERE identity_id = ?1 ORDER BY id");
+    Stmt del(db_, "DELETE FROM identities WHERE id = ?1");
+    for (const Stmt* s : {&who, &find, &del}) FACELENS_RETURN_IF_ERROR(s->prepared());
+    who.bind(1, name);
+    int rc = who.step();
+    if (rc == SQLITE_DONE) return not_found("no identity '" + name + "' in " + path_);
+    if (rc != SQLITE_ROW) return error("find identity '" + name + "'");
+    const int64_t identity_id = who.int64(0);
+    find.bind(1, identity_id);
     std::vector<int64_t> ids;
-    int rc;
     while ((rc = find.step()) == SQLITE_ROW) ids.push_back(find.int64(0));
     if (rc != SQLITE_DONE) return error("list faces of '" + name + "'");
-    del.bind(1, name);
+    del.bind(1, identity_id);
     if (del.step() != SQLITE_DONE) return error("remove '" + name + "'");
-    if (sqlite3_changes(db_) == 0) return not_found("no identity '" + name + "' in " + path_);
+    FACELENS_RETURN_IF_ERROR(record(ChangeKind::kRemoveIdentity, identity_id, 0));
     return ids;
   }
 
@@ -435,9 +652,34 @@ class SqliteStore final : public Store {
   sqlite3* db_;
   std::string path_;
   mutable std::mutex mu_;
+  int64_t change_log_rows_ = 100000;
+  size_t bulk_change_faces_ = 10000;
+  std::unique_ptr<Stmt> record_stmt_;  // INSERT INTO changes, finalised before the connection closes
+  SeqRange pending_;     // changes recorded by the open write transaction
+  SeqRange last_write_;  // by the last committed one
 };
 
 }  // namespace
+
+const char* change_kind_name(ChangeKind k) {
+  switch (k) {
+    case ChangeKind::kAddIdentity: return "add_identity";
+    case ChangeKind::kAddFace: return "add_face";
+    case ChangeKind::kRemoveIdentity: return "remove_identity";
+    case ChangeKind::kRenameIdentity: return "rename_identity";
+    case ChangeKind::kReload: return "reload";
+  }
+  return "reload";
+}
+
+StatusOr<ChangeKind> parse_change_kind(const std::string& name) {
+  for (ChangeKind k : {ChangeKind::kAddIdentity, ChangeKind::kAddFace, ChangeKind::kRemoveIdentity,
+                       ChangeKind::kRenameIdentity, ChangeKind::kReload})
+    if (name == change_kind_name(k)) return k;
+  return data_loss("unknown gallery change kind '" + name +
+                   "' (written by a newer facelens?): expected add_identity, add_face, remove_identity, "
+                   "rename_identity or reload");
+}
 
 StatusOr<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& options) {
   if (options.path.empty()) return invalid_argument("gallery database path is empty");

@@ -67,6 +67,46 @@ struct AddedFace {
   int64_t identity_id = 0;
 };
 
+// The change log: every write records what it changed, with a monotonic sequence number, in the
+// same transaction. Another process (or a replica) brings its in-memory index up to date by
+// applying the changes after the last one it applied, in order.
+enum class ChangeKind {
+  kAddIdentity,     // identity_id created without faces (one created with faces: its kAddFace changes)
+  kAddFace,         // face_id added to identity_id
+  kRemoveIdentity,  // identity_id and all its faces removed
+  kRenameIdentity,  // identity_id renamed (name repair)
+  kReload,          // too much changed to list (bulk writes, reembed): reload everything
+};
+const char* change_kind_name(ChangeKind k);  // "add_identity", "add_face", ...
+StatusOr<ChangeKind> parse_change_kind(const std::string& name);
+
+struct Change {
+  int64_t seq = 0;
+  ChangeKind kind = ChangeKind::kReload;
+  int64_t identity_id = 0;
+  int64_t face_id = 0;
+  // The identity's current name as stored ("" when it no longer exists): kAddIdentity, kAddFace,
+  // kRenameIdentity.
+  std::string name;
+  // kAddFace: the face as stored now; face_exists is false when it was removed since.
+  bool face_exists = false;
+  std::vector<float> embedding;
+  std::string model_id;
+};
+
+struct ChangeLog {
+  std::vector<Change> changes;  // in sequence order
+  // Changes after the asked sequence were pruned from the log: the reader must reload everything.
+  bool gap = false;
+};
+
+// The sequence numbers the last successful write of this store object recorded (both 0 when it
+// recorded none).
+struct SeqRange {
+  int64_t first = 0;
+  int64_t last = 0;
+};
+
 struct EmbeddingUpdate {
   int64_t face_id = 0;
   std::vector<float> embedding;
@@ -90,6 +130,19 @@ class Store {
   virtual StatusOr<std::vector<std::string>> model_ids() const = 0;
   // Replaces embeddings and model ids, all in one transaction.
   virtual Status update_embeddings(std::span<const EmbeddingUpdate> updates) = 0;
+  // Renames an identity (name repair); not_found when absent, invalid_argument when taken.
+  virtual Status rename_identity(int64_t identity_id, const std::string& new_name) = 0;
+
+  // ---- change log (see ChangeKind) ----
+  // The highest sequence number recorded (0 when none).
+  virtual StatusOr<int64_t> last_change() const = 0;
+  // Up to `limit` changes with a sequence above `after`, in order.
+  virtual StatusOr<ChangeLog> changes_since(int64_t after, size_t limit) const = 0;
+  // A cheap value that differs after another connection (process) committed a write; it does
+  // not change with this object's own writes (SQLite: PRAGMA data_version).
+  virtual StatusOr<int64_t> external_version() const = 0;
+  virtual SeqRange last_write() const = 0;
+
   // The backend's own consistency check: "ok" when sound, else what it found.
   virtual StatusOr<std::string> integrity_check() const = 0;
   virtual std::string describe() const = 0;  // e.g. "sqlite:data/gallery.db"
@@ -99,9 +152,14 @@ struct SqliteStoreOptions {
   std::string path = "./data/gallery.db";  // its folder is created when missing
   Durability durability = Durability::kFull;
   int busy_timeout_ms = 5000;  // wait this long for another process' write lock
+  // The change log keeps this many latest changes; a reader further behind reloads everything.
+  int64_t change_log_rows = 100000;
+  // A write adding more faces than this records one kReload change instead of one per face.
+  size_t bulk_change_faces = 10000;
 };
 
-// Opens (creating when absent) a SQLite gallery in WAL mode; refuses a newer schema version.
+// Opens (creating when absent) a SQLite gallery in WAL mode; refuses a newer schema version and
+// migrates older ones (version 1 -> 2: AUTOINCREMENT ids, never reused, and the change log).
 StatusOr<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& options);
 
 }  // namespace facelens::gallery

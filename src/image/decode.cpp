@@ -120,6 +120,7 @@ struct JpegHeader {
   int width = 0;  // as stored, before orientation
   int height = 0;
   int colorspace = TJCS_RGB;
+  std::string warning;  // the last warning while reading the header (markers before the image data)
 };
 
 // Reads the JPEG header with TurboJPEG. libjpeg-turbo 2.1 fails the header for two kinds of file
@@ -135,6 +136,7 @@ StatusOr<JpegHeader> read_jpeg_header(tjhandle handle, std::span<const uint8_t> 
   }
   const std::string message = tjGetErrorStr2(handle);
   if (tjGetErrorCode(handle) == TJERR_WARNING && header.width > 0 && header.height > 0) {
+    header.warning = message;
     return header;
   }
   if (message.find("subsampling type") != std::string::npos && layout.n_components > 0) {
@@ -146,6 +148,17 @@ StatusOr<JpegHeader> read_jpeg_header(tjhandle handle, std::span<const uint8_t> 
     return header;
   }
   return invalid_argument("corrupt JPEG header: " + message + " (expected a complete JPEG file)");
+}
+
+// True for libjpeg warnings that mean damaged image data (jerror.h: JWRN_EXTRANEOUS_DATA,
+// JWRN_HIT_MARKER, JWRN_HUFF_BAD_CODE, JWRN_ARITH_BAD_CODE, JWRN_MUST_RESYNC, JWRN_JPEG_EOF,
+// JWRN_NOT_SEQUENTIAL, JWRN_BOGUS_PROGRESSION); false for those about metadata (JWRN_JFIF_MAJOR,
+// JWRN_ADOBE_XFORM, JWRN_BOGUS_ICC).
+bool jpeg_warning_means_corrupt_data(const std::string& message) {
+  if (message.find("ICC marker") != std::string::npos) return false;
+  for (const char* corrupt : {"Corrupt JPEG data", "Premature end", "Invalid SOS parameters", "Inconsistent progression"})
+    if (message.find(corrupt) != std::string::npos) return true;
+  return false;
 }
 
 StatusOr<TjHandle> make_decompressor() {
@@ -221,16 +234,33 @@ StatusOr<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes, const DecodeO
   if (cmyk) cmyk_pixels.resize(static_cast<size_t>(out_w) * out_h * 4);
   uint8_t* dst = cmyk ? cmyk_pixels.data() : img.pixels.data();
   const int pixel_format = cmyk ? TJPF_CMYK : TJPF_RGB;
-  if (tjDecompress2(handle.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), dst,
-                    out_w, /*pitch=*/0, out_h, pixel_format, /*flags=*/0) != 0) {
-    // libjpeg-turbo returns -1 for warnings too: a fatal error, or a truncated file (which
-    // libjpeg pads with grey and reports as a warning), is refused; other warnings (e.g.
-    // extraneous bytes before a marker) leave a usable image.
+  // libjpeg-turbo returns -1 for warnings too. A fatal error, or a truncated file (which libjpeg
+  // pads with grey and reports as a warning), is always refused; other warnings as
+  // options.jpeg_warnings says. Strict modes stop at the first warning (TJFLAG_STOPONWARNING);
+  // when that one is harmless (metadata) the image is decoded again without stopping and the
+  // last warning, if any, is judged the same way.
+  const auto decompress = [&](int flags) {
+    return tjDecompress2(handle.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), dst, out_w,
+                         /*pitch=*/0, out_h, pixel_format, flags) == 0;
+  };
+  // A warning the header read gave too is about the markers before the image data (e.g. junk
+  // between two tables): the pixels are whole, so only kAll refuses it.
+  const auto refusal = [&]() -> Status {
     const std::string message = tjGetErrorStr2(handle.get());
-    if (tjGetErrorCode(handle.get()) == TJERR_FATAL ||
-        message.find("Premature end") != std::string::npos) {
+    if (tjGetErrorCode(handle.get()) == TJERR_FATAL || message.find("Premature end") != std::string::npos)
       return invalid_argument("corrupt JPEG: " + message + " (expected a complete JPEG file)");
-    }
+    const bool refuse = options.jpeg_warnings == JpegWarnings::kAll ||
+                        (options.jpeg_warnings == JpegWarnings::kStrict && message != header.warning &&
+                         jpeg_warning_means_corrupt_data(message));
+    if (!refuse) return Status::Ok();
+    return invalid_argument("corrupt JPEG data: " + message +
+                            " (the image is damaged: re-export or re-encode it; decode options jpeg_warnings = "
+                            "lenient accept it)");
+  };
+  const bool strict = options.jpeg_warnings != JpegWarnings::kLenient;
+  if (!decompress(strict ? TJFLAG_STOPONWARNING : 0)) {
+    FACELENS_RETURN_IF_ERROR(refusal());
+    if (strict && !decompress(0)) FACELENS_RETURN_IF_ERROR(refusal());
   }
   if (cmyk) cmyk_to_rgb(cmyk_pixels, img.pixels);
   image::apply_orientation(img, orientation);
@@ -641,6 +671,21 @@ StatusOr<DecodedImage> decode_checked(std::span<const uint8_t> bytes,
 }
 
 }  // namespace
+
+const char* jpeg_warnings_name(JpegWarnings w) {
+  switch (w) {
+    case JpegWarnings::kStrict: return "strict";
+    case JpegWarnings::kAll: return "all";
+    case JpegWarnings::kLenient: return "lenient";
+  }
+  return "strict";
+}
+
+StatusOr<JpegWarnings> parse_jpeg_warnings(const std::string& name) {
+  for (JpegWarnings w : {JpegWarnings::kStrict, JpegWarnings::kAll, JpegWarnings::kLenient})
+    if (name == jpeg_warnings_name(w)) return w;
+  return invalid_argument("unknown jpeg_warnings '" + name + "': expected strict, all or lenient");
+}
 
 const char* image_format_name(ImageFormat format) {
   switch (format) {

@@ -60,7 +60,7 @@ TEST_F(StoreTest, CreatesFolderSchemaAndWal) {
   sqlite3_finalize(st);
   sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 2);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }

@@ -828,9 +828,116 @@ TEST(ImageJpeg, ExtraneousBytesBeforeAMarkerAreTolerated) {
   expect_same_pixels(decode_ok(junk).image, decode_ok(clean).image);
 }
 
+// Offset of the first byte of entropy-coded data (after the SOS segment).
+size_t scan_data_start(const Bytes& jpeg) {
+  const size_t sos = find_marker(jpeg, 0xDA);
+  if (sos == 0) return 0;
+  return sos + 2 + (static_cast<size_t>(jpeg[sos + 2]) << 8 | jpeg[sos + 3]);
+}
+
+// A 96x64 gradient with 40 bytes of junk inserted in the middle of its image data, as a broken
+// upload or a bad copy leaves it: libjpeg warns ("Corrupt JPEG data: ...") and, left alone,
+// decodes on into garbage.
+Bytes jpeg_with_corrupt_data() {
+  Bytes jpeg = encode_jpeg(make_gradient(96, 64), 90);
+  const size_t start = scan_data_start(jpeg), eoi = jpeg.size() - 2;
+  EXPECT_GT(start, 0u);
+  const size_t mid = start + (eoi - start) / 2;
+  Bytes junk(40);
+  for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<uint8_t>(0x11 * (i % 13) + 1);  // no 0xFF
+  jpeg.insert(jpeg.begin() + static_cast<std::ptrdiff_t>(mid), junk.begin(), junk.end());
+  return jpeg;
+}
+
+TEST(ImageJpegWarnings, CorruptImageDataIsRefusedByDefault) {
+  const Bytes jpeg = jpeg_with_corrupt_data();
+  StatusOr<DecodedImage> d = decode_image(jpeg, {});
+  ASSERT_FALSE(d.ok()) << "a JPEG with damaged image data decoded";
+  EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find("Corrupt JPEG data"), std::string::npos) << d.status().message();
+  DecodeOptions all;
+  all.jpeg_warnings = JpegWarnings::kAll;
+  EXPECT_EQ(decode_image(jpeg, all).status().code(), StatusCode::kInvalidArgument);
+  // Lenient: decoded as libjpeg can (the old behaviour), the full size, differing from the clean
+  // image where the junk went in.
+  DecodeOptions lenient;
+  lenient.jpeg_warnings = JpegWarnings::kLenient;
+  const DecodedImage damaged = decode_ok(jpeg, lenient);
+  EXPECT_EQ(damaged.image.width, 96);
+  EXPECT_EQ(damaged.image.height, 64);
+  const DecodedImage clean = decode_ok(encode_jpeg(make_gradient(96, 64), 90));
+  EXPECT_NE(damaged.image.pixels, clean.image.pixels);
+}
+
+TEST(ImageJpegWarnings, FlippedBytesInImageDataAreRefused) {
+  // Every single-byte change of the image data that libjpeg warns about is refused in strict mode
+  // and decodes in lenient mode; a change it cannot tell from data is decoded either way.
+  const Bytes clean = encode_jpeg(make_gradient(64, 48), 90);
+  const size_t start = scan_data_start(clean), eoi = clean.size() - 2;
+  DecodeOptions lenient;
+  lenient.jpeg_warnings = JpegWarnings::kLenient;
+  int refused = 0;
+  for (size_t i = start; i < eoi; i += 3) {
+    Bytes b = clean;
+    b[i] = static_cast<uint8_t>(b[i] ^ 0x5A);
+    if (b[i] == 0xFF || (i > 0 && b[i - 1] == 0xFF)) continue;  // no new markers or stuffing
+    StatusOr<DecodedImage> strict = decode_image(b, {});
+    if (!strict.ok()) {
+      ++refused;
+      EXPECT_NE(strict.status().message().find("Corrupt JPEG data"), std::string::npos) << strict.status().message();
+      EXPECT_TRUE(decode_image(b, lenient).ok()) << "byte " << i;
+    }
+  }
+  EXPECT_GT(refused, 0);
+}
+
+TEST(ImageJpegWarnings, MetadataWarningsDecodeInStrictMode) {
+  // An unknown JFIF major version (2) is a warning about metadata only: decoded (same pixels) in
+  // strict mode, refused only when every warning is.
+  const Bytes clean = encode_jpeg(make_gradient(48, 32));
+  Bytes jfif = clean;
+  const size_t app0 = find_marker(jfif, 0xE0);
+  ASSERT_GT(app0, 0u);
+  ASSERT_EQ(std::memcmp(&jfif[app0 + 4], "JFIF", 5), 0);
+  jfif[app0 + 9] = 2;  // major version
+  expect_same_pixels(decode_ok(jfif).image, decode_ok(clean).image);
+  DecodeOptions all;
+  all.jpeg_warnings = JpegWarnings::kAll;
+  EXPECT_EQ(decode_image(jfif, all).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ImageJpegWarnings, NamesParseAndRoundTrip) {
+  for (JpegWarnings w : {JpegWarnings::kStrict, JpegWarnings::kAll, JpegWarnings::kLenient}) {
+    auto parsed = parse_jpeg_warnings(jpeg_warnings_name(w));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, w);
+  }
+  auto bad = parse_jpeg_warnings("relaxed");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("lenient"), std::string::npos);
+}
+
+TEST(ImageRealFiles, EveryPhotoDecodesInStrictMode) {
+  // The default (strict) refuses damaged data only: every photo of ../shared/data/faces decodes.
+  FACELENS_REQUIRE_DATA();
+  int n_files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(data_file(""))) {
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext != ".jpg" && ext != ".jpeg" && ext != ".png" && ext != ".webp" && ext != ".bmp") continue;
+    ++n_files;
+    StatusOr<Bytes> bytes = read_file_bytes(entry.path().string(), 64 << 20);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().to_string();
+    StatusOr<DecodedImage> decoded = decode_image(*bytes, {});
+    EXPECT_TRUE(decoded.ok()) << entry.path() << ": " << decoded.status().to_string();
+  }
+  EXPECT_GE(n_files, 70);
+}
+
 TEST(ImageJpeg, SubsamplingOutsideTurboJpegsListStillDecodes) {
   // Sampling factors Y 2x2, Cb 1x1, Cr 1x2: libjpeg decodes that (here the block order no longer
-  // matches the data, so the pixels are scrambled, with "Corrupt JPEG data" warnings), but
+  // matches the data, so the pixels are scrambled, with "Corrupt JPEG data" warnings, which only
+  // the lenient mode accepts), but
   // libjpeg-turbo 2.1's tjDecompressHeader3 cannot name the subsampling and fails: the size must
   // come from the SOF marker instead.
   const Bytes clean = encode_jpeg(make_gradient(32, 32), 90, TJSAMP_444);
@@ -851,7 +958,11 @@ TEST(ImageJpeg, SubsamplingOutsideTurboJpegsListStillDecodes) {
   ASSERT_TRUE(header.ok()) << header.status().to_string();
   EXPECT_EQ(header->width, 32);
   EXPECT_EQ(header->height, 32);
-  const DecodedImage d = decode_ok(odd);
+  // The scrambled data warns: refused by default (strict), decoded at its size when lenient.
+  EXPECT_NE(decode_image(odd, {}).status().message().find("Corrupt JPEG data"), std::string::npos);
+  DecodeOptions lenient;
+  lenient.jpeg_warnings = JpegWarnings::kLenient;
+  const DecodedImage d = decode_ok(odd, lenient);
   EXPECT_EQ(d.image.width, 32);
   EXPECT_EQ(d.image.height, 32);
 }

@@ -112,6 +112,7 @@ max_faces = 5
 match_threshold = 0.5
 [limits]
 max_pixels = 1000
+jpeg_warnings = "lenient"
 )", "test.toml", {});
   ASSERT_TRUE(o.ok()) << o.status().to_string();
   EXPECT_EQ(o->models_dir, "/opt/models");
@@ -129,6 +130,7 @@ max_pixels = 1000
   EXPECT_EQ(o->max_faces, 5);
   EXPECT_FLOAT_EQ(o->match_threshold, 0.5f);
   EXPECT_EQ(o->decode.max_pixels, 1000);
+  EXPECT_EQ(o->decode.jpeg_warnings, JpegWarnings::kLenient);
 }
 
 TEST(Config, ReadsPrecisionAndBatching) {

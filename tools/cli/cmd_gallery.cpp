@@ -24,6 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
+// JSON output never aborts on text that is not UTF-8 (names stored by older versions, paths):
+// such bytes are written as U+FFFD.
+constexpr auto kUtf8Replace = json::error_handler_t::replace;
 
 double r4(double v) { return std::round(v * 10000.0) / 10000.0; }
 double r2(double v) { return std::round(v * 100.0) / 100.0; }
@@ -54,6 +57,8 @@ struct GalleryArgs {
   std::string image;
   std::string file;
   bool no_crops = false;
+  // check
+  bool repair = false;
 };
 
 void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
@@ -177,7 +182,7 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
       if (c.json_out)
         std::cout << json{{"image", path}, {"name", a.name}, {"status", "refused"},
                           {"error", {{"code", status_code_name(r.status().code())}, {"message", r.status().message()}}}}
-                         .dump()
+                         .dump(-1, ' ', false, kUtf8Replace)
                   << "\n";
       else
         std::cout << "refused " << r.status().message() << "\n";  // the message starts with the path
@@ -190,7 +195,7 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
       std::cout << json{{"image", path}, {"name", a.name}, {"status", "enrolled"}, {"face_id", r->face_id},
                         {"box", box_json(r->face.box)}, {"sharpness", r2(r->sharpness)},
                         {"faces_in_image", r->n_faces_in_image}, {"image_sha256", r->image_sha256}}
-                       .dump()
+                       .dump(-1, ' ', false, kUtf8Replace)
                 << "\n";
     else
       std::cout << "enrolled " << a.name << " from " << path << " (face " << r->face_id << ", sharpness "
@@ -229,7 +234,7 @@ int cmd_list(const Common& c, const GalleryArgs& a) {
       }
       ids.push_back(j);
     }
-    std::cout << json{{"db", a.db}, {"model_id", st.model_id}, {"identities", ids}}.dump() << "\n";
+    std::cout << json{{"db", a.db}, {"model_id", st.model_id}, {"identities", ids}}.dump(-1, ' ', false, kUtf8Replace) << "\n";
     return 0;
   }
   std::cout << a.db << ": " << list->size() << " identities, " << st.n_faces << " faces"
@@ -249,7 +254,7 @@ int cmd_remove(const Common& c, const GalleryArgs& a) {
   if (!gallery.ok()) return fail(gallery.status());
   Status s = (*gallery)->remove(a.name);
   if (!s.ok()) return fail(s);
-  if (c.json_out) std::cout << json{{"removed", a.name}}.dump() << "\n";
+  if (c.json_out) std::cout << json{{"removed", a.name}}.dump(-1, ' ', false, kUtf8Replace) << "\n";
   else std::cout << "removed " << a.name << "\n";
   return 0;
 }
@@ -270,7 +275,7 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
     if (!r.ok()) {
       if (!is_refusal(r.status())) return fail(r.status());
       rc = kExitBadInput;
-      if (c.json_out) std::cout << format::error_json(path, r.status()).dump() << "\n";
+      if (c.json_out) std::cout << format::error_json(path, r.status()).dump(-1, ' ', false, kUtf8Replace) << "\n";
       std::cerr << "facelens: " << r.status().to_string() << "\n";
       continue;
     }
@@ -283,7 +288,7 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
                          {"matches", matches_json(f.matches)}});
       std::cout << json{{"image", path}, {"width", r->width}, {"height", r->height}, {"threshold", r4(r->threshold)},
                         {"faces", faces}}
-                       .dump()
+                       .dump(-1, ' ', false, kUtf8Replace)
                 << "\n"
                 << std::flush;
       continue;
@@ -310,7 +315,7 @@ int cmd_verify(const Common& c, const GalleryArgs& a) {
   if (c.json_out)
     std::cout << json{{"image", a.image}, {"name", a.name}, {"score", r4(v->score)}, {"match", v->match},
                       {"threshold", r4(v->threshold)}, {"box", box_json(v->face.box)}}
-                     .dump()
+                     .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   else
     std::printf("%s vs %s: score %.4f, %s (threshold %.3f)\n", a.image.c_str(), a.name.c_str(), v->score,
@@ -334,7 +339,7 @@ int cmd_export(const Common& c, const GalleryArgs& a) {
   if (ec) return fail(invalid_argument("cannot write " + a.file + ": " + ec.message()));
   const GalleryStats st = (*gallery)->stats();
   if (c.json_out)
-    std::cout << json{{"exported", a.file}, {"identities", st.n_identities}, {"faces", st.n_faces}, {"crops", !a.no_crops}}.dump()
+    std::cout << json{{"exported", a.file}, {"identities", st.n_identities}, {"faces", st.n_faces}, {"crops", !a.no_crops}}.dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   else
     std::cout << "exported " << st.n_identities << " identities, " << st.n_faces << " faces to " << a.file
@@ -354,7 +359,7 @@ int cmd_import(const Common& c, const GalleryArgs& a) {
   if (c.json_out)
     std::cout << json{{"imported", a.file}, {"identities", r->n_identities}, {"faces", r->n_faces},
                       {"duplicates_skipped", r->n_duplicates}}
-                     .dump()
+                     .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   else
     std::cout << "imported " << r->n_faces << " faces of " << r->n_identities << " identities from " << a.file
@@ -373,7 +378,7 @@ int cmd_reembed(const Common& c, const GalleryArgs& a) {
   bar.reset();
   if (!r.ok()) return fail(r.status());
   if (c.json_out)
-    std::cout << json{{"reembedded", r->n_faces}, {"from", r->from_model}, {"to", r->to_model}}.dump() << "\n";
+    std::cout << json{{"reembedded", r->n_faces}, {"from", r->from_model}, {"to", r->to_model}}.dump(-1, ' ', false, kUtf8Replace) << "\n";
   else
     std::cout << "re-embedded " << r->n_faces << " faces: " << (r->from_model.empty() ? "(empty)" : r->from_model)
               << " -> " << r->to_model << "\n";
@@ -385,16 +390,29 @@ int cmd_check(const Common& c, const GalleryArgs& a) {
   if (!gallery.ok()) return fail(gallery.status());
   auto ic = (*gallery)->integrity_check();
   if (!ic.ok()) return fail(ic.status());
+  // Identity names that are not valid (stored by older versions): listed, renamed with --repair.
+  auto names = (*gallery)->check_names(a.repair);
+  if (!names.ok()) return fail(names.status());
   const GalleryStats st = (*gallery)->stats();
-  if (c.json_out)
+  if (c.json_out) {
+    json bad = json::array();
+    for (const auto& p : *names)
+      bad.push_back({{"identity_id", p.identity_id}, {"name", p.name}, {"problem", p.problem},
+                     {a.repair ? "renamed_to" : "repair_to", p.repaired}});
     std::cout << json{{"db", a.db}, {"integrity", *ic}, {"identities", st.n_identities}, {"faces", st.n_faces},
-                      {"dim", st.dim}, {"model_id", st.model_id}, {"index", st.index}}
-                     .dump()
+                      {"dim", st.dim}, {"model_id", st.model_id}, {"index", st.index}, {"invalid_names", bad},
+                      {"repaired", a.repair && !names->empty()}}
+                     .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
-  else
+  } else {
     std::cout << a.db << ": integrity " << *ic << ", " << st.n_identities << " identities, " << st.n_faces
               << " faces, model " << (st.model_id.empty() ? "(none)" : st.model_id) << ", search " << st.index << "\n";
-  return *ic == "ok" ? 0 : kExitFailure;
+    for (const auto& p : *names)
+      std::cout << "identity " << p.identity_id << " '" << p.name << "': " << p.problem
+                << (a.repair ? ": renamed to '" : ": `gallery check --repair` renames it to '") << p.repaired << "'\n";
+  }
+  if (*ic != "ok") return kExitFailure;
+  return names->empty() || a.repair ? 0 : kExitFailure;
 }
 
 // ---- calibrate ---------------------------------------------------------------------------------
@@ -520,7 +538,7 @@ Status write_threshold(const std::string& path, float t) {
     json j = text.empty() ? json::object() : json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return invalid_argument(path + " is not a JSON object");
     j["recognizer"]["match_threshold"] = std::stod(format_threshold(t));
-    out = j.dump(2) + "\n";
+    out = j.dump(2, ' ', false, kUtf8Replace) + "\n";
   } else {
     std::vector<std::string> lines;
     std::stringstream ss(text);
@@ -718,7 +736,7 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     out["written_to"] = a.write_config;
   }
   if (c.json_out) {
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, kUtf8Replace) << "\n";
   } else {
     std::printf("%zu pairs (%zu same person, %zu different) from %zu images of %zu identities\n", pairs.size(), n_same,
                 n_diff, emb.size(), acc->n_identities);
@@ -806,7 +824,9 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   imp->add_option("file", a->file, "JSON file from `facelens gallery export`")->required();
 
   subcommand("reembed", "recompute every embedding from the stored crops with the current recognizer", cmd_reembed);
-  subcommand("check", "SQLite integrity check and gallery statistics", cmd_check);
+  auto* check = subcommand("check", "SQLite integrity check, invalid identity names and gallery statistics", cmd_check);
+  check->add_flag("--repair", a->repair,
+                  "rename identities whose stored names are not valid UTF-8 names to their escaped form (\\xHH)");
 
   auto ca = std::make_shared<CalibrateArgs>();
   auto* calibrate = app.add_subcommand("calibrate", "ROC, AUC and the match threshold for a target false-accept rate");
