@@ -217,6 +217,33 @@ int image_decode_seeds(const fs::path& out, const char* data_dir) {
   return 0;
 }
 
+
+// HTTP requests as clients send them: plain, keep-alive pairs (pipelined), chunked, multipart,
+// JSON, 100-continue. The parser's fuzz target cuts and mutates them.
+int http_request_seeds(const fs::path& out, const char* /*data_dir*/) {
+  const std::string multipart_body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
+      "Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xd9\r\n--XyZ\r\nContent-Disposition: form-data; "
+      "name=\"top_k\"\r\n\r\n3\r\n--XyZ--\r\n";
+  const std::string json_body = R"({"image":"/9j/2Q==","identity":"ada","metadata":{"a":[1,2,{"b":null}]}})";
+  const std::pair<const char*, std::string> requests[] = {
+      {"get.http", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {"pipelined.http", "GET /ready HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models?x=%41&y HTTP/1.1\r\nHost: x\r\n"
+                         "Connection: close\r\n\r\n"},
+      {"chunked.http", "POST /v1/detect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                       "Content-Type: image/jpeg\r\n\r\n4\r\n\xff\xd8\xff\xd9\r\n0;ext=1\r\nTrailer: t\r\n\r\n"},
+      {"multipart.http", "POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+                         "Content-Length: " + std::to_string(multipart_body.size()) + "\r\n\r\n" + multipart_body},
+      {"json.http", "POST /v1/verify HTTP/1.0\r\nContent-Type: application/json\r\nX-Request-Id: r1\r\n"
+                    "Content-Length: " + std::to_string(json_body.size()) + "\r\n\r\n" + json_body},
+      {"continue.http", "POST /v1/identities/ada/faces HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                        "X-API-Key: k\r\nContent-Length: 4\r\n\r\n\xff\xd8\xff\xd9"},
+  };
+  for (const auto& [name, bytes] : requests) write(out / name, Bytes(bytes.begin(), bytes.end()));
+  std::printf("facelens_fuzz_seeds: %zu made-up requests in %s\n", std::size(requests), out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -234,6 +261,7 @@ int main(int argc, char** argv) {
   };
   static constexpr Seeds kSeeds[] = {
       {"image_decode", image_decode_seeds},
+      {"http_request", http_request_seeds},
   };
   for (const auto& s : kSeeds)
     if (target == s.target) return s.write(out, data);
