@@ -456,6 +456,8 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   if (image.empty()) return invalid_argument("empty image");
   FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
   FACELENS_ASSIGN_OR_RETURN(auto detections, detector->detect(image));
+  // Each face reports the detected box; the face crops of landmarks, liveness and attributes take
+  // the detector's crop_box (the square box of the default detector, as its package hands on).
   ImageResult result;
   result.width = image.width;
   result.height = image.height;
@@ -470,9 +472,9 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   const bool need_points = what.landmarks || what.embedding;
   if (need_points && !detector->has_keypoints()) {
     FACELENS_ASSIGN_OR_RETURN(auto lm, impl_->get_landmarks());
-    for (auto& f : result.faces) {
-      FACELENS_ASSIGN_OR_RETURN(auto five, lm->predict(image, f.box));
-      f.landmarks = five;
+    for (size_t i = 0; i < result.faces.size(); ++i) {
+      FACELENS_ASSIGN_OR_RETURN(auto five, lm->predict(image, detections[i].crop_box));
+      result.faces[i].landmarks = five;
     }
   }
   if (what.embedding && !result.faces.empty()) {
@@ -496,16 +498,17 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   }
   if (what.liveness) {
     FACELENS_ASSIGN_OR_RETURN(auto live, impl_->get_liveness());
-    for (auto& f : result.faces) {
-      FACELENS_ASSIGN_OR_RETURN(f.liveness, live->score(image, f.box));
+    for (size_t i = 0; i < result.faces.size(); ++i) {
+      FACELENS_ASSIGN_OR_RETURN(result.faces[i].liveness, live->score(image, detections[i].crop_box));
     }
   }
   if (what.attributes && !result.faces.empty()) {
     for (size_t i = 0; i < impl_->attribute_entries.size(); ++i) {
       FACELENS_ASSIGN_OR_RETURN(auto model, impl_->get_attribute(i));
-      for (auto& f : result.faces) {
+      for (size_t k = 0; k < result.faces.size(); ++k) {
+        Face& f = result.faces[k];
         if (!f.attributes) f.attributes = Attributes{};
-        FACELENS_RETURN_IF_ERROR(model->apply(image, f.box, f.landmarks, &*f.attributes));
+        FACELENS_RETURN_IF_ERROR(model->apply(image, detections[k].crop_box, f.landmarks, &*f.attributes));
       }
     }
   }

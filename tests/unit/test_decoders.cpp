@@ -193,13 +193,13 @@ TEST(Decoders, FinishMapsClipsAndSuppresses) {
   c[1].score = 0.8f;
   c[2].box = {-50, 100, 50, 200};  // clipped at x = 0
   c[2].score = 0.7f;
-  auto nms = detect::finish(c, map, 1280, 960, 0.5f, 10);
+  auto nms = detect::finish(c, map, 1280, 960, models::DetectorContract{}, 0.5f, 10);
   ASSERT_EQ(nms.size(), 2u);
   expect_box(nms[0].box, 200, 200, 600, 600);
   expect_box(nms[1].box, 0, 40, 100, 240);
-  auto all = detect::finish(c, map, 1280, 960, -1.f, 10);
+  auto all = detect::finish(c, map, 1280, 960, models::DetectorContract{}, -1.f, 10);
   EXPECT_EQ(all.size(), 3u);
-  auto one = detect::finish(c, map, 1280, 960, -1.f, 1);
+  auto one = detect::finish(c, map, 1280, 960, models::DetectorContract{}, -1.f, 1);
   EXPECT_EQ(one.size(), 1u);
 }
 
