@@ -456,8 +456,10 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   if (image.empty()) return invalid_argument("empty image");
   FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
   FACELENS_ASSIGN_OR_RETURN(auto detections, detector->detect(image));
-  // Each face reports the detected box; the face crops of landmarks, liveness and attributes take
-  // the detector's crop_box (the square box of the default detector, as its package hands on).
+  // Each face reports the detected box; the crops of landmarks and liveness take the detector's
+  // crop_box (the square box of the default detector, as its package hands on). The attribute
+  // models keep the detected box: their crops (manifest notes) were checked on it, and the
+  // enrolment pose check measured with it (tests/model/test_gallery.cpp).
   ImageResult result;
   result.width = image.width;
   result.height = image.height;
@@ -505,10 +507,9 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   if (what.attributes && !result.faces.empty()) {
     for (size_t i = 0; i < impl_->attribute_entries.size(); ++i) {
       FACELENS_ASSIGN_OR_RETURN(auto model, impl_->get_attribute(i));
-      for (size_t k = 0; k < result.faces.size(); ++k) {
-        Face& f = result.faces[k];
+      for (auto& f : result.faces) {
         if (!f.attributes) f.attributes = Attributes{};
-        FACELENS_RETURN_IF_ERROR(model->apply(image, detections[k].crop_box, f.landmarks, &*f.attributes));
+        FACELENS_RETURN_IF_ERROR(model->apply(image, f.box, f.landmarks, &*f.attributes));
       }
     }
   }
