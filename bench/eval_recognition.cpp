@@ -1,10 +1,12 @@
 // Recognition quality of the configured models on the labelled photos of ../shared/data:
-// - verification: every pair of labelled faces, ROC AUC, the threshold with the best accuracy,
-//   accuracy and false-accept / false-reject rates at the manifest threshold and at that one;
+// - verification: every pair of labelled faces, ROC AUC, equal error rate, TAR at FAR 1e-3, the
+//   threshold with the best accuracy, accuracy and false-accept / false-reject rates at the
+//   manifest threshold and at that one;
 // - identification: leave-one-out nearest neighbour over face_api_js (8 people x 5) and openface.
 //   build/bench/eval_recognition [--models DIR] [--data DIR]
 // Prints one JSON object. Used to calibrate thresholds.match in models/manifest.json.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -57,8 +59,15 @@ int main(int argc, char** argv) {
     add(f + "openface/" + n + ".jpg", std::string(n).substr(0, std::string(n).find('-')), "openface");
   for (const auto& d : fs::directory_iterator(f + "face_recognition/knn/train"))
     for (const auto& e : fs::directory_iterator(d.path())) add(e.path(), d.path().filename().string(), "knn_train");
-  add(f + "face_recognition/obama3.jpg", "obama", "face_recognition");
+  // Every other one-person photo of face_recognition/ (obama.jpg, obama2.jpg and biden.jpg are
+  // byte-identical to their knn/train copies, so they are not added twice).
+  for (const char* n : {"obama3.jpg", "obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg", "obama-1080p.jpg",
+                        "obama_small.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg", "knn/test/obama1.jpg"})
+    add(f + "face_recognition/" + n, "obama", "face_recognition");
   add(f + "face_recognition/lin-manuel-miranda.png", "lin_manuel_miranda", "face_recognition");
+  add(f + "face_recognition/alex-lacamoire.png", "alex_lacamoire", "face_recognition");
+  add(f + "face_recognition/knn/test/alex_lacamoire1.jpg", "alex_lacamoire", "face_recognition");
+  add(f + "face_recognition/knn/test/johnsnow_test1.jpg", "kit_harington", "face_recognition");
   std::sort(samples.begin(), samples.end(), [](const Sample& a, const Sample& b) { return a.path < b.path; });
 
   facelens::AnalyzeOptions what;
@@ -94,6 +103,18 @@ int main(int argc, char** argv) {
     return json{{"threshold", t}, {"accuracy", r.accuracy}, {"far", r.far}, {"frr", r.frr}};
   };
   const float best_t = facelens::gallery::best_accuracy(pairs).threshold;
+  // Equal error rate: the point of the ROC curve where FAR and FRR are closest (their mean there).
+  double eer = 1, eer_gap = 2;
+  float eer_t = 1;
+  for (const auto& p : facelens::gallery::roc_curve(pairs)) {
+    const double frr = 1 - p.tar;
+    if (std::abs(p.far - frr) < eer_gap) {
+      eer_gap = std::abs(p.far - frr);
+      eer = (p.far + frr) / 2;
+      eer_t = p.threshold;
+    }
+  }
+  auto at_far = facelens::gallery::threshold_for_far(pairs, 1e-3);
   // The lowest threshold with no false accept.
   auto no_fa = facelens::gallery::threshold_for_far(pairs, 0.0);
   const float far0 = no_fa.ok() ? no_fa->threshold : 1.f;
@@ -131,6 +152,10 @@ int main(int argc, char** argv) {
               {"pairs", pairs.size()},
               {"same_person_pairs", n_pos},
               {"roc_auc", auc},
+              {"eer", {{"rate", eer}, {"threshold", eer_t}}},
+              {"tar_at_far_1e-3", at_far.ok() ? json{{"tar", 1 - at_far->frr}, {"far", at_far->far},
+                                                     {"threshold", at_far->threshold}}
+                                              : json(at_far.status().to_string())},
               {"manifest_threshold", at((*engine)->match_threshold())},
               {"best_accuracy_threshold", at(best_t)},
               {"lowest_threshold_without_false_accept", at(far0)},

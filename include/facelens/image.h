@@ -50,6 +50,9 @@ struct DecodeOptions {
   int64_t max_pixels = 50'000'000;        // refuse larger images (width * height, before scaling)
   int64_t max_bytes = 64LL * 1024 * 1024;  // refuse larger encoded inputs
   bool apply_exif_orientation = true;      // JPEG EXIF orientation tag (1..8)
+  // JPEG and PNG: convert pixels described by an embedded RGB ICC profile to sRGB (as browsers and
+  // libvips do); images without a profile are taken as sRGB.
+  bool convert_to_srgb = true;
   // JPEG only: when both are > 0, decode with the largest DCT-domain downscale (1/2, 1/4, 1/8)
   // that keeps the decoded image at least min_width x min_height. 0 = full size.
   int min_width = 0;

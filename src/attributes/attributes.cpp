@@ -139,15 +139,8 @@ class ModelBase : public AttributeModel {
                               entry_name(entry_) + ": pass a face box (and landmarks) inside the image");
     }
     std::vector<float> input(static_cast<size_t>(c) * w * h);
-    if (in.norm.order == image::ChannelOrder::kGray && entry_.string("gray_source", "RGB") == "BGR") {
-      // Grey from the channels read in B,G,R order: OpenCV's BGR2GRAY on an RGBA canvas, as the
-      // package's JS does (see gray_source in the manifest).
-      Image sized = image::resize(image::crop(img, r.x, r.y, r.w, r.h), w, h);
-      for (size_t i = 0; i < sized.pixels.size(); i += 3) std::swap(sized.pixels[i], sized.pixels[i + 2]);
-      image::to_planar(sized, in.norm, input.data());
-    } else {
-      image::crop_resize_planar(img, r.x, r.y, r.w, r.h, w, h, in.norm, input.data());
-    }
+    // A grey input takes the weights of the entry's gray_source (see the manifest).
+    image::crop_resize_planar(img, r.x, r.y, r.w, r.h, w, h, in.norm, input.data());
     runtime::TensorRef ref{input, {1, c, h, w}};
     auto out = session_->run({&ref, 1});
     if (!out.ok()) return out.status().with_context(entry_name(entry_));

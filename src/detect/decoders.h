@@ -6,7 +6,8 @@
 //   std::vector<float> input = detect::prepare_input(img, entry, &map);   // NCHW, one image
 //   ... run the model ...
 //   auto cand = detect::decode_yolov5face(out.data, /*score_threshold=*/0.5f);   // input pixels
-//   auto faces = detect::finish(std::move(cand), map, img.width, img.height, /*nms_iou=*/0.5f, 100);
+//   auto faces = detect::finish(std::move(cand), map, img.width, img.height, entry.detector,
+//                               /*suppress_threshold=*/0.5f, 100);
 #pragma once
 
 #include <optional>
@@ -80,9 +81,12 @@ std::vector<Candidate> decode_yolov8face(std::span<const float> data, int n, flo
 std::vector<Candidate> decode_yolov10(std::span<const float> rows, int row_width, int face_class,
                                       float score_threshold);
 
-// Maps candidates to original pixels, clips boxes to the image, drops empty ones, applies NMS
-// when nms_iou >= 0 (else keeps score order), keeps at most max_faces.
+// The detector's selection, as its manifest entry states it (`contract`): keeps the
+// contract.max_candidates best-scoring candidates (0 = all), maps them to original pixels, clips
+// boxes to the image, applies contract.suppression with `suppress_threshold` when it is >= 0 (else
+// keeps all), drops empty boxes and keeps at most max_faces (0 = all), best score first. Each
+// detection's crop_box follows contract.box_shape (from the unclipped box).
 std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, int image_width, int image_height,
-                              float nms_iou, int max_faces);
+                              const models::DetectorContract& contract, float suppress_threshold, int max_faces);
 
 }  // namespace facelens::detect

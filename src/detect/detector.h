@@ -22,14 +22,17 @@
 namespace facelens::detect {
 
 struct Detection {
-  Box box;
+  Box box;       // the detected box, clipped to the image
+  Box crop_box;  // the box the next stages crop the face from (manifest box_shape; = box by default)
   float score = 0;
   std::optional<FivePoints> keypoints;  // when the model predicts them
 };
 
 struct DetectorOptions {
   float score_threshold = -1;  // < 0: the manifest's thresholds.score
-  float nms_iou = -1;          // < 0: the manifest's thresholds.nms_iou
+  // Threshold of the entry's suppression rule; < 0: the manifest's, thresholds.nms_iou
+  // (hard_nms_iou) or thresholds.own_area_overlap (bottom_first_own_area).
+  float nms_iou = -1;
   int max_faces = 1000;
 };
 

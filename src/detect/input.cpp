@@ -75,15 +75,35 @@ std::vector<float> prepare_input(const Image& img, const models::ModelEntry& ent
   return input;
 }
 
-std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, int iw, int ih, float nms_iou,
-                              int max_faces) {
-  std::vector<Box> boxes;
+namespace {
+
+// The box of side = height about the box's centre, clipped to [0,W-1]x[0,H-1] (faceplugin
+// lib/fr_detect.js scaleResult).
+Box square_of_height(const Box& b, int iw, int ih) {
+  const float half = b.height() / 2, cx = (b.x1 + b.x2) / 2, cy = (b.y1 + b.y2) / 2;
+  const float xmax = static_cast<float>(iw - 1), ymax = static_cast<float>(ih - 1);
+  return {std::max(0.f, cx - half), std::max(0.f, cy - half), std::min(xmax, cx + half), std::min(ymax, cy + half)};
+}
+
+}  // namespace
+
+std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, int iw, int ih,
+                              const models::DetectorContract& contract, float suppress_threshold, int max_faces) {
+  if (contract.max_candidates > 0 && static_cast<int>(cand.size()) > contract.max_candidates) {
+    std::stable_sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    cand.resize(static_cast<size_t>(contract.max_candidates));
+  }
+  std::vector<Box> boxes, unclipped, model_boxes;
   std::vector<float> scores;
   boxes.reserve(cand.size());
+  unclipped.reserve(cand.size());
+  model_boxes.reserve(cand.size());
   scores.reserve(cand.size());
   const float fw = static_cast<float>(iw), fh = static_cast<float>(ih);
   for (auto& c : cand) {
+    model_boxes.push_back(c.box);
     Point a = map.to_original({c.box.x1, c.box.y1}), b = map.to_original({c.box.x2, c.box.y2});
+    unclipped.push_back({a.x, a.y, b.x, b.y});
     c.box = {std::clamp(a.x, 0.f, fw), std::clamp(a.y, 0.f, fh), std::clamp(b.x, 0.f, fw), std::clamp(b.y, 0.f, fh)};
     if (c.keypoints)
       for (auto& k : *c.keypoints) k = map.to_original(k);
@@ -91,18 +111,25 @@ std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, 
     scores.push_back(c.score);
   }
   std::vector<int> order;
-  if (nms_iou >= 0) {
-    order = nms(boxes, scores, nms_iou, 0);
+  if (suppress_threshold >= 0 && contract.suppression == models::Suppression::kHardNmsIou) {
+    order = nms(boxes, scores, suppress_threshold, 0);
   } else {
-    order.resize(cand.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    if (suppress_threshold >= 0) {
+      // In model-input pixels, where the package applies its +1 px.
+      order = bottom_first_own_area(model_boxes, suppress_threshold, contract.suppression_pixel_offset);
+    } else {
+      order.resize(cand.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    }
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
   }
   std::vector<Detection> out;
   for (int k : order) {
     if (boxes[k].area() <= 0) continue;
     if (max_faces > 0 && static_cast<int>(out.size()) >= max_faces) break;
-    out.push_back({cand[k].box, cand[k].score, cand[k].keypoints});
+    const Box crop = contract.box_shape == models::BoxShape::kSquareHeight ? square_of_height(unclipped[k], iw, ih)
+                                                                          : cand[k].box;
+    out.push_back({cand[k].box, crop, cand[k].score, cand[k].keypoints});
   }
   return out;
 }
@@ -114,7 +141,8 @@ StatusOr<std::vector<Detection>> ModelDetector::detect(const Image& img) const {
   runtime::TensorRef ref{input, {1, entry_.input.norm.channels(), entry_.input.height(), entry_.input.width()}};
   FACELENS_ASSIGN_OR_RETURN(auto out, session_->run({&ref, 1}));
   FACELENS_ASSIGN_OR_RETURN(auto cand, decode(out));
-  return finish(std::move(cand), map, img.width, img.height, nms_ ? options_.nms_iou : -1.f, options_.max_faces);
+  return finish(std::move(cand), map, img.width, img.height, entry_.detector, nms_ ? options_.nms_iou : -1.f,
+                options_.max_faces);
 }
 
 }  // namespace facelens::detect

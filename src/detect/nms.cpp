@@ -25,4 +25,26 @@ std::vector<int> nms(const std::vector<Box>& boxes, const std::vector<float>& sc
   return keep;
 }
 
+std::vector<int> bottom_first_own_area(const std::vector<Box>& boxes, float overlap, float pixel_offset) {
+  std::vector<int> order;
+  for (size_t i = 0; i < boxes.size(); ++i)
+    if (boxes[i].width() > 0 && boxes[i].height() > 0) order.push_back(static_cast<int>(i));
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return boxes[a].y2 < boxes[b].y2; });
+  std::vector<int> keep;
+  std::vector<char> removed(boxes.size(), 0);
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Box& k = boxes[order[i]];
+    if (removed[order[i]]) continue;
+    keep.push_back(order[i]);
+    for (size_t j = i + 1; j < order.size(); ++j) {
+      const Box& b = boxes[order[j]];
+      if (removed[order[j]]) continue;
+      const float w = std::max(0.f, std::min(b.x2, k.x2) - std::max(b.x1, k.x1) + pixel_offset);
+      const float h = std::max(0.f, std::min(b.y2, k.y2) - std::max(b.y1, k.y1) + pixel_offset);
+      if (w * h / b.area() >= overlap) removed[order[j]] = 1;
+    }
+  }
+  return keep;
+}
+
 }  // namespace facelens::detect

@@ -12,4 +12,10 @@ namespace facelens::detect {
 std::vector<int> nms(const std::vector<Box>& boxes, const std::vector<float>& scores, float iou_threshold,
                      int max_keep);
 
+// The faceplugin package's suppression (lib/fr_detect.js cpuNMS; manifest "bottom_first_own_area"):
+// boxes of positive width and height, sorted by bottom edge y2 ascending (stable); keeps the first,
+// drops every other box whose intersection, each side + pixel_offset, over that box's own area
+// (width x height) is >= overlap; repeats. Returns kept indices in the order kept.
+std::vector<int> bottom_first_own_area(const std::vector<Box>& boxes, float overlap, float pixel_offset);
+
 }  // namespace facelens::detect

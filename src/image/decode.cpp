@@ -21,6 +21,7 @@
 
 #include "facelens/image.h"
 #include "image/exif.h"
+#include "image/icc.h"
 
 namespace facelens {
 namespace {
@@ -263,6 +264,7 @@ StatusOr<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes, const DecodeO
     if (strict && !decompress(0)) FACELENS_RETURN_IF_ERROR(refusal());
   }
   if (cmyk) cmyk_to_rgb(cmyk_pixels, img.pixels);
+  else if (options.convert_to_srgb) image::to_srgb(img, layout.icc_profile);
   image::apply_orientation(img, orientation);
   return result;
 }
@@ -372,11 +374,18 @@ StatusOr<DecodedImage> decode_png(std::span<const uint8_t> bytes, const DecodeOp
   png_uint_32 width = 0, height = 0;
   size_t rowbytes = 0;
   int channels = 0, bit_depth = 0;
+  std::vector<uint8_t> icc_profile;  // the iCCP chunk, when there is one
   auto read_info = [&] {
     png_set_read_fn(png, &source, png_read_from_span);
     png_set_user_limits(png, static_cast<png_uint_32>(kMaxSide),
                         static_cast<png_uint_32>(kMaxSide));
     png_read_info(png, info);
+    png_charp icc_name = nullptr;
+    int icc_compression = 0;
+    png_bytep icc_data = nullptr;
+    png_uint_32 icc_length = 0;
+    if (png_get_iCCP(png, info, &icc_name, &icc_compression, &icc_data, &icc_length) != 0 && icc_data != nullptr)
+      icc_profile.assign(icc_data, icc_data + icc_length);
     int color_type = 0, interlace = 0;
     png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, nullptr, nullptr);
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -424,6 +433,7 @@ StatusOr<DecodedImage> decode_png(std::span<const uint8_t> bytes, const DecodeOp
     return invalid_argument(std::string("corrupt PNG: ") + source.error +
                             " (expected a complete PNG file)");
   }
+  if (options.convert_to_srgb) image::to_srgb(img, icc_profile);
   return result;
 }
 

@@ -14,6 +14,7 @@ constexpr uint8_t kMarkerSoi = 0xD8;
 constexpr uint8_t kMarkerEoi = 0xD9;
 constexpr uint8_t kMarkerSos = 0xDA;
 constexpr uint8_t kMarkerApp1 = 0xE1;
+constexpr uint8_t kMarkerApp2 = 0xE2;
 constexpr uint8_t kMarkerTem = 0x01;
 constexpr uint16_t kTagOrientation = 0x0112;
 constexpr uint16_t kTypeShort = 3;
@@ -122,6 +123,7 @@ JpegLayout scan_jpeg_markers(std::span<const uint8_t> jpeg) {
   const size_t n = jpeg.size();
   if (n < 4 || jpeg[0] != 0xFF || jpeg[1] != kMarkerSoi) return layout;
   bool exif_seen = false;
+  std::vector<std::span<const uint8_t>> icc_chunks;  // by sequence number - 1
   size_t pos = 2;
   while (pos < n) {
     if (jpeg[pos] != 0xFF) {
@@ -150,6 +152,15 @@ JpegLayout scan_jpeg_markers(std::span<const uint8_t> jpeg) {
       exif_seen = true;
       layout.orientation = parse_exif_orientation(jpeg.subspan(payload + 6, end - payload - 6));
     }
+    // ICC.1:2010 annex B.4: "ICC_PROFILE\0", sequence number (1-based), number of chunks, data.
+    if (marker == kMarkerApp2 && layout.n_scans == 0 && end - payload >= 14 &&
+        std::memcmp(jpeg.data() + payload, "ICC_PROFILE\0", 12) == 0) {
+      const size_t seq = jpeg[payload + 12], count = jpeg[payload + 13];
+      if (seq >= 1 && seq <= count) {
+        if (icc_chunks.size() < count) icc_chunks.resize(count);
+        icc_chunks[seq - 1] = jpeg.subspan(payload + 14, end - payload - 14);
+      }
+    }
     if (is_sof(marker) && layout.n_components == 0 && end - payload >= 6) {
       // precision (1), height (2), width (2), number of components (1)
       layout.height = (jpeg[payload + 1] << 8) | jpeg[payload + 2];
@@ -158,6 +169,12 @@ JpegLayout scan_jpeg_markers(std::span<const uint8_t> jpeg) {
     }
     pos = end;
     if (marker == kMarkerSos) {
+      if (layout.n_scans == 0) {
+        bool complete = !icc_chunks.empty();
+        for (const auto& c : icc_chunks) complete = complete && !c.empty();
+        for (const auto& c : icc_chunks)
+          if (complete) layout.icc_profile.insert(layout.icc_profile.end(), c.begin(), c.end());
+      }
       ++layout.n_scans;
       pos = skip_entropy_data(jpeg, pos);
     }

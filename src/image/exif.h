@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "facelens/image.h"
 
@@ -24,6 +25,9 @@ struct JpegLayout {
   int width = 0;
   int height = 0;
   int n_components = 0;
+  // The embedded ICC profile (APP2 "ICC_PROFILE" chunks joined in sequence order); empty when
+  // there is none or its chunks are incomplete.
+  std::vector<uint8_t> icc_profile;
 };
 
 // Walks the marker segments of a JPEG file (starting with SOI) with strict bounds checks.

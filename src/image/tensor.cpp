@@ -13,10 +13,12 @@ void to_planar(const Image& img, const Normalization& norm, float* out) {
   const size_t plane = static_cast<size_t>(img.width) * img.height;
   const uint8_t* p = img.pixels.data();
   if (norm.order == ChannelOrder::kGray) {
-    // ITU-R BT.601 luma, as OpenCV's RGB2GRAY computes it.
+    // ITU-R BT.601 luma, as OpenCV's RGB2GRAY computes it (kBGR: the weights of R and B swapped).
     const float inv = 1.f / norm.std[0];
+    const bool swapped = norm.gray_source == GraySource::kBGR;
+    const float wr = swapped ? 0.114f : 0.299f, wb = swapped ? 0.299f : 0.114f;
     for (size_t i = 0; i < plane; ++i, p += 3) {
-      float g = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+      float g = wr * p[0] + 0.587f * p[1] + wb * p[2];
       out[i] = (std::nearbyint(g) - norm.mean[0]) * inv;
     }
     return;
@@ -69,6 +71,24 @@ void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width,
   cv::Mat dst(height, width, CV_8UC3, sized.pixels.data());
   cv::resize(wrap(img)(cv::Rect(x1, y1, x2 - x1, y2 - y1)), dst, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
   to_planar(sized, norm, out);
+}
+
+CropRect scaled_crop(const Box& box, float scale, int iw, int ih) {
+  const float bw = std::max(1.f, box.width()), bh = std::max(1.f, box.height());
+  scale = std::min({scale, (ih - 1) / bh, (iw - 1) / bw});
+  const float nw = bw * scale, nh = bh * scale;
+  const float cx = box.x1 + bw / 2, cy = box.y1 + bh / 2;
+  float x1 = cx - nw / 2, y1 = cy - nh / 2, x2 = cx + nw / 2, y2 = cy + nh / 2;
+  if (x1 < 0) { x2 -= x1; x1 = 0; }
+  if (y1 < 0) { y2 -= y1; y1 = 0; }
+  if (x2 > iw - 1) { x1 -= x2 - iw + 1; x2 = static_cast<float>(iw - 1); }
+  if (y2 > ih - 1) { y1 -= y2 - ih + 1; y2 = static_cast<float>(ih - 1); }
+  CropRect r;
+  r.x = std::max(0, static_cast<int>(x1));
+  r.y = std::max(0, static_cast<int>(y1));
+  r.w = std::min(static_cast<int>(x2 - x1), iw - 1);
+  r.h = std::min(static_cast<int>(y2 - y1), ih - 1);
+  return r;
 }
 
 }  // namespace facelens::image

@@ -12,10 +12,16 @@ namespace facelens::image {
 
 enum class ChannelOrder { kRGB, kBGR, kGray };
 
+// Which luma weights a grey input takes. kRGB: ITU-R BT.601, 0.299 R + 0.587 G + 0.114 B (OpenCV
+// RGB2GRAY). kBGR: the same weights on swapped channels, 0.114 R + 0.587 G + 0.299 B, which is what
+// OpenCV BGR2GRAY gives when it is fed an RGB(A) image (as the faceplugin package's JS does).
+enum class GraySource { kRGB, kBGR };
+
 struct Normalization {
   ChannelOrder order = ChannelOrder::kRGB;
   std::array<float, 3> mean{0, 0, 0};  // on 0..255 values, in `order`
   std::array<float, 3> std{1, 1, 1};
+  GraySource gray_source = GraySource::kRGB;  // only for kGray
   int channels() const { return order == ChannelOrder::kGray ? 1 : 3; }
 };
 
@@ -32,5 +38,15 @@ Image crop(const Image& img, int x, int y, int w, int h);
 // crop() then resize() then to_planar(), in one go.
 void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width, int height,
                         const Normalization& norm, float* out);
+
+// An integer crop rectangle in image pixels.
+struct CropRect {
+  int x = 0, y = 0, w = 0, h = 0;
+};
+
+// The box scaled by `scale` about its centre (scale lowered so the crop fits the image), shifted
+// back inside the image, truncated to integers (MiniFASNet's CropImage; the faceplugin package's
+// alignLivenessImage / alignLandmarkImage).
+CropRect scaled_crop(const Box& box, float scale, int image_width, int image_height);
 
 }  // namespace facelens::image

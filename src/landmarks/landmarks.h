@@ -13,16 +13,15 @@
 
 namespace facelens::landmarks {
 
-// The five alignment points from the 68-point iBUG-300W layout (0-based): eye centres = mean of
-// the eyelid points 37,38,40,41 and 43,44,46,47; nose tip 30; mouth corners = mean of the outer and
-// inner corner points 48,60 and 54,64.
-FivePoints five_from_68(const std::vector<Point>& points68);
+// The five alignment points (eyes, nose tip, mouth corners) from the 68-point iBUG-300W layout by
+// the manifest's rule (models::FivePointRule).
+FivePoints five_from_68(const std::vector<Point>& points68, models::FivePointRule rule);
 
 class LandmarkModel {
  public:
   static StatusOr<std::shared_ptr<const LandmarkModel>> create(const models::ModelEntry& entry,
                                                                std::shared_ptr<const runtime::Session> session);
-  // The 68 points for the face in `box`, in image pixels.
+  // The 68 points for the face in `box` (the detector's crop_box), in image pixels.
   StatusOr<std::vector<Point>> predict68(const Image& img, const Box& box) const;
   StatusOr<FivePoints> predict(const Image& img, const Box& box) const;
   const runtime::Session& session() const { return *session_; }

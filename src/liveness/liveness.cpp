@@ -7,24 +7,6 @@
 
 namespace facelens::liveness {
 
-CropRect scaled_crop(const Box& box, float scale, int iw, int ih) {
-  const float bw = std::max(1.f, box.width()), bh = std::max(1.f, box.height());
-  scale = std::min({scale, (ih - 1) / bh, (iw - 1) / bw});
-  const float nw = bw * scale, nh = bh * scale;
-  const float cx = box.x1 + bw / 2, cy = box.y1 + bh / 2;
-  float x1 = cx - nw / 2, y1 = cy - nh / 2, x2 = cx + nw / 2, y2 = cy + nh / 2;
-  if (x1 < 0) { x2 -= x1; x1 = 0; }
-  if (y1 < 0) { y2 -= y1; y1 = 0; }
-  if (x2 > iw - 1) { x1 -= x2 - iw + 1; x2 = static_cast<float>(iw - 1); }
-  if (y2 > ih - 1) { y1 -= y2 - ih + 1; y2 = static_cast<float>(ih - 1); }
-  CropRect r;
-  r.x = std::max(0, static_cast<int>(x1));
-  r.y = std::max(0, static_cast<int>(y1));
-  r.w = std::min(static_cast<int>(x2 - x1), iw - 1);
-  r.h = std::min(static_cast<int>(y2 - y1), ih - 1);
-  return r;
-}
-
 std::vector<float> softmax(std::span<const float> logits) {
   std::vector<float> p(logits.begin(), logits.end());
   if (p.empty()) return p;
@@ -43,7 +25,10 @@ StatusOr<std::shared_ptr<const LivenessModel>> LivenessModel::create(const model
 
 StatusOr<Liveness> LivenessModel::score(const Image& img, const Box& box) const {
   const int w = entry_.input.width(), h = entry_.input.height(), c = entry_.input.norm.channels();
-  CropRect r = scaled_crop(box, entry_.input.crop_scale, img.width, img.height);
+  Box b = box;
+  if (entry_.input.crop_rounding == models::Rounding::kTruncate)
+    b = {std::trunc(b.x1), std::trunc(b.y1), std::trunc(b.x2), std::trunc(b.y2)};
+  const image::CropRect r = image::scaled_crop(b, entry_.input.crop_scale, img.width, img.height);
   if (r.w < 2 || r.h < 2) return invalid_argument("face box too small for liveness");
   std::vector<float> input(static_cast<size_t>(c) * w * h);
   image::crop_resize_planar(img, r.x, r.y, r.w, r.h, w, h, entry_.input.norm, input.data());

@@ -15,13 +15,6 @@
 
 namespace facelens::liveness {
 
-// The integer crop rectangle for `box` scaled by `scale` about its centre, clamped so that the
-// scale fits the image and shifted to stay inside it (as Silent-Face-Anti-Spoofing's CropImage).
-struct CropRect {
-  int x = 0, y = 0, w = 0, h = 0;
-};
-CropRect scaled_crop(const Box& box, float scale, int image_width, int image_height);
-
 std::vector<float> softmax(std::span<const float> logits);
 
 class LivenessModel {

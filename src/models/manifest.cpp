@@ -37,8 +37,65 @@ static StatusOr<image::ChannelOrder> parse_color(const std::string& s, const std
   return invalid_argument(where + ": color '" + s + "' is not one of RGB, BGR, GRAY");
 }
 
+// Name <-> value tables of the manifest's vocabularies.
+template <typename E>
+struct Named {
+  const char* name;
+  E value;
+};
+constexpr Named<Suppression> kSuppressions[] = {{"hard_nms_iou", Suppression::kHardNmsIou},
+                                                {"bottom_first_own_area", Suppression::kBottomFirstOwnArea}};
+constexpr Named<BoxShape> kBoxShapes[] = {{"as_detected", BoxShape::kAsDetected},
+                                          {"square_height", BoxShape::kSquareHeight}};
+constexpr Named<Rounding> kRoundings[] = {{"none", Rounding::kNone}, {"truncate", Rounding::kTruncate}};
+constexpr Named<FivePointRule> kFivePointRules[] = {{"eyelid_mean", FivePointRule::kEyelidMean},
+                                                    {"eye_contour_mean", FivePointRule::kEyeContourMean}};
+constexpr Named<image::GraySource> kGraySources[] = {{"RGB", image::GraySource::kRGB},
+                                                     {"BGR", image::GraySource::kBGR}};
+
+template <typename E, size_t N>
+StatusOr<E> parse_named(const Named<E> (&table)[N], const std::string& name, const char* what) {
+  std::string known;
+  for (const auto& n : table) {
+    if (name == n.name) return n.value;
+    known += std::string(known.empty() ? "" : ", ") + n.name;
+  }
+  return invalid_argument(std::string(what) + " '" + name + "' is not one of " + known);
+}
+template <typename E, size_t N>
+const char* name_of(const Named<E> (&table)[N], E value) {
+  for (const auto& n : table)
+    if (n.value == value) return n.name;
+  return "?";
+}
+
+StatusOr<Suppression> parse_suppression(const std::string& name) {
+  return parse_named(kSuppressions, name, "suppression");
+}
+const char* suppression_name(Suppression s) { return name_of(kSuppressions, s); }
+StatusOr<BoxShape> parse_box_shape(const std::string& name) { return parse_named(kBoxShapes, name, "box_shape"); }
+const char* box_shape_name(BoxShape s) { return name_of(kBoxShapes, s); }
+StatusOr<Rounding> parse_rounding(const std::string& name) { return parse_named(kRoundings, name, "rounding"); }
+const char* rounding_name(Rounding r) { return name_of(kRoundings, r); }
+StatusOr<FivePointRule> parse_five_point_rule(const std::string& name) {
+  return parse_named(kFivePointRules, name, "five_points");
+}
+const char* five_point_rule_name(FivePointRule r) { return name_of(kFivePointRules, r); }
+
 static const char* kKnown[] = {"id", "file", "sha256", "package", "package_path", "task", "family",
-                               "input", "outputs", "thresholds", "labels", "license", "source"};
+                               "input", "outputs", "thresholds", "labels", "license", "source",
+                               "suppression", "box_shape", "five_points", "points_rounding", "gray_source"};
+
+// Parses the optional text key `key` of `e` with `parse` into `*out` (left as is when absent).
+template <typename E, typename Parse>
+Status read_enum(const nlohmann::json& e, const char* key, Parse parse, const std::string& where, E* out) {
+  if (!e.contains(key)) return Status::Ok();
+  if (!e[key].is_string()) return invalid_argument(where + ": \"" + key + "\" must be a string");
+  auto v = parse(e[key].get<std::string>());
+  if (!v.ok()) return invalid_argument(where + ": " + v.status().message() + ": fix \"" + key + "\" in the manifest");
+  *out = *v;
+  return Status::Ok();
+}
 
 StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& origin) {
   using nlohmann::json;
@@ -81,6 +138,7 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
         me.input.resize = in.value("resize", "stretch");
         me.input.crop = in.value("crop", "box");
         me.input.crop_scale = in.value("crop_scale", 1.0f);
+        FACELENS_RETURN_IF_ERROR(read_enum(in, "crop_rounding", parse_rounding, where, &me.input.crop_rounding));
         const size_t c = static_cast<size_t>(me.input.norm.channels());
         if (mean.empty()) mean.assign(c, 0.f);
         if (stdev.empty()) stdev.assign(c, 1.f);
@@ -93,6 +151,16 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
           me.input.norm.std[k] = stdev[k];
         }
       }
+      FACELENS_RETURN_IF_ERROR(
+          read_enum(e, "gray_source", [](const std::string& n) { return parse_named(kGraySources, n, "gray_source"); },
+                    where, &me.input.norm.gray_source));
+      FACELENS_RETURN_IF_ERROR(read_enum(e, "suppression", parse_suppression, where, &me.detector.suppression));
+      FACELENS_RETURN_IF_ERROR(read_enum(e, "box_shape", parse_box_shape, where, &me.detector.box_shape));
+      me.detector.suppression_pixel_offset = e.value("suppression_pixel_offset", 0.0f);
+      me.detector.max_candidates = e.value("max_candidates", 0);
+      if (me.detector.max_candidates < 0) return invalid_argument(where + ": max_candidates must be >= 0 (0 = all)");
+      FACELENS_RETURN_IF_ERROR(read_enum(e, "five_points", parse_five_point_rule, where, &me.landmarks.five_points));
+      FACELENS_RETURN_IF_ERROR(read_enum(e, "points_rounding", parse_rounding, where, &me.landmarks.points_rounding));
       if (e.contains("outputs"))
         for (auto& [k, v] : e["outputs"].items()) me.outputs[k] = v.get<std::string>();
       if (e.contains("thresholds"))

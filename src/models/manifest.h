@@ -11,6 +11,61 @@
 
 namespace facelens::models {
 
+// How a detector reduces its candidates to faces.
+enum class Suppression {
+  // "hard_nms_iou": best score first, drop every box whose IoU with a kept one is > thresholds.nms_iou
+  // (boxes in image pixels, clipped to the image). The default.
+  kHardNmsIou,
+  // "bottom_first_own_area": the faceplugin package's rule (lib/fr_detect.js cpuNMS): boxes with a
+  // positive size in model-input pixels, sorted by bottom edge y2 ascending; keep the first, drop
+  // every other box whose intersection (each side + suppression_pixel_offset px) over that box's
+  // own area is >= thresholds.own_area_overlap; repeat.
+  kBottomFirstOwnArea,
+};
+StatusOr<Suppression> parse_suppression(const std::string& name);
+const char* suppression_name(Suppression s);
+
+// The box a detector hands to the face crops of the next stages (landmarks, liveness, attributes).
+enum class BoxShape {
+  kAsDetected,    // "as_detected": the detected box (default)
+  kSquareHeight,  // "square_height": side = box height, same centre, clipped to [0,W-1]x[0,H-1]
+};
+StatusOr<BoxShape> parse_box_shape(const std::string& name);
+const char* box_shape_name(BoxShape s);
+
+// Rounding of a box before cropping, or of predicted points.
+enum class Rounding {
+  kNone,      // "none" (default)
+  kTruncate,  // "truncate": toward zero, as JavaScript's parseInt
+};
+StatusOr<Rounding> parse_rounding(const std::string& name);
+const char* rounding_name(Rounding r);
+
+// Five alignment points from 68 iBUG-300W landmarks (0-based indices).
+enum class FivePointRule {
+  // "eyelid_mean": eye centres = mean of 37,38,40,41 and 43,44,46,47; nose 30; mouth corners =
+  // mean of 48,60 and 54,64 (faceplugin lib/fr_feature.js convert68pts5pts). The default.
+  kEyelidMean,
+  // "eye_contour_mean": eye centres = mean of 36..41 and 42..47; nose 30; mouth corners 48 and 54.
+  kEyeContourMean,
+};
+StatusOr<FivePointRule> parse_five_point_rule(const std::string& name);
+const char* five_point_rule_name(FivePointRule r);
+
+// Detector facts beyond the input contract (entry keys of the same names).
+struct DetectorContract {
+  Suppression suppression = Suppression::kHardNmsIou;
+  float suppression_pixel_offset = 0;  // bottom_first_own_area: +N px on each intersection side
+  int max_candidates = 0;              // best-scoring candidates kept before suppression; 0 = all
+  BoxShape box_shape = BoxShape::kAsDetected;
+};
+
+// Landmark model facts (entry keys of the same names).
+struct LandmarkContract {
+  FivePointRule five_points = FivePointRule::kEyelidMean;
+  Rounding points_rounding = Rounding::kNone;
+};
+
 struct InputContract {
   std::string name;
   std::vector<int64_t> shape;  // NCHW; -1 for a symbolic batch
@@ -18,6 +73,7 @@ struct InputContract {
   std::string resize = "stretch";  // "stretch", "letterbox", "align5"
   std::string crop = "box";        // for face models: "box", "scaled_box"
   float crop_scale = 1.0f;
+  Rounding crop_rounding = Rounding::kNone;  // of the face box before the crop
   int channels() const { return shape.size() == 4 ? static_cast<int>(shape[1]) : 0; }
   int height() const { return shape.size() == 4 ? static_cast<int>(shape[2]) : 0; }
   int width() const { return shape.size() == 4 ? static_cast<int>(shape[3]) : 0; }
@@ -32,6 +88,8 @@ struct ModelEntry {
   std::string task;    // "detector", "landmarks", "recognizer", "liveness", "attribute", "deepfake"
   std::string family;  // "ultraface", "mobilefacenet", ...
   InputContract input;
+  DetectorContract detector;    // task "detector"
+  LandmarkContract landmarks;   // task "landmarks"
   std::map<std::string, std::string> outputs;  // role -> output tensor name
   std::map<std::string, double> thresholds;
   std::map<std::string, double> numbers;       // other numeric facts (embedding_size, live_index...)

@@ -175,7 +175,7 @@ StatusOr<std::vector<models::CalibrationSample>> model_inputs(const models::Mode
         }
       } else {
         // Liveness and attribute crops: the box scaled about its centre and kept inside the image.
-        const liveness::CropRect r = liveness::scaled_crop(f.box, std::max(1.f, in.crop_scale), img.width, img.height);
+        const image::CropRect r = image::scaled_crop(f.box, std::max(1.f, in.crop_scale), img.width, img.height);
         if (r.w < 2 || r.h < 2) continue;
         all.push_back({planar_crop(img, r.x, r.y, r.w, r.h, in)});
       }

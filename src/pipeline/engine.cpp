@@ -462,6 +462,10 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   if (image.empty()) return invalid_argument("empty image");
   FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
   FACELENS_ASSIGN_OR_RETURN(auto detections, detector->detect(image));
+  // Each face reports the detected box; the crops of landmarks and liveness take the detector's
+  // crop_box (the square box of the default detector, as its package hands on). The attribute
+  // models keep the detected box: their crops (manifest notes) were checked on it, and the
+  // enrolment pose check measured with it (tests/model/test_gallery.cpp).
   ImageResult result;
   result.width = image.width;
   result.height = image.height;
@@ -476,9 +480,9 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   const bool need_points = what.landmarks || what.embedding;
   if (need_points && !detector->has_keypoints()) {
     FACELENS_ASSIGN_OR_RETURN(auto lm, impl_->get_landmarks());
-    for (auto& f : result.faces) {
-      FACELENS_ASSIGN_OR_RETURN(auto five, lm->predict(image, f.box));
-      f.landmarks = five;
+    for (size_t i = 0; i < result.faces.size(); ++i) {
+      FACELENS_ASSIGN_OR_RETURN(auto five, lm->predict(image, detections[i].crop_box));
+      result.faces[i].landmarks = five;
     }
   }
   if (what.embedding && !result.faces.empty()) {
@@ -502,8 +506,8 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   }
   if (what.liveness) {
     FACELENS_ASSIGN_OR_RETURN(auto live, impl_->get_liveness());
-    for (auto& f : result.faces) {
-      FACELENS_ASSIGN_OR_RETURN(f.liveness, live->score(image, f.box));
+    for (size_t i = 0; i < result.faces.size(); ++i) {
+      FACELENS_ASSIGN_OR_RETURN(result.faces[i].liveness, live->score(image, detections[i].crop_box));
     }
   }
   if (what.attributes && !result.faces.empty()) {

@@ -24,7 +24,8 @@ fail() { echo "gallery_cli: $*"; exit 1; }
 rc=$?
 [[ $rc == 3 ]] || fail "duplicate enrolment: expected exit 3, got $rc"
 grep -q '"status":"refused".*duplicate image' "$work/dup.jsonl" || fail "no duplicate reason: $(cat "$work/dup.jsonl")"
-"$facelens" gallery enroll biden "$src/knn/train/biden/biden2.jpg" "${db[@]}" >/dev/null
+# two_people.jpg: two faces (biden2.jpg had a false second face under the old detector selection).
+"$facelens" gallery enroll biden "$src/two_people.jpg" "${db[@]}" >/dev/null
 [[ $? == 3 ]] || fail "two faces without --largest must be refused"
 
 # identify: one JSON object per image; identity null for a stranger.

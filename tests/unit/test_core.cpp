@@ -135,14 +135,14 @@ TEST(Tensor, CropResizeClipsAndScales) {
 }
 
 TEST(Liveness, ScaledCropStaysInside) {
-  auto r = liveness::scaled_crop({100, 100, 200, 200}, 2.7f, 1000, 1000);
+  auto r = image::scaled_crop({100, 100, 200, 200}, 2.7f, 1000, 1000);
   EXPECT_EQ(r.w, 270);
   EXPECT_EQ(r.x, 15);  // centre 150 - 135
-  auto edge = liveness::scaled_crop({0, 0, 100, 100}, 2.7f, 1000, 1000);
+  auto edge = image::scaled_crop({0, 0, 100, 100}, 2.7f, 1000, 1000);
   EXPECT_EQ(edge.x, 0);
   EXPECT_EQ(edge.y, 0);
   EXPECT_EQ(edge.w, 270);
-  auto big = liveness::scaled_crop({10, 10, 90, 90}, 4.0f, 100, 100);  // scale limited by the image
+  auto big = image::scaled_crop({10, 10, 90, 90}, 4.0f, 100, 100);  // scale limited by the image
   EXPECT_LE(big.x + big.w, 100);
   EXPECT_GE(big.x, 0);
 }
@@ -159,7 +159,7 @@ TEST(Liveness, Softmax) {
 TEST(Landmarks, FiveFrom68) {
   std::vector<Point> p(68);
   for (int i = 0; i < 68; ++i) p[i] = {static_cast<float>(i), static_cast<float>(2 * i)};
-  auto five = landmarks::five_from_68(p);
+  auto five = landmarks::five_from_68(p, models::FivePointRule::kEyelidMean);
   EXPECT_FLOAT_EQ(five[0].x, (37 + 38 + 40 + 41) / 4.f);
   EXPECT_FLOAT_EQ(five[1].x, (43 + 44 + 46 + 47) / 4.f);
   EXPECT_FLOAT_EQ(five[2].y, 60.f);

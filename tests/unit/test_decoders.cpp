@@ -13,6 +13,7 @@
 #include "common/test_env.h"
 #include "deepfake/deepfake.h"
 #include "detect/decoders.h"
+#include "detect/nms.h"
 #include "facelens/engine.h"
 #include "liveness/liveness.h"
 #include "models/family.h"
@@ -220,14 +221,52 @@ TEST(Decoders, FinishMapsClipsAndSuppresses) {
   c[1].score = 0.8f;
   c[2].box = {-50, 100, 50, 200};  // clipped at x = 0
   c[2].score = 0.7f;
-  auto nms = detect::finish(c, map, 1280, 960, 0.5f, 10);
+  auto nms = detect::finish(c, map, 1280, 960, models::DetectorContract{}, 0.5f, 10);
   ASSERT_EQ(nms.size(), 2u);
   expect_box(nms[0].box, 200, 200, 600, 600);
   expect_box(nms[1].box, 0, 40, 100, 240);
-  auto all = detect::finish(c, map, 1280, 960, -1.f, 10);
+  auto all = detect::finish(c, map, 1280, 960, models::DetectorContract{}, -1.f, 10);
   EXPECT_EQ(all.size(), 3u);
-  auto one = detect::finish(c, map, 1280, 960, -1.f, 1);
+  auto one = detect::finish(c, map, 1280, 960, models::DetectorContract{}, -1.f, 1);
   EXPECT_EQ(one.size(), 1u);
+}
+
+// The faceplugin package's selection (lib/fr_detect.js): bottom edge first, overlap over the other
+// box's own area with +1 px, then the square crop box from the unclipped box.
+TEST(Decoders, BottomFirstOwnAreaAndSquareBox) {
+  // Sorted by y2: b, c (tie, kept in input order), a. b is kept first; c overlaps b by
+  // 21 x 81 px = 17 % of c's own area: kept; b covers 81 x 81 px = 66 % of a's area: a is dropped,
+  // whatever the scores (a score-ordered NMS would keep a if it scored higher).
+  const Box a{10, 10, 110, 110}, b{20, 20, 100, 100}, c{80, 0, 180, 100};
+  std::vector<int> keep = detect::bottom_first_own_area({a, b, c}, 0.4f, 1.f);
+  ASSERT_EQ(keep.size(), 2u);
+  EXPECT_EQ(keep[0], 1) << "b has the smallest y2 and comes first";
+  EXPECT_EQ(keep[1], 2);
+  // Without b: c comes first and covers 31 x 91 px = 28 % of a: both kept.
+  keep = detect::bottom_first_own_area({a, c}, 0.4f, 1.f);
+  EXPECT_EQ(keep.size(), 2u);
+  // The +1 px decides a borderline case: 39 x 100 over 100 x 100 is 0.39, (39+1) x (100+1) is 0.404.
+  const Box p{0, 0, 100, 100}, q{61, 0, 161, 100};
+  EXPECT_EQ(detect::bottom_first_own_area({p, q}, 0.4f, 0.f).size(), 2u);
+  EXPECT_EQ(detect::bottom_first_own_area({p, q}, 0.4f, 1.f).size(), 1u);
+
+  models::DetectorContract pkg;
+  pkg.suppression = models::Suppression::kBottomFirstOwnArea;
+  pkg.box_shape = models::BoxShape::kSquareHeight;
+  pkg.max_candidates = 1;
+  detect::InputMap map;  // identity
+  std::vector<detect::Candidate> cand(2);
+  cand[0] = {{-20, 10, 40, 110}, 0.9f, std::nullopt};  // cut by the left edge
+  cand[1] = {{200, 10, 260, 110}, 0.8f, std::nullopt};  // beyond the candidate cap
+  auto out = detect::finish(cand, map, 300, 200, pkg, 0.4f, 10);
+  ASSERT_EQ(out.size(), 1u);
+  expect_box(out[0].box, 0, 10, 40, 110);
+  // Square of side 100 about the unclipped centre (10, 60), clipped to [0, 299] x [0, 199].
+  expect_box(out[0].crop_box, 0, 10, 60, 110);
+  // Default contract: the crop box is the box.
+  auto plain = detect::finish(cand, map, 300, 200, models::DetectorContract{}, 0.4f, 10);
+  ASSERT_EQ(plain.size(), 2u);
+  expect_box(plain[0].crop_box, 0, 10, 40, 110);
 }
 
 TEST(Deepfake, MarginCropFollowsFaceForensics) {

@@ -472,6 +472,34 @@ TEST(ImageRealFiles, RgbaPngDecodesToRgb) {
   EXPECT_NE(std::count(px.begin(), px.end(), px[0]), static_cast<std::ptrdiff_t>(px.size()));
 }
 
+// Embedded ICC profiles (a JPEG's APP2 chunks, a PNG's iCCP) are converted to sRGB, as browsers
+// and libvips do; off, the pixels are the file's own. These two files carry non-sRGB profiles that
+// move the default pipeline's embeddings when ignored (issue 14).
+TEST(ImageRealFiles, IccProfilesAreConvertedToSrgb) {
+  FACELENS_REQUIRE_DATA();
+  for (const char* f : {"face_recognition/alex-lacamoire.png", "face_recognition/knn/train/kit_harington/john2.jpeg"}) {
+    DecodeOptions raw;
+    raw.convert_to_srgb = false;
+    auto managed = decode_image_file(data_file(f), {});
+    auto own = decode_image_file(data_file(f), raw);
+    ASSERT_TRUE(managed.ok() && own.ok()) << f;
+    ASSERT_EQ(managed->image.pixels.size(), own->image.pixels.size()) << f;
+    double mean_abs = 0;
+    for (size_t i = 0; i < own->image.pixels.size(); ++i)
+      mean_abs += std::abs(int{managed->image.pixels[i]} - int{own->image.pixels[i]});
+    mean_abs /= static_cast<double>(own->image.pixels.size());
+    EXPECT_GT(mean_abs, 0.5) << f << ": the profile changed nothing";
+    EXPECT_LT(mean_abs, 20) << f << ": a colour conversion, not a different image";
+  }
+  // A file without a profile decodes the same either way.
+  DecodeOptions raw;
+  raw.convert_to_srgb = false;
+  auto a = decode_image_file(data_file("face_recognition/32bit.png"), {});
+  auto b = decode_image_file(data_file("face_recognition/32bit.png"), raw);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->image.pixels, b->image.pixels);
+}
+
 TEST(ImageRealFiles, GreyFaceApiPngsDecodeTo150x150Grey) {
   FACELENS_REQUIRE_DATA();
   int n_files = 0;

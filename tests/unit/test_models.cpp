@@ -56,6 +56,53 @@ TEST(Manifest, ParsesContract) {
   EXPECT_EQ(e->outputs.at("scores"), "s");
 }
 
+// The pipeline vocabulary of issue 14: every name parses to its value and back; absent keys keep
+// today's behaviour; an unknown name is refused with the known ones listed.
+TEST(Manifest, PipelineVocabulary) {
+  for (auto s : {models::Suppression::kHardNmsIou, models::Suppression::kBottomFirstOwnArea})
+    EXPECT_EQ(*models::parse_suppression(models::suppression_name(s)), s);
+  for (auto s : {models::BoxShape::kAsDetected, models::BoxShape::kSquareHeight})
+    EXPECT_EQ(*models::parse_box_shape(models::box_shape_name(s)), s);
+  for (auto r : {models::Rounding::kNone, models::Rounding::kTruncate})
+    EXPECT_EQ(*models::parse_rounding(models::rounding_name(r)), r);
+  for (auto r : {models::FivePointRule::kEyelidMean, models::FivePointRule::kEyeContourMean})
+    EXPECT_EQ(*models::parse_five_point_rule(models::five_point_rule_name(r)), r);
+
+  auto m = models::parse_manifest(R"({"models": [
+    {"id": "plain", "file": "p", "task": "detector"},
+    {"id": "pkg", "file": "d", "task": "detector", "suppression": "bottom_first_own_area",
+     "suppression_pixel_offset": 1, "max_candidates": 750, "box_shape": "square_height"},
+    {"id": "lm", "file": "l", "task": "landmarks", "input": {"shape": [1,1,64,64], "color": "GRAY",
+     "crop_rounding": "truncate"}, "gray_source": "BGR", "points_rounding": "truncate",
+     "five_points": "eye_contour_mean"}]})", "t");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const auto& plain = *m->find("plain");
+  EXPECT_EQ(plain.detector.suppression, models::Suppression::kHardNmsIou);
+  EXPECT_EQ(plain.detector.box_shape, models::BoxShape::kAsDetected);
+  EXPECT_EQ(plain.detector.max_candidates, 0);
+  EXPECT_EQ(plain.input.crop_rounding, models::Rounding::kNone);
+  EXPECT_EQ(plain.input.norm.gray_source, image::GraySource::kRGB);
+  const auto& pkg = *m->find("pkg");
+  EXPECT_EQ(pkg.detector.suppression, models::Suppression::kBottomFirstOwnArea);
+  EXPECT_FLOAT_EQ(pkg.detector.suppression_pixel_offset, 1.f);
+  EXPECT_EQ(pkg.detector.max_candidates, 750);
+  EXPECT_EQ(pkg.detector.box_shape, models::BoxShape::kSquareHeight);
+  const auto& lm = *m->find("lm");
+  EXPECT_EQ(lm.input.crop_rounding, models::Rounding::kTruncate);
+  EXPECT_EQ(lm.input.norm.gray_source, image::GraySource::kBGR);
+  EXPECT_EQ(lm.landmarks.points_rounding, models::Rounding::kTruncate);
+  EXPECT_EQ(lm.landmarks.five_points, models::FivePointRule::kEyeContourMean);
+
+  auto bad = models::parse_manifest(
+      R"({"models": [{"id": "x", "file": "x", "task": "detector", "suppression": "soft_nms"}]})", "t");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bottom_first_own_area"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("suppression"), std::string::npos);
+  EXPECT_FALSE(models::parse_manifest(
+                   R"({"models": [{"id": "x", "file": "x", "task": "detector", "max_candidates": -1}]})", "t")
+                   .ok());
+}
+
 TEST(Manifest, RejectsBadEntries) {
   EXPECT_EQ(models::parse_manifest("not json", "t").status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(models::parse_manifest(R"({"models": [{"id": "x"}]})", "t").ok());  // no file/task
