@@ -190,6 +190,9 @@ class Engine {
   // Every model of the manifest with the state of its file (hash checked).
   std::vector<ModelFileInfo> check_models() const;
   const std::string& models_dir() const;
+  // The decode limits and rules ([limits] of the config) that images given as bytes or files are
+  // held to: the gallery and the server decode with these too.
+  const DecodeOptions& decode_options() const;
 
   struct Impl;
 

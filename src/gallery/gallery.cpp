@@ -452,6 +452,8 @@ struct Gallery::Impl {
     return failed_precondition(msg);
   }
 
+  // The engine's decode limits ([limits] of the config); the defaults without an engine.
+  DecodeOptions decode_options() const { return engine ? engine->decode_options() : DecodeOptions{}; }
   Status need_engine(const char* what) const {
     if (engine) return Status::Ok();
     return failed_precondition(std::string(what) + " needs an Engine: open the Gallery with one");
@@ -673,7 +675,7 @@ StatusOr<std::unique_ptr<Gallery>> Gallery::open(const GalleryOptions& options, 
 float Gallery::match_threshold() const { return impl_->threshold; }
 
 StatusOr<EnrollResult> Gallery::enroll_file(const std::string& name, const std::string& path, const EnrollOptions& options) {
-  auto bytes = read_file_bytes(path, DecodeOptions{}.max_bytes);
+  auto bytes = read_file_bytes(path, impl_->decode_options().max_bytes);
   if (!bytes.ok()) return bytes.status().with_context(path);
   auto r = enroll(name, *bytes, options);
   if (!r.ok()) return r.status().with_context(path);
@@ -699,7 +701,7 @@ StatusOr<EnrollResult> Gallery::enroll(const std::string& name, std::span<const 
   if (owner)
     return invalid_argument("duplicate image: already enrolled as '" + owner->name + "' (face " +
                             std::to_string(owner->face_id) + ")");
-  FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, DecodeOptions{}));
+  FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, m.decode_options()));
   const Image& image = decoded.image;
   AnalyzeOptions what;
   what.embedding = true;
@@ -832,7 +834,7 @@ StatusOr<IdentifyResult> Gallery::identify(const Image& image, int top_k) const 
 }
 
 StatusOr<IdentifyResult> Gallery::identify_file(const std::string& path, int top_k) const {
-  auto decoded = decode_image_file(path, DecodeOptions{});
+  auto decoded = decode_image_file(path, impl_->decode_options());
   if (!decoded.ok()) return decoded.status().with_context(path);
   auto r = identify(decoded->image, top_k);
   if (!r.ok()) return r.status().with_context(path);
@@ -885,7 +887,7 @@ StatusOr<GalleryVerifyResult> Gallery::verify(const Image& image, const std::str
 }
 
 StatusOr<GalleryVerifyResult> Gallery::verify_file(const std::string& path, const std::string& name) const {
-  auto decoded = decode_image_file(path, DecodeOptions{});
+  auto decoded = decode_image_file(path, impl_->decode_options());
   if (!decoded.ok()) return decoded.status().with_context(path);
   auto r = verify(decoded->image, name);
   if (!r.ok()) return r.status().with_context(path);

@@ -416,6 +416,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
 
 const std::string& Engine::models_dir() const { return impl_->models_dir; }
 
+const DecodeOptions& Engine::decode_options() const { return impl_->options.decode; }
+
 float Engine::match_threshold() const {
   if (impl_->options.match_threshold >= 0) return impl_->options.match_threshold;
   return impl_->recognizer_entry ? static_cast<float>(impl_->recognizer_entry->threshold("match", 0.4)) : 0.4f;

@@ -510,7 +510,7 @@ void Server::Impl::install() {
     const std::string& identity = *identity_param;
     if (!identity.empty()) {
       if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
-      auto img = decode_image(span_a, {});
+      auto img = decode_image(span_a, engine->decode_options());
       if (!img.ok()) return send_status(r.res, img.status());
       auto v = gallery->verify(img->image, identity);
       if (!v.ok()) return send_status(r.res, v.status());
@@ -521,9 +521,9 @@ void Server::Impl::install() {
     auto b = image_of(r, "image_b");
     if (!b.ok()) return send_status(r.res, b.status());
     auto span_b = as_bytes(*b);
-    auto ia = decode_image(span_a, {});
+    auto ia = decode_image(span_a, engine->decode_options());
     if (!ia.ok()) return send_status(r.res, ia.status().with_context("image_a"));
-    auto ib = decode_image(span_b, {});
+    auto ib = decode_image(span_b, engine->decode_options());
     if (!ib.ok()) return send_status(r.res, ib.status().with_context("image_b"));
     auto v = engine->verify(ia->image, ib->image);
     if (!v.ok()) return send_status(r.res, v.status());
@@ -542,7 +542,7 @@ void Server::Impl::install() {
     if (top_k < 1 || top_k > options.max_top_k) {
       return send_error(r.res, 400, "INVALID_ARGUMENT", "top_k must be 1.." + std::to_string(options.max_top_k));
     }
-    auto img = decode_image(as_bytes(*bytes), {});
+    auto img = decode_image(as_bytes(*bytes), engine->decode_options());
     if (!img.ok()) return send_status(r.res, img.status());
     auto id = gallery->identify(img->image, top_k);
     if (!id.ok()) return send_status(r.res, id.status());

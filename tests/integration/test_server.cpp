@@ -230,6 +230,55 @@ TEST_F(ServerTest, ApiKeysAndRoles) {
   EXPECT_FALSE(parse_api_keys("admin:short").ok());
 }
 
+// The configured decode limits ([limits], EngineOptions::decode) hold on every route that takes
+// an image: detect/embed/analyze, verify (two images, or an image and an identity), identify and
+// enrolment. (The verify, identify and enrolment routes used to decode with the defaults.)
+TEST_F(ServerTest, ConfiguredImageLimitsHoldOnEveryImageRoute) {
+  EngineOptions eo;
+  eo.models_dir = testing::models_dir();
+  eo.runtime.provider = Provider::kCpu;
+  eo.decode.max_pixels = 500'000;  // obama.jpg is 910 x 1137 = 1.03 Mpx
+  auto e = Engine::create(eo);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  std::shared_ptr<const Engine> small(std::move(*e));
+  GalleryOptions go;
+  go.db_path = db_dir_ + "/limits.db";
+  auto g = Gallery::open(go, small);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  std::shared_ptr<Gallery> gallery(std::move(*g));
+  // One identity enrolled from a small photo, so verify-with-identity reaches the decode.
+  const std::string little = face("face_recognition/obama-240p.jpg"), big = face("face_recognition/obama.jpg");
+  auto enrolled = gallery->enroll("obama", std::span(reinterpret_cast<const uint8_t*>(little.data()), little.size()), {});
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status().to_string();
+  Running s({}, small, gallery);
+  auto& c = s.client();
+  const httplib::MultipartFormDataItems pair = {{"image_a", big, "a.jpg", "image/jpeg"},
+                                                {"image_b", little, "b.jpg", "image/jpeg"}};
+  const httplib::MultipartFormDataItems with_identity = {{"image", big, "a.jpg", "image/jpeg"},
+                                                         {"identity", "obama", "", ""}};
+  const std::vector<std::pair<std::string, httplib::Result>> answers = [&] {
+    std::vector<std::pair<std::string, httplib::Result>> a;
+    a.emplace_back("detect", c.Post("/v1/detect", image_form("image", big)));
+    a.emplace_back("embed", c.Post("/v1/embed", image_form("image", big)));
+    a.emplace_back("analyze", c.Post("/v1/analyze", image_form("image", big)));
+    a.emplace_back("verify two images", c.Post("/v1/verify", pair));
+    a.emplace_back("verify an identity", c.Post("/v1/verify", with_identity));
+    a.emplace_back("identify", c.Post("/v1/identify", image_form("image", big)));
+    a.emplace_back("enrol", c.Post("/v1/identities/obama/faces", image_form("image", big)));
+    return a;
+  }();
+  for (const auto& [what, r] : answers) {
+    expect_json_error(r, 400, 413, what);
+    if (r) {
+      EXPECT_NE(r->body.find("pixels"), std::string::npos) << what << ": " << r->body;
+    }
+  }
+  // Within the limit the same routes answer.
+  auto ok = c.Post("/v1/identify", image_form("image", little));
+  ASSERT_TRUE(ok && ok->status == 200) << (ok ? ok->body : "no response");
+  EXPECT_EQ(gallery->stats().n_faces, 1u) << "an over-limit enrolment was stored";
+}
+
 TEST_F(ServerTest, BadInputsGet4xxJsonAndTheServerKeepsServing) {
   ServerOptions so;
   so.max_body_bytes = 4 << 20;

@@ -258,9 +258,8 @@ TEST_F(GalleryModelTest, RefusalsSayWhy) {
   auto spoof = g->enroll_file("spoof", faces_ + "antispoof_samples/image_F1.jpg", live);
   ASSERT_FALSE(spoof.ok());
   EXPECT_NE(spoof.status().message().find("liveness check failed"), std::string::npos) << spoof.status().message();
-  // Not asserted: the live capture image_T1.jpg enrolled. With the package's liveness crop (square
-  // box x2.7, issue 14) the default model scores it 0.012, as pipeline_reference.json does (the
-  // old raw-box crop gave 0.60); see fr_liveness live_evidence in the manifest.
+  auto real = g->enroll_file("real", faces_ + "antispoof_samples/image_T1.jpg", live);
+  EXPECT_TRUE(real.ok()) << real.status().to_string();
 
   // Metadata must be a JSON object.
   EnrollOptions meta;
@@ -268,7 +267,7 @@ TEST_F(GalleryModelTest, RefusalsSayWhy) {
   auto bad_meta = g->enroll_file("obama", knn_ + "test/obama1.jpg", meta);
   EXPECT_EQ(bad_meta.status().code(), StatusCode::kInvalidArgument);
   // Nothing refused was stored.
-  EXPECT_EQ(g->stats().n_faces, 1u);
+  EXPECT_EQ(g->stats().n_faces, 2u);
 }
 
 TEST_F(GalleryModelTest, ModelChangeNeedsReembed) {
