@@ -20,9 +20,7 @@ namespace {
 // generalised by the manifest's numbers. Those functions first truncate the box to integers
 // (parseInt), so the rules here do too.
 
-struct CropRect {
-  int x = 0, y = 0, w = 0, h = 0;
-};
+using image::CropRect;
 
 struct IntBox {
   int x = 0, y = 0, w = 0, h = 0;
@@ -40,17 +38,8 @@ CropRect crop_box(const IntBox& b) { return {b.x, b.y, b.w, b.h}; }
 // "scaled_box": the box scaled by `scale` about its centre, the scale lowered so the crop fits the
 // image, then shifted to lie inside it (fr_age.js / fr_gender.js alignAgeImage / alignGenderImage).
 CropRect crop_scaled_box(const IntBox& b, float scale, int iw, int ih) {
-  const float bw = static_cast<float>(std::max(1, b.w)), bh = static_cast<float>(std::max(1, b.h));
-  scale = std::min({scale, (ih - 1) / bh, (iw - 1) / bw});
-  const float nw = bw * scale, nh = bh * scale;
-  const float cx = b.x + bw / 2, cy = b.y + bh / 2;
-  float x1 = cx - nw / 2, y1 = cy - nh / 2, x2 = cx + nw / 2, y2 = cy + nh / 2;
-  if (x1 < 0) { x2 -= x1; x1 = 0; }
-  if (y1 < 0) { y2 -= y1; y1 = 0; }
-  if (x2 > iw - 1) { x1 -= x2 - iw + 1; x2 = static_cast<float>(iw - 1); }
-  if (y2 > ih - 1) { y1 -= y2 - ih + 1; y2 = static_cast<float>(ih - 1); }
-  return {std::max(0, static_cast<int>(x1)), std::max(0, static_cast<int>(y1)),
-          std::min(static_cast<int>(x2 - x1), iw - 1), std::min(static_cast<int>(y2 - y1), ih - 1)};
+  const float x = static_cast<float>(b.x), y = static_cast<float>(b.y);
+  return image::scaled_crop(Box{x, y, x + static_cast<float>(b.w), y + static_cast<float>(b.h)}, scale, iw, ih);
 }
 
 // "anchored_box": the top-left corner stays, width and height grow by `scale` (to the right and
