@@ -20,7 +20,7 @@
 #include "models/family.h"
 #include "core/sha256.h"
 #include "models/registry.h"
-#include "optimize/auto_precision.h"
+#include "convert/auto_precision.h"
 #include "recognize/recognizer.h"
 #include "runtime/batcher.h"
 #include "runtime/providers.h"

@@ -8,9 +8,9 @@
 
 #include "common/test_env.h"
 #include "core/sha256.h"
-#include "models/convert.h"
+#include "convert/convert.h"
 #include "models/registry.h"
-#include "optimize/auto_precision.h"
+#include "convert/auto_precision.h"
 #include "runtime/environment.h"
 
 namespace facelens {

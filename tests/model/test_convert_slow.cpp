@@ -14,8 +14,8 @@
 #include "common/test_env.h"
 #include "models/manifest.h"
 #include "models/registry.h"
-#include "optimize/converter.h"
-#include "optimize/samples.h"
+#include "convert/converter.h"
+#include "convert/samples.h"
 #include "runtime/environment.h"
 
 namespace facelens {

@@ -4,10 +4,10 @@
 #include <sstream>
 
 #include "common.h"
-#include "models/drift.h"
+#include "convert/drift.h"
 #include "models/family.h"
 #include "models/registry.h"
-#include "optimize/converter.h"
+#include "convert/converter.h"
 #include "runtime/environment.h"
 
 namespace facelens::cli {

@@ -1,4 +1,4 @@
-#include "models/drift.h"
+#include "convert/drift.h"
 
 #include <algorithm>
 #include <cmath>

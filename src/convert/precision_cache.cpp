@@ -1,4 +1,4 @@
-#include "models/precision_cache.h"
+#include "convert/precision_cache.h"
 
 #include <cctype>
 #include <cstdio>
@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "models/convert.h"
+#include "convert/convert.h"
 
 namespace facelens::models {
 

@@ -19,7 +19,7 @@
 
 #include "facelens/status.h"
 #include "models/manifest.h"
-#include "optimize/samples.h"
+#include "convert/samples.h"
 #include "runtime/environment.h"
 
 namespace facelens::optimize {

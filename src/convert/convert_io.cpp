@@ -5,7 +5,7 @@
 #include <sstream>
 #include <system_error>
 
-#include "models/convert.h"
+#include "convert/convert.h"
 
 namespace facelens::models {
 

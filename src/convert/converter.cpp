@@ -1,4 +1,4 @@
-#include "optimize/converter.h"
+#include "convert/converter.h"
 
 #include <algorithm>
 #include <cmath>

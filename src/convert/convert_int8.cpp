@@ -7,8 +7,8 @@
 #include <random>
 #include <set>
 
-#include "models/convert.h"
-#include "models/onnx_graph.h"
+#include "convert/convert.h"
+#include "convert/onnx_graph.h"
 
 namespace facelens::models {
 

@@ -20,7 +20,7 @@
 #include "facelens/image.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
-#include "models/convert.h"
+#include "convert/convert.h"
 #include "models/manifest.h"
 #include "runtime/environment.h"
 

@@ -1,4 +1,4 @@
-#include "optimize/drift_eval.h"
+#include "convert/drift_eval.h"
 
 #include <algorithm>
 #include <chrono>

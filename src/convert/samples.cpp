@@ -1,4 +1,4 @@
-#include "optimize/samples.h"
+#include "convert/samples.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,12 +1,12 @@
-#include "optimize/auto_precision.h"
+#include "convert/auto_precision.h"
 
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "models/convert.h"
-#include "models/precision_cache.h"
-#include "optimize/converter.h"
+#include "convert/convert.h"
+#include "convert/precision_cache.h"
+#include "convert/converter.h"
 
 namespace facelens::optimize {
 

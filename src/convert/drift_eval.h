@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "facelens/status.h"
-#include "models/drift.h"
+#include "convert/drift.h"
 #include "models/manifest.h"
-#include "optimize/samples.h"
+#include "convert/samples.h"
 #include "runtime/environment.h"
 
 namespace facelens::optimize {

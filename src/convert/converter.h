@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "facelens/status.h"
-#include "models/convert.h"
-#include "models/drift.h"
+#include "convert/convert.h"
+#include "convert/drift.h"
 #include "models/manifest.h"
-#include "optimize/drift_eval.h"
-#include "optimize/samples.h"
+#include "convert/drift_eval.h"
+#include "convert/samples.h"
 #include "runtime/environment.h"
 
 namespace facelens::optimize {

@@ -1,4 +1,4 @@
-#include "models/onnx_graph.h"
+#include "convert/onnx_graph.h"
 
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>

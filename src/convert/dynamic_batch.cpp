@@ -3,8 +3,8 @@
 #include <cmath>
 #include <random>
 
-#include "models/convert.h"
-#include "models/onnx_graph.h"
+#include "convert/convert.h"
+#include "convert/onnx_graph.h"
 
 namespace facelens::models {
 
