@@ -56,7 +56,7 @@ fuzz: setup
 	bash scripts/fuzz.sh --engine $(FUZZ_ENGINE) --minutes $(FUZZ_MINUTES)
 
 bench: build
-	$(BUILD)/bench/stage_bench --benchmark_min_time=1
+	$(BUILD)/tools/bench/stage_bench --benchmark_min_time=1
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BUILD).configure.log $(ASAN_BUILD).configure.log
