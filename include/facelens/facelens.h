@@ -3,11 +3,14 @@
 //   #include <facelens/facelens.h>
 //   auto engine = facelens::Engine::create({});
 //
-// See engine.h (pipeline), image.h (decoding), models.h (model inspection), runtime_info.h
-// (ONNX Runtime and providers), status.h (errors) and types.h (faces, boxes).
+// See engine.h (pipeline), image.h (decoding), models.h (model inspection), convert.h (float16,
+// int8 and dynamic-batch variants of a model, with their drift), benchmark.h (`facelens bench`),
+// runtime_info.h (ONNX Runtime and providers), status.h (errors) and types.h (faces, boxes).
 #pragma once
 
+#include "facelens/benchmark.h"
 #include "facelens/config.h"
+#include "facelens/convert.h"
 #include "facelens/engine.h"
 #include "facelens/image.h"
 #include "facelens/models.h"

@@ -6,8 +6,8 @@
 #include <iostream>
 #include <memory>
 
-#include "bench/benchmark.h"
 #include "common.h"
+#include "facelens/benchmark.h"
 
 namespace facelens::cli {
 namespace {
@@ -31,8 +31,8 @@ struct BenchArgs {
 class ProgressPrinter {
  public:
   explicit ProgressPrinter(bool terminal) : terminal_(terminal) {}
-  void operator()(const bench::Progress& p) {
-    using E = bench::Progress::Event;
+  void operator()(const BenchmarkProgress& p) {
+    using E = BenchmarkProgress::Event;
     switch (p.event) {
       case E::kNote:
         clear();
@@ -59,7 +59,7 @@ class ProgressPrinter {
   }
 
  private:
-  void draw(const bench::Progress& p) {
+  void draw(const BenchmarkProgress& p) {
     constexpr int kWidth = 30;
     const double done = p.n_steps > 0 ? (p.step - 1 + (p.n_runs > 0 ? double(p.run) / p.n_runs : 0)) / p.n_steps : 0;
     const int fill = static_cast<int>(done * kWidth + 0.5);
@@ -80,7 +80,7 @@ int cmd_bench(const BenchArgs& a) {
   c.config = a.config;
   auto eo = engine_options(c);
   if (!eo.ok()) return fail(eo.status());
-  bench::BenchOptions o;
+  BenchmarkOptions o;
   o.images = a.images;
   o.providers = a.providers;
   o.services = a.services;
@@ -92,23 +92,22 @@ int cmd_bench(const BenchArgs& a) {
   o.models_dir = eo->models_dir;
   o.runtime = eo->runtime;
   o.note = a.note;
-  if (Status s = bench::validate(o); !s.ok()) {
+  if (Status s = validate_benchmark_options(o); !s.ok()) {
     std::cerr << "facelens: " << s.message() << "\n";
     return kExitUsage;
   }
   auto printer = std::make_shared<ProgressPrinter>(isatty(STDERR_FILENO) == 1);
-  o.on_progress = [printer](const bench::Progress& p) { (*printer)(p); };
-  auto report = bench::run_benchmark(o);
+  o.on_progress = [printer](const BenchmarkProgress& p) { (*printer)(p); };
+  auto report = run_benchmark(o, a.output);
   printer->clear();
   if (!report.ok()) return fail(report.status());
-  if (Status s = bench::write_outputs(*report, a.output); !s.ok()) return fail(s);
   std::cout << "wrote " << a.output << "/results.json, " << a.output << "/report.md";
-  for (const auto& f : report->charts.files) std::cout << ", " << a.output << "/" << f;
+  for (const auto& f : report->chart_files) std::cout << ", " << a.output << "/" << f;
   std::cout << "\n";
-  if (!report->charts.note.empty()) std::cerr << "bench: " << report->charts.note << "\n";
+  if (!report->charts_note.empty()) std::cerr << "bench: " << report->charts_note << "\n";
   for (const auto& p : report->providers)
     if (!p.available) std::cerr << "bench: " << p.name << " unavailable: " << p.reason << "\n";
-  if (const int n = report->n_failed(); n > 0) {
+  if (const int n = report->n_failed; n > 0) {
     std::cerr << "facelens: " << n << " benchmark cell(s) failed: see " << a.output << "/report.md\n";
     return kExitFailure;
   }
