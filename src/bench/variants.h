@@ -6,7 +6,7 @@
 //
 // Today only fp32 (the manifest's files, sha256-checked by the registry) is available; fp16 and
 // int8 variants come from the converter (`facelens models convert --latency N` times them). Wiring them is a
-// second implementation of this interface (e.g. over models/precision_cache.h), passed in
+// second implementation of this interface (e.g. over convert/precision_cache.h), passed in
 // BenchOptions::variants; the benchmark itself does not change.
 // Implementations are immutable after creation and thread-safe.
 #pragma once

@@ -14,7 +14,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// The converter options that shape each cached variant (their defaults; see models/convert.h).
+// The converter options that shape each cached variant (their defaults; see convert/convert.h).
 std::string options_text(const std::string& precision) {
   if (precision == "fp16") {
     std::string s = "fp16 keep:";

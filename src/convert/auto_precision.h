@@ -1,6 +1,6 @@
 // Precision variants for the Engine's services: "fp16", "int8" or "auto" (FP16 on CUDA; on the
 // CPU INT8 when it is faster than FP32 and within the drift bounds, else FP32). The variant is
-// made on first load, kept in the precision cache (models/precision_cache.h) and reused on the
+// made on first load, kept in the precision cache (convert/precision_cache.h) and reused on the
 // next start; a changed model file has another sha256, so its variant is made again.
 //
 //   optimize::PrecisionRequest r;

@@ -10,7 +10,7 @@
 //
 // Every converted model keeps the original's graph inputs and outputs (names, float32 type), so
 // the services that run it do not change. Converters do not check accuracy: measure the drift
-// against the original (optimize/drift_eval.h) before using a converted model.
+// against the original (convert/drift_eval.h) before using a converted model.
 // Thread-safety: pure functions; quantize_int8_static runs ONNX Runtime sessions on a temporary
 // file of its own. Units: none.
 #pragma once
@@ -28,7 +28,7 @@
 namespace facelens::models {
 
 // Bumped whenever a converter's output changes for the same input: part of the key of the
-// automatic precision cache (models/precision_cache.h), so stale variants are rebuilt.
+// automatic precision cache (convert/precision_cache.h), so stale variants are rebuilt.
 inline constexpr int kConverterVersion = 1;
 
 struct ConversionInfo {
@@ -97,7 +97,7 @@ struct Int8Options {
 };
 
 // One calibration sample: one tensor per model input, in the model's input order, prepared as
-// the pipeline prepares that model's input (see optimize/samples.h).
+// the pipeline prepares that model's input (see convert/samples.h).
 using CalibrationSample = std::vector<runtime::Tensor>;
 
 // Static QDQ quantization: signed int8 weights (symmetric, per channel), signed int8 activations

@@ -1,6 +1,6 @@
 // Accuracy drift of a converted model against its original: the numbers, the bounds they are
 // held to, and the checks. Pure data and arithmetic; running the two models on images is done by
-// optimize/drift_eval.h (it needs the detector and recognizer services).
+// convert/drift_eval.h (it needs the detector and recognizer services).
 //
 //   models::DriftReport r;                       // filled by optimize::measure_drift
 //   models::check_bounds(r, models::default_bounds("int8"));

@@ -1,7 +1,7 @@
 // Helpers the model converters share for editing an ONNX graph held as a protobuf (Debian's
 // libonnx-dev): parsing, tensor data access, float16 encoding, consumer/producer maps, names,
 // shape inference. Private to src/models/ (includes the ONNX protobuf headers); callers outside
-// use models/convert.h. Pure functions on values the caller owns; no shared state.
+// use convert/convert.h. Pure functions on values the caller owns; no shared state.
 #pragma once
 
 #include <onnx/onnx_pb.h>

@@ -1,7 +1,7 @@
 // Detections of every extra detector family on every photo under ../shared/data/faces, and the
 // recall of each against the consensus of the others: a face that at least `--consensus` of the
 // other detectors find (boxes matched at IoU >= 0.4) and this one misses counts as missed.
-//   build/bench/detect_counts [--data DIR] [--manifest models/extra.json] [--consensus 2]
+//   build/tools/bench/detect_counts [--data DIR] [--manifest models/extra.json] [--consensus 2]
 //                             [--detectors id,id,...]
 // Prints one JSON object: per detector the faces found per image, total, consensus recall and
 // the photos where it misses or adds a face. Used to audit the families against their authors.

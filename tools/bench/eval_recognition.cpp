@@ -3,7 +3,7 @@
 //   threshold with the best accuracy, accuracy and false-accept / false-reject rates at the
 //   manifest threshold and at that one;
 // - identification: leave-one-out nearest neighbour over face_api_js (8 people x 5) and openface.
-//   build/bench/eval_recognition [--models DIR] [--data DIR]
+//   build/tools/bench/eval_recognition [--models DIR] [--data DIR]
 // Prints one JSON object. Used to calibrate thresholds.match in models/manifest.json.
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // Gallery search and enrolment benchmark on synthetic data (not a test: timing goals live here).
-//   build-gal/bench/gallery_bench [--sizes 10000,100000,1000000] [--queries 1000]
+//   build/tools/bench/gallery_bench [--sizes 10000,100000,1000000] [--queries 1000]
 //       [--candidates 512] [--ann hnsw|ivf|none] [--ann-max-size 100000]
 //       [--m 32] [--ef-construction 80] [--ef-search 128] [--nlist 0] [--nprobe 32]
 //       [--enroll 100000] [--db /tmp/gallery_bench.db] [--durability full|normal] [--batch 1000]
@@ -335,7 +335,7 @@ int main(int argc, char** argv) {
     else if (k == "--db") a.db = next();
     else if (k == "--durability") a.durability = next();
     else {
-      std::cerr << "gallery_bench: unknown option " << k << " (see the comment at the top of bench/gallery_bench.cpp)\n";
+      std::cerr << "gallery_bench: unknown option " << k << " (see the comment at the top of tools/bench/gallery_bench.cpp)\n";
       return 2;
     }
   }

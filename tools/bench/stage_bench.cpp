@@ -1,6 +1,6 @@
 // Per-stage CPU timings of the default pipeline on a one-face 640x480 JPEG:
 // decode, detect, landmarks, align, embed, liveness, and end to end (decode to embedding).
-//   build/bench/stage_bench [--benchmark_min_time=1] [--spinning]
+//   build/tools/bench/stage_bench [--benchmark_min_time=1] [--spinning]
 // The photo: ../shared/data/faces/face_recognition/obama-480p.jpg cropped to 640x480 around the
 // face (or, without shared data, the setup's astronaut.png resized), JPEG-encoded at quality 90.
 #include <benchmark/benchmark.h>
