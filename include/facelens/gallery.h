@@ -63,7 +63,7 @@ enum class IndexKind {
   kExact,    // always exact
   kHamming,  // sign-bit codes (SimHash) scanned by Hamming distance, hamming_candidates re-scored
              // exactly: nothing to build or train, +64 bytes per 512-d face; recall@1 1.0 on
-             // probes of enrolled faces up to 1M random 512-d faces (bench/gallery_bench)
+             // probes of enrolled faces up to 1M random 512-d faces (tools/bench/gallery_bench)
   kHnsw,     // FAISS HNSW graph (built on first search: minutes per 100k faces on 2 cores)
   kIvf,      // FAISS IVF-Flat (trained on the gallery on first search)
 };
@@ -94,7 +94,7 @@ struct GalleryOptions {
   std::string db_path = "./data/gallery.db";  // folder created when missing
   Durability durability = Durability::kFull;
   IndexKind index = IndexKind::kAuto;
-  // kAuto leaves exact search from this many faces. One core, 512-d (bench/gallery_bench): exact
+  // kAuto leaves exact search from this many faces. One core, 512-d (tools/bench/gallery_bench): exact
   // 0.27 ms at 10k faces and 3.9 ms at 100k; hamming 0.78 ms at 100k and 3.5 ms at 1M.
   size_t ann_min_faces = 20000;
   int hamming_candidates = 512;  // faces re-scored exactly after the Hamming scan

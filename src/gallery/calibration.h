@@ -1,5 +1,5 @@
 // Verification threshold calibration: ROC, AUC and error rates of scored pairs (one
-// implementation shared by `facelens calibrate` and bench/eval_recognition).
+// implementation shared by `facelens calibrate` and tools/bench/eval_recognition).
 //
 //   std::vector<gallery::ScoredPair> pairs = {{0.71f, true}, {0.12f, false}, ...};
 //   double auc = gallery::roc_auc(pairs);

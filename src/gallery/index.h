@@ -133,7 +133,7 @@ enum class AnnKind { kHnsw, kIvf };
 struct AnnOptions {
   AnnKind kind = AnnKind::kHnsw;
   // HNSW (Malkov & Yashunin 2018): M links per node; efConstruction / efSearch candidate lists.
-  // M=32 is the FAISS benchmarks' choice for high-dimensional data; ef values from bench/gallery_bench.
+  // M=32 is the FAISS benchmarks' choice for high-dimensional data; ef values from tools/bench/gallery_bench.
   int hnsw_m = 32;
   int hnsw_ef_construction = 80;
   int hnsw_ef_search = 128;

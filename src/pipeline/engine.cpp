@@ -142,7 +142,7 @@ struct Engine::Impl {
     return session;
   }
   // The session of `e` at the precision EngineOptions::precision asks for its service: the file as
-  // shipped, or an FP16/INT8 variant made or found in the cache (optimize/auto_precision.h).
+  // shipped, or an FP16/INT8 variant made or found in the cache (convert/auto_precision.h).
   StatusOr<std::shared_ptr<const runtime::Session>> open_at_precision(const models::ModelEntry& e,
                                                                        const runtime::SessionOptions& so) const;
   mutable std::mutex precision_mu;

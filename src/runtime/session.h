@@ -28,7 +28,7 @@ struct SessionOptions {
   int intra_op_threads = 0;  // 0: ONNX Runtime's default (one per physical core)
   int inter_op_threads = 1;
   // Spinning idle threads burn the other core on a 2-core machine; off by default (measured in
-  // bench/stage_bench: spinning on made the surrounding pre/post-processing slower).
+  // tools/bench/stage_bench: spinning on made the surrounding pre/post-processing slower).
   bool allow_spinning = false;
   GraphOptimization graph_optimization = GraphOptimization::kAll;
   // Execution provider and its CUDA options (see facelens/runtime_options.h).
