@@ -15,6 +15,7 @@
 #include "common.h"
 #include "facelens/config.h"
 #include "facelens/gallery.h"
+#include "facelens/recognition.h"
 #include "format/result_json.h"
 #include "bench/charts.h"
 #include "gallery/calibration.h"
@@ -101,28 +102,28 @@ int resolve_gallery_config(const Common& c, GalleryArgs& a) {
 
 enum class Models { kNone, kRecognition, kEnrolment };
 
-// Opens the gallery; with models when the command embeds faces. Enrolment loads, of the attribute
-// models, only the pose model (for the pose check).
-StatusOr<std::unique_ptr<Gallery>> open_gallery(const Common& c, const GalleryArgs& a, Models models,
-                                                std::shared_ptr<const Engine>* engine_out = nullptr) {
+// Opens the gallery alone, for the commands that compare nothing.
+StatusOr<std::unique_ptr<Gallery>> open_gallery(const GalleryArgs& a) {
   GalleryOptions o = gallery_options(a);
-  std::shared_ptr<const Engine> engine;
-  if (models != Models::kNone) {
-    FACELENS_ASSIGN_OR_RETURN(auto eo, engine_options(c));
-    FACELENS_ASSIGN_OR_RETURN(auto e, Engine::create(eo));
-    if (models == Models::kEnrolment && eo.attributes.empty()) {
-      for (const auto& s : e->services())
-        if (s.service == "attribute" && s.family == "pose") eo.attributes.push_back(s.model_id);
-      if (!eo.attributes.empty()) {
-        FACELENS_ASSIGN_OR_RETURN(e, Engine::create(eo));
-      }
+  if (o.match_threshold < 0) o.match_threshold = 0;  // not used: these commands compare nothing
+  return Gallery::open(o);
+}
+
+// The engine and the gallery, for the commands that embed faces. Enrolment loads, of the
+// attribute models, only the pose model (for the pose check).
+StatusOr<std::unique_ptr<Recognition>> open_recognition(const Common& c, const GalleryArgs& a, Models models) {
+  FACELENS_ASSIGN_OR_RETURN(auto eo, engine_options(c));
+  FACELENS_ASSIGN_OR_RETURN(auto e, Engine::create(eo));
+  if (models == Models::kEnrolment && eo.attributes.empty()) {
+    for (const auto& s : e->services())
+      if (s.service == "attribute" && s.family == "pose") eo.attributes.push_back(s.model_id);
+    if (!eo.attributes.empty()) {
+      FACELENS_ASSIGN_OR_RETURN(e, Engine::create(eo));
     }
-    engine = std::move(e);
-  } else if (o.match_threshold < 0) {
-    o.match_threshold = 0;  // not used: these commands compare nothing
   }
-  if (engine_out) *engine_out = engine;
-  return Gallery::open(o, engine);
+  std::shared_ptr<const Engine> engine = std::move(e);
+  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<Gallery> gallery, Gallery::open(gallery_options_for(*engine, gallery_options(a))));
+  return Recognition::create(engine, gallery);
 }
 
 // A one-line progress bar on stderr when it is a terminal; nothing otherwise.
@@ -158,7 +159,7 @@ bool is_refusal(const Status& s) {
 }
 
 int cmd_enroll(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kEnrolment);
+  auto gallery = open_recognition(c, a, Models::kEnrolment);
   if (!gallery.ok()) return fail(gallery.status());
   EnrollOptions eo;
   if (!a.meta.empty()) eo.metadata_json = a.meta;
@@ -209,7 +210,7 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_list(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto list = (*gallery)->list();
   if (!list.ok()) return fail(list.status());
@@ -250,7 +251,7 @@ int cmd_list(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_remove(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   Status s = (*gallery)->remove(a.name);
   if (!s.ok()) return fail(s);
@@ -266,8 +267,7 @@ json matches_json(const std::vector<Match>& ms) {
 }
 
 int cmd_identify(const Common& c, const GalleryArgs& a) {
-  std::shared_ptr<const Engine> engine;
-  auto gallery = open_gallery(c, a, Models::kRecognition, &engine);
+  auto gallery = open_recognition(c, a, Models::kRecognition);
   if (!gallery.ok()) return fail(gallery.status());
   int rc = 0;
   for (const auto& path : a.images) {
@@ -308,7 +308,7 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_verify(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kRecognition);
+  auto gallery = open_recognition(c, a, Models::kRecognition);
   if (!gallery.ok()) return fail(gallery.status());
   auto v = (*gallery)->verify_file(a.image, a.name);
   if (!v.ok()) return fail(v.status());
@@ -324,7 +324,7 @@ int cmd_verify(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_export(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto text = (*gallery)->export_json(!a.no_crops);
   if (!text.ok()) return fail(text.status());
@@ -352,7 +352,7 @@ int cmd_import(const Common& c, const GalleryArgs& a) {
   if (!in) return fail(not_found("cannot read " + a.file));
   std::stringstream ss;
   ss << in.rdbuf();
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto r = (*gallery)->import_json(ss.str());
   if (!r.ok()) return fail(r.status().with_context(a.file));
@@ -368,7 +368,7 @@ int cmd_import(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_reembed(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kRecognition);
+  auto gallery = open_recognition(c, a, Models::kRecognition);
   if (!gallery.ok()) return fail(gallery.status());
   std::unique_ptr<Progress> bar;
   auto r = (*gallery)->reembed([&](size_t done, size_t total) {
@@ -386,7 +386,7 @@ int cmd_reembed(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_check(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto ic = (*gallery)->integrity_check();
   if (!ic.ok()) return fail(ic.status());
@@ -607,9 +607,7 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
       skipped.push_back({{"image", p}, {"why", r.ok() ? "no face" : r.status().to_string()}});
       continue;
     }
-    const Face& f = *std::max_element(r->faces.begin(), r->faces.end(),
-                                      [](const Face& x, const Face& y) { return x.box.area() < y.box.area(); });
-    emb[p] = f.embedding;
+    emb[p] = r->faces[largest_face(r->faces)].embedding;
   }
   progress.clear();
   const std::map<std::string, int> identity = identities_of(*specs);
