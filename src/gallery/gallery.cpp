@@ -362,31 +362,11 @@ StatusOr<std::vector<NameProblem>> Gallery::check_names(bool repair) {
   Impl& m = *impl_;
   std::lock_guard<std::mutex> write(m.write_mu);
   FACELENS_ASSIGN_OR_RETURN(auto ids, m.store->identities());
-  std::set<std::string> taken;
-  for (const auto& i : ids) taken.insert(i.name);
-  std::vector<NameProblem> out;
-  for (const auto& i : ids) {
-    const std::string problem = gallery::name_problem(i.name);
-    if (problem.empty()) continue;
-    NameProblem p;
-    p.identity_id = i.id;
-    p.name = display_identity_name(i.name);
-    p.problem = problem;
-    p.repaired = p.name;
-    for (int n = 2; taken.count(p.repaired); ++n) {
-      const std::string suffix = "~" + std::to_string(n);
-      std::string base = p.name.substr(0, kMaxIdentityNameBytes - suffix.size());
-      while (!base.empty() && !gallery::name_problem(base).empty()) base.pop_back();  // not mid-character
-      p.repaired = base + suffix;
-    }
-    taken.insert(p.repaired);
-    if (repair) FACELENS_RETURN_IF_ERROR(m.store->rename_identity(i.id, p.repaired));
-    out.push_back(std::move(p));
-  }
-  if (repair && !out.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(int64_t version, m.store->external_version());
-    FACELENS_RETURN_IF_ERROR(m.sync_locked(version));
-  }
+  std::vector<NameProblem> out = gallery::name_repairs(ids);
+  if (!repair || out.empty()) return out;
+  for (const auto& p : out) FACELENS_RETURN_IF_ERROR(m.store->rename_identity(p.identity_id, p.repaired));
+  FACELENS_ASSIGN_OR_RETURN(int64_t version, m.store->external_version());
+  FACELENS_RETURN_IF_ERROR(m.sync_locked(version));
   return out;
 }
 

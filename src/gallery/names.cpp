@@ -1,6 +1,7 @@
 #include "gallery/names.h"
 
 #include <cstdint>
+#include <set>
 
 #include "facelens/gallery.h"
 
@@ -47,6 +48,30 @@ std::string name_problem(std::string_view name) {
     i += n;
   }
   return "";
+}
+
+std::vector<NameProblem> name_repairs(std::span<const StoredIdentity> ids) {
+  std::set<std::string> taken;
+  for (const auto& i : ids) taken.insert(i.name);
+  std::vector<NameProblem> out;
+  for (const auto& i : ids) {
+    const std::string problem = name_problem(i.name);
+    if (problem.empty()) continue;
+    NameProblem p;
+    p.identity_id = i.id;
+    p.name = display_identity_name(i.name);
+    p.problem = problem;
+    p.repaired = p.name;
+    for (int n = 2; taken.count(p.repaired); ++n) {
+      const std::string suffix = "~" + std::to_string(n);
+      std::string base = p.name.substr(0, kMaxIdentityNameBytes - suffix.size());
+      while (!base.empty() && !name_problem(base).empty()) base.pop_back();  // not mid-character
+      p.repaired = base + suffix;
+    }
+    taken.insert(p.repaired);
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 }  // namespace gallery
