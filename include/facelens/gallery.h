@@ -1,17 +1,19 @@
-// facelens — the gallery: enrol people, identify faces among them (1:N), verify a face against a
-// claimed identity (1:1).
+// facelens — the gallery: people enrolled as embeddings (vectors), searched 1:N (identify) and
+// compared 1:1 with a claimed identity (verify). It works on vectors only; image-level enrolment,
+// identification, verification and re-embedding go through facelens::Recognition
+// (recognition.h), which holds an Engine and a Gallery.
 //
-//   std::shared_ptr<const facelens::Engine> engine = std::move(*facelens::Engine::create({}));
-//   facelens::GalleryOptions go;                           // ./data/gallery.db, index by size
-//   auto gallery = facelens::Gallery::open(go, engine);
+//   facelens::GalleryOptions go;                      // ./data/gallery.db, index by size
+//   go.match_threshold = 0.4f;                        // or facelens::gallery_options_for(engine, go)
+//   auto gallery = facelens::Gallery::open(go);
 //   if (!gallery.ok()) return gallery.status();
-//   auto e = (*gallery)->enroll_file("ada", "ada.jpg", {});  // quality-checked; durable when OK
-//   auto r = (*gallery)->identify_file("group.jpg", 5);
-//   for (const auto& f : r->faces) print(f.identity ? f.identity->name : "unknown", f.score);
+//   (*gallery)->enroll_embeddings(std::vector<facelens::EmbeddingEnrollment>{{"ada", ada_vec, "arcface_r100"}});
+//   auto r = (*gallery)->identify_embedding(probe_vec, "arcface_r100", 5);
+//   if (r.ok() && r->identity) print(r->identity->name, r->score);
 //
 // Storage: SQLite in WAL mode (one file; an acknowledged enrolment survives a crash or SIGKILL,
 // and with Durability::kFull a power cut). Every embedding is stored with its model id; a gallery
-// enrolled with one recognizer refuses to compare faces embedded by another until `reembed()`
+// enrolled with one recognizer refuses to compare embeddings of another until `reembed()`
 // (CLI: `facelens gallery reembed`) recomputes the embeddings from the stored aligned crops.
 // Search: exact inner product (SIMD) below GalleryOptions::ann_min_faces faces; above, a sign-code
 // (SimHash) Hamming pre-filter, or FAISS HNSW / IVF when configured; candidates are always
@@ -19,11 +21,10 @@
 // identity scores below the match threshold is unknown.
 //
 // Ownership: a Gallery owns its store connection and its in-memory index (every embedding in FP32
-// and FP16 plus its sign code: about 3.1 KiB per 512-d face, plus a FAISS index when configured);
-// it shares the Engine. Thread-safety: every
-// method may be called from many threads at once; searches run in parallel, writes are
-// serialised and never block searches during model inference. Units: scores are cosines in
-// [-1, 1], boxes pixels of the original image.
+// and FP16 plus its sign code: about 3.1 KiB per 512-d face, plus a FAISS index when configured).
+// Thread-safety: every method may be called from many threads at once; searches run in parallel,
+// writes are serialised and never block searches. Units: scores are cosines in [-1, 1], boxes
+// pixels of the original image.
 //
 // Several processes on one file (a server and the CLI): every write records its changes, with a
 // monotonic sequence number, in the same transaction (the store's change log). Before a search or
@@ -46,7 +47,6 @@
 #include <string_view>
 #include <vector>
 
-#include "facelens/engine.h"
 #include "facelens/image.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
@@ -106,32 +106,15 @@ struct GalleryOptions {
   int ann_candidates = 64;  // faces taken from the approximate search; their identities re-scored exactly
   IdentityScore score = IdentityScore::kBest;
   int score_top_k = 3;
-  float match_threshold = -1;  // < 0: the engine's (manifest-calibrated or configured)
+  // Scores at or above it are a match. Required (>= 0): gallery_options_for (recognition.h) sets
+  // the engine's (manifest-calibrated or configured) when it is < 0.
+  float match_threshold = -1;
+  // The recognizer whose embeddings the gallery is used with ("" = not declared): Recognition::create
+  // refuses an engine with another recognizer. gallery_options_for sets the engine's when empty.
+  std::string model_id;
   // How often (at most) a search or write checks for changes committed by other processes; they
   // are seen within this interval. 0 = before every call.
   int sync_interval_ms = 200;
-};
-
-struct EnrollOptions {
-  std::optional<std::string> metadata_json;  // a JSON object to set on the identity
-  bool largest_face = false;  // several faces: enrol the largest instead of refusing
-  float min_face_size = 40;   // pixels, the shorter side of the face box; 0 = off
-  // Variance of the Laplacian of the aligned 112x112 grey face; 0 = off. Sharp photos score in
-  // the hundreds and more; 40 refuses visibly blurred faces (measured on ../shared/data).
-  double min_sharpness = 40;
-  // |yaw| and |pitch| limit in degrees, checked when the engine has a pose attribute model; 0 = off.
-  float max_pose_degrees = 45;
-  bool require_live = false;  // run the liveness model and refuse a spoof
-  bool keep_crop = true;      // store the aligned crop (reembed needs it)
-};
-
-struct EnrollResult {
-  std::string name;
-  int64_t face_id = 0;
-  std::string image_sha256;
-  Face face;  // the enrolled face, with its embedding
-  double sharpness = 0;
-  size_t n_faces_in_image = 0;
 };
 
 // An enrolment of an embedding computed elsewhere (imports, benchmarks, other pipelines).
@@ -142,6 +125,8 @@ struct EmbeddingEnrollment {
   std::optional<std::string> metadata_json;
   std::string image_sha256;  // "" when unknown; duplicates refused otherwise
   Box box;
+  float quality = 0;  // sharpness of the aligned face at enrolment (0 = unknown)
+  Image crop;         // the aligned face (RGB), stored for reembed; empty = none
 };
 
 struct Match {
@@ -156,19 +141,12 @@ struct IdentifiedFace {
   std::vector<Match> matches;     // the top-k identities, best first, whatever their score
 };
 
-struct IdentifyResult {
-  int width = 0;
-  int height = 0;
-  float threshold = 0;
-  std::vector<IdentifiedFace> faces;  // as detected, best detection first
-};
-
 struct GalleryVerifyResult {
   std::string name;
   float score = 0;
   bool match = false;
   float threshold = 0;
-  Face face;  // the largest face of the image
+  Face face;  // Recognition::verify: the largest face of the image; empty from verify_embedding
 };
 
 struct IdentityInfo {
@@ -223,33 +201,36 @@ struct ReembedResult {
 
 class Gallery {
  public:
-  // Opens (creating) the store and loads every embedding into memory. `engine` may be null: then
-  // only the embedding-level calls work and options.match_threshold must be set.
-  static StatusOr<std::unique_ptr<Gallery>> open(const GalleryOptions& options, std::shared_ptr<const Engine> engine);
+  // Opens (creating) the store and loads every embedding into memory. options.match_threshold
+  // must be set (>= 0).
+  static StatusOr<std::unique_ptr<Gallery>> open(const GalleryOptions& options);
   ~Gallery();
   Gallery(const Gallery&) = delete;
   Gallery& operator=(const Gallery&) = delete;
 
-  // Detects, checks quality (one face, size, sharpness, pose, liveness), refuses an image already
-  // enrolled (by sha256), embeds and stores one face of `name` (created when new). Durable when OK.
-  // A refusal is kInvalidArgument with the reason; a model mismatch kFailedPrecondition.
-  StatusOr<EnrollResult> enroll(const std::string& name, std::span<const uint8_t> image_bytes,
-                                const EnrollOptions& options);
-  StatusOr<EnrollResult> enroll_file(const std::string& name, const std::string& path,
-                                     const EnrollOptions& options);
-  // All in one transaction; returns the face ids. No quality checks (there is no image).
+  // All in one transaction; returns the face ids. No quality checks (Recognition::enroll makes
+  // them on images). A repeated image_sha256 is refused, as is a model other than the stored one.
   StatusOr<std::vector<int64_t>> enroll_embeddings(std::span<const EmbeddingEnrollment> items);
+  // What an enrolment of `name` by `model_id` would be refused for before its embedding exists:
+  // the name, the metadata, the model (as check_model) and an image already enrolled (by sha256,
+  // "" = not checked). Lets callers refuse before paying for the models.
+  Status check_enrollment(const std::string& name, const std::optional<std::string>& metadata_json,
+                          const std::string& model_id, const std::string& image_sha256) const;
 
-  StatusOr<IdentifyResult> identify(const Image& image, int top_k) const;
-  StatusOr<IdentifyResult> identify_file(const std::string& path, int top_k) const;
+  // Ok when the stored embeddings are of `model_id` (or none is stored); else kFailedPrecondition
+  // saying how to re-embed.
+  Status check_model(const std::string& model_id) const;
+  // Ok when an identity is called `name`; else kNotFound naming the store.
+  Status check_identity(const std::string& name) const;
+
   // One embedding of `model_id` against the gallery: top-k identities and the decision (`face`
   // is left empty).
   StatusOr<IdentifiedFace> identify_embedding(std::span<const float> embedding, const std::string& model_id,
                                               int top_k) const;
-
-  // The largest face of the image against the identity `name` (kNotFound when not enrolled).
-  StatusOr<GalleryVerifyResult> verify(const Image& image, const std::string& name) const;
-  StatusOr<GalleryVerifyResult> verify_file(const std::string& path, const std::string& name) const;
+  // Several embeddings (the faces of one image) searched against one state of the gallery.
+  StatusOr<std::vector<IdentifiedFace>> identify_embeddings(std::span<const std::vector<float>> embeddings,
+                                                            const std::string& model_id, int top_k) const;
+  // One embedding against the identity `name` (kNotFound when not enrolled); `face` left empty.
   StatusOr<GalleryVerifyResult> verify_embedding(std::span<const float> embedding, const std::string& model_id,
                                                  const std::string& name) const;
 
@@ -265,9 +246,14 @@ class Gallery {
   // Adds the identities of an export (one transaction); faces whose image is already enrolled are
   // skipped. Refuses embeddings of a model other than the gallery's.
   StatusOr<ImportResult> import_json(const std::string& json_text);
-  // Re-embeds every stored face from its aligned crop with the engine's recognizer (one
-  // transaction: all faces or none). progress(done, total) is called as it goes.
-  StatusOr<ReembedResult> reembed(const std::function<void(size_t, size_t)>& progress = {});
+
+  // Embeddings of aligned crops (as Engine::embed_aligned makes them), one per crop, in order.
+  using CropEmbedder = std::function<StatusOr<std::vector<std::vector<float>>>(std::span<const Image>)>;
+  // Replaces every stored embedding by `embed` of its stored aligned crop, as model `model_id`
+  // (one transaction: all faces or none; kFailedPrecondition naming the identities when a face has
+  // no crop). progress(done, total) is called as it goes. Recognition::reembed uses the engine.
+  StatusOr<ReembedResult> reembed(const std::string& model_id, const CropEmbedder& embed,
+                                  const std::function<void(size_t, size_t)>& progress = {});
 
   // Identities whose stored names are invalid (written by older versions or by hand); with
   // `repair`, each is renamed to its display form (made unique with a "~N" suffix when taken).
@@ -280,6 +266,7 @@ class Gallery {
   StatusOr<std::string> integrity_check() const;
   GalleryStats stats() const;
   float match_threshold() const;
+  const GalleryOptions& options() const;
 
   struct Impl;
 

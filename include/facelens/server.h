@@ -66,6 +66,9 @@ std::string sha256_hex(const std::string& data);
 
 class Server {
  public:
+  // `gallery` may be null (the gallery routes answer 409). With one, the image routes go through a
+  // Recognition of the engine and the gallery: its create() refusal (a gallery opened for another
+  // recognizer) is this one's.
   static StatusOr<std::unique_ptr<Server>> create(const ServerOptions& options, std::shared_ptr<const Engine> engine,
                                                   std::shared_ptr<Gallery> gallery);
   ~Server();

@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cstdint>
+#include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -74,5 +76,8 @@ struct Face {
   std::optional<Liveness> liveness;
   std::optional<Attributes> attributes;
 };
+
+// The index of the face with the largest box (the first of equal ones); `faces` is not empty.
+size_t largest_face(std::span<const Face> faces);
 
 }  // namespace facelens

@@ -12,6 +12,13 @@ float iou(const Box& a, const Box& b) {
   return uni > 0 ? inter / uni : 0.f;
 }
 
+size_t largest_face(std::span<const Face> faces) {
+  size_t best = 0;
+  for (size_t i = 1; i < faces.size(); ++i)
+    if (faces[best].box.area() < faces[i].box.area()) best = i;
+  return best;
+}
+
 std::string TensorDesc::shape_string() const {
   std::string s;
   for (size_t i = 0; i < shape.size(); ++i) {

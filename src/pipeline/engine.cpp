@@ -71,11 +71,6 @@ uint64_t file_bytes(const std::string& path) {
   return ec ? 0 : static_cast<uint64_t>(n);
 }
 
-Face& largest(std::vector<Face>& faces) {
-  return *std::max_element(faces.begin(), faces.end(),
-                           [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
-}
-
 }  // namespace
 
 struct Engine::Impl {
@@ -581,8 +576,8 @@ StatusOr<VerifyResult> Engine::verify(const Image& a, const Image& b) const {
   FACELENS_ASSIGN_OR_RETURN(auto rb, analyze(b, what));
   if (ra.faces.empty()) return invalid_argument("no face found in the first image");
   if (rb.faces.empty()) return invalid_argument("no face found in the second image");
-  Face& fa = largest(ra.faces);
-  Face& fb = largest(rb.faces);
+  Face& fa = ra.faces[largest_face(ra.faces)];
+  Face& fb = rb.faces[largest_face(rb.faces)];
   VerifyResult v = compare(fa.embedding, fb.embedding);
   v.face_a = std::move(fa);
   v.face_b = std::move(fb);

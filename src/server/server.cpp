@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "facelens/recognition.h"
 #include "facelens/version.h"
 #include "format/result_json.h"
 #include "server/http_request.h"
@@ -189,6 +190,7 @@ struct Server::Impl {
   ServerOptions options;
   std::shared_ptr<const Engine> engine;
   std::shared_ptr<Gallery> gallery;
+  std::unique_ptr<Recognition> recognition;  // engine + gallery; set when there is a gallery
   std::unique_ptr<server::HttpServer> http;
   server::Metrics metrics;
   std::atomic<uint64_t> next_id{1};
@@ -512,7 +514,7 @@ void Server::Impl::install() {
       if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
       auto img = decode_image(span_a, engine->decode_options());
       if (!img.ok()) return send_status(r.res, img.status());
-      auto v = gallery->verify(img->image, identity);
+      auto v = recognition->verify(img->image, identity);
       if (!v.ok()) return send_status(r.res, v.status());
       send_json(r.res, 200, {{"identity", v->name}, {"similarity", v->score}, {"match", v->match},
                              {"threshold", v->threshold}, {"box_a", format::to_json(v->face)["box"]}});
@@ -544,7 +546,7 @@ void Server::Impl::install() {
     }
     auto img = decode_image(as_bytes(*bytes), engine->decode_options());
     if (!img.ok()) return send_status(r.res, img.status());
-    auto id = gallery->identify(img->image, top_k);
+    auto id = recognition->identify(img->image, top_k);
     if (!id.ok()) return send_status(r.res, id.status());
     json faces = json::array();
     for (const auto& f : id->faces) {
@@ -608,7 +610,7 @@ void Server::Impl::install() {
     auto largest = param(r, "largest");
     if (!largest.ok()) return send_status(r.res, largest.status());
     eo.largest_face = *largest == "true";
-    auto e = gallery->enroll(name, as_bytes(*bytes), eo);
+    auto e = recognition->enroll(name, as_bytes(*bytes), eo);
     if (!e.ok()) return send_status(r.res, e.status());
     send_json(r.res, 201, {{"id", e->name}, {"name", e->name}, {"face_id", e->face_id},
                            {"image_sha256", e->image_sha256}, {"box", format::to_json(e->face)["box"]},
@@ -711,6 +713,9 @@ StatusOr<std::unique_ptr<Server>> Server::create(const ServerOptions& options, s
   impl->options = options;
   impl->engine = std::move(engine);
   impl->gallery = std::move(gallery);
+  if (impl->gallery) {
+    FACELENS_ASSIGN_OR_RETURN(impl->recognition, Recognition::create(impl->engine, impl->gallery));
+  }
   impl->install();
   server::HttpServer::Options ho;
   ho.host = options.host;

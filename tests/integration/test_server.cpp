@@ -28,6 +28,7 @@
 #include "common/test_env.h"
 #include "facelens/engine.h"
 #include "facelens/gallery.h"
+#include "facelens/recognition.h"
 #include "facelens/server.h"
 
 namespace facelens {
@@ -103,7 +104,7 @@ class ServerTest : public ::testing::Test {
     fs::remove_all(db_dir_);
     GalleryOptions go;
     go.db_path = db_dir_ + "/gallery.db";
-    auto g = Gallery::open(go, engine_);
+    auto g = Gallery::open(gallery_options_for(*engine_, go));
     ASSERT_TRUE(g.ok()) << g.status().to_string();
     gallery_ = std::move(*g);
   }
@@ -243,12 +244,15 @@ TEST_F(ServerTest, ConfiguredImageLimitsHoldOnEveryImageRoute) {
   std::shared_ptr<const Engine> small(std::move(*e));
   GalleryOptions go;
   go.db_path = db_dir_ + "/limits.db";
-  auto g = Gallery::open(go, small);
+  auto g = Gallery::open(gallery_options_for(*small, go));
   ASSERT_TRUE(g.ok()) << g.status().to_string();
   std::shared_ptr<Gallery> gallery(std::move(*g));
   // One identity enrolled from a small photo, so verify-with-identity reaches the decode.
   const std::string little = face("face_recognition/obama-240p.jpg"), big = face("face_recognition/obama.jpg");
-  auto enrolled = gallery->enroll("obama", std::span(reinterpret_cast<const uint8_t*>(little.data()), little.size()), {});
+  auto recognition = Recognition::create(small, gallery);
+  ASSERT_TRUE(recognition.ok()) << recognition.status().to_string();
+  auto enrolled =
+      (*recognition)->enroll("obama", std::span(reinterpret_cast<const uint8_t*>(little.data()), little.size()), {});
   ASSERT_TRUE(enrolled.ok()) << enrolled.status().to_string();
   Running s({}, small, gallery);
   auto& c = s.client();
@@ -713,6 +717,21 @@ TEST_F(ServerTest, RefusesUnsafeBindsAndPortsInUse) {
   auto busy = Server::create(same, engine_, gallery_);
   ASSERT_FALSE(busy.ok());
   EXPECT_NE(busy.status().message().find("in use"), std::string::npos);
+}
+
+// A gallery opened for another recognizer than the engine's: the server does not start, and says
+// how to fix it (Recognition::create's check).
+TEST_F(ServerTest, RefusesAGalleryOpenedForAnotherRecognizer) {
+  GalleryOptions go;
+  go.db_path = db_dir_ + "/other_model.db";
+  go.model_id = "not_" + engine_->recognizer_model_id();
+  auto g = Gallery::open(gallery_options_for(*engine_, go));
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  auto refused = Server::create({}, engine_, std::shared_ptr<Gallery>(std::move(*g)));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("GalleryOptions::model_id"), std::string::npos)
+      << refused.status().message();
 }
 
 }  // namespace

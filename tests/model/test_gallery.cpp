@@ -13,6 +13,7 @@
 
 #include "common/test_env.h"
 #include "facelens/gallery.h"
+#include "facelens/recognition.h"
 
 namespace facelens {
 namespace {
@@ -78,17 +79,20 @@ class GalleryModelTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::unique_ptr<Gallery> open(std::shared_ptr<const Engine> engine, const std::string& file = "g.db") {
+  std::unique_ptr<Recognition> open(std::shared_ptr<const Engine> engine, const std::string& file = "g.db") {
     GalleryOptions o;
     o.db_path = (dir_ / file).string();
-    auto g = Gallery::open(o, std::move(engine));
+    auto g = Gallery::open(gallery_options_for(*engine, o));
     EXPECT_TRUE(g.ok()) << g.status().to_string();
-    return g.ok() ? std::move(*g) : nullptr;
+    if (!g.ok()) return nullptr;
+    auto r = Recognition::create(std::move(engine), std::move(*g));
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r.ok() ? std::move(*r) : nullptr;
   }
 
   // Every image of knn/train/<name>/ under <name>; a photo with several faces would be refused,
   // then enrolled with its largest face.
-  void enrol_train(Gallery& g) {
+  void enrol_train(const Recognition& g) {
     std::vector<fs::path> people;
     for (const auto& d : fs::directory_iterator(knn_ + "train")) people.push_back(d.path());
     std::sort(people.begin(), people.end());
@@ -120,7 +124,7 @@ class GalleryModelTest : public ::testing::Test {
   }
 
   // Identifies knn/test and lin-manuel-miranda.png; returns the number of faces checked.
-  size_t check_identification(const Gallery& g) {
+  size_t check_identification(const Recognition& g) {
     std::vector<std::string> images;
     for (const auto& f : fs::directory_iterator(knn_ + "test")) images.push_back(f.path().string());
     images.push_back(faces_ + "face_recognition/lin-manuel-miranda.png");
@@ -165,16 +169,16 @@ TEST_F(GalleryModelTest, EnrolTrainIdentifyTest) {
   auto g = open(engine);
   ASSERT_TRUE(g);
   enrol_train(*g);
-  EXPECT_EQ(g->stats().n_identities, 5u);
-  EXPECT_EQ(g->stats().n_faces, 9u);
-  EXPECT_EQ(g->stats().model_id, engine->recognizer_model_id());
+  EXPECT_EQ(g->gallery().stats().n_identities, 5u);
+  EXPECT_EQ(g->gallery().stats().n_faces, 9u);
+  EXPECT_EQ(g->gallery().stats().model_id, engine->recognizer_model_id());
   EXPECT_EQ(check_identification(*g), 9u);  // 7 enrolled people's faces, the girl, Lin-Manuel Miranda
 
   // Reopened from disk: same answers.
   g.reset();
   auto again = open(engine);
   ASSERT_TRUE(again);
-  EXPECT_EQ(again->stats().n_faces, 9u);
+  EXPECT_EQ(again->gallery().stats().n_faces, 9u);
   check_identification(*again);
 
   // 1:1 against a claimed identity.
@@ -247,7 +251,7 @@ TEST_F(GalleryModelTest, RefusalsSayWhy) {
       EXPECT_TRUE(refused.ok()) << refused.status().to_string();  // barely blurred: accepted
     }
     if (refused.ok()) {
-      ASSERT_TRUE(g->remove("obama_blurred").ok());
+      ASSERT_TRUE(g->gallery().remove("obama_blurred").ok());
     }
   }
   for (size_t i = 1; i < sharpness.size(); ++i) EXPECT_LT(sharpness[i], sharpness[i - 1]);
@@ -267,7 +271,7 @@ TEST_F(GalleryModelTest, RefusalsSayWhy) {
   auto bad_meta = g->enroll_file("obama", knn_ + "test/obama1.jpg", meta);
   EXPECT_EQ(bad_meta.status().code(), StatusCode::kInvalidArgument);
   // Nothing refused was stored.
-  EXPECT_EQ(g->stats().n_faces, 2u);
+  EXPECT_EQ(g->gallery().stats().n_faces, 2u);
 }
 
 TEST_F(GalleryModelTest, ModelChangeNeedsReembed) {
@@ -301,7 +305,7 @@ TEST_F(GalleryModelTest, ModelChangeNeedsReembed) {
   EXPECT_EQ(re->to_model, engine_b->recognizer_model_id());
   EXPECT_EQ(last_done, 9u);
   EXPECT_EQ(last_total, 9u);
-  EXPECT_EQ(g->stats().dim, 128);
+  EXPECT_EQ(g->gallery().stats().dim, 128);
   check_identification(*g);
 
   // The same on reopening (the new embeddings are in the store), and the old model is now refused.
@@ -312,6 +316,71 @@ TEST_F(GalleryModelTest, ModelChangeNeedsReembed) {
   auto g_old = open(make_engine());
   ASSERT_TRUE(g_old);
   EXPECT_EQ(g_old->identify_file(knn_ + "test/obama1.jpg", 3).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(GalleryModelTest, RecognitionRefusesAGalleryOpenedForAnotherRecognizer) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  const std::string recognizer = engine->recognizer_model_id();
+  ASSERT_FALSE(recognizer.empty());
+  // gallery_options_for takes what is unset from the engine and keeps what is set.
+  GalleryOptions o;
+  o.db_path = (dir_ / "g.db").string();
+  const GalleryOptions filled = gallery_options_for(*engine, o);
+  EXPECT_EQ(filled.model_id, recognizer);
+  EXPECT_FLOAT_EQ(filled.match_threshold, engine->match_threshold());
+  o.match_threshold = 0.25f;
+  o.model_id = "some_other_recognizer";
+  const GalleryOptions kept = gallery_options_for(*engine, o);
+  EXPECT_FLOAT_EQ(kept.match_threshold, 0.25f);
+  EXPECT_EQ(kept.model_id, "some_other_recognizer");
+
+  auto other = Gallery::open(kept);
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  std::shared_ptr<Gallery> other_gallery = std::move(*other);
+  auto refused = Recognition::create(engine, other_gallery);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("some_other_recognizer"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("GalleryOptions::model_id '" + recognizer + "'"), std::string::npos)
+      << refused.status().message();
+  other_gallery.reset();
+
+  // Undeclared (""): any engine; declared as the engine's: accepted.
+  o.model_id = "";
+  std::shared_ptr<Gallery> undeclared = std::move(*Gallery::open(o));
+  EXPECT_TRUE(Recognition::create(engine, undeclared).ok());
+  undeclared.reset();
+  std::shared_ptr<Gallery> same = std::move(*Gallery::open(gallery_options_for(*engine, o)));
+  auto rec = Recognition::create(engine, same);
+  ASSERT_TRUE(rec.ok()) << rec.status().to_string();
+  EXPECT_FLOAT_EQ((*rec)->identify_file(knn_ + "test/obama1.jpg", 1)->threshold, 0.25f);
+  EXPECT_EQ(Recognition::create(nullptr, same).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Recognition::create(engine, nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
+// The image-level enrolment is the gallery's vector-level one plus the models: the stored face
+// and the one identify_embedding finds with the engine's embedding of the same photo agree.
+TEST_F(GalleryModelTest, RecognitionStoresWhatTheVectorLevelSees) {
+  auto engine = make_engine();
+  ASSERT_TRUE(engine);
+  auto rec = open(engine);
+  ASSERT_TRUE(rec);
+  const std::string obama = faces_ + "face_recognition/obama.jpg";
+  auto e = rec->enroll_file("obama", obama, {});
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  auto faces = rec->gallery().faces();
+  ASSERT_TRUE(faces.ok());
+  ASSERT_EQ(faces->size(), 1u);
+  EXPECT_EQ((*faces)[0].id, e->face_id);
+  EXPECT_TRUE((*faces)[0].has_crop);  // keep_crop by default
+  EXPECT_NEAR((*faces)[0].quality, e->sharpness, 1e-3 * e->sharpness);
+  EXPECT_EQ((*faces)[0].image_sha256, e->image_sha256);
+  auto v = rec->gallery().identify_embedding(e->face.embedding, engine->recognizer_model_id(), 1);
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  ASSERT_TRUE(v->identity);
+  EXPECT_EQ(v->identity->name, "obama");
+  EXPECT_NEAR(v->score, 1.f, 1e-4);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "common/test_env.h"
 #include "facelens/gallery.h"
+#include "facelens/recognition.h"
 
 namespace facelens {
 namespace {
@@ -55,14 +56,14 @@ class GalleryProcessesTest : public ::testing::Test {
     return args;
   }
   // The identity the held gallery gives the largest face of `path` ("" when unknown).
-  static std::string identified(const Gallery& g, const std::string& path) {
+  static std::string identified(const Recognition& g, const std::string& path) {
     auto r = g.identify_file(path, 3);
     EXPECT_TRUE(r.ok()) << r.status().to_string();
     if (!r.ok() || r->faces.empty()) return "";
     return r->faces[0].identity ? r->faces[0].identity->name : "";
   }
   // Polls every 50 ms for up to 1 s (the promised bound) until the answer is `want`.
-  static std::string identified_within_1s(const Gallery& g, const std::string& path, const std::string& want) {
+  static std::string identified_within_1s(const Recognition& g, const std::string& path, const std::string& want) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     std::string got = identified(g, path);
     while (got != want && std::chrono::steady_clock::now() < end) {
@@ -80,9 +81,11 @@ class GalleryProcessesTest : public ::testing::Test {
 TEST_F(GalleryProcessesTest, CliWritesAreSeenByTheHeldGalleryWithinOneSecond) {
   GalleryOptions go;
   go.db_path = db_;  // default sync interval (200 ms), as the server runs it
-  auto held = Gallery::open(go, engine_);
+  auto opened = Gallery::open(gallery_options_for(*engine_, go));
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  auto held = Recognition::create(engine_, std::move(*opened));
   ASSERT_TRUE(held.ok()) << held.status().to_string();
-  Gallery& g = **held;
+  Recognition& g = **held;
   ASSERT_TRUE(g.enroll_file("obama", train_ + "obama/obama.jpg", {}).ok());
 
   // Enrolled by the CLI: identified by the held gallery within 1 s.
@@ -94,7 +97,7 @@ TEST_F(GalleryProcessesTest, CliWritesAreSeenByTheHeldGalleryWithinOneSecond) {
   ASSERT_EQ(run_cli(cli({"gallery", "remove", "biden"})), 0);
   EXPECT_EQ(identified_within_1s(g, train_ + "biden/biden2.jpg", ""), "");
   EXPECT_EQ(g.verify_file(train_ + "biden/biden2.jpg", "biden").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(g.remove("biden").code(), StatusCode::kNotFound);
+  EXPECT_EQ(g.gallery().remove("biden").code(), StatusCode::kNotFound);
 
   // The finding: the held gallery enrols (highest face id), the CLI removes it, the held gallery
   // enrols again: committed, so it must answer success (ids are not reused).
@@ -110,12 +113,12 @@ TEST_F(GalleryProcessesTest, CliWritesAreSeenByTheHeldGalleryWithinOneSecond) {
   ASSERT_TRUE(again.ok()) << again.status().to_string();
   EXPECT_EQ(identified(g, train_ + "biden/biden2.jpg"), "biden");
   // And the CLI (a fresh process) agrees on who is enrolled.
-  auto list = g.list();
+  auto list = g.gallery().list();
   ASSERT_TRUE(list.ok());
   std::vector<std::string> names;
   for (const auto& i : *list) names.push_back(i.name);
   EXPECT_EQ(names, (std::vector<std::string>{"alex_lacamoire", "biden", "obama"}));
-  EXPECT_EQ(g.stats().n_identities, 3u);
+  EXPECT_EQ(g.gallery().stats().n_identities, 3u);
   EXPECT_EQ(run_cli(cli({"gallery", "verify", train_ + "biden/biden2.jpg", "biden"})), 0);
 }
 

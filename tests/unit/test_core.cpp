@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "align/aligner.h"
+#include "core/base64.h"
 #include "detect/nms.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
@@ -176,6 +177,49 @@ TEST(Embedding, NormalizeAndCosine) {
   EXPECT_NEAR(recognize::cosine(a, b), 0.96f, 1e-6);
   EXPECT_NEAR(recognize::cosine(a, a), 1.f, 1e-6);
   EXPECT_FLOAT_EQ(z[0], 0.f);
+}
+
+TEST(Base64, KnownVectorsAndRoundTrips) {
+  auto enc = [](std::string_view t) {
+    return base64_encode({reinterpret_cast<const uint8_t*>(t.data()), t.size()});
+  };
+  // RFC 4648 section 10.
+  EXPECT_EQ(enc(""), "");
+  EXPECT_EQ(enc("f"), "Zg==");
+  EXPECT_EQ(enc("fo"), "Zm8=");
+  EXPECT_EQ(enc("foo"), "Zm9v");
+  EXPECT_EQ(enc("foob"), "Zm9vYg==");
+  EXPECT_EQ(enc("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(enc("foobar"), "Zm9vYmFy");
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  for (size_t n = 0; n <= all.size(); n += 37) {
+    const std::string part = all.substr(0, n);
+    auto back = base64_decode(enc(part));
+    ASSERT_TRUE(back.has_value()) << n;
+    EXPECT_EQ(*back, part) << n;
+  }
+}
+
+TEST(Base64, DecodeSkipsLineBreaksAndRefusesOtherText) {
+  EXPECT_EQ(base64_decode("Zm9v\r\nYmFy"), "foobar");
+  EXPECT_EQ(base64_decode("Zm9 vYg=="), "foob");
+  EXPECT_EQ(base64_decode("Zm8"), "fo");  // padding optional
+  EXPECT_FALSE(base64_decode("Zm9v!").has_value());
+  EXPECT_FALSE(base64_decode("Zg==Zg==").has_value());  // data after padding
+  EXPECT_FALSE(base64_decode("Zg===").has_value());     // more than two '='
+}
+
+TEST(LargestFace, FirstOfTheLargestBoxes) {
+  std::vector<Face> faces(4);
+  faces[0].box = {0, 0, 10, 10};
+  faces[1].box = {0, 0, 20, 20};
+  faces[2].box = {5, 5, 25, 25};  // as large as faces[1]: the first one wins
+  faces[3].box = {0, 0, 15, 15};
+  EXPECT_EQ(largest_face(faces), 1u);
+  faces[3].box = {0, 0, 30, 30};
+  EXPECT_EQ(largest_face(faces), 3u);
+  EXPECT_EQ(largest_face(std::span<const Face>(faces.data(), 1)), 0u);
 }
 
 }  // namespace

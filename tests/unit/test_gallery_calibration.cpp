@@ -1,11 +1,14 @@
 // Threshold calibration maths against brute-force definitions on random scored pairs.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <random>
 
-#include "gallery/calibration.h"
+#include "facelens/calibration.h"
 
-namespace facelens::gallery {
+namespace facelens {
 namespace {
 
 std::vector<ScoredPair> random_pairs(size_t n, uint32_t seed, bool ties) {
@@ -221,5 +224,31 @@ TEST(CalibrationWorst, ErrorsAtTheThresholdWorstFirst) {
   EXPECT_TRUE(worst_errors(pairs, 1.0f, 5).false_accepts.empty());
 }
 
+TEST(CalibrationRocCharts, OneChartPerStemAndOnlyPngOrSvg) {
+  const auto pairs = identity_pairs(6, 3, 7, false);
+  AccuracyOptions ao;
+  ao.n_resamples = 20;
+  auto acc = accuracy_with_ci(pairs, ao);
+  ASSERT_TRUE(acc.ok()) << acc.status().to_string();
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("facelens_roc_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto bad = write_roc_charts(pairs, *acc, ao, {(dir / "roc.jpg").string()});
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(dir));  // refused before anything is written
+  auto none = write_roc_charts(pairs, *acc, ao, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->written.empty());
+  auto r = write_roc_charts(pairs, *acc, ao, {(dir / "a" / "roc.svg").string(), (dir / "a" / "roc.png").string()});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  // The data and a script per format are written with or without gnuplot (whose absence is a note).
+  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "roc.dat"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "roc.svg.gp"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "a" / "roc.png.gp"));
+  EXPECT_GE(r->written.size() + r->notes.size(), 1u);
+  for (const auto& f : r->written) EXPECT_TRUE(std::filesystem::exists(f)) << f;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
-}  // namespace facelens::gallery
+}  // namespace facelens

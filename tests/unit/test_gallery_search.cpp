@@ -54,7 +54,7 @@ class GalleryTest : public ::testing::Test {
   std::unique_ptr<Gallery> open(GalleryOptions o = {}, const std::string& file = "g.db") {
     o.db_path = (dir_ / file).string();
     if (o.match_threshold < 0) o.match_threshold = 0.5f;
-    auto g = Gallery::open(o, nullptr);
+    auto g = Gallery::open(o);
     EXPECT_TRUE(g.ok()) << g.status().to_string();
     return g.ok() ? std::move(*g) : nullptr;
   }
@@ -213,8 +213,8 @@ void check_gallery_ann(IndexKind kind, const fs::path& dir) {
   oe.match_threshold = oa.match_threshold = 0.5f;
   oe.index = IndexKind::kExact;
   oa.index = kind;
-  auto ge = Gallery::open(oe, nullptr);
-  auto ga = Gallery::open(oa, nullptr);
+  auto ge = Gallery::open(oe);
+  auto ga = Gallery::open(oa);
   ASSERT_TRUE(ge.ok() && ga.ok());
   ASSERT_TRUE((*ge)->enroll_embeddings(items).ok());
   ASSERT_TRUE((*ga)->enroll_embeddings(items).ok());
@@ -370,17 +370,117 @@ TEST_F(GalleryTest, ExportImportRoundTrip) {
   EXPECT_EQ(other->import_json(R"({"format": "something"})").status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(GalleryTest, NeedsEngineForImagesAndThresholdWithout) {
+TEST_F(GalleryTest, OpensWithoutAnEngineButNeedsAThreshold) {
   GalleryOptions o;
   o.db_path = (dir_ / "x.db").string();
-  EXPECT_EQ(Gallery::open(o, nullptr).status().code(), StatusCode::kInvalidArgument);
-  auto g = open();
-  Image img;
-  EXPECT_EQ(g->identify(img, 3).status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(g->reembed().status().code(), StatusCode::kFailedPrecondition);
+  auto refused = Gallery::open(o);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("match_threshold"), std::string::npos);
+  // With a threshold: vectors in, the decision out, against that threshold.
+  o.match_threshold = 0.85f;
+  auto g = Gallery::open(o);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  EXPECT_FLOAT_EQ((*g)->match_threshold(), 0.85f);
+  ASSERT_TRUE((*g)->enroll_embeddings(two_people()).ok());
+  auto a = (*g)->identify_embedding(kQuery, "model_a", 2);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  ASSERT_TRUE(a->identity);
+  EXPECT_EQ(a->identity->name, "A");  // 0.9 >= 0.85
+  auto b = (*g)->identify_embedding(at_cos(0.f, 4), "model_a", 2);
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->identity);  // B at 0.8 < 0.85: unknown
+  ASSERT_FALSE(b->matches.empty());
+  EXPECT_EQ(b->matches[0].name, "B");
+  EXPECT_NEAR(b->score, 0.8f, 1e-5);
+  auto v = (*g)->verify_embedding(kQuery, "model_a", "B");
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->match);
+  EXPECT_EQ((*g)->check_identity("nobody").code(), StatusCode::kNotFound);
+  EXPECT_TRUE((*g)->check_identity("A").ok());
+  EXPECT_EQ((*g)->check_model("model_b").code(), StatusCode::kFailedPrecondition);
   std::vector<EmbeddingEnrollment> bad_meta = {face("A", at_cos(0.9f, 1))};
   bad_meta[0].metadata_json = "[1, 2]";
-  EXPECT_EQ(g->enroll_embeddings(bad_meta).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*g)->enroll_embeddings(bad_meta).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(GalleryTest, IdentifyEmbeddingsAnswersAsOneAtATime) {
+  auto g = open();
+  ASSERT_TRUE(g->enroll_embeddings(two_people()).ok());
+  const std::vector<std::vector<float>> probes = {kQuery, at_cos(0.f, 4), at_cos(0.2f, 7)};
+  auto all = g->identify_embeddings(probes, "model_a", 2);
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  ASSERT_EQ(all->size(), probes.size());
+  for (size_t i = 0; i < probes.size(); ++i) {
+    auto one = g->identify_embedding(probes[i], "model_a", 2);
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ((*all)[i].identity.has_value(), one->identity.has_value()) << i;
+    ASSERT_EQ((*all)[i].matches.size(), one->matches.size()) << i;
+    for (size_t k = 0; k < one->matches.size(); ++k) {
+      EXPECT_EQ((*all)[i].matches[k].name, one->matches[k].name);
+      EXPECT_FLOAT_EQ((*all)[i].matches[k].score, one->matches[k].score);
+    }
+  }
+  EXPECT_EQ(g->identify_embeddings(probes, "model_b", 2).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(GalleryTest, CheckEnrollmentRefusesBeforeAnyEmbedding) {
+  auto g = open();
+  ASSERT_TRUE(g->enroll_embeddings(std::vector<EmbeddingEnrollment>{face("A", at_cos(0.9f, 1), "sha-1")}).ok());
+  EXPECT_TRUE(g->check_enrollment("B", std::nullopt, "model_a", "sha-2").ok());
+  EXPECT_TRUE(g->check_enrollment("B", std::nullopt, "model_a", "").ok());
+  auto dup = g->check_enrollment("B", std::nullopt, "model_a", "sha-1");
+  EXPECT_EQ(dup.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(dup.message().find("already enrolled as 'A'"), std::string::npos) << dup.message();
+  EXPECT_EQ(g->check_enrollment("", std::nullopt, "model_a", "").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(g->check_enrollment("B", std::string("[1]"), "model_a", "").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(g->check_enrollment("B", std::nullopt, "model_b", "").code(), StatusCode::kFailedPrecondition);
+}
+
+// Crops of 2x1 RGB pixels whose first byte says which unit axis their "embedding" is.
+Image crop_for_axis(int axis) {
+  Image img;
+  img.width = 2;
+  img.height = 1;
+  img.pixels = {static_cast<uint8_t>(axis), 0, 0, 0, 0, 0};
+  return img;
+}
+
+TEST_F(GalleryTest, ReembedReplacesEveryEmbeddingFromTheStoredCrops) {
+  auto g = open();
+  std::vector<EmbeddingEnrollment> items = {face("A", at_cos(0.9f, 1), "a"), face("B", at_cos(0.6f, 4), "b")};
+  items[0].crop = crop_for_axis(2);
+  items[1].crop = crop_for_axis(3);
+  ASSERT_TRUE(g->enroll_embeddings(items).ok());
+  // The new "model" maps a crop to the unit vector on the axis its first byte names.
+  size_t calls = 0, last_done = 0, last_total = 0;
+  auto embed = [&](std::span<const Image> crops) -> StatusOr<std::vector<std::vector<float>>> {
+    ++calls;
+    std::vector<std::vector<float>> out;
+    for (const auto& c : crops) out.push_back(at_cos(0.f, c.pixels.at(0)));
+    return out;
+  };
+  EXPECT_EQ(g->reembed("", embed).status().code(), StatusCode::kInvalidArgument);
+  auto r = g->reembed("model_c", embed, [&](size_t done, size_t total) { last_done = done, last_total = total; });
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->n_faces, 2u);
+  EXPECT_EQ(r->from_model, "model_a");
+  EXPECT_EQ(r->to_model, "model_c");
+  EXPECT_EQ(calls, 1u);
+  EXPECT_EQ(last_done, 2u);
+  EXPECT_EQ(last_total, 2u);
+  EXPECT_EQ(g->stats().model_id, "model_c");
+  EXPECT_EQ(g->identify_embedding(kQuery, "model_a", 1).status().code(), StatusCode::kFailedPrecondition);
+  auto b = g->identify_embedding(at_cos(0.f, 3), "model_c", 1);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  ASSERT_TRUE(b->identity);
+  EXPECT_EQ(b->identity->name, "B");
+  EXPECT_NEAR(b->score, 1.f, 1e-5);
+  // A face without a crop: refused, nothing changed.
+  ASSERT_TRUE(g->enroll_embeddings(std::vector<EmbeddingEnrollment>{face("C", at_cos(0.f, 5), "c", "model_c")}).ok());
+  auto refused = g->reembed("model_d", embed);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("C"), std::string::npos);
+  EXPECT_EQ(g->stats().model_id, "model_c");
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ class GallerySyncTest : public ::testing::Test {
     o.db_path = path_;
     o.match_threshold = 0.5f;
     o.sync_interval_ms = 0;
-    auto g = Gallery::open(o, nullptr);
+    auto g = Gallery::open(o);
     EXPECT_TRUE(g.ok()) << g.status().to_string();
     return g.ok() ? std::move(*g) : nullptr;
   }

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "facelens/engine.h"
-#include "gallery/calibration.h"
+#include "facelens/calibration.h"
 #include "recognize/recognizer.h"
 
 namespace fs = std::filesystem;
@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
     used.push_back(s);
   }
 
-  // Verification over all pairs (the maths of src/gallery/calibration, as `facelens calibrate`).
-  std::vector<facelens::gallery::ScoredPair> pairs;
+  // Verification over all pairs (the maths of include/facelens/calibration.h, as `facelens calibrate`).
+  std::vector<facelens::ScoredPair> pairs;
   for (size_t i = 0; i < used.size(); ++i)
     for (size_t j = i + 1; j < used.size(); ++j)
       pairs.push_back({facelens::recognize::cosine(used[i].embedding, used[j].embedding), used[i].person == used[j].person});
@@ -97,16 +97,16 @@ int main(int argc, char** argv) {
   std::vector<float> pos, neg;
   for (auto& p : pairs) (p.same ? pos : neg).push_back(p.score);
   std::sort(neg.begin(), neg.end());
-  const double auc = facelens::gallery::roc_auc(pairs);
+  const double auc = facelens::roc_auc(pairs);
   auto at = [&](float t) {
-    const auto r = facelens::gallery::rates_at(pairs, t);
+    const auto r = facelens::rates_at(pairs, t);
     return json{{"threshold", t}, {"accuracy", r.accuracy}, {"far", r.far}, {"frr", r.frr}};
   };
-  const float best_t = facelens::gallery::best_accuracy(pairs).threshold;
+  const float best_t = facelens::best_accuracy(pairs).threshold;
   // Equal error rate: the point of the ROC curve where FAR and FRR are closest (their mean there).
   double eer = 1, eer_gap = 2;
   float eer_t = 1;
-  for (const auto& p : facelens::gallery::roc_curve(pairs)) {
+  for (const auto& p : facelens::roc_curve(pairs)) {
     const double frr = 1 - p.tar;
     if (std::abs(p.far - frr) < eer_gap) {
       eer_gap = std::abs(p.far - frr);
@@ -114,9 +114,9 @@ int main(int argc, char** argv) {
       eer_t = p.threshold;
     }
   }
-  auto at_far = facelens::gallery::threshold_for_far(pairs, 1e-3);
+  auto at_far = facelens::threshold_for_far(pairs, 1e-3);
   // The lowest threshold with no false accept.
-  auto no_fa = facelens::gallery::threshold_for_far(pairs, 0.0);
+  auto no_fa = facelens::threshold_for_far(pairs, 0.0);
   const float far0 = no_fa.ok() ? no_fa->threshold : 1.f;
 
   // Leave-one-out identification per set.

@@ -239,7 +239,7 @@ void bench_enroll(const Args& a, const std::string& c) {
   o.match_threshold = 0.36f;
   o.index = facelens::IndexKind::kAuto;  // the default: exact below 20k faces, hamming above
   o.durability = a.durability == "normal" ? facelens::Durability::kNormal : facelens::Durability::kFull;
-  auto gallery = facelens::Gallery::open(o, nullptr);
+  auto gallery = facelens::Gallery::open(o);
   if (!gallery.ok()) {
     std::cerr << gallery.status().to_string() << "\n";
     std::exit(1);
@@ -271,7 +271,7 @@ void bench_enroll(const Args& a, const std::string& c) {
   const double total_ms = ms_since(t0);
   gallery->reset();
   t0 = Clock::now();
-  auto reopened = facelens::Gallery::open(o, nullptr);
+  auto reopened = facelens::Gallery::open(o);
   const double open_ms = ms_since(t0);
   const size_t n_back = reopened.ok() ? (*reopened)->stats().n_faces : 0;
   // The whole gallery path (search + per-identity scores + names) on the reopened gallery.

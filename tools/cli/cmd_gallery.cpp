@@ -13,11 +13,11 @@
 #include <sstream>
 
 #include "common.h"
+#include "facelens/calibration.h"
 #include "facelens/config.h"
 #include "facelens/gallery.h"
+#include "facelens/recognition.h"
 #include "format/result_json.h"
-#include "bench/charts.h"
-#include "gallery/calibration.h"
 
 namespace facelens::cli {
 namespace {
@@ -101,28 +101,28 @@ int resolve_gallery_config(const Common& c, GalleryArgs& a) {
 
 enum class Models { kNone, kRecognition, kEnrolment };
 
-// Opens the gallery; with models when the command embeds faces. Enrolment loads, of the attribute
-// models, only the pose model (for the pose check).
-StatusOr<std::unique_ptr<Gallery>> open_gallery(const Common& c, const GalleryArgs& a, Models models,
-                                                std::shared_ptr<const Engine>* engine_out = nullptr) {
+// Opens the gallery alone, for the commands that compare nothing.
+StatusOr<std::unique_ptr<Gallery>> open_gallery(const GalleryArgs& a) {
   GalleryOptions o = gallery_options(a);
-  std::shared_ptr<const Engine> engine;
-  if (models != Models::kNone) {
-    FACELENS_ASSIGN_OR_RETURN(auto eo, engine_options(c));
-    FACELENS_ASSIGN_OR_RETURN(auto e, Engine::create(eo));
-    if (models == Models::kEnrolment && eo.attributes.empty()) {
-      for (const auto& s : e->services())
-        if (s.service == "attribute" && s.family == "pose") eo.attributes.push_back(s.model_id);
-      if (!eo.attributes.empty()) {
-        FACELENS_ASSIGN_OR_RETURN(e, Engine::create(eo));
-      }
+  if (o.match_threshold < 0) o.match_threshold = 0;  // not used: these commands compare nothing
+  return Gallery::open(o);
+}
+
+// The engine and the gallery, for the commands that embed faces. Enrolment loads, of the
+// attribute models, only the pose model (for the pose check).
+StatusOr<std::unique_ptr<Recognition>> open_recognition(const Common& c, const GalleryArgs& a, Models models) {
+  FACELENS_ASSIGN_OR_RETURN(auto eo, engine_options(c));
+  FACELENS_ASSIGN_OR_RETURN(auto e, Engine::create(eo));
+  if (models == Models::kEnrolment && eo.attributes.empty()) {
+    for (const auto& s : e->services())
+      if (s.service == "attribute" && s.family == "pose") eo.attributes.push_back(s.model_id);
+    if (!eo.attributes.empty()) {
+      FACELENS_ASSIGN_OR_RETURN(e, Engine::create(eo));
     }
-    engine = std::move(e);
-  } else if (o.match_threshold < 0) {
-    o.match_threshold = 0;  // not used: these commands compare nothing
   }
-  if (engine_out) *engine_out = engine;
-  return Gallery::open(o, engine);
+  std::shared_ptr<const Engine> engine = std::move(e);
+  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<Gallery> gallery, Gallery::open(gallery_options_for(*engine, gallery_options(a))));
+  return Recognition::create(engine, gallery);
 }
 
 // A one-line progress bar on stderr when it is a terminal; nothing otherwise.
@@ -158,7 +158,7 @@ bool is_refusal(const Status& s) {
 }
 
 int cmd_enroll(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kEnrolment);
+  auto gallery = open_recognition(c, a, Models::kEnrolment);
   if (!gallery.ok()) return fail(gallery.status());
   EnrollOptions eo;
   if (!a.meta.empty()) eo.metadata_json = a.meta;
@@ -209,7 +209,7 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_list(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto list = (*gallery)->list();
   if (!list.ok()) return fail(list.status());
@@ -250,7 +250,7 @@ int cmd_list(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_remove(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   Status s = (*gallery)->remove(a.name);
   if (!s.ok()) return fail(s);
@@ -266,8 +266,7 @@ json matches_json(const std::vector<Match>& ms) {
 }
 
 int cmd_identify(const Common& c, const GalleryArgs& a) {
-  std::shared_ptr<const Engine> engine;
-  auto gallery = open_gallery(c, a, Models::kRecognition, &engine);
+  auto gallery = open_recognition(c, a, Models::kRecognition);
   if (!gallery.ok()) return fail(gallery.status());
   int rc = 0;
   for (const auto& path : a.images) {
@@ -308,7 +307,7 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_verify(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kRecognition);
+  auto gallery = open_recognition(c, a, Models::kRecognition);
   if (!gallery.ok()) return fail(gallery.status());
   auto v = (*gallery)->verify_file(a.image, a.name);
   if (!v.ok()) return fail(v.status());
@@ -324,7 +323,7 @@ int cmd_verify(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_export(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto text = (*gallery)->export_json(!a.no_crops);
   if (!text.ok()) return fail(text.status());
@@ -352,7 +351,7 @@ int cmd_import(const Common& c, const GalleryArgs& a) {
   if (!in) return fail(not_found("cannot read " + a.file));
   std::stringstream ss;
   ss << in.rdbuf();
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto r = (*gallery)->import_json(ss.str());
   if (!r.ok()) return fail(r.status().with_context(a.file));
@@ -368,7 +367,7 @@ int cmd_import(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_reembed(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kRecognition);
+  auto gallery = open_recognition(c, a, Models::kRecognition);
   if (!gallery.ok()) return fail(gallery.status());
   std::unique_ptr<Progress> bar;
   auto r = (*gallery)->reembed([&](size_t done, size_t total) {
@@ -386,7 +385,7 @@ int cmd_reembed(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_check(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_gallery(c, a, Models::kNone);
+  auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   auto ic = (*gallery)->integrity_check();
   if (!ic.ok()) return fail(ic.status());
@@ -607,13 +606,11 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
       skipped.push_back({{"image", p}, {"why", r.ok() ? "no face" : r.status().to_string()}});
       continue;
     }
-    const Face& f = *std::max_element(r->faces.begin(), r->faces.end(),
-                                      [](const Face& x, const Face& y) { return x.box.area() < y.box.area(); });
-    emb[p] = f.embedding;
+    emb[p] = r->faces[largest_face(r->faces)].embedding;
   }
   progress.clear();
   const std::map<std::string, int> identity = identities_of(*specs);
-  std::vector<gallery::ScoredPair> pairs;
+  std::vector<ScoredPair> pairs;
   std::vector<std::pair<std::string, std::string>> pair_images;  // beside pairs
   for (const auto& p : *specs) {
     auto ia = emb.find(p.a), ib = emb.find(p.b);
@@ -621,21 +618,21 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     pairs.push_back({(*engine)->compare(ia->second, ib->second).similarity, p.same, identity.at(p.a), identity.at(p.b)});
     pair_images.push_back({p.a, p.b});
   }
-  auto at_far = gallery::threshold_for_far(pairs, a.far);
+  auto at_far = threshold_for_far(pairs, a.far);
   if (!at_far.ok()) return fail(at_far.status());
   // Rounded up to 4 decimals: still at most the target FAR, and readable in a config.
   const float threshold = std::ceil(at_far->threshold * 10000.f) / 10000.f;
-  const gallery::ErrorRates chosen = gallery::rates_at(pairs, threshold);
-  const gallery::ErrorRates best = gallery::best_accuracy(pairs);
-  const gallery::ErrorRates current = gallery::rates_at(pairs, (*engine)->match_threshold());
-  gallery::AccuracyOptions ao;
+  const ErrorRates chosen = rates_at(pairs, threshold);
+  const ErrorRates best = best_accuracy(pairs);
+  const ErrorRates current = rates_at(pairs, (*engine)->match_threshold());
+  AccuracyOptions ao;
   ao.n_resamples = a.bootstrap;
   ao.seed = a.seed;
-  auto acc = gallery::accuracy_with_ci(pairs, ao);
+  auto acc = accuracy_with_ci(pairs, ao);
   if (!acc.ok()) return fail(acc.status());
   const float worst_at = a.threshold >= 0 ? a.threshold : threshold;
-  const gallery::WorstErrors worst = gallery::worst_errors(pairs, worst_at, a.worst);
-  auto rates_json = [](const gallery::ErrorRates& r) {
+  const WorstErrors worst = worst_errors(pairs, worst_at, a.worst);
+  auto rates_json = [](const ErrorRates& r) {
     return json{{"threshold", r4(r.threshold)}, {"far", r.far},           {"frr", r.frr},
                 {"tar", 1 - r.frr},             {"accuracy", r.accuracy}, {"false_accepts", r.false_accepts},
                 {"false_rejects", r.false_rejects}};
@@ -647,7 +644,7 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     return arr;
   };
   // The ROC, thinned to at most ~100 points for reading.
-  auto roc = gallery::roc_curve(pairs);
+  auto roc = roc_curve(pairs);
   json roc_j = json::array();
   const size_t step = std::max<size_t>(1, roc.size() / 100);
   for (size_t i = 0; i < roc.size(); i += step)
@@ -667,41 +664,10 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   json charts_j = json::array();
   std::vector<std::string> chart_notes;
   if (!a.no_chart && !a.charts.empty()) {
-    std::map<std::pair<fs::path, std::string>, std::vector<bench::ChartFormat>> wanted;
-    for (const auto& c : a.charts) {
-      const fs::path p = fs::absolute(c);
-      auto f = bench::parse_chart_format(p.extension().string());
-      if (!f) return fail(invalid_argument("--chart " + c + ": expected a file name ending in .png or .svg"));
-      wanted[{p.parent_path(), p.stem().string()}].push_back(*f);
-    }
-    bench::RocChartInput in;
-    // roc_curve runs from FAR 0 (the highest threshold) up, as the chart draws it.
-    for (const auto& p : roc) in.curve.push_back({p.far, p.tar});
-    for (const auto& t : acc->tar_at_far) in.markers.push_back({t.far, t.tar.value, t.tar.lo, t.tar.hi});
-    in.eer = acc->eer.value;
-    double min_far = n_diff ? 1.0 / static_cast<double>(n_diff) : 1.0;
-    for (double f : ao.fars) min_far = std::min(min_far, f);
-    in.min_far = std::pow(10.0, std::floor(std::log10(min_far)));
-    char title[256];
-    std::snprintf(title, sizeof title, "ROC: %zu pairs, %zu identities; AUC %.4f [%.4f, %.4f], EER %.4f [%.4f, %.4f]",
-                  pairs.size(), acc->n_identities, acc->auc.value, acc->auc.lo, acc->auc.hi, acc->eer.value,
-                  acc->eer.lo, acc->eer.hi);
-    in.title = title;
-    for (const auto& [where, formats] : wanted) {
-      std::error_code ec;
-      fs::create_directories(where.first, ec);
-      if (ec) return fail(invalid_argument("cannot create " + where.first.string() + ": " + ec.message()));
-      auto r = bench::render_gnuplot({bench::roc_chart(in, where.first, where.second)}, where.first, formats);
-      if (!r.have_gnuplot) {
-        chart_notes.push_back("gnuplot not found (Debian: apt-get install gnuplot-nox): wrote " + where.second +
-                              ".dat and its scripts in " + where.first.string() + " only");
-        continue;
-      }
-      for (const auto& f : r.written) charts_j.push_back(f.string());
-      for (const auto& f : r.failed)
-        chart_notes.push_back("gnuplot failed to render " + f + " (run " + f + ".gp in " + where.first.string() +
-                              " to see why)");
-    }
+    auto written = write_roc_charts(pairs, *acc, ao, a.charts);
+    if (!written.ok()) return fail(written.status());
+    for (const auto& f : written->written) charts_j.push_back(f);
+    chart_notes = written->notes;
   }
 
   json out = {{"pairs", pairs.size()},

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "facelens/config.h"
+#include "facelens/recognition.h"
 #include "facelens/server.h"
 
 namespace facelens::cli {
@@ -81,7 +82,7 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
   if (!a.no_gallery && cfg->gallery_enabled) {
     GalleryOptions go = cfg->gallery;
     if (a.db) go.db_path = *a.db;
-    auto g = Gallery::open(go, shared_engine);
+    auto g = Gallery::open(gallery_options_for(*shared_engine, go));
     if (!g.ok()) return fail(g.status().with_context("gallery " + go.db_path));
     gallery = std::move(*g);
   }

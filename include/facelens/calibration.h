@@ -1,10 +1,11 @@
-// Verification threshold calibration: ROC, AUC and error rates of scored pairs (one
-// implementation shared by `facelens calibrate` and tools/bench/eval_recognition).
+// facelens — verification threshold calibration: ROC, AUC and error rates of scored pairs, and
+// the ROC chart (one implementation shared by `facelens calibrate` and tools/bench/eval_recognition).
 //
-//   std::vector<gallery::ScoredPair> pairs = {{0.71f, true}, {0.12f, false}, ...};
-//   double auc = gallery::roc_auc(pairs);
-//   auto t = gallery::threshold_for_far(pairs, 1e-3);   // lowest threshold with FAR <= 0.1%
-//   auto acc = gallery::accuracy_with_ci(pairs, {});      // AUC, EER, TAR@FAR with 95 % intervals
+//   std::vector<facelens::ScoredPair> pairs = {{0.71f, true, 0, 0}, {0.12f, false, 0, 1}, ...};
+//   double auc = facelens::roc_auc(pairs);
+//   auto t = facelens::threshold_for_far(pairs, 1e-3);   // lowest threshold with FAR <= 0.1%
+//   auto acc = facelens::accuracy_with_ci(pairs, {});      // AUC, EER, TAR@FAR with 95 % intervals
+//   auto charts = facelens::write_roc_charts(pairs, *acc, {}, {"out/roc.svg", "out/roc.png"});
 //
 // Intervals come from a bootstrap over identities (pairs carry the identity of each image): each
 // resample draws as many identities as there are, with replacement; a pair counts once per drawn
@@ -12,17 +13,18 @@
 // is the percentile interval of the resampled statistic; the seed makes it reproducible.
 //
 // Decision rule everywhere: a pair is accepted as "same person" when score >= threshold.
-// Pure functions, thread-safe.
+// Pure functions, thread-safe (write_roc_charts: for distinct files).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "facelens/status.h"
 
-namespace facelens::gallery {
+namespace facelens {
 
 struct ScoredPair {
   float score = 0;    // similarity (cosine)
@@ -107,4 +109,18 @@ struct WorstErrors {
 };
 WorstErrors worst_errors(std::span<const ScoredPair> pairs, float threshold, size_t k);
 
-}  // namespace facelens::gallery
+// The ROC chart of a calibration: TAR against FAR (log scale) with the TAR at each of
+// options.fars as points with their intervals, the EER, and a title with the pair and identity
+// counts, AUC and EER. Drawn with gnuplot (Debian: gnuplot-nox); each chart keeps its data
+// (STEM.dat) and scripts (STEM.KIND.gp) beside the image so it can be rendered again by hand.
+struct RocChartsWritten {
+  std::vector<std::string> written;  // the images rendered
+  std::vector<std::string> notes;    // what could not be rendered and why (gnuplot missing or failing)
+};
+// One chart per folder and file stem of `files` (each ending in .png or .svg; folders are
+// created), in the formats asked for. kInvalidArgument for another extension or a folder that
+// cannot be created. `report` and `options` are those of accuracy_with_ci on `pairs`.
+StatusOr<RocChartsWritten> write_roc_charts(std::span<const ScoredPair> pairs, const AccuracyReport& report,
+                                            const AccuracyOptions& options, const std::vector<std::string>& files);
+
+}  // namespace facelens

@@ -1,4 +1,4 @@
-#include "gallery/calibration.h"
+#include "facelens/calibration.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-namespace facelens::gallery {
+namespace facelens {
 namespace {
 
 struct Split {
@@ -284,4 +284,4 @@ WorstErrors worst_errors(std::span<const ScoredPair> pairs, float threshold, siz
   return w;
 }
 
-}  // namespace facelens::gallery
+}  // namespace facelens
