@@ -2,12 +2,11 @@
 // and POST /v1/verify against an identity.
 #include <string>
 
-#include "format/result_json.h"
+#include "facelens/result_json.h"
 #include "server/server_impl.h"
 
 namespace facelens {
 
-using server::as_bytes;
 using server::dump;
 using server::json;
 using server::send_error;
@@ -16,7 +15,7 @@ using server::send_status;
 
 void Server::Impl::verify_identity(Request& r, std::span<const uint8_t> span_a, const std::string& identity) {
   if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
-  auto img = decode_image(span_a, engine->decode_options());
+  auto img = decode(span_a);
   if (!img.ok()) return send_status(r.res, img.status());
   auto v = gallery->verify(img->image, identity);
   if (!v.ok()) return send_status(r.res, v.status());
@@ -36,20 +35,11 @@ void Server::Impl::install_gallery_routes() {
     if (top_k < 1 || top_k > options.max_top_k) {
       return send_error(r.res, 400, "INVALID_ARGUMENT", "top_k must be 1.." + std::to_string(options.max_top_k));
     }
-    auto img = decode_image(as_bytes(*bytes), engine->decode_options());
+    auto img = decode(*bytes);
     if (!img.ok()) return send_status(r.res, img.status());
     auto id = gallery->identify(img->image, top_k);
     if (!id.ok()) return send_status(r.res, id.status());
-    json faces = json::array();
-    for (const auto& f : id->faces) {
-      json matches = json::array();
-      for (const auto& m : f.matches) matches.push_back({{"name", m.name}, {"score", m.score}});
-      faces.push_back({{"box", format::to_json(f.face)["box"]},
-                       {"identity", f.identity ? json(f.identity->name) : json(nullptr)},
-                       {"score", f.score},
-                       {"matches", matches}});
-    }
-    send_json(r.res, 200, {{"width", id->width}, {"height", id->height}, {"threshold", id->threshold}, {"faces", faces}});
+    send_json(r.res, 200, format::to_json(*id));
   });
 
   auto identity_json = [this](const IdentityInfo& i) {
@@ -102,7 +92,7 @@ void Server::Impl::install_gallery_routes() {
     auto largest = param(r, "largest");
     if (!largest.ok()) return send_status(r.res, largest.status());
     eo.largest_face = *largest == "true";
-    auto e = gallery->enroll(name, as_bytes(*bytes), eo);
+    auto e = gallery->enroll(name, *bytes, eo);
     if (!e.ok()) return send_status(r.res, e.status());
     send_json(r.res, 201, {{"id", e->name}, {"name", e->name}, {"face_id", e->face_id},
                            {"image_sha256", e->image_sha256}, {"box", format::to_json(e->face)["box"]},

@@ -3,13 +3,12 @@
 #include <string>
 
 #include "facelens/version.h"
-#include "format/result_json.h"
+#include "facelens/result_json.h"
 #include "server/server_impl.h"
 #include "server/static_assets.h"
 
 namespace facelens {
 
-using server::as_bytes;
 using server::json;
 using server::send_error;
 using server::send_json;

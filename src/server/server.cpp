@@ -1,6 +1,5 @@
 #include "facelens/server.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,7 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "facelens/version.h"
+#include "core/base64.h"
+#include "core/sha256.h"
 #include "server/server_impl.h"
 
 namespace facelens {
@@ -24,19 +24,6 @@ using server::dump;
 using server::json;
 using server::send_error;
 using server::send_status;
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 StatusOr<std::vector<ApiKey>> parse_api_keys(const std::string& list) {
   std::vector<ApiKey> keys;
@@ -55,7 +42,7 @@ StatusOr<std::vector<ApiKey>> parse_api_keys(const std::string& list) {
       return invalid_argument("API key role '" + role + "' is not admin or user");
     }
     if (key.size() < 16) return invalid_argument("an API key must have at least 16 characters");
-    keys.push_back({sha256_hex(key), role == "admin" ? Role::kAdmin : Role::kUser});
+    keys.push_back({core::sha256_hex(key), role == "admin" ? Role::kAdmin : Role::kUser});
   }
   return keys;
 }
@@ -86,39 +73,6 @@ int http_workers(const ServerOptions& o) {
 const std::vector<double> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 constexpr size_t kMaxMetadataBytes = 64 << 10;  // identity metadata (a JSON object)
 constexpr size_t kMaxRequestIdBytes = 128;
-
-std::string base64_decode(std::string_view in, bool* ok) {
-  static constexpr std::string_view chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  int val = 0, bits = -8;
-  size_t n_pad = 0;
-  *ok = true;
-  for (char c : in) {
-    if (c == '\n' || c == '\r' || c == ' ') continue;
-    if (c == '=') {
-      ++n_pad;
-      continue;
-    }
-    if (n_pad) {  // data after padding
-      *ok = false;
-      return {};
-    }
-    size_t p = chars.find(c);
-    if (p == std::string_view::npos) {
-      *ok = false;
-      return {};
-    }
-    val = ((val << 6) + static_cast<int>(p)) & 0xFFFFFF;
-    bits += 6;
-    if (bits >= 0) {
-      out.push_back(static_cast<char>((val >> bits) & 0xFF));
-      bits -= 8;
-    }
-  }
-  if (n_pad > 2) *ok = false;
-  return out;
-}
 
 // A request id a client may choose: short and printable ASCII, else the server picks one.
 bool acceptable_request_id(std::string_view id) {
@@ -234,7 +188,7 @@ bool Server::Impl::authorize(Request& r, Role need) {
     send_error(r.res, 401, "UNAUTHENTICATED", "missing X-API-Key header");
     return false;
   }
-  const std::string h = sha256_hex(key);
+  const std::string h = core::sha256_hex(key);
   for (const auto& k : options.api_keys) {
     if (k.sha256 != h) continue;
     if (need == Role::kAdmin && k.role != Role::kAdmin) {
@@ -277,21 +231,35 @@ const server::FormPart* Server::Impl::part(const Request& r, std::string_view na
   return nullptr;
 }
 
-StatusOr<std::string_view> Server::Impl::image_of(Request& r, const std::string& field) {
+bool Server::Impl::has_field(const Request& r, const std::string& field) const {
+  if (is_multipart(r)) return part(r, field) != nullptr;
+  return r.body && r.body->contains(field);
+}
+
+StatusOr<std::span<const uint8_t>> Server::Impl::image_of(Request& r, const std::string& field) {
+  std::string_view bytes;
   if (is_multipart(r)) {
     const server::FormPart* p = part(r, field);
     if (!p) return invalid_argument("multipart request has no file field '" + field + "'");
-    return p->data;
+    bytes = p->data;
+  } else {
+    if (!r.body) return invalid_argument("the body is not a JSON object");
+    auto it = r.body->find(field);
+    if (it == r.body->end() || !it->is_string()) {
+      return invalid_argument("the JSON body has no string field '" + field + "' (base64 image)");
+    }
+    auto raw = core::base64_decode(it->get_ref<const std::string&>());
+    if (!raw) return invalid_argument("field '" + field + "' is not valid base64");
+    r.decoded.push_back(std::move(*raw));
+    bytes = r.decoded.back();
   }
-  if (!r.body) return invalid_argument("the body is not a JSON object");
-  auto it = r.body->find(field);
-  if (it == r.body->end() || !it->is_string()) {
-    return invalid_argument("the JSON body has no string field '" + field + "' (base64 image)");
-  }
-  bool ok = false;
-  r.decoded.push_back(base64_decode(it->get_ref<const std::string&>(), &ok));
-  if (!ok) return invalid_argument("field '" + field + "' is not valid base64");
-  return std::string_view(r.decoded.back());
+  // The engine's limits, from the header alone, before the image waits for a model.
+  FACELENS_RETURN_IF_ERROR(check_image(server::as_bytes(bytes), engine->decode_options()).status());
+  return server::as_bytes(bytes);
+}
+
+StatusOr<DecodedImage> Server::Impl::decode(std::span<const uint8_t> image) const {
+  return decode_image(image, engine->decode_options());
 }
 
 StatusOr<std::string> Server::Impl::param(const Request& r, const std::string& name) const {

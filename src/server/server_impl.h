@@ -101,8 +101,18 @@ struct Server::Impl {
   // parsed, so that no copy or dump of it can recurse deeply.
   Status read_input(Request& r);
   const server::FormPart* part(const Request& r, std::string_view name) const;
-  // The image of a request: multipart file `field`, or JSON {"<field>": "<base64>"}.
-  StatusOr<std::string_view> image_of(Request& r, const std::string& field);
+  // The one reader of an image, for every route that takes one: the multipart file `field`, or
+  // the JSON field {"<field>": "<base64>"}, checked against the engine's decode limits
+  // (Engine::decode_options(): bytes, then pixels from the header alone) with the errors
+  // decode_image gives (413 over a limit, 400 for what is no image). The body size and JSON depth
+  // limits were applied when the request was read (HttpServer, read_input). The bytes live as long
+  // as the request.
+  StatusOr<std::span<const uint8_t>> image_of(Request& r, const std::string& field);
+  // Whether the request carries `field` (a multipart part or a JSON member), to choose between
+  // alternative image fields without hiding a bad image behind a missing-field error.
+  bool has_field(const Request& r, const std::string& field) const;
+  // Decodes an image read by image_of with the engine's configured options.
+  StatusOr<DecodedImage> decode(std::span<const uint8_t> image) const;
   // A text parameter from the query, a multipart field or a JSON string (numbers and booleans as
   // written); "" when absent. Structured JSON values are refused, never re-serialised.
   StatusOr<std::string> param(const Request& r, const std::string& name) const;
@@ -114,8 +124,8 @@ struct Server::Impl {
   const Route* match(const server::HttpRequest& req, std::vector<std::string>* args) const;
   void handle(server::HttpRequest& req, Clock::time_point received, server::HttpResponse& res);
 
-  json result_json(const ImageResult& r) const;
-  json services_providers() const;
+  // A result with "providers" (where each loaded service runs) added, as the CLI prints it.
+  json with_providers(json result) const;
 
   // The routes, by concern (one file each).
   void install();

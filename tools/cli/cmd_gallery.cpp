@@ -15,7 +15,7 @@
 #include "common.h"
 #include "facelens/config.h"
 #include "facelens/gallery.h"
-#include "format/result_json.h"
+#include "facelens/result_json.h"
 #include "bench/charts.h"
 #include "gallery/calibration.h"
 
