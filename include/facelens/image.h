@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "facelens/status.h"
+#include "facelens/types.h"
 
 namespace facelens {
 
@@ -77,12 +78,22 @@ struct ImageHeader {
   int height = 0;
 };
 StatusOr<ImageHeader> read_image_header(std::span<const uint8_t> bytes);
+// The limits decode_image applies before it allocates anything, on the header alone: the byte
+// limit, a readable header of a supported format, a size within max_pixels; the same errors
+// (kOutOfRange over a limit, kInvalidArgument for data that is no image). A cheap refusal at the
+// edge of a service, before the image is queued or decoded.
+StatusOr<ImageHeader> check_image(std::span<const uint8_t> bytes, const DecodeOptions& options);
 
 StatusOr<DecodedImage> decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options);
 // Reads the file (refusing files over options.max_bytes before reading them) and decodes it.
 StatusOr<DecodedImage> decode_image_file(const std::string& path, const DecodeOptions& options);
 // Reads a whole file into memory, refusing files over max_bytes.
 StatusOr<std::vector<uint8_t>> read_file_bytes(const std::string& path, int64_t max_bytes);
+
+// Draws each face on `image` in place (for --draw): its box in green, its landmarks in red and its
+// detection score above the box; lines 2 px thick or width/400 on large images. Coordinates
+// outside the image are clipped.
+void draw_faces(Image& image, std::span<const Face> faces);
 
 // Encodes an image as PNG (for --draw and debugging).
 Status write_png(const Image& image, const std::string& path);

@@ -62,7 +62,6 @@ struct ServerOptions {
 
 // Keys from an environment-style list "admin:KEY1,user:KEY2" (roles admin/user), hashed.
 StatusOr<std::vector<ApiKey>> parse_api_keys(const std::string& list);
-std::string sha256_hex(const std::string& data);
 
 class Server {
  public:

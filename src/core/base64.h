@@ -1,10 +1,8 @@
-// Base64 (RFC 4648, standard alphabet, '=' padding): one encoder and one decoder for the whole
-// library (gallery export/import crops, images sent in JSON to the service).
+// Base64 (RFC 4648, the standard alphabet with '+' and '/'), table-driven. Pure functions,
+// thread-safe.
 //
-//   std::string text = facelens::base64_encode(bytes);
-//   std::optional<std::string> back = facelens::base64_decode(text);  // nullopt: not base64
-//
-// Pure functions, thread-safe.
+//   std::string text = core::base64_encode(bytes);          // padded with '='
+//   std::optional<std::string> raw = core::base64_decode(text);  // nullopt: not base64
 #pragma once
 
 #include <cstdint>
@@ -13,14 +11,13 @@
 #include <string>
 #include <string_view>
 
-namespace facelens {
+namespace facelens::core {
 
 // Padded to a multiple of 4 characters, no line breaks.
 std::string base64_encode(std::span<const uint8_t> bytes);
-
-// The bytes of `text`. Spaces, CR and LF are skipped (wrapped text decodes); padding is optional.
-// nullopt when a character is outside the alphabet, data follows the padding, or there are more
-// than two '='.
+// Accepts padded and unpadded text and skips spaces, tabs and line breaks (as MIME and JSON
+// producers wrap them). nullopt for any other character, data after the padding, more than two
+// '=' or a dangling single character (6 bits cannot end a byte).
 std::optional<std::string> base64_decode(std::string_view text);
 
-}  // namespace facelens
+}  // namespace facelens::core

@@ -7,6 +7,31 @@
 #include <vector>
 
 namespace facelens::core {
+namespace {
+
+std::string hex_of(const unsigned char* md, unsigned len) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string sha256_hex(std::span<const uint8_t> bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  return hex_of(md, len);
+}
+
+std::string sha256_hex(std::string_view text) {
+  return sha256_hex(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
 
 StatusOr<std::string> sha256_file(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -24,13 +49,7 @@ StatusOr<std::string> sha256_file(const std::string& path) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
+  return hex_of(md, len);
 }
 
 }  // namespace facelens::core

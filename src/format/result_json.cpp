@@ -1,4 +1,4 @@
-#include "format/result_json.h"
+#include "facelens/result_json.h"
 
 #include <cmath>
 #include <sstream>
@@ -46,14 +46,48 @@ json to_json(const Face& f) {
   return j;
 }
 
-json to_json(const ImageResult& r, const std::string& image) {
+json to_json(const ImageResult& r) {
   json j;
-  j["image"] = image;
   j["width"] = r.width;
   j["height"] = r.height;
   json faces = json::array();
   for (const auto& f : r.faces) faces.push_back(to_json(f));
   j["faces"] = faces;
+  return j;
+}
+
+json to_json(const ImageResult& r, const std::string& image) {
+  json j = {{"image", image}};
+  j.update(to_json(r));
+  return j;
+}
+
+json to_json(const VerifyResult& v) {
+  json j = {{"similarity", r4(v.similarity)}, {"match", v.match}, {"threshold", r4(v.threshold)}};
+  j["box_a"] = to_json(v.face_a)["box"];
+  j["box_b"] = to_json(v.face_b)["box"];
+  if (v.face_a.deepfake) j["deepfake_a"] = to_json(v.face_a)["deepfake"];
+  if (v.face_b.deepfake) j["deepfake_b"] = to_json(v.face_b)["deepfake"];
+  return j;
+}
+
+json to_json(const IdentifyResult& r) {
+  json faces = json::array();
+  for (const auto& f : r.faces) {
+    json matches = json::array();
+    for (const auto& m : f.matches) matches.push_back({{"name", m.name}, {"score", r4(m.score)}});
+    faces.push_back({{"box", to_json(f.face)["box"]},
+                     {"identity", f.identity ? json(f.identity->name) : json(nullptr)},
+                     {"score", r4(f.score)},
+                     {"matches", matches}});
+  }
+  return {{"width", r.width}, {"height", r.height}, {"threshold", r4(r.threshold)}, {"faces", faces}};
+}
+
+json providers_json(std::span<const ServiceInfo> services) {
+  json j = json::object();
+  for (const auto& s : services)
+    if (s.loaded) j[s.service == "attribute" ? s.model_id : s.service] = s.provider;
   return j;
 }
 

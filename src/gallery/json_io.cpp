@@ -15,7 +15,7 @@ constexpr int kExportVersion = 1;
 
 StatusOr<std::vector<uint8_t>> crop_pixels(const std::string& in) {
   if (in.size() % 4 != 0) return invalid_argument("crop: rgb_base64 is not base64 (length not a multiple of 4)");
-  auto bytes = base64_decode(in);
+  auto bytes = core::base64_decode(in);
   if (!bytes) return invalid_argument("crop: rgb_base64 is not base64");
   return std::vector<uint8_t>(bytes->begin(), bytes->end());
 }
@@ -34,7 +34,7 @@ StatusOr<std::string> export_json(const Store& store, bool with_crops) {
     j["image_sha256"] = f.image_sha256.empty() ? json(nullptr) : json(f.image_sha256);
     j["created_at"] = f.created_at;
     if (with_crops && !f.crop.empty())
-      j["crop"] = {{"width", f.crop.width}, {"height", f.crop.height}, {"rgb_base64", base64_encode(f.crop.pixels)}};
+      j["crop"] = {{"width", f.crop.width}, {"height", f.crop.height}, {"rgb_base64", core::base64_encode(f.crop.pixels)}};
     auto& arr = faces[f.identity_id];
     if (arr.is_null()) arr = json::array();
     arr.push_back(std::move(j));

@@ -735,6 +735,24 @@ StatusOr<ImageHeader> read_image_header(std::span<const uint8_t> bytes) {
   return unknown_format(bytes);
 }
 
+StatusOr<ImageHeader> check_image(std::span<const uint8_t> bytes, const DecodeOptions& options) {
+  FACELENS_RETURN_IF_ERROR(check_options(options));
+  if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(options.max_bytes)) {
+    return out_of_range("encoded image is " + std::to_string(bytes.size()) +
+                        " bytes, over the limit of " + std::to_string(options.max_bytes) +
+                        " bytes: compress it more, or raise DecodeOptions.max_bytes (the "
+                        "max_bytes config limit) to accept it");
+  }
+  FACELENS_ASSIGN_OR_RETURN(ImageHeader header, read_image_header(bytes));
+  // The decoders' names for the formats, so that the messages are theirs.
+  const char* name = header.format == ImageFormat::kJpeg  ? "JPEG"
+                     : header.format == ImageFormat::kPng ? "PNG"
+                     : header.format == ImageFormat::kWebp ? "WebP"
+                                                           : "BMP";
+  FACELENS_RETURN_IF_ERROR(check_dimensions(header.width, header.height, options, name));
+  return header;
+}
+
 StatusOr<DecodedImage> decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options) {
   FACELENS_RETURN_IF_ERROR(check_options(options));
   if (bytes.empty()) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <opencv2/imgproc.hpp>
 
 namespace facelens::image {
@@ -68,3 +69,20 @@ void draw_label(Image& img, Point at, const std::string& text, Rgb color) {
 }
 
 }  // namespace facelens::image
+
+namespace facelens {
+
+void draw_faces(Image& image, std::span<const Face> faces) {
+  const int thick = std::max(2, image.width / 400);
+  for (const auto& f : faces) {
+    image::draw_box(image, f.box, {0, 255, 0}, thick);
+    if (f.landmarks)
+      for (const auto& p : *f.landmarks) image::draw_point(image, p, {255, 0, 0}, thick + 1);
+    char label[32];
+    std::snprintf(label, sizeof label, "%.2f", f.score);
+    image::draw_label(image, {f.box.x1, std::max(0.f, f.box.y1 - 4.f * thick)}, label, {0, 255, 0});
+  }
+}
+
+}  // namespace facelens
+

@@ -1,28 +1,11 @@
 #include "facelens/recognition.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 
+#include "core/sha256.h"
 #include "recognition/quality.h"
 
 namespace facelens {
-namespace {
-
-std::string sha256_hex(std::span<const uint8_t> bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
-}
-
-}  // namespace
 
 GalleryOptions gallery_options_for(const Engine& engine, GalleryOptions options) {
   if (options.match_threshold < 0) options.match_threshold = engine.match_threshold();
@@ -63,7 +46,7 @@ StatusOr<EnrollResult> Recognition::enroll(const std::string& name, std::span<co
   const std::string model = engine_->recognizer_model_id();
   EnrollResult result;
   result.name = name;
-  result.image_sha256 = sha256_hex(bytes);
+  result.image_sha256 = core::sha256_hex(bytes);
   // Name, metadata, model and duplicate image: refused before paying for the models.
   FACELENS_RETURN_IF_ERROR(gallery_->check_enrollment(name, eo.metadata_json, model, result.image_sha256));
   FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, engine_->decode_options()));

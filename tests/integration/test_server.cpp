@@ -231,56 +231,97 @@ TEST_F(ServerTest, ApiKeysAndRoles) {
   EXPECT_FALSE(parse_api_keys("admin:short").ok());
 }
 
-// The configured decode limits ([limits], EngineOptions::decode) hold on every route that takes
-// an image: detect/embed/analyze, verify (two images, or an image and an identity), identify and
-// enrolment. (The verify, identify and enrolment routes used to decode with the defaults.)
+// The configured decode limits ([limits], EngineOptions::decode: max_pixels and max_bytes) hold on
+// every route that takes an image, through the one input reader: the same 413 OUT_OF_RANGE for an
+// over-limit image on each of them, sent as a multipart file and as JSON base64. The requests are
+// a table keyed by route and checked against Server::routes(), so a new image route without an
+// entry here fails. (The verify, identify and enrolment routes used to decode with the defaults.)
 TEST_F(ServerTest, ConfiguredImageLimitsHoldOnEveryImageRoute) {
-  EngineOptions eo;
-  eo.models_dir = testing::models_dir();
-  eo.runtime.provider = Provider::kCpu;
-  eo.decode.max_pixels = 500'000;  // obama.jpg is 910 x 1137 = 1.03 Mpx
-  auto e = Engine::create(eo);
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
-  std::shared_ptr<const Engine> small(std::move(*e));
-  GalleryOptions go;
-  go.db_path = db_dir_ + "/limits.db";
-  auto g = Gallery::open(gallery_options_for(*small, go));
-  ASSERT_TRUE(g.ok()) << g.status().to_string();
-  std::shared_ptr<Gallery> gallery(std::move(*g));
-  // One identity enrolled from a small photo, so verify-with-identity reaches the decode.
   const std::string little = face("face_recognition/obama-240p.jpg"), big = face("face_recognition/obama.jpg");
-  auto recognition = Recognition::create(small, gallery);
-  ASSERT_TRUE(recognition.ok()) << recognition.status().to_string();
-  auto enrolled =
-      (*recognition)->enroll("obama", std::span(reinterpret_cast<const uint8_t*>(little.data()), little.size()), {});
-  ASSERT_TRUE(enrolled.ok()) << enrolled.status().to_string();
-  Running s({}, small, gallery);
-  auto& c = s.client();
-  const httplib::MultipartFormDataItems pair = {{"image_a", big, "a.jpg", "image/jpeg"},
-                                                {"image_b", little, "b.jpg", "image/jpeg"}};
-  const httplib::MultipartFormDataItems with_identity = {{"image", big, "a.jpg", "image/jpeg"},
-                                                         {"identity", "obama", "", ""}};
-  const std::vector<std::pair<std::string, httplib::Result>> answers = [&] {
-    std::vector<std::pair<std::string, httplib::Result>> a;
-    a.emplace_back("detect", c.Post("/v1/detect", image_form("image", big)));
-    a.emplace_back("embed", c.Post("/v1/embed", image_form("image", big)));
-    a.emplace_back("analyze", c.Post("/v1/analyze", image_form("image", big)));
-    a.emplace_back("verify two images", c.Post("/v1/verify", pair));
-    a.emplace_back("verify an identity", c.Post("/v1/verify", with_identity));
-    a.emplace_back("identify", c.Post("/v1/identify", image_form("image", big)));
-    a.emplace_back("enrol", c.Post("/v1/identities/obama/faces", image_form("image", big)));
-    return a;
-  }();
-  for (const auto& [what, r] : answers) {
-    expect_json_error(r, 400, 413, what);
-    if (r) {
-      EXPECT_NE(r->body.find("pixels"), std::string::npos) << what << ": " << r->body;
+  struct Limit {
+    std::string name, word;  // the limit and a word its message must contain
+    DecodeOptions decode;
+  };
+  std::vector<Limit> limits(2);
+  limits[0].name = "max_pixels", limits[0].word = "pixels";
+  limits[0].decode.max_pixels = 500'000;  // obama.jpg is 910 x 1137 = 1.03 Mpx, obama-240p.jpg 0.07 Mpx
+  limits[1].name = "max_bytes", limits[1].word = "bytes";
+  limits[1].decode.max_bytes = 100'000;  // obama.jpg has 280 kB, obama-240p.jpg 37 kB
+  ASSERT_GT(big.size(), 100'000u);
+  ASSERT_LT(little.size(), 100'000u);
+  // Each image route's fields besides the over-limit image ("image" unless said).
+  struct Call {
+    std::string image_field = "image";
+    std::vector<std::pair<std::string, std::string>> texts;
+    std::vector<std::pair<std::string, std::string>> images;  // other, acceptable images
+  };
+  const std::vector<std::pair<std::string, Call>> calls = {
+      {"POST /v1/detect", {}},
+      {"POST /v1/embed", {}},
+      {"POST /v1/analyze", {}},
+      {"POST /v1/verify", {"image_a", {}, {{"image_b", little}}}},
+      {"POST /v1/verify", {"image", {{"identity", "obama"}}, {}}},
+      {"POST /v1/identify", {}},
+      {"POST /v1/identities", {"image", {{"name", "big"}}, {}}},
+      {"POST /v1/identities/{id}/faces", {}},
+  };
+  for (const auto& limit : limits) {
+    SCOPED_TRACE(limit.name);
+    EngineOptions eo;
+    eo.models_dir = testing::models_dir();
+    eo.runtime.provider = Provider::kCpu;
+    eo.decode.max_pixels = limit.decode.max_pixels;
+    eo.decode.max_bytes = limit.decode.max_bytes;
+    auto e = Engine::create(eo);
+    ASSERT_TRUE(e.ok()) << e.status().to_string();
+    std::shared_ptr<const Engine> small(std::move(*e));
+    GalleryOptions go;
+    go.db_path = db_dir_ + "/limits-" + limit.name + ".db";
+    auto g = Gallery::open(gallery_options_for(*small, go));
+    ASSERT_TRUE(g.ok()) << g.status().to_string();
+    std::shared_ptr<Gallery> gallery(std::move(*g));
+    // One identity enrolled from a small photo, so verify-with-identity reaches the image.
+    auto recognition = Recognition::create(small, gallery);
+    ASSERT_TRUE(recognition.ok()) << recognition.status().to_string();
+    auto enrolled =
+        (*recognition)->enroll("obama", std::span(reinterpret_cast<const uint8_t*>(little.data()), little.size()), {});
+    ASSERT_TRUE(enrolled.ok()) << enrolled.status().to_string();
+    Running s({}, small, gallery);
+    auto& c = s.client();
+    // Every POST route of the server takes an image: each must be in the table.
+    for (const auto& served : s.server().routes()) {
+      if (served.rfind("POST ", 0) != 0) continue;
+      EXPECT_TRUE(std::any_of(calls.begin(), calls.end(), [&](const auto& call) { return call.first == served; }))
+          << served << " takes an image but is not checked here";
     }
+    for (const auto& [route, call] : calls) {
+      std::string path = route.substr(5);
+      if (auto at = path.find("{id}"); at != std::string::npos) path.replace(at, 4, "obama");
+      httplib::MultipartFormDataItems form = {{call.image_field, big, "big.jpg", "image/jpeg"}};
+      json body = {{call.image_field, base64(big)}};
+      for (const auto& [k, v] : call.texts) form.push_back({k, v, "", ""}), body[k] = v;
+      for (const auto& [k, v] : call.images) form.push_back({k, v, "b.jpg", "image/jpeg"}), body[k] = base64(v);
+      const std::vector<std::pair<std::string, httplib::Result>> answers = [&] {
+        std::vector<std::pair<std::string, httplib::Result>> a;
+        a.emplace_back(route + " " + call.image_field + " (multipart)", c.Post(path, form));
+        a.emplace_back(route + " " + call.image_field + " (JSON)", c.Post(path, body.dump(), "application/json"));
+        return a;
+      }();
+      for (const auto& [what, r] : answers) {
+        expect_json_error(r, 413, 413, what);
+        if (!r) continue;
+        json j = json::parse(r->body, nullptr, false);
+        EXPECT_EQ(j["error"]["code"], "OUT_OF_RANGE") << what << ": " << r->body;
+        EXPECT_NE(r->body.find(limit.word), std::string::npos) << what << ": " << r->body;
+      }
+    }
+    // Within the limits the same routes answer.
+    auto ok = c.Post("/v1/identify", image_form("image", little));
+    ASSERT_TRUE(ok && ok->status == 200) << (ok ? ok->body : "no response");
+    auto ok_json = c.Post("/v1/detect", json{{"image", base64(little)}}.dump(), "application/json");
+    ASSERT_TRUE(ok_json && ok_json->status == 200) << (ok_json ? ok_json->body : "no response");
+    EXPECT_EQ(gallery->stats().n_faces, 1u) << "an over-limit enrolment was stored";
   }
-  // Within the limit the same routes answer.
-  auto ok = c.Post("/v1/identify", image_form("image", little));
-  ASSERT_TRUE(ok && ok->status == 200) << (ok ? ok->body : "no response");
-  EXPECT_EQ(gallery->stats().n_faces, 1u) << "an over-limit enrolment was stored";
 }
 
 TEST_F(ServerTest, BadInputsGet4xxJsonAndTheServerKeepsServing) {

@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "align/aligner.h"
-#include "core/base64.h"
 #include "detect/nms.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
@@ -177,37 +176,6 @@ TEST(Embedding, NormalizeAndCosine) {
   EXPECT_NEAR(recognize::cosine(a, b), 0.96f, 1e-6);
   EXPECT_NEAR(recognize::cosine(a, a), 1.f, 1e-6);
   EXPECT_FLOAT_EQ(z[0], 0.f);
-}
-
-TEST(Base64, KnownVectorsAndRoundTrips) {
-  auto enc = [](std::string_view t) {
-    return base64_encode({reinterpret_cast<const uint8_t*>(t.data()), t.size()});
-  };
-  // RFC 4648 section 10.
-  EXPECT_EQ(enc(""), "");
-  EXPECT_EQ(enc("f"), "Zg==");
-  EXPECT_EQ(enc("fo"), "Zm8=");
-  EXPECT_EQ(enc("foo"), "Zm9v");
-  EXPECT_EQ(enc("foob"), "Zm9vYg==");
-  EXPECT_EQ(enc("fooba"), "Zm9vYmE=");
-  EXPECT_EQ(enc("foobar"), "Zm9vYmFy");
-  std::string all;
-  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
-  for (size_t n = 0; n <= all.size(); n += 37) {
-    const std::string part = all.substr(0, n);
-    auto back = base64_decode(enc(part));
-    ASSERT_TRUE(back.has_value()) << n;
-    EXPECT_EQ(*back, part) << n;
-  }
-}
-
-TEST(Base64, DecodeSkipsLineBreaksAndRefusesOtherText) {
-  EXPECT_EQ(base64_decode("Zm9v\r\nYmFy"), "foobar");
-  EXPECT_EQ(base64_decode("Zm9 vYg=="), "foob");
-  EXPECT_EQ(base64_decode("Zm8"), "fo");  // padding optional
-  EXPECT_FALSE(base64_decode("Zm9v!").has_value());
-  EXPECT_FALSE(base64_decode("Zg==Zg==").has_value());  // data after padding
-  EXPECT_FALSE(base64_decode("Zg===").has_value());     // more than two '='
 }
 
 TEST(LargestFace, FirstOfTheLargestBoxes) {

@@ -17,7 +17,7 @@
 #include "facelens/config.h"
 #include "facelens/gallery.h"
 #include "facelens/recognition.h"
-#include "format/result_json.h"
+#include "facelens/result_json.h"
 
 namespace facelens::cli {
 namespace {

@@ -3,8 +3,7 @@
 #include <iostream>
 
 #include "common.h"
-#include "image/draw.h"
-#include "format/result_json.h"
+#include "facelens/result_json.h"
 
 namespace facelens::cli {
 namespace {
@@ -27,15 +26,7 @@ Status draw(const std::string& image_path, const ImageResult& r, const std::stri
   auto img = decode_image(*bytes, {});
   if (!img.ok()) return img.status();
   Image canvas = std::move(img->image);
-  const int thick = std::max(2, canvas.width / 400);
-  for (const auto& f : r.faces) {
-    image::draw_box(canvas, f.box, {0, 255, 0}, thick);
-    if (f.landmarks)
-      for (const auto& p : *f.landmarks) image::draw_point(canvas, p, {255, 0, 0}, thick + 1);
-    char label[32];
-    std::snprintf(label, sizeof label, "%.2f", f.score);
-    image::draw_label(canvas, {f.box.x1, std::max(0.f, f.box.y1 - 4.f * thick)}, label, {0, 255, 0});
-  }
+  draw_faces(canvas, r.faces);
   return write_png(canvas, out);
 }
 
@@ -64,7 +55,7 @@ int cmd_images(const Common& c, const std::vector<std::string>& images, const An
     }
     if (c.json_out) {
       json j = format::to_json(*r, path);
-      j["providers"] = services_json(**engine);
+      j["providers"] = format::providers_json((*engine)->services());
       std::cout << j.dump() << "\n" << std::flush;
     } else {
       std::cout << format::to_text(*r, path) << std::flush;
@@ -97,15 +88,13 @@ int cmd_verify(const Common& c, const std::string& a, const std::string& b, floa
     faces[i] = *std::max_element(r->faces.begin(), r->faces.end(),
                                  [](const auto& x, const auto& y) { return x.box.area() < y.box.area(); });
   }
-  auto v = (*engine)->compare(faces[0].embedding, faces[1].embedding);
+  VerifyResult v = (*engine)->compare(faces[0].embedding, faces[1].embedding);
+  v.face_a = faces[0];
+  v.face_b = faces[1];
   if (c.json_out) {
-    json j = {{"image_a", a}, {"image_b", b}, {"similarity", std::round(v.similarity * 1e4) / 1e4},
-              {"match", v.match}, {"threshold", v.threshold}};
-    j["box_a"] = format::to_json(faces[0])["box"];
-    j["box_b"] = format::to_json(faces[1])["box"];
-    if (faces[0].deepfake) j["deepfake_a"] = format::to_json(faces[0])["deepfake"];
-    if (faces[1].deepfake) j["deepfake_b"] = format::to_json(faces[1])["deepfake"];
-    j["providers"] = services_json(**engine);
+    json j = {{"image_a", a}, {"image_b", b}};
+    j.update(format::to_json(v));
+    j["providers"] = format::providers_json((*engine)->services());
     std::cout << j.dump() << "\n";
   } else {
     std::printf("%s vs %s: similarity %.4f, %s (threshold %.3f)\n", a.c_str(), b.c_str(), v.similarity,

@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "common.h"
-#include "format/result_json.h"
+#include "facelens/result_json.h"
 #include "models/family.h"
 #include "runtime/placement.h"
 

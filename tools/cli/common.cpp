@@ -87,11 +87,4 @@ StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base) {
   return o;
 }
 
-nlohmann::ordered_json services_json(const Engine& engine) {
-  nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (const auto& s : engine.services())
-    if (s.loaded) j[s.service == "attribute" ? s.model_id : s.service] = s.provider;
-  return j;
-}
-
 }  // namespace facelens::cli

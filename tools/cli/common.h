@@ -44,9 +44,6 @@ void add_common(CLI::App* cmd, Common& c);
 StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base = {});
 // The engine options of the config file (if any) with the command line on top.
 StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base = {});
-// {"detector": "CPUExecutionProvider", ...} for the services the engine has loaded.
-nlohmann::ordered_json services_json(const Engine& engine);
-
 // A command group adds its subcommands to `app` and a runner per subcommand; a runner returns
 // std::nullopt when its subcommand was not the one given.
 using Runner = std::function<std::optional<int>()>;

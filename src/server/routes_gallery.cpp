@@ -1,0 +1,115 @@
+// Routes on the gallery: POST /v1/identify, the identities (list, get, enrol, add a face, delete)
+// and POST /v1/verify against an identity.
+#include <string>
+
+#include "facelens/result_json.h"
+#include "server/server_impl.h"
+
+namespace facelens {
+
+using server::dump;
+using server::json;
+using server::send_error;
+using server::send_json;
+using server::send_status;
+
+void Server::Impl::verify_identity(Request& r, std::span<const uint8_t> span_a, const std::string& identity) {
+  if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+  auto img = decode(span_a);
+  if (!img.ok()) return send_status(r.res, img.status());
+  auto v = recognition->verify(img->image, identity);
+  if (!v.ok()) return send_status(r.res, v.status());
+  send_json(r.res, 200, {{"identity", v->name}, {"similarity", v->score}, {"match", v->match},
+                         {"threshold", v->threshold}, {"box_a", format::to_json(v->face)["box"]}});
+}
+
+void Server::Impl::install_gallery_routes() {
+  route("POST", "/v1/identify", Role::kUser, true, [this](Request& r) {
+    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    auto bytes = image_of(r, "image");
+    if (!bytes.ok()) return send_status(r.res, bytes.status());
+    int top_k = 5;
+    auto k = param(r, "top_k");
+    if (!k.ok()) return send_status(r.res, k.status());
+    if (!k->empty()) top_k = std::atoi(k->c_str());
+    if (top_k < 1 || top_k > options.max_top_k) {
+      return send_error(r.res, 400, "INVALID_ARGUMENT", "top_k must be 1.." + std::to_string(options.max_top_k));
+    }
+    auto img = decode(*bytes);
+    if (!img.ok()) return send_status(r.res, img.status());
+    auto id = recognition->identify(img->image, top_k);
+    if (!id.ok()) return send_status(r.res, id.status());
+    send_json(r.res, 200, format::to_json(*id));
+  });
+
+  auto identity_json = [this](const IdentityInfo& i) {
+    // Stored by any program: bounded before it is parsed, like a request.
+    json meta = server::json_depth_within(i.metadata_json, options.max_json_depth)
+                    ? json::parse(i.metadata_json, nullptr, false)
+                    : json(nullptr);
+    return json{{"id", i.name}, {"name", i.name}, {"metadata", meta.is_object() ? meta : json::object()},
+                {"faces", i.n_faces}, {"created_at", i.created_at}, {"updated_at", i.updated_at}};
+  };
+  route("GET", "/v1/identities", Role::kUser, false, [this, identity_json](Request& r) {
+    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    auto list = gallery->list();
+    if (!list.ok()) return send_status(r.res, list.status());
+    json arr = json::array();
+    for (const auto& i : *list) arr.push_back(identity_json(i));
+    send_json(r.res, 200, {{"identities", arr}});
+  });
+  route("GET", "/v1/identities/{id}", Role::kUser, false, [this, identity_json](Request& r) {
+    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    const std::string& name = r.args[0];
+    auto list = gallery->list();
+    if (!list.ok()) return send_status(r.res, list.status());
+    for (const auto& i : *list) {
+      if (i.name != name) continue;
+      json j = identity_json(i);
+      json faces = json::array();
+      if (auto fs = gallery->faces(); fs.ok()) {
+        for (const auto& f : *fs) {
+          if (f.name != name) continue;
+          faces.push_back({{"face_id", f.id}, {"model_id", f.model_id}, {"quality", f.quality},
+                           {"box", {f.box.x1, f.box.y1, f.box.x2, f.box.y2}}, {"image_sha256", f.image_sha256},
+                           {"created_at", f.created_at}});
+        }
+      }
+      j["face_list"] = faces;
+      return send_json(r.res, 200, j);
+    }
+    send_error(r.res, 404, "NOT_FOUND", "no identity '" + name + "'");
+  });
+  auto enroll = [this](Request& r, const std::string& name) {
+    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    if (name.empty()) return send_error(r.res, 400, "INVALID_ARGUMENT", "missing identity name");
+    auto bytes = image_of(r, "image");
+    if (!bytes.ok()) return send_status(r.res, bytes.status());
+    EnrollOptions eo;
+    auto meta = metadata_param(r);
+    if (!meta.ok()) return send_status(r.res, meta.status());
+    if (!meta->empty()) eo.metadata_json = *meta;
+    auto largest = param(r, "largest");
+    if (!largest.ok()) return send_status(r.res, largest.status());
+    eo.largest_face = *largest == "true";
+    auto e = recognition->enroll(name, *bytes, eo);
+    if (!e.ok()) return send_status(r.res, e.status());
+    send_json(r.res, 201, {{"id", e->name}, {"name", e->name}, {"face_id", e->face_id},
+                           {"image_sha256", e->image_sha256}, {"box", format::to_json(e->face)["box"]},
+                           {"sharpness", e->sharpness}});
+  };
+  route("POST", "/v1/identities", Role::kAdmin, true, [this, enroll](Request& r) {
+    auto name = param(r, "name");
+    if (!name.ok()) return send_status(r.res, name.status());
+    enroll(r, *name);
+  });
+  route("POST", "/v1/identities/{id}/faces", Role::kAdmin, true, [enroll](Request& r) { enroll(r, r.args[0]); });
+  route("DELETE", "/v1/identities/{id}", Role::kAdmin, false, [this](Request& r) {
+    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    Status s = gallery->remove(r.args[0]);
+    if (!s.ok()) return send_status(r.res, s);
+    send_json(r.res, 200, {{"deleted", r.args[0]}});
+  });
+}
+
+}  // namespace facelens
