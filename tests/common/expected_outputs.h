@@ -49,7 +49,8 @@ inline std::vector<float> weights(size_t n, float phase) {
 }
 
 // f = m * W + b for a per-channel mean m (the generated linear models' arithmetic).
-inline std::vector<double> linear(const std::array<double, 3>& m, const std::vector<float>& w, const std::vector<float>& b) {
+inline std::vector<double> linear(const std::array<double, 3>& m, const std::vector<float>& w,
+                                  const std::vector<float>& b) {
   const size_t k = b.size();
   std::vector<double> f(k);
   for (size_t j = 0; j < k; ++j) f[j] = b[j] + m[0] * w[j] + m[1] * w[k + j] + m[2] * w[2 * k + j];

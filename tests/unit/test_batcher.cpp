@@ -162,9 +162,9 @@ TEST(DynamicBatcher, FailuresReachEveryCallerOfTheBatch) {
   }
   EXPECT_EQ(calls.load(), 2);
 
-  Batcher short_by_one([](std::vector<int>& items) -> StatusOr<std::vector<int>> {
-    return std::vector<int>(items.size() - 1, 0);
-  }, 4, std::chrono::milliseconds(1));
+  Batcher short_by_one(
+      [](std::vector<int>& items) -> StatusOr<std::vector<int>> { return std::vector<int>(items.size() - 1, 0); }, 4,
+      std::chrono::milliseconds(1));
   auto r = short_by_one.submit({1, 2});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInternal);

@@ -15,8 +15,8 @@ namespace {
 using testing::expect_box;
 using testing::GenDir;
 using testing::kBoxTol;
-using testing::LinearHead;
 using testing::linear;
+using testing::LinearHead;
 using testing::norm;
 using testing::softmax;
 using testing::uniform;
