@@ -63,6 +63,7 @@ APT_PACKAGES=(
   gnuplot-nox  # facelens bench: charts (SVG, PNG)
   wrk curl python3  # make load (scripts/load_test.sh)
   clang libclang-rt-14-dev  # make fuzz FUZZ_ENGINE=libfuzzer (libclang_rt.fuzzer, ASan/UBSan runtimes)
+  clang-format  # make test: scripts/check_format.sh (.clang-format); scripts/format.sh
 )
 
 # ---- 1. Debian packages -------------------------------------------------------------------------

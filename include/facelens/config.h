@@ -1,6 +1,6 @@
 // facelens — the configuration file (TOML). Every key has a default, so no file is needed; a
 // file overrides the defaults it names, and an unknown key is an error (typos do not pass
-// silently). The keys, with their defaults, are in docs/config.md and facelens.example.toml.
+// silently). Every key, with its default, is in facelens.example.toml.
 //
 //   auto opts = facelens::load_config("facelens.toml", {});
 //   if (!opts.ok()) return opts.status();   // names the file, the key and what it expected

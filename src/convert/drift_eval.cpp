@@ -61,7 +61,7 @@ Status compare_recognizer(const models::ModelEntry& entry, const Sessions& s, co
                           const DriftOptions& o, models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto ra, recognize::Recognizer::create(entry, s.first));
   FACELENS_ASSIGN_OR_RETURN(auto rb, recognize::Recognizer::create(entry, s.second));
-  r.threshold = o.match_threshold >= 0 ? o.match_threshold : entry.threshold("match", 0.4);
+  r.threshold = o.match_threshold >= 0 ? o.match_threshold : entry.match_threshold();
   r.far = o.far;
   // The largest face of each image, embedded by both models.
   struct Item {

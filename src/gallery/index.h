@@ -64,9 +64,9 @@ void hamming_rows_reference(const uint64_t* codes, size_t n_rows, int words_per_
 // need no hash lookups. Removal moves the last row into the hole (O(dim)).
 //
 // Exact search scans an FP16 copy of the rows (half the memory traffic; F16C CPUs) whose scores
-// are off by at most score_bound(), then re-scores in FP32 every row that could still be in the
-// top k: the result is the FP32 exact top k, at 1.5 times the scan speed. Memory per 512-d row:
-// 2 KiB (FP32) + 1 KiB (FP16) + 64 bytes (sign code).
+// are off by at most the bound score_all_approx() returns, then re-scores in FP32 every row that
+// could still be in the top k: the result is the FP32 exact top k, at 1.5 times the scan speed.
+// Memory per 512-d row: 2 KiB (FP32) + 1 KiB (FP16) + 64 bytes (sign code).
 class ExactIndex final : public Index {
  public:
   explicit ExactIndex(int dim)

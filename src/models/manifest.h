@@ -79,6 +79,11 @@ struct InputContract {
   int width() const { return shape.size() == 4 ? static_cast<int>(shape[3]) : 0; }
 };
 
+// The match threshold (cosine similarity) of a recognizer entry without thresholds.match: a last
+// resort only, since every recognizer of models/manifest.json and every family default
+// (family.cpp) carries its own; the value is the uncalibrated MobileFaceNet family default's.
+inline constexpr double kFallbackMatchThreshold = 0.4;
+
 struct ModelEntry {
   std::string id;
   std::string file;
@@ -99,6 +104,8 @@ struct ModelEntry {
   std::string source;
 
   double threshold(const std::string& key, double fallback) const;
+  // A recognizer's thresholds.match (kFallbackMatchThreshold when the entry has none).
+  double match_threshold() const { return threshold("match", kFallbackMatchThreshold); }
   double number(const std::string& key, double fallback) const;
   std::string string(const std::string& key, const std::string& fallback) const;
 };

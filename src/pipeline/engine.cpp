@@ -415,7 +415,8 @@ const DecodeOptions& Engine::decode_options() const { return impl_->options.deco
 
 float Engine::match_threshold() const {
   if (impl_->options.match_threshold >= 0) return impl_->options.match_threshold;
-  return impl_->recognizer_entry ? static_cast<float>(impl_->recognizer_entry->threshold("match", 0.4)) : 0.4f;
+  return static_cast<float>(impl_->recognizer_entry ? impl_->recognizer_entry->match_threshold()
+                                                    : models::kFallbackMatchThreshold);
 }
 
 std::string Engine::recognizer_model_id() const {

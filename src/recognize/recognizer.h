@@ -39,7 +39,7 @@ class Recognizer {
   bool has_quality() const { return norm_output_ >= 0 || feature_norm_quality_; }
   int input_size() const { return entry_.input.width(); }
   bool batched() const { return batched_; }
-  float match_threshold() const { return static_cast<float>(entry_.threshold("match", 0.4)); }
+  float match_threshold() const { return static_cast<float>(entry_.match_threshold()); }
   const models::ModelEntry& entry() const { return entry_; }
   const runtime::Session& session() const { return *session_; }
 

@@ -55,6 +55,12 @@ class DynamicBatcher {
     return sizes_;
   }
   int max_batch() const { return max_batch_; }
+  // Items submitted and not yet taken into a batch (lets a caller, e.g. a test, wait until
+  // submissions have arrived instead of sleeping).
+  size_t n_pending() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return n_pending_;
+  }
 
  private:
   struct Ticket {

@@ -175,11 +175,6 @@ const void* Environment::cuda_device_handle(int ordinal) const {
   return nullptr;
 }
 
-std::string Environment::cuda_library() const {
-  std::lock_guard<std::mutex> lock(cuda_mu_);
-  return cuda_library_;
-}
-
 CudaReport Environment::cuda_report() const {
   std::lock_guard<std::mutex> lock(cuda_mu_);
   CudaReport r;

@@ -66,8 +66,6 @@ class Environment {
   Status cudnn_status() const;
   // The ORT device (const OrtEpDevice*) of CUDA ordinal `ordinal` (after cuda_devices()), else null.
   const void* cuda_device_handle(int ordinal) const;
-  // The CUDA provider library found (registered when cuda_devices() succeeded), or "".
-  std::string cuda_library() const;
   // Everything known about CUDA after cuda_devices() (devices, versions, reason).
   CudaReport cuda_report() const;
   // The CUDA runtime/driver/cuDNN handles (after cuda_devices(); null before or when the core is

@@ -407,12 +407,6 @@ bool Session::uses_io_binding() const { return replicas_.front()->io_binding; }
 
 bool Session::uses_staging() const { return replicas_.front()->staging_allocator != nullptr; }
 
-int Session::input_index(const std::string& name) const {
-  for (size_t i = 0; i < input_names_.size(); ++i)
-    if (input_names_[i] == name) return static_cast<int>(i);
-  return -1;
-}
-
 int Session::output_index(const std::string& name) const {
   for (size_t i = 0; i < output_names_.size(); ++i)
     if (output_names_[i] == name) return static_cast<int>(i);

@@ -145,8 +145,7 @@ class Session {
   // On CUDA: the cudnn_conv_algo_search value used, and why it differs from the configured one.
   const std::string& conv_algo_search() const { return conv_search_.value; }
   const std::string& conv_algo_search_reason() const { return conv_search_.reason; }
-  // Index of the input/output with this name, or -1.
-  int input_index(const std::string& name) const;
+  // Index of the output with this name, or -1.
   int output_index(const std::string& name) const;
 
   // Runs the model on `inputs` (one per model input, in model order) and returns every output

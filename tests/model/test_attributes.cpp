@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -138,7 +139,72 @@ TEST(Attributes, UnknownFamilyIsUnimplemented) {
 
 TEST(Attributes, ManifestEntriesOpenTheirModels) {
   REQUIRE_ATTRIBUTE_MODELS();
-  EXPECT_EQ(models().by_family.size(), 5u);
+  std::set<std::string> families;
+  for (const auto& [family, model] : models().by_family) {
+    EXPECT_NE(model, nullptr) << family;
+    families.insert(family);
+  }
+  EXPECT_EQ(families, (std::set<std::string>{"age", "expression", "eye", "gender", "pose"}));
+}
+
+// Every value in its range; each model writes only its own fields, so one model alone, all five in
+// one order and all five in the reverse order give the same values, run after run (exactly: the
+// same input through the same session).
+TEST(Attributes, ValuesAreInRangeDeterministicAndIndependentOfOrder) {
+  REQUIRE_ATTRIBUTE_MODELS();
+  FACELENS_REQUIRE_DATA();
+  const std::vector<std::string> families = {"age", "gender", "expression", "pose", "eye"};
+  const std::pair<const char*, size_t> faces[] = {{"face_recognition/obama.jpg", 0},
+                                                  {"face_recognition/two_people.jpg", 1},
+                                                  {"openface/longoria-cooper.jpg", 1}};
+  auto run = [&](const Image& img, const Face& face, const std::vector<std::string>& order) {
+    Attributes a;
+    for (const auto& family : order) {
+      const auto st = models().get(family).apply(img, face.box, face.five, &a);
+      EXPECT_TRUE(st.ok()) << family << ": " << st.to_string();
+    }
+    return a;
+  };
+  auto same = [](const Attributes& x, const Attributes& y) {
+    return x.age == y.age && x.gender == y.gender && x.gender_score == y.gender_score &&
+           x.expression == y.expression && x.expression_score == y.expression_score && x.pose == y.pose &&
+           x.eyes_open == y.eyes_open;
+  };
+  for (const auto& [image, index] : faces) {
+    const auto face = reference_face(image, index);
+    ASSERT_TRUE(face && face->five) << image;
+    const Image img = load(image);
+    ASSERT_FALSE(img.empty()) << image;
+    const Attributes a = run(img, *face, families);
+    ASSERT_TRUE(a.age && a.gender && a.gender_score && a.expression && a.expression_score && a.pose && a.eyes_open)
+        << image;
+    EXPECT_GT(*a.age, 0.f) << image;
+    EXPECT_LT(*a.age, 110.f) << image;
+    EXPECT_TRUE(*a.gender == "male" || *a.gender == "female") << *a.gender;
+    EXPECT_GE(*a.gender_score, 0.5f) << image;  // the probability of the label given
+    EXPECT_LE(*a.gender_score, 1.f) << image;
+    EXPECT_GT(*a.expression_score, 0.f) << image;
+    EXPECT_LE(*a.expression_score, 1.f) << image;
+    for (float angle : *a.pose) EXPECT_LE(std::abs(angle), 90.f) << image;
+    for (float p : *a.eyes_open) {
+      EXPECT_GE(p, 0.f) << image;
+      EXPECT_LE(p, 1.f) << image;
+    }
+    EXPECT_TRUE(same(a, run(img, *face, families))) << image << ": a second run differs";
+    EXPECT_TRUE(same(a, run(img, *face, {families.rbegin(), families.rend()}))) << image << ": the order matters";
+    Attributes merged;
+    for (const auto& family : families) {
+      const Attributes alone = run(img, *face, {family});
+      merged.age = merged.age ? merged.age : alone.age;
+      merged.gender = merged.gender ? merged.gender : alone.gender;
+      merged.gender_score = merged.gender_score ? merged.gender_score : alone.gender_score;
+      merged.expression = merged.expression ? merged.expression : alone.expression;
+      merged.expression_score = merged.expression_score ? merged.expression_score : alone.expression_score;
+      merged.pose = merged.pose ? merged.pose : alone.pose;
+      merged.eyes_open = merged.eyes_open ? merged.eyes_open : alone.eyes_open;
+    }
+    EXPECT_TRUE(same(a, merged)) << image << ": a model alone gives other values";
+  }
 }
 
 TEST(Attributes, EyeModelNeedsLandmarks) {

@@ -1,20 +1,19 @@
-// Model families without real weights here, and the decoders of every family: hand-made tensors
-// through the pure decoders, and generated ONNX models (tests/common/onnx_gen.h) with known
-// outputs through the real loading code (family recognition, manifest entry, session, service,
-// Engine). Expected values are computed here from each family's published contract.
+// The decoders of every detector family and the deepfake head: hand-made tensors through the pure
+// decoders, and generated ONNX models (tests/common/onnx_gen.h) with known outputs through the real
+// loading code (family recognition, manifest entry, session, service). Expected values are
+// computed here from each family's published contract. Family recognition itself is in
+// test_families.cpp, the Engine on generated models in test_engine.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
-#include <map>
-#include <numeric>
 
+#include "common/expected_outputs.h"
 #include "common/onnx_gen.h"
 #include "common/test_env.h"
 #include "deepfake/deepfake.h"
 #include "detect/decoders.h"
 #include "detect/nms.h"
-#include "facelens/engine.h"
 #include "liveness/liveness.h"
 #include "models/family.h"
 #include "recognize/recognizer.h"
@@ -24,61 +23,30 @@
 namespace facelens {
 namespace {
 
+using testing::expect_box;
 using testing::GenDir;
+using testing::kBoxTol;
 using testing::LinearHead;
-
-constexpr float kBoxTol = 1e-4f;
-
-Image uniform(int w, int h, uint8_t r, uint8_t g, uint8_t b) {
-  Image img;
-  img.width = w;
-  img.height = h;
-  img.pixels.resize(static_cast<size_t>(w) * h * 3);
-  for (size_t i = 0; i < img.pixels.size(); i += 3) {
-    img.pixels[i] = r;
-    img.pixels[i + 1] = g;
-    img.pixels[i + 2] = b;
-  }
-  return img;
-}
-
-void expect_box(const Box& b, float x1, float y1, float x2, float y2) {
-  EXPECT_NEAR(b.x1, x1, kBoxTol);
-  EXPECT_NEAR(b.y1, y1, kBoxTol);
-  EXPECT_NEAR(b.x2, x2, kBoxTol);
-  EXPECT_NEAR(b.y2, y2, kBoxTol);
-}
-
-// Deterministic weights for the linear test models.
-std::vector<float> weights(size_t n, float phase) {
-  std::vector<float> w(n);
-  for (size_t i = 0; i < n; ++i) w[i] = std::sin(0.37f * static_cast<float>(i) + phase);
-  return w;
-}
-
-// f = m * W + b for a per-channel mean m (the generated linear models' arithmetic).
-std::vector<double> linear(const std::array<double, 3>& m, const std::vector<float>& w, const std::vector<float>& b) {
-  const size_t k = b.size();
-  std::vector<double> f(k);
-  for (size_t j = 0; j < k; ++j) f[j] = b[j] + m[0] * w[j] + m[1] * w[k + j] + m[2] * w[2 * k + j];
-  return f;
-}
-
-std::vector<double> softmax(const std::vector<double>& v) {
-  const double mx = *std::max_element(v.begin(), v.end());
-  std::vector<double> p(v.size());
-  double s = 0;
-  for (size_t i = 0; i < v.size(); ++i) s += (p[i] = std::exp(v[i] - mx));
-  for (auto& x : p) x /= s;
-  return p;
-}
-
-double norm(const std::vector<double>& v) {
-  return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
-}
+using testing::linear;
+using testing::norm;
+using testing::softmax;
+using testing::uniform;
+using testing::weights;
 
 // ---------------------------------------------------------------------------------------------
 // Pure decoders on hand-made tensors.
+
+TEST(Nms, KeepsBestAndDropsOverlaps) {
+  std::vector<Box> boxes = {{0, 0, 10, 10}, {1, 1, 11, 11}, {50, 50, 60, 60}, {0, 0, 10, 9}};
+  std::vector<float> scores = {0.8f, 0.9f, 0.7f, 0.95f};
+  auto keep = detect::nms(boxes, scores, 0.3f, 0);
+  // 3 (0.95) suppresses 0 (IoU .9) and 1 (IoU ~.66); 2 is far away.
+  ASSERT_EQ(keep.size(), 2u);
+  EXPECT_EQ(keep[0], 3);
+  EXPECT_EQ(keep[1], 2);
+  EXPECT_EQ(detect::nms(boxes, scores, 0.3f, 1).size(), 1u);
+  EXPECT_EQ(detect::nms(boxes, scores, 0.99f, 0).size(), 4u);
+}
 
 TEST(Placement, DownOnlyNeverEnlarges) {
   // A 150x150 crop in a 640x640 input: "fit" enlarges it to 640x640; "down_only" keeps it at
@@ -296,81 +264,6 @@ TEST(Deepfake, Probabilities) {
   ASSERT_EQ(q.size(), 2u);
   EXPECT_NEAR(q[0], 0.2f, 1e-6);
   EXPECT_NEAR(q[1], 0.8f, 1e-6);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Family recognition from signatures.
-
-TensorDesc td(const std::string& name, std::vector<int64_t> shape) {
-  TensorDesc t;
-  t.name = name;
-  t.element_type = "float32";
-  t.shape = std::move(shape);
-  t.dim_names.assign(t.shape.size(), "");
-  return t;
-}
-
-TEST(Families, SignaturesOfTheRealFamilies) {
-  ModelDescription scrfd;
-  scrfd.inputs = {td("input.1", {-1, 3, -1, -1})};
-  for (const char* k : {"score", "bbox", "kps"})
-    for (int s : {8, 16, 32}) scrfd.outputs.push_back(td(std::string(k) + "_" + std::to_string(s), {-1, -1, -1}));
-  EXPECT_EQ(models::match_families(scrfd), std::vector<std::string>{"scrfd"});
-  auto e = models::entry_from_family("scrfd", scrfd);
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
-  EXPECT_EQ(e->outputs.at("kps_16"), "kps_16");
-  EXPECT_EQ(e->input.width(), 640);  // dynamic input: the family's default size
-
-  // insightface exports with numeric output names: roles by position.
-  ModelDescription numeric = scrfd;
-  for (size_t i = 0; i < numeric.outputs.size(); ++i) numeric.outputs[i].name = std::to_string(400 + i);
-  auto n = models::entry_from_family("scrfd", numeric);
-  ASSERT_TRUE(n.ok());
-  EXPECT_EQ(n->outputs.at("score_8"), "400");
-  EXPECT_EQ(n->outputs.at("bbox_32"), "405");
-
-  ModelDescription yunet;
-  yunet.inputs = {td("input", {1, 3, 640, 640})};
-  for (const char* k : {"cls", "obj", "bbox", "kps"})
-    for (int s : {8, 16, 32}) {
-      const int64_t cells = (640 / s) * (640 / s);
-      const int64_t w = std::string(k) == "bbox" ? 4 : std::string(k) == "kps" ? 10 : 1;
-      yunet.outputs.push_back(td(std::string(k) + "_" + std::to_string(s), {1, cells, w}));
-    }
-  EXPECT_EQ(models::match_families(yunet), std::vector<std::string>{"yunet"});
-
-  ModelDescription ultra;
-  ultra.inputs = {td("input", {1, 3, 240, 320})};
-  ultra.outputs = {td("scores", {1, 4420, 2}), td("boxes", {1, 4420, 4})};
-  EXPECT_EQ(models::match_families(ultra), std::vector<std::string>{"ultraface"});
-
-  ModelDescription v5;
-  v5.inputs = {td("input", {-1, 3, -1, -1})};
-  v5.outputs = {td("output", {-1, 6300, -1})};
-  EXPECT_EQ(models::match_families(v5), std::vector<std::string>{"yolov5face"});
-
-  ModelDescription mfn;
-  mfn.inputs = {td("input", {-1, 3, 112, 112})};
-  mfn.outputs = {td("embedding", {-1, 128})};
-  EXPECT_EQ(models::match_families(mfn)[0], "mobilefacenet");
-  EXPECT_TRUE(models::match_families(mfn, "detector").empty());
-
-  ModelDescription fas;
-  fas.inputs = {td("input", {1, 3, 80, 80})};
-  fas.outputs = {td("output", {1, 3})};
-  fas.path = "models/4_0_0_80x80_MiniFASNetV1SE.onnx";
-  EXPECT_EQ(models::match_families(fas), std::vector<std::string>{"minifasnet"});
-  auto f = models::entry_from_family("minifasnet", fas);
-  ASSERT_TRUE(f.ok());
-  EXPECT_FLOAT_EQ(f->input.crop_scale, 4.0f);  // the scale the authors put in the file name
-  fas.path = "2.7_80x80_MiniFASNetV2.onnx";
-  EXPECT_FLOAT_EQ(models::entry_from_family("minifasnet", fas)->input.crop_scale, 2.7f);
-
-  EXPECT_FALSE(models::entry_from_family("resnet", mfn).ok());
-  const std::string known = models::known_families_text();
-  for (const char* fam : {"ultraface", "scrfd", "yunet", "yolov5face", "yolov8face", "yolov10", "yolov10face",
-                          "arcface", "adaface", "mobilefacenet", "minifasnet", "xception"})
-    EXPECT_NE(known.find(fam), std::string::npos) << fam;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -675,111 +568,6 @@ TEST_F(Generated, FusedLiveness) {
   // One model alone: exactly that model's softmax.
   auto single = liveness::FusedLiveness::create({*m1});
   EXPECT_NEAR((*(*single)->score(img, {250, 150, 350, 270})).score, p1[1], 1e-5);
-}
-
-TEST_F(Generated, UnsupportedModelListsTheFamilies) {
-  const std::string f = path("unknown.onnx");
-  ASSERT_TRUE(testing::write_unsupported_model(f));
-  auto fm = models::entry_for_file(f, {});
-  ASSERT_FALSE(fm.ok());
-  const std::string msg = fm.status().message();
-  for (const char* fam : {"scrfd", "yunet", "yolov10face", "arcface", "adaface", "xception", "minifasnet"})
-    EXPECT_NE(msg.find(fam), std::string::npos) << msg;
-  models::FileModelOptions wrong;
-  wrong.family = "scrfd";
-  wrong.task = "recognizer";
-  EXPECT_FALSE(models::entry_for_file(f, wrong).ok());
-}
-
-// The Engine with every service given as a file (no manifest entry, no hash): detector with
-// keypoints (no landmark model needed), AdaFace quality, fused liveness, deepfake in analyze and
-// verify.
-TEST_F(Generated, EngineWithModelFiles) {
-  const std::string det = path("engine_yolov10face.onnx"), rec = path("engine_adaface.onnx"),
-                    live1 = path("engine_live1.onnx"), live2 = path("engine_live2.onnx"),
-                    fake = path("engine_xception.onnx");
-  // One face, box 200..600 in a 1280x960 image (input 100..300, 180..380), eyes and mouth as on
-  // the ArcFace template so that the aligned crop stays inside the image.
-  std::vector<float> head(300 * 21, 0.f);
-  const float row[21] = {100, 180, 300, 380, 0.9f, 0, 160, 250, 1, 240, 250, 1, 200, 290, 1, 165, 330, 1, 235, 330, 1};
-  std::copy(row, row + 21, head.begin());
-  ASSERT_TRUE(testing::write_detector_head(det, {1, 3, 640, 640}, {1, 300, 21}, head));
-  const auto wr = weights(3 * 64, 0.4f), br = weights(64, 0.9f);
-  ASSERT_TRUE(testing::write_linear_model(rec, 112, wr, br, LinearHead::kAdaFace));
-  ASSERT_TRUE(testing::write_linear_model(live1, 80, weights(9, 0.5f), {0, 0, 0}, LinearHead::kLinear, false));
-  ASSERT_TRUE(testing::write_linear_model(live2, 80, weights(9, 1.5f), {0, 0, 0}, LinearHead::kLinear, false));
-  const auto wf = weights(6, 0.8f), bf = std::vector<float>{0.3f, -0.1f};
-  ASSERT_TRUE(testing::write_linear_model(fake, 299, wf, bf, LinearHead::kLinear));
-
-  // An empty manifest: every service comes from a file.
-  {
-    std::ofstream m(path("manifest.json"));
-    m << R"({"models": []})";
-  }
-  EngineOptions o;
-  o.models_dir = dir_->dir();
-  o.runtime.provider = Provider::kCpu;
-  o.detector_file = det;
-  o.recognizer_file = rec;
-  o.liveness_files = {live1, live2};
-  o.deepfake_file = fake;
-  o.deepfake_margin = 1.2f;
-  auto engine = Engine::create(o);
-  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
-  const Image img = uniform(1280, 960, 120, 140, 160);
-  AnalyzeOptions what;
-  what.embedding = what.liveness = what.deepfake = true;
-  auto r = (*engine)->analyze(img, what);
-  ASSERT_TRUE(r.ok()) << r.status().to_string();
-  ASSERT_EQ(r->faces.size(), 1u);
-  const Face& f = r->faces[0];
-  expect_box(f.box, 200, 200, 600, 600);
-  ASSERT_TRUE(f.landmarks);
-  EXPECT_NEAR((*f.landmarks)[0].x, 320, kBoxTol);
-  EXPECT_NEAR((*f.landmarks)[0].y, 340, kBoxTol);
-  const std::array<double, 3> bgr = {(160 - 127.5) / 127.5, (140 - 127.5) / 127.5, (120 - 127.5) / 127.5};
-  auto feat = linear(bgr, wr, br);
-  ASSERT_TRUE(f.quality);
-  EXPECT_NEAR(*f.quality, norm(feat), 1e-4 * norm(feat));
-  ASSERT_EQ(f.embedding.size(), 64u);
-  EXPECT_NEAR(f.embedding[5], feat[5] / norm(feat), 1e-5);
-  ASSERT_TRUE(f.liveness);
-  auto p1 = softmax(linear({160, 140, 120}, weights(9, 0.5f), {0, 0, 0}));
-  auto p2 = softmax(linear({160, 140, 120}, weights(9, 1.5f), {0, 0, 0}));
-  EXPECT_NEAR(f.liveness->score, (p1[1] + p2[1]) / 2, 1e-5);
-  ASSERT_TRUE(f.deepfake);
-  const std::array<double, 3> rgb = {(120 - 127.5) / 127.5, (140 - 127.5) / 127.5, (160 - 127.5) / 127.5};
-  EXPECT_NEAR(f.deepfake->score, softmax(linear(rgb, wf, bf))[1], 1e-5);
-
-  auto v = (*engine)->verify(img, img);
-  ASSERT_TRUE(v.ok()) << v.status().to_string();
-  EXPECT_NEAR(v->similarity, 1.0f, 1e-5);
-  EXPECT_TRUE(v->match);
-  EXPECT_TRUE(v->face_a.deepfake);
-  EXPECT_TRUE(v->face_b.quality);
-
-  std::map<std::string, std::string> family;
-  for (const auto& s : (*engine)->services())
-    if (s.loaded) family[s.service] = s.family;
-  EXPECT_EQ(family["detector"], "yolov10face");
-  EXPECT_EQ(family["recognizer"], "adaface");
-  EXPECT_EQ(family["liveness"], "minifasnet");
-  EXPECT_EQ(family["deepfake"], "xception");
-  EXPECT_EQ(family.count("landmarks"), 0u);  // the detector's keypoints made it unnecessary
-
-  // Without a deepfake model, asking for one changes nothing.
-  o.deepfake_file.clear();
-  auto plain = Engine::create(o);
-  ASSERT_TRUE(plain.ok());
-  auto r2 = (*plain)->analyze(img, what);
-  ASSERT_TRUE(r2.ok()) << r2.status().to_string();
-  EXPECT_FALSE(r2->faces[0].deepfake);
-
-  // A file of the wrong task is refused with the families listed.
-  o.recognizer_file = det;
-  auto bad = Engine::create(o);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("arcface"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace

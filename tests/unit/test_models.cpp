@@ -103,6 +103,27 @@ TEST(Manifest, PipelineVocabulary) {
                    .ok());
 }
 
+// A recognizer's match threshold is its entry's thresholds.match; the one code fallback
+// (models::kFallbackMatchThreshold) is never needed by the shipped manifest.
+TEST(Manifest, MatchThresholdComesFromTheEntry) {
+  auto m = models::parse_manifest(R"({"models": [
+      {"id": "a", "file": "a", "task": "recognizer", "thresholds": {"match": 0.33}},
+      {"id": "b", "file": "b", "task": "recognizer"}]})",
+                                  "t");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_DOUBLE_EQ(m->find("a")->match_threshold(), 0.33);
+  EXPECT_DOUBLE_EQ(m->find("b")->match_threshold(), models::kFallbackMatchThreshold);
+  auto shipped = models::load_manifest(std::string(FACELENS_SOURCE_DIR) + "/models/manifest.json");
+  ASSERT_TRUE(shipped.ok()) << shipped.status().to_string();
+  int n_recognizers = 0;
+  for (const auto& e : shipped->models) {
+    if (e.task != "recognizer") continue;
+    ++n_recognizers;
+    EXPECT_TRUE(e.thresholds.count("match")) << e.id << " has no thresholds.match";
+  }
+  EXPECT_GT(n_recognizers, 0);
+}
+
 TEST(Manifest, RejectsBadEntries) {
   EXPECT_EQ(models::parse_manifest("not json", "t").status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(models::parse_manifest(R"({"models": [{"id": "x"}]})", "t").ok());  // no file/task

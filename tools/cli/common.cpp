@@ -72,7 +72,7 @@ StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base) {
       o.runtime.services[service].device_ids = c.devices;
   }
   if (c.require_gpu) o.runtime.require_gpu = true;
-  // The CUDA provider library when not configured (scripts/gpu-run.sh on a GPU host sets it).
+  // The CUDA provider library when not configured (../shared/tools/gpu-run.sh on a GPU host sets it).
   if (const char* ep = std::getenv("FACELENS_CUDA_EP"); ep && *ep && o.runtime.cuda_ep_path.empty())
     o.runtime.cuda_ep_path = ep;
   if (!c.manifest.empty()) o.manifest = c.manifest;
