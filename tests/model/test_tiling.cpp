@@ -14,7 +14,7 @@
 namespace facelens {
 namespace {
 
-class Tiling : public ::testing::Test {
+class TiledDetection : public ::testing::Test {
  protected:
   void SetUp() override {
     if (testing::data_dir().empty()) GTEST_SKIP() << "no ../shared/data/faces (FACELENS_TEST_DATA)";
@@ -85,7 +85,7 @@ class Tiling : public ::testing::Test {
   AnalyzeOptions boxes_only_;
 };
 
-TEST_F(Tiling, LargeFacesGiveTheUntiledFaces) {
+TEST_F(TiledDetection, LargeFacesGiveTheUntiledFaces) {
   // 1280x960 and 1920x1080 are tiled (>= 2x the 320x240 input); every face here is large.
   std::vector<Box> truth;
   const Image m = mosaic(2, 1280, 960, &truth);
@@ -98,7 +98,7 @@ TEST_F(Tiling, LargeFacesGiveTheUntiledFaces) {
   }
 }
 
-TEST_F(Tiling, SmallFacesMosaicFindsMore) {
+TEST_F(TiledDetection, SmallFacesMosaicFindsMore) {
   // 36 faces in 320x240 cells of a 1920x1440 photo: in the whole-photo pass (6x downscaled) a
   // face is 10-20 px, near the model's smallest anchor; in a tile it is twice that.
   std::vector<Box> truth;
@@ -109,7 +109,9 @@ TEST_F(Tiling, SmallFacesMosaicFindsMore) {
   for (const Box& t : truth) {
     ref_hits += found(ref, t);
     hits += found(got, t);
-    if (found(ref, t)) EXPECT_TRUE(found(got, t)) << "tiling lost a face the whole-photo pass finds";
+    if (found(ref, t)) {
+      EXPECT_TRUE(found(got, t)) << "tiling lost a face the whole-photo pass finds";
+    }
   }
   std::cout << "6x6 mosaic: untiled finds " << ref_hits << " of 36 faces, tiled " << hits << "\n";
   EXPECT_GT(hits, ref_hits);
