@@ -51,11 +51,15 @@ std::unique_ptr<facelens::Engine> make_engine(const facelens::EngineOptions& o) 
   return std::move(*e);
 }
 
-std::vector<Box> detect(const facelens::Engine& e, const Image& img, const facelens::AnalyzeOptions& what) {
+std::vector<Box> detect(const facelens::Engine& e, const Image& img, const facelens::AnalyzeOptions& what,
+                        std::vector<float>* scores = nullptr) {
   std::vector<Box> out;
   auto r = e.analyze(img, what);
   if (r.ok())
-    for (const auto& f : r->faces) out.push_back(f.box);
+    for (const auto& f : r->faces) {
+      out.push_back(f.box);
+      if (scores) scores->push_back(f.score);
+    }
   return out;
 }
 
@@ -221,9 +225,18 @@ int main(int argc, char** argv) {
       const auto& engine = *engines[tiled];
       size_t truth = 0, hit = 0, extra = 0;
       std::vector<double> ms, full_ms;
+      std::vector<float> added_known, added_false;
       json per = json::object();
       for (const auto& p : photos) {
-        const auto boxes = detect(engine, p.image, boxes_only);
+        std::vector<float> sc;
+        const auto boxes = detect(engine, p.image, boxes_only, &sc);
+        // Scores of the faces tiles add: known faces the untiled pass misses, and false ones.
+        const auto base = tiled ? detect(*engines[false], p.image, boxes_only) : boxes;
+        for (size_t i = 0; i < boxes.size(); ++i) {
+          if (std::any_of(base.begin(), base.end(), [&](const Box& b) { return matches(b, boxes[i]); })) continue;
+          const bool known = std::any_of(p.truth.begin(), p.truth.end(), [&](const Box& t) { return matches(boxes[i], t); });
+          (known ? added_known : added_false).push_back(std::round(sc[i] * 1000) / 1000);
+        }
         size_t h = 0;
         for (const Box& t : p.truth) h += std::any_of(boxes.begin(), boxes.end(), [&](const Box& b) { return matches(b, t); });
         size_t x = 0;
@@ -266,6 +279,12 @@ int main(int argc, char** argv) {
       if (full) {
         r["pipeline_ms_median"] = median(full_ms);
         r["pipeline_ms_total"] = std::accumulate(full_ms.begin(), full_ms.end(), 0.0);
+      }
+      if (tiled) {
+        std::sort(added_known.begin(), added_known.end());
+        std::sort(added_false.begin(), added_false.end());
+        r["added_known_scores"] = added_known;
+        r["added_false_scores"] = added_false;
       }
       r["per_photo"] = per;
       js[tiled ? "tiled" : "untiled"] = r;
