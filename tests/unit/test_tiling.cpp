@@ -7,6 +7,7 @@
 #include "detect/nms.h"
 #include "detect/tiling.h"
 #include "facelens/config.h"
+#include "image/tensor.h"
 
 namespace facelens {
 namespace {
@@ -175,6 +176,35 @@ TEST(Tiling, TileFaceThatWouldDropAWholePhotoFaceIsDropped) {
   ASSERT_TRUE(with_kp[0].keypoints);
   EXPECT_FLOAT_EQ((*with_kp[0].keypoints)[2].x, 624.f);
   EXPECT_FLOAT_EQ((*with_kp[0].keypoints)[2].y, 640.f);
+}
+
+TEST(Tiling, RegionInputIsTheCroppedPhotosInput) {
+  // A tile's input (prepare_input on a region) against the reference: the cropped photo's input.
+  Image img;
+  img.width = 97;
+  img.height = 61;
+  img.pixels.resize(static_cast<size_t>(img.width) * img.height * 3);
+  for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 37 + i / 291) % 256);
+  for (const char* resize : {"stretch", "letterbox"}) {
+    SCOPED_TRACE(resize);
+    const std::string text = std::string(R"({"models":[{"id":"d","file":"d.onnx","task":"detector","input":{"shape":[1,3,24,32],"color":"BGR","mean":[127,127,127],"std":[128,128,128],"resize":")") +
+                             resize + R"("},"letterbox_align":"center","pad_value":114}]})";
+    auto m = models::parse_manifest(text, "test");
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    const auto& e = m->models[0];
+    detect::InputMap a, b;
+    const auto got = detect::prepare_input(img, 13, 7, 50, 41, e, &a);
+    const auto ref = detect::prepare_input(image::crop(img, 13, 7, 50, 41), e, &b);
+    ASSERT_EQ(got.size(), ref.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_FLOAT_EQ(got[i], ref[i]) << i;
+    EXPECT_FLOAT_EQ(a.scale_x, b.scale_x);
+    EXPECT_FLOAT_EQ(a.scale_y, b.scale_y);
+    EXPECT_FLOAT_EQ(a.offset_x, b.offset_x);
+    EXPECT_FLOAT_EQ(a.offset_y, b.offset_y);
+    // The whole photo as a region is the whole photo's input.
+    const auto whole = detect::prepare_input(img, 0, 0, img.width, img.height, e, &a);
+    EXPECT_EQ(whole, detect::prepare_input(img, e, &b));
+  }
 }
 
 TEST(Tiling, ConfigOverride) {
