@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,6 +71,10 @@ struct EngineOptions {
 
   float detect_threshold = -1;  // < 0: the detector's manifest threshold
   float nms_iou = -1;           // < 0: the detector's manifest value
+  // Tiled detection of photos much larger than the detector's input (more small faces found, at
+  // the cost of up to tiling_max_tiles more detector runs): nullopt = the manifest entry's "tiling"
+  // (docs/models.md), true / false force it on / off.
+  std::optional<bool> detect_tiling;
   int max_faces = 100;          // faces kept per image, best first
   float match_threshold = -1;   // < 0: the recognizer's calibrated manifest threshold
 

@@ -230,10 +230,15 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
   }
   if (const auto* t = r.table("detector")) {
     Reader d(*t, origin + " [detector]");
-    FACELENS_RETURN_IF_ERROR(d.unknown_keys({"threshold", "nms_iou", "max_faces"}));
+    FACELENS_RETURN_IF_ERROR(d.unknown_keys({"threshold", "nms_iou", "max_faces", "tiling"}));
     FACELENS_RETURN_IF_ERROR(d.get("threshold", &o.detect_threshold));
     FACELENS_RETURN_IF_ERROR(d.get("nms_iou", &o.nms_iou));
     FACELENS_RETURN_IF_ERROR(d.get("max_faces", &o.max_faces));
+    if (t->contains("tiling")) {  // absent: the detector's manifest "tiling"
+      bool tiling = false;
+      FACELENS_RETURN_IF_ERROR(d.get("tiling", &tiling));
+      o.detect_tiling = tiling;
+    }
   }
   if (const auto* t = r.table("recognizer")) {
     Reader d(*t, origin + " [recognizer]");

@@ -52,6 +52,10 @@ Placement place(int w, int h, int input_width, int input_height, const std::stri
 // letterbox_scale, pad_value, colour order, mean/std): 1 x C x H x W floats. The entry's keys
 // were checked when its detector was made (letterbox_scale_of).
 std::vector<float> prepare_input(const Image& img, const models::ModelEntry& entry, InputMap* map);
+// The same for the region (x, y, w, h) of `img` taken as the image (a tile, tiling.h); `map`
+// maps to the region's pixels.
+std::vector<float> prepare_input(const Image& img, int x, int y, int w, int h, const models::ModelEntry& entry,
+                                 InputMap* map);
 
 // A detection in model-input pixels, before NMS and mapping back.
 struct Candidate {
@@ -88,5 +92,15 @@ std::vector<Candidate> decode_yolov10(std::span<const float> rows, int row_width
 // detection's crop_box follows contract.box_shape (from the unclipped box).
 std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, int image_width, int image_height,
                               const models::DetectorContract& contract, float suppress_threshold, int max_faces);
+
+// finish() with tile candidates beside the whole photo's (tiling.h): `tiled` are in the same
+// model-input frame as `cand` (`map`), cut faces already dropped and each tile's candidates
+// capped at contract.max_candidates. `cand` is selected exactly as finish() selects it; `tiled`
+// goes through the same suppression among itself, and a tile box that conflicts with a kept
+// whole-photo box under that rule (hard_nms_iou: IoU > threshold; bottom_first_own_area: either
+// box would drop the other) is dropped. Needs suppress_threshold >= 0 when `tiled` is not empty.
+std::vector<Detection> finish_tiled(std::vector<Candidate> cand, std::vector<Candidate> tiled, const InputMap& map,
+                                    int image_width, int image_height, const models::DetectorContract& contract,
+                                    float suppress_threshold, int max_faces);
 
 }  // namespace facelens::detect

@@ -4,6 +4,7 @@
 
 #include "detect/families.h"
 #include "detect/nms.h"
+#include "detect/tiling.h"
 #include "models/binding.h"
 #include "image/tensor.h"
 
@@ -63,6 +64,12 @@ StatusOr<std::shared_ptr<const Detector>> create_detector(const models::ModelEnt
     } else {
       o.nms_iou = static_cast<float>(entry.threshold("nms_iou", 0.3));
     }
+  }
+  FACELENS_ASSIGN_OR_RETURN(TilingRule tiling, tiling_rule_of(entry));
+  if (o.tiling) tiling.enabled = *o.tiling;
+  if (tiling.enabled && (entry.family == "yolov10" || entry.family == "yolov10face")) {
+    return invalid_argument("detector '" + entry.id + "' (family " + entry.family +
+                            ") is end to end, without a suppression rule to merge tiles by: turn tiling off for it");
   }
   if (entry.input.shape.size() != 4 || entry.input.width() <= 0 || entry.input.height() <= 0) {
     return invalid_argument("manifest entry '" + entry.id + "': input.shape must be [1,C,H,W] with fixed H and W");

@@ -34,6 +34,9 @@ struct DetectorOptions {
   // (hard_nms_iou) or thresholds.own_area_overlap (bottom_first_own_area).
   float nms_iou = -1;
   int max_faces = 1000;
+  // Tiled detection of photos much larger than the input (tiling.h): nullopt = the manifest
+  // entry's "tiling"; true / false force it on / off (the rest of the rule stays the entry's).
+  std::optional<bool> tiling;
 };
 
 class Detector {

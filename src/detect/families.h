@@ -7,6 +7,7 @@
 
 #include "detect/decoders.h"
 #include "detect/detector.h"
+#include "detect/tiling.h"
 #include "runtime/session.h"
 
 namespace facelens::detect {
@@ -15,7 +16,12 @@ class ModelDetector : public Detector {
  public:
   ModelDetector(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, const DetectorOptions& o,
                 bool keypoints, bool nms)
-      : entry_(e), session_(std::move(s)), options_(o), keypoints_(keypoints), nms_(nms) {}
+      : entry_(e), session_(std::move(s)), options_(o), keypoints_(keypoints), nms_(nms) {
+    // Checked by create_detector (tiling_rule_of), which makes every ModelDetector.
+    auto rule = tiling_rule_of(e);
+    if (rule.ok()) tiling_ = *rule;
+    if (o.tiling) tiling_.enabled = *o.tiling;
+  }
 
   StatusOr<std::vector<Detection>> detect(const Image& img) const final;
   int input_width() const final { return entry_.input.width(); }
@@ -28,6 +34,8 @@ class ModelDetector : public Detector {
   // Candidates in model-input pixels from the model's outputs (model order).
   virtual StatusOr<std::vector<Candidate>> decode(const std::vector<runtime::Tensor>& out) const = 0;
   const DetectorOptions& options() const { return options_; }
+  // The tiles `img` is run in besides the whole photo (none when tiling is off or it is small).
+  std::vector<Tile> tiles_of(const Image& img) const;
 
   models::ModelEntry entry_;
 
@@ -36,6 +44,7 @@ class ModelDetector : public Detector {
   DetectorOptions options_;
   bool keypoints_;
   bool nms_;
+  TilingRule tiling_;
 };
 
 StatusOr<std::shared_ptr<const Detector>> make_scrfd_detector(const models::ModelEntry& entry,

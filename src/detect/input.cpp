@@ -49,16 +49,24 @@ Placement place(int w, int h, int input_width, int input_height, const std::stri
 }
 
 std::vector<float> prepare_input(const Image& img, const models::ModelEntry& entry, InputMap* map) {
+  return prepare_input(img, 0, 0, img.width, img.height, entry, map);
+}
+
+std::vector<float> prepare_input(const Image& whole, int rx, int ry, int rw, int rh, const models::ModelEntry& entry,
+                                 InputMap* map) {
   const int w = entry.input.width(), h = entry.input.height(), c = entry.input.norm.channels();
   std::vector<float> input(static_cast<size_t>(c) * w * h);
   const auto scale = parse_letterbox_scale(entry.string("letterbox_scale", "fit"));
-  const Placement p = place(img.width, img.height, w, h, entry.input.resize, entry.string("letterbox_align", "top_left"),
+  const Placement p = place(rw, rh, w, h, entry.input.resize, entry.string("letterbox_align", "top_left"),
                             scale.ok() ? *scale : LetterboxScale::kFit);
   *map = p.map;
   if (entry.input.resize != "letterbox") {
-    image::crop_resize_planar(img, 0, 0, img.width, img.height, w, h, entry.input.norm, input.data());
+    image::crop_resize_planar(whole, rx, ry, rw, rh, w, h, entry.input.norm, input.data());
     return input;
   }
+  const bool region = rx != 0 || ry != 0 || rw != whole.width || rh != whole.height;
+  const Image cropped = region ? image::crop(whole, rx, ry, rw, rh) : Image{};
+  const Image& img = region ? cropped : whole;
   const auto pad = static_cast<uint8_t>(std::clamp(entry.number("pad_value", 0), 0.0, 255.0));
   Image canvas;
   canvas.width = w;
@@ -89,10 +97,19 @@ Box square_of_height(const Box& b, int iw, int ih) {
 
 std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, int iw, int ih,
                               const models::DetectorContract& contract, float suppress_threshold, int max_faces) {
+  return finish_tiled(std::move(cand), {}, map, iw, ih, contract, suppress_threshold, max_faces);
+}
+
+std::vector<Detection> finish_tiled(std::vector<Candidate> cand, std::vector<Candidate> tiled, const InputMap& map,
+                                    int iw, int ih, const models::DetectorContract& contract, float suppress_threshold,
+                                    int max_faces) {
   if (contract.max_candidates > 0 && static_cast<int>(cand.size()) > contract.max_candidates) {
     std::stable_sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
     cand.resize(static_cast<size_t>(contract.max_candidates));
   }
+  // The whole photo's candidates first, then the tiles': [0, n_whole) and [n_whole, size).
+  const size_t n_whole = cand.size();
+  cand.insert(cand.end(), std::make_move_iterator(tiled.begin()), std::make_move_iterator(tiled.end()));
   std::vector<Box> boxes, unclipped, model_boxes;
   std::vector<float> scores;
   boxes.reserve(cand.size());
@@ -110,19 +127,37 @@ std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, 
     boxes.push_back(c.box);
     scores.push_back(c.score);
   }
-  std::vector<int> order;
-  if (suppress_threshold >= 0 && contract.suppression == models::Suppression::kHardNmsIou) {
-    order = nms(boxes, scores, suppress_threshold, 0);
-  } else {
-    if (suppress_threshold >= 0) {
-      // In model-input pixels, where the package applies its +1 px.
-      order = bottom_first_own_area(model_boxes, suppress_threshold, contract.suppression_pixel_offset);
-    } else {
-      order.resize(cand.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  const bool hard = contract.suppression == models::Suppression::kHardNmsIou;
+  // The entry's suppression over the candidates [from, to), as indices into cand.
+  auto suppress = [&](size_t from, size_t to) {
+    std::vector<int> kept;
+    if (suppress_threshold < 0) {
+      for (size_t i = from; i < to; ++i) kept.push_back(static_cast<int>(i));
+      return kept;
     }
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
+    const auto& src = hard ? boxes : model_boxes;  // bottom_first_own_area: model-input pixels (its +1 px)
+    const std::vector<Box> part(src.begin() + static_cast<std::ptrdiff_t>(from), src.begin() + static_cast<std::ptrdiff_t>(to));
+    const std::vector<float> part_scores(scores.begin() + static_cast<std::ptrdiff_t>(from),
+                                         scores.begin() + static_cast<std::ptrdiff_t>(to));
+    kept = hard ? nms(part, part_scores, suppress_threshold, 0)
+                : bottom_first_own_area(part, suppress_threshold, contract.suppression_pixel_offset);
+    for (int& k : kept) k += static_cast<int>(from);
+    return kept;
+  };
+  std::vector<int> order = suppress(0, n_whole);
+  if (cand.size() > n_whole) {
+    const std::vector<int> whole = order;
+    for (int t : suppress(n_whole, cand.size())) {
+      const bool conflict = std::any_of(whole.begin(), whole.end(), [&](int k) {
+        return hard ? iou(boxes[k], boxes[t]) > suppress_threshold
+                    : own_area_drops(model_boxes[k], model_boxes[t], suppress_threshold, contract.suppression_pixel_offset) ||
+                          own_area_drops(model_boxes[t], model_boxes[k], suppress_threshold,
+                                         contract.suppression_pixel_offset);
+      });
+      if (!conflict) order.push_back(t);
+    }
   }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
   std::vector<Detection> out;
   for (int k : order) {
     if (boxes[k].area() <= 0) continue;
@@ -134,15 +169,53 @@ std::vector<Detection> finish(std::vector<Candidate> cand, const InputMap& map, 
   return out;
 }
 
+std::vector<Tile> ModelDetector::tiles_of(const Image& img) const {
+  if (!tiling_.enabled || !nms_) return {};
+  return plan_tiles(img.width, img.height, entry_.input.width(), entry_.input.height(), tiling_);
+}
+
 StatusOr<std::vector<Detection>> ModelDetector::detect(const Image& img) const {
   if (img.empty()) return invalid_argument("empty image given to the detector");
+  const std::vector<int64_t> shape{1, entry_.input.norm.channels(), entry_.input.height(), entry_.input.width()};
   InputMap map;
   std::vector<float> input = prepare_input(img, entry_, &map);
-  runtime::TensorRef ref{input, {1, entry_.input.norm.channels(), entry_.input.height(), entry_.input.width()}};
+  runtime::TensorRef ref{input, shape};
   FACELENS_ASSIGN_OR_RETURN(auto out, session_->run({&ref, 1}));
   FACELENS_ASSIGN_OR_RETURN(auto cand, decode(out));
-  return finish(std::move(cand), map, img.width, img.height, entry_.detector, nms_ ? options_.nms_iou : -1.f,
-                options_.max_faces);
+  std::vector<Candidate> tiled;
+  for (const Tile& t : tiles_of(img)) {
+    InputMap tmap;
+    std::vector<float> tin = prepare_input(img, t.x, t.y, t.width, t.height, entry_, &tmap);
+    runtime::TensorRef tref{tin, shape};
+    FACELENS_ASSIGN_OR_RETURN(auto tout, session_->run({&tref, 1}));
+    FACELENS_ASSIGN_OR_RETURN(auto tc, decode(tout));
+    const int cap = entry_.detector.max_candidates;
+    if (cap > 0 && static_cast<int>(tc.size()) > cap) {
+      std::stable_sort(tc.begin(), tc.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+      tc.resize(static_cast<size_t>(cap));
+    }
+    // Tile input pixels -> photo pixels -> the whole photo's input pixels (where finish_tiled merges).
+    const float margin = tiling_.edge_margin / std::min(tmap.scale_x, tmap.scale_y);
+    auto to_whole = [&](Point p) {
+      Point o = tmap.to_original(p);
+      o.x += static_cast<float>(t.x);
+      o.y += static_cast<float>(t.y);
+      return Point{o.x * map.scale_x + map.offset_x, o.y * map.scale_y + map.offset_y};
+    };
+    for (auto& c : tc) {
+      Point a = tmap.to_original({c.box.x1, c.box.y1}), b = tmap.to_original({c.box.x2, c.box.y2});
+      const Box photo{a.x + static_cast<float>(t.x), a.y + static_cast<float>(t.y), b.x + static_cast<float>(t.x),
+                      b.y + static_cast<float>(t.y)};
+      if (cut_by_tile_edge(photo, t, img.width, img.height, margin)) continue;
+      Point wa = to_whole({c.box.x1, c.box.y1}), wb = to_whole({c.box.x2, c.box.y2});
+      c.box = {wa.x, wa.y, wb.x, wb.y};
+      if (c.keypoints)
+        for (auto& k : *c.keypoints) k = to_whole(k);
+      tiled.push_back(std::move(c));
+    }
+  }
+  return finish_tiled(std::move(cand), std::move(tiled), map, img.width, img.height, entry_.detector,
+                      nms_ ? options_.nms_iou : -1.f, options_.max_faces);
 }
 
 }  // namespace facelens::detect

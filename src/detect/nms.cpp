@@ -25,6 +25,13 @@ std::vector<int> nms(const std::vector<Box>& boxes, const std::vector<float>& sc
   return keep;
 }
 
+bool own_area_drops(const Box& k, const Box& b, float overlap, float pixel_offset) {
+  if (b.area() <= 0) return false;
+  const float w = std::max(0.f, std::min(b.x2, k.x2) - std::max(b.x1, k.x1) + pixel_offset);
+  const float h = std::max(0.f, std::min(b.y2, k.y2) - std::max(b.y1, k.y1) + pixel_offset);
+  return w * h / b.area() >= overlap;
+}
+
 std::vector<int> bottom_first_own_area(const std::vector<Box>& boxes, float overlap, float pixel_offset) {
   std::vector<int> order;
   for (size_t i = 0; i < boxes.size(); ++i)
@@ -37,11 +44,7 @@ std::vector<int> bottom_first_own_area(const std::vector<Box>& boxes, float over
     if (removed[order[i]]) continue;
     keep.push_back(order[i]);
     for (size_t j = i + 1; j < order.size(); ++j) {
-      const Box& b = boxes[order[j]];
-      if (removed[order[j]]) continue;
-      const float w = std::max(0.f, std::min(b.x2, k.x2) - std::max(b.x1, k.x1) + pixel_offset);
-      const float h = std::max(0.f, std::min(b.y2, k.y2) - std::max(b.y1, k.y1) + pixel_offset);
-      if (w * h / b.area() >= overlap) removed[order[j]] = 1;
+      if (!removed[order[j]] && own_area_drops(k, boxes[order[j]], overlap, pixel_offset)) removed[order[j]] = 1;
     }
   }
   return keep;

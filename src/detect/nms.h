@@ -18,4 +18,8 @@ std::vector<int> nms(const std::vector<Box>& boxes, const std::vector<float>& sc
 // (width x height) is >= overlap; repeats. Returns kept indices in the order kept.
 std::vector<int> bottom_first_own_area(const std::vector<Box>& boxes, float overlap, float pixel_offset);
 
+// The pairwise test of bottom_first_own_area: whether kept box `k` drops box `b` (their
+// intersection, each side + pixel_offset, over b's own area is >= overlap; b of positive size).
+bool own_area_drops(const Box& k, const Box& b, float overlap, float pixel_offset);
+
 }  // namespace facelens::detect

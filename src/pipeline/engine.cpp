@@ -212,6 +212,7 @@ struct Engine::Impl {
       o.score_threshold = options.detect_threshold;
       o.nms_iou = options.nms_iou;
       o.max_faces = options.max_faces;
+      o.tiling = options.detect_tiling;
       return detect::create_detector(*detector_entry, s, o);
     });
   }
