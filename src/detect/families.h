@@ -15,24 +15,19 @@ class ModelDetector : public Detector {
  public:
   ModelDetector(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, const DetectorOptions& o,
                 bool keypoints, bool nms)
-      : entry_(e), session_(std::move(s)), options_(o), keypoints_(keypoints), nms_(nms) {}
+      : Detector(e, std::move(s)), options_(o), keypoints_(keypoints), nms_(nms) {}
 
   StatusOr<std::vector<Detection>> detect(const Image& img) const final;
   int input_width() const final { return entry_.input.width(); }
   int input_height() const final { return entry_.input.height(); }
   bool has_keypoints() const final { return keypoints_; }
-  const runtime::Session& session() const final { return *session_; }
-  const models::ModelEntry& entry() const final { return entry_; }
 
  protected:
   // Candidates in model-input pixels from the model's outputs (model order).
   virtual StatusOr<std::vector<Candidate>> decode(const std::vector<runtime::Tensor>& out) const = 0;
   const DetectorOptions& options() const { return options_; }
 
-  models::ModelEntry entry_;
-
  private:
-  std::shared_ptr<const runtime::Session> session_;
   DetectorOptions options_;
   bool keypoints_;
   bool nms_;

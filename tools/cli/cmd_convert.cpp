@@ -99,8 +99,12 @@ int cmd_convert(const Common& c, const ConvertArgs& a) {
   req.input = a.input;
   req.output = a.output;
   req.entry = *entry;
-  req.fp16 = a.fp16;
-  req.int8 = a.int8;
+  if (int(a.fp16) + int(a.int8) + int(a.int8_dynamic) > 1) {
+    return fail(invalid_argument("choose one of --fp16, --int8, --int8-dynamic"));
+  }
+  req.precision = a.fp16 ? models::Precision::kFp16
+                  : a.int8 || a.int8_dynamic ? models::Precision::kInt8
+                                             : models::Precision::kFp32;
   req.int8_weight_only = a.int8_dynamic;
   req.dynamic_batch = a.dynamic_batch;
   req.fp16_options.keep_fp32_ops = a.keep_fp32_ops;

@@ -42,8 +42,13 @@ struct Common {
 void add_common(CLI::App* cmd, Common& c);
 // The [server] and [gallery] tables of the config file (if any) over `base`.
 StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base = {});
-// The engine options of the config file (if any) with the command line on top.
+// The engine options of the config file (if any) with the command line on top, and the folders
+// the library needs resolved here: models_dir (see default_models_dir), known_models_dir (the
+// build's models/), calibration_dir ($FACELENS_CALIBRATION) and precision_cache_dir
+// (${XDG_CACHE_HOME:-~/.cache}/facelens/models).
 StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base = {});
+// $FACELENS_MODELS, else the models/ folder of the build (compiled into the programs only).
+std::string default_models_dir();
 // {"detector": "CPUExecutionProvider", ...} for the services the engine has loaded.
 nlohmann::ordered_json services_json(const Engine& engine);
 
