@@ -119,7 +119,7 @@ TEST(Placement, LetterboxCentreAndTopLeftAndStretch) {
   auto t = detect::place(1280, 960, 640, 640, models::ResizeRule::kLetterbox, "top_left");
   EXPECT_EQ(t.offset_y, 0);
   EXPECT_NEAR(t.map.to_original({100, 180}).y, 360, kBoxTol);
-  auto s = detect::place(1280, 960, 320, 240, "stretch", "");
+  auto s = detect::place(1280, 960, 320, 240, models::ResizeRule::kStretch, "");
   EXPECT_NEAR(s.map.scale_x, 0.25f, 1e-7);
   EXPECT_NEAR(s.map.scale_y, 0.25f, 1e-7);
   // insightface rounds the resized size down and maps back with the rounded scale.
@@ -353,7 +353,7 @@ TEST(Families, SignaturesOfTheRealFamilies) {
   mfn.inputs = {td("input", {-1, 3, 112, 112})};
   mfn.outputs = {td("embedding", {-1, 128})};
   EXPECT_EQ(models::match_families(mfn)[0], "mobilefacenet");
-  EXPECT_TRUE(models::match_families(mfn, "detector").empty());
+  EXPECT_TRUE(models::match_families(mfn, models::Task::kDetector).empty());
 
   ModelDescription fas;
   fas.inputs = {td("input", {1, 3, 80, 80})};
