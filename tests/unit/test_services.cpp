@@ -268,5 +268,32 @@ TEST_F(Factory, SeveralModelsOnlyForLiveness) {
   EXPECT_FALSE(services::make_service(det, nullptr).ok());
 }
 
+// The engine logs a CPU fallback under provider auto at INFO only when this install has no CUDA
+// provider at all: a structured fact of the session (Environment::cuda_absent), not a search of
+// the fallback message.
+TEST_F(Factory, CudaAbsentIsRecordedOnTheSession) {
+  const std::string f = path("absent.onnx");
+  ASSERT_TRUE(testing::write_linear_model(f, 16, weights(3 * 4, 0.1f), weights(4, 1.f), testing::LinearHead::kLinear));
+  runtime::SessionOptions cpu;
+  cpu.service.provider = Provider::kCpu;
+  auto on_cpu = runtime::Session::create(*env_, f, cpu);
+  ASSERT_TRUE(on_cpu.ok()) << on_cpu.status().to_string();
+  EXPECT_FALSE((*on_cpu)->cuda_absent());  // CUDA was not asked for
+  runtime::SessionOptions automatic;
+  automatic.service.provider = Provider::kAuto;
+  auto s = runtime::Session::create(*env_, f, automatic);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  const bool usable = (*env_)->cuda_devices("").ok();
+  EXPECT_EQ((*s)->cuda_absent(), !usable && (*env_)->cuda_absent());
+  if ((*s)->provider() == runtime::kCudaEpName) {
+    EXPECT_FALSE((*s)->cuda_absent());
+  }
+  // Without a CUDA core or provider library (this CPU build), the reason says so and the flag agrees.
+  const std::string& why = (*s)->fallback_reason();
+  if (why.find("build without CUDA") != std::string::npos || why.find("was not found") != std::string::npos) {
+    EXPECT_TRUE((*s)->cuda_absent()) << why;
+  }
+}
+
 }  // namespace
 }  // namespace facelens
