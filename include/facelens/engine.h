@@ -1,6 +1,7 @@
 // facelens — the face pipeline: decode, detect, landmarks, align, embed, liveness, attributes.
 //
-//   facelens::EngineOptions opt;                       // every field has a default
+//   facelens::EngineOptions opt;                       // every field but models_dir has a default
+//   opt.models_dir = "models";                         // the folder with manifest.json
 //   auto engine = facelens::Engine::create(opt);       // opens models/manifest.json
 //   if (!engine.ok()) { std::cerr << engine.status().to_string(); return 1; }
 //   facelens::AnalyzeOptions what;

@@ -1,7 +1,9 @@
 // facelens — the one header to include.
 //
 //   #include <facelens/facelens.h>
-//   auto engine = facelens::Engine::create({});
+//   facelens::EngineOptions opt;
+//   opt.models_dir = "models";   // the folder with manifest.json (required)
+//   auto engine = facelens::Engine::create(opt);
 //
 // See engine.h (pipeline), image.h (decoding), models.h (model inspection), runtime_info.h
 // (ONNX Runtime and providers), status.h (errors) and types.h (faces, boxes).
