@@ -1,6 +1,7 @@
 // facelens — the face pipeline: decode, detect, landmarks, align, embed, liveness, attributes.
 //
-//   facelens::EngineOptions opt;                       // every field has a default
+//   facelens::EngineOptions opt;                       // every field but models_dir has a default
+//   opt.models_dir = "models";                         // the folder with manifest.json
 //   auto engine = facelens::Engine::create(opt);       // opens models/manifest.json
 //   if (!engine.ok()) { std::cerr << engine.status().to_string(); return 1; }
 //   facelens::AnalyzeOptions what;
@@ -32,8 +33,12 @@
 namespace facelens {
 
 struct EngineOptions {
-  // Folder with manifest.json and the model files; "" = $FACELENS_MODELS, else the build's models/.
+  // Folder with manifest.json and the model files (required: Engine::create fails without it; the
+  // tools take --models DIR, else $FACELENS_MODELS, else the models/ folder of the build).
   std::string models_dir;
+  // Another models folder whose manifests (manifest.json, extra.json) are also searched by sha256
+  // for the *_file models below (the tools pass the build's models/ folder); "" = none.
+  std::string known_models_dir;
   // Model ids from the manifest, per service; "" = the manifest's default for that service.
   std::string detector;
   std::string landmarks;
@@ -66,8 +71,11 @@ struct EngineOptions {
   // FP32). A variant is made on first load, checked against the original, cached on disk and
   // reused; a changed model file gets a new one. INT8 needs calibration_dir.
   std::map<std::string, std::string> precision;
-  std::string precision_cache_dir;  // "" = ${XDG_CACHE_HOME:-~/.cache}/facelens/models
-  std::string calibration_dir;      // face photos for INT8 calibration and drift; "" = $FACELENS_CALIBRATION
+  // Where converted variants are kept; required for a precision other than fp32 (the tools pass
+  // ${XDG_CACHE_HOME:-~/.cache}/facelens/models).
+  std::string precision_cache_dir;
+  // Face photos for INT8 calibration and drift; "" = none (the tools pass $FACELENS_CALIBRATION).
+  std::string calibration_dir;
 
   float detect_threshold = -1;  // < 0: the detector's manifest threshold
   float nms_iou = -1;           // < 0: the detector's manifest value

@@ -1,7 +1,9 @@
 // facelens — the one header to include.
 //
 //   #include <facelens/facelens.h>
-//   auto engine = facelens::Engine::create({});
+//   facelens::EngineOptions opt;
+//   opt.models_dir = "models";   // the folder with manifest.json (required)
+//   auto engine = facelens::Engine::create(opt);
 //
 // See engine.h (pipeline), image.h (decoding), gallery.h (enrolled people as vectors),
 // recognition.h (engine + gallery: enrol, identify, verify photos), calibration.h (match

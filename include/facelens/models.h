@@ -33,4 +33,22 @@ struct ModelDescription {
 
 StatusOr<ModelDescription> inspect_model(const std::string& path);
 
+// What facelens takes a model file for (`facelens models inspect FILE`, EngineOptions::*_file):
+// the manifest entry with the file's sha256 when one of the searched manifests lists it, else the
+// entry of its family (the one named, or the first whose input/output signature the file fits).
+struct ModelFileMatch {
+  std::string family;                     // "scrfd", "arcface", ...
+  std::string task;                       // "detector", "recognizer", ...
+  std::string how;                        // "manifest", "named" or "signature"
+  std::string manifest_path;              // the manifest of the entry, when how is "manifest"
+  std::string entry_id;
+  std::vector<std::string> alternatives;  // other families the signature also fits
+  std::string entry_json;                 // the entry in the schema of models/manifest.json
+};
+// Searches by sha256 the manifests of `models_dir` (manifest.json, extra.json; "" = none) and
+// `manifest` ("" = none); `family` "" = recognise it. Errors: not an ONNX file, an unknown family,
+// a signature no family fits (the message lists the families).
+StatusOr<ModelFileMatch> match_model_file(const std::string& path, const std::string& family,
+                                          const std::string& models_dir, const std::string& manifest = "");
+
 }  // namespace facelens

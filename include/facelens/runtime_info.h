@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,10 @@ struct EpPlacement {
   int n_nodes = 0;
   std::map<std::string, int> op_types;  // operator type ("Conv", "com.microsoft:FusedConv") -> nodes
 };
+
+// "CUDAExecutionProvider 64 nodes (Conv 40, Relu 20, ...), CPUExecutionProvider 2 nodes (Shape 2)":
+// operator types by node count, most first.
+std::string placement_to_string(std::span<const EpPlacement> placement);
 
 struct RuntimeInfo {
   std::string onnxruntime_version;           // of the loaded library

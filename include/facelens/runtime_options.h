@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "facelens/status.h"
@@ -22,6 +23,8 @@ namespace facelens {
 // Priority when kAuto: CUDA, then DirectML (Windows builds only), then CPU.
 enum class Provider { kAuto, kCuda, kDirectML, kCpu };
 const char* provider_option_name(Provider p);  // "auto", "cuda", "directml", "cpu"
+inline std::string_view name(Provider p) { return provider_option_name(p); }
+// Also takes ONNX Runtime's names ("CUDAExecutionProvider", ...); the error lists the names.
 StatusOr<Provider> parse_provider(const std::string& name);
 
 // Options of one service (detector, landmarks, recognizer, liveness, deepfake, attribute). Unset

@@ -73,15 +73,16 @@ CropRect crop_eye_square(Point eye, float eye_width, float scale, int iw, int ih
 
 const char* const kFaceCrops = "box, scaled_box, anchored_box, expanded_box";
 
-bool known_face_crop(const std::string& c) {
-  return c == "box" || c == "scaled_box" || c == "anchored_box" || c == "expanded_box";
+bool known_face_crop(models::CropRule c) {
+  using models::CropRule;
+  return c == CropRule::kBox || c == CropRule::kScaledBox || c == CropRule::kAnchoredBox || c == CropRule::kExpandedBox;
 }
 
 CropRect face_crop(const models::InputContract& in, const Box& box, int iw, int ih) {
   const IntBox b = int_box(box);
-  if (in.crop == "scaled_box") return crop_scaled_box(b, in.crop_scale, iw, ih);
-  if (in.crop == "anchored_box") return crop_anchored_box(b, in.crop_scale, iw, ih);
-  if (in.crop == "expanded_box") return crop_expanded_box(b, in.crop_scale, iw, ih);
+  if (in.crop == models::CropRule::kScaledBox) return crop_scaled_box(b, in.crop_scale, iw, ih);
+  if (in.crop == models::CropRule::kAnchoredBox) return crop_anchored_box(b, in.crop_scale, iw, ih);
+  if (in.crop == models::CropRule::kExpandedBox) return crop_expanded_box(b, in.crop_scale, iw, ih);
   return crop_box(b);
 }
 
@@ -112,9 +113,7 @@ int64_t static_size(const runtime::Session& s, int index) {
 class ModelBase : public AttributeModel {
  public:
   ModelBase(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s)
-      : entry_(e), session_(std::move(s)) {}
-  const runtime::Session& session() const override { return *session_; }
-  const models::ModelEntry& entry() const override { return entry_; }
+      : AttributeModel(e, std::move(s)) {}
 
  protected:
   // Crops `r` from `img`, resizes it to the model input, normalises it and runs the model.
@@ -135,9 +134,6 @@ class ModelBase : public AttributeModel {
     if (!out.ok()) return out.status().with_context(entry_name(entry_));
     return out;
   }
-
-  models::ModelEntry entry_;
-  std::shared_ptr<const runtime::Session> session_;
 };
 
 Status check_input(const models::ModelEntry& e, bool face_crop_rule) {
@@ -152,7 +148,7 @@ Status check_input(const models::ModelEntry& e, bool face_crop_rule) {
                             ": fix input.color or input.shape in the manifest");
   }
   if (face_crop_rule && !known_face_crop(in.crop)) {
-    return invalid_argument(entry_name(e) + ": input.crop '" + in.crop + "' is not one of " + kFaceCrops +
+    return invalid_argument(entry_name(e) + ": input.crop '" + std::string(models::name(in.crop)) + "' is not one of " + kFaceCrops +
                             ": fix input.crop in the manifest");
   }
   if (!(in.crop_scale > 0)) {
@@ -398,8 +394,8 @@ StatusOr<ModelPtr> create_pose(const models::ModelEntry& e, std::shared_ptr<cons
 
 StatusOr<ModelPtr> create_eye(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s) {
   FACELENS_RETURN_IF_ERROR(check_input(e, /*face_crop_rule=*/false));
-  if (e.input.crop != "eye_square") {
-    return invalid_argument(entry_name(e) + ": input.crop '" + e.input.crop +
+  if (e.input.crop != models::CropRule::kEyeSquare) {
+    return invalid_argument(entry_name(e) + ": input.crop '" + std::string(models::name(e.input.crop)) +
                             "' is not a crop the eye model knows (eye_square): fix input.crop in the manifest");
   }
   if (!(e.number("eye_width_iod", 0) > 0)) {

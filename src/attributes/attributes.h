@@ -9,19 +9,20 @@
 #include "facelens/status.h"
 #include "facelens/types.h"
 #include "models/manifest.h"
+#include "models/service.h"
 #include "runtime/session.h"
 
 namespace facelens::attributes {
 
-class AttributeModel {
+class AttributeModel : public models::ModelService {
  public:
-  virtual ~AttributeModel() = default;
   // Runs the model on the face in `box` (with `landmarks` when the model needs them) and sets
   // its fields of `out`.
   virtual Status apply(const Image& img, const Box& box, const std::optional<FivePoints>& landmarks,
                        Attributes* out) const = 0;
-  virtual const runtime::Session& session() const = 0;
-  virtual const models::ModelEntry& entry() const = 0;
+
+ protected:
+  using ModelService::ModelService;
 };
 
 // Chooses the implementation by the entry's family ("age", "gender", "expression", "pose", "eye").

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -20,6 +19,7 @@
 #include "models/registry.h"
 #include "runtime/environment.h"
 #include "runtime/providers.h"
+#include "services/factory.h"
 
 namespace facelens::bench {
 
@@ -41,12 +41,6 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s;
   for (auto d : shape) s += (s.empty() ? "" : "x") + std::to_string(d);
   return s;
-}
-
-std::string resolve_models_dir(const std::string& configured) {
-  if (!configured.empty()) return configured;
-  const char* env = std::getenv("FACELENS_MODELS");
-  return env && *env ? env : FACELENS_BENCH_DEFAULT_MODELS_DIR;
 }
 
 // Returns the heap's free pages to the system (glibc keeps them otherwise), so that the resident
@@ -85,11 +79,11 @@ StatusOr<BenchInputs> load_inputs(const BenchOptions& o, const models::Manifest&
   const models::ModelEntry* det_entry = manifest.default_for("detector");
   if (!det_entry) return failed_precondition(manifest.path + " names no default detector (defaults.detector)");
   FACELENS_ASSIGN_OR_RETURN(auto det_session, variants.open(*det_entry, "fp32", so));
-  FACELENS_ASSIGN_OR_RETURN(auto detector, detect::create_detector(*det_entry, det_session, {}));
+  FACELENS_ASSIGN_OR_RETURN(auto detector, services::make<models::Task::kDetector>(*det_entry, det_session));
   std::shared_ptr<const landmarks::LandmarkModel> lm;
   if (const auto* e = manifest.default_for("landmarks"); e && !detector->has_keypoints()) {
     FACELENS_ASSIGN_OR_RETURN(auto s, variants.open(*e, "fp32", so));
-    FACELENS_ASSIGN_OR_RETURN(lm, landmarks::LandmarkModel::create(*e, s));
+    FACELENS_ASSIGN_OR_RETURN(lm, services::make<models::Task::kLandmarks>(*e, s));
   }
   const models::ModelEntry* rec_entry = manifest.default_for("recognizer");
   const int align_size = rec_entry && rec_entry->input.width() > 0 ? rec_entry->input.width() : 112;
@@ -189,14 +183,18 @@ Status validate(const BenchOptions& o) {
 
 StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
   FACELENS_RETURN_IF_ERROR(validate(options));
+  if (options.models_dir.empty()) {
+    return invalid_argument("no models folder: set BenchOptions::models_dir (the tool takes --models DIR or "
+                            "FACELENS_MODELS)");
+  }
   const auto t_start = Clock::now();
   BenchReport rep;
   rep.options = options;
   rep.options.on_progress = nullptr;
   rep.started_at = utc_timestamp();
   rep.load_start = load_average();
-  rep.machine = capture_machine(FACELENS_BENCH_SOURCE_DIR, FACELENS_BENCH_GIT_COMMIT);
-  rep.models_dir = resolve_models_dir(options.models_dir);
+  rep.machine = capture_machine(options.source_dir, options.configured_commit);
+  rep.models_dir = options.models_dir;
   auto progress = [&](const Progress& p) {
     if (options.on_progress) options.on_progress(p);
   };

@@ -54,7 +54,11 @@ struct BenchOptions {
   int iterations = 50;  // timed runs per step
   int warmup = 5;       // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
   int threads = 0;      // ONNX Runtime intra-op threads per session; 0 = its default
-  std::string models_dir;   // "" = $FACELENS_MODELS, else the build's models/
+  std::string models_dir;   // folder with manifest.json (required; the tool resolves it)
+  // The checkout and the commit it was configured at, for the results' commit (the tool passes
+  // its build's; the library reads neither the environment nor the build tree).
+  std::string source_dir;
+  std::string configured_commit;
   RuntimeOptions runtime;   // per-service CUDA options, EP library path (provider is overridden)
   std::string note;         // free text recorded in the results (e.g. "shared machine")
   // Model files per precision; null = registry_variants (fp32 only).

@@ -1,10 +1,7 @@
 #include "bench/services.h"
 
 #include "align/aligner.h"
-#include "detect/detector.h"
-#include "landmarks/landmarks.h"
-#include "liveness/liveness.h"
-#include "recognize/recognizer.h"
+#include "services/factory.h"
 
 namespace facelens::bench {
 
@@ -18,7 +15,7 @@ StatusOr<const models::ModelEntry*> entry_for(const ServiceContext& ctx, const s
 }
 
 StatusOr<std::shared_ptr<const runtime::Session>> open(const ServiceContext& ctx, const models::ModelEntry& e) {
-  return ctx.variants->open(e, ctx.precision, ctx.session_options(e.task));
+  return ctx.variants->open(e, ctx.precision, ctx.session_options(std::string(models::name(e.task))));
 }
 
 Status need_faces(const ServiceContext& ctx, const std::string& service) {
@@ -82,7 +79,7 @@ class LandmarksBench final : public ServiceBench {
 
 class LivenessBench final : public ServiceBench {
  public:
-  LivenessBench(std::shared_ptr<const liveness::LivenessModel> m, const BenchInputs& in) : m_(std::move(m)), in_(in) {}
+  LivenessBench(std::shared_ptr<const liveness::FusedLiveness> m, const BenchInputs& in) : m_(std::move(m)), in_(in) {}
   bool batched() const override { return false; }
   const char* item() const override { return "face"; }
   Status prepare(int batch) override {
@@ -100,7 +97,7 @@ class LivenessBench final : public ServiceBench {
   int faces_last_run() const override { return batch_; }
 
  private:
-  std::shared_ptr<const liveness::LivenessModel> m_;
+  std::shared_ptr<const liveness::FusedLiveness> m_;
   const BenchInputs& in_;
   int batch_ = 1;
 };
@@ -202,19 +199,19 @@ class PipelineBench final : public ServiceBench {
 StatusOr<std::shared_ptr<const detect::Detector>> open_detector(const ServiceContext& ctx) {
   FACELENS_ASSIGN_OR_RETURN(auto e, entry_for(ctx, "detector"));
   FACELENS_ASSIGN_OR_RETURN(auto s, open(ctx, *e));
-  return detect::create_detector(*e, s, {});
+  return services::make<models::Task::kDetector>(*e, s);
 }
 
 StatusOr<std::shared_ptr<const landmarks::LandmarkModel>> open_landmarks(const ServiceContext& ctx) {
   FACELENS_ASSIGN_OR_RETURN(auto e, entry_for(ctx, "landmarks"));
   FACELENS_ASSIGN_OR_RETURN(auto s, open(ctx, *e));
-  return landmarks::LandmarkModel::create(*e, s);
+  return services::make<models::Task::kLandmarks>(*e, s);
 }
 
 StatusOr<std::shared_ptr<const recognize::Recognizer>> open_recognizer(const ServiceContext& ctx) {
   FACELENS_ASSIGN_OR_RETURN(auto e, entry_for(ctx, "recognizer"));
   FACELENS_ASSIGN_OR_RETURN(auto s, open(ctx, *e));
-  return recognize::Recognizer::create(*e, s);
+  return services::make<models::Task::kRecognizer>(*e, s);
 }
 
 }  // namespace
@@ -260,7 +257,7 @@ StatusOr<std::unique_ptr<ServiceBench>> make_service_bench(const std::string& se
     FACELENS_ASSIGN_OR_RETURN(auto e, entry_for(ctx, "liveness"));
     FACELENS_RETURN_IF_ERROR(need_faces(ctx, service));
     FACELENS_ASSIGN_OR_RETURN(auto s, open(ctx, *e));
-    FACELENS_ASSIGN_OR_RETURN(auto m, liveness::LivenessModel::create(*e, s));
+    FACELENS_ASSIGN_OR_RETURN(auto m, services::make<models::Task::kLiveness>(*e, s));
     return std::unique_ptr<ServiceBench>(std::make_unique<LivenessBench>(m, in));
   }
   if (service == "deepfake") {

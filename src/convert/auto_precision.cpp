@@ -15,8 +15,8 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // The converter options that shape each cached variant (their defaults; see convert/convert.h).
-std::string options_text(const std::string& precision) {
-  if (precision == "fp16") {
+std::string options_text(models::Precision precision) {
+  if (precision == models::Precision::kFp16) {
     std::string s = "fp16 keep:";
     for (const auto& op : models::fp16_block_list()) s += op + ",";
     return s;
@@ -35,7 +35,7 @@ std::string fmt_ms(double v) {
 PrecisionChoice original(const PrecisionRequest& r, std::string source, std::string reason) {
   PrecisionChoice c;
   c.path = r.model_path;
-  c.precision = "fp32";
+  c.precision = models::Precision::kFp32;
   c.source = std::move(source);
   c.reason = std::move(reason);
   return c;
@@ -44,20 +44,24 @@ PrecisionChoice original(const PrecisionRequest& r, std::string source, std::str
 }  // namespace
 
 StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shared_ptr<const runtime::Environment> env) {
-  if (r.precision.empty() || r.precision == "fp32") return original(r, "original", "float32 as shipped");
-  if (r.precision != "fp16" && r.precision != "int8" && r.precision != "auto") {
-    return invalid_argument("precision '" + r.precision + "' for model '" + r.entry.id +
-                            "' is not one of fp32, fp16, int8, auto");
-  }
+  using models::Precision;
+  if (r.precision == Precision::kFp32) return original(r, "original", "float32 as shipped");
   if (r.model_sha256.empty()) return invalid_argument("resolve_precision needs the model file's sha256");
-  const bool automatic = r.precision == "auto";
-  const std::string target = automatic ? (r.provider == "cuda" ? "fp16" : "int8") : r.precision;
+  if (r.cache_dir.empty()) {
+    return invalid_argument("model '" + r.entry.id + "': no precision cache folder for its variants: set "
+                            "EngineOptions::precision_cache_dir (the tools pass ${XDG_CACHE_HOME:-~/.cache}/facelens/models)");
+  }
+  const bool automatic = !r.precision;
+  const Precision target_precision = automatic ? (r.provider == Provider::kCuda ? Precision::kFp16 : Precision::kInt8)
+                                               : *r.precision;
+  const std::string target(models::name(target_precision));
+  const std::string provider = provider_option_name(r.provider);
 
   models::PrecisionCache cache(r.cache_dir);
   cache.remove_stale(r.entry.id, r.model_sha256);
   const std::string ort = runtime::Environment::ort_version();
-  const models::CacheKey variant_key{r.model_sha256, target, options_text(target), ort, models::kConverterVersion, ""};
-  const models::CacheKey decision_key{r.model_sha256, "auto", "", ort, models::kConverterVersion, r.provider};
+  const models::CacheKey variant_key{r.model_sha256, target, options_text(target_precision), ort, models::kConverterVersion, ""};
+  const models::CacheKey decision_key{r.model_sha256, "auto", "", ort, models::kConverterVersion, provider};
 
   if (automatic) {
     if (auto d = cache.find(r.entry.id, decision_key)) {
@@ -66,11 +70,11 @@ StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shar
       const std::string reason = rec.is_object() ? rec.value("reason", "") : "";
       if (chosen == "fp32") return original(r, "cache", reason);
       if (auto v = cache.find(r.entry.id, variant_key); v && chosen == target) {
-        return PrecisionChoice{v->model_path, target, "cache", reason, 0};
+        return PrecisionChoice{v->model_path, target_precision, "cache", reason, 0};
       }
     }
   } else if (auto v = cache.find(r.entry.id, variant_key)) {
-    return PrecisionChoice{v->model_path, target, "cache", "asked for " + target, 0};
+    return PrecisionChoice{v->model_path, target_precision, "cache", "asked for " + target, 0};
   }
 
   // Make the variant: images for calibration and the drift check.
@@ -79,7 +83,7 @@ StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shar
     FACELENS_ASSIGN_OR_RETURN(auto files, list_images(r.calibration_dir, r.max_images));
     FACELENS_ASSIGN_OR_RETURN(set, build_sample_set(files, *r.reference, env));
   }
-  if (target == "int8" && !set) {
+  if (target_precision == Precision::kInt8 && !set) {
     const std::string why = "INT8 needs calibration images: set EngineOptions::calibration_dir (or FACELENS_CALIBRATION) "
                             "to a folder of face photos";
     if (automatic) return original(r, "original", why);
@@ -88,11 +92,10 @@ StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shar
   ConvertRequest req;
   req.input = r.model_path;
   req.entry = r.entry;
-  req.fp16 = target == "fp16";
-  req.int8 = target == "int8";
+  req.precision = target_precision;
   req.samples = set ? &*set : nullptr;
   req.check_drift = set.has_value();
-  req.latency_runs = automatic && target == "int8" ? 20 : 0;
+  req.latency_runs = automatic && target_precision == Precision::kInt8 ? 20 : 0;
   req.threads = r.threads;
   FACELENS_ASSIGN_OR_RETURN(auto res, convert_model(req, env));
 
@@ -107,7 +110,7 @@ StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shar
     json d;
     d["chosen"] = chosen;
     d["reason"] = reason;
-    d["provider"] = r.provider;
+    d["provider"] = provider;
     d["measurement"] = record;
     return cache.store(r.entry.id, decision_key, nullptr, d.dump()).status();
   };
@@ -120,8 +123,8 @@ StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shar
     c.conversions = 1;
     return c;
   }
-  std::string reason = automatic ? target + " on " + r.provider : "asked for " + target;
-  if (automatic && target == "int8" && res.drift) {
+  std::string reason = automatic ? target + " on " + provider : "asked for " + target;
+  if (automatic && target_precision == Precision::kInt8 && res.drift) {
     const double a = res.drift->latency_original_ms, b = res.drift->latency_converted_ms;
     if (!(b * r.min_speedup <= a)) {
       reason = "int8 not faster on the CPU (" + fmt_ms(b) + " vs " + fmt_ms(a) + " for fp32), using fp32";
@@ -135,7 +138,7 @@ StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shar
   if (!res.drift) reason += " (drift not measured: no calibration images)";
   FACELENS_ASSIGN_OR_RETURN(auto stored, cache.store(r.entry.id, variant_key, &res.model, record.dump()));
   if (automatic) FACELENS_RETURN_IF_ERROR(decide(target, reason));
-  return PrecisionChoice{stored.model_path, target, "converted", reason, 1};
+  return PrecisionChoice{stored.model_path, target_precision, "converted", reason, 1};
 }
 
 }  // namespace facelens::optimize

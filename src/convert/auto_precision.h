@@ -4,7 +4,7 @@
 // next start; a changed model file has another sha256, so its variant is made again.
 //
 //   optimize::PrecisionRequest r;
-//   r.precision = "auto";  r.entry = entry;  r.model_path = path;  r.model_sha256 = sha;
+//   r.precision = std::nullopt;  r.entry = entry;   // nullopt: "auto"  r.model_path = path;  r.model_sha256 = sha;
 //   r.reference = reference;  r.calibration_dir = "faces/";
 //   FACELENS_ASSIGN_OR_RETURN(auto choice, optimize::resolve_precision(r, env));
 //   open(choice.path);  // choice.precision, choice.source ("original", "cache", "converted")
@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "facelens/runtime_options.h"
 #include "facelens/status.h"
 #include "models/manifest.h"
 #include "convert/samples.h"
@@ -25,22 +26,23 @@
 namespace facelens::optimize {
 
 struct PrecisionRequest {
-  std::string precision;        // "fp32", "fp16", "int8" or "auto"
-  std::string provider = "cpu"; // the provider the service runs on: "cpu" or "cuda"
+  // The precision asked for; nullopt = "auto".
+  std::optional<models::Precision> precision = models::Precision::kFp32;
+  Provider provider = Provider::kCpu;  // the provider the service runs on: kCpu or kCuda
   models::ModelEntry entry;
   std::string model_path;
   std::string model_sha256;     // of model_path (the registry's verified hash)
   std::optional<Reference> reference;  // finds the faces in calibration images
   std::string calibration_dir;  // face images for INT8 calibration and the drift check
   int max_images = 48;
-  std::string cache_dir;        // "" = models::PrecisionCache::default_dir()
+  std::string cache_dir;        // the precision cache (required unless fp32)
   int threads = 0;              // intra-op threads for the latency comparison
   double min_speedup = 1.1;     // auto on CPU: INT8 must be at least this much faster
 };
 
 struct PrecisionChoice {
   std::string path;        // the model file to open
-  std::string precision;   // "fp32", "fp16", "int8"
+  models::Precision precision = models::Precision::kFp32;
   std::string source;      // "original", "cache" or "converted"
   std::string reason;      // why this precision (auto), for logs and `facelens info`
   int conversions = 0;     // conversions this call ran

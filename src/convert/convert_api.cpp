@@ -135,8 +135,9 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
   req.input = o.input;
   req.output = o.output;
   req.entry = entry;
-  req.fp16 = o.precision == ConvertPrecision::kFp16;
-  req.int8 = o.precision == ConvertPrecision::kInt8;
+  req.precision = o.precision == ConvertPrecision::kFp16 ? models::Precision::kFp16
+                  : o.precision == ConvertPrecision::kKeep ? models::Precision::kFp32
+                                                           : models::Precision::kInt8;
   req.int8_weight_only = o.precision == ConvertPrecision::kInt8WeightOnly;
   req.dynamic_batch = o.dynamic_batch;
   req.fp16_options.keep_fp32_ops = o.keep_fp32_ops;
@@ -151,7 +152,7 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
   req.drift.key_pairs = o.key_pairs;
   const std::string images_dir = !o.drift_images.empty() ? o.drift_images : o.calibration_images;
   std::optional<optimize::SampleSet> set;
-  if (req.int8 && o.calibration_images.empty()) return invalid_argument("--int8 needs --calibrate DIR (face images)");
+  if (o.precision == ConvertPrecision::kInt8 && o.calibration_images.empty()) return invalid_argument("--int8 needs --calibrate DIR (face images)");
   if (req.check_drift && images_dir.empty()) {
     return invalid_argument("the drift report needs face images: pass --faces DIR (or --calibrate DIR), "
                             "or --no-drift to convert without measuring");

@@ -82,19 +82,24 @@ StatusOr<std::vector<std::string>> measured_sensitivity(const std::string& model
 }  // namespace
 
 StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr<const runtime::Environment> env) {
-  const int n_targets = int(req.fp16) + int(req.int8) + int(req.int8_weight_only);
-  if (n_targets > 1) return invalid_argument("choose one of --fp16, --int8, --int8-dynamic");
-  if (n_targets == 0 && !req.dynamic_batch) {
+  using models::Precision;
+  if (req.int8_weight_only && req.precision != Precision::kInt8) {
+    return invalid_argument("int8_weight_only goes with precision int8: choose one of --fp16, --int8, --int8-dynamic");
+  }
+  const bool fp16 = req.precision == Precision::kFp16;
+  const bool int8 = req.precision == Precision::kInt8 && !req.int8_weight_only;
+  const bool int8_weight_only = req.precision == Precision::kInt8 && req.int8_weight_only;
+  if (req.precision == Precision::kFp32 && !req.dynamic_batch) {
     return invalid_argument("nothing to do: pass --fp16, --int8 (with --calibrate DIR), --int8-dynamic or --dynamic-batch");
   }
-  if (req.int8 && !req.samples) {
+  if (int8 && !req.samples) {
     return invalid_argument("--int8 needs calibration images: pass --calibrate DIR with face images");
   }
   if (req.check_drift && !req.samples) {
     return invalid_argument("the drift report needs face images: pass --faces DIR (or --calibrate DIR)");
   }
   ConvertResult res;
-  res.precision = req.fp16 ? "fp16" : req.int8 ? "int8" : req.int8_weight_only ? "int8-weight-only" : "dynamic-batch";
+  res.precision = fp16 ? "fp16" : int8 ? "int8" : int8_weight_only ? "int8-weight-only" : "dynamic-batch";
   FACELENS_ASSIGN_OR_RETURN(std::string bytes, models::read_model_file(req.input));
 
   if (req.dynamic_batch) {
@@ -120,16 +125,16 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
   const std::string before = bytes;  // the model the precision step starts from
   models::ActivationRanges ranges;
   std::vector<models::CalibrationSample> calibration;
-  if (req.fp16) {
+  if (fp16) {
     FACELENS_ASSIGN_OR_RETURN(auto c, models::convert_fp16(bytes, req.fp16_options));
     bytes = std::move(c.model);
     res.steps.push_back(c.info);
-  } else if (req.int8) {
+  } else if (int8) {
     FACELENS_ASSIGN_OR_RETURN(calibration, model_inputs(req.entry, *req.samples, req.max_calibration_samples));
     FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(bytes, calibration, req.int8_options, env, &ranges));
     bytes = std::move(c.model);
     res.steps.push_back(c.info);
-  } else if (req.int8_weight_only) {
+  } else if (int8_weight_only) {
     FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_weights(bytes, req.int8_options));
     bytes = std::move(c.model);
     res.steps.push_back(c.info);
@@ -158,7 +163,7 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
     // Mixed precision: first leave unrounded the outputs that only float32 ops read; then keep
     // the layers that hurt the outputs most (each measured alone) in float32, a few more each
     // round, up to half of them. The calibration is reused.
-    if (!report.ok() && req.int8 && req.mixed_precision) {
+    if (!report.ok() && int8 && req.mixed_precision) {
       auto attempt = [&](const models::Int8Options& o, const std::string& what) -> Status {
         FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(before, ranges, o));
         FACELENS_ASSIGN_OR_RETURN(auto r2, measure(c.model));

@@ -6,7 +6,7 @@
 //   optimize::ConvertRequest req;
 //   req.input = "models/fr_feature.onnx";  req.output = "fr_feature.int8.onnx";
 //   req.entry = *manifest.find("fr_feature");
-//   req.int8 = true;  req.samples = &set;  // optimize::build_sample_set
+//   req.precision = models::Precision::kInt8;  req.samples = &set;  // optimize::build_sample_set
 //   FACELENS_ASSIGN_OR_RETURN(auto res, optimize::convert_model(req, env));
 //   if (res.refused) std::cerr << res.refusal;   // and the file was not written
 //
@@ -34,9 +34,10 @@ struct ConvertRequest {
   models::ModelEntry entry;  // the model's contract (task, input, outputs) for samples and drift
 
   bool dynamic_batch = false;
-  bool fp16 = false;
-  bool int8 = false;              // static, calibrated on `samples`
-  bool int8_weight_only = false;  // no calibration
+  // The precision to convert to: kFp16, kInt8 (static, calibrated on `samples`, unless
+  // int8_weight_only); kFp32 = no precision step (dynamic batch only).
+  models::Precision precision = models::Precision::kFp32;
+  bool int8_weight_only = false;  // with kInt8: the weights only, no calibration
   models::Fp16Options fp16_options;
   models::Int8Options int8_options;
 

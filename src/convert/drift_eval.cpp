@@ -12,6 +12,7 @@
 #include "liveness/liveness.h"
 #include "models/binding.h"
 #include "recognize/recognizer.h"
+#include "services/factory.h"
 
 namespace facelens::optimize {
 
@@ -59,8 +60,8 @@ Status compare_raw(const models::ModelEntry& entry, const Sessions& s, const Sam
 
 Status compare_recognizer(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
                           const DriftOptions& o, models::DriftReport& r) {
-  FACELENS_ASSIGN_OR_RETURN(auto ra, recognize::Recognizer::create(entry, s.first));
-  FACELENS_ASSIGN_OR_RETURN(auto rb, recognize::Recognizer::create(entry, s.second));
+  FACELENS_ASSIGN_OR_RETURN(auto ra, services::make<models::Task::kRecognizer>(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto rb, services::make<models::Task::kRecognizer>(entry, s.second));
   r.threshold = o.match_threshold >= 0 ? o.match_threshold : entry.match_threshold();
   r.far = o.far;
   // The largest face of each image, embedded by both models.
@@ -122,14 +123,13 @@ Status compare_recognizer(const models::ModelEntry& entry, const Sessions& s, co
 
 Status compare_detector(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
                         const DriftOptions& o, models::DriftReport& r) {
-  detect::DetectorOptions opt;
-  auto da = detect::create_detector(entry, s.first, opt);
+  auto da = services::make<models::Task::kDetector>(entry, s.first);
   if (!da.ok() && da.status().code() == StatusCode::kUnimplemented) {
     r.notes.push_back("boxes not compared: " + da.status().message());
     return Status::Ok();
   }
   if (!da.ok()) return da.status();
-  FACELENS_ASSIGN_OR_RETURN(auto db, detect::create_detector(entry, s.second, opt));
+  FACELENS_ASSIGN_OR_RETURN(auto db, services::make<models::Task::kDetector>(entry, s.second));
   r.boxes_compared = true;
   double worst = 2;
   std::string worst_note;
@@ -179,8 +179,8 @@ Status compare_detector(const models::ModelEntry& entry, const Sessions& s, cons
 
 Status compare_landmarks(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
                          const DriftOptions& o, models::DriftReport& r) {
-  FACELENS_ASSIGN_OR_RETURN(auto la, landmarks::LandmarkModel::create(entry, s.first));
-  FACELENS_ASSIGN_OR_RETURN(auto lb, landmarks::LandmarkModel::create(entry, s.second));
+  FACELENS_ASSIGN_OR_RETURN(auto la, services::make<models::Task::kLandmarks>(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto lb, services::make<models::Task::kLandmarks>(entry, s.second));
   for (const auto& si : set.images) {
     for (const auto& f : si.faces) {
       if (f.score < o.min_face_score) continue;
@@ -206,8 +206,8 @@ void note_near_threshold_flips(int near, const DriftOptions& o, models::DriftRep
 
 Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
                         const DriftOptions& o, models::DriftReport& r) {
-  FACELENS_ASSIGN_OR_RETURN(auto la, liveness::LivenessModel::create(entry, s.first));
-  FACELENS_ASSIGN_OR_RETURN(auto lb, liveness::LivenessModel::create(entry, s.second));
+  FACELENS_ASSIGN_OR_RETURN(auto la, services::make<models::Task::kLiveness>(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto lb, services::make<models::Task::kLiveness>(entry, s.second));
   int near = 0;  // flips of faces the original scored within flip_margin of the threshold
   for (const auto& si : set.images) {
     for (const auto& f : si.faces) {
@@ -232,8 +232,8 @@ Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, cons
 
 Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
                          const DriftOptions& o, models::DriftReport& r) {
-  FACELENS_ASSIGN_OR_RETURN(auto ma, attributes::create_attribute_model(entry, s.first));
-  FACELENS_ASSIGN_OR_RETURN(auto mb, attributes::create_attribute_model(entry, s.second));
+  FACELENS_ASSIGN_OR_RETURN(auto ma, services::make<models::Task::kAttribute>(entry, s.first));
+  FACELENS_ASSIGN_OR_RETURN(auto mb, services::make<models::Task::kAttribute>(entry, s.second));
   int near = 0;  // flips of labels the original decided within flip_margin of its threshold
   double age = 0, pose = 0;
   auto prob = [&](double a, double b) { r.max_probability_diff = std::max(r.max_probability_diff, std::fabs(a - b)); };
@@ -285,7 +285,7 @@ StatusOr<models::DriftReport> measure_drift(const models::ModelEntry& entry, con
                                             const DriftOptions& options, std::shared_ptr<const runtime::Environment> env) {
   models::DriftReport r;
   r.model = entry.id;
-  r.task = entry.task;
+  r.task = models::name(entry.task);
   r.original_path = original;
   r.converted_path = converted;
   std::error_code ec;
@@ -299,12 +299,13 @@ StatusOr<models::DriftReport> measure_drift(const models::ModelEntry& entry, con
   if (!sb.ok()) return sb.status().with_context("the converted model does not load in ONNX Runtime");
   const Sessions s{sa, *sb};
   FACELENS_RETURN_IF_ERROR(compare_raw(entry, s, set, options.max_samples, r));
-  if (entry.task == "recognizer") FACELENS_RETURN_IF_ERROR(compare_recognizer(entry, s, set, options, r));
-  else if (entry.task == "detector") FACELENS_RETURN_IF_ERROR(compare_detector(entry, s, set, options, r));
-  else if (entry.task == "landmarks") FACELENS_RETURN_IF_ERROR(compare_landmarks(entry, s, set, options, r));
-  else if (entry.task == "liveness") FACELENS_RETURN_IF_ERROR(compare_liveness(entry, s, set, options, r));
-  else if (entry.task == "attribute") FACELENS_RETURN_IF_ERROR(compare_attribute(entry, s, set, options, r));
-  else r.notes.push_back("task '" + entry.task + "': raw outputs compared only");
+  using models::Task;
+  if (entry.task == Task::kRecognizer) FACELENS_RETURN_IF_ERROR(compare_recognizer(entry, s, set, options, r));
+  else if (entry.task == Task::kDetector) FACELENS_RETURN_IF_ERROR(compare_detector(entry, s, set, options, r));
+  else if (entry.task == Task::kLandmarks) FACELENS_RETURN_IF_ERROR(compare_landmarks(entry, s, set, options, r));
+  else if (entry.task == Task::kLiveness) FACELENS_RETURN_IF_ERROR(compare_liveness(entry, s, set, options, r));
+  else if (entry.task == Task::kAttribute) FACELENS_RETURN_IF_ERROR(compare_attribute(entry, s, set, options, r));
+  else r.notes.push_back("task '" + r.task + "': raw outputs compared only");
   return r;
 }
 

@@ -2,7 +2,6 @@
 
 #include <cctype>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -53,15 +52,7 @@ std::string CacheKey::id() const {
   return buf;
 }
 
-PrecisionCache::PrecisionCache(std::string dir) : dir_(dir.empty() ? default_dir() : std::move(dir)) {}
-
-std::string PrecisionCache::default_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg) return std::string(xdg) + "/facelens/models";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/.cache/facelens/models";
-  return (fs::temp_directory_path() / "facelens-cache" / "models").string();
-}
+PrecisionCache::PrecisionCache(std::string dir) : dir_(std::move(dir)) {}
 
 std::string PrecisionCache::stem(const std::string& model_id, const CacheKey& key) const {
   return dir_ + "/" + safe(model_id) + "." + safe(key.precision) + "." + key.id();

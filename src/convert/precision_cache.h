@@ -33,11 +33,9 @@ struct CacheKey {
 
 class PrecisionCache {
  public:
-  // `dir` "" = default_dir().
+  // `dir`: the cache folder (created on the first store). The tools choose it
+  // (${XDG_CACHE_HOME:-~/.cache}/facelens/models, tools/cli/common.cpp); the library has no default.
   explicit PrecisionCache(std::string dir);
-  // ${XDG_CACHE_HOME}/facelens/models, else $HOME/.cache/facelens/models, else
-  // <temp>/facelens-cache/models.
-  static std::string default_dir();
   const std::string& dir() const { return dir_; }
 
   struct Entry {

@@ -12,6 +12,7 @@
 #include "landmarks/landmarks.h"
 #include "liveness/liveness.h"
 #include "models/binding.h"
+#include "services/factory.h"
 
 namespace facelens::optimize {
 
@@ -79,11 +80,13 @@ StatusOr<SampleSet> build_sample_set(const std::vector<std::string>& files, cons
   FACELENS_ASSIGN_OR_RETURN(auto ds, models::open_session_unverified(ref.detector_path, ref.detector, env, so));
   detect::DetectorOptions dopt;
   dopt.max_faces = max_faces;
-  FACELENS_ASSIGN_OR_RETURN(auto detector, detect::create_detector(ref.detector, ds, dopt));
+  services::ServiceOptions sopt;
+  sopt.detector = dopt;
+  FACELENS_ASSIGN_OR_RETURN(auto detector, services::make<models::Task::kDetector>(ref.detector, ds, sopt));
   std::shared_ptr<const landmarks::LandmarkModel> lm;
   if (!detector->has_keypoints() && ref.landmarks) {
     FACELENS_ASSIGN_OR_RETURN(auto ls, models::open_session_unverified(ref.landmarks_path, *ref.landmarks, env, so));
-    FACELENS_ASSIGN_OR_RETURN(lm, landmarks::LandmarkModel::create(*ref.landmarks, ls));
+    FACELENS_ASSIGN_OR_RETURN(lm, services::make<models::Task::kLandmarks>(*ref.landmarks, ls));
   }
   SampleSet set;
   Status last = Status::Ok();
@@ -139,7 +142,7 @@ StatusOr<std::vector<models::CalibrationSample>> model_inputs(const models::Mode
   std::vector<models::CalibrationSample> all;
   for (const auto& si : set.images) {
     const Image& img = si.image;
-    if (entry.task == "detector") {
+    if (entry.task == models::Task::kDetector) {
       // The detector's own input preparation (stretch or letterbox, as its family needs).
       runtime::Tensor t;
       t.shape = {1, in.norm.channels(), in.height(), in.width()};
@@ -149,7 +152,7 @@ StatusOr<std::vector<models::CalibrationSample>> model_inputs(const models::Mode
       continue;
     }
     for (const auto& f : si.faces) {
-      if (entry.task == "recognizer") {
+      if (entry.task == models::Task::kRecognizer) {
         if (!f.five) continue;
         const Image aligned = align::align_face(img, *f.five, in.width());
         runtime::Tensor t;
@@ -157,12 +160,12 @@ StatusOr<std::vector<models::CalibrationSample>> model_inputs(const models::Mode
         t.data.resize(static_cast<size_t>(in.norm.channels()) * in.width() * in.height());
         image::to_planar(aligned, in.norm, t.data.data());
         all.push_back({std::move(t)});
-      } else if (entry.task == "landmarks") {
+      } else if (entry.task == models::Task::kLandmarks) {
         const int x1 = std::max(0, static_cast<int>(f.box.x1)), y1 = std::max(0, static_cast<int>(f.box.y1));
         const int x2 = std::min(img.width, static_cast<int>(f.box.x2)), y2 = std::min(img.height, static_cast<int>(f.box.y2));
         if (x2 - x1 < 2 || y2 - y1 < 2) continue;
         all.push_back({planar_crop(img, x1, y1, x2 - x1, y2 - y1, in)});
-      } else if (in.crop == "eye_square") {
+      } else if (in.crop == models::CropRule::kEyeSquare) {
         if (!f.five) continue;
         // The eye crop: a square about each eye centre, eye_width_iod x the eye distance x crop_scale.
         const Point l = (*f.five)[0], r = (*f.five)[1];

@@ -18,6 +18,7 @@
 #include "facelens/status.h"
 #include "facelens/types.h"
 #include "models/manifest.h"
+#include "models/service.h"
 #include "runtime/session.h"
 
 namespace facelens::deepfake {
@@ -39,7 +40,7 @@ struct DeepfakeOptions {
   float threshold = -1;  // < 0: the manifest's thresholds.fake (0.5 by default)
 };
 
-class DeepfakeModel {
+class DeepfakeModel final : public models::ModelService {
  public:
   static StatusOr<std::shared_ptr<const DeepfakeModel>> create(const models::ModelEntry& entry,
                                                                std::shared_ptr<const runtime::Session> session,
@@ -48,16 +49,12 @@ class DeepfakeModel {
   StatusOr<std::vector<Deepfake>> score(const Image& img, std::span<const Box> boxes) const;
   float margin() const { return margin_; }
   float threshold() const { return threshold_; }
-  const runtime::Session& session() const { return *session_; }
-  const models::ModelEntry& entry() const { return entry_; }
 
  private:
   DeepfakeModel(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, int out, bool batched,
                 float margin, float threshold)
-      : entry_(e), session_(std::move(s)), output_(out), batched_(batched), margin_(margin), threshold_(threshold) {}
+      : ModelService(e, std::move(s)), output_(out), batched_(batched), margin_(margin), threshold_(threshold) {}
   StatusOr<std::vector<Deepfake>> run(const Image& img, std::span<const Box> boxes) const;
-  models::ModelEntry entry_;
-  std::shared_ptr<const runtime::Session> session_;
   int output_;
   bool batched_;
   float margin_;

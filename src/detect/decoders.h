@@ -45,7 +45,7 @@ struct Placement {
   int offset_x = 0, offset_y = 0;
   InputMap map;
 };
-Placement place(int w, int h, int input_width, int input_height, const std::string& resize, const std::string& align,
+Placement place(int w, int h, int input_width, int input_height, models::ResizeRule resize, const std::string& align,
                 LetterboxScale scale = LetterboxScale::kFit);
 
 // The model input for `img` as `entry` describes it (input.resize, letterbox_align,

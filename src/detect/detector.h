@@ -17,6 +17,7 @@
 #include "facelens/status.h"
 #include "facelens/types.h"
 #include "models/manifest.h"
+#include "models/service.h"
 #include "runtime/session.h"
 
 namespace facelens::detect {
@@ -39,17 +40,17 @@ struct DetectorOptions {
   std::optional<bool> tiling;
 };
 
-class Detector {
+class Detector : public models::ModelService {
  public:
-  virtual ~Detector() = default;
   // Faces in `img`, best score first, boxes clipped to the image.
   virtual StatusOr<std::vector<Detection>> detect(const Image& img) const = 0;
   // The model's input size: a decoder may downscale a photo to no less than this.
   virtual int input_width() const = 0;
   virtual int input_height() const = 0;
   virtual bool has_keypoints() const = 0;
-  virtual const runtime::Session& session() const = 0;
-  virtual const models::ModelEntry& entry() const = 0;
+
+ protected:
+  using ModelService::ModelService;
 };
 
 StatusOr<std::shared_ptr<const Detector>> create_detector(const models::ModelEntry& entry,

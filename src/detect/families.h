@@ -16,7 +16,7 @@ class ModelDetector : public Detector {
  public:
   ModelDetector(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, const DetectorOptions& o,
                 bool keypoints, bool nms)
-      : entry_(e), session_(std::move(s)), options_(o), keypoints_(keypoints), nms_(nms) {
+      : Detector(e, std::move(s)), options_(o), keypoints_(keypoints), nms_(nms) {
     // Checked by create_detector (tiling_rule_of), which makes every ModelDetector.
     auto rule = tiling_rule_of(e);
     if (rule.ok()) tiling_ = *rule;
@@ -27,8 +27,6 @@ class ModelDetector : public Detector {
   int input_width() const final { return entry_.input.width(); }
   int input_height() const final { return entry_.input.height(); }
   bool has_keypoints() const final { return keypoints_; }
-  const runtime::Session& session() const final { return *session_; }
-  const models::ModelEntry& entry() const final { return entry_; }
 
  protected:
   // Candidates in model-input pixels from the model's outputs (model order).
@@ -37,10 +35,7 @@ class ModelDetector : public Detector {
   // The tiles `img` is run in besides the whole photo (none when tiling is off or it is small).
   std::vector<Tile> tiles_of(const Image& img) const;
 
-  models::ModelEntry entry_;
-
  private:
-  std::shared_ptr<const runtime::Session> session_;
   DetectorOptions options_;
   bool keypoints_;
   bool nms_;

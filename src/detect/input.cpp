@@ -22,10 +22,10 @@ StatusOr<LetterboxScale> letterbox_scale_of(const models::ModelEntry& entry) {
   return s;
 }
 
-Placement place(int w, int h, int input_width, int input_height, const std::string& resize, const std::string& align,
+Placement place(int w, int h, int input_width, int input_height, models::ResizeRule resize, const std::string& align,
                 LetterboxScale scale) {
   Placement p;
-  if (resize != "letterbox") {
+  if (resize != models::ResizeRule::kLetterbox) {
     p.resized_width = input_width;
     p.resized_height = input_height;
     p.map.scale_x = static_cast<float>(input_width) / static_cast<float>(w);
@@ -60,7 +60,7 @@ std::vector<float> prepare_input(const Image& whole, int rx, int ry, int rw, int
   const Placement p = place(rw, rh, w, h, entry.input.resize, entry.string("letterbox_align", "top_left"),
                             scale.ok() ? *scale : LetterboxScale::kFit);
   *map = p.map;
-  if (entry.input.resize != "letterbox") {
+  if (entry.input.resize != models::ResizeRule::kLetterbox) {
     image::crop_resize_planar(whole, rx, ry, rw, rh, w, h, entry.input.norm, input.data());
     return input;
   }

@@ -44,7 +44,7 @@ StatusOr<std::vector<Point>> LandmarkModel::predict68(const Image& img, const Bo
   const int x2 = std::min(img.width, static_cast<int>(b.x2)), y2 = std::min(img.height, static_cast<int>(b.y2));
   if (x2 - x1 < 2 || y2 - y1 < 2) return invalid_argument("face box too small for landmarks");
   image::CropRect r{x1, y1, x2 - x1, y2 - y1};
-  if (in.crop == "scaled_box") r = image::scaled_crop(b, in.crop_scale, img.width, img.height);
+  if (in.crop == models::CropRule::kScaledBox) r = image::scaled_crop(b, in.crop_scale, img.width, img.height);
   const int w = in.width(), h = in.height();
   std::vector<float> input(static_cast<size_t>(in.norm.channels()) * w * h);
   image::crop_resize_planar(img, r.x, r.y, r.w, r.h, w, h, in.norm, input.data());

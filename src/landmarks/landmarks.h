@@ -9,6 +9,7 @@
 #include "facelens/status.h"
 #include "facelens/types.h"
 #include "models/manifest.h"
+#include "models/service.h"
 #include "runtime/session.h"
 
 namespace facelens::landmarks {
@@ -17,20 +18,16 @@ namespace facelens::landmarks {
 // the manifest's rule (models::FivePointRule).
 FivePoints five_from_68(const std::vector<Point>& points68, models::FivePointRule rule);
 
-class LandmarkModel {
+class LandmarkModel final : public models::ModelService {
  public:
   static StatusOr<std::shared_ptr<const LandmarkModel>> create(const models::ModelEntry& entry,
                                                                std::shared_ptr<const runtime::Session> session);
   // The 68 points for the face in `box` (the detector's crop_box), in image pixels.
   StatusOr<std::vector<Point>> predict68(const Image& img, const Box& box) const;
   StatusOr<FivePoints> predict(const Image& img, const Box& box) const;
-  const runtime::Session& session() const { return *session_; }
-
  private:
   LandmarkModel(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, int out)
-      : entry_(e), session_(std::move(s)), output_(out) {}
-  models::ModelEntry entry_;
-  std::shared_ptr<const runtime::Session> session_;
+      : ModelService(e, std::move(s)), output_(out) {}
   int output_;
 };
 

@@ -60,6 +60,12 @@ StatusOr<std::shared_ptr<const FusedLiveness>> FusedLiveness::create(
   return std::shared_ptr<const FusedLiveness>(new FusedLiveness(std::move(models)));
 }
 
+std::vector<const runtime::Session*> FusedLiveness::sessions() const {
+  std::vector<const runtime::Session*> out;
+  for (const auto& m : models_) out.push_back(&m->session());
+  return out;
+}
+
 StatusOr<Liveness> FusedLiveness::score(const Image& img, const Box& box) const {
   FACELENS_ASSIGN_OR_RETURN(Liveness first, models_[0]->score(img, box));
   if (models_.size() == 1) return first;

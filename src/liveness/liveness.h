@@ -11,6 +11,7 @@
 #include "facelens/status.h"
 #include "facelens/types.h"
 #include "models/manifest.h"
+#include "models/service.h"
 #include "runtime/session.h"
 
 namespace facelens::liveness {
@@ -41,17 +42,19 @@ class LivenessModel {
 //
 //   auto fused = liveness::FusedLiveness::create({v2, v1se});
 //   auto l = (*fused)->score(img, face.box);   // l->probabilities: the mean softmax
-class FusedLiveness {
+class FusedLiveness final : public models::ModelService {
  public:
   static StatusOr<std::shared_ptr<const FusedLiveness>> create(std::vector<std::shared_ptr<const LivenessModel>> models);
   StatusOr<Liveness> score(const Image& img, const Box& box) const;
   const std::vector<std::shared_ptr<const LivenessModel>>& models() const { return models_; }
-  // The first model's session and entry (for provider reports); every model's are in models().
-  const runtime::Session& session() const { return models_.front()->session(); }
-  const models::ModelEntry& entry() const { return models_.front()->entry(); }
+  // entry() and session() are the first model's; sessions() every model's.
+  std::vector<const runtime::Session*> sessions() const override;
 
  private:
-  explicit FusedLiveness(std::vector<std::shared_ptr<const LivenessModel>> m) : models_(std::move(m)) {}
+  // The first model's session is shared with (owned through) that model.
+  explicit FusedLiveness(std::vector<std::shared_ptr<const LivenessModel>> m)
+      : ModelService(m.front()->entry(), std::shared_ptr<const runtime::Session>(m.front(), &m.front()->session())),
+        models_(std::move(m)) {}
   std::vector<std::shared_ptr<const LivenessModel>> models_;
 };
 

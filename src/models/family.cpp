@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -105,19 +106,19 @@ constexpr const char* kTemplates = R"json({
 })json";
 
 const std::vector<FamilyInfo> kFamilies = {
-    {"ultraface", "detector", "[1,3,H,W] -> scores [1,N,2] + boxes [1,N,4]"},
-    {"scrfd", "detector", "[B,3,H,W] -> score/bbox(/kps) per stride 8,16,32 (6 or 9 outputs)"},
-    {"yunet", "detector", "[B,3,H,W] -> cls/obj/bbox/kps per stride 8,16,32 (12 outputs)"},
-    {"yolov5face", "detector", "[B,3,H,W] -> [B,N,16] (cx,cy,w,h,obj,10 keypoints,cls)"},
-    {"yolov8face", "detector", "[B,3,H,W] -> [B,20,N] (cx,cy,w,h,score,5x(x,y,v))"},
-    {"yolov10", "detector", "[B,3,H,W] -> [B,300,6] (x1,y1,x2,y2,score,class), end to end"},
-    {"yolov10face", "detector", "[B,3,H,W] -> [B,300,21] (x1,y1,x2,y2,score,class,5x(x,y,v)), end to end"},
-    {"arcface", "recognizer", "[B,3,112,112] -> [B,D] (RGB, (x-127.5)/127.5)"},
-    {"adaface", "recognizer", "[B,3,112,112] -> feature [B,D] + norm [B,1] (BGR)"},
-    {"mobilefacenet", "recognizer", "[B,3,112,112] -> [B,128] or [B,512] (RGB, (x-127.5)/128)"},
-    {"minifasnet", "liveness", "[1,3,80,80] or [1,3,128,128] -> [1,3] logits"},
-    {"xception", "deepfake", "[B,3,S,S] (S >= 160, 299 by default) -> logits [B,2] or sigmoid [B,1]"},
-    {"landmark68", "landmarks", "[1,1,64,64] grey -> [1,136]"},
+    {"ultraface", Task::kDetector, "[1,3,H,W] -> scores [1,N,2] + boxes [1,N,4]"},
+    {"scrfd", Task::kDetector, "[B,3,H,W] -> score/bbox(/kps) per stride 8,16,32 (6 or 9 outputs)"},
+    {"yunet", Task::kDetector, "[B,3,H,W] -> cls/obj/bbox/kps per stride 8,16,32 (12 outputs)"},
+    {"yolov5face", Task::kDetector, "[B,3,H,W] -> [B,N,16] (cx,cy,w,h,obj,10 keypoints,cls)"},
+    {"yolov8face", Task::kDetector, "[B,3,H,W] -> [B,20,N] (cx,cy,w,h,score,5x(x,y,v))"},
+    {"yolov10", Task::kDetector, "[B,3,H,W] -> [B,300,6] (x1,y1,x2,y2,score,class), end to end"},
+    {"yolov10face", Task::kDetector, "[B,3,H,W] -> [B,300,21] (x1,y1,x2,y2,score,class,5x(x,y,v)), end to end"},
+    {"arcface", Task::kRecognizer, "[B,3,112,112] -> [B,D] (RGB, (x-127.5)/127.5)"},
+    {"adaface", Task::kRecognizer, "[B,3,112,112] -> feature [B,D] + norm [B,1] (BGR)"},
+    {"mobilefacenet", Task::kRecognizer, "[B,3,112,112] -> [B,128] or [B,512] (RGB, (x-127.5)/128)"},
+    {"minifasnet", Task::kLiveness, "[1,3,80,80] or [1,3,128,128] -> [1,3] logits"},
+    {"xception", Task::kDeepfake, "[B,3,S,S] (S >= 160, 299 by default) -> logits [B,2] or sigmoid [B,1]"},
+    {"landmark68", Task::kLandmarks, "[1,1,64,64] grey -> [1,136]"},
 };
 
 int64_t dim(const TensorDesc& t, size_t i) { return i < t.shape.size() ? t.shape[i] : -2; }
@@ -188,10 +189,11 @@ const FamilyInfo* find_family(const std::string& name) {
 }
 
 std::string known_families_text() {
-  std::string out, task;
+  std::string out;
+  std::optional<Task> task;
   for (const auto& f : kFamilies) {
     if (f.task != task) {
-      out += (out.empty() ? "" : "; ") + f.task + ": " + f.name;
+      out += (out.empty() ? "" : "; ") + std::string(name(f.task)) + ": " + f.name;
       task = f.task;
     } else {
       out += ", " + f.name;
@@ -200,7 +202,7 @@ std::string known_families_text() {
   return out;
 }
 
-std::vector<std::string> match_families(const ModelDescription& d, const std::string& task) {
+std::vector<std::string> match_families(const ModelDescription& d, std::optional<Task> task) {
   std::vector<std::string> out;
   const auto& outs = d.outputs;
   if (image_input(d, 3)) {
@@ -243,8 +245,8 @@ std::vector<std::string> match_families(const ModelDescription& d, const std::st
   if (image_input(d, 1) && dim(d.inputs[0], 1) == 1 && dim(d.inputs[0], 2) == 64 && dim(d.inputs[0], 3) == 64 &&
       outs.size() == 1 && last(outs[0]) == 136)
     out.push_back("landmark68");
-  if (!task.empty()) {
-    std::erase_if(out, [&](const std::string& f) { return find_family(f)->task != task; });
+  if (task) {
+    std::erase_if(out, [&](const std::string& f) { return find_family(f)->task != *task; });
   }
   return out;
 }
@@ -269,7 +271,7 @@ StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDes
   e.input.name = in.name;
   for (size_t i = 0; i < in.shape.size(); ++i)
     if (in.shape[i] >= 0) e.input.shape[i] = in.shape[i];
-  if (e.task == "detector" || e.task == "liveness" || e.task == "landmarks") e.input.shape[0] = 1;
+  if (e.task == Task::kDetector || e.task == Task::kLiveness || e.task == Task::kLandmarks) e.input.shape[0] = 1;
   const auto& outs = d.outputs;
   auto need = [&](size_t n) -> Status {
     if (outs.size() == n) return Status::Ok();
@@ -285,7 +287,7 @@ StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDes
       return need(9);
   } else if (family == "yunet") {
     if (!multilevel_roles(d, {"cls", "obj", "bbox", "kps"}, &e.outputs)) return need(12);
-  } else if (e.task == "detector") {
+  } else if (e.task == Task::kDetector) {
     FACELENS_RETURN_IF_ERROR(need(1));
     e.outputs = {{"output", outs[0].name}};
   } else if (family == "adaface") {
@@ -297,14 +299,14 @@ StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDes
       const bool norm_second = last(outs[1]) == 1;
       e.outputs = {{"embedding", outs[norm_second ? 0 : 1].name}, {"norm", outs[norm_second ? 1 : 0].name}};
     }
-  } else if (e.task == "recognizer") {
+  } else if (e.task == Task::kRecognizer) {
     FACELENS_RETURN_IF_ERROR(need(1));
     e.outputs = {{"embedding", outs[0].name}};
     if (last(outs[0]) > 0) e.numbers["embedding_size"] = static_cast<double>(last(outs[0]));
-  } else if (e.task == "liveness" || e.task == "deepfake") {
+  } else if (e.task == Task::kLiveness || e.task == Task::kDeepfake) {
     FACELENS_RETURN_IF_ERROR(need(1));
     e.outputs = {{"logits", outs[0].name}};
-    if (e.task == "liveness") {
+    if (e.task == Task::kLiveness) {
       // Silent-Face-Anti-Spoofing names its files "<scale>_<h>x<w>_<model>" (utility.py
       // parse_model_name), "4_0_0_..." meaning 4.0.
       static const std::regex kName(R"(^(\d+(?:[._]\d+)?)(?:_\d+)*_(\d+)x(\d+)_MiniFASNet)");
@@ -319,7 +321,7 @@ StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDes
       e.numbers["fake_index"] = 1;
       e.strings["activation"] = "sigmoid";
     }
-  } else if (e.task == "landmarks") {
+  } else if (e.task == Task::kLandmarks) {
     FACELENS_RETURN_IF_ERROR(need(1));
     e.outputs = {{"points", outs[0].name}};
   }
@@ -332,15 +334,16 @@ StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptio
   if (!o.family.empty() && !find_family(o.family)) {
     return invalid_argument("unknown model family '" + o.family + "'; facelens knows " + known_families_text());
   }
-  if (!o.family.empty() && !o.task.empty() && find_family(o.family)->task != o.task) {
-    return invalid_argument("model family '" + o.family + "' is a " + find_family(o.family)->task + ", not a " + o.task +
-                            "; " + o.task + " families: " + known_families_text());
+  if (!o.family.empty() && o.task && find_family(o.family)->task != *o.task) {
+    const std::string task(name(*o.task));
+    return invalid_argument("model family '" + o.family + "' is a " + std::string(name(find_family(o.family)->task)) +
+                            ", not a " + task + "; " + task + " families: " + known_families_text());
   }
   auto sha = core::sha256_file(path);
   if (sha.ok()) {
     for (const Manifest* m : o.manifests) {
       for (const auto& e : m->models) {
-        if (e.sha256 != *sha || (!o.task.empty() && e.task != o.task)) continue;
+        if (e.sha256 != *sha || (o.task && e.task != *o.task)) continue;
         if (!o.family.empty() && e.family != o.family) continue;
         fm.entry = e;
         fm.entry.file = path;
@@ -359,7 +362,7 @@ StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptio
       sig += " -> ";
       for (size_t i = 0; i < fm.description.outputs.size(); ++i)
         sig += (i ? ", " : "") + fm.description.outputs[i].name + " " + fm.description.outputs[i].shape_string();
-      return invalid_argument("model '" + path + "' (" + sig + ") fits no " + (o.task.empty() ? "" : o.task + " ") +
+      return invalid_argument("model '" + path + "' (" + sig + ") fits no " + (o.task ? std::string(name(*o.task)) + " " : "") +
                               "family facelens knows: " + known_families_text() +
                               ". Name its family (--detector-family NAME etc.) if it follows one of them, or add "
                               "a manifest entry");
@@ -372,13 +375,42 @@ StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptio
   for (const auto& f : fits)
     if (f != family) fm.alternatives.push_back(f);
   FACELENS_ASSIGN_OR_RETURN(fm.entry, entry_from_family(family, fm.description));
-  if (fm.entry.task == "deepfake") {
+  if (fm.entry.task == Task::kDeepfake) {
     // A model that ends in its own Softmax / Sigmoid already gives probabilities.
     const std::string op = op_producing(path, fm.entry.outputs["logits"]);
     if (op == "Softmax" || op == "Sigmoid") fm.entry.strings["activation"] = "none";
   }
   return fm;
 }
+
+}  // namespace facelens::models
+
+namespace facelens {
+
+StatusOr<ModelFileMatch> match_model_file(const std::string& path, const std::string& family,
+                                          const std::string& models_dir, const std::string& manifest) {
+  std::vector<models::Manifest> manifests;
+  if (!models_dir.empty()) manifests = models::load_known_manifests(models_dir);
+  if (!manifest.empty())
+    if (auto m = models::load_manifest(manifest); m.ok()) manifests.push_back(std::move(*m));
+  models::FileModelOptions fo;
+  fo.family = family;
+  for (const auto& m : manifests) fo.manifests.push_back(&m);
+  FACELENS_ASSIGN_OR_RETURN(auto fm, models::entry_for_file(path, fo));
+  ModelFileMatch out;
+  out.family = fm.entry.family;
+  out.task = models::name(fm.entry.task);
+  out.how = fm.how;
+  out.manifest_path = fm.manifest_path;
+  out.entry_id = fm.entry.id;
+  out.alternatives = fm.alternatives;
+  out.entry_json = models::entry_to_json(fm.entry);
+  return out;
+}
+
+}  // namespace facelens
+
+namespace facelens::models {
 
 std::vector<Manifest> load_known_manifests(const std::string& models_dir) {
   std::vector<Manifest> out;
@@ -399,7 +431,7 @@ std::string entry_to_json(const ModelEntry& e) {
   if (!e.sha256.empty()) j["sha256"] = e.sha256;
   if (!e.package.empty()) j["package"] = e.package;
   if (!e.package_path.empty()) j["package_path"] = e.package_path;
-  j["task"] = e.task;
+  j["task"] = name(e.task);
   j["family"] = e.family;
   json in;
   if (!e.input.name.empty()) in["name"] = e.input.name;
@@ -411,8 +443,8 @@ std::string entry_to_json(const ModelEntry& e) {
   const int c = e.input.norm.channels();
   in["mean"] = std::vector<float>(e.input.norm.mean.begin(), e.input.norm.mean.begin() + c);
   in["std"] = std::vector<float>(e.input.norm.std.begin(), e.input.norm.std.begin() + c);
-  in["resize"] = e.input.resize;
-  in["crop"] = e.input.crop;
+  in["resize"] = name(e.input.resize);
+  in["crop"] = name(e.input.crop);
   if (e.input.crop_scale != 1.0f) in["crop_scale"] = std::round(static_cast<double>(e.input.crop_scale) * 1e4) / 1e4;
   j["input"] = in;
   j["outputs"] = e.outputs;

@@ -4,7 +4,7 @@
 //
 //   auto manifests = models::load_known_manifests("models");          // manifest.json, extra.json
 //   models::FileModelOptions o;
-//   o.task = "detector";
+//   o.task = models::Task::kDetector;
 //   for (const auto& m : manifests) o.manifests.push_back(&m);
 //   auto fm = models::entry_for_file("scrfd_10g_bnkps.onnx", o);
 //   if (fm.ok()) use(fm->entry);   // family "scrfd", outputs mapped, thresholds of the family
@@ -16,6 +16,7 @@
 // values the caller owns; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,7 @@ namespace facelens::models {
 
 struct FamilyInfo {
   std::string name;       // "scrfd"
-  std::string task;       // "detector", "recognizer", "liveness", "deepfake", "landmarks"
+  Task task;
   std::string signature;  // the input/output signature in words
 };
 
@@ -38,13 +39,13 @@ std::string known_families_text();
 // The family named `name`, or nullptr.
 const FamilyInfo* find_family(const std::string& name);
 
-// Families whose signature `d` fits, most likely first (empty when none does). `task` ("" = any)
+// Families whose signature `d` fits, most likely first (empty when none does). `task` (none = any)
 // keeps only that task's families.
-std::vector<std::string> match_families(const ModelDescription& d, const std::string& task = "");
+std::vector<std::string> match_families(const ModelDescription& d, std::optional<Task> task = std::nullopt);
 
 struct FileModelOptions {
   std::string family;  // "" = recognise from the signature
-  std::string task;    // "" = any; else the family must be one of this task
+  std::optional<Task> task;  // none = any; else the family must be one of this task
   std::vector<const Manifest*> manifests;  // searched by sha256 first
 };
 

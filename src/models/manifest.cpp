@@ -1,6 +1,7 @@
 #include "models/manifest.h"
 
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -53,14 +54,29 @@ constexpr Named<FivePointRule> kFivePointRules[] = {{"eyelid_mean", FivePointRul
 constexpr Named<image::GraySource> kGraySources[] = {{"RGB", image::GraySource::kRGB},
                                                      {"BGR", image::GraySource::kBGR}};
 
+constexpr Named<Task> kTasks[] = {{"detector", Task::kDetector},     {"landmarks", Task::kLandmarks},
+                                   {"recognizer", Task::kRecognizer}, {"liveness", Task::kLiveness},
+                                   {"deepfake", Task::kDeepfake},     {"attribute", Task::kAttribute}};
+static_assert(std::size(kTasks) == kTaskCount);
+constexpr Named<Precision> kPrecisions[] = {
+    {"fp32", Precision::kFp32}, {"fp16", Precision::kFp16}, {"int8", Precision::kInt8}};
+constexpr Named<ResizeRule> kResizeRules[] = {
+    {"stretch", ResizeRule::kStretch}, {"letterbox", ResizeRule::kLetterbox}, {"align5", ResizeRule::kAlign5}};
+constexpr Named<CropRule> kCropRules[] = {{"box", CropRule::kBox},
+                                          {"scaled_box", CropRule::kScaledBox},
+                                          {"margin_box", CropRule::kMarginBox},
+                                          {"anchored_box", CropRule::kAnchoredBox},
+                                          {"expanded_box", CropRule::kExpandedBox},
+                                          {"eye_square", CropRule::kEyeSquare}};
+
 template <typename E, size_t N>
-StatusOr<E> parse_named(const Named<E> (&table)[N], const std::string& name, const char* what) {
+StatusOr<E> parse_named(const Named<E> (&table)[N], std::string_view name, const char* what) {
   std::string known;
   for (const auto& n : table) {
     if (name == n.name) return n.value;
     known += std::string(known.empty() ? "" : ", ") + n.name;
   }
-  return invalid_argument(std::string(what) + " '" + name + "' is not one of " + known);
+  return invalid_argument(std::string(what) + " '" + std::string(name) + "' is not one of " + known);
 }
 template <typename E, size_t N>
 const char* name_of(const Named<E> (&table)[N], E value) {
@@ -81,6 +97,14 @@ StatusOr<FivePointRule> parse_five_point_rule(const std::string& name) {
   return parse_named(kFivePointRules, name, "five_points");
 }
 const char* five_point_rule_name(FivePointRule r) { return name_of(kFivePointRules, r); }
+StatusOr<Task> parse_task(std::string_view name) { return parse_named(kTasks, name, "task"); }
+std::string_view name(Task t) { return name_of(kTasks, t); }
+StatusOr<Precision> parse_precision(std::string_view name) { return parse_named(kPrecisions, name, "precision"); }
+std::string_view name(Precision p) { return name_of(kPrecisions, p); }
+StatusOr<ResizeRule> parse_resize_rule(std::string_view name) { return parse_named(kResizeRules, name, "resize"); }
+std::string_view name(ResizeRule r) { return name_of(kResizeRules, r); }
+StatusOr<CropRule> parse_crop_rule(std::string_view name) { return parse_named(kCropRules, name, "crop"); }
+std::string_view name(CropRule r) { return name_of(kCropRules, r); }
 
 static const char* kKnown[] = {"id", "file", "sha256", "package", "package_path", "task", "family",
                                "input", "outputs", "thresholds", "labels", "license", "source",
@@ -122,7 +146,8 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
       me.sha256 = e.value("sha256", "");
       me.package = e.value("package", "");
       me.package_path = e.value("package_path", "");
-      me.task = e.at("task").get<std::string>();
+      if (!e.contains("task")) return invalid_argument(where + ": no \"task\": add one of the tasks");
+      FACELENS_RETURN_IF_ERROR(read_enum(e, "task", parse_task, where, &me.task));
       me.family = e.value("family", "");
       me.license = e.value("license", "");
       me.source = e.value("source", "");
@@ -135,8 +160,8 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
         me.input.norm.order = *color;
         auto mean = in.value("mean", std::vector<float>{});
         auto stdev = in.value("std", std::vector<float>{});
-        me.input.resize = in.value("resize", "stretch");
-        me.input.crop = in.value("crop", "box");
+        FACELENS_RETURN_IF_ERROR(read_enum(in, "resize", parse_resize_rule, where, &me.input.resize));
+        FACELENS_RETURN_IF_ERROR(read_enum(in, "crop", parse_crop_rule, where, &me.input.crop));
         me.input.crop_scale = in.value("crop_scale", 1.0f);
         FACELENS_RETURN_IF_ERROR(read_enum(in, "crop_rounding", parse_rounding, where, &me.input.crop_rounding));
         const size_t c = static_cast<size_t>(me.input.norm.channels());

@@ -2,14 +2,61 @@
 // fact about its contract. Parsed once; entries are immutable values afterwards.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "facelens/status.h"
 #include "image/tensor.h"
 
 namespace facelens::models {
+
+// What a model does (the entry's "task"). The order is the Engine's service order (services(),
+// warm-up); kTaskCount follows the last value.
+enum class Task {
+  kDetector,    // "detector"
+  kLandmarks,   // "landmarks"
+  kRecognizer,  // "recognizer"
+  kLiveness,    // "liveness"
+  kDeepfake,    // "deepfake"
+  kAttribute,   // "attribute"
+};
+inline constexpr size_t kTaskCount = 6;
+StatusOr<Task> parse_task(std::string_view name);
+std::string_view name(Task t);
+
+// The precision of a model file's weights and arithmetic.
+enum class Precision {
+  kFp32,  // "fp32": the file as shipped
+  kFp16,  // "fp16"
+  kInt8,  // "int8"
+};
+StatusOr<Precision> parse_precision(std::string_view name);
+std::string_view name(Precision p);
+
+// How an image (or face crop) becomes the model input (input.resize).
+enum class ResizeRule {
+  kStretch,    // "stretch": to the input size, aspect ratio not kept (default)
+  kLetterbox,  // "letterbox": scaled to fit, padded (letterbox_align)
+  kAlign5,     // "align5": five-point similarity warp to the ArcFace template
+};
+StatusOr<ResizeRule> parse_resize_rule(std::string_view name);
+std::string_view name(ResizeRule r);
+
+// The region of the image a face model sees (input.crop); crop_scale is the factor of the scaled
+// rules. Which rules a model accepts is checked where the model is built.
+enum class CropRule {
+  kBox,          // "box": the face box (default)
+  kScaledBox,    // "scaled_box": the box scaled about its centre, kept inside the image
+  kMarginBox,    // "margin_box": a square of side crop_scale x the larger box side (deepfake)
+  kAnchoredBox,  // "anchored_box": attributes (src/attributes)
+  kExpandedBox,  // "expanded_box": attributes (src/attributes)
+  kEyeSquare,    // "eye_square": squares about the eyes (eye model)
+};
+StatusOr<CropRule> parse_crop_rule(std::string_view name);
+std::string_view name(CropRule r);
 
 // How a detector reduces its candidates to faces.
 enum class Suppression {
@@ -70,8 +117,8 @@ struct InputContract {
   std::string name;
   std::vector<int64_t> shape;  // NCHW; -1 for a symbolic batch
   image::Normalization norm;   // colour order, mean and std (on 0..255 values)
-  std::string resize = "stretch";  // "stretch", "letterbox", "align5"
-  std::string crop = "box";        // for face models: "box", "scaled_box"
+  ResizeRule resize = ResizeRule::kStretch;
+  CropRule crop = CropRule::kBox;  // for face models
   float crop_scale = 1.0f;
   Rounding crop_rounding = Rounding::kNone;  // of the face box before the crop
   int channels() const { return shape.size() == 4 ? static_cast<int>(shape[1]) : 0; }
@@ -90,7 +137,7 @@ struct ModelEntry {
   std::string sha256;
   std::string package;
   std::string package_path;
-  std::string task;    // "detector", "landmarks", "recognizer", "liveness", "attribute", "deepfake"
+  Task task = Task::kDetector;
   std::string family;  // "ultraface", "mobilefacenet", ...
   InputContract input;
   DetectorContract detector;    // task "detector"

@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <filesystem>
-#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
 #include "align/aligner.h"
 #include "attributes/attributes.h"
@@ -26,6 +28,7 @@
 #include "runtime/providers.h"
 #include "runtime/environment.h"
 #include "runtime/model_cache.h"
+#include "services/factory.h"
 
 namespace facelens {
 
@@ -71,6 +74,38 @@ uint64_t file_bytes(const std::string& path) {
   return ec ? 0 : static_cast<uint64_t>(n);
 }
 
+<<<<<<< HEAD
+=======
+Face& largest(std::vector<Face>& faces) {
+  return *std::max_element(faces.begin(), faces.end(),
+                           [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
+}
+
+// One service of the engine: the entries of its models (several only for fused liveness) and the
+// service built from them on first use.
+struct Slot {
+  std::vector<const models::ModelEntry*> entries;
+  std::string cache_key;  // the task's name; "attribute:<id>" for each attribute model
+  Lazy<models::ModelService> service;
+};
+
+// Why a task has no slot, for the error of a call that needs it.
+constexpr std::string_view kNotConfigured[models::kTaskCount] = {
+    "no detector configured (manifest defaults.detector)",
+    "no landmark model configured (manifest defaults.landmarks)",
+    "no recognizer configured (manifest defaults.recognizer)",
+    "no liveness model configured (manifest defaults.liveness)",
+    "no deepfake model configured (--deepfake FILE or defaults.deepfake)",
+    "no attribute model configured (manifest entries with task \"attribute\")",
+};
+
+constexpr std::array<models::Task, models::kTaskCount> kTasks = {
+    models::Task::kDetector, models::Task::kLandmarks, models::Task::kRecognizer,
+    models::Task::kLiveness, models::Task::kDeepfake,  models::Task::kAttribute};
+
+size_t index(models::Task t) { return static_cast<size_t>(t); }
+
+>>>>>>> svc
 }  // namespace
 
 struct Engine::Impl {
@@ -82,31 +117,59 @@ struct Engine::Impl {
   std::shared_ptr<models::ModelRegistry> registry;
   std::shared_ptr<const runtime::Environment> env;
   runtime::SessionOptions session_options;
-  const models::ModelEntry* detector_entry = nullptr;
-  const models::ModelEntry* landmark_entry = nullptr;
-  const models::ModelEntry* recognizer_entry = nullptr;
-  std::vector<const models::ModelEntry*> liveness_entries;  // several: fused
-  const models::ModelEntry* deepfake_entry = nullptr;
-  std::vector<const models::ModelEntry*> attribute_entries;
+  services::ServiceOptions service_options;
+  // The services by task, in the order of models::Task: none, one, or (attributes) one per model.
+  std::array<std::vector<std::unique_ptr<Slot>>, models::kTaskCount> slots;
   // Entries of model files given outside the manifest (EngineOptions::*_file); stable addresses.
   std::deque<models::ModelEntry> file_entries;
 
-  Lazy<detect::Detector> detector;
-  Lazy<landmarks::LandmarkModel> landmark_model;
-  Lazy<recognize::Recognizer> recognizer;
-  Lazy<liveness::FusedLiveness> liveness_model;
-  Lazy<deepfake::DeepfakeModel> deepfake_model;
-  std::vector<std::unique_ptr<Lazy<attributes::AttributeModel>>> attribute_models;
+  const std::vector<std::unique_ptr<Slot>>& slots_of(models::Task t) const { return slots[index(t)]; }
+  // The entry of the task's (first) model, or nullptr when the task has none.
+  const models::ModelEntry* entry_of(models::Task t) const {
+    const auto& s = slots_of(t);
+    return s.empty() ? nullptr : s.front()->entries.front();
+  }
+  // Sets the task's one slot to `entries` (none: the task has no service).
+  void set_entries(models::Task t, std::vector<const models::ModelEntry*> entries) {
+    auto& s = slots[index(t)];
+    s.clear();
+    if (entries.empty()) return;
+    s.push_back(std::make_unique<Slot>());
+    s.back()->entries = std::move(entries);
+  }
+  void set_entry(models::Task t, const models::ModelEntry* e) {
+    set_entries(t, e ? std::vector<const models::ModelEntry*>{e} : std::vector<const models::ModelEntry*>{});
+  }
+
+  // The slot's service, built on first use (its models' sessions, then services::make_service).
+  StatusOr<std::shared_ptr<const models::ModelService>> get(const Slot& slot) const {
+    return slot.service.get([&]() -> StatusOr<std::shared_ptr<const models::ModelService>> {
+      std::vector<services::ServiceModel> parts;
+      for (const auto* e : slot.entries) {
+        FACELENS_ASSIGN_OR_RETURN(auto s, open(*e));
+        parts.push_back({e, std::move(s)});
+      }
+      return services::make_service(parts, service_options);
+    });
+  }
+  // The service of task T (its i-th slot), typed; FailedPrecondition when the task has none.
+  template <models::Task T>
+  StatusOr<std::shared_ptr<const services::ServiceOf<T>>> get(size_t i = 0) const {
+    const auto& s = slots_of(T);
+    if (i >= s.size()) return failed_precondition(std::string(kNotConfigured[index(T)]));
+    FACELENS_ASSIGN_OR_RETURN(auto any, get(*s[i]));
+    return services::service_as<T>(std::move(any));
+  }
 
   bool from_file(const models::ModelEntry& e) const {
     return std::any_of(file_entries.begin(), file_entries.end(), [&](const auto& f) { return &f == &e; });
   }
   // The entry for a model file given for `task` (see EngineOptions::detector_file).
-  StatusOr<const models::ModelEntry*> add_file(const std::string& path, const std::string& family,
-                                               const std::string& task, const std::string& flag) {
+  StatusOr<const models::ModelEntry*> add_file(const std::string& path, const std::string& family, models::Task task,
+                                               const std::string& flag) {
     std::vector<models::Manifest> known = models::load_known_manifests(models_dir);
-    if (models_dir != FACELENS_DEFAULT_MODELS_DIR) {
-      for (auto& m : models::load_known_manifests(FACELENS_DEFAULT_MODELS_DIR)) known.push_back(std::move(m));
+    if (!options.known_models_dir.empty() && options.known_models_dir != models_dir) {
+      for (auto& m : models::load_known_manifests(options.known_models_dir)) known.push_back(std::move(m));
     }
     models::FileModelOptions fo;
     fo.family = family;
@@ -116,7 +179,7 @@ struct Engine::Impl {
     auto fm = models::entry_for_file(path, fo);
     if (!fm.ok()) return fm.status().with_context(flag + " " + path);
     fm->entry.file = std::filesystem::absolute(path).string();
-    spdlog::info("{} '{}': family {} ({})", task, path, fm->entry.family,
+    spdlog::info("{} '{}': family {} ({})", models::name(task), path, fm->entry.family,
                  fm->how == "manifest" ? "manifest entry " + fm->entry.id + " of " + fm->manifest_path : fm->how);
     file_entries.push_back(std::move(fm->entry));
     return &file_entries.back();
@@ -126,10 +189,10 @@ struct Engine::Impl {
   // task). Says at WARNING when CUDA was asked for (or found but failing) and the CPU is used.
   StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& e) const {
     runtime::SessionOptions so = session_options;
-    so.service = options.runtime.resolve(e.task);
+    so.service = options.runtime.resolve(std::string(models::name(e.task)));
     // The dynamic batcher feeds the recognizer every batch size up to max_batch: on CUDA each is
     // run once at creation (cuDNN's search per shape), not by the first request of that size.
-    if (e.task == "recognizer" && options.batching.mode != EngineOptions::Batching::Mode::kOff)
+    if (e.task == models::Task::kRecognizer && options.batching.mode != EngineOptions::Batching::Mode::kOff)
       for (int b = 2; b <= options.batching.max_batch; ++b) so.warmup_batches.push_back(b);
     // A model file given outside the manifest has no pinned sha256 to check.
     FACELENS_ASSIGN_OR_RETURN(auto session, open_at_precision(e, so));
@@ -155,14 +218,14 @@ struct Engine::Impl {
                                                   std::vector<float>* quality) const {
     using Mode = EngineOptions::Batching::Mode;
     const bool merge = options.batching.mode == Mode::kOn ||
-                       (options.batching.mode == Mode::kAuto && rec.session().provider() == runtime::kCudaEpName);
+                       (options.batching.mode == Mode::kAuto && rec.provider() == runtime::kCudaEpName);
     if (!merge) return rec.embed(aligned, quality);
     {
       std::lock_guard<std::mutex> lock(batcher_mu);
       if (!batcher) {
         batcher = std::make_unique<runtime::DynamicBatcher<Image, Embedded>>(
             [this](std::vector<Image>& items) -> StatusOr<std::vector<Embedded>> {
-              FACELENS_ASSIGN_OR_RETURN(auto r, get_recognizer());
+              FACELENS_ASSIGN_OR_RETURN(auto r, get<models::Task::kRecognizer>());
               std::vector<float> q;
               FACELENS_ASSIGN_OR_RETURN(auto e, r->embed(items, &q));
               std::vector<Embedded> out(e.size());
@@ -191,20 +254,20 @@ struct Engine::Impl {
     return batcher ? batcher->batch_sizes() : std::vector<uint64_t>{};
   }
 
-  static void log_placement(const std::string& service, const std::string& id, const runtime::Session& s,
+  static void log_placement(models::Task task, const std::string& id, const runtime::Session& s,
                             Provider requested) {
+    const std::string_view service = models::name(task);
     if (s.fallback_reason().empty()) {
       spdlog::info("{} '{}' runs on {}", service, id, s.provider());
       return;
     }
     // With provider auto and a core built without CUDA or no CUDA provider library at all, the
     // CPU is the expected place.
-    const bool expected = requested == Provider::kAuto &&
-                          (s.fallback_reason().find("was not found") != std::string::npos ||
-                           s.fallback_reason().find("build without CUDA") != std::string::npos);
+    const bool expected = requested == Provider::kAuto && s.cuda_absent();
     if (expected) spdlog::info("{} '{}' runs on {}: {}", service, id, s.provider(), s.fallback_reason());
     else spdlog::warn("{} '{}' runs on {} because CUDA cannot be used: {}", service, id, s.provider(), s.fallback_reason());
   }
+<<<<<<< HEAD
   StatusOr<std::shared_ptr<const detect::Detector>> get_detector() const {
     return detector.get([&]() -> StatusOr<std::shared_ptr<const detect::Detector>> {
       FACELENS_ASSIGN_OR_RETURN(auto s, open(*detector_entry));
@@ -257,6 +320,8 @@ struct Engine::Impl {
       return attributes::create_attribute_model(*attribute_entries[i], s);
     });
   }
+=======
+>>>>>>> svc
 };
 
 StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precision(
@@ -265,15 +330,26 @@ StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precisio
   auto open_original = [&]() {
     return from_file(e) ? models::open_session_unverified(e.file, e, env, so) : models::open_session(*registry, e, env, so);
   };
-  auto asked = options.precision.find(e.task);
+  const std::string task(models::name(e.task));
+  auto asked = options.precision.find(task);
   if (asked == options.precision.end()) asked = options.precision.find("*");
   const std::string precision = asked == options.precision.end() ? "fp32" : asked->second;
-  if (precision == "fp32") return open_original();
+  std::optional<models::Precision> wanted;  // none: "auto"
+  if (precision != "auto") {
+    auto p = models::parse_precision(precision);
+    if (!p.ok()) {
+      return invalid_argument("precision '" + precision + "' for model '" + e.id +
+                              "' is not one of fp32, fp16, int8, auto: fix EngineOptions::precision ([runtime] or "
+                              "[services." + task + "] precision)");
+    }
+    wanted = *p;
+  }
+  if (wanted == models::Precision::kFp32) return open_original();
   // The provider decides "auto": open the original first to see where it really runs.
   FACELENS_ASSIGN_OR_RETURN(auto session, open_original());
   optimize::PrecisionRequest r;
-  r.precision = precision;
-  r.provider = session->provider() == runtime::kCudaEpName ? "cuda" : "cpu";
+  r.precision = wanted;
+  r.provider = session->provider() == runtime::kCudaEpName ? Provider::kCuda : Provider::kCpu;
   r.entry = e;
   r.model_path = from_file(e) ? e.file : registry->path_of(e);
   if (from_file(e)) {
@@ -281,8 +357,8 @@ StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precisio
   } else {
     r.model_sha256 = registry->check(e).actual_sha256;
   }
-  const models::ModelEntry* det = detector_entry;
-  const models::ModelEntry* lm = landmark_entry;
+  const models::ModelEntry* det = entry_of(models::Task::kDetector);
+  const models::ModelEntry* lm = entry_of(models::Task::kLandmarks);
   optimize::Reference ref{*det, from_file(*det) ? det->file : registry->path_of(*det), std::nullopt, ""};
   if (lm) {
     ref.landmarks = *lm;
@@ -290,15 +366,11 @@ StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precisio
   }
   r.reference = ref;
   r.calibration_dir = options.calibration_dir;
-  if (r.calibration_dir.empty()) {
-    const char* dir = std::getenv("FACELENS_CALIBRATION");
-    if (dir && *dir) r.calibration_dir = dir;
-  }
   r.cache_dir = options.precision_cache_dir;
   r.threads = options.runtime.intra_op_threads;
   auto choice = optimize::resolve_precision(r, env);
-  if (!choice.ok()) return choice.status().with_context(e.task + " '" + e.id + "' at precision " + precision);
-  spdlog::info("{} '{}': {} ({}): {}", e.task, e.id, choice->precision, choice->source, choice->reason);
+  if (!choice.ok()) return choice.status().with_context(task + " '" + e.id + "' at precision " + precision);
+  spdlog::info("{} '{}': {} ({}): {}", task, e.id, models::name(choice->precision), choice->source, choice->reason);
   {
     std::lock_guard<std::mutex> lock(precision_mu);
     precision_choices[&e] = *choice;
@@ -331,12 +403,13 @@ static StatusOr<const models::ModelEntry*> pick(const models::Manifest& m, const
 }
 
 StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
+  using models::Task;
+  if (options.models_dir.empty()) {
+    return invalid_argument("no models folder given: set EngineOptions::models_dir to the folder with manifest.json "
+                            "(the tools take --models DIR or FACELENS_MODELS)");
+  }
   auto impl = std::make_unique<Impl>(options);
   impl->models_dir = options.models_dir;
-  if (impl->models_dir.empty()) {
-    const char* env = std::getenv("FACELENS_MODELS");
-    impl->models_dir = env && *env ? env : FACELENS_DEFAULT_MODELS_DIR;
-  }
   FACELENS_ASSIGN_OR_RETURN(impl->registry, models::ModelRegistry::open(impl->models_dir, options.manifest));
   FACELENS_ASSIGN_OR_RETURN(impl->env, runtime::Environment::create({}));
   impl->session_options.intra_op_threads = options.runtime.intra_op_threads;
@@ -344,13 +417,21 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   impl->session_options.allow_spinning = options.runtime.allow_spinning;
   impl->session_options.require_gpu = options.runtime.require_gpu;
   impl->session_options.cuda_ep_path = options.runtime.cuda_ep_path;
+  impl->service_options.detector.score_threshold = options.detect_threshold;
+  impl->service_options.detector.nms_iou = options.nms_iou;
+  impl->service_options.detector.max_faces = options.max_faces;
+  impl->service_options.deepfake.margin = options.deepfake_margin;
   const auto& m = impl->registry->manifest();
-  FACELENS_ASSIGN_OR_RETURN(impl->detector_entry, pick(m, "detector", options.detector, options.detector_file.empty()));
-  FACELENS_ASSIGN_OR_RETURN(impl->landmark_entry, pick(m, "landmarks", options.landmarks, false));
-  FACELENS_ASSIGN_OR_RETURN(impl->recognizer_entry, pick(m, "recognizer", options.recognizer, false));
+  FACELENS_ASSIGN_OR_RETURN(auto detector, pick(m, "detector", options.detector, options.detector_file.empty()));
+  impl->set_entry(Task::kDetector, detector);
+  FACELENS_ASSIGN_OR_RETURN(auto landmarks, pick(m, "landmarks", options.landmarks, false));
+  impl->set_entry(Task::kLandmarks, landmarks);
+  FACELENS_ASSIGN_OR_RETURN(auto recognizer, pick(m, "recognizer", options.recognizer, false));
+  impl->set_entry(Task::kRecognizer, recognizer);
   FACELENS_ASSIGN_OR_RETURN(auto liveness_entry, pick(m, "liveness", options.liveness, false));
+  std::vector<const models::ModelEntry*> liveness;
   if (liveness_entry) {
-    impl->liveness_entries.push_back(liveness_entry);
+    liveness.push_back(liveness_entry);
     // "fuse_with": the ids of the models whose scores the entry's authors fuse with its own.
     std::string rest = liveness_entry->string("fuse_with", "");
     while (!rest.empty()) {
@@ -358,54 +439,57 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
       const std::string id = rest.substr(0, comma);
       rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
       FACELENS_ASSIGN_OR_RETURN(auto e, pick(m, "liveness", id, true));
-      impl->liveness_entries.push_back(e);
+      liveness.push_back(e);
     }
   }
-  FACELENS_ASSIGN_OR_RETURN(impl->deepfake_entry, pick(m, "deepfake", options.deepfake, false));
+  FACELENS_ASSIGN_OR_RETURN(auto deepfake, pick(m, "deepfake", options.deepfake, false));
   if (!options.detector_file.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(impl->detector_entry,
-                              impl->add_file(options.detector_file, options.detector_family, "detector", "--detector"));
+    FACELENS_ASSIGN_OR_RETURN(detector, impl->add_file(options.detector_file, options.detector_family, Task::kDetector,
+                                                       "--detector"));
+    impl->set_entry(Task::kDetector, detector);
   }
   if (!options.recognizer_file.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(impl->recognizer_entry, impl->add_file(options.recognizer_file, options.recognizer_family,
-                                                                     "recognizer", "--recognizer"));
+    FACELENS_ASSIGN_OR_RETURN(recognizer, impl->add_file(options.recognizer_file, options.recognizer_family,
+                                                         Task::kRecognizer, "--recognizer"));
+    impl->set_entry(Task::kRecognizer, recognizer);
   }
   if (!options.liveness_files.empty()) {
-    impl->liveness_entries.clear();
+    liveness.clear();
     for (const auto& f : options.liveness_files) {
-      FACELENS_ASSIGN_OR_RETURN(auto e, impl->add_file(f, "", "liveness", "--liveness"));
-      impl->liveness_entries.push_back(e);
+      FACELENS_ASSIGN_OR_RETURN(auto e, impl->add_file(f, "", Task::kLiveness, "--liveness"));
+      liveness.push_back(e);
     }
   }
+  impl->set_entries(Task::kLiveness, std::move(liveness));
   if (!options.deepfake_file.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(impl->deepfake_entry,
-                              impl->add_file(options.deepfake_file, options.deepfake_family, "deepfake", "--deepfake"));
+    FACELENS_ASSIGN_OR_RETURN(deepfake, impl->add_file(options.deepfake_file, options.deepfake_family, Task::kDeepfake,
+                                                       "--deepfake"));
   }
+  impl->set_entry(Task::kDeepfake, deepfake);
+  // Every attribute model is a service of its own.
+  std::vector<const models::ModelEntry*> attributes;
   if (options.attributes.empty()) {
     for (const auto& e : m.models)
-      if (e.task == "attribute") impl->attribute_entries.push_back(&e);
+      if (e.task == Task::kAttribute) attributes.push_back(&e);
   } else {
     for (const auto& id : options.attributes) {
       FACELENS_ASSIGN_OR_RETURN(auto e, pick(m, "attribute", id, true));
-      impl->attribute_entries.push_back(e);
+      attributes.push_back(e);
     }
   }
-  for (size_t i = 0; i < impl->attribute_entries.size(); ++i) {
-    impl->attribute_models.push_back(std::make_unique<Lazy<attributes::AttributeModel>>());
+  for (const auto* e : attributes) {
+    impl->slots[index(Task::kAttribute)].push_back(std::make_unique<Slot>());
+    impl->slots[index(Task::kAttribute)].back()->entries = {e};
   }
-  // Every service goes through the model cache, its memory estimated by its file size.
-  auto bind = [&](auto& slot, const std::string& key, const models::ModelEntry* e) {
-    if (e) slot.bind(&impl->cache, key, file_bytes(impl->registry->path_of(*e)));
-  };
-  bind(impl->detector, "detector", impl->detector_entry);
-  bind(impl->landmark_model, "landmarks", impl->landmark_entry);
-  bind(impl->recognizer, "recognizer", impl->recognizer_entry);
-  uint64_t liveness_bytes = 0;
-  for (const auto* e : impl->liveness_entries) liveness_bytes += file_bytes(impl->registry->path_of(*e));
-  if (!impl->liveness_entries.empty()) impl->liveness_model.bind(&impl->cache, "liveness", liveness_bytes);
-  bind(impl->deepfake_model, "deepfake", impl->deepfake_entry);
-  for (size_t i = 0; i < impl->attribute_entries.size(); ++i) {
-    bind(*impl->attribute_models[i], "attribute:" + impl->attribute_entries[i]->id, impl->attribute_entries[i]);
+  // Every service goes through the model cache, its memory estimated by its files' size.
+  for (auto& task_slots : impl->slots) {
+    for (auto& slot : task_slots) {
+      const models::ModelEntry& first = *slot->entries.front();
+      slot->cache_key = first.task == Task::kAttribute ? "attribute:" + first.id : std::string(models::name(first.task));
+      uint64_t bytes = 0;
+      for (const auto* e : slot->entries) bytes += file_bytes(impl->registry->path_of(*e));
+      slot->service.bind(&impl->cache, slot->cache_key, bytes);
+    }
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -416,22 +500,28 @@ const DecodeOptions& Engine::decode_options() const { return impl_->options.deco
 
 float Engine::match_threshold() const {
   if (impl_->options.match_threshold >= 0) return impl_->options.match_threshold;
+<<<<<<< HEAD
   return static_cast<float>(impl_->recognizer_entry ? impl_->recognizer_entry->match_threshold()
                                                     : models::kFallbackMatchThreshold);
+=======
+  const models::ModelEntry* rec = impl_->entry_of(models::Task::kRecognizer);
+  return rec ? static_cast<float>(rec->threshold("match", 0.4)) : 0.4f;
+>>>>>>> svc
 }
 
 std::string Engine::recognizer_model_id() const {
-  return impl_->recognizer_entry ? impl_->recognizer_entry->id : std::string();
+  const models::ModelEntry* rec = impl_->entry_of(models::Task::kRecognizer);
+  return rec ? rec->id : std::string();
 }
 
 StatusOr<Image> Engine::align_face(const Image& image, const Face& face) const {
   if (!face.landmarks) return invalid_argument("align_face needs the face's landmarks (AnalyzeOptions::landmarks)");
-  FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get_recognizer());
+  FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get<models::Task::kRecognizer>());
   return align::align_face(image, *face.landmarks, rec->input_size());
 }
 
 StatusOr<std::vector<std::vector<float>>> Engine::embed_aligned(std::span<const Image> aligned) const {
-  FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get_recognizer());
+  FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get<models::Task::kRecognizer>());
   const int n = rec->input_size();
   for (const auto& a : aligned)
     if (a.empty()) return invalid_argument("embed_aligned: empty face crop");
@@ -444,22 +534,35 @@ StatusOr<std::vector<std::vector<float>>> Engine::embed_aligned(std::span<const 
 }
 
 Status Engine::warm_up(const AnalyzeOptions& what) const {
-  FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
-  // A detector that gives five keypoints makes the landmark model unnecessary.
-  if ((what.landmarks || what.embedding) && !detector->has_keypoints())
-    FACELENS_RETURN_IF_ERROR(impl_->get_landmarks().status());
-  if (what.embedding) FACELENS_RETURN_IF_ERROR(impl_->get_recognizer().status());
-  if (what.liveness) FACELENS_RETURN_IF_ERROR(impl_->get_liveness().status());
-  if (what.deepfake && impl_->deepfake_entry) FACELENS_RETURN_IF_ERROR(impl_->get_deepfake().status());
-  if (what.attributes)
-    for (size_t i = 0; i < impl_->attribute_entries.size(); ++i)
-      FACELENS_RETURN_IF_ERROR(impl_->get_attribute(i).status());
+  using models::Task;
+  FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get<Task::kDetector>());
+  // Whether `what` needs the task's service, and whether a missing one is an error (analyze()
+  // skips the optional ones when they are not configured).
+  auto wanted = [&](Task t) {
+    switch (t) {
+      // A detector that gives five keypoints makes the landmark model unnecessary.
+      case Task::kLandmarks: return (what.landmarks || what.embedding) && !detector->has_keypoints();
+      case Task::kRecognizer: return what.embedding;
+      case Task::kLiveness: return what.liveness;
+      case Task::kDeepfake: return what.deepfake;
+      case Task::kAttribute: return what.attributes;
+      case Task::kDetector: return false;  // loaded above
+    }
+    return false;
+  };
+  auto optional = [](Task t) { return t == Task::kDeepfake || t == Task::kAttribute; };
+  for (Task t : kTasks) {
+    if (!wanted(t)) continue;
+    const auto& slots = impl_->slots_of(t);
+    if (slots.empty() && !optional(t)) return failed_precondition(std::string(kNotConfigured[index(t)]));
+    for (const auto& slot : slots) FACELENS_RETURN_IF_ERROR(impl_->get(*slot).status());
+  }
   return Status::Ok();
 }
 
 StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& what) const {
   if (image.empty()) return invalid_argument("empty image");
-  FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
+  FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get<models::Task::kDetector>());
   FACELENS_ASSIGN_OR_RETURN(auto detections, detector->detect(image));
   // Each face reports the detected box; the crops of landmarks and liveness take the detector's
   // crop_box (the square box of the default detector, as its package hands on). The attribute
@@ -478,14 +581,14 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
   }
   const bool need_points = what.landmarks || what.embedding;
   if (need_points && !detector->has_keypoints()) {
-    FACELENS_ASSIGN_OR_RETURN(auto lm, impl_->get_landmarks());
+    FACELENS_ASSIGN_OR_RETURN(auto lm, impl_->get<models::Task::kLandmarks>());
     for (size_t i = 0; i < result.faces.size(); ++i) {
       FACELENS_ASSIGN_OR_RETURN(auto five, lm->predict(image, detections[i].crop_box));
       result.faces[i].landmarks = five;
     }
   }
   if (what.embedding && !result.faces.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get_recognizer());
+    FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get<models::Task::kRecognizer>());
     std::vector<Image> aligned;
     aligned.reserve(result.faces.size());
     for (const auto& f : result.faces) aligned.push_back(align::align_face(image, *f.landmarks, rec->input_size()));
@@ -496,22 +599,22 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
       if (i < quality.size()) result.faces[i].quality = quality[i];
     }
   }
-  if (what.deepfake && impl_->deepfake_entry && !result.faces.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(auto df, impl_->get_deepfake());
+  if (what.deepfake && impl_->entry_of(models::Task::kDeepfake) && !result.faces.empty()) {
+    FACELENS_ASSIGN_OR_RETURN(auto df, impl_->get<models::Task::kDeepfake>());
     std::vector<Box> boxes;
     for (const auto& f : result.faces) boxes.push_back(f.box);
     FACELENS_ASSIGN_OR_RETURN(auto verdicts, df->score(image, boxes));
     for (size_t i = 0; i < result.faces.size(); ++i) result.faces[i].deepfake = verdicts[i];
   }
   if (what.liveness) {
-    FACELENS_ASSIGN_OR_RETURN(auto live, impl_->get_liveness());
+    FACELENS_ASSIGN_OR_RETURN(auto live, impl_->get<models::Task::kLiveness>());
     for (size_t i = 0; i < result.faces.size(); ++i) {
       FACELENS_ASSIGN_OR_RETURN(result.faces[i].liveness, live->score(image, detections[i].crop_box));
     }
   }
   if (what.attributes && !result.faces.empty()) {
-    for (size_t i = 0; i < impl_->attribute_entries.size(); ++i) {
-      FACELENS_ASSIGN_OR_RETURN(auto model, impl_->get_attribute(i));
+    for (size_t i = 0; i < impl_->slots_of(models::Task::kAttribute).size(); ++i) {
+      FACELENS_ASSIGN_OR_RETURN(auto model, impl_->get<models::Task::kAttribute>(i));
       for (auto& f : result.faces) {
         if (!f.attributes) f.attributes = Attributes{};
         FACELENS_RETURN_IF_ERROR(model->apply(image, f.box, f.landmarks, &*f.attributes));
@@ -527,9 +630,9 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
 StatusOr<ImageResult> Engine::analyze_bytes(std::span<const uint8_t> bytes, const AnalyzeOptions& what) const {
   DecodeOptions decode = impl_->options.decode;
   const bool detect_only = !what.embedding && !what.landmarks && !what.attributes && !what.liveness &&
-                           !(what.deepfake && impl_->deepfake_entry);
+                           !(what.deepfake && impl_->entry_of(models::Task::kDeepfake));
   if (detect_only) {
-    FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get_detector());
+    FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get<models::Task::kDetector>());
     // Twice the detector input keeps the boxes' precision while skipping most of a large JPEG.
     decode.min_width = 2 * detector->input_width();
     decode.min_height = 2 * detector->input_height();
@@ -588,55 +691,45 @@ StatusOr<VerifyResult> Engine::verify(const Image& a, const Image& b) const {
 
 std::vector<ServiceInfo> Engine::services() const {
   std::vector<ServiceInfo> out;
-  auto add = [&](const char* service, const models::ModelEntry* e, const runtime::Session* s) {
-    if (!e) return;
-    ServiceInfo info;
-    info.service = service;
-    info.model_id = e->id;
-    info.model_path = impl_->registry->path_of(*e);
-    info.family = e->family;
-    info.loaded = s != nullptr;
-    info.requested = provider_option_name(impl_->options.runtime.resolve(e->task).provider);
-    if (s) {
-      info.provider = s->provider();
-      info.provider_reason = s->fallback_reason();
-      info.device_ids = s->device_ids();
-      info.queue_depths = s->queue_depths();
-      info.placement = s->placement();
-      info.placement_error = s->placement_error();
-      info.cudnn_conv_algo_search = s->conv_algo_search();
-      info.cudnn_conv_algo_search_reason = s->conv_algo_search_reason();
-      info.precision = "fp32";
-      info.precision_source = "original";
-      std::lock_guard<std::mutex> lock(impl_->precision_mu);
-      auto pc = impl_->precision_choices.find(e);
-      if (pc != impl_->precision_choices.end()) {
-        info.precision = pc->second.precision;
-        info.precision_source = pc->second.source;
-        info.precision_reason = pc->second.reason;
+  for (const auto& task_slots : impl_->slots) {
+    for (const auto& slot : task_slots) {
+      const models::ModelEntry* e = slot->entries.front();
+      const std::string task(models::name(e->task));
+      auto service = slot->service.peek();
+      const runtime::Session* s = service ? &service->session() : nullptr;
+      ServiceInfo info;
+      info.service = task;
+      info.model_id = e->id;
+      info.model_path = impl_->registry->path_of(*e);
+      // A fused service: "id1+id2", "path1+path2".
+      for (size_t i = 1; i < slot->entries.size(); ++i) {
+        info.model_id += "+" + slot->entries[i]->id;
+        info.model_path += "+" + impl_->registry->path_of(*slot->entries[i]);
       }
+      info.family = e->family;
+      info.loaded = s != nullptr;
+      info.requested = provider_option_name(impl_->options.runtime.resolve(task).provider);
+      if (s) {
+        info.provider = s->provider();
+        info.provider_reason = s->fallback_reason();
+        info.device_ids = s->device_ids();
+        info.queue_depths = s->queue_depths();
+        info.placement = s->placement();
+        info.placement_error = s->placement_error();
+        info.cudnn_conv_algo_search = s->conv_algo_search();
+        info.cudnn_conv_algo_search_reason = s->conv_algo_search_reason();
+        info.precision = models::name(models::Precision::kFp32);
+        info.precision_source = "original";
+        std::lock_guard<std::mutex> lock(impl_->precision_mu);
+        auto pc = impl_->precision_choices.find(e);
+        if (pc != impl_->precision_choices.end()) {
+          info.precision = models::name(pc->second.precision);
+          info.precision_source = pc->second.source;
+          info.precision_reason = pc->second.reason;
+        }
+      }
+      out.push_back(std::move(info));
     }
-    out.push_back(std::move(info));
-  };
-  auto d = impl_->detector.peek();
-  add("detector", impl_->detector_entry, d ? &d->session() : nullptr);
-  auto l = impl_->landmark_model.peek();
-  add("landmarks", impl_->landmark_entry, l ? &l->session() : nullptr);
-  auto r = impl_->recognizer.peek();
-  add("recognizer", impl_->recognizer_entry, r ? &r->session() : nullptr);
-  auto lv = impl_->liveness_model.peek();
-  if (!impl_->liveness_entries.empty()) {
-    add("liveness", impl_->liveness_entries[0], lv ? &lv->session() : nullptr);
-    for (size_t i = 1; i < impl_->liveness_entries.size(); ++i) {
-      out.back().model_id += "+" + impl_->liveness_entries[i]->id;
-      out.back().model_path += "+" + impl_->registry->path_of(*impl_->liveness_entries[i]);
-    }
-  }
-  auto df = impl_->deepfake_model.peek();
-  add("deepfake", impl_->deepfake_entry, df ? &df->session() : nullptr);
-  for (size_t i = 0; i < impl_->attribute_entries.size(); ++i) {
-    auto a = impl_->attribute_models[i]->peek();
-    add("attribute", impl_->attribute_entries[i], a ? &a->session() : nullptr);
   }
   return out;
 }
@@ -646,14 +739,9 @@ std::vector<uint64_t> Engine::recognizer_batch_sizes() const { return impl_->bat
 std::vector<std::string> Engine::collect_idle() const { return impl_->cache.collect(); }
 
 void Engine::shrink_arenas() const {
-  if (auto d = impl_->detector.peek()) d->session().request_arena_shrink();
-  if (auto l = impl_->landmark_model.peek()) l->session().request_arena_shrink();
-  if (auto r = impl_->recognizer.peek()) r->session().request_arena_shrink();
-  if (auto lv = impl_->liveness_model.peek())
-    for (const auto& m : lv->models()) m->session().request_arena_shrink();
-  if (auto df = impl_->deepfake_model.peek()) df->session().request_arena_shrink();
-  for (const auto& a : impl_->attribute_models)
-    if (auto m = a->peek()) m->session().request_arena_shrink();
+  for (const auto& task_slots : impl_->slots)
+    for (const auto& slot : task_slots)
+      if (auto service = slot->service.peek()) service->request_arena_shrink();
 }
 
 std::vector<ModelFileInfo> Engine::check_models() const {
@@ -662,7 +750,7 @@ std::vector<ModelFileInfo> Engine::check_models() const {
     models::FileCheck c = impl_->registry->check(e);
     ModelFileInfo info;
     info.id = e.id;
-    info.task = e.task;
+    info.task = models::name(e.task);
     info.family = e.family;
     info.path = c.path;
     info.state = models::file_state_name(c.state);

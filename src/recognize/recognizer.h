@@ -17,6 +17,7 @@
 #include "facelens/image.h"
 #include "facelens/status.h"
 #include "models/manifest.h"
+#include "models/service.h"
 #include "runtime/session.h"
 
 namespace facelens::recognize {
@@ -28,7 +29,7 @@ void l2_normalize(std::vector<float>& v);
 // Inner product of two L2-normalised embeddings (= cosine similarity).
 float cosine(std::span<const float> a, std::span<const float> b);
 
-class Recognizer {
+class Recognizer final : public models::ModelService {
  public:
   static StatusOr<std::shared_ptr<const Recognizer>> create(const models::ModelEntry& entry,
                                                             std::shared_ptr<const runtime::Session> session);
@@ -40,17 +41,13 @@ class Recognizer {
   int input_size() const { return entry_.input.width(); }
   bool batched() const { return batched_; }
   float match_threshold() const { return static_cast<float>(entry_.match_threshold()); }
-  const models::ModelEntry& entry() const { return entry_; }
-  const runtime::Session& session() const { return *session_; }
 
  private:
   Recognizer(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, int out, int norm_out,
              bool batched)
-      : entry_(e), session_(std::move(s)), output_(out), norm_output_(norm_out), batched_(batched),
+      : ModelService(e, std::move(s)), output_(out), norm_output_(norm_out), batched_(batched),
         feature_norm_quality_(e.string("quality", "") == "feature_norm") {}
   StatusOr<std::vector<Embedding>> run_batch(std::span<const Image> faces, std::vector<float>* quality) const;
-  models::ModelEntry entry_;
-  std::shared_ptr<const runtime::Session> session_;
   int output_;
   int norm_output_;  // -1: the model gives no norm
   bool batched_;

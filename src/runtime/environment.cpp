@@ -84,6 +84,7 @@ Status Environment::init_cuda(const std::string& configured_path) const {
   if (std::find(providers.begin(), providers.end(), kCudaEpName) == providers.end()) {
     std::string have;
     for (const auto& p : providers) have += (have.empty() ? "" : ", ") + p;
+    cuda_absent_ = true;
     return unavailable("the loaded ONNX Runtime core " + core_library() + " is a build without CUDA (its providers: " +
                        have + "), which cannot run the CUDA provider: run scripts/setup.sh --gpu and build with "
                        "ONNXRUNTIME_ROOT=.deps/onnxruntime-cuda (see docs/gpu.md)");
@@ -98,6 +99,7 @@ Status Environment::init_cuda(const std::string& configured_path) const {
     }
   }
   if (path.empty()) {
+    cuda_absent_ = true;
     return unavailable(std::string("the CUDA execution provider library ") + kCudaEpLibrary +
                        " was not found (looked at: " + looked +
                        "): run scripts/setup.sh --gpu, or set runtime.cuda_ep_path (FACELENS_CUDA_EP for the tools)");
@@ -140,6 +142,11 @@ Status Environment::init_cuda(const std::string& configured_path) const {
                        " device(s), but ONNX Runtime offers no CUDA device: check the driver with nvidia-smi");
   }
   return Status();
+}
+
+bool Environment::cuda_absent() const {
+  std::lock_guard<std::mutex> lock(cuda_mu_);
+  return cuda_tried_ && cuda_absent_;
 }
 
 StatusOr<int> Environment::cuda_devices(const std::string& configured_path) const {

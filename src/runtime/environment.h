@@ -59,6 +59,10 @@ class Environment {
   // and each of its devices is matched to its CUDA ordinal. OK with the number of CUDA devices,
   // or the reason CUDA cannot be used and how to fix it.
   StatusOr<int> cuda_devices(const std::string& configured_path) const;
+  // After cuda_devices() failed: whether it failed because this install has no CUDA provider at
+  // all (a core built without CUDA, or no provider library), rather than a CUDA provider that
+  // cannot run (driver, devices, registration).
+  bool cuda_absent() const;
   // After cuda_devices(): configured device ids against the devices that exist (a device id ORT
   // is given must exist: a wrong one ends the process inside ORT).
   Status check_cuda_device_ids(std::span<const int> ids) const;
@@ -80,6 +84,7 @@ class Environment {
   mutable std::mutex cuda_mu_;
   mutable bool cuda_tried_ = false;
   mutable Status cuda_status_;
+  mutable bool cuda_absent_ = false;
   mutable std::string cuda_library_;
   mutable std::unique_ptr<CudaLibraries> cuda_libs_;
   struct CudaEpDevice {

@@ -21,19 +21,6 @@ std::vector<EpPlacement> summarize_placement(std::span<const AssignedNode> nodes
   return out;
 }
 
-std::string placement_to_string(std::span<const EpPlacement> placement) {
-  std::string s;
-  for (const auto& p : placement) {
-    if (!s.empty()) s += ", ";
-    s += p.ep + " " + std::to_string(p.n_nodes) + (p.n_nodes == 1 ? " node (" : " nodes (");
-    std::vector<std::pair<std::string, int>> ops(p.op_types.begin(), p.op_types.end());
-    std::stable_sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    for (size_t i = 0; i < ops.size(); ++i) s += (i ? ", " : "") + ops[i].first + " " + std::to_string(ops[i].second);
-    s += ")";
-  }
-  return s;
-}
-
 void merge_placement(std::vector<EpPlacement>* into, std::span<const EpPlacement> more) {
   for (const auto& m : more) {
     auto it = std::find_if(into->begin(), into->end(), [&](const EpPlacement& p) { return p.ep == m.ep; });
@@ -55,3 +42,20 @@ int nodes_on(std::span<const EpPlacement> placement, const std::string& ep) {
 }
 
 }  // namespace facelens::runtime
+
+namespace facelens {
+
+std::string placement_to_string(std::span<const EpPlacement> placement) {
+  std::string s;
+  for (const auto& p : placement) {
+    if (!s.empty()) s += ", ";
+    s += p.ep + " " + std::to_string(p.n_nodes) + (p.n_nodes == 1 ? " node (" : " nodes (");
+    std::vector<std::pair<std::string, int>> ops(p.op_types.begin(), p.op_types.end());
+    std::stable_sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (size_t i = 0; i < ops.size(); ++i) s += (i ? ", " : "") + ops[i].first + " " + std::to_string(ops[i].second);
+    s += ")";
+  }
+  return s;
+}
+
+}  // namespace facelens

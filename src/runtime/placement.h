@@ -22,8 +22,8 @@ struct AssignedNode {
 // "domain:type" ("com.microsoft:FusedConv"). Providers with the most nodes first (ties by name).
 std::vector<EpPlacement> summarize_placement(std::span<const AssignedNode> nodes);
 
-// "CUDAExecutionProvider 64 nodes (Conv 40, Relu 20, ...), CPUExecutionProvider 2 nodes (Shape 2)".
-std::string placement_to_string(std::span<const EpPlacement> placement);
+// The public facelens::placement_to_string (facelens/runtime_info.h).
+using facelens::placement_to_string;
 
 // Adds `more` to `into` (a service of several sessions), keeping the order rule above.
 void merge_placement(std::vector<EpPlacement>* into, std::span<const EpPlacement> more);

@@ -318,6 +318,7 @@ StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const E
     // Checked before ONNX Runtime sees any id: in order, the core, the provider library, the CUDA
     // runtime and driver, the ids against the devices that exist, cuDNN.
     Status usable = env->cuda_devices(options.cuda_ep_path).status();
+    s->cuda_absent_ = !usable.ok() && env->cuda_absent();
     if (usable.ok()) usable = env->check_cuda_device_ids(ids);
     if (usable.ok()) usable = env->cudnn_status();
     if (!usable.ok()) reason = usable.message();

@@ -126,6 +126,9 @@ class Session {
   // "CPUExecutionProvider"), and why CUDA is not used when it was asked for or tried ("" else).
   const std::string& provider() const { return provider_; }
   const std::string& fallback_reason() const { return fallback_reason_; }
+  // On the CPU because this install has no CUDA provider (Environment::cuda_absent): the
+  // expected place when the provider is auto.
+  bool cuda_absent() const { return cuda_absent_; }
   // CUDA device ids of the pool (empty on the CPU).
   std::vector<int> device_ids() const;
   size_t n_replicas() const;
@@ -166,6 +169,7 @@ class Session {
   std::string path_;
   std::string provider_;
   std::string fallback_reason_;
+  bool cuda_absent_ = false;
   std::vector<EpPlacement> placement_;
   std::string placement_error_;
   std::string staging_error_;

@@ -66,7 +66,7 @@ class Cuda : public ::testing::Test {
   runtime::SessionOptions options(const models::ModelEntry& e, Provider p) const {
     runtime::SessionOptions so;
     RuntimeOptions rt;
-    so.service = rt.resolve(e.task);
+    so.service = rt.resolve(std::string(models::name(e.task)));
     so.service.provider = p;
     so.require_gpu = p == Provider::kCuda;
     so.cuda_ep_path = ep_path_;

@@ -75,8 +75,8 @@ TEST_F(Convert, AutomaticPrecisionCacheIsReusedAndInvalidatedByAChangedModel) {
   const std::string model = (dir_ / "detector.onnx").string();
   fs::copy_file(registry_->path_of(*det), model);
   optimize::PrecisionRequest r;
-  r.precision = "fp16";
-  r.provider = "cpu";
+  r.precision = models::Precision::kFp16;
+  r.provider = Provider::kCpu;
   r.entry = *det;
   r.model_path = model;
   auto sha = core::sha256_file(model);
@@ -94,7 +94,7 @@ TEST_F(Convert, AutomaticPrecisionCacheIsReusedAndInvalidatedByAChangedModel) {
 
   auto first = optimize::resolve_precision(r, env_);
   ASSERT_TRUE(first.ok()) << first.status().to_string();
-  EXPECT_EQ(first->precision, "fp16");
+  EXPECT_EQ(first->precision, models::Precision::kFp16);
   EXPECT_EQ(first->source, "converted");
   EXPECT_EQ(first->conversions, 1);
   ASSERT_TRUE(fs::exists(first->path));

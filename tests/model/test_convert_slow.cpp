@@ -72,8 +72,7 @@ class ConvertEvery : public ::testing::Test {
     r.input = m.path;
     r.output = (dir_ / (m.entry.id + (int8 ? ".int8.onnx" : ".fp16.onnx"))).string();
     r.entry = m.entry;
-    r.fp16 = !int8;
-    r.int8 = int8;
+    r.precision = int8 ? models::Precision::kInt8 : models::Precision::kFp16;
     r.samples = &set_;
     r.max_calibration_samples = 32;
     return optimize::convert_model(r, env_);
@@ -112,11 +111,11 @@ TEST_F(ConvertEvery, Fp16OfEveryModelIsWithinBoundsAtHalfTheSize) {
       EXPECT_LT(ratio(d), 0.6);
       EXPECT_GT(ratio(d), 0.4);
     }
-    if (m.entry.task == "recognizer") {
+    if (m.entry.task == models::Task::kRecognizer) {
       EXPECT_GE(d.embedding_cosine.min, 0.999);
       EXPECT_EQ(d.decision_flips, 0);
     }
-    if (m.entry.task == "detector") {
+    if (m.entry.task == models::Task::kDetector) {
       EXPECT_GE(d.box_iou.min, 0.9);
     }
   }
@@ -139,7 +138,7 @@ TEST_F(ConvertEvery, Int8OfEveryModelRunsAndRecognizersAreWithinBounds) {
     EXPECT_EQ(r->written, !r->refused);
     EXPECT_EQ(fs::exists(dir_ / (m.entry.id + ".int8.onnx")), !r->refused);
     if (r->refused) ++refused;
-    if (m.entry.task == "recognizer") {
+    if (m.entry.task == models::Task::kRecognizer) {
       EXPECT_FALSE(r->refused) << r->refusal;
       EXPECT_GE(d.embedding_cosine.min, 0.98);
       EXPECT_EQ(d.decision_flips, 0);

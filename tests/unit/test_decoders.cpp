@@ -51,22 +51,22 @@ TEST(Nms, KeepsBestAndDropsOverlaps) {
 TEST(Placement, DownOnlyNeverEnlarges) {
   // A 150x150 crop in a 640x640 input: "fit" enlarges it to 640x640; "down_only" keeps it at
   // 150x150 in the top-left corner (OpenCV's FaceDetectorYN pads, never upscales).
-  auto fit = detect::place(150, 150, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kFit);
+  auto fit = detect::place(150, 150, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kFit);
   EXPECT_EQ(fit.resized_width, 640);
   EXPECT_NEAR(fit.map.to_original({640, 640}).x, 150, kBoxTol);
-  auto keep = detect::place(150, 150, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kDownOnly);
+  auto keep = detect::place(150, 150, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
   EXPECT_EQ(keep.resized_width, 150);
   EXPECT_EQ(keep.resized_height, 150);
   EXPECT_EQ(keep.offset_x, 0);
   EXPECT_FLOAT_EQ(keep.map.scale_x, 1.f);
   EXPECT_NEAR(keep.map.to_original({75, 75}).y, 75, kBoxTol);
   // Larger than the input: both shrink it the same way.
-  auto big_fit = detect::place(1137, 910, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kFit);
-  auto big_keep = detect::place(1137, 910, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kDownOnly);
+  auto big_fit = detect::place(1137, 910, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kFit);
+  auto big_keep = detect::place(1137, 910, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
   EXPECT_EQ(big_keep.resized_width, big_fit.resized_width);
   EXPECT_EQ(big_keep.resized_height, big_fit.resized_height);
   // One side larger, one smaller: shrunk to fit the larger side.
-  auto wide = detect::place(1280, 300, 640, 640, "letterbox", "top_left", detect::LetterboxScale::kDownOnly);
+  auto wide = detect::place(1280, 300, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
   EXPECT_EQ(wide.resized_width, 640);
   EXPECT_EQ(wide.resized_height, 150);
   ASSERT_TRUE(detect::parse_letterbox_scale("down_only").ok());
@@ -76,7 +76,7 @@ TEST(Placement, DownOnlyNeverEnlarges) {
 }
 
 TEST(Placement, LetterboxCentreAndTopLeftAndStretch) {
-  auto c = detect::place(1280, 960, 640, 640, "letterbox", "center");
+  auto c = detect::place(1280, 960, 640, 640, models::ResizeRule::kLetterbox, "center");
   EXPECT_EQ(c.resized_width, 640);
   EXPECT_EQ(c.resized_height, 480);
   EXPECT_EQ(c.offset_x, 0);
@@ -84,14 +84,14 @@ TEST(Placement, LetterboxCentreAndTopLeftAndStretch) {
   Point p = c.map.to_original({100, 180});
   EXPECT_NEAR(p.x, 200, kBoxTol);
   EXPECT_NEAR(p.y, 200, kBoxTol);
-  auto t = detect::place(1280, 960, 640, 640, "letterbox", "top_left");
+  auto t = detect::place(1280, 960, 640, 640, models::ResizeRule::kLetterbox, "top_left");
   EXPECT_EQ(t.offset_y, 0);
   EXPECT_NEAR(t.map.to_original({100, 180}).y, 360, kBoxTol);
-  auto s = detect::place(1280, 960, 320, 240, "stretch", "");
+  auto s = detect::place(1280, 960, 320, 240, models::ResizeRule::kStretch, "");
   EXPECT_NEAR(s.map.scale_x, 0.25f, 1e-7);
   EXPECT_NEAR(s.map.scale_y, 0.25f, 1e-7);
   // insightface rounds the resized size down and maps back with the rounded scale.
-  auto r = detect::place(1137, 910, 640, 640, "letterbox", "top_left");
+  auto r = detect::place(1137, 910, 640, 640, models::ResizeRule::kLetterbox, "top_left");
   EXPECT_EQ(r.resized_width, 640);
   EXPECT_EQ(r.resized_height, 512);
   EXPECT_NEAR(r.map.scale_y, 512.f / 910.f, 1e-7);
@@ -288,7 +288,9 @@ class Generated : public ::testing::Test {
   static models::ModelEntry entry(const std::string& file, const std::string& task,
                                   const std::string& family = "", const std::string& want_family = "") {
     models::FileModelOptions o;
-    o.task = task;
+    auto t = models::parse_task(task);
+    EXPECT_TRUE(t.ok()) << t.status().to_string();
+    if (t.ok()) o.task = *t;
     o.family = family;
     auto fm = models::entry_for_file(file, o);
     EXPECT_TRUE(fm.ok()) << fm.status().to_string();

@@ -64,7 +64,7 @@ TEST(Families, SignaturesOfTheRealFamilies) {
   mfn.inputs = {td("input", {-1, 3, 112, 112})};
   mfn.outputs = {td("embedding", {-1, 128})};
   EXPECT_EQ(models::match_families(mfn)[0], "mobilefacenet");
-  EXPECT_TRUE(models::match_families(mfn, "detector").empty());
+  EXPECT_TRUE(models::match_families(mfn, models::Task::kDetector).empty());
 
   ModelDescription fas;
   fas.inputs = {td("input", {1, 3, 80, 80})};
@@ -105,7 +105,7 @@ TEST_F(Generated, UnsupportedModelListsTheFamilies) {
     EXPECT_NE(msg.find(fam), std::string::npos) << msg;
   models::FileModelOptions wrong;
   wrong.family = "scrfd";
-  wrong.task = "recognizer";
+  wrong.task = models::Task::kRecognizer;
   EXPECT_FALSE(models::entry_for_file(f, wrong).ok());
 }
 

@@ -117,7 +117,7 @@ TEST(Manifest, MatchThresholdComesFromTheEntry) {
   ASSERT_TRUE(shipped.ok()) << shipped.status().to_string();
   int n_recognizers = 0;
   for (const auto& e : shipped->models) {
-    if (e.task != "recognizer") continue;
+    if (e.task != models::Task::kRecognizer) continue;
     ++n_recognizers;
     EXPECT_TRUE(e.thresholds.count("match")) << e.id << " has no thresholds.match";
   }
@@ -128,16 +128,16 @@ TEST(Manifest, RejectsBadEntries) {
   EXPECT_EQ(models::parse_manifest("not json", "t").status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(models::parse_manifest(R"({"models": [{"id": "x"}]})", "t").ok());  // no file/task
   auto bad_color = models::parse_manifest(
-      R"({"models": [{"id": "x", "file": "x", "task": "t", "input": {"color": "CMYK"}}]})", "t");
+      R"({"models": [{"id": "x", "file": "x", "task": "detector", "input": {"color": "CMYK"}}]})", "t");
   ASSERT_FALSE(bad_color.ok());
   EXPECT_NE(bad_color.status().message().find("CMYK"), std::string::npos);
   auto zero_std = models::parse_manifest(
-      R"({"models": [{"id": "x", "file": "x", "task": "t", "input": {"std": [1, 0, 1]}}]})", "t");
+      R"({"models": [{"id": "x", "file": "x", "task": "detector", "input": {"std": [1, 0, 1]}}]})", "t");
   EXPECT_FALSE(zero_std.ok());
   auto dangling = models::parse_manifest(R"({"defaults": {"detector": "nope"}, "models": []})", "t");
   EXPECT_FALSE(dangling.ok());
   auto dup = models::parse_manifest(
-      R"({"models": [{"id": "x", "file": "x", "task": "t"}, {"id": "x", "file": "y", "task": "t"}]})", "t");
+      R"({"models": [{"id": "x", "file": "x", "task": "detector"}, {"id": "x", "file": "y", "task": "detector"}]})", "t");
   EXPECT_FALSE(dup.ok());
 }
 
@@ -156,9 +156,9 @@ TEST(Registry, ReportsMissingMismatchAndOk) {
   write(d.file("bad.onnx"), "abd");
   const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
   write(d.file("manifest.json"), R"({"models": [
-    {"id": "good", "file": "good.onnx", "sha256": ")" + abc + R"(", "task": "t"},
-    {"id": "bad", "file": "bad.onnx", "sha256": ")" + abc + R"(", "task": "t"},
-    {"id": "gone", "file": "gone.onnx", "sha256": ")" + abc + R"(", "task": "t", "package": "pkg@1"}]})");
+    {"id": "good", "file": "good.onnx", "sha256": ")" + abc + R"(", "task": "detector"},
+    {"id": "bad", "file": "bad.onnx", "sha256": ")" + abc + R"(", "task": "detector"},
+    {"id": "gone", "file": "gone.onnx", "sha256": ")" + abc + R"(", "task": "detector", "package": "pkg@1"}]})");
   auto reg = models::ModelRegistry::open(d.str());
   ASSERT_TRUE(reg.ok()) << reg.status().to_string();
   const auto& m = (*reg)->manifest();

@@ -90,6 +90,8 @@ int cmd_bench(const BenchArgs& a) {
   o.warmup = a.warmup;
   o.threads = a.threads;
   o.models_dir = eo->models_dir;
+  o.source_dir = FACELENS_SOURCE_DIR;
+  o.configured_commit = FACELENS_GIT_COMMIT;
   o.runtime = eo->runtime;
   o.note = a.note;
   if (Status s = validate_benchmark_options(o); !s.ok()) {

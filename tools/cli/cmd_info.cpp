@@ -3,8 +3,6 @@
 
 #include "common.h"
 #include "facelens/result_json.h"
-#include "models/family.h"
-#include "runtime/placement.h"
 
 namespace facelens::cli {
 namespace {
@@ -151,7 +149,7 @@ int cmd_info(const Common& c) {
           for (const auto& [op, n] : p["op_types"].items()) e.op_types[op] = n.get<int>();
           placement.push_back(std::move(e));
         }
-        if (!placement.empty()) std::cout << "    nodes: " << runtime::placement_to_string(placement) << "\n";
+        if (!placement.empty()) std::cout << "    nodes: " << placement_to_string(placement) << "\n";
       }
     }
   }
@@ -164,23 +162,19 @@ int cmd_inspect(const Common& c, const std::string& path, const std::string& fam
   auto d = inspect_model(path);
   if (!d.ok()) return fail(d.status());
   json j = format::to_json(*d);
-  std::vector<models::Manifest> manifests;
+  std::string models_dir, manifest;
   if (auto opts = engine_options(c); opts.ok()) {
-    if (auto engine = Engine::create(*opts); engine.ok()) manifests = models::load_known_manifests((*engine)->models_dir());
-    if (!opts->manifest.empty())
-      if (auto m = models::load_manifest(opts->manifest); m.ok()) manifests.push_back(std::move(*m));
+    if (auto engine = Engine::create(*opts); engine.ok()) models_dir = (*engine)->models_dir();
+    manifest = opts->manifest;
   }
-  models::FileModelOptions fo;
-  fo.family = family;
-  for (const auto& m : manifests) fo.manifests.push_back(&m);
-  auto fm = models::entry_for_file(path, fo);
+  auto fm = match_model_file(path, family, models_dir, manifest);
   if (fm.ok()) {
-    j["family"] = fm->entry.family;
-    j["task"] = fm->entry.task;
+    j["family"] = fm->family;
+    j["task"] = fm->task;
     j["recognised_by"] = fm->how;
     if (!fm->manifest_path.empty()) j["manifest"] = fm->manifest_path;
     if (!fm->alternatives.empty()) j["other_families"] = fm->alternatives;
-    j["entry"] = json::parse(models::entry_to_json(fm->entry));
+    j["entry"] = json::parse(fm->entry_json);
   } else {
     j["error"] = fm.status().to_string();
   }
@@ -193,8 +187,8 @@ int cmd_inspect(const Common& c, const std::string& path, const std::string& fam
   for (const auto& t : d->inputs) std::cout << "  input  " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
   for (const auto& t : d->outputs) std::cout << "  output " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
   if (!fm.ok()) return fail(fm.status());
-  std::cout << "  family " << fm->entry.family << " (" << fm->entry.task << "), "
-            << (fm->how == "manifest" ? "manifest entry '" + fm->entry.id + "' of " + fm->manifest_path
+  std::cout << "  family " << fm->family << " (" << fm->task << "), "
+            << (fm->how == "manifest" ? "manifest entry '" + fm->entry_id + "' of " + fm->manifest_path
                                       : fm->how == "named" ? std::string("as named") : std::string("recognised from its signature"));
   if (!fm->alternatives.empty()) {
     std::cout << "; the signature also fits";

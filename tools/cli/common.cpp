@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 namespace facelens::cli {
@@ -21,7 +22,7 @@ int fail(const Status& s) {
 
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--config", c.config, "facelens.toml (default: $FACELENS_CONFIG; no file = built-in defaults)");
-  cmd->add_option("--models", c.models_dir, "folder with manifest.json and the model files (default: $FACELENS_MODELS or the build's models/)");
+  cmd->add_option("--models", c.models_dir, "folder with manifest.json and the model files (default: the config's models_dir, else $FACELENS_MODELS, else the build's models/)");
   cmd->add_option("--threads", c.threads, "ONNX Runtime intra-op threads per model (0 = one per core)");
   cmd->add_option("--provider", c.provider, "execution provider of every service: auto (CUDA if usable, else CPU), cuda, cpu")
       ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
@@ -42,12 +43,26 @@ void add_common(CLI::App* cmd, Common& c) {
 }
 
 namespace {
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
 std::string config_path(const Common& c) {
   if (!c.config.empty()) return c.config;
-  const char* env = std::getenv("FACELENS_CONFIG");
-  return env && *env ? env : "";
+  return env_or("FACELENS_CONFIG", "");
+}
+
+// Where converted model variants are kept: ${XDG_CACHE_HOME}/facelens/models, else
+// $HOME/.cache/facelens/models, else <temp>/facelens-cache/models.
+std::string default_precision_cache_dir() {
+  if (const std::string xdg = env_or("XDG_CACHE_HOME", ""); !xdg.empty()) return xdg + "/facelens/models";
+  if (const std::string home = env_or("HOME", ""); !home.empty()) return home + "/.cache/facelens/models";
+  return (std::filesystem::temp_directory_path() / "facelens-cache" / "models").string();
 }
 }  // namespace
+
+std::string default_models_dir() { return env_or("FACELENS_MODELS", FACELENS_DEFAULT_MODELS_DIR); }
 
 StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base) {
   const std::string config = config_path(c);
@@ -61,7 +76,13 @@ StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base) {
   if (!config.empty()) {
     FACELENS_ASSIGN_OR_RETURN(o, load_config(config, o));
   }
+  // The folders the library takes as options (it reads no environment): --models, else the
+  // config's, else $FACELENS_MODELS, else the build's models/.
   if (!c.models_dir.empty()) o.models_dir = c.models_dir;
+  if (o.models_dir.empty()) o.models_dir = default_models_dir();
+  if (o.known_models_dir.empty()) o.known_models_dir = FACELENS_DEFAULT_MODELS_DIR;
+  if (o.calibration_dir.empty()) o.calibration_dir = env_or("FACELENS_CALIBRATION", "");
+  if (o.precision_cache_dir.empty()) o.precision_cache_dir = default_precision_cache_dir();
   if (c.threads > 0) o.runtime.intra_op_threads = c.threads;
   if (!c.provider.empty()) {
     FACELENS_ASSIGN_OR_RETURN(o.runtime.provider, parse_provider(c.provider));

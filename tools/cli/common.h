@@ -42,8 +42,14 @@ struct Common {
 void add_common(CLI::App* cmd, Common& c);
 // The [server] and [gallery] tables of the config file (if any) over `base`.
 StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base = {});
-// The engine options of the config file (if any) with the command line on top.
+// The engine options of the config file (if any) with the command line on top, and the folders
+// the library needs resolved here: models_dir (see default_models_dir), known_models_dir (the
+// build's models/), calibration_dir ($FACELENS_CALIBRATION) and precision_cache_dir
+// (${XDG_CACHE_HOME:-~/.cache}/facelens/models).
 StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base = {});
+// $FACELENS_MODELS, else the models/ folder of the build (compiled into the programs only).
+std::string default_models_dir();
+
 // A command group adds its subcommands to `app` and a runner per subcommand; a runner returns
 // std::nullopt when its subcommand was not the one given.
 using Runner = std::function<std::optional<int>()>;
