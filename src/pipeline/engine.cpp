@@ -74,13 +74,6 @@ uint64_t file_bytes(const std::string& path) {
   return ec ? 0 : static_cast<uint64_t>(n);
 }
 
-<<<<<<< HEAD
-=======
-Face& largest(std::vector<Face>& faces) {
-  return *std::max_element(faces.begin(), faces.end(),
-                           [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
-}
-
 // One service of the engine: the entries of its models (several only for fused liveness) and the
 // service built from them on first use.
 struct Slot {
@@ -105,7 +98,6 @@ constexpr std::array<models::Task, models::kTaskCount> kTasks = {
 
 size_t index(models::Task t) { return static_cast<size_t>(t); }
 
->>>>>>> svc
 }  // namespace
 
 struct Engine::Impl {
@@ -267,61 +259,6 @@ struct Engine::Impl {
     if (expected) spdlog::info("{} '{}' runs on {}: {}", service, id, s.provider(), s.fallback_reason());
     else spdlog::warn("{} '{}' runs on {} because CUDA cannot be used: {}", service, id, s.provider(), s.fallback_reason());
   }
-<<<<<<< HEAD
-  StatusOr<std::shared_ptr<const detect::Detector>> get_detector() const {
-    return detector.get([&]() -> StatusOr<std::shared_ptr<const detect::Detector>> {
-      FACELENS_ASSIGN_OR_RETURN(auto s, open(*detector_entry));
-      detect::DetectorOptions o;
-      o.score_threshold = options.detect_threshold;
-      o.nms_iou = options.nms_iou;
-      o.max_faces = options.max_faces;
-      o.tiling = options.detect_tiling;
-      return detect::create_detector(*detector_entry, s, o);
-    });
-  }
-  StatusOr<std::shared_ptr<const landmarks::LandmarkModel>> get_landmarks() const {
-    if (!landmark_entry) return failed_precondition("no landmark model configured (manifest defaults.landmarks)");
-    return landmark_model.get([&]() -> StatusOr<std::shared_ptr<const landmarks::LandmarkModel>> {
-      FACELENS_ASSIGN_OR_RETURN(auto s, open(*landmark_entry));
-      return landmarks::LandmarkModel::create(*landmark_entry, s);
-    });
-  }
-  StatusOr<std::shared_ptr<const recognize::Recognizer>> get_recognizer() const {
-    if (!recognizer_entry) return failed_precondition("no recognizer configured (manifest defaults.recognizer)");
-    return recognizer.get([&]() -> StatusOr<std::shared_ptr<const recognize::Recognizer>> {
-      FACELENS_ASSIGN_OR_RETURN(auto s, open(*recognizer_entry));
-      return recognize::Recognizer::create(*recognizer_entry, s);
-    });
-  }
-  StatusOr<std::shared_ptr<const liveness::FusedLiveness>> get_liveness() const {
-    if (liveness_entries.empty()) return failed_precondition("no liveness model configured (manifest defaults.liveness)");
-    return liveness_model.get([&]() -> StatusOr<std::shared_ptr<const liveness::FusedLiveness>> {
-      std::vector<std::shared_ptr<const liveness::LivenessModel>> models;
-      for (const auto* e : liveness_entries) {
-        FACELENS_ASSIGN_OR_RETURN(auto s, open(*e));
-        FACELENS_ASSIGN_OR_RETURN(auto m, liveness::LivenessModel::create(*e, s));
-        models.push_back(std::move(m));
-      }
-      return liveness::FusedLiveness::create(std::move(models));
-    });
-  }
-  StatusOr<std::shared_ptr<const deepfake::DeepfakeModel>> get_deepfake() const {
-    if (!deepfake_entry) return failed_precondition("no deepfake model configured (--deepfake FILE or defaults.deepfake)");
-    return deepfake_model.get([&]() -> StatusOr<std::shared_ptr<const deepfake::DeepfakeModel>> {
-      FACELENS_ASSIGN_OR_RETURN(auto s, open(*deepfake_entry));
-      deepfake::DeepfakeOptions o;
-      o.margin = options.deepfake_margin;
-      return deepfake::DeepfakeModel::create(*deepfake_entry, s, o);
-    });
-  }
-  StatusOr<std::shared_ptr<const attributes::AttributeModel>> get_attribute(size_t i) const {
-    return attribute_models[i]->get([&]() -> StatusOr<std::shared_ptr<const attributes::AttributeModel>> {
-      FACELENS_ASSIGN_OR_RETURN(auto s, open(*attribute_entries[i]));
-      return attributes::create_attribute_model(*attribute_entries[i], s);
-    });
-  }
-=======
->>>>>>> svc
 };
 
 StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precision(
@@ -420,6 +357,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   impl->service_options.detector.score_threshold = options.detect_threshold;
   impl->service_options.detector.nms_iou = options.nms_iou;
   impl->service_options.detector.max_faces = options.max_faces;
+  impl->service_options.detector.tiling = options.detect_tiling;
   impl->service_options.deepfake.margin = options.deepfake_margin;
   const auto& m = impl->registry->manifest();
   FACELENS_ASSIGN_OR_RETURN(auto detector, pick(m, "detector", options.detector, options.detector_file.empty()));
@@ -500,13 +438,8 @@ const DecodeOptions& Engine::decode_options() const { return impl_->options.deco
 
 float Engine::match_threshold() const {
   if (impl_->options.match_threshold >= 0) return impl_->options.match_threshold;
-<<<<<<< HEAD
-  return static_cast<float>(impl_->recognizer_entry ? impl_->recognizer_entry->match_threshold()
-                                                    : models::kFallbackMatchThreshold);
-=======
   const models::ModelEntry* rec = impl_->entry_of(models::Task::kRecognizer);
-  return rec ? static_cast<float>(rec->threshold("match", 0.4)) : 0.4f;
->>>>>>> svc
+  return rec ? static_cast<float>(rec->match_threshold()) : models::kFallbackMatchThreshold;
 }
 
 std::string Engine::recognizer_model_id() const {
