@@ -32,6 +32,9 @@ nlohmann::ordered_json to_json(const VerifyResult& result);
 // {"width", "height", "threshold", "faces": [{"box", "identity" (null: unknown), "score",
 //  "matches": [{"name", "score"}]}]}: 1:N against the gallery.
 nlohmann::ordered_json to_json(const IdentifyResult& result);
+// A photo verified against an enrolled identity: {"identity", "similarity", "match", "threshold",
+// "box_a"} (the names of the two-photo verify; similarity and threshold rounded to 1e-4).
+nlohmann::ordered_json to_json(const GalleryVerifyResult& result);
 // {"detector": "CPUExecutionProvider", ...}: where each loaded service runs (attribute models by
 // their model id).
 nlohmann::ordered_json providers_json(std::span<const ServiceInfo> services);

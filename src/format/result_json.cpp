@@ -71,6 +71,14 @@ json to_json(const VerifyResult& v) {
   return j;
 }
 
+json to_json(const GalleryVerifyResult& v) {
+  return {{"identity", v.name},
+          {"similarity", r4(v.score)},
+          {"match", v.match},
+          {"threshold", r4(v.threshold)},
+          {"box_a", to_json(v.face)["box"]}};
+}
+
 json to_json(const IdentifyResult& r) {
   json faces = json::array();
   for (const auto& f : r.faces) {

@@ -19,8 +19,7 @@ void Server::Impl::verify_identity(Request& r, std::span<const uint8_t> span_a, 
   if (!img.ok()) return send_status(r.res, img.status());
   auto v = recognition->verify(img->image, identity);
   if (!v.ok()) return send_status(r.res, v.status());
-  send_json(r.res, 200, {{"identity", v->name}, {"similarity", v->score}, {"match", v->match},
-                         {"threshold", v->threshold}, {"box_a", format::to_json(v->face)["box"]}});
+  send_json(r.res, 200, format::to_json(*v));
 }
 
 void Server::Impl::install_gallery_routes() {

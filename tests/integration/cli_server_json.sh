@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The facelens program and the HTTP service print the same JSON for the same photo (issue 13: one
-# result writer): detect, embed and analyze, verify of two photos and identify against a gallery
-# enrolled through the service. Compared parsed; the CLI's input names ("image", "image_a",
+# result writer): detect, embed and analyze, verify of two photos, identify and verify against a
+# gallery enrolled through the service. Compared parsed; the CLI's input names ("image", "image_a",
 # "image_b") are the only fields the service cannot have. "providers" lists the services a process
 # has loaded so far, so the CLI's (one command) must be a subset of the service's, same values.
 #   usage: cli_server_json.sh FACELENS DATA_DIR
@@ -79,3 +79,7 @@ compare verify "$work/cli.json" "$work/server.json"
   fail "facelens gallery identify: $(cat "$work/cli.err")"
 curl -sf -F "image=@$two" "$url/v1/identify" >"$work/server.json" || fail "/v1/identify failed"
 compare identify "$work/cli.json" "$work/server.json"
+"$facelens" gallery verify --json --provider cpu --db "$work/gallery.db" "$b" obama >"$work/cli.json" 2>"$work/cli.err" ||
+  fail "facelens gallery verify: $(cat "$work/cli.err")"
+curl -sf -F "image=@$b" -F identity=obama "$url/v1/verify" >"$work/server.json" || fail "/v1/verify with an identity failed"
+compare "verify against an identity" "$work/cli.json" "$work/server.json"

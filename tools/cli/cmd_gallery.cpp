@@ -312,10 +312,11 @@ int cmd_verify(const Common& c, const GalleryArgs& a) {
   auto v = (*gallery)->verify_file(a.image, a.name);
   if (!v.ok()) return fail(v.status());
   if (c.json_out)
-    std::cout << json{{"image", a.image}, {"name", a.name}, {"score", r4(v->score)}, {"match", v->match},
-                      {"threshold", r4(v->threshold)}, {"box", box_json(v->face.box)}}
-                     .dump(-1, ' ', false, kUtf8Replace)
-              << "\n";
+  {
+    json j = {{"image", a.image}};
+    j.update(format::to_json(*v));
+    std::cout << j.dump(-1, ' ', false, kUtf8Replace) << "\n";
+  }
   else
     std::printf("%s vs %s: score %.4f, %s (threshold %.3f)\n", a.image.c_str(), a.name.c_str(), v->score,
                 v->match ? "same person" : "not the same person", v->threshold);
