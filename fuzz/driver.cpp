@@ -228,7 +228,8 @@ class Mutator {
             const size_t from = below(other.size());
             const size_t at = below(b.size());
             const size_t n = std::min({other.size() - from, b.size() - at, static_cast<size_t>(1 + below(256))});
-            std::copy_n(other.begin() + static_cast<std::ptrdiff_t>(from), n, b.begin() + static_cast<std::ptrdiff_t>(at));
+            std::copy_n(other.begin() + static_cast<std::ptrdiff_t>(from), n,
+                        b.begin() + static_cast<std::ptrdiff_t>(at));
           }
         }
         break;
@@ -304,10 +305,9 @@ int main(int argc, char** argv) {
   done = true;
   watchdog.join();
   const double secs = (now_ms() - t0) / 1000.0;
-  std::fprintf(stderr,
-               "fuzz driver: done: %llu runs (%zu seeds, %llu mutated) in %.1f s, %.0f exec/s, seed %llu, 0 crashes\n",
-               static_cast<unsigned long long>(n_runs + n_mutated), corpus.size(),
-               static_cast<unsigned long long>(n_mutated), secs, (n_runs + n_mutated) / std::max(secs, 1e-3),
-               static_cast<unsigned long long>(o.seed));
+  std::fprintf(
+      stderr, "fuzz driver: done: %llu runs (%zu seeds, %llu mutated) in %.1f s, %.0f exec/s, seed %llu, 0 crashes\n",
+      static_cast<unsigned long long>(n_runs + n_mutated), corpus.size(), static_cast<unsigned long long>(n_mutated),
+      secs, (n_runs + n_mutated) / std::max(secs, 1e-3), static_cast<unsigned long long>(o.seed));
   return 0;
 }

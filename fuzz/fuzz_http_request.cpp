@@ -40,7 +40,8 @@ Outcome run(std::string_view data, const std::vector<size_t>& pieces, const Http
   while (out.summaries.size() < 8) {
     if (r == RequestParser::Result::kNeedMore) {
       if (pos >= data.size()) break;
-      const size_t n = std::min(data.size() - pos, pieces.empty() ? data.size() : std::max<size_t>(1, pieces[k++ % pieces.size()]));
+      const size_t n =
+          std::min(data.size() - pos, pieces.empty() ? data.size() : std::max<size_t>(1, pieces[k++ % pieces.size()]));
       r = parser.feed(data.substr(pos, n));
       pos += n;
       continue;

@@ -26,8 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (img.pixels.size() != static_cast<size_t>(img.width) * static_cast<size_t>(img.height) * 3) std::abort();
   if (static_cast<int64_t>(decoded->original_width) * decoded->original_height > o.max_pixels) std::abort();
   if (!header.ok() || header->format != decoded->format) std::abort();
-  if (o.min_width == 0 && o.apply_exif_orientation &&
-      (header->width != img.width || header->height != img.height))
+  if (o.min_width == 0 && o.apply_exif_orientation && (header->width != img.width || header->height != img.height))
     std::abort();
   return 0;
 }

@@ -37,7 +37,8 @@ Bytes pattern(int w, int h, int channels) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
       for (int c = 0; c < channels; ++c)
-        px[(static_cast<size_t>(y) * w + x) * channels + c] = static_cast<uint8_t>((x * 37 + y * 11 + c * 80) ^ (x * y));
+        px[(static_cast<size_t>(y) * w + x) * channels + c] =
+            static_cast<uint8_t>((x * 37 + y * 11 + c * 80) ^ (x * y));
   return px;
 }
 
@@ -54,8 +55,10 @@ Bytes jpeg(const Bytes& px, int w, int h, int pixel_format, int subsamp, int fla
 
 // An APP1 Exif segment (big-endian TIFF) with Orientation = `orientation`, after SOI.
 Bytes with_exif(const Bytes& j, int orientation) {
-  const uint8_t app1[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1,
-                          0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, static_cast<uint8_t>(orientation), 0, 0, 0, 0, 0, 0};
+  const uint8_t app1[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
+                          'M',  'M',  0,    42,   0,   0,   0,   8,   0, 1,
+                          0x01, 0x12, 0,    3,    0,   0,   0,   1,   0, static_cast<uint8_t>(orientation),
+                          0,    0,    0,    0,    0,   0};
   if (j.size() < 2) return j;
   Bytes b;
   b.reserve(j.size() + sizeof app1);
@@ -119,7 +122,8 @@ Bytes bmp(int w, int h, int bits, bool top_down) {
   for (int y = 0; y < h; ++y) {
     Bytes row(stride, 0);
     for (int x = 0; x < w; ++x)
-      for (int c = 0; c < bits / 8; ++c) row[static_cast<size_t>(x) * (bits / 8) + c] = px[(static_cast<size_t>(y) * w + x) * 4 + c];
+      for (int c = 0; c < bits / 8; ++c)
+        row[static_cast<size_t>(x) * (bits / 8) + c] = px[(static_cast<size_t>(y) * w + x) * 4 + c];
     b.insert(b.end(), row.begin(), row.end());
   }
   return b;
@@ -143,7 +147,8 @@ facelens::Image shrink(const facelens::Image& in, int side) {
   out.pixels.resize(static_cast<size_t>(out.width) * out.height * 3);
   for (int y = 0; y < out.height; ++y)
     for (int x = 0; x < out.width; ++x) {
-      const int sx = std::min(in.width - 1, static_cast<int>(x / s)), sy = std::min(in.height - 1, static_cast<int>(y / s));
+      const int sx = std::min(in.width - 1, static_cast<int>(x / s)),
+                sy = std::min(in.height - 1, static_cast<int>(y / s));
       std::memcpy(&out.pixels[(static_cast<size_t>(y) * out.width + x) * 3],
                   &in.pixels[(static_cast<size_t>(sy) * in.width + sx) * 3], 3);
     }
@@ -172,10 +177,8 @@ int from_data(const fs::path& data, const fs::path& out) {
     const int sw = small.width, sh = small.height;
     if (decoded->format == facelens::ImageFormat::kJpeg)
       b = jpeg(small.pixels, sw, sh, TJPF_RGB, TJSAMP_420, /*flags=*/0);
-    else if (decoded->format == facelens::ImageFormat::kWebp)
-      b = webp(small.pixels, sw, sh, /*lossless_rgba=*/false);
-    else
-      b = png(small.pixels, sw, sh, PNG_FORMAT_RGB);
+    else if (decoded->format == facelens::ImageFormat::kWebp) b = webp(small.pixels, sw, sh, /*lossless_rgba=*/false);
+    else b = png(small.pixels, sw, sh, PNG_FORMAT_RGB);
     if (!b.empty()) write(out / name, b);
   }
   return n;
@@ -217,7 +220,6 @@ int image_decode_seeds(const fs::path& out, const char* data_dir) {
   return 0;
 }
 
-
 // HTTP requests as clients send them: plain, keep-alive pairs (pipelined), chunked, multipart,
 // JSON, 100-continue. The parser's fuzz target cuts and mutates them.
 int http_request_seeds(const fs::path& out, const char* /*data_dir*/) {
@@ -228,16 +230,23 @@ int http_request_seeds(const fs::path& out, const char* /*data_dir*/) {
   const std::string json_body = R"({"image":"/9j/2Q==","identity":"ada","metadata":{"a":[1,2,{"b":null}]}})";
   const std::pair<const char*, std::string> requests[] = {
       {"get.http", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"},
-      {"pipelined.http", "GET /ready HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models?x=%41&y HTTP/1.1\r\nHost: x\r\n"
-                         "Connection: close\r\n\r\n"},
-      {"chunked.http", "POST /v1/detect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                       "Content-Type: image/jpeg\r\n\r\n4\r\n\xff\xd8\xff\xd9\r\n0;ext=1\r\nTrailer: t\r\n\r\n"},
-      {"multipart.http", "POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
-                         "Content-Length: " + std::to_string(multipart_body.size()) + "\r\n\r\n" + multipart_body},
-      {"json.http", "POST /v1/verify HTTP/1.0\r\nContent-Type: application/json\r\nX-Request-Id: r1\r\n"
-                    "Content-Length: " + std::to_string(json_body.size()) + "\r\n\r\n" + json_body},
-      {"continue.http", "POST /v1/identities/ada/faces HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                        "X-API-Key: k\r\nContent-Length: 4\r\n\r\n\xff\xd8\xff\xd9"},
+      {"pipelined.http",
+       "GET /ready HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models?x=%41&y HTTP/1.1\r\nHost: x\r\n"
+       "Connection: close\r\n\r\n"},
+      {"chunked.http",
+       "POST /v1/detect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+       "Content-Type: image/jpeg\r\n\r\n4\r\n\xff\xd8\xff\xd9\r\n0;ext=1\r\nTrailer: t\r\n\r\n"},
+      {"multipart.http",
+       "POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+       "Content-Length: " +
+           std::to_string(multipart_body.size()) + "\r\n\r\n" + multipart_body},
+      {"json.http",
+       "POST /v1/verify HTTP/1.0\r\nContent-Type: application/json\r\nX-Request-Id: r1\r\n"
+       "Content-Length: " +
+           std::to_string(json_body.size()) + "\r\n\r\n" + json_body},
+      {"continue.http",
+       "POST /v1/identities/ada/faces HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+       "X-API-Key: k\r\nContent-Length: 4\r\n\r\n\xff\xd8\xff\xd9"},
   };
   for (const auto& [name, bytes] : requests) write(out / name, Bytes(bytes.begin(), bytes.end()));
   std::printf("facelens_fuzz_seeds: %zu made-up requests in %s\n", std::size(requests), out.c_str());

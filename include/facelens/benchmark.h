@@ -28,12 +28,12 @@ namespace facelens {
 struct BenchmarkProgress {
   enum class Event { kStep, kRun, kStepDone, kNote };
   Event event = Event::kStep;
-  int step = 0;        // 1-based index of the current (service, provider, precision, batch)
+  int step = 0;  // 1-based index of the current (service, provider, precision, batch)
   int n_steps = 0;
-  int run = 0;         // runs done in this step (warm-up included)
+  int run = 0;  // runs done in this step (warm-up included)
   int n_runs = 0;
-  std::string label;   // "embed cpu fp32 batch 8"
-  std::string message; // kStepDone: a one-line summary; kNote: the note
+  std::string label;    // "embed cpu fp32 batch 8"
+  std::string message;  // kStepDone: a one-line summary; kNote: the note
 };
 
 struct BenchmarkOptions {
@@ -42,12 +42,12 @@ struct BenchmarkOptions {
   std::vector<std::string> services = {"detect", "landmarks", "embed", "liveness", "deepfake", "pipeline"};
   std::vector<int> batches = {1, 8, 32};
   std::vector<std::string> precisions = {"fp32"};  // "fp32", "fp16", "int8"
-  int iterations = 50;  // timed runs per step
-  int warmup = 5;       // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
-  int threads = 0;      // ONNX Runtime intra-op threads per session; 0 = its default
-  std::string models_dir;   // folder with manifest.json and the model files
-  RuntimeOptions runtime;   // per-service CUDA options, EP library path (provider is overridden)
-  std::string note;         // free text recorded in the results (e.g. "shared machine")
+  int iterations = 50;                             // timed runs per step
+  int warmup = 5;          // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
+  int threads = 0;         // ONNX Runtime intra-op threads per session; 0 = its default
+  std::string models_dir;  // folder with manifest.json and the model files
+  RuntimeOptions runtime;  // per-service CUDA options, EP library path (provider is overridden)
+  std::string note;        // free text recorded in the results (e.g. "shared machine")
   // Called on the calling thread as the benchmark goes; may be empty.
   std::function<void(const BenchmarkProgress&)> on_progress;
 };

@@ -72,9 +72,9 @@ struct Estimate {
 };
 
 struct TarAtFar {
-  double far = 0;        // the target false-accept rate
-  Estimate tar;          // the best true-accept rate with FAR <= target
-  float threshold = 0;   // the lowest threshold meeting the target (on all pairs)
+  double far = 0;       // the target false-accept rate
+  Estimate tar;         // the best true-accept rate with FAR <= target
+  float threshold = 0;  // the lowest threshold meeting the target (on all pairs)
   // False when there are fewer than 1/far impostor pairs: FAR that low cannot be told from 0,
   // and tar is the rate above the highest impostor score.
   bool resolved = false;
@@ -84,7 +84,7 @@ struct AccuracyOptions {
   std::vector<double> fars = {1e-2, 1e-3, 1e-4};
   size_t n_resamples = 1000;  // bootstrap resamples (0: no intervals, lo = hi = value)
   uint64_t seed = 1;
-  double confidence = 0.95;   // of the percentile interval
+  double confidence = 0.95;  // of the percentile interval
 };
 
 struct AccuracyReport {
@@ -92,8 +92,8 @@ struct AccuracyReport {
   float eer_threshold = 0;
   std::vector<TarAtFar> tar_at_far;  // in the order of AccuracyOptions::fars
   size_t n_identities = 0;
-  size_t n_resamples = 0;       // resamples with both genuine and impostor pairs (the others are
-  size_t n_resamples_drawn = 0; // redrawn up to 4x n_resamples draws in all)
+  size_t n_resamples = 0;        // resamples with both genuine and impostor pairs (the others are
+  size_t n_resamples_drawn = 0;  // redrawn up to 4x n_resamples draws in all)
 };
 
 // AUC, EER and TAR at each FAR on all pairs, each with its bootstrap interval over identities.

@@ -27,6 +27,7 @@ struct ServiceConfig {
   bool gallery_enabled = true;
 };
 StatusOr<ServiceConfig> load_service_config(const std::string& path, ServiceConfig base);
-StatusOr<ServiceConfig> parse_service_config(const std::string& toml_text, const std::string& origin, ServiceConfig base);
+StatusOr<ServiceConfig> parse_service_config(const std::string& toml_text, const std::string& origin,
+                                             ServiceConfig base);
 
 }  // namespace facelens

@@ -83,15 +83,15 @@ struct ConvertOptions {
 
 // One conversion step (a dynamic batch, then a precision) as the converter reports it.
 struct ConvertStep {
-  std::string kind;            // "fp16", "int8", "int8-weight-only", "dynamic-batch"
-  int n_nodes = 0;             // nodes of the converted graph
-  int n_nodes_converted = 0;   // nodes computing in float16 or quantized
-  int n_nodes_kept_fp32 = 0;   // float nodes left in float32
-  int n_casts = 0;             // Cast nodes added (fp16)
-  int n_quantized_tensors = 0; // activations with a QuantizeLinear/DequantizeLinear pair (int8)
-  int n_quantized_weights = 0; // weight initializers stored as int8 (int8)
-  int n_clamped = 0;           // weights clamped to the float16 range
-  int n_reshapes_fixed = 0;    // Reshape shapes with a hard-coded batch of 1 (dynamic batch)
+  std::string kind;                     // "fp16", "int8", "int8-weight-only", "dynamic-batch"
+  int n_nodes = 0;                      // nodes of the converted graph
+  int n_nodes_converted = 0;            // nodes computing in float16 or quantized
+  int n_nodes_kept_fp32 = 0;            // float nodes left in float32
+  int n_casts = 0;                      // Cast nodes added (fp16)
+  int n_quantized_tensors = 0;          // activations with a QuantizeLinear/DequantizeLinear pair (int8)
+  int n_quantized_weights = 0;          // weight initializers stored as int8 (int8)
+  int n_clamped = 0;                    // weights clamped to the float16 range
+  int n_reshapes_fixed = 0;             // Reshape shapes with a hard-coded batch of 1 (dynamic batch)
   std::map<std::string, int> kept_ops;  // op type -> nodes kept in float32
   std::vector<std::string> notes;       // what the converter decided and why
 };
@@ -110,8 +110,8 @@ struct ConvertReport {
   std::vector<ConvertStep> steps;
   std::optional<ConvertBatchCheck> batch;
   bool drift_measured = false;
-  std::string drift_text;  // the drift report as lines of text ("" when not measured)
-  std::string drift_json;  // the drift report as one JSON object ("" when not measured)
+  std::string drift_text;                     // the drift report as lines of text ("" when not measured)
+  std::string drift_json;                     // the drift report as one JSON object ("" when not measured)
   std::vector<std::string> drift_violations;  // broken bounds, each saying what and by how much
   bool refused = false;
   std::string refusal;  // why, when refused

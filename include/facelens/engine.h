@@ -83,8 +83,8 @@ struct EngineOptions {
   // the cost of up to tiling_max_tiles more detector runs): nullopt = the manifest entry's "tiling"
   // (docs/models.md), true / false force it on / off.
   std::optional<bool> detect_tiling;
-  int max_faces = 100;          // faces kept per image, best first
-  float match_threshold = -1;   // < 0: the recognizer's calibrated manifest threshold
+  int max_faces = 100;         // faces kept per image, best first
+  float match_threshold = -1;  // < 0: the recognizer's calibrated manifest threshold
 
   DecodeOptions decode;
 
@@ -105,15 +105,15 @@ struct EngineOptions {
 StatusOr<EngineOptions::Batching::Mode> parse_batching_mode(const std::string& name);
 
 struct AnalyzeOptions {
-  bool landmarks = true;     // five points per face
-  bool embedding = false;    // L2-normalised embedding per face (implies landmarks)
+  bool landmarks = true;   // five points per face
+  bool embedding = false;  // L2-normalised embedding per face (implies landmarks)
   bool liveness = false;
   bool attributes = false;
-  bool deepfake = false;     // when a deepfake model is configured (ignored when none is)
+  bool deepfake = false;  // when a deepfake model is configured (ignored when none is)
 };
 
 struct ImageResult {
-  int width = 0;   // original image size
+  int width = 0;  // original image size
   int height = 0;
   std::vector<Face> faces;  // best detection score first
 };
@@ -128,17 +128,17 @@ struct VerifyResult {
 
 struct ServiceInfo {
   std::string service;   // "detector", "landmarks", "recognizer", "liveness", "attribute"
-  std::string model_id;    // fused liveness models: "id1+id2"
+  std::string model_id;  // fused liveness models: "id1+id2"
   std::string model_path;
-  std::string family;      // "scrfd", "arcface", ... (the manifest entry's)
+  std::string family;  // "scrfd", "arcface", ... (the manifest entry's)
   bool loaded = false;
-  std::string provider;         // the execution provider really used, when loaded
-  std::string provider_reason;  // why CUDA is not used, when it was asked for or tried
-  std::string precision;         // the variant loaded: "fp32", "fp16", "int8"
-  std::string precision_source;  // "original", "cache" (made on an earlier start), "converted" (made now)
-  std::string precision_reason;  // why this precision (the measurements, for "auto")
-  std::string requested;        // the provider asked for: "auto", "cuda", "cpu"
-  std::vector<int> device_ids;  // CUDA devices of the pool
+  std::string provider;           // the execution provider really used, when loaded
+  std::string provider_reason;    // why CUDA is not used, when it was asked for or tried
+  std::string precision;          // the variant loaded: "fp32", "fp16", "int8"
+  std::string precision_source;   // "original", "cache" (made on an earlier start), "converted" (made now)
+  std::string precision_reason;   // why this precision (the measurements, for "auto")
+  std::string requested;          // the provider asked for: "auto", "cuda", "cpu"
+  std::vector<int> device_ids;    // CUDA devices of the pool
   std::vector<int> queue_depths;  // calls in flight per device (or CPU replica)
   // Where the model's nodes run, per execution provider (ONNX Runtime's recorded assignment).
   std::vector<EpPlacement> placement;

@@ -188,9 +188,9 @@ struct NameProblem {
 };
 
 struct ImportResult {
-  size_t n_identities = 0;      // identities created or extended
-  size_t n_faces = 0;           // faces added
-  size_t n_duplicates = 0;      // faces skipped: their image is already enrolled
+  size_t n_identities = 0;  // identities created or extended
+  size_t n_faces = 0;       // faces added
+  size_t n_duplicates = 0;  // faces skipped: their image is already enrolled
 };
 
 struct ReembedResult {

@@ -48,7 +48,7 @@ const char* jpeg_warnings_name(JpegWarnings w);
 StatusOr<JpegWarnings> parse_jpeg_warnings(const std::string& name);
 
 struct DecodeOptions {
-  int64_t max_pixels = 50'000'000;        // refuse larger images (width * height, before scaling)
+  int64_t max_pixels = 50'000'000;         // refuse larger images (width * height, before scaling)
   int64_t max_bytes = 64LL * 1024 * 1024;  // refuse larger encoded inputs
   bool apply_exif_orientation = true;      // JPEG EXIF orientation tag (1..8)
   // JPEG and PNG: convert pixels described by an embedded RGB ICC profile to sRGB (as browsers and
@@ -65,7 +65,7 @@ struct DecodeOptions {
 struct DecodedImage {
   Image image;
   ImageFormat format = ImageFormat::kUnknown;
-  int original_width = 0;   // after EXIF orientation, before any DCT downscale
+  int original_width = 0;  // after EXIF orientation, before any DCT downscale
   int original_height = 0;
   // image pixel = original pixel * scale (1 unless a DCT downscale was applied).
   double scale = 1.0;

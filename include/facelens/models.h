@@ -26,8 +26,8 @@ struct ModelDescription {
   std::string graph_name;
   std::vector<std::pair<std::string, int64_t>> opsets;  // domain ("" = ai.onnx) -> version
   int64_t n_nodes = 0;
-  int64_t n_parameters = 0;  // elements of all initializers
-  std::vector<TensorDesc> inputs;   // graph inputs that are not initializers
+  int64_t n_parameters = 0;        // elements of all initializers
+  std::vector<TensorDesc> inputs;  // graph inputs that are not initializers
   std::vector<TensorDesc> outputs;
 };
 
@@ -37,10 +37,10 @@ StatusOr<ModelDescription> inspect_model(const std::string& path);
 // the manifest entry with the file's sha256 when one of the searched manifests lists it, else the
 // entry of its family (the one named, or the first whose input/output signature the file fits).
 struct ModelFileMatch {
-  std::string family;                     // "scrfd", "arcface", ...
-  std::string task;                       // "detector", "recognizer", ...
-  std::string how;                        // "manifest", "named" or "signature"
-  std::string manifest_path;              // the manifest of the entry, when how is "manifest"
+  std::string family;         // "scrfd", "arcface", ...
+  std::string task;           // "detector", "recognizer", ...
+  std::string how;            // "manifest", "named" or "signature"
+  std::string manifest_path;  // the manifest of the entry, when how is "manifest"
   std::string entry_id;
   std::vector<std::string> alternatives;  // other families the signature also fits
   std::string entry_json;                 // the entry in the schema of models/manifest.json

@@ -35,8 +35,8 @@ namespace facelens {
 // The enrolment quality gate and what is stored.
 struct EnrollOptions {
   std::optional<std::string> metadata_json;  // a JSON object to set on the identity
-  bool largest_face = false;  // several faces: enrol the largest instead of refusing
-  float min_face_size = 40;   // pixels, the shorter side of the face box; 0 = off
+  bool largest_face = false;                 // several faces: enrol the largest instead of refusing
+  float min_face_size = 40;                  // pixels, the shorter side of the face box; 0 = off
   // Variance of the Laplacian of the aligned 112x112 grey face; 0 = off. Sharp photos score in
   // the hundreds and more; 40 refuses visibly blurred faces (measured on ../shared/data).
   double min_sharpness = 40;

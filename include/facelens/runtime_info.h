@@ -21,36 +21,36 @@
 namespace facelens {
 
 struct EpDevice {
-  std::string ep_name;        // "CPUExecutionProvider", "CUDAExecutionProvider", ...
+  std::string ep_name;  // "CPUExecutionProvider", "CUDAExecutionProvider", ...
   std::string ep_vendor;
-  std::string device_type;    // "CPU", "GPU", "NPU"
+  std::string device_type;  // "CPU", "GPU", "NPU"
   std::string device_vendor;
-  uint32_t device_id = 0;     // the hardware's device id (a PCI device type such as 0x2335), not a CUDA ordinal
-  int cuda_ordinal = -1;      // CUDA devices: the ordinal ONNX Runtime uses (its EP options' device_id)
+  uint32_t device_id = 0;  // the hardware's device id (a PCI device type such as 0x2335), not a CUDA ordinal
+  int cuda_ordinal = -1;   // CUDA devices: the ordinal ONNX Runtime uses (its EP options' device_id)
 };
 
 // One CUDA device as the CUDA runtime numbers it (cudaGetDeviceCount, CUDA_VISIBLE_DEVICES applied).
 struct CudaDevice {
   int ordinal = 0;
-  std::string name;                 // "NVIDIA H200"
+  std::string name;  // "NVIDIA H200"
   uint64_t total_memory_bytes = 0;
-  std::string pci_bus_id;           // "0000:3B:00.0"
+  std::string pci_bus_id;  // "0000:3B:00.0"
 };
 
 struct CudaReport {
-  bool available = false;           // CUDA sessions can be created
-  std::string reason;               // why not, and how to fix it (empty when available)
-  std::string ep_library;           // the CUDA provider library found (registered when available)
-  int runtime_version = 0;          // CUDA runtime (e.g. 13000), 0 when not loaded
-  int driver_version = 0;           // what the driver supports, 0 without a driver
-  int cudnn_version = 0;            // 0 when cuDNN 9 is not found
-  std::string cudnn_reason;         // why cuDNN cannot be used (empty when it can)
+  bool available = false;    // CUDA sessions can be created
+  std::string reason;        // why not, and how to fix it (empty when available)
+  std::string ep_library;    // the CUDA provider library found (registered when available)
+  int runtime_version = 0;   // CUDA runtime (e.g. 13000), 0 when not loaded
+  int driver_version = 0;    // what the driver supports, 0 without a driver
+  int cudnn_version = 0;     // 0 when cuDNN 9 is not found
+  std::string cudnn_reason;  // why cuDNN cannot be used (empty when it can)
   std::vector<CudaDevice> devices;
 };
 
 // Where one execution provider runs a model's nodes (ONNX Runtime's recorded graph assignment).
 struct EpPlacement {
-  std::string ep;                       // "CUDAExecutionProvider", "CPUExecutionProvider"
+  std::string ep;  // "CUDAExecutionProvider", "CPUExecutionProvider"
   int n_nodes = 0;
   std::map<std::string, int> op_types;  // operator type ("Conv", "com.microsoft:FusedConv") -> nodes
 };
@@ -60,11 +60,11 @@ struct EpPlacement {
 std::string placement_to_string(std::span<const EpPlacement> placement);
 
 struct RuntimeInfo {
-  std::string onnxruntime_version;           // of the loaded library
-  std::string core_library;                  // path of the loaded libonnxruntime
-  std::vector<std::string> providers;        // compiled into the core library (GetAvailableProviders)
-  std::vector<EpDevice> ep_devices;          // devices of the registered execution providers
-  CudaReport cuda;                           // filled when asked to probe CUDA
+  std::string onnxruntime_version;     // of the loaded library
+  std::string core_library;            // path of the loaded libonnxruntime
+  std::vector<std::string> providers;  // compiled into the core library (GetAvailableProviders)
+  std::vector<EpDevice> ep_devices;    // devices of the registered execution providers
+  CudaReport cuda;                     // filled when asked to probe CUDA
 };
 
 // probe_cuda: also check the CUDA path (core, CUDA runtime, driver, provider library, cuDNN) and

@@ -30,9 +30,9 @@ StatusOr<Provider> parse_provider(const std::string& name);
 // Options of one service (detector, landmarks, recognizer, liveness, deepfake, attribute). Unset
 // fields take the service's defaults (see default_service_options).
 struct ServiceRuntimeOptions {
-  std::optional<Provider> provider;          // default: RuntimeOptions::provider
-  std::optional<std::vector<int>> device_ids;  // CUDA devices; several = a device pool
-  std::optional<uint64_t> gpu_mem_limit;     // bytes, per session
+  std::optional<Provider> provider;                   // default: RuntimeOptions::provider
+  std::optional<std::vector<int>> device_ids;         // CUDA devices; several = a device pool
+  std::optional<uint64_t> gpu_mem_limit;              // bytes, per session
   std::optional<std::string> arena_extend_strategy;   // "kNextPowerOfTwo" | "kSameAsRequested"
   std::optional<std::string> cudnn_conv_algo_search;  // "EXHAUSTIVE" | "HEURISTIC" | "DEFAULT"
   std::optional<bool> do_copy_in_default_stream;
@@ -50,11 +50,12 @@ struct ResolvedServiceOptions {
 
 struct RuntimeOptions {
   Provider provider = Provider::kAuto;
-  bool require_gpu = false;         // a service that cannot get CUDA is an error, not a CPU fallback
-  std::string cuda_ep_path;         // libonnxruntime_providers_cuda.so; "" = next to the loaded libonnxruntime (the CLI reads $FACELENS_CUDA_EP)
-  int intra_op_threads = 0;         // CPU threads per session; 0 = ONNX Runtime's default
+  bool require_gpu = false;  // a service that cannot get CUDA is an error, not a CPU fallback
+  std::string cuda_ep_path;  // libonnxruntime_providers_cuda.so; "" = next to the loaded libonnxruntime (the CLI reads
+                             // $FACELENS_CUDA_EP)
+  int intra_op_threads = 0;  // CPU threads per session; 0 = ONNX Runtime's default
   int inter_op_threads = 1;
-  bool allow_spinning = false;      // ORT idle-thread spinning (off: it slows the pre/post-processing on few cores)
+  bool allow_spinning = false;  // ORT idle-thread spinning (off: it slows the pre/post-processing on few cores)
   std::map<std::string, ServiceRuntimeOptions> services;  // by service name
   // Model cache: unload a model unused for this long (0 = never) / keep loaded models under this
   // estimate of memory, least recently used first (0 = no budget).

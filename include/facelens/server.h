@@ -46,18 +46,18 @@ struct ServerOptions {
   // HTTP worker threads; at least max_concurrent + max_queue + 8 (every admitted analysis holds
   // one and 8 stay for /health and quick answers), which 0 asks for.
   int threads = 0;
-  int max_concurrent = 4;                  // analyses running at once (inference)
-  int max_queue = 64;                      // analyses waiting; beyond: 503 + Retry-After
+  int max_concurrent = 4;  // analyses running at once (inference)
+  int max_queue = 64;      // analyses waiting; beyond: 503 + Retry-After
   // From the moment the request is read, through waiting for a worker and a slot; past it: 503.
   double request_deadline_seconds = 10;
-  int64_t max_body_bytes = 16LL << 20;     // 413 beyond
+  int64_t max_body_bytes = 16LL << 20;  // 413 beyond
   int max_top_k = 100;
-  int max_connections = 512;               // open at once; beyond: 503 and close
-  int max_connections_per_client = 64;     // per client address; beyond: 503 and close
-  double header_timeout_seconds = 10;      // request line + headers, from their first byte; 408
-  double body_timeout_seconds = 60;        // the body, from the end of the headers; 408
-  double keep_alive_seconds = 5;           // idle keep-alive connections closed after this
-  int max_json_depth = 32;                 // nesting of JSON bodies and metadata; 400 beyond
+  int max_connections = 512;            // open at once; beyond: 503 and close
+  int max_connections_per_client = 64;  // per client address; beyond: 503 and close
+  double header_timeout_seconds = 10;   // request line + headers, from their first byte; 408
+  double body_timeout_seconds = 60;     // the body, from the end of the headers; 408
+  double keep_alive_seconds = 5;        // idle keep-alive connections closed after this
+  int max_json_depth = 32;              // nesting of JSON bodies and metadata; 400 beyond
 };
 
 // Keys from an environment-style list "admin:KEY1,user:KEY2" (roles admin/user), hashed.

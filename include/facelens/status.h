@@ -65,10 +65,10 @@ Status internal_error(std::string message);
 template <typename T>
 class StatusOr {
  public:
-  StatusOr(const Status& status) : v_(status) {}  // NOLINT: implicit by design
+  StatusOr(const Status& status) : v_(status) {}        // NOLINT: implicit by design
   StatusOr(Status&& status) : v_(std::move(status)) {}  // NOLINT
-  StatusOr(const T& value) : v_(value) {}  // NOLINT
-  StatusOr(T&& value) : v_(std::move(value)) {}  // NOLINT
+  StatusOr(const T& value) : v_(value) {}               // NOLINT
+  StatusOr(T&& value) : v_(std::move(value)) {}         // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
@@ -92,9 +92,9 @@ class StatusOr {
 #define FACELENS_CONCAT_(a, b) FACELENS_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function when `expr` is not OK.
-#define FACELENS_RETURN_IF_ERROR(expr)                  \
-  do {                                                  \
-    ::facelens::Status facelens_status_ = (expr);       \
+#define FACELENS_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::facelens::Status facelens_status_ = (expr);        \
     if (!facelens_status_.ok()) return facelens_status_; \
   } while (0)
 

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <array>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,19 +48,19 @@ struct Liveness {
 };
 
 struct Attributes {
-  std::optional<float> age;                // years
-  std::optional<std::string> gender;       // "male" / "female"
-  std::optional<float> gender_score;       // probability of `gender`
-  std::optional<std::string> expression;   // e.g. "neutral", "happy"
+  std::optional<float> age;               // years
+  std::optional<std::string> gender;      // "male" / "female"
+  std::optional<float> gender_score;      // probability of `gender`
+  std::optional<std::string> expression;  // e.g. "neutral", "happy"
   std::optional<float> expression_score;
-  std::optional<std::array<float, 3>> pose;  // yaw, pitch, roll in degrees
+  std::optional<std::array<float, 3>> pose;       // yaw, pitch, roll in degrees
   std::optional<std::array<float, 2>> eyes_open;  // probability, left and right eye
 };
 
 // A deepfake (face manipulation) classifier's verdict on one face.
 struct Deepfake {
-  float score = 0;     // probability that the face is manipulated, 0..1
-  bool fake = false;   // score >= threshold
+  float score = 0;    // probability that the face is manipulated, 0..1
+  bool fake = false;  // score >= threshold
   float threshold = 0;
 };
 

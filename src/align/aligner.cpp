@@ -7,10 +7,15 @@ namespace facelens::align {
 Similarity estimate_similarity(const FivePoints& from, const FivePoints& to) {
   double fx = 0, fy = 0, tx = 0, ty = 0;
   for (int i = 0; i < 5; ++i) {
-    fx += from[i].x; fy += from[i].y;
-    tx += to[i].x; ty += to[i].y;
+    fx += from[i].x;
+    fy += from[i].y;
+    tx += to[i].x;
+    ty += to[i].y;
   }
-  fx /= 5; fy /= 5; tx /= 5; ty /= 5;
+  fx /= 5;
+  fy /= 5;
+  tx /= 5;
+  ty /= 5;
   // Closed-form least squares for [a -b; b a]: minimises sum |A*(p - mean_p) - (q - mean_q)|^2.
   double num_a = 0, num_b = 0, den = 0;
   for (int i = 0; i < 5; ++i) {
@@ -23,7 +28,7 @@ Similarity estimate_similarity(const FivePoints& from, const FivePoints& to) {
   if (den <= 0) return {1, 0, static_cast<float>(tx - fx), 0, 1, static_cast<float>(ty - fy)};
   double a = num_a / den, b = num_b / den;
   return {static_cast<float>(a), static_cast<float>(-b), static_cast<float>(tx - (a * fx - b * fy)),
-          static_cast<float>(b), static_cast<float>(a), static_cast<float>(ty - (b * fx + a * fy))};
+          static_cast<float>(b), static_cast<float>(a),  static_cast<float>(ty - (b * fx + a * fy))};
 }
 
 Image align_face(const Image& img, const FivePoints& points, int size, const FivePoints& template_112) {

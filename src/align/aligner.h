@@ -15,11 +15,8 @@ using Similarity = std::array<float, 6>;
 
 // The standard ArcFace 112x112 template (insightface, python-package/insightface/utils/face_align.py,
 // arcface_dst): left eye, right eye, nose, left and right mouth corner.
-inline constexpr FivePoints kArcFace112 = {{{38.2946f, 51.6963f},
-                                            {73.5318f, 51.5014f},
-                                            {56.0252f, 71.7366f},
-                                            {41.5493f, 92.3655f},
-                                            {70.7299f, 92.2041f}}};
+inline constexpr FivePoints kArcFace112 = {
+    {{38.2946f, 51.6963f}, {73.5318f, 51.5014f}, {56.0252f, 71.7366f}, {41.5493f, 92.3655f}, {70.7299f, 92.2041f}}};
 
 Similarity estimate_similarity(const FivePoints& from, const FivePoints& to);
 

@@ -112,8 +112,7 @@ int64_t static_size(const runtime::Session& s, int index) {
 
 class ModelBase : public AttributeModel {
  public:
-  ModelBase(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s)
-      : AttributeModel(e, std::move(s)) {}
+  ModelBase(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s) : AttributeModel(e, std::move(s)) {}
 
  protected:
   // Crops `r` from `img`, resizes it to the model input, normalises it and runs the model.
@@ -139,7 +138,8 @@ class ModelBase : public AttributeModel {
 Status check_input(const models::ModelEntry& e, bool face_crop_rule) {
   const auto& in = e.input;
   if (in.shape.size() != 4 || in.height() <= 0 || in.width() <= 0) {
-    return invalid_argument(entry_name(e) + ": input.shape must be NCHW with fixed height and width, e.g. "
+    return invalid_argument(entry_name(e) +
+                            ": input.shape must be NCHW with fixed height and width, e.g. "
                             "[1, 3, 64, 64]: fix input.shape in the manifest");
   }
   if (in.channels() != in.norm.channels()) {
@@ -148,8 +148,8 @@ Status check_input(const models::ModelEntry& e, bool face_crop_rule) {
                             ": fix input.color or input.shape in the manifest");
   }
   if (face_crop_rule && !known_face_crop(in.crop)) {
-    return invalid_argument(entry_name(e) + ": input.crop '" + std::string(models::name(in.crop)) + "' is not one of " + kFaceCrops +
-                            ": fix input.crop in the manifest");
+    return invalid_argument(entry_name(e) + ": input.crop '" + std::string(models::name(in.crop)) + "' is not one of " +
+                            kFaceCrops + ": fix input.crop in the manifest");
   }
   if (!(in.crop_scale > 0)) {
     return invalid_argument(entry_name(e) + ": input.crop_scale must be > 0: fix it in the manifest");
@@ -168,7 +168,8 @@ class SsrNet {
     SsrNet n;
     const int stages = static_cast<int>(e.number("ssr_stages", 0));
     if (stages < 1) {
-      return invalid_argument(entry_name(e) + ": ssr_stages (number of SSR-Net stages, 3 for SSR-Net) is missing: "
+      return invalid_argument(entry_name(e) +
+                              ": ssr_stages (number of SSR-Net stages, 3 for SSR-Net) is missing: "
                               "add it to the manifest entry");
     }
     for (int k = 1; k <= stages; ++k) {
@@ -235,7 +236,9 @@ class AgeModel final : public ModelBase {
 class GenderModel final : public ModelBase {
  public:
   GenderModel(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, SsrNet n)
-      : ModelBase(e, std::move(s)), net_(std::move(n)), threshold_(e.threshold(e.labels.size() == 2 ? e.labels[1] : "", 0.5)) {}
+      : ModelBase(e, std::move(s)),
+        net_(std::move(n)),
+        threshold_(e.threshold(e.labels.size() == 2 ? e.labels[1] : "", 0.5)) {}
 
   Status apply(const Image& img, const Box& box, const std::optional<FivePoints>&, Attributes* out) const override {
     FACELENS_ASSIGN_OR_RETURN(auto t, run_crop(img, face_crop(entry_.input, box, img.width, img.height)));
@@ -262,8 +265,8 @@ class ExpressionModel final : public ModelBase {
     FACELENS_ASSIGN_OR_RETURN(auto t, run_crop(img, face_crop(entry_.input, box, img.width, img.height)));
     const std::vector<float> p = softmax(t[static_cast<size_t>(logits_)].data);
     if (p.size() != entry_.labels.size()) {
-      return invalid_argument("model '" + session_->model_path() + "' gave " + std::to_string(p.size()) +
-                              " classes, " + entry_name(entry_) + " has " + std::to_string(entry_.labels.size()) +
+      return invalid_argument("model '" + session_->model_path() + "' gave " + std::to_string(p.size()) + " classes, " +
+                              entry_name(entry_) + " has " + std::to_string(entry_.labels.size()) +
                               " labels: fix labels in the manifest");
     }
     const size_t best = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
@@ -318,7 +321,8 @@ class EyeModel final : public ModelBase {
   Status apply(const Image& img, const Box&, const std::optional<FivePoints>& landmarks,
                Attributes* out) const override {
     if (!landmarks) {
-      return failed_precondition(entry_name(entry_) + " (eye closure) needs the five landmarks of the face: "
+      return failed_precondition(entry_name(entry_) +
+                                 " (eye closure) needs the five landmarks of the face: "
                                  "run the landmark model first or pass them");
     }
     const Point l = (*landmarks)[0], r = (*landmarks)[1];
@@ -365,7 +369,8 @@ StatusOr<ModelPtr> create_ssr(const models::ModelEntry& e, std::shared_ptr<const
   FACELENS_ASSIGN_OR_RETURN(SsrNet net, SsrNet::create(e, *s));
   if (!gender) return ModelPtr(std::make_shared<AgeModel>(e, std::move(s), std::move(net)));
   if (e.labels.size() != 2) {
-    return invalid_argument(entry_name(e) + ": a gender model needs two labels, [value near 0, value near 1], "
+    return invalid_argument(entry_name(e) +
+                            ": a gender model needs two labels, [value near 0, value near 1], "
                             "e.g. [\"female\", \"male\"]: fix labels in the manifest");
   }
   return ModelPtr(std::make_shared<GenderModel>(e, std::move(s), std::move(net)));
@@ -386,7 +391,8 @@ StatusOr<ModelPtr> create_pose(const models::ModelEntry& e, std::shared_ptr<cons
     FACELENS_ASSIGN_OR_RETURN(idx[a], models::output_index(e, *s, roles[a]));
   }
   if (!(e.number("bin_width_degrees", 0) > 0) || e.numbers.count("angle_min_degrees") == 0) {
-    return invalid_argument(entry_name(e) + ": a pose model needs bin_width_degrees (> 0) and angle_min_degrees "
+    return invalid_argument(entry_name(e) +
+                            ": a pose model needs bin_width_degrees (> 0) and angle_min_degrees "
                             "(angle = angle_min + bin_width * expected bin): add them to the manifest");
   }
   return ModelPtr(std::make_shared<PoseModel>(e, std::move(s), idx));
@@ -399,7 +405,8 @@ StatusOr<ModelPtr> create_eye(const models::ModelEntry& e, std::shared_ptr<const
                             "' is not a crop the eye model knows (eye_square): fix input.crop in the manifest");
   }
   if (!(e.number("eye_width_iod", 0) > 0)) {
-    return invalid_argument(entry_name(e) + ": eye_width_iod (eye width / distance between the eye centres) must be "
+    return invalid_argument(entry_name(e) +
+                            ": eye_width_iod (eye width / distance between the eye centres) must be "
                             "> 0: add it to the manifest");
   }
   FACELENS_ASSIGN_OR_RETURN(int logits, models::output_index(e, *s, "logits"));
@@ -413,8 +420,8 @@ StatusOr<ModelPtr> create_eye(const models::ModelEntry& e, std::shared_ptr<const
 
 }  // namespace
 
-StatusOr<std::shared_ptr<const AttributeModel>> create_attribute_model(const models::ModelEntry& entry,
-                                                                       std::shared_ptr<const runtime::Session> session) {
+StatusOr<std::shared_ptr<const AttributeModel>> create_attribute_model(
+    const models::ModelEntry& entry, std::shared_ptr<const runtime::Session> session) {
   const std::string& f = entry.family;
   const bool known = f == "age" || f == "gender" || f == "expression" || f == "pose" || f == "eye";
   if (!known) {

@@ -27,9 +27,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
@@ -59,8 +57,8 @@ std::optional<int64_t> delta(const std::optional<T>& after, const std::optional<
 
 // The images' bytes, pixels, faces and aligned crops, found once on the CPU at fp32 so that every
 // provider and precision times the same inputs.
-StatusOr<BenchInputs> load_inputs(const BenchOptions& o, const models::Manifest& manifest, const ModelVariants& variants,
-                                  std::vector<std::string>* notes) {
+StatusOr<BenchInputs> load_inputs(const BenchOptions& o, const models::Manifest& manifest,
+                                  const ModelVariants& variants, std::vector<std::string>* notes) {
   BenchInputs in;
   DecodeOptions decode;
   for (const auto& path : o.images) {
@@ -147,8 +145,17 @@ const std::vector<ReferenceFigure>& reference_design() {
   // shared/REFERENCE-DESIGN.md, "Performance Improvements": "Actual performance may vary based on
   // hardware, image size, and number of faces" (it names neither hardware nor image size).
   static const std::vector<ReferenceFigure> kFigures = {
-      {"Face Detection", "detect", {80, 120}, {15, 25}, {4, 5}, "YOLOv10n in the reference; facelens: the manifest's default detector"},
-      {"Face Recognition", "embed", {150, 200}, {20, 30}, {5, 7},
+      {"Face Detection",
+       "detect",
+       {80, 120},
+       {15, 25},
+       {4, 5},
+       "YOLOv10n in the reference; facelens: the manifest's default detector"},
+      {"Face Recognition",
+       "embed",
+       {150, 200},
+       {20, 30},
+       {5, 7},
        "ArcFace/AdaFace in the reference, which does not say whether detection and alignment are included: "
        "compare with both embed (one face) and pipeline (decode to embedding)"},
       {"Deepfake Detection", "deepfake", {300, 400}, {60, 80}, {4, 5}, "Xception in the reference"},
@@ -174,7 +181,8 @@ Status validate(const BenchOptions& o) {
     if (!is_known_precision(p)) return invalid_argument("unknown precision '" + p + "': expected fp32, fp16 or int8");
   if (o.batches.empty()) return invalid_argument("no batch size");
   for (int b : o.batches)
-    if (b < 1 || b > 4096) return invalid_argument("batch size " + std::to_string(b) + " out of range: expected 1..4096");
+    if (b < 1 || b > 4096)
+      return invalid_argument("batch size " + std::to_string(b) + " out of range: expected 1..4096");
   if (o.iterations < 1) return invalid_argument("--iterations must be at least 1");
   if (o.warmup < 0) return invalid_argument("--warmup must be 0 or more");
   if (o.threads < 0) return invalid_argument("--threads must be 0 (ONNX Runtime's default) or more");
@@ -184,8 +192,9 @@ Status validate(const BenchOptions& o) {
 StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
   FACELENS_RETURN_IF_ERROR(validate(options));
   if (options.models_dir.empty()) {
-    return invalid_argument("no models folder: set BenchOptions::models_dir (the tool takes --models DIR or "
-                            "FACELENS_MODELS)");
+    return invalid_argument(
+        "no models folder: set BenchOptions::models_dir (the tool takes --models DIR or "
+        "FACELENS_MODELS)");
   }
   const auto t_start = Clock::now();
   BenchReport rep;
@@ -205,9 +214,11 @@ StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
     progress(p);
   };
 
-  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<models::ModelRegistry> registry, models::ModelRegistry::open(rep.models_dir));
+  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<models::ModelRegistry> registry,
+                            models::ModelRegistry::open(rep.models_dir));
   FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<runtime::Environment> env, runtime::Environment::create({}));
-  std::shared_ptr<const ModelVariants> variants = options.variants ? options.variants : registry_variants(registry, env);
+  std::shared_ptr<const ModelVariants> variants =
+      options.variants ? options.variants : registry_variants(registry, env);
   const models::Manifest& manifest = registry->manifest();
 
   FACELENS_ASSIGN_OR_RETURN(BenchInputs inputs, load_inputs(options, manifest, *variants, &rep.input_notes));
@@ -249,7 +260,8 @@ StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
 
   int n_available = 0;
   for (const auto& p : rep.providers) n_available += p.available ? 1 : 0;
-  const int n_steps = n_available * static_cast<int>(options.services.size() * precisions.size() * options.batches.size());
+  const int n_steps =
+      n_available * static_cast<int>(options.services.size() * precisions.size() * options.batches.size());
   int step = 0;
   std::set<std::string> skipped_services;
 

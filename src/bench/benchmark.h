@@ -37,12 +37,12 @@ namespace facelens::bench {
 struct Progress {
   enum class Event { kStep, kRun, kStepDone, kNote };
   Event event = Event::kStep;
-  int step = 0;        // 1-based index of the current (service, provider, precision, batch)
+  int step = 0;  // 1-based index of the current (service, provider, precision, batch)
   int n_steps = 0;
-  int run = 0;         // runs done in this step (warm-up included)
+  int run = 0;  // runs done in this step (warm-up included)
   int n_runs = 0;
-  std::string label;   // "embed cpu fp32 batch 8"
-  std::string message; // kStepDone: a one-line summary; kNote: the note
+  std::string label;    // "embed cpu fp32 batch 8"
+  std::string message;  // kStepDone: a one-line summary; kNote: the note
 };
 
 struct BenchOptions {
@@ -51,65 +51,65 @@ struct BenchOptions {
   std::vector<std::string> services = {"detect", "landmarks", "embed", "liveness", "deepfake", "pipeline"};
   std::vector<int> batches = {1, 8, 32};
   std::vector<std::string> precisions = {"fp32"};
-  int iterations = 50;  // timed runs per step
-  int warmup = 5;       // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
-  int threads = 0;      // ONNX Runtime intra-op threads per session; 0 = its default
-  std::string models_dir;   // folder with manifest.json (required; the tool resolves it)
+  int iterations = 50;     // timed runs per step
+  int warmup = 5;          // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
+  int threads = 0;         // ONNX Runtime intra-op threads per session; 0 = its default
+  std::string models_dir;  // folder with manifest.json (required; the tool resolves it)
   // The checkout and the commit it was configured at, for the results' commit (the tool passes
   // its build's; the library reads neither the environment nor the build tree).
   std::string source_dir;
   std::string configured_commit;
-  RuntimeOptions runtime;   // per-service CUDA options, EP library path (provider is overridden)
-  std::string note;         // free text recorded in the results (e.g. "shared machine")
+  RuntimeOptions runtime;  // per-service CUDA options, EP library path (provider is overridden)
+  std::string note;        // free text recorded in the results (e.g. "shared machine")
   // Model files per precision; null = registry_variants (fp32 only).
   std::shared_ptr<const ModelVariants> variants;
   std::function<void(const Progress&)> on_progress;
 };
 
 struct ProviderStatus {
-  std::string name;            // "cpu", "cuda"
+  std::string name;                // "cpu", "cuda"
   std::string execution_provider;  // "CPUExecutionProvider", "CUDAExecutionProvider"
   bool available = false;
-  std::string reason;          // why not, when unavailable
-  std::vector<int> device_ids; // CUDA devices used
+  std::string reason;           // why not, when unavailable
+  std::vector<int> device_ids;  // CUDA devices used
 };
 
 struct ModelRecord {
-  std::string task;            // "detector", "recognizer", ...
+  std::string task;  // "detector", "recognizer", ...
   std::string id;
   std::string file;
   std::string precision;
-  std::string sha256;          // of the file run
+  std::string sha256;  // of the file run
   bool sha256_matches_manifest = false;
-  std::string input_shape;     // "1x3x240x320", "-1x3x112x112"
+  std::string input_shape;  // "1x3x240x320", "-1x3x112x112"
   bool dynamic_batch = false;
 };
 
 struct MemoryUse {
-  std::optional<int64_t> rss_load_delta_bytes;  // RSS after opening the service minus before
-  std::optional<int64_t> rss_run_delta_bytes;   // RSS after the timed runs minus after opening
-  std::optional<uint64_t> rss_peak_bytes;       // process peak RSS during this step's runs
+  std::optional<int64_t> rss_load_delta_bytes;     // RSS after opening the service minus before
+  std::optional<int64_t> rss_run_delta_bytes;      // RSS after the timed runs minus after opening
+  std::optional<uint64_t> rss_peak_bytes;          // process peak RSS during this step's runs
   std::optional<int64_t> device_load_delta_bytes;  // GPU memory after opening minus before
-  std::optional<uint64_t> device_bytes;         // GPU memory in use after the runs
-  std::string device_scope;                     // "process" or "device" (nvidia-smi)
-  std::string note;                             // what was not measured and why
+  std::optional<uint64_t> device_bytes;            // GPU memory in use after the runs
+  std::string device_scope;                        // "process" or "device" (nvidia-smi)
+  std::string note;                                // what was not measured and why
 };
 
 struct Row {
   std::string service;
-  std::string provider;        // asked: "cpu", "cuda"
+  std::string provider;  // asked: "cpu", "cuda"
   std::string precision;
   int batch = 1;
-  std::string status;          // "ok" or "failed"
+  std::string status;  // "ok" or "failed"
   std::string note;
-  std::string device;          // CPU model or GPU name
-  std::string provider_used;   // the execution provider every session of the service really got
+  std::string device;         // CPU model or GPU name
+  std::string provider_used;  // the execution provider every session of the service really got
   bool fell_back_to_cpu = false;
   std::string fallback_reason;
   std::vector<EpPlacement> placement;  // nodes per execution provider, over the service's sessions
-  bool batched = false;        // one model call per run for the whole batch
+  bool batched = false;                // one model call per run for the whole batch
   int calls_per_run = 0;
-  std::string item;            // "image" or "face"
+  std::string item;  // "image" or "face"
   int items_per_run = 0;
   int faces_per_run = 0;
   std::vector<std::string> models;  // ids
@@ -130,8 +130,8 @@ struct Skip {
 // The reference design's table (shared/REFERENCE-DESIGN.md, "Performance Improvements"):
 // average time per call, in ms, as ranges.
 struct ReferenceFigure {
-  std::string name;       // "Face Detection"
-  std::string service;    // the facelens service compared with it
+  std::string name;     // "Face Detection"
+  std::string service;  // the facelens service compared with it
   std::array<double, 2> cpu_ms;
   std::array<double, 2> gpu_ms;
   std::array<double, 2> speedup;
@@ -141,8 +141,8 @@ const std::vector<ReferenceFigure>& reference_design();
 
 struct ChartsInfo {
   bool rendered = false;
-  std::string note;                 // why not, or what is missing
-  std::vector<std::string> files;   // relative to the output folder
+  std::string note;                // why not, or what is missing
+  std::vector<std::string> files;  // relative to the output folder
 };
 
 struct BenchReport {

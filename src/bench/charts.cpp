@@ -59,7 +59,9 @@ const Row* find_row(const BenchReport& rep, const std::string& service, const st
   return nullptr;
 }
 
-std::string label(const Row& r) { return r.service + " " + r.provider + (r.precision == "fp32" ? "" : " " + r.precision); }
+std::string label(const Row& r) {
+  return r.service + " " + r.provider + (r.precision == "fp32" ? "" : " " + r.precision);
+}
 
 std::optional<Chart> cpu_vs_gpu(const BenchReport& rep, const fs::path& dir, int b0, const std::string& p0) {
   std::map<std::string, const ReferenceFigure*> ref;
@@ -179,8 +181,7 @@ RenderResult render_gnuplot(const std::vector<Chart>& charts, const fs::path& di
       std::ostringstream s;
       if (f == ChartFormat::kSvg)
         s << "set terminal svg size 960,540 dynamic enhanced font 'sans,11' background rgb 'white'\n";
-      else
-        s << "set terminal " << png_terminal << " size 1280,720 enhanced font 'sans,11' background rgb 'white'\n";
+      else s << "set terminal " << png_terminal << " size 1280,720 enhanced font 'sans,11' background rgb 'white'\n";
       s << "set output " << q(image.string()) << "\n" << c.body << "set output\n";
       write_file(script, s.str());
       if (!res.have_gnuplot) continue;
@@ -258,17 +259,19 @@ ChartsInfo render_charts(const BenchReport& rep, const std::string& out_dir) {
   const std::vector<std::string>& failed = rendered.failed;
   const bool have_gnuplot = rendered.have_gnuplot;
   if (!have_gnuplot) {
-    info.note = "Charts not rendered: gnuplot was not found (Debian: apt-get install gnuplot-nox; scripts/setup.sh "
-                "installs it). Their data and gnuplot scripts are in charts/: `gnuplot charts/NAME.svg.gp` renders one.";
+    info.note =
+        "Charts not rendered: gnuplot was not found (Debian: apt-get install gnuplot-nox; scripts/setup.sh "
+        "installs it). Their data and gnuplot scripts are in charts/: `gnuplot charts/NAME.svg.gp` renders one.";
     return info;
   }
   info.rendered = failed.empty() && !charts.empty();
   std::string note;
-  if (!failed.empty()) note += "gnuplot failed to render: " + [&] {
-    std::string s;
-    for (const auto& f : failed) s += (s.empty() ? "" : ", ") + f;
-    return s;
-  }() + " (run its script in charts/ to see why). ";
+  if (!failed.empty())
+    note += "gnuplot failed to render: " + [&] {
+      std::string s;
+      for (const auto& f : failed) s += (s.empty() ? "" : ", ") + f;
+      return s;
+    }() + " (run its script in charts/ to see why). ";
   if (!missing.empty()) {
     note += "Not drawn: ";
     for (size_t i = 0; i < missing.size(); ++i) note += (i ? ", " : "") + missing[i];

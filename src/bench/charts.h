@@ -17,7 +17,7 @@
 namespace facelens::bench {
 
 enum class ChartFormat { kSvg, kPng };
-const char* chart_format_name(ChartFormat f);  // "svg", "png" (the file extension)
+const char* chart_format_name(ChartFormat f);                                 // "svg", "png" (the file extension)
 std::optional<ChartFormat> parse_chart_format(const std::string& extension);  // "svg"/".svg", "png"/".png"
 
 struct Chart {

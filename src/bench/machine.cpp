@@ -72,8 +72,8 @@ uint64_t memory_total() {
 
 GpuInfo query_gpus() {
   GpuInfo g;
-  CommandResult r = run_command({"nvidia-smi", "--query-gpu=index,name,driver_version,memory.total",
-                                 "--format=csv,noheader,nounits"});
+  CommandResult r = run_command(
+      {"nvidia-smi", "--query-gpu=index,name,driver_version,memory.total", "--format=csv,noheader,nounits"});
   if (!r.started) {
     g.note = "nvidia-smi not found: no NVIDIA driver on this machine";
     return g;
@@ -237,8 +237,8 @@ DeviceMemory device_memory_in_use(int device) {
     auto f = split(line, ',');
     if (f.size() == 2 && f[0] == std::to_string(device)) uuid = f[1];
   }
-  CommandResult apps = run_command({"nvidia-smi", "--query-compute-apps=gpu_uuid,pid,used_memory",
-                                    "--format=csv,noheader,nounits"});
+  CommandResult apps =
+      run_command({"nvidia-smi", "--query-compute-apps=gpu_uuid,pid,used_memory", "--format=csv,noheader,nounits"});
   if (apps.started && apps.exit_code == 0) {
     const std::string pid = std::to_string(getpid());
     uint64_t mib = 0;
@@ -258,8 +258,8 @@ DeviceMemory device_memory_in_use(int device) {
       return m;
     }
   }
-  CommandResult used = run_command({"nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
-                                    "--id=" + std::to_string(device)});
+  CommandResult used = run_command(
+      {"nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "--id=" + std::to_string(device)});
   if (used.started && used.exit_code == 0) {
     try {
       m.bytes = std::stoull(trim(used.output)) << 20;

@@ -36,15 +36,15 @@ struct GpuInfo {
 };
 
 struct GitInfo {
-  std::string commit;          // full hash, or "" when unknown
-  std::optional<bool> dirty;   // tracked files modified (known only when read at run time)
-  std::string source;          // "git at run time", "configure time", "unknown"
+  std::string commit;         // full hash, or "" when unknown
+  std::optional<bool> dirty;  // tracked files modified (known only when read at run time)
+  std::string source;         // "git at run time", "configure time", "unknown"
 };
 
 struct MachineInfo {
   CpuInfo cpu;
   uint64_t memory_total_bytes = 0;
-  std::string kernel;          // uname -sr
+  std::string kernel;  // uname -sr
   GpuInfo gpu;
   std::string onnxruntime_version;
   std::string facelens_version;
@@ -63,7 +63,7 @@ MachineInfo capture_machine(const std::string& source_dir, const std::string& co
 struct CommandResult {
   bool started = false;  // false: the program was not found or could not be run
   int exit_code = -1;
-  std::string output;    // standard output (standard error is discarded)
+  std::string output;  // standard output (standard error is discarded)
 };
 // Runs argv[0] (looked up in PATH) with the arguments, no shell; waits for it.
 CommandResult run_command(const std::vector<std::string>& argv);

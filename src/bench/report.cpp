@@ -20,9 +20,7 @@ std::string num(double v, int decimals = 2) {
   return buf;
 }
 
-std::string range(const std::array<double, 2>& r, const char* unit) {
-  return num(r[0], 0) + "–" + num(r[1], 0) + unit;
-}
+std::string range(const std::array<double, 2>& r, const char* unit) { return num(r[0], 0) + "–" + num(r[1], 0) + unit; }
 
 std::string mib(std::optional<int64_t> bytes) {
   if (!bytes) return "not measured";
@@ -103,16 +101,17 @@ std::string report_markdown(const BenchReport& rep) {
   md << "# facelens benchmark\n\n";
   md << "facelens " << m.facelens_version << ", commit "
      << (m.git.commit.empty() ? "unknown" : m.git.commit.substr(0, 12))
-     << (m.git.dirty && *m.git.dirty ? " (with uncommitted changes)" : "") << ", ONNX Runtime "
-     << m.onnxruntime_version << ". Run " << rep.started_at << ", " << num(rep.duration_s, 0) << " s.\n\n";
-  md << "- CPU: " << (m.cpu.model.empty() ? "unknown" : m.cpu.model) << ", " << m.cpu.logical_cores
-     << " logical cores" << (m.cpu.physical_cores > 0 ? " (" + std::to_string(m.cpu.physical_cores) + " physical)" : "")
-     << ", " << num(static_cast<double>(m.memory_total_bytes) / (1ull << 30), 1) << " GiB RAM, " << m.kernel << "\n";
+     << (m.git.dirty && *m.git.dirty ? " (with uncommitted changes)" : "") << ", ONNX Runtime " << m.onnxruntime_version
+     << ". Run " << rep.started_at << ", " << num(rep.duration_s, 0) << " s.\n\n";
+  md << "- CPU: " << (m.cpu.model.empty() ? "unknown" : m.cpu.model) << ", " << m.cpu.logical_cores << " logical cores"
+     << (m.cpu.physical_cores > 0 ? " (" + std::to_string(m.cpu.physical_cores) + " physical)" : "") << ", "
+     << num(static_cast<double>(m.memory_total_bytes) / (1ull << 30), 1) << " GiB RAM, " << m.kernel << "\n";
   md << "- GPU: ";
   if (m.gpu.devices.empty()) md << "none (" << m.gpu.note << ")";
   for (size_t i = 0; i < m.gpu.devices.size(); ++i) {
     const auto& g = m.gpu.devices[i];
-    md << (i ? "; " : "") << g.index << ": " << g.name << ", driver " << g.driver << ", " << g.memory_total_mib << " MiB";
+    md << (i ? "; " : "") << g.index << ": " << g.name << ", driver " << g.driver << ", " << g.memory_total_mib
+       << " MiB";
   }
   md << "\n";
   if (rep.load_start && rep.load_end)
@@ -139,9 +138,10 @@ std::string report_markdown(const BenchReport& rep) {
       if (const Row* r = find_row(rep, service, provider, b0, p0)) md << summary_row(*r);
 
   md << "\n## Against the reference design\n\n"
-     << "The reference design's table (shared/REFERENCE-DESIGN.md) next to the measured means at batch " << b0
-     << ", " << p0 << ". The reference names neither its hardware nor its image size.\n\n"
-     << "| reference service | reference CPU | reference GPU | reference speedup | facelens | facelens CPU | facelens GPU | facelens speedup |\n"
+     << "The reference design's table (shared/REFERENCE-DESIGN.md) next to the measured means at batch " << b0 << ", "
+     << p0 << ". The reference names neither its hardware nor its image size.\n\n"
+     << "| reference service | reference CPU | reference GPU | reference speedup | facelens | facelens CPU | facelens "
+        "GPU | facelens speedup |\n"
      << "|---|---|---|---|---|---|---|---|\n";
   for (const auto& f : reference_design()) {
     std::vector<std::string> services = {f.service};
@@ -162,7 +162,8 @@ std::string report_markdown(const BenchReport& rep) {
     md << "\n## Batch sweep\n\n"
        << "A run over a batch of N items is one model call when `batched`, else N calls (models with a fixed "
           "batch of 1).\n\n"
-       << "| service | provider | precision | batch | batched | calls/run | mean ms/run | p95 ms | ms/item | items/s | speedup vs CPU |\n"
+       << "| service | provider | precision | batch | batched | calls/run | mean ms/run | p95 ms | ms/item | items/s | "
+          "speedup vs CPU |\n"
        << "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : rep.rows) {
       md << "| " << r.service << " | " << r.provider << (r.fell_back_to_cpu ? " (fell back to CPU)" : "") << " | "
@@ -192,7 +193,8 @@ std::string report_markdown(const BenchReport& rep) {
         "peak = highest resident set during the runs of the largest batch. On CUDA, GPU memory as nvidia-smi "
         "reports it. A service opened after another may show a smaller increase: freed memory can stay with the "
         "allocator.\n\n"
-     << "| service | provider | precision | RSS at open | RSS after runs | peak RSS | GPU memory at open | GPU memory after runs |\n"
+     << "| service | provider | precision | RSS at open | RSS after runs | peak RSS | GPU memory at open | GPU memory "
+        "after runs |\n"
      << "|---|---|---|---|---|---|---|---|\n";
   std::set<std::tuple<std::string, std::string, std::string>> seen;
   for (const auto& first : rep.rows) {
@@ -203,8 +205,8 @@ std::string report_markdown(const BenchReport& rep) {
     const bool cuda = first.provider == "cuda";
     md << "| " << first.service << " | " << first.provider << " | " << first.precision << " | "
        << mib(first.memory.rss_load_delta_bytes) << " | " << mib(last->memory.rss_run_delta_bytes) << " | "
-       << mib_abs(last->memory.rss_peak_bytes) << " | "
-       << (cuda ? mib(first.memory.device_load_delta_bytes) : "–") << " | "
+       << mib_abs(last->memory.rss_peak_bytes) << " | " << (cuda ? mib(first.memory.device_load_delta_bytes) : "–")
+       << " | "
        << (cuda ? mib_abs(last->memory.device_bytes) + (last->memory.device_scope == "device" ? " (whole device)" : "")
                 : "–")
        << " |\n";
@@ -213,8 +215,8 @@ std::string report_markdown(const BenchReport& rep) {
   if (!rep.skipped.empty()) {
     md << "\n## Skipped\n\n";
     for (const auto& s : rep.skipped)
-      md << "- " << (s.service == "*" ? "every service" : s.service)
-         << (s.precision == "*" ? "" : " at " + s.precision) << ": " << s.reason << "\n";
+      md << "- " << (s.service == "*" ? "every service" : s.service) << (s.precision == "*" ? "" : " at " + s.precision)
+         << ": " << s.reason << "\n";
   }
 
   md << "\n## Models\n\n| task | id | precision | input | sha256 | matches manifest |\n|---|---|---|---|---|---|\n";

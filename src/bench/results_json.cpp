@@ -102,9 +102,11 @@ std::string results_json(const BenchReport& rep) {
   const BenchOptions& o = rep.options;
   json gpus = json::array();
   for (const auto& g : m.gpu.devices)
-    gpus.push_back({{"index", g.index}, {"name", g.name}, {"driver", g.driver}, {"memory_total_mib", g.memory_total_mib}});
+    gpus.push_back(
+        {{"index", g.index}, {"name", g.name}, {"driver", g.driver}, {"memory_total_mib", g.memory_total_mib}});
   json env = {
-      {"cpu", {{"model", m.cpu.model}, {"logical_cores", m.cpu.logical_cores}, {"physical_cores", m.cpu.physical_cores}}},
+      {"cpu",
+       {{"model", m.cpu.model}, {"logical_cores", m.cpu.logical_cores}, {"physical_cores", m.cpu.physical_cores}}},
       {"memory_total_bytes", m.memory_total_bytes},
       {"kernel", m.kernel},
       {"gpu", {{"devices", gpus}, {"note", m.gpu.note}}},
@@ -155,7 +157,8 @@ std::string results_json(const BenchReport& rep) {
   for (const auto& r : rep.rows) results.push_back(row_json(r, m.git.commit));
   json skipped = json::array();
   for (const auto& s : rep.skipped)
-    skipped.push_back({{"service", s.service}, {"provider", s.provider}, {"precision", s.precision}, {"reason", s.reason}});
+    skipped.push_back(
+        {{"service", s.service}, {"provider", s.provider}, {"precision", s.precision}, {"reason", s.reason}});
   json reference = json::array();
   for (const auto& f : reference_design())
     reference.push_back({{"name", f.name},

@@ -9,8 +9,7 @@ namespace {
 
 StatusOr<const models::ModelEntry*> entry_for(const ServiceContext& ctx, const std::string& task) {
   const models::ModelEntry* e = ctx.manifest->default_for(task);
-  if (!e)
-    return unavailable("no " + task + " model configured (" + ctx.manifest->path + " defaults." + task + ")");
+  if (!e) return unavailable("no " + task + " model configured (" + ctx.manifest->path + " defaults." + task + ")");
   return e;
 }
 
@@ -20,14 +19,16 @@ StatusOr<std::shared_ptr<const runtime::Session>> open(const ServiceContext& ctx
 
 Status need_faces(const ServiceContext& ctx, const std::string& service) {
   if (ctx.inputs->faces.empty())
-    return failed_precondition(service + " needs a face: the detector found none in the --image files; pass a photo "
+    return failed_precondition(service +
+                               " needs a face: the detector found none in the --image files; pass a photo "
                                "with a face");
   return Status::Ok();
 }
 
 class DetectBench final : public ServiceBench {
  public:
-  explicit DetectBench(std::shared_ptr<const detect::Detector> d, const BenchInputs& in) : det_(std::move(d)), in_(in) {}
+  explicit DetectBench(std::shared_ptr<const detect::Detector> d, const BenchInputs& in)
+      : det_(std::move(d)), in_(in) {}
   bool batched() const override { return false; }
   const char* item() const override { return "image"; }
   Status prepare(int batch) override {
@@ -54,7 +55,8 @@ class DetectBench final : public ServiceBench {
 
 class LandmarksBench final : public ServiceBench {
  public:
-  LandmarksBench(std::shared_ptr<const landmarks::LandmarkModel> m, const BenchInputs& in) : m_(std::move(m)), in_(in) {}
+  LandmarksBench(std::shared_ptr<const landmarks::LandmarkModel> m, const BenchInputs& in)
+      : m_(std::move(m)), in_(in) {}
   bool batched() const override { return false; }
   const char* item() const override { return "face"; }
   Status prepare(int batch) override {
@@ -217,7 +219,8 @@ StatusOr<std::shared_ptr<const recognize::Recognizer>> open_recognizer(const Ser
 }  // namespace
 
 const std::vector<std::string>& known_services() {
-  static const std::vector<std::string> kServices = {"detect", "landmarks", "embed", "liveness", "deepfake", "pipeline"};
+  static const std::vector<std::string> kServices = {"detect",   "landmarks", "embed",
+                                                     "liveness", "deepfake",  "pipeline"};
   return kServices;
 }
 
@@ -248,8 +251,9 @@ StatusOr<std::unique_ptr<ServiceBench>> make_service_bench(const std::string& se
     FACELENS_RETURN_IF_ERROR(entry_for(ctx, "recognizer").status());
     FACELENS_RETURN_IF_ERROR(need_faces(ctx, service));
     if (in.aligned.empty())
-      return failed_precondition("embed needs aligned faces: no landmark model (manifest defaults.landmarks) and a "
-                                 "detector without keypoints");
+      return failed_precondition(
+          "embed needs aligned faces: no landmark model (manifest defaults.landmarks) and a "
+          "detector without keypoints");
     FACELENS_ASSIGN_OR_RETURN(auto r, open_recognizer(ctx));
     return std::unique_ptr<ServiceBench>(std::make_unique<EmbedBench>(r, in));
   }
@@ -262,8 +266,9 @@ StatusOr<std::unique_ptr<ServiceBench>> make_service_bench(const std::string& se
   }
   if (service == "deepfake") {
     FACELENS_RETURN_IF_ERROR(entry_for(ctx, "deepfake").status());
-    return unavailable("the deepfake service (src/deepfake, issue 5) is not wired into the benchmark yet: add its "
-                       "runner to src/bench/services.cpp");
+    return unavailable(
+        "the deepfake service (src/deepfake, issue 5) is not wired into the benchmark yet: add its "
+        "runner to src/bench/services.cpp");
   }
   if (service == "pipeline") {
     FACELENS_ASSIGN_OR_RETURN(auto d, open_detector(ctx));

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/variants.h"
 #include "facelens/image.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
-#include "bench/variants.h"
 #include "models/manifest.h"
 #include "runtime/session.h"
 
@@ -34,8 +34,8 @@ struct BenchInputs {
     Box box;
     FivePoints five;
   };
-  std::vector<FaceRef> faces;   // every face found in every image, best first per image
-  std::vector<Image> aligned;   // faces[i] aligned to the recognizer's input size
+  std::vector<FaceRef> faces;  // every face found in every image, best first per image
+  std::vector<Image> aligned;  // faces[i] aligned to the recognizer's input size
 };
 
 // The services `facelens bench` knows, in report order, and the manifest task each runs.

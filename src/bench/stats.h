@@ -13,16 +13,16 @@
 namespace facelens::bench {
 
 struct Summary {
-  int n = 0;              // timed runs
+  int n = 0;  // timed runs
   double mean_ms = 0;
   double p50_ms = 0;
   double p95_ms = 0;
   double p99_ms = 0;
   double min_ms = 0;
   double max_ms = 0;
-  double stddev_ms = 0;   // sample standard deviation (n - 1 in the denominator); 0 when n < 2
-  double total_ms = 0;    // sum of all runs
-  double per_item_ms = 0; // mean_ms / items_per_run
+  double stddev_ms = 0;               // sample standard deviation (n - 1 in the denominator); 0 when n < 2
+  double total_ms = 0;                // sum of all runs
+  double per_item_ms = 0;             // mean_ms / items_per_run
   double throughput_items_per_s = 0;  // items_per_run * n / total seconds
 };
 

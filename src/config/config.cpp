@@ -1,12 +1,12 @@
 #include "facelens/config.h"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <set>
-#include <toml++/toml.h>
+#include <sstream>
 
 namespace facelens {
 
@@ -31,16 +31,28 @@ class Reader {
     const toml::node* n = t_.get(key);
     if (!n) return Status::Ok();
     if constexpr (std::is_same_v<T, bool>) {
-      if (auto v = n->value<bool>()) { *out = *v; return Status::Ok(); }
+      if (auto v = n->value<bool>()) {
+        *out = *v;
+        return Status::Ok();
+      }
       return wrong(key, "true or false");
     } else if constexpr (std::is_same_v<T, std::string>) {
-      if (auto v = n->value<std::string>()) { *out = *v; return Status::Ok(); }
+      if (auto v = n->value<std::string>()) {
+        *out = *v;
+        return Status::Ok();
+      }
       return wrong(key, "a string");
     } else if constexpr (std::is_floating_point_v<T>) {
-      if (auto v = n->value<double>()) { *out = static_cast<T>(*v); return Status::Ok(); }
+      if (auto v = n->value<double>()) {
+        *out = static_cast<T>(*v);
+        return Status::Ok();
+      }
       return wrong(key, "a number");
     } else {
-      if (auto v = n->value<int64_t>(); v && *v >= 0) { *out = static_cast<T>(*v); return Status::Ok(); }
+      if (auto v = n->value<int64_t>(); v && *v >= 0) {
+        *out = static_cast<T>(*v);
+        return Status::Ok();
+      }
       return wrong(key, "a non-negative integer");
     }
   }
@@ -137,8 +149,8 @@ Status read_service(const toml::table& t, const std::string& where, ServiceRunti
   return Status::Ok();
 }
 
-const std::set<std::string> kTables = {"models",     "runtime", "services", "detector", "recognizer",
-                                       "limits",     "batching", "server",   "gallery"};
+const std::set<std::string> kTables = {"models", "runtime",  "services", "detector", "recognizer",
+                                       "limits", "batching", "server",   "gallery"};
 
 StatusOr<toml::table> parse_root(const std::string& text, const std::string& origin) {
   toml::table root;
@@ -187,10 +199,9 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
   }
   if (const auto* t = r.table("runtime")) {
     Reader rt(*t, origin + " [runtime]");
-    FACELENS_RETURN_IF_ERROR(rt.unknown_keys({"provider", "require_gpu", "cuda_ep_path", "intra_op_threads",
-                                              "inter_op_threads", "allow_spinning", "idle_unload_seconds",
-                                              "memory_budget_mb", "precision", "precision_cache_dir",
-                                              "calibration_dir"}));
+    FACELENS_RETURN_IF_ERROR(rt.unknown_keys(
+        {"provider", "require_gpu", "cuda_ep_path", "intra_op_threads", "inter_op_threads", "allow_spinning",
+         "idle_unload_seconds", "memory_budget_mb", "precision", "precision_cache_dir", "calibration_dir"}));
     FACELENS_RETURN_IF_ERROR(rt.get_named("provider", parse_provider, &o.runtime.provider));
     FACELENS_RETURN_IF_ERROR(rt.get("require_gpu", &o.runtime.require_gpu));
     FACELENS_RETURN_IF_ERROR(rt.get("cuda_ep_path", &o.runtime.cuda_ep_path));
@@ -213,8 +224,8 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
     o.calibration_dir = relative_to(origin, o.calibration_dir);
   }
   if (const auto* t = r.table("services")) {
-    static const std::set<std::string> kServices = {"detector", "landmarks", "recognizer", "liveness",
-                                                    "attribute", "deepfake"};
+    static const std::set<std::string> kServices = {"detector", "landmarks", "recognizer",
+                                                    "liveness", "attribute", "deepfake"};
     for (const auto& [k, v] : *t) {
       std::string name(k.str());
       if (!kServices.count(name) || !v.as_table()) {
@@ -273,11 +284,10 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
   Reader r(root, origin);
   if (const auto* t = r.table("server")) {
     Reader s(*t, origin + " [server]");
-    FACELENS_RETURN_IF_ERROR(s.unknown_keys({"host", "port", "http_threads", "max_concurrent", "max_queue",
-                                             "deadline_seconds", "max_body_mb", "max_top_k", "api_keys",
-                                             "max_connections", "max_connections_per_client",
-                                             "header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds",
-                                             "max_json_depth"}));
+    FACELENS_RETURN_IF_ERROR(
+        s.unknown_keys({"host", "port", "http_threads", "max_concurrent", "max_queue", "deadline_seconds",
+                        "max_body_mb", "max_top_k", "api_keys", "max_connections", "max_connections_per_client",
+                        "header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds", "max_json_depth"}));
     ServerOptions& so = c.server;
     FACELENS_RETURN_IF_ERROR(s.get("host", &so.host));
     FACELENS_RETURN_IF_ERROR(s.get("port", &so.port));
@@ -300,15 +310,18 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
     if (so.port > 65535) return invalid_argument(s.where() + ": port must be 0..65535");
     if (so.threads < 0 || so.max_body_bytes < 1 || so.max_top_k < 1 || so.max_connections < 1 ||
         so.max_connections_per_client < 1 || so.max_json_depth < 1)
-      return invalid_argument(s.where() + ": max_body_mb, max_top_k, max_connections, max_connections_per_client and "
+      return invalid_argument(s.where() +
+                              ": max_body_mb, max_top_k, max_connections, max_connections_per_client and "
                               "max_json_depth must be at least 1, http_threads at least 0");
     if (!(so.header_timeout_seconds > 0) || !(so.body_timeout_seconds > 0) || !(so.keep_alive_seconds > 0))
-      return invalid_argument(s.where() + ": header_timeout_seconds, body_timeout_seconds and keep_alive_seconds "
+      return invalid_argument(s.where() +
+                              ": header_timeout_seconds, body_timeout_seconds and keep_alive_seconds "
                               "must be positive");
     if (const toml::node* n = t->get("api_keys")) {
       // Hashes only: api_keys = [{ sha256 = "<hex sha256 of the key>", role = "admin" | "user" }]
       const toml::array* a = n->as_array();
-      const std::string what = s.where() + ": api_keys must be an array of { sha256 = \"<64 hex digits>\", role = "
+      const std::string what = s.where() +
+                               ": api_keys must be an array of { sha256 = \"<64 hex digits>\", role = "
                                "\"admin\" | \"user\" } (hash a key with: printf %s KEY | sha256sum)";
       if (!a) return invalid_argument(what);
       so.api_keys.clear();
@@ -333,8 +346,8 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
   }
   if (const auto* t = r.table("gallery")) {
     Reader g(*t, origin + " [gallery]");
-    FACELENS_RETURN_IF_ERROR(g.unknown_keys({"enabled", "db_path", "index", "ann_min_faces", "score", "score_top_k",
-                                             "durability"}));
+    FACELENS_RETURN_IF_ERROR(
+        g.unknown_keys({"enabled", "db_path", "index", "ann_min_faces", "score", "score_top_k", "durability"}));
     GalleryOptions& go = c.gallery;
     FACELENS_RETURN_IF_ERROR(g.get("enabled", &c.gallery_enabled));
     FACELENS_RETURN_IF_ERROR(g.get("db_path", &go.db_path));

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/convert.h"
-#include "convert/precision_cache.h"
 #include "convert/converter.h"
+#include "convert/precision_cache.h"
 
 namespace facelens::optimize {
 
@@ -43,24 +43,28 @@ PrecisionChoice original(const PrecisionRequest& r, std::string source, std::str
 
 }  // namespace
 
-StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shared_ptr<const runtime::Environment> env) {
+StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r,
+                                            std::shared_ptr<const runtime::Environment> env) {
   using models::Precision;
   if (r.precision == Precision::kFp32) return original(r, "original", "float32 as shipped");
   if (r.model_sha256.empty()) return invalid_argument("resolve_precision needs the model file's sha256");
   if (r.cache_dir.empty()) {
-    return invalid_argument("model '" + r.entry.id + "': no precision cache folder for its variants: set "
-                            "EngineOptions::precision_cache_dir (the tools pass ${XDG_CACHE_HOME:-~/.cache}/facelens/models)");
+    return invalid_argument(
+        "model '" + r.entry.id +
+        "': no precision cache folder for its variants: set "
+        "EngineOptions::precision_cache_dir (the tools pass ${XDG_CACHE_HOME:-~/.cache}/facelens/models)");
   }
   const bool automatic = !r.precision;
-  const Precision target_precision = automatic ? (r.provider == Provider::kCuda ? Precision::kFp16 : Precision::kInt8)
-                                               : *r.precision;
+  const Precision target_precision =
+      automatic ? (r.provider == Provider::kCuda ? Precision::kFp16 : Precision::kInt8) : *r.precision;
   const std::string target(models::name(target_precision));
   const std::string provider = provider_option_name(r.provider);
 
   models::PrecisionCache cache(r.cache_dir);
   cache.remove_stale(r.entry.id, r.model_sha256);
   const std::string ort = runtime::Environment::ort_version();
-  const models::CacheKey variant_key{r.model_sha256, target, options_text(target_precision), ort, models::kConverterVersion, ""};
+  const models::CacheKey variant_key{
+      r.model_sha256, target, options_text(target_precision), ort, models::kConverterVersion, ""};
   const models::CacheKey decision_key{r.model_sha256, "auto", "", ort, models::kConverterVersion, provider};
 
   if (automatic) {
@@ -84,8 +88,9 @@ StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& r, std::shar
     FACELENS_ASSIGN_OR_RETURN(set, build_sample_set(files, *r.reference, env));
   }
   if (target_precision == Precision::kInt8 && !set) {
-    const std::string why = "INT8 needs calibration images: set EngineOptions::calibration_dir (or FACELENS_CALIBRATION) "
-                            "to a folder of face photos";
+    const std::string why =
+        "INT8 needs calibration images: set EngineOptions::calibration_dir (or FACELENS_CALIBRATION) "
+        "to a folder of face photos";
     if (automatic) return original(r, "original", why);
     return failed_precondition("model '" + r.entry.id + "': " + why);
   }

@@ -17,10 +17,10 @@
 #include <optional>
 #include <string>
 
+#include "convert/samples.h"
 #include "facelens/runtime_options.h"
 #include "facelens/status.h"
 #include "models/manifest.h"
-#include "convert/samples.h"
 #include "runtime/environment.h"
 
 namespace facelens::optimize {
@@ -31,21 +31,21 @@ struct PrecisionRequest {
   Provider provider = Provider::kCpu;  // the provider the service runs on: kCpu or kCuda
   models::ModelEntry entry;
   std::string model_path;
-  std::string model_sha256;     // of model_path (the registry's verified hash)
+  std::string model_sha256;            // of model_path (the registry's verified hash)
   std::optional<Reference> reference;  // finds the faces in calibration images
-  std::string calibration_dir;  // face images for INT8 calibration and the drift check
+  std::string calibration_dir;         // face images for INT8 calibration and the drift check
   int max_images = 48;
-  std::string cache_dir;        // the precision cache (required unless fp32)
-  int threads = 0;              // intra-op threads for the latency comparison
-  double min_speedup = 1.1;     // auto on CPU: INT8 must be at least this much faster
+  std::string cache_dir;     // the precision cache (required unless fp32)
+  int threads = 0;           // intra-op threads for the latency comparison
+  double min_speedup = 1.1;  // auto on CPU: INT8 must be at least this much faster
 };
 
 struct PrecisionChoice {
-  std::string path;        // the model file to open
+  std::string path;  // the model file to open
   models::Precision precision = models::Precision::kFp32;
-  std::string source;      // "original", "cache" or "converted"
-  std::string reason;      // why this precision (auto), for logs and `facelens info`
-  int conversions = 0;     // conversions this call ran
+  std::string source;   // "original", "cache" or "converted"
+  std::string reason;   // why this precision (auto), for logs and `facelens info`
+  int conversions = 0;  // conversions this call ran
 };
 
 StatusOr<PrecisionChoice> resolve_precision(const PrecisionRequest& request,

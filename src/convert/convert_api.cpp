@@ -40,7 +40,8 @@ StatusOr<models::ModelEntry> find_entry(const ConvertOptions& o) {
   for (const auto& m : manifests) fo.manifests.push_back(&m);
   auto fm = models::entry_for_file(o.input, fo);
   if (!fm.ok()) {
-    return fm.status().with_context("'" + o.input + "' is in no manifest and its family was not recognised: name "
+    return fm.status().with_context("'" + o.input +
+                                    "' is in no manifest and its family was not recognised: name "
                                     "its manifest entry with --model ID (and --manifest FILE); the entry says how to "
                                     "prepare the model's input for calibration and the drift report");
   }
@@ -100,8 +101,8 @@ const char* convert_precision_name(ConvertPrecision p) {
 }
 
 StatusOr<ConvertPrecision> parse_convert_precision(const std::string& name) {
-  for (ConvertPrecision p : {ConvertPrecision::kKeep, ConvertPrecision::kFp16, ConvertPrecision::kInt8,
-                             ConvertPrecision::kInt8WeightOnly})
+  for (ConvertPrecision p :
+       {ConvertPrecision::kKeep, ConvertPrecision::kFp16, ConvertPrecision::kInt8, ConvertPrecision::kInt8WeightOnly})
     if (name == convert_precision_name(p)) return p;
   return invalid_argument("unknown precision '" + name + "': use keep, fp16, int8 or int8-weight-only");
 }
@@ -135,7 +136,7 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
   req.input = o.input;
   req.output = o.output;
   req.entry = entry;
-  req.precision = o.precision == ConvertPrecision::kFp16 ? models::Precision::kFp16
+  req.precision = o.precision == ConvertPrecision::kFp16   ? models::Precision::kFp16
                   : o.precision == ConvertPrecision::kKeep ? models::Precision::kFp32
                                                            : models::Precision::kInt8;
   req.int8_weight_only = o.precision == ConvertPrecision::kInt8WeightOnly;
@@ -152,10 +153,12 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
   req.drift.key_pairs = o.key_pairs;
   const std::string images_dir = !o.drift_images.empty() ? o.drift_images : o.calibration_images;
   std::optional<optimize::SampleSet> set;
-  if (o.precision == ConvertPrecision::kInt8 && o.calibration_images.empty()) return invalid_argument("--int8 needs --calibrate DIR (face images)");
+  if (o.precision == ConvertPrecision::kInt8 && o.calibration_images.empty())
+    return invalid_argument("--int8 needs --calibrate DIR (face images)");
   if (req.check_drift && images_dir.empty()) {
-    return invalid_argument("the drift report needs face images: pass --faces DIR (or --calibrate DIR), "
-                            "or --no-drift to convert without measuring");
+    return invalid_argument(
+        "the drift report needs face images: pass --faces DIR (or --calibrate DIR), "
+        "or --no-drift to convert without measuring");
   }
   if (!images_dir.empty()) {
     const auto& m = registry->manifest();
@@ -171,8 +174,8 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
     // Calibration uses the calibration images; the drift report the drift images (when given,
     // else the same images).
     FACELENS_ASSIGN_OR_RETURN(
-        auto files, optimize::list_images(o.calibration_images.empty() ? images_dir : o.calibration_images,
-                                          o.max_images));
+        auto files,
+        optimize::list_images(o.calibration_images.empty() ? images_dir : o.calibration_images, o.max_images));
     if (!o.drift_images.empty() && !o.calibration_images.empty() && o.drift_images != o.calibration_images) {
       FACELENS_ASSIGN_OR_RETURN(auto more, optimize::list_images(o.drift_images, o.max_images));
       files.insert(files.end(), more.begin(), more.end());
@@ -182,10 +185,8 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
     req.samples = &*set;
   }
   // Without a precision (dynamic batch only) the drift is held to the float16 bounds.
-  models::DriftBounds b =
-      models::default_bounds(o.precision == ConvertPrecision::kInt8 || o.precision == ConvertPrecision::kInt8WeightOnly
-                                 ? "int8"
-                                 : "fp16");
+  models::DriftBounds b = models::default_bounds(
+      o.precision == ConvertPrecision::kInt8 || o.precision == ConvertPrecision::kInt8WeightOnly ? "int8" : "fp16");
   if (o.bounds.min_cosine) b.min_cosine = *o.bounds.min_cosine;
   if (o.bounds.min_mean_cosine) b.min_mean_cosine = *o.bounds.min_mean_cosine;
   if (o.bounds.min_box_iou) b.min_box_iou = *o.bounds.min_box_iou;
@@ -200,8 +201,8 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
   r.output = o.output;
   r.precision = res.precision;
   for (const auto& s : res.steps) r.steps.push_back(step_of(s));
-  if (res.batch) r.batch = ConvertBatchCheck{res.batch->batch, res.batch->max_abs_diff_batch1,
-                                             res.batch->max_abs_diff_batchn};
+  if (res.batch)
+    r.batch = ConvertBatchCheck{res.batch->batch, res.batch->max_abs_diff_batch1, res.batch->max_abs_diff_batchn};
   if (res.drift) {
     r.drift_measured = true;
     r.drift_text = models::drift_report_text(*res.drift);
@@ -218,10 +219,11 @@ std::string convert_report_text(const ConvertReport& r) {
   std::ostringstream out;
   for (const auto& s : r.steps) {
     out << s.kind << ": " << s.n_nodes << " nodes";
-    if (s.kind == "fp16") out << ", " << s.n_nodes_converted << " in float16, " << s.n_nodes_kept_fp32
-                              << " kept in float32, " << s.n_casts << " casts";
-    if (s.kind.rfind("int8", 0) == 0) out << ", " << s.n_quantized_weights << " int8 weights, "
-                                          << s.n_quantized_tensors << " quantized activations";
+    if (s.kind == "fp16")
+      out << ", " << s.n_nodes_converted << " in float16, " << s.n_nodes_kept_fp32 << " kept in float32, " << s.n_casts
+          << " casts";
+    if (s.kind.rfind("int8", 0) == 0)
+      out << ", " << s.n_quantized_weights << " int8 weights, " << s.n_quantized_tensors << " quantized activations";
     if (s.kind == "dynamic-batch") out << ", " << s.n_reshapes_fixed << " Reshape shapes fixed";
     out << "\n";
     for (const auto& n : s.notes) out << "  note: " << n << "\n";

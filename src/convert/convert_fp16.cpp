@@ -20,18 +20,35 @@ const std::vector<std::string>& fp16_block_list() {
   // Resize/Upsample take float32 scales and ORT has no float16 CPU kernel for them;
   // NonMaxSuppression, RoiAlign, Range are float32-only in ORT's CPU provider; random generators
   // pick their type by attribute; these reductions overflow float16 (65504) on ordinary inputs.
-  static const std::vector<std::string> kList = {
-      "Resize", "Upsample", "NonMaxSuppression", "RoiAlign", "Range", "CumSum", "TopK",
-      "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "EyeLike",
-      "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "ReduceLogSum", "ReduceProd", "LpNormalization"};
+  static const std::vector<std::string> kList = {"Resize",
+                                                 "Upsample",
+                                                 "NonMaxSuppression",
+                                                 "RoiAlign",
+                                                 "Range",
+                                                 "CumSum",
+                                                 "TopK",
+                                                 "RandomNormal",
+                                                 "RandomUniform",
+                                                 "RandomNormalLike",
+                                                 "RandomUniformLike",
+                                                 "Multinomial",
+                                                 "EyeLike",
+                                                 "ReduceSumSquare",
+                                                 "ReduceL2",
+                                                 "ReduceLogSumExp",
+                                                 "ReduceLogSum",
+                                                 "ReduceProd",
+                                                 "LpNormalization"};
   return kList;
 }
 
 StatusOr<Converted> convert_fp16(const std::string& bytes, const Fp16Options& options) {
   FACELENS_ASSIGN_OR_RETURN(onnx::ModelProto model, graph::parse_model(bytes, "model"));
   if (graph::opset_version(model, "") < 6) {
-    return unimplemented("float16 conversion needs ai.onnx opset 6 or later (Cast with an integer 'to'); the model "
-                         "has opset " + std::to_string(graph::opset_version(model, "")));
+    return unimplemented(
+        "float16 conversion needs ai.onnx opset 6 or later (Cast with an integer 'to'); the model "
+        "has opset " +
+        std::to_string(graph::opset_version(model, "")));
   }
   Converted out;
   out.info.kind = "fp16";
@@ -186,7 +203,8 @@ StatusOr<Converted> convert_fp16(const std::string& bytes, const Fp16Options& op
   g->mutable_node()->Swap(&nodes);
   out.info.n_nodes = g->node_size();
   if (out.info.n_clamped) {
-    out.info.notes.push_back(std::to_string(out.info.n_clamped) + " weights beyond +-65504 clamped to the float16 range");
+    out.info.notes.push_back(std::to_string(out.info.n_clamped) +
+                             " weights beyond +-65504 clamped to the float16 range");
   }
   if (!graph::refresh_value_info(model)) out.info.notes.push_back("shape inference failed: value_info left empty");
   FACELENS_ASSIGN_OR_RETURN(out.model, graph::serialize_model(model));

@@ -20,7 +20,7 @@ constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
 // ONNX Runtime fuses these with their pairs into integer kernels (QLinearConv, QGemm,
 // QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool; MaxPool runs on
 // int8 directly).
-const std::set<std::string> kQuantOps = {"Conv", "Gemm", "MatMul", "Add", "Mul", "Concat",
+const std::set<std::string> kQuantOps = {"Conv",    "Gemm",        "MatMul",           "Add", "Mul", "Concat",
                                          "MaxPool", "AveragePool", "GlobalAveragePool"};
 // Data-movement ops: their output reuses their input's quantization parameters (ORT then runs
 // them on int8 and drops the pairs around them).
@@ -272,8 +272,8 @@ bool feeds_int8(const graph::GraphIndex& ix, const onnx::GraphProto& g, const st
     const auto& n = g.node(c);
     if (by_type ? keep.quantizable(n) : keep.int8_compute(n)) return true;
     // Data-movement ops pass the int8 data on; a Relu after an int8 op is absorbed into it.
-    const bool through = (kPassOps.count(n.op_type()) && !keep.ops.count(n.op_type())) || n.op_type() == "Relu" ||
-                         n.op_type() == "Clip";
+    const bool through =
+        (kPassOps.count(n.op_type()) && !keep.ops.count(n.op_type())) || n.op_type() == "Relu" || n.op_type() == "Clip";
     if (through && n.output_size() == 1 && feeds_int8(ix, g, n.output(0), keep, by_type)) return true;
   }
   return false;
@@ -336,7 +336,8 @@ int fold_relu(onnx::ModelProto& model, const KeepRules& keep) {
 Status upgrade_to_opset11(onnx::ModelProto& model, ConversionInfo& info) {
   const int64_t v = graph::opset_version(model, "");
   if (v >= 11) return Status::Ok();
-  if (v < 7) return unimplemented("int8 quantization needs ai.onnx opset 7 or later, the model has " + std::to_string(v));
+  if (v < 7)
+    return unimplemented("int8 quantization needs ai.onnx opset 7 or later, the model has " + std::to_string(v));
   onnx::GraphProto* g = model.mutable_graph();
   graph::NameMaker names(*g);
   auto ints_input = [&](const std::string& base, const google::protobuf::RepeatedField<int64_t>& v) {
@@ -535,8 +536,7 @@ class Calibrator {
             observe(pass, input_names[k], sample[k].data);
         for (size_t k = 0; k < result.size(); ++k) {
           const std::string& name = s.outputs()[k].name;
-          if (std::find(tensors_.begin(), tensors_.end(), name) != tensors_.end())
-            observe(pass, name, result[k].data);
+          if (std::find(tensors_.begin(), tensors_.end(), name) != tensors_.end()) observe(pass, name, result[k].data);
         }
       }
     }
@@ -776,16 +776,19 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   }
   // Data-movement ops (and MaxPool) after a quantized tensor share its parameters.
   for (const auto& n : g->node()) {
-    if (!kPassOps.count(n.op_type()) || keep.ops.count(n.op_type()) || n.input_size() < 1 || n.output_size() != 1) continue;
+    if (!kPassOps.count(n.op_type()) || keep.ops.count(n.op_type()) || n.input_size() < 1 || n.output_size() != 1)
+      continue;
     const std::string& in = n.input(0);
     const std::string& o = n.output(0);
-    if (!quantized.count(in) || !is_float(o) || quantized.count(o) || only_outputs(o) || keep.tensors.count(o)) continue;
+    if (!quantized.count(in) || !is_float(o) || quantized.count(o) || only_outputs(o) || keep.tensors.count(o))
+      continue;
     quantized.insert(o);
     shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
   }
   if (quantized.empty()) {
-    return failed_precondition("the model has no op that int8 quantization applies to" +
-                               (inference_error.empty() ? std::string() : " (shape inference failed: " + inference_error + ")"));
+    return failed_precondition(
+        "the model has no op that int8 quantization applies to" +
+        (inference_error.empty() ? std::string() : " (shape inference failed: " + inference_error + ")"));
   }
 
   ActivationRanges ranges;
@@ -801,7 +804,8 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   for (const auto& t : order) {
     auto it = ranges.find(t);
     if (it == ranges.end()) {
-      return invalid_argument("no calibrated range for tensor '" + t + "': calibrate with the same keep_fp32 "
+      return invalid_argument("no calibrated range for tensor '" + t +
+                              "': calibrate with the same keep_fp32 "
                               "options or fewer kept nodes");
     }
     params[t] = activation_params(it->second.first, it->second.second);
@@ -810,7 +814,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
 
   graph::NameMaker names(*g);
   QdqBuilder qdq(model, names);
-  std::vector<onnx::NodeProto> front;  // weight DequantizeLinear nodes and graph-input pairs
+  std::vector<onnx::NodeProto> front;          // weight DequantizeLinear nodes and graph-input pairs
   std::map<std::string, std::string> dq_name;  // tensor -> its DequantizeLinear output
   std::map<std::string, std::pair<onnx::NodeProto, onnx::NodeProto>> pairs;
   for (const auto& t : quantized) {
@@ -820,7 +824,8 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     const std::string tq = names.make(t + "_quantized");
     const std::string tdq = names.make(t + "_dequantized");
     dq_name[t] = tdq;
-    pairs[t] = {qdq.node("QuantizeLinear", {t, s, z}, tq, 0, false), qdq.node("DequantizeLinear", {tq, s, z}, tdq, 0, false)};
+    pairs[t] = {qdq.node("QuantizeLinear", {t, s, z}, tq, 0, false),
+                qdq.node("DequantizeLinear", {tq, s, z}, tdq, 0, false)};
   }
   out.info.n_quantized_tensors = static_cast<int>(quantized.size());
 
@@ -849,7 +854,8 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     auto bit = ix.initializer.find(n->input(2));
     if (bit == ix.initializer.end() || g->initializer(bit->second).data_type() != kFloat) continue;
     if (n->op_type() == "Gemm" &&
-        (graph::attr_float(*n, "alpha", 1.f) != 1.f || graph::attr_float(*n, "beta", 1.f) != 1.f)) continue;
+        (graph::attr_float(*n, "alpha", 1.f) != 1.f || graph::attr_float(*n, "beta", 1.f) != 1.f))
+      continue;
     const onnx::TensorProto& bt = g->initializer(bit->second);
     FACELENS_ASSIGN_OR_RETURN(auto b, graph::read_floats(bt));
     const size_t channels = wq.scales.size();
@@ -882,7 +888,8 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   std::map<std::string, std::string> const_dq;
   for (int i = 0; i < g->node_size(); ++i) {
     onnx::NodeProto* n = g->mutable_node(i);
-    if (!keep.int8_compute(*n) || (n->op_type() != "Add" && n->op_type() != "Mul" && n->op_type() != "Concat")) continue;
+    if (!keep.int8_compute(*n) || (n->op_type() != "Add" && n->op_type() != "Mul" && n->op_type() != "Concat"))
+      continue;
     for (int k = 0; k < n->input_size(); ++k) {
       const std::string c = n->input(k);
       auto it = ix.initializer.find(c);
@@ -966,8 +973,9 @@ StatusOr<Converted> quantize_int8_static(const std::string& bytes, std::span<con
                                          const Int8Options& options, std::shared_ptr<const runtime::Environment> env,
                                          ActivationRanges* calibrated) {
   if (samples.empty()) {
-    return invalid_argument("static int8 quantization needs calibration samples: pass a folder of face images "
-                            "(--calibrate DIR) or use --int8-dynamic");
+    return invalid_argument(
+        "static int8 quantization needs calibration samples: pass a folder of face images "
+        "(--calibrate DIR) or use --int8-dynamic");
   }
   return quantize_static(bytes, samples, nullptr, options, std::move(env), calibrated);
 }
@@ -997,7 +1005,8 @@ StatusOr<std::vector<std::string>> int8_sensitivity_order(const std::string& byt
     int d = 0;
     for (const auto& v : g.node(i).output()) d = std::max(d, depth_out.count(v) ? depth_out[v] : 0);
     after[i] = d;
-    for (const auto& v : g.node(i).input()) depth_out[v] = std::max(depth_out.count(v) ? depth_out[v] : 0, d + weighted[i]);
+    for (const auto& v : g.node(i).input())
+      depth_out[v] = std::max(depth_out.count(v) ? depth_out[v] : 0, d + weighted[i]);
   }
   std::vector<int> idx;
   for (int i = 0; i < n; ++i)

@@ -32,7 +32,8 @@ class TempFile {
 
 // Each weighted layer quantized alone (weights and activations; the rest float32): the relative
 // error it causes in the model's outputs on a few calibration inputs. Most harmful first.
-StatusOr<std::vector<std::string>> measured_sensitivity(const std::string& model, const models::ActivationRanges& ranges,
+StatusOr<std::vector<std::string>> measured_sensitivity(const std::string& model,
+                                                        const models::ActivationRanges& ranges,
                                                         const models::Int8Options& base,
                                                         std::span<const models::CalibrationSample> samples,
                                                         std::shared_ptr<const runtime::Environment> env) {
@@ -90,7 +91,8 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
   const bool int8 = req.precision == Precision::kInt8 && !req.int8_weight_only;
   const bool int8_weight_only = req.precision == Precision::kInt8 && req.int8_weight_only;
   if (req.precision == Precision::kFp32 && !req.dynamic_batch) {
-    return invalid_argument("nothing to do: pass --fp16, --int8 (with --calibrate DIR), --int8-dynamic or --dynamic-batch");
+    return invalid_argument(
+        "nothing to do: pass --fp16, --int8 (with --calibrate DIR), --int8-dynamic or --dynamic-batch");
   }
   if (int8 && !req.samples) {
     return invalid_argument("--int8 needs calibration images: pass --calibrate DIR with face images");
@@ -169,7 +171,9 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
         FACELENS_ASSIGN_OR_RETURN(auto r2, measure(c.model));
         report.notes.push_back(
             "mixed precision, " + what + ": output cosine min " + std::to_string(r2.output_cosine.min).substr(0, 6) +
-            (r2.embedding_cosine.empty() ? "" : ", embedding cosine min " + std::to_string(r2.embedding_cosine.min).substr(0, 6)) +
+            (r2.embedding_cosine.empty()
+                 ? ""
+                 : ", embedding cosine min " + std::to_string(r2.embedding_cosine.min).substr(0, 6)) +
             (r2.box_iou.empty() ? "" : ", box IoU min " + std::to_string(r2.box_iou.min).substr(0, 6)) +
             (r2.ok() ? ": within bounds" : ": still beyond"));
         if (r2.ok()) {
@@ -186,9 +190,8 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
       FACELENS_RETURN_IF_ERROR(attempt(o, "outputs read only by float32 ops unrounded"));
       if (!report.ok()) {
         const size_t n_probe = std::min<size_t>(8, calibration.size());
-        FACELENS_ASSIGN_OR_RETURN(auto order,
-                                  measured_sensitivity(before, ranges, req.int8_options,
-                                                       std::span(calibration).first(n_probe), env));
+        FACELENS_ASSIGN_OR_RETURN(auto order, measured_sensitivity(before, ranges, req.int8_options,
+                                                                   std::span(calibration).first(n_probe), env));
         const size_t cap = std::max<size_t>(1, order.size() / 2);
         for (size_t k = 1; k <= cap && !report.ok(); k = k < 4 ? k + 1 : k + k / 2) {
           models::Int8Options ok = o;
@@ -197,8 +200,8 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
             ok.keep_fp32_nodes.push_back(order[j]);
             kept += (j ? "," : "") + order[j];
           }
-          FACELENS_RETURN_IF_ERROR(attempt(ok, std::to_string(k) + " of " + std::to_string(order.size()) +
-                                                   " layers in float32 (" + kept + ")"));
+          FACELENS_RETURN_IF_ERROR(attempt(
+              ok, std::to_string(k) + " of " + std::to_string(order.size()) + " layers in float32 (" + kept + ")"));
         }
       }
     }

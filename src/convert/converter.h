@@ -18,19 +18,19 @@
 #include <string>
 #include <vector>
 
-#include "facelens/status.h"
 #include "convert/convert.h"
 #include "convert/drift.h"
-#include "models/manifest.h"
 #include "convert/drift_eval.h"
 #include "convert/samples.h"
+#include "facelens/status.h"
+#include "models/manifest.h"
 #include "runtime/environment.h"
 
 namespace facelens::optimize {
 
 struct ConvertRequest {
-  std::string input;   // model file
-  std::string output;  // where the result goes; "" = keep it in ConvertResult::model only
+  std::string input;         // model file
+  std::string output;        // where the result goes; "" = keep it in ConvertResult::model only
   models::ModelEntry entry;  // the model's contract (task, input, outputs) for samples and drift
 
   bool dynamic_batch = false;
@@ -51,10 +51,10 @@ struct ConvertRequest {
   bool check_drift = true;
   DriftOptions drift;
   std::optional<models::DriftBounds> bounds;  // default: models::default_bounds(precision)
-  int batch_check = 8;              // dynamic batch: compare a batch of this many with single runs
-  double max_batch_diff = 1e-4;     // refuse above this max abs difference
-  int latency_runs = 0;             // > 0: median latency of original and converted (single input)
-  int threads = 0;                  // intra-op threads for the latency measurement
+  int batch_check = 8;                        // dynamic batch: compare a batch of this many with single runs
+  double max_batch_diff = 1e-4;               // refuse above this max abs difference
+  int latency_runs = 0;                       // > 0: median latency of original and converted (single input)
+  int threads = 0;                            // intra-op threads for the latency measurement
 };
 
 struct ConvertResult {

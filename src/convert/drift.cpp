@@ -64,16 +64,16 @@ void check_bounds(DriftReport& r, const DriftBounds& b) {
         ")");
   }
   if (r.n_pairs > 0 && static_cast<double>(r.decision_flips) / r.n_pairs > b.max_flip_ratio) {
-    add(std::to_string(r.decision_flips) + " of " + std::to_string(r.n_pairs) + " face pairs changed their decision (at most " +
-        fmt(100 * b.max_flip_ratio, 2) + "%)");
+    add(std::to_string(r.decision_flips) + " of " + std::to_string(r.n_pairs) +
+        " face pairs changed their decision (at most " + fmt(100 * b.max_flip_ratio, 2) + "%)");
   }
   if (r.boxes_compared) {
     if (!r.box_iou.empty() && r.box_iou.min < b.min_box_iou)
       add("box IoU min " + fmt(r.box_iou.min) + " < " + fmt(b.min_box_iou));
     if (r.max_score_diff > b.max_score_diff)
       add("detector score difference " + fmt(r.max_score_diff) + " > " + fmt(b.max_score_diff));
-    const double ratio = r.n_faces_original ? static_cast<double>(r.n_unmatched) / r.n_faces_original
-                                            : (r.n_unmatched ? 1.0 : 0.0);
+    const double ratio =
+        r.n_faces_original ? static_cast<double>(r.n_unmatched) / r.n_faces_original : (r.n_unmatched ? 1.0 : 0.0);
     if (ratio > b.max_unmatched_ratio)
       add(std::to_string(r.n_unmatched) + " faces found by one model only, of " + std::to_string(r.n_faces_original) +
           " (at most " + fmt(100 * b.max_unmatched_ratio, 1) + "%)");
@@ -201,9 +201,9 @@ std::string drift_report_text(const DriftReport& r) {
     s += "  embeddings: cosine min " + fmt(r.embedding_cosine.min) + ", mean " + fmt(r.embedding_cosine.mean(), 5) +
          " over " + std::to_string(r.embedding_cosine.n) + " faces\n";
     s += "  decisions: " + std::to_string(r.decision_flips) + " of " + std::to_string(r.n_pairs) +
-         " pairs changed at threshold " + fmt(r.threshold, 3) + " (designated pairs: " +
-         std::to_string(r.key_pair_flips) + " of " + std::to_string(r.n_key_pairs) + "); TAR at FAR " + fmt(r.far, 3) +
-         ": " + fmt(r.tar_original, 3) + " -> " + fmt(r.tar_converted, 3) + "\n";
+         " pairs changed at threshold " + fmt(r.threshold, 3) +
+         " (designated pairs: " + std::to_string(r.key_pair_flips) + " of " + std::to_string(r.n_key_pairs) +
+         "); TAR at FAR " + fmt(r.far, 3) + ": " + fmt(r.tar_original, 3) + " -> " + fmt(r.tar_converted, 3) + "\n";
   }
   if (r.task == "detector") {
     if (r.boxes_compared) {
@@ -224,8 +224,8 @@ std::string drift_report_text(const DriftReport& r) {
          std::to_string(r.n_labels) + " decisions changed\n";
   }
   if (r.latency_original_ms > 0) {
-    s += "  latency (median, 1 input): " + fmt(r.latency_original_ms, 2) + " ms -> " +
-         fmt(r.latency_converted_ms, 2) + " ms\n";
+    s += "  latency (median, 1 input): " + fmt(r.latency_original_ms, 2) + " ms -> " + fmt(r.latency_converted_ms, 2) +
+         " ms\n";
   }
   for (const auto& n : r.notes) s += "  note: " + n + "\n";
   if (r.ok()) {

@@ -33,17 +33,17 @@ struct Stats {
 
 // Limits a converted model must stay within; a broken one refuses the conversion.
 struct DriftBounds {
-  double min_cosine = 0.98;          // recognizer: every face's embedding cosine (converted vs original)
-  double min_mean_cosine = 0.99;     // recognizer: mean of those cosines
-  int max_key_pair_flips = 0;        // recognizer: decisions that changed on the designated pairs
-  double max_flip_ratio = 0.01;      // recognizer: share of all face pairs whose decision changed
-  double min_box_iou = 0.9;          // detector: every matched box
-  double max_score_diff = 0.1;       // detector: score of a matched box
-  double max_unmatched_ratio = 0.05; // detector: faces found by one model only, per face found
-  double max_landmark_error = 0.05;  // landmarks: mean point distance / box size, per face
-  double max_probability_diff = 0.1; // liveness and classifiers: class probability
-  double max_label_flip_ratio = 0.1; // liveness and classifiers: share of decisions that changed
-  double min_output_cosine = 0.99;   // any model: cosine of each raw output (per sample)
+  double min_cosine = 0.98;           // recognizer: every face's embedding cosine (converted vs original)
+  double min_mean_cosine = 0.99;      // recognizer: mean of those cosines
+  int max_key_pair_flips = 0;         // recognizer: decisions that changed on the designated pairs
+  double max_flip_ratio = 0.01;       // recognizer: share of all face pairs whose decision changed
+  double min_box_iou = 0.9;           // detector: every matched box
+  double max_score_diff = 0.1;        // detector: score of a matched box
+  double max_unmatched_ratio = 0.05;  // detector: faces found by one model only, per face found
+  double max_landmark_error = 0.05;   // landmarks: mean point distance / box size, per face
+  double max_probability_diff = 0.1;  // liveness and classifiers: class probability
+  double max_label_flip_ratio = 0.1;  // liveness and classifiers: share of decisions that changed
+  double min_output_cosine = 0.99;    // any model: cosine of each raw output (per sample)
 };
 
 // The bounds facelens holds each precision to: "fp16" (cosine 0.999), "int8" (cosine 0.98),
@@ -51,36 +51,36 @@ struct DriftBounds {
 DriftBounds default_bounds(const std::string& precision);
 
 struct DriftReport {
-  std::string model;       // model id or file
-  std::string task;        // manifest task: "detector", "recognizer", ...
-  std::string precision;   // "fp16", "int8", "int8-weight-only", "dynamic-batch"
+  std::string model;      // model id or file
+  std::string task;       // manifest task: "detector", "recognizer", ...
+  std::string precision;  // "fp16", "int8", "int8-weight-only", "dynamic-batch"
   std::string original_path;
   std::string converted_path;
   int64_t original_bytes = 0;
   int64_t converted_bytes = 0;
   int n_images = 0;
-  int n_samples = 0;       // model inputs compared (faces, crops or images)
+  int n_samples = 0;  // model inputs compared (faces, crops or images)
 
-  Stats output_cosine;     // every model: raw outputs, cosine per sample and output
-  double max_abs_diff = 0; // every model: raw outputs
+  Stats output_cosine;      // every model: raw outputs, cosine per sample and output
+  double max_abs_diff = 0;  // every model: raw outputs
 
   Stats embedding_cosine;  // recognizer
   int n_pairs = 0;         // all pairs of faces (the largest face of each image)
   int decision_flips = 0;
-  int n_key_pairs = 0;     // designated pairs (e.g. same person, different person) found in the set
+  int n_key_pairs = 0;  // designated pairs (e.g. same person, different person) found in the set
   int key_pair_flips = 0;
-  double threshold = 0;    // the match threshold the decisions use
-  double far = 0;          // the false accept rate TAR is read at
+  double threshold = 0;  // the match threshold the decisions use
+  double far = 0;        // the false accept rate TAR is read at
   double tar_original = 0;
   double tar_converted = 0;
 
-  Stats box_iou;           // detector
+  Stats box_iou;  // detector
   double max_score_diff = 0;
   int n_faces_original = 0;
   int n_unmatched = 0;
   bool boxes_compared = false;  // false when the family has no decoder: raw outputs only
 
-  Stats landmark_error;    // landmarks
+  Stats landmark_error;             // landmarks
   double max_probability_diff = 0;  // liveness / classifiers
   int n_labels = 0;                 // decisions/labels compared
   int label_flips = 0;

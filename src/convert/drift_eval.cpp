@@ -121,8 +121,8 @@ Status compare_recognizer(const models::ModelEntry& entry, const Sessions& s, co
   return Status::Ok();
 }
 
-Status compare_detector(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
-                        const DriftOptions& o, models::DriftReport& r) {
+Status compare_detector(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set, const DriftOptions& o,
+                        models::DriftReport& r) {
   auto da = services::make<models::Task::kDetector>(entry, s.first);
   if (!da.ok() && da.status().code() == StatusCode::kUnimplemented) {
     r.notes.push_back("boxes not compared: " + da.status().message());
@@ -163,8 +163,8 @@ Status compare_detector(const models::ModelEntry& entry, const Sessions& s, cons
                      std::to_string(a[m.pairs[k].first].score).substr(0, 5) + " / " +
                      std::to_string(b[m.pairs[k].second].score).substr(0, 5) + ")";
       }
-      r.max_score_diff =
-          std::max(r.max_score_diff, static_cast<double>(std::fabs(a[m.pairs[k].first].score - b[m.pairs[k].second].score)));
+      r.max_score_diff = std::max(
+          r.max_score_diff, static_cast<double>(std::fabs(a[m.pairs[k].first].score - b[m.pairs[k].second].score)));
     }
   }
   if (!worst_note.empty()) r.notes.push_back(worst_note);
@@ -204,8 +204,8 @@ void note_near_threshold_flips(int near, const DriftOptions& o, models::DriftRep
                     " of the decision threshold (not held to the bounds)");
 }
 
-Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set,
-                        const DriftOptions& o, models::DriftReport& r) {
+Status compare_liveness(const models::ModelEntry& entry, const Sessions& s, const SampleSet& set, const DriftOptions& o,
+                        models::DriftReport& r) {
   FACELENS_ASSIGN_OR_RETURN(auto la, services::make<models::Task::kLiveness>(entry, s.first));
   FACELENS_ASSIGN_OR_RETURN(auto lb, services::make<models::Task::kLiveness>(entry, s.second));
   int near = 0;  // flips of faces the original scored within flip_margin of the threshold
@@ -250,8 +250,7 @@ Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, con
           // gender_score is the probability of the label chosen: near 0.5, either label is a guess.
           if (a.gender_score && *a.gender_score - 0.5f < o.flip_margin) ++near;
           else ++r.label_flips;
-        }
-        else if (a.gender_score && b.gender_score) prob(*a.gender_score, *b.gender_score);
+        } else if (a.gender_score && b.gender_score) prob(*a.gender_score, *b.gender_score);
       }
       if (a.expression && b.expression) {
         ++r.n_labels;
@@ -282,7 +281,8 @@ Status compare_attribute(const models::ModelEntry& entry, const Sessions& s, con
 
 StatusOr<models::DriftReport> measure_drift(const models::ModelEntry& entry, const std::string& original,
                                             const std::string& converted, const SampleSet& set,
-                                            const DriftOptions& options, std::shared_ptr<const runtime::Environment> env) {
+                                            const DriftOptions& options,
+                                            std::shared_ptr<const runtime::Environment> env) {
   models::DriftReport r;
   r.model = entry.id;
   r.task = models::name(entry.task);

@@ -181,8 +181,8 @@ StatusOr<BatchCheck> check_dynamic_batch(const std::string& original, const std:
           return internal_error("output '" + a->outputs()[o].name + "' changed size at batch 1");
         }
         for (size_t i = 0; i < single[o].data.size(); ++i)
-          check.max_abs_diff_batch1 =
-              std::max(check.max_abs_diff_batch1, static_cast<double>(std::fabs(single[o].data[i] - single_b[o].data[i])));
+          check.max_abs_diff_batch1 = std::max(check.max_abs_diff_batch1,
+                                               static_cast<double>(std::fabs(single[o].data[i] - single_b[o].data[i])));
       }
     }
     for (size_t o = 0; o < single.size(); ++o) {
@@ -194,8 +194,9 @@ StatusOr<BatchCheck> check_dynamic_batch(const std::string& original, const std:
                                    ": a node still pins the batch to 1");
       }
       for (size_t i = 0; i < per; ++i)
-        check.max_abs_diff_batchn = std::max(
-            check.max_abs_diff_batchn, static_cast<double>(std::fabs(batched[o].data[per * k + i] - single[o].data[i])));
+        check.max_abs_diff_batchn =
+            std::max(check.max_abs_diff_batchn,
+                     static_cast<double>(std::fabs(batched[o].data[per * k + i] - single[o].data[i])));
     }
   }
   return check;

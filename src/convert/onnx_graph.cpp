@@ -51,7 +51,8 @@ StatusOr<std::vector<float>> read_floats(const onnx::TensorProto& t) {
     return invalid_argument("tensor '" + t.name() + "' is not float32");
   }
   if (t.data_location() == onnx::TensorProto::EXTERNAL) {
-    return unimplemented("tensor '" + t.name() + "' keeps its data in an external file; convert models with "
+    return unimplemented("tensor '" + t.name() +
+                         "' keeps its data in an external file; convert models with "
                          "embedded weights");
   }
   const int64_t n = element_count(t);
@@ -64,8 +65,8 @@ StatusOr<std::vector<float>> read_floats(const onnx::TensorProto& t) {
     std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
   } else {
     if (t.float_data_size() != n) {
-      return invalid_argument("tensor '" + t.name() + "' has " + std::to_string(t.float_data_size()) +
-                              " values for " + std::to_string(n) + " elements");
+      return invalid_argument("tensor '" + t.name() + "' has " + std::to_string(t.float_data_size()) + " values for " +
+                              std::to_string(n) + " elements");
     }
     for (int64_t i = 0; i < n; ++i) v[i] = t.float_data(static_cast<int>(i));
   }
@@ -77,7 +78,8 @@ StatusOr<std::vector<int64_t>> read_ints(const onnx::TensorProto& t) {
   std::vector<int64_t> v(static_cast<size_t>(n));
   if (t.data_type() == onnx::TensorProto::INT64) {
     if (t.has_raw_data()) {
-      if (t.raw_data().size() != v.size() * sizeof(int64_t)) return invalid_argument("tensor '" + t.name() + "': bad size");
+      if (t.raw_data().size() != v.size() * sizeof(int64_t))
+        return invalid_argument("tensor '" + t.name() + "': bad size");
       std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
     } else {
       if (t.int64_data_size() != n) return invalid_argument("tensor '" + t.name() + "': bad size");
@@ -87,7 +89,8 @@ StatusOr<std::vector<int64_t>> read_ints(const onnx::TensorProto& t) {
   }
   if (t.data_type() == onnx::TensorProto::INT32) {
     if (t.has_raw_data()) {
-      if (t.raw_data().size() != v.size() * sizeof(int32_t)) return invalid_argument("tensor '" + t.name() + "': bad size");
+      if (t.raw_data().size() != v.size() * sizeof(int32_t))
+        return invalid_argument("tensor '" + t.name() + "': bad size");
       for (int64_t i = 0; i < n; ++i) {
         int32_t x;
         std::memcpy(&x, t.raw_data().data() + i * sizeof(int32_t), sizeof(x));

@@ -50,10 +50,10 @@ onnx::TensorProto make_float_tensor(const std::string& name, std::vector<int64_t
 
 // Producers and consumers of every value name in the main graph (subgraphs are not looked into).
 struct GraphIndex {
-  std::map<std::string, int> producer;                 // value -> node index
-  std::map<std::string, std::vector<int>> consumers;   // value -> node indexes (once per node)
-  std::map<std::string, int> initializer;              // name -> index in graph.initializer
-  std::set<std::string> graph_inputs;                  // non-initializer inputs
+  std::map<std::string, int> producer;                // value -> node index
+  std::map<std::string, std::vector<int>> consumers;  // value -> node indexes (once per node)
+  std::map<std::string, int> initializer;             // name -> index in graph.initializer
+  std::set<std::string> graph_inputs;                 // non-initializer inputs
   std::set<std::string> graph_outputs;
 };
 GraphIndex index_graph(const onnx::GraphProto& g);

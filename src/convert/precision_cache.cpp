@@ -18,8 +18,12 @@ namespace fs = std::filesystem;
 int converter_version_of(const CacheKey& k) { return k.converter_version ? k.converter_version : kConverterVersion; }
 
 nlohmann::ordered_json key_json(const CacheKey& k) {
-  return {{"model_sha256", k.model_sha256}, {"precision", k.precision}, {"options", k.options},
-          {"ort_version", k.ort_version}, {"converter_version", converter_version_of(k)}, {"provider", k.provider}};
+  return {{"model_sha256", k.model_sha256},
+          {"precision", k.precision},
+          {"options", k.options},
+          {"ort_version", k.ort_version},
+          {"converter_version", converter_version_of(k)},
+          {"provider", k.provider}};
 }
 
 // A file-system-safe model id.

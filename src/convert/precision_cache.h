@@ -25,7 +25,7 @@ struct CacheKey {
   std::string options;    // converter options that change the output, canonical text
   std::string ort_version;
   int converter_version = 0;  // models::kConverterVersion when left 0
-  std::string provider;   // for "auto" decisions: "cpu" or "cuda"
+  std::string provider;       // for "auto" decisions: "cpu" or "cuda"
 
   // 16 hex digits of the sha256 of every field: the name under which the entry is stored.
   std::string id() const;
@@ -39,7 +39,7 @@ class PrecisionCache {
   const std::string& dir() const { return dir_; }
 
   struct Entry {
-    std::string model_path;   // the variant (empty for a decision record)
+    std::string model_path;  // the variant (empty for a decision record)
     std::string record_path;
     std::string record_json;  // what store() was given, plus the key fields
   };

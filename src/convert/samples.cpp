@@ -162,7 +162,8 @@ StatusOr<std::vector<models::CalibrationSample>> model_inputs(const models::Mode
         all.push_back({std::move(t)});
       } else if (entry.task == models::Task::kLandmarks) {
         const int x1 = std::max(0, static_cast<int>(f.box.x1)), y1 = std::max(0, static_cast<int>(f.box.y1));
-        const int x2 = std::min(img.width, static_cast<int>(f.box.x2)), y2 = std::min(img.height, static_cast<int>(f.box.y2));
+        const int x2 = std::min(img.width, static_cast<int>(f.box.x2)),
+                  y2 = std::min(img.height, static_cast<int>(f.box.y2));
         if (x2 - x1 < 2 || y2 - y1 < 2) continue;
         all.push_back({planar_crop(img, x1, y1, x2 - x1, y2 - y1, in)});
       } else if (in.crop == models::CropRule::kEyeSquare) {

@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "convert/convert.h"
 #include "facelens/image.h"
 #include "facelens/status.h"
 #include "facelens/types.h"
-#include "convert/convert.h"
 #include "models/manifest.h"
 #include "runtime/environment.h"
 

@@ -49,10 +49,11 @@ StatusOr<std::shared_ptr<const DeepfakeModel>> DeepfakeModel::create(const model
                             "' is not one of softmax, sigmoid, none");
   }
   FACELENS_ASSIGN_OR_RETURN(int out, models::output_index(entry, *session, "logits"));
-  const float margin = options.margin > 0 ? options.margin : (entry.input.crop_scale > 0 ? entry.input.crop_scale : 1.3f);
+  const float margin =
+      options.margin > 0 ? options.margin : (entry.input.crop_scale > 0 ? entry.input.crop_scale : 1.3f);
   const float threshold = options.threshold >= 0 ? options.threshold : static_cast<float>(entry.threshold("fake", 0.5));
-  const bool batched = !session->inputs().empty() && !session->inputs()[0].shape.empty() &&
-                       session->inputs()[0].shape[0] < 0;
+  const bool batched =
+      !session->inputs().empty() && !session->inputs()[0].shape.empty() && session->inputs()[0].shape[0] < 0;
   return std::shared_ptr<const DeepfakeModel>(
       new DeepfakeModel(entry, std::move(session), out, batched, margin, threshold));
 }

@@ -68,7 +68,8 @@ struct Candidate {
 // (x1,y1,x2,y2 = c - d0, c - d1, c + d2, c + d3), keypoints [n*A,10] offsets or empty; anchor
 // centres (col*stride, row*stride) for a rows x cols grid, A anchors per cell, cell-major.
 void decode_scrfd_level(std::span<const float> scores, std::span<const float> boxes, std::span<const float> kps,
-                        int stride, int rows, int cols, int anchors, float score_threshold, std::vector<Candidate>* out);
+                        int stride, int rows, int cols, int anchors, float score_threshold,
+                        std::vector<Candidate>* out);
 
 // YuNet, one stride: cls and obj [n], boxes [n,4] (cx = (col+b0)*s, w = exp(b2)*s), keypoints
 // [n,10] ((col+k)*s); score = sqrt(cls*obj) when `sqrt_score`, else cls*obj.

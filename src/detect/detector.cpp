@@ -5,8 +5,8 @@
 #include "detect/families.h"
 #include "detect/nms.h"
 #include "detect/tiling.h"
-#include "models/binding.h"
 #include "image/tensor.h"
+#include "models/binding.h"
 
 namespace facelens::detect {
 
@@ -19,7 +19,8 @@ class UltraFaceDetector final : public ModelDetector {
  public:
   UltraFaceDetector(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, const DetectorOptions& o,
                     int scores_idx, int boxes_idx)
-      : ModelDetector(e, std::move(s), o, /*keypoints=*/false, /*nms=*/true), scores_idx_(scores_idx),
+      : ModelDetector(e, std::move(s), o, /*keypoints=*/false, /*nms=*/true),
+        scores_idx_(scores_idx),
         boxes_idx_(boxes_idx) {}
 
  protected:

@@ -104,7 +104,8 @@ std::vector<Detection> finish_tiled(std::vector<Candidate> cand, std::vector<Can
                                     int iw, int ih, const models::DetectorContract& contract, float suppress_threshold,
                                     int max_faces) {
   if (contract.max_candidates > 0 && static_cast<int>(cand.size()) > contract.max_candidates) {
-    std::stable_sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    std::stable_sort(cand.begin(), cand.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
     cand.resize(static_cast<size_t>(contract.max_candidates));
   }
   // The whole photo's candidates first, then the tiles': [0, n_whole) and [n_whole, size).
@@ -136,7 +137,8 @@ std::vector<Detection> finish_tiled(std::vector<Candidate> cand, std::vector<Can
       return kept;
     }
     const auto& src = hard ? boxes : model_boxes;  // bottom_first_own_area: model-input pixels (its +1 px)
-    const std::vector<Box> part(src.begin() + static_cast<std::ptrdiff_t>(from), src.begin() + static_cast<std::ptrdiff_t>(to));
+    const std::vector<Box> part(src.begin() + static_cast<std::ptrdiff_t>(from),
+                                src.begin() + static_cast<std::ptrdiff_t>(to));
     const std::vector<float> part_scores(scores.begin() + static_cast<std::ptrdiff_t>(from),
                                          scores.begin() + static_cast<std::ptrdiff_t>(to));
     kept = hard ? nms(part, part_scores, suppress_threshold, 0)
@@ -150,7 +152,8 @@ std::vector<Detection> finish_tiled(std::vector<Candidate> cand, std::vector<Can
     for (int t : suppress(n_whole, cand.size())) {
       const bool conflict = std::any_of(whole.begin(), whole.end(), [&](int k) {
         return hard ? iou(boxes[k], boxes[t]) > suppress_threshold
-                    : own_area_drops(model_boxes[k], model_boxes[t], suppress_threshold, contract.suppression_pixel_offset) ||
+                    : own_area_drops(model_boxes[k], model_boxes[t], suppress_threshold,
+                                     contract.suppression_pixel_offset) ||
                           own_area_drops(model_boxes[t], model_boxes[k], suppress_threshold,
                                          contract.suppression_pixel_offset);
       });
@@ -162,8 +165,8 @@ std::vector<Detection> finish_tiled(std::vector<Candidate> cand, std::vector<Can
   for (int k : order) {
     if (boxes[k].area() <= 0) continue;
     if (max_faces > 0 && static_cast<int>(out.size()) >= max_faces) break;
-    const Box crop = contract.box_shape == models::BoxShape::kSquareHeight ? square_of_height(unclipped[k], iw, ih)
-                                                                          : cand[k].box;
+    const Box crop =
+        contract.box_shape == models::BoxShape::kSquareHeight ? square_of_height(unclipped[k], iw, ih) : cand[k].box;
     out.push_back({cand[k].box, crop, cand[k].score, cand[k].keypoints});
   }
   return out;

@@ -39,7 +39,8 @@ class ScrfdDetector final : public ModelDetector {
  public:
   ScrfdDetector(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, const DetectorOptions& o,
                 std::vector<Level> levels, int anchors)
-      : ModelDetector(e, std::move(s), o, levels[0].kps >= 0, /*nms=*/true), levels_(std::move(levels)),
+      : ModelDetector(e, std::move(s), o, levels[0].kps >= 0, /*nms=*/true),
+        levels_(std::move(levels)),
         anchors_(anchors) {}
 
  protected:
@@ -88,7 +89,8 @@ StatusOr<std::shared_ptr<const Detector>> make_scrfd_detector(const models::Mode
     levels.push_back(l);
   }
   if ((levels[0].kps >= 0) != (levels[2].kps >= 0) || (levels[0].kps >= 0) != (levels[1].kps >= 0)) {
-    return invalid_argument("manifest entry '" + entry.id + "': name outputs.kps_8, kps_16 and kps_32 together, or none");
+    return invalid_argument("manifest entry '" + entry.id +
+                            "': name outputs.kps_8, kps_16 and kps_32 together, or none");
   }
   const int anchors = static_cast<int>(entry.number("anchors", 2));
   if (anchors < 1) return invalid_argument("manifest entry '" + entry.id + "': 'anchors' must be >= 1");

@@ -68,7 +68,9 @@ class YoloDetector final : public ModelDetector {
  public:
   YoloDetector(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, const DetectorOptions& o,
                Layout layout, int out, bool keypoints)
-      : ModelDetector(e, std::move(s), o, keypoints, /*nms=*/layout != Layout::kV10), layout_(layout), out_(out),
+      : ModelDetector(e, std::move(s), o, keypoints, /*nms=*/layout != Layout::kV10),
+        layout_(layout),
+        out_(out),
         face_class_(static_cast<int>(e.number("face_class", 0))) {}
 
  protected:

@@ -42,7 +42,8 @@ class YuNetDetector final : public ModelDetector {
  public:
   YuNetDetector(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, const DetectorOptions& o,
                 std::vector<Level> levels)
-      : ModelDetector(e, std::move(s), o, /*keypoints=*/true, /*nms=*/true), levels_(std::move(levels)),
+      : ModelDetector(e, std::move(s), o, /*keypoints=*/true, /*nms=*/true),
+        levels_(std::move(levels)),
         sqrt_score_(e.string("score_combine", "sqrt") == "sqrt") {}
 
  protected:
@@ -90,7 +91,8 @@ StatusOr<std::shared_ptr<const Detector>> make_yunet_detector(const models::Mode
     FACELENS_ASSIGN_OR_RETURN(l.kps, models::output_index(entry, *session, "kps_" + s));
     levels.push_back(l);
   }
-  return std::shared_ptr<const Detector>(std::make_shared<YuNetDetector>(entry, std::move(session), options, std::move(levels)));
+  return std::shared_ptr<const Detector>(
+      std::make_shared<YuNetDetector>(entry, std::move(session), options, std::move(levels)));
 }
 
 }  // namespace facelens::detect

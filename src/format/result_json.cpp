@@ -23,12 +23,12 @@ json to_json(const Face& f) {
   if (!f.embedding.empty()) j["embedding"] = f.embedding;
   if (f.quality) j["quality"] = r4(*f.quality);
   if (f.deepfake) {
-    j["deepfake"] = {{"score", r4(f.deepfake->score)}, {"fake", f.deepfake->fake}, {"threshold", f.deepfake->threshold}};
+    j["deepfake"] = {
+        {"score", r4(f.deepfake->score)}, {"fake", f.deepfake->fake}, {"threshold", f.deepfake->threshold}};
   }
   if (f.liveness) {
-    j["liveness"] = {{"score", r4(f.liveness->score)},
-                     {"live", f.liveness->live},
-                     {"threshold", f.liveness->threshold}};
+    j["liveness"] = {
+        {"score", r4(f.liveness->score)}, {"live", f.liveness->live}, {"threshold", f.liveness->threshold}};
     json probs = json::array();
     for (float p : f.liveness->probabilities) probs.push_back(r4(p));
     j["liveness"]["probabilities"] = probs;

@@ -49,20 +49,22 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* 
   return s;
 }
 
-__attribute__((target("avx2,fma"))) void dot_rows_avx2(const float* rows, size_t n, int dim, const float* q, float* out) {
+__attribute__((target("avx2,fma"))) void dot_rows_avx2(const float* rows, size_t n, int dim, const float* q,
+                                                       float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = dot_avx2(rows + i * static_cast<size_t>(dim), q, dim);
 }
 
 // FP16 rows (IEEE binary16) against an FP32 query, FP32 accumulation.
 __attribute__((target("avx2,fma,f16c"))) void dot_rows_f16(const uint16_t* rows, size_t n, int dim, const float* q,
-                                                          float* out) {
+                                                           float* out) {
   const size_t d = static_cast<size_t>(dim);
   for (size_t i = 0; i < n; ++i) {
     const uint16_t* r = rows + i * d;
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t k = 0;
     for (; k + 32 <= d; k += 32) {
-      s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + k))), _mm256_loadu_ps(q + k), s0);
+      s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + k))),
+                           _mm256_loadu_ps(q + k), s0);
       s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + k + 8))),
                            _mm256_loadu_ps(q + k + 8), s1);
       s2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + k + 16))),
@@ -71,7 +73,8 @@ __attribute__((target("avx2,fma,f16c"))) void dot_rows_f16(const uint16_t* rows,
                            _mm256_loadu_ps(q + k + 24), s3);
     }
     for (; k + 8 <= d; k += 8)
-      s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + k))), _mm256_loadu_ps(q + k), s0);
+      s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + k))),
+                           _mm256_loadu_ps(q + k), s0);
     float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
     for (; k < d; ++k) s += _cvtsh_ss(r[k]) * q[k];
     out[i] = s;
@@ -83,8 +86,8 @@ __attribute__((target("f16c"))) void to_half(const float* v, size_t n, uint16_t*
 }
 
 bool cpu_has_f16c() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return has;
 }
 
@@ -94,7 +97,7 @@ bool cpu_has_avx2() {
 }
 
 __attribute__((target("popcnt"))) void hamming_rows_popcnt(const uint64_t* codes, size_t n, int words,
-                                                            const uint64_t* q, uint16_t* out) {
+                                                           const uint64_t* q, uint16_t* out) {
   for (size_t i = 0; i < n; ++i) {
     const uint64_t* c = codes + i * static_cast<size_t>(words);
     int h = 0;
@@ -128,8 +131,9 @@ inline void filter_block(const uint64_t* codes, size_t m, int words, const uint6
 }
 
 #ifdef FACELENS_HAVE_AVX2_PATH
-__attribute__((target("popcnt"))) void filter_block_popcnt(const uint64_t* codes, size_t m, int words, const uint64_t* q,
-                                                            size_t radius, uint32_t base, uint32_t* hist, Candidates& cand) {
+__attribute__((target("popcnt"))) void filter_block_popcnt(const uint64_t* codes, size_t m, int words,
+                                                           const uint64_t* q, size_t radius, uint32_t base,
+                                                           uint32_t* hist, Candidates& cand) {
   if (words == 4) filter_block<4>(codes, m, words, q, radius, base, hist, cand);  // 512-d: 256 bits
   else filter_block<0>(codes, m, words, q, radius, base, hist, cand);
 }
@@ -247,7 +251,8 @@ Status ExactIndex::add(std::span<const int64_t> ids, std::span<const float> vect
   for (size_t i = 0; i < ids.size(); ++i) {
     sign_code(&vectors[i * static_cast<size_t>(dim_)], dim_, code.data());
     std::copy(code.begin(), code.begin() + words_lo_, &codes_lo_[(first + i) * static_cast<size_t>(words_lo_)]);
-    std::copy(code.begin() + words_lo_, code.end(), codes_hi_.begin() + static_cast<std::ptrdiff_t>((first + i) * words_hi_));
+    std::copy(code.begin() + words_lo_, code.end(),
+              codes_hi_.begin() + static_cast<std::ptrdiff_t>((first + i) * words_hi_));
   }
   return Status::Ok();
 }
@@ -309,7 +314,8 @@ const float* ExactIndex::vector(int64_t id) const {
 
 StatusOr<std::vector<Neighbor>> ExactIndex::search(std::span<const float> query, int k) const {
   if (static_cast<int>(query.size()) != dim_)
-    return invalid_argument("query has " + std::to_string(query.size()) + " dimensions, the index " + std::to_string(dim_));
+    return invalid_argument("query has " + std::to_string(query.size()) + " dimensions, the index " +
+                            std::to_string(dim_));
   const size_t n = std::min(ids_.size(), static_cast<size_t>(std::max(k, 0)));
   if (n == 0) return std::vector<Neighbor>();
   std::vector<float> approx(ids_.size());
@@ -323,7 +329,9 @@ StatusOr<std::vector<Neighbor>> ExactIndex::search(std::span<const float> query,
     best.pop_back();
   }
   const float cut = best.back() - 2 * bound;
-  auto better = [](const Neighbor& a, const Neighbor& b) { return a.score > b.score || (a.score == b.score && a.id < b.id); };
+  auto better = [](const Neighbor& a, const Neighbor& b) {
+    return a.score > b.score || (a.score == b.score && a.id < b.id);
+  };
   std::vector<Neighbor> out;
   for (size_t r = 0; r < approx.size(); ++r)
     if (approx[r] >= cut) out.push_back({ids_[r], dot(&data_[r * static_cast<size_t>(dim_)], query.data(), dim_)});
@@ -337,9 +345,11 @@ StatusOr<std::vector<Neighbor>> ExactIndex::search(std::span<const float> query,
 
 namespace facelens::gallery {
 
-StatusOr<std::vector<Neighbor>> ExactIndex::search_prefiltered(std::span<const float> query, int k, int candidates) const {
+StatusOr<std::vector<Neighbor>> ExactIndex::search_prefiltered(std::span<const float> query, int k,
+                                                               int candidates) const {
   if (static_cast<int>(query.size()) != dim_)
-    return invalid_argument("query has " + std::to_string(query.size()) + " dimensions, the index " + std::to_string(dim_));
+    return invalid_argument("query has " + std::to_string(query.size()) + " dimensions, the index " +
+                            std::to_string(dim_));
   const size_t n = ids_.size();
   if (candidates < 1) candidates = 1;
   if (n <= static_cast<size_t>(candidates)) return search(query, k);

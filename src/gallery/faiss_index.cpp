@@ -90,9 +90,11 @@ class HnswIndex final : public Index {
   Status add(std::span<const int64_t> ids, std::span<const float> vectors) override {
     FACELENS_RETURN_IF_ERROR(check_shape(dim_, ids, vectors));
     if (ids.empty()) return Status::Ok();
-    FACELENS_RETURN_IF_ERROR(guarded("HNSW add", [&] { index_.add(static_cast<FaissId>(ids.size()), vectors.data()); }));
+    FACELENS_RETURN_IF_ERROR(
+        guarded("HNSW add", [&] { index_.add(static_cast<FaissId>(ids.size()), vectors.data()); }));
     labels_.insert(labels_.end(), ids.begin(), ids.end());
-    for (size_t i = labels_.size() - ids.size(); i < labels_.size(); ++i) label_of_[labels_[i]] = static_cast<int64_t>(i);
+    for (size_t i = labels_.size() - ids.size(); i < labels_.size(); ++i)
+      label_of_[labels_[i]] = static_cast<int64_t>(i);
     return Status::Ok();
   }
   Status remove(std::span<const int64_t> ids) override {
@@ -131,9 +133,9 @@ class HnswIndex final : public Index {
  private:
   int dim_;
   faiss::IndexHNSW index_;
-  std::vector<int64_t> labels_;                  // FAISS label (insertion order) -> our id
+  std::vector<int64_t> labels_;                    // FAISS label (insertion order) -> our id
   std::unordered_map<int64_t, int64_t> label_of_;  // live ids only
-  std::unordered_set<int64_t> removed_;          // FAISS labels
+  std::unordered_set<int64_t> removed_;            // FAISS labels
 };
 
 // IVF-Flat over inner products, trained on the vectors it is built with; removal is exact.
@@ -203,7 +205,8 @@ StatusOr<std::unique_ptr<Index>> create_faiss_index(int dim, const AnnOptions& o
   // FAISS warns below 39 training points per centroid: use fewer cells on small galleries.
   nlist = std::max(1, std::min(nlist, n / 39));
   std::unique_ptr<IvfIndex> index;
-  FACELENS_RETURN_IF_ERROR(guarded("IVF create", [&] { index = std::make_unique<IvfIndex>(dim, nlist, options.ivf_nprobe); }));
+  FACELENS_RETURN_IF_ERROR(
+      guarded("IVF create", [&] { index = std::make_unique<IvfIndex>(dim, nlist, options.ivf_nprobe); }));
   FACELENS_RETURN_IF_ERROR(index->train(vectors));
   FACELENS_RETURN_IF_ERROR(index->add(ids, vectors));
   return std::unique_ptr<Index>(std::move(index));

@@ -135,7 +135,8 @@ struct Gallery::Impl {
     FACELENS_RETURN_IF_ERROR(store->for_each_face(/*with_crops=*/false, [&](gallery::StoredFace&& f) -> Status {
       // A face of an identity created after the identities were read: replayed from the log.
       if (!names.count(f.identity_id)) return Status::Ok();
-      if (!run.empty() && (run.front().identity_id != f.identity_id || run.size() >= 4096)) FACELENS_RETURN_IF_ERROR(flush());
+      if (!run.empty() && (run.front().identity_id != f.identity_id || run.size() >= 4096))
+        FACELENS_RETURN_IF_ERROR(flush());
       run.push_back(std::move(f));
       return Status::Ok();
     }));
@@ -190,7 +191,8 @@ struct Gallery::Impl {
     for (const auto& item : items) {
       for (const auto& f : item.faces) {
         const auto& a = added[k++];
-        FACELENS_RETURN_IF_ERROR(table.add_faces(a.identity_id, item.name, {&a.face_id, 1}, {&f.embedding}, {f.model_id}));
+        FACELENS_RETURN_IF_ERROR(
+            table.add_faces(a.identity_id, item.name, {&a.face_id, 1}, {&f.embedding}, {f.model_id}));
       }
       if (item.faces.empty()) {
         // A new identity without faces (imports): known by name from now on.
@@ -209,8 +211,9 @@ StatusOr<std::unique_ptr<Gallery>> Gallery::open(const GalleryOptions& options) 
   if (options.score_top_k < 1) return invalid_argument("score_top_k must be at least 1");
   if (options.ann_candidates < 1) return invalid_argument("ann_candidates must be at least 1");
   if (options.match_threshold < 0)
-    return invalid_argument("GalleryOptions::match_threshold must be set (>= 0): e.g. the engine's, with "
-                            "gallery_options_for(engine, options)");
+    return invalid_argument(
+        "GalleryOptions::match_threshold must be set (>= 0): e.g. the engine's, with "
+        "gallery_options_for(engine, options)");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->threshold = options.match_threshold;
@@ -238,7 +241,8 @@ Status Gallery::check_identity(const std::string& name) const {
   const Impl& m = *impl_;
   FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   std::shared_lock<std::shared_mutex> lock(m.mu);
-  if (!m.table.by_name.count(name)) return not_found("no identity '" + name + "' in the gallery " + m.store->describe());
+  if (!m.table.by_name.count(name))
+    return not_found("no identity '" + name + "' in the gallery " + m.store->describe());
   return Status::Ok();
 }
 
@@ -280,7 +284,8 @@ StatusOr<std::vector<int64_t>> Gallery::enroll_embeddings(std::span<const Embedd
     item.faces.push_back(std::move(f));
     batch.push_back(std::move(item));
   }
-  if (models.size() > 1) return invalid_argument("embeddings of several models in one enrolment: enrol one model's at a time");
+  if (models.size() > 1)
+    return invalid_argument("embeddings of several models in one enrolment: enrol one model's at a time");
   std::lock_guard<std::mutex> write(m.write_mu);
   FACELENS_RETURN_IF_ERROR(m.sync_if_changed());
   if (!models.empty()) {
@@ -410,7 +415,8 @@ StatusOr<ImportResult> Gallery::import_json(const std::string& text) {
                                    "', the gallery of '" + m.table.model_list() +
                                    "': import into an empty gallery, then run `facelens gallery reembed`");
     }
-    if (m.table.exact && m.table.exact->size() > 0 && plan.dim != 0 && static_cast<int>(plan.dim) != m.table.exact->dim())
+    if (m.table.exact && m.table.exact->size() > 0 && plan.dim != 0 &&
+        static_cast<int>(plan.dim) != m.table.exact->dim())
       return invalid_argument("import: embeddings have " + std::to_string(plan.dim) + " dimensions, the gallery " +
                               std::to_string(m.table.exact->dim()));
   }
@@ -471,9 +477,11 @@ StatusOr<ReembedResult> Gallery::reembed(const std::string& model_id, const Crop
         if (it != m.table.identities.end()) names += (names.empty() ? "" : ", ") + it->second.name;
       }
     }
-    return failed_precondition(std::to_string(n_missing) + " face(s) have no stored aligned crop (enrolled with "
+    return failed_precondition(std::to_string(n_missing) +
+                               " face(s) have no stored aligned crop (enrolled with "
                                "keep_crop off, or imported without crops), so they cannot be re-embedded; nothing "
-                               "was changed. Remove and re-enrol: " + names);
+                               "was changed. Remove and re-enrol: " +
+                               names);
   }
   FACELENS_RETURN_IF_ERROR(m.store->update_embeddings(updates));
   FACELENS_RETURN_IF_ERROR(m.load());

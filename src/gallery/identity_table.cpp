@@ -94,9 +94,7 @@ StatusOr<bool> IdentityTable::apply(const Change& c) {
       FACELENS_RETURN_IF_ERROR(
           add_faces(c.identity_id, display_identity_name(c.name), {&c.face_id, 1}, {&c.embedding}, {c.model_id}));
       return false;
-    case ChangeKind::kRemoveIdentity:
-      FACELENS_RETURN_IF_ERROR(remove_identity(c.identity_id));
-      return false;
+    case ChangeKind::kRemoveIdentity: FACELENS_RETURN_IF_ERROR(remove_identity(c.identity_id)); return false;
     case ChangeKind::kRenameIdentity: {
       auto it = identities.find(c.identity_id);
       if (c.name.empty()) return false;  // removed since
@@ -108,8 +106,7 @@ StatusOr<bool> IdentityTable::apply(const Change& c) {
       by_name[it->second.name] = c.identity_id;
       return false;
     }
-    case ChangeKind::kReload:
-      return true;
+    case ChangeKind::kReload: return true;
   }
   return true;
 }
@@ -133,8 +130,7 @@ Status IdentityTable::check_model(const std::string& model, const std::string& s
   const std::string stored = model_list();
   std::string msg = "the gallery " + store + " holds embeddings of model '" + stored + "' but the " +
                     "recognizer is '" + model + "': embeddings of different models cannot be compared. Run " +
-                    "`facelens gallery reembed --db " + db_path + "` to re-embed the stored faces with '" + model +
-                    "'";
+                    "`facelens gallery reembed --db " + db_path + "` to re-embed the stored faces with '" + model + "'";
   if (model_faces.size() == 1) msg += " (or use the recognizer '" + stored + "')";
   return failed_precondition(msg);
 }

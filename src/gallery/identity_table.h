@@ -32,7 +32,7 @@ struct IdentityTable {
 
   std::unordered_map<int64_t, Identity> identities;
   std::unordered_map<std::string, int64_t> by_name;  // display names
-  std::vector<int64_t> slot_identity;                 // slot -> identity id; -1 when free
+  std::vector<int64_t> slot_identity;                // slot -> identity id; -1 when free
   std::vector<int32_t> free_slots;
   std::unordered_map<int64_t, FaceRef> face_identity;
   std::map<std::string, size_t> model_faces;  // model id -> stored faces

@@ -97,7 +97,7 @@ class ExactIndex final : public Index {
 
  private:
   int dim_;
-  std::vector<float> data_;  // size() x dim_, row-major
+  std::vector<float> data_;     // size() x dim_, row-major
   std::vector<uint16_t> half_;  // the same in FP16 (when use_half_)
   bool use_half_ = true;        // F16C present and values within FP16's range
   float max_norm_ = 0;          // largest row norm added (a bound; not lowered by removals)

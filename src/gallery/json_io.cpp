@@ -34,7 +34,8 @@ StatusOr<std::string> export_json(const Store& store, bool with_crops) {
     j["image_sha256"] = f.image_sha256.empty() ? json(nullptr) : json(f.image_sha256);
     j["created_at"] = f.created_at;
     if (with_crops && !f.crop.empty())
-      j["crop"] = {{"width", f.crop.width}, {"height", f.crop.height}, {"rgb_base64", core::base64_encode(f.crop.pixels)}};
+      j["crop"] = {
+          {"width", f.crop.width}, {"height", f.crop.height}, {"rgb_base64", core::base64_encode(f.crop.pixels)}};
     auto& arr = faces[f.identity_id];
     if (arr.is_null()) arr = json::array();
     arr.push_back(std::move(j));
@@ -91,7 +92,8 @@ StatusOr<ImportPlan> read_import(const std::string& text, const Store& store) {
       item.created_at = ji.value("created_at", "");
       item.updated_at = ji.value("updated_at", "");
     }
-    if (ji.contains("faces") && !ji["faces"].is_array()) return invalid_argument(where + ": \"faces\" must be an array");
+    if (ji.contains("faces") && !ji["faces"].is_array())
+      return invalid_argument(where + ": \"faces\" must be an array");
     for (const auto& jf : ji.value("faces", json::array())) {
       const std::string fw = where + " ('" + item.name + "') face #" + std::to_string(item.faces.size());
       if (!jf.is_object() || !jf.contains("embedding") || !jf["embedding"].is_array() || jf["embedding"].empty())

@@ -103,7 +103,9 @@ class Stmt {
   }
   void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
   void bind(int i, double v) { sqlite3_bind_double(s_, i, v); }
-  void bind(int i, const std::string& v) { sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+  void bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
   void bind_null(int i) { sqlite3_bind_null(s_, i); }
   void bind_blob(int i, const void* p, size_t n) {
     sqlite3_bind_blob64(s_, i, p, static_cast<sqlite3_uint64>(n), SQLITE_STATIC);
@@ -141,8 +143,11 @@ class SqliteStore final : public Store {
     // WAL: readers never block the writer and a commit is one append to the -wal file.
     std::string mode;
     FACELENS_RETURN_IF_ERROR(query_text("PRAGMA journal_mode=WAL", &mode));
-    if (mode != "wal") return failed_precondition(path_ + ": cannot use WAL journal mode (got '" + mode + "'); is the folder on a network file system?");
-    FACELENS_RETURN_IF_ERROR(exec(o.durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+    if (mode != "wal")
+      return failed_precondition(path_ + ": cannot use WAL journal mode (got '" + mode +
+                                 "'); is the folder on a network file system?");
+    FACELENS_RETURN_IF_ERROR(
+        exec(o.durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
     change_log_rows_ = o.change_log_rows;
     bulk_change_faces_ = o.bulk_change_faces;
     // Foreign keys stay off while the schema is created or migrated (a migration drops tables).
@@ -377,7 +382,8 @@ class SqliteStore final : public Store {
   // Appends a change to the log in the open write transaction.
   Status record(ChangeKind kind, int64_t identity_id, int64_t face_id) {
     // Prepared once per connection (bulk enrolments record one change per face).
-    if (!record_stmt_) record_stmt_ = std::make_unique<Stmt>(db_, "INSERT INTO changes(kind, identity_id, face_id) VALUES (?1, ?2, ?3)");
+    if (!record_stmt_)
+      record_stmt_ = std::make_unique<Stmt>(db_, "INSERT INTO changes(kind, identity_id, face_id) VALUES (?1, ?2, ?3)");
     Stmt& st = *record_stmt_;
     FACELENS_RETURN_IF_ERROR(st.prepared());
     st.reset();
@@ -483,7 +489,8 @@ class SqliteStore final : public Store {
 
   static std::string identity_sql(const std::string& where) {
     return "SELECT i.id, i.name, i.metadata, i.created_at, i.updated_at, "
-           "(SELECT count(*) FROM faces f WHERE f.identity_id = i.id) FROM identities i " + where;
+           "(SELECT count(*) FROM faces f WHERE f.identity_id = i.id) FROM identities i " +
+           where;
   }
   static StoredIdentity read_identity(const Stmt& st) {
     StoredIdentity s;
@@ -497,7 +504,8 @@ class SqliteStore final : public Store {
   }
 
   StatusOr<std::optional<ImageOwner>> find_image_locked(const std::string& sha) const {
-    Stmt st(db_, "SELECT f.id, i.name FROM faces f JOIN identities i ON i.id = f.identity_id WHERE f.image_sha256 = ?1");
+    Stmt st(db_,
+            "SELECT f.id, i.name FROM faces f JOIN identities i ON i.id = f.identity_id WHERE f.image_sha256 = ?1");
     FACELENS_RETURN_IF_ERROR(st.prepared());
     st.bind(1, sha);
     int rc = st.step();
@@ -508,14 +516,19 @@ class SqliteStore final : public Store {
 
   StatusOr<std::vector<AddedFace>> add_locked(std::span<const NewIdentityFaces> items) {
     Stmt find(db_, "SELECT id FROM identities WHERE name = ?1");
-    Stmt insert_identity(db_, std::string("INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?1, ?2, "
-                                          "coalesce(nullif(?3, ''), ") + kNow + "), coalesce(nullif(?4, ''), " + kNow + "))");
+    Stmt insert_identity(db_,
+                         std::string("INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?1, ?2, "
+                                     "coalesce(nullif(?3, ''), ") +
+                             kNow + "), coalesce(nullif(?4, ''), " + kNow + "))");
     Stmt touch(db_, std::string("UPDATE identities SET updated_at = ") + kNow + " WHERE id = ?1");
     Stmt set_meta(db_, std::string("UPDATE identities SET metadata = ?2, updated_at = ") + kNow + " WHERE id = ?1");
-    Stmt insert_face(db_, std::string("INSERT INTO faces(identity_id, embedding, dim, model_id, quality, box_x1, box_y1, "
-                                      "box_x2, box_y2, image_sha256, crop, crop_width, crop_height, created_at) "
-                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, coalesce(nullif(?14, ''), ") + kNow + "))");
-    for (const Stmt* s : {&find, &insert_identity, &touch, &set_meta, &insert_face}) FACELENS_RETURN_IF_ERROR(s->prepared());
+    Stmt insert_face(
+        db_, std::string("INSERT INTO faces(identity_id, embedding, dim, model_id, quality, box_x1, box_y1, "
+                         "box_x2, box_y2, image_sha256, crop, crop_width, crop_height, created_at) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, coalesce(nullif(?14, ''), ") +
+                 kNow + "))");
+    for (const Stmt* s : {&find, &insert_identity, &touch, &set_meta, &insert_face})
+      FACELENS_RETURN_IF_ERROR(s->prepared());
     std::vector<AddedFace> ids;
     size_t n_faces = 0;
     for (const auto& item : items) n_faces += item.faces.size();
@@ -625,7 +638,8 @@ class SqliteStore final : public Store {
       f.identity_id = st.int64(1);
       auto blob = st.blob(2);
       if (blob.size() % sizeof(float) != 0)
-        return data_loss(path_ + ": face " + std::to_string(f.id) + " has an embedding of " + std::to_string(blob.size()) + " bytes");
+        return data_loss(path_ + ": face " + std::to_string(f.id) + " has an embedding of " +
+                         std::to_string(blob.size()) + " bytes");
       f.embedding.resize(blob.size() / sizeof(float));
       if (!blob.empty()) std::memcpy(f.embedding.data(), blob.data(), blob.size());
       f.model_id = st.text(3);
@@ -655,8 +669,8 @@ class SqliteStore final : public Store {
   int64_t change_log_rows_ = 100000;
   size_t bulk_change_faces_ = 10000;
   std::unique_ptr<Stmt> record_stmt_;  // INSERT INTO changes, finalised before the connection closes
-  SeqRange pending_;     // changes recorded by the open write transaction
-  SeqRange last_write_;  // by the last committed one
+  SeqRange pending_;                   // changes recorded by the open write transaction
+  SeqRange last_write_;                // by the last committed one
 };
 
 }  // namespace
@@ -687,10 +701,12 @@ StatusOr<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& opt
   const auto parent = std::filesystem::path(options.path).parent_path();
   if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
     std::filesystem::create_directories(parent, ec);
-    if (ec) return invalid_argument("cannot create the folder " + parent.string() + " for the gallery: " + ec.message());
+    if (ec)
+      return invalid_argument("cannot create the folder " + parent.string() + " for the gallery: " + ec.message());
   }
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(options.path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -699,7 +715,8 @@ StatusOr<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& opt
   auto store = std::make_unique<SqliteStore>(db, options.path);
   Status s = store->init(options);
   if (!s.ok()) {
-    if (sqlite3_errcode(db) == SQLITE_NOTADB) return invalid_argument(options.path + " is not a SQLite gallery: " + s.message());
+    if (sqlite3_errcode(db) == SQLITE_NOTADB)
+      return invalid_argument(options.path + " is not a SQLite gallery: " + s.message());
     return s;
   }
   return std::unique_ptr<Store>(std::move(store));

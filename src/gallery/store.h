@@ -30,8 +30,8 @@ struct StoredFace {
   int64_t identity_id = 0;  // assigned by the store
   std::vector<float> embedding;
   std::string model_id;
-  float quality = 0;  // sharpness (variance of the Laplacian of the aligned crop); 0 = unknown
-  Box box;            // in the source image's pixels
+  float quality = 0;         // sharpness (variance of the Laplacian of the aligned crop); 0 = unknown
+  Box box;                   // in the source image's pixels
   std::string image_sha256;  // lower-case hex; "" when unknown (imported, synthetic)
   Image crop;                // aligned crop (RGB); empty when not kept or not read
   bool has_crop = false;     // set by the store when reading: a crop is stored

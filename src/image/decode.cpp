@@ -47,8 +47,7 @@ uint32_t load_be32(const uint8_t* p) {
 ImageFormat detect_format(std::span<const uint8_t> b) {
   if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat::kJpeg;
   if (b.size() >= 8 && std::memcmp(b.data(), kPngSignature, 8) == 0) return ImageFormat::kPng;
-  if (b.size() >= 12 && std::memcmp(b.data(), "RIFF", 4) == 0 &&
-      std::memcmp(b.data() + 8, "WEBP", 4) == 0) {
+  if (b.size() >= 12 && std::memcmp(b.data(), "RIFF", 4) == 0 && std::memcmp(b.data() + 8, "WEBP", 4) == 0) {
     return ImageFormat::kWebp;
   }
   if (b.size() >= 2 && b[0] == 'B' && b[1] == 'M') return ImageFormat::kBmp;
@@ -62,47 +61,38 @@ Status unknown_format(std::span<const uint8_t> bytes) {
     std::snprintf(hex, sizeof(hex), "%s%02x", i ? " " : "", bytes[i]);
     first += hex;
   }
-  return invalid_argument("unrecognised image data (" + std::to_string(bytes.size()) +
-                          " bytes, starting " + first + "): expected a " + kSupportedFormats +
-                          " file");
+  return invalid_argument("unrecognised image data (" + std::to_string(bytes.size()) + " bytes, starting " + first +
+                          "): expected a " + kSupportedFormats + " file");
 }
 
-std::string size_string(int64_t width, int64_t height) {
-  return std::to_string(width) + "x" + std::to_string(height);
-}
+std::string size_string(int64_t width, int64_t height) { return std::to_string(width) + "x" + std::to_string(height); }
 
 Status check_options(const DecodeOptions& options) {
   if (options.max_pixels <= 0 || options.max_bytes <= 0) {
     return invalid_argument("DecodeOptions.max_pixels and max_bytes must be > 0, got " +
-                            std::to_string(options.max_pixels) + " and " +
-                            std::to_string(options.max_bytes));
+                            std::to_string(options.max_pixels) + " and " + std::to_string(options.max_bytes));
   }
   if (options.min_width < 0 || options.min_height < 0) {
-    return invalid_argument(
-        "DecodeOptions.min_width and min_height must be >= 0 (0 = full size), got " +
-        std::to_string(options.min_width) + " and " + std::to_string(options.min_height));
+    return invalid_argument("DecodeOptions.min_width and min_height must be >= 0 (0 = full size), got " +
+                            std::to_string(options.min_width) + " and " + std::to_string(options.min_height));
   }
   return Status::Ok();
 }
 
 // The header checks every decoder runs before it allocates pixels.
-Status check_dimensions(int64_t width, int64_t height, const DecodeOptions& options,
-                        const char* format) {
+Status check_dimensions(int64_t width, int64_t height, const DecodeOptions& options, const char* format) {
   if (width <= 0 || height <= 0) {
-    return invalid_argument(std::string(format) + " header gives a size of " +
-                            size_string(width, height) +
+    return invalid_argument(std::string(format) + " header gives a size of " + size_string(width, height) +
                             ": expected at least 1x1 pixels (the file is corrupt)");
   }
   if (width > kMaxSide || height > kMaxSide) {
-    return out_of_range(std::string(format) + " image is " + size_string(width, height) +
-                        ": a side over " + std::to_string(kMaxSide) +
-                        " pixels is not supported; downscale the image before sending it");
+    return out_of_range(std::string(format) + " image is " + size_string(width, height) + ": a side over " +
+                        std::to_string(kMaxSide) + " pixels is not supported; downscale the image before sending it");
   }
   const int64_t n_pixels = width * height;
   if (n_pixels > options.max_pixels) {
     return out_of_range(std::string(format) + " image is " + size_string(width, height) + " = " +
-                        std::to_string(n_pixels) + " pixels, over the limit of " +
-                        std::to_string(options.max_pixels) +
+                        std::to_string(n_pixels) + " pixels, over the limit of " + std::to_string(options.max_pixels) +
                         " pixels: downscale it, or raise DecodeOptions.max_pixels (the "
                         "max_pixels config limit) to accept it");
   }
@@ -131,8 +121,8 @@ StatusOr<JpegHeader> read_jpeg_header(tjhandle handle, std::span<const uint8_t> 
                                       const image::JpegLayout& layout) {
   JpegHeader header;
   int subsamp = 0;
-  if (tjDecompressHeader3(handle, bytes.data(), static_cast<unsigned long>(bytes.size()),
-                          &header.width, &header.height, &subsamp, &header.colorspace) == 0) {
+  if (tjDecompressHeader3(handle, bytes.data(), static_cast<unsigned long>(bytes.size()), &header.width, &header.height,
+                          &subsamp, &header.colorspace) == 0) {
     return header;
   }
   const std::string message = tjGetErrorStr2(handle);
@@ -143,9 +133,7 @@ StatusOr<JpegHeader> read_jpeg_header(tjhandle handle, std::span<const uint8_t> 
   if (message.find("subsampling type") != std::string::npos && layout.n_components > 0) {
     header.width = layout.width;
     header.height = layout.height;
-    header.colorspace = layout.n_components == 4   ? TJCS_CMYK
-                        : layout.n_components == 1 ? TJCS_GRAY
-                                                   : TJCS_YCbCr;
+    header.colorspace = layout.n_components == 4 ? TJCS_CMYK : layout.n_components == 1 ? TJCS_GRAY : TJCS_YCbCr;
     return header;
   }
   return invalid_argument("corrupt JPEG header: " + message + " (expected a complete JPEG file)");
@@ -157,7 +145,8 @@ StatusOr<JpegHeader> read_jpeg_header(tjhandle handle, std::span<const uint8_t> 
 // JWRN_ADOBE_XFORM, JWRN_BOGUS_ICC).
 bool jpeg_warning_means_corrupt_data(const std::string& message) {
   if (message.find("ICC marker") != std::string::npos) return false;
-  for (const char* corrupt : {"Corrupt JPEG data", "Premature end", "Invalid SOS parameters", "Inconsistent progression"})
+  for (const char* corrupt :
+       {"Corrupt JPEG data", "Premature end", "Invalid SOS parameters", "Inconsistent progression"})
     if (message.find(corrupt) != std::string::npos) return true;
   return false;
 }
@@ -165,8 +154,7 @@ bool jpeg_warning_means_corrupt_data(const std::string& message) {
 StatusOr<TjHandle> make_decompressor() {
   TjHandle handle(tjInitDecompress());
   if (!handle) {
-    return resource_exhausted(std::string("cannot create a TurboJPEG decompressor: ") +
-                              tjGetErrorStr2(nullptr));
+    return resource_exhausted(std::string("cannot create a TurboJPEG decompressor: ") + tjGetErrorStr2(nullptr));
   }
   return handle;
 }
@@ -188,9 +176,8 @@ StatusOr<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes, const DecodeO
   FACELENS_ASSIGN_OR_RETURN(JpegHeader header, read_jpeg_header(handle.get(), bytes, layout));
   FACELENS_RETURN_IF_ERROR(check_dimensions(header.width, header.height, options, "JPEG"));
   if (layout.n_scans > kMaxJpegScans) {
-    return invalid_argument("JPEG has " + std::to_string(layout.n_scans) +
-                            " scans, over the limit of " + std::to_string(kMaxJpegScans) +
-                            ": re-encode it as a baseline JPEG");
+    return invalid_argument("JPEG has " + std::to_string(layout.n_scans) + " scans, over the limit of " +
+                            std::to_string(kMaxJpegScans) + ": re-encode it as a baseline JPEG");
   }
   if (!layout.has_eoi) {
     return invalid_argument(
@@ -211,8 +198,7 @@ StatusOr<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes, const DecodeO
     for (int i = 0; factors != nullptr && i < n_factors; ++i) {
       const tjscalingfactor f = factors[i];
       if (f.num != 1 || f.denom <= factor.denom) continue;
-      if (TJSCALED(upright_w, f) >= options.min_width &&
-          TJSCALED(upright_h, f) >= options.min_height) {
+      if (TJSCALED(upright_w, f) >= options.min_width && TJSCALED(upright_h, f) >= options.min_height) {
         factor = f;
       }
     }
@@ -274,13 +260,11 @@ StatusOr<ImageHeader> jpeg_image_header(std::span<const uint8_t> bytes) {
   const image::JpegLayout layout = image::scan_jpeg_markers(bytes);
   FACELENS_ASSIGN_OR_RETURN(JpegHeader header, read_jpeg_header(handle.get(), bytes, layout));
   if (header.width <= 0 || header.height <= 0) {
-    return invalid_argument("corrupt JPEG header: a size of " +
-                            size_string(header.width, header.height) +
+    return invalid_argument("corrupt JPEG header: a size of " + size_string(header.width, header.height) +
                             ", expected at least 1x1 pixels");
   }
   const bool swap = image::orientation_swaps_axes(layout.orientation);
-  return ImageHeader{ImageFormat::kJpeg, swap ? header.height : header.width,
-                     swap ? header.width : header.height};
+  return ImageHeader{ImageFormat::kJpeg, swap ? header.height : header.width, swap ? header.width : header.height};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,8 +273,7 @@ StatusOr<ImageHeader> jpeg_image_header(std::span<const uint8_t> bytes) {
 // The IHDR chunk, read by hand so that the size is checked before libpng allocates anything.
 StatusOr<ImageHeader> png_image_header(std::span<const uint8_t> bytes) {
   constexpr size_t kIhdrEnd = 8 + 8 + 13;  // signature, chunk length and type, IHDR data
-  if (bytes.size() < kIhdrEnd || load_be32(bytes.data() + 8) != 13 ||
-      std::memcmp(bytes.data() + 12, "IHDR", 4) != 0) {
+  if (bytes.size() < kIhdrEnd || load_be32(bytes.data() + 8) != 13 || std::memcmp(bytes.data() + 12, "IHDR", 4) != 0) {
     return invalid_argument(
         "corrupt PNG: expected an IHDR chunk of 13 bytes right after the "
         "signature");
@@ -377,8 +360,7 @@ StatusOr<DecodedImage> decode_png(std::span<const uint8_t> bytes, const DecodeOp
   std::vector<uint8_t> icc_profile;  // the iCCP chunk, when there is one
   auto read_info = [&] {
     png_set_read_fn(png, &source, png_read_from_span);
-    png_set_user_limits(png, static_cast<png_uint_32>(kMaxSide),
-                        static_cast<png_uint_32>(kMaxSide));
+    png_set_user_limits(png, static_cast<png_uint_32>(kMaxSide), static_cast<png_uint_32>(kMaxSide));
     png_read_info(png, info);
     png_charp icc_name = nullptr;
     int icc_compression = 0;
@@ -402,17 +384,15 @@ StatusOr<DecodedImage> decode_png(std::span<const uint8_t> bytes, const DecodeOp
     bit_depth = png_get_bit_depth(png, info);
   };
   if (!png_guarded(png, read_info)) {
-    return invalid_argument(std::string("corrupt PNG: ") + source.error +
-                            " (expected a complete PNG file)");
+    return invalid_argument(std::string("corrupt PNG: ") + source.error + " (expected a complete PNG file)");
   }
-  if (static_cast<int64_t>(width) != header.width ||
-      static_cast<int64_t>(height) != header.height) {
+  if (static_cast<int64_t>(width) != header.width || static_cast<int64_t>(height) != header.height) {
     return invalid_argument("corrupt PNG: libpng read a size of " + size_string(width, height) +
                             ", the IHDR chunk says " + size_string(header.width, header.height));
   }
   if (channels != 3 || bit_depth != 8 || rowbytes != size_t{width} * 3) {
-    return internal_error("libpng produced " + std::to_string(channels) + " channels of " +
-                          std::to_string(bit_depth) + " bits, expected 8-bit RGB");
+    return internal_error("libpng produced " + std::to_string(channels) + " channels of " + std::to_string(bit_depth) +
+                          " bits, expected 8-bit RGB");
   }
 
   DecodedImage result;
@@ -430,8 +410,7 @@ StatusOr<DecodedImage> decode_png(std::span<const uint8_t> bytes, const DecodeOp
     png_read_end(png, nullptr);
   };
   if (!png_guarded(png, read_rows)) {
-    return invalid_argument(std::string("corrupt PNG: ") + source.error +
-                            " (expected a complete PNG file)");
+    return invalid_argument(std::string("corrupt PNG: ") + source.error + " (expected a complete PNG file)");
   }
   if (options.convert_to_srgb) image::to_srgb(img, icc_profile);
   return result;
@@ -464,11 +443,9 @@ StatusOr<DecodedImage> decode_webp(std::span<const uint8_t> bytes, const DecodeO
   img.width = features.width;
   img.height = features.height;
   img.pixels.resize(static_cast<size_t>(img.width) * img.height * 3);
-  if (WebPDecodeRGBInto(bytes.data(), bytes.size(), img.pixels.data(), img.pixels.size(),
-                        img.width * 3) == nullptr) {
+  if (WebPDecodeRGBInto(bytes.data(), bytes.size(), img.pixels.data(), img.pixels.size(), img.width * 3) == nullptr) {
     return invalid_argument("corrupt or truncated WebP: libwebp could not decode the " +
-                            size_string(img.width, img.height) +
-                            " image (expected a complete WebP file)");
+                            size_string(img.width, img.height) + " image (expected a complete WebP file)");
   }
   return result;
 }
@@ -531,8 +508,7 @@ StatusOr<BmpLayout> parse_bmp_layout(std::span<const uint8_t> bytes) {
   BmpLayout layout;
   layout.data_offset = load_le32(b + 10);
   const uint32_t dib_size = load_le32(b + kBmpFileHeaderSize);
-  if (dib_size != 12 && dib_size != 40 && dib_size != 52 && dib_size != 56 && dib_size != 108 &&
-      dib_size != 124) {
+  if (dib_size != 12 && dib_size != 40 && dib_size != 52 && dib_size != 56 && dib_size != 108 && dib_size != 124) {
     return bmp_error("unknown info header size " + std::to_string(dib_size));
   }
   if (n - kBmpFileHeaderSize < dib_size) return bmp_error("the info header is truncated");
@@ -554,8 +530,7 @@ StatusOr<BmpLayout> parse_bmp_layout(std::span<const uint8_t> bytes) {
     n_colors_used = load_le32(dib + 32);
   }
   const int bpp = layout.bits_per_pixel;
-  const bool bitfields =
-      layout.compression == kBiBitfields || layout.compression == kBiAlphaBitfields;
+  const bool bitfields = layout.compression == kBiBitfields || layout.compression == kBiAlphaBitfields;
   if (layout.compression != kBiRgb && !bitfields) {
     return bmp_error("compression type " + std::to_string(layout.compression));
   }
@@ -585,8 +560,8 @@ StatusOr<BmpLayout> parse_bmp_layout(std::span<const uint8_t> bytes) {
     const size_t max_colors = size_t{1} << bpp;
     layout.n_palette = n_colors_used == 0 ? max_colors : n_colors_used;
     if (layout.n_palette > max_colors) {
-      return bmp_error("a palette of " + std::to_string(n_colors_used) + " colours for " +
-                       std::to_string(bpp) + "-bit pixels");
+      return bmp_error("a palette of " + std::to_string(n_colors_used) + " colours for " + std::to_string(bpp) +
+                       "-bit pixels");
     }
     layout.palette_offset = kBmpFileHeaderSize + dib_size;
     if ((n - layout.palette_offset) / layout.palette_entry_size < layout.n_palette) {
@@ -602,8 +577,7 @@ StatusOr<ImageHeader> bmp_image_header(std::span<const uint8_t> bytes) {
       layout.height > std::numeric_limits<int>::max()) {
     return bmp_error("a size of " + size_string(layout.width, layout.height));
   }
-  return ImageHeader{ImageFormat::kBmp, static_cast<int>(layout.width),
-                     static_cast<int>(layout.height)};
+  return ImageHeader{ImageFormat::kBmp, static_cast<int>(layout.width), static_cast<int>(layout.height)};
 }
 
 StatusOr<DecodedImage> decode_bmp(std::span<const uint8_t> bytes, const DecodeOptions& options) {
@@ -614,9 +588,8 @@ StatusOr<DecodedImage> decode_bmp(std::span<const uint8_t> bytes, const DecodeOp
   const int bpp = layout.bits_per_pixel;
   const size_t stride = (w * bpp + 31) / 32 * 4;
   if (layout.data_offset > bytes.size() || (bytes.size() - layout.data_offset) / stride < h) {
-    return bmp_error("the pixel data is truncated: expected " + std::to_string(stride * h) +
-                     " bytes at offset " + std::to_string(layout.data_offset) + ", the file has " +
-                     std::to_string(bytes.size()) + " bytes");
+    return bmp_error("the pixel data is truncated: expected " + std::to_string(stride * h) + " bytes at offset " +
+                     std::to_string(layout.data_offset) + ", the file has " + std::to_string(bytes.size()) + " bytes");
   }
 
   DecodedImage result;
@@ -631,8 +604,7 @@ StatusOr<DecodedImage> decode_bmp(std::span<const uint8_t> bytes, const DecodeOp
   const uint8_t* palette = bytes.data() + layout.palette_offset;
   const bool bitfields = bpp == 16 || (bpp == 32 && layout.compression != kBiRgb);
   for (size_t y = 0; y < h; ++y) {
-    const uint8_t* src =
-        bytes.data() + layout.data_offset + (layout.top_down ? y : h - 1 - y) * stride;
+    const uint8_t* src = bytes.data() + layout.data_offset + (layout.top_down ? y : h - 1 - y) * stride;
     uint8_t* dst = img.pixels.data() + y * w * 3;
     for (size_t x = 0; x < w; ++x, dst += 3) {
       if (bpp <= 8) {
@@ -663,19 +635,13 @@ StatusOr<DecodedImage> decode_bmp(std::span<const uint8_t> bytes, const DecodeOp
 
 // ---------------------------------------------------------------------------------------------
 
-StatusOr<DecodedImage> decode_checked(std::span<const uint8_t> bytes,
-                                      const DecodeOptions& options) {
+StatusOr<DecodedImage> decode_checked(std::span<const uint8_t> bytes, const DecodeOptions& options) {
   switch (detect_format(bytes)) {
-    case ImageFormat::kJpeg:
-      return decode_jpeg(bytes, options);
-    case ImageFormat::kPng:
-      return decode_png(bytes, options);
-    case ImageFormat::kWebp:
-      return decode_webp(bytes, options);
-    case ImageFormat::kBmp:
-      return decode_bmp(bytes, options);
-    case ImageFormat::kUnknown:
-      break;
+    case ImageFormat::kJpeg: return decode_jpeg(bytes, options);
+    case ImageFormat::kPng: return decode_png(bytes, options);
+    case ImageFormat::kWebp: return decode_webp(bytes, options);
+    case ImageFormat::kBmp: return decode_bmp(bytes, options);
+    case ImageFormat::kUnknown: break;
   }
   return unknown_format(bytes);
 }
@@ -699,38 +665,28 @@ StatusOr<JpegWarnings> parse_jpeg_warnings(const std::string& name) {
 
 const char* image_format_name(ImageFormat format) {
   switch (format) {
-    case ImageFormat::kJpeg:
-      return "jpeg";
-    case ImageFormat::kPng:
-      return "png";
-    case ImageFormat::kWebp:
-      return "webp";
-    case ImageFormat::kBmp:
-      return "bmp";
-    case ImageFormat::kUnknown:
-      break;
+    case ImageFormat::kJpeg: return "jpeg";
+    case ImageFormat::kPng: return "png";
+    case ImageFormat::kWebp: return "webp";
+    case ImageFormat::kBmp: return "bmp";
+    case ImageFormat::kUnknown: break;
   }
   return "unknown";
 }
 
 StatusOr<ImageHeader> read_image_header(std::span<const uint8_t> bytes) {
   if (bytes.empty()) {
-    return invalid_argument(std::string("empty image data: expected the bytes of a ") +
-                            kSupportedFormats + " file");
+    return invalid_argument(std::string("empty image data: expected the bytes of a ") + kSupportedFormats + " file");
   }
   switch (detect_format(bytes)) {
-    case ImageFormat::kJpeg:
-      return jpeg_image_header(bytes);
-    case ImageFormat::kPng:
-      return png_image_header(bytes);
+    case ImageFormat::kJpeg: return jpeg_image_header(bytes);
+    case ImageFormat::kPng: return png_image_header(bytes);
     case ImageFormat::kWebp: {
       FACELENS_ASSIGN_OR_RETURN(WebPBitstreamFeatures features, webp_features(bytes));
       return ImageHeader{ImageFormat::kWebp, features.width, features.height};
     }
-    case ImageFormat::kBmp:
-      return bmp_image_header(bytes);
-    case ImageFormat::kUnknown:
-      break;
+    case ImageFormat::kBmp: return bmp_image_header(bytes);
+    case ImageFormat::kUnknown: break;
   }
   return unknown_format(bytes);
 }
@@ -738,15 +694,15 @@ StatusOr<ImageHeader> read_image_header(std::span<const uint8_t> bytes) {
 StatusOr<ImageHeader> check_image(std::span<const uint8_t> bytes, const DecodeOptions& options) {
   FACELENS_RETURN_IF_ERROR(check_options(options));
   if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(options.max_bytes)) {
-    return out_of_range("encoded image is " + std::to_string(bytes.size()) +
-                        " bytes, over the limit of " + std::to_string(options.max_bytes) +
+    return out_of_range("encoded image is " + std::to_string(bytes.size()) + " bytes, over the limit of " +
+                        std::to_string(options.max_bytes) +
                         " bytes: compress it more, or raise DecodeOptions.max_bytes (the "
                         "max_bytes config limit) to accept it");
   }
   FACELENS_ASSIGN_OR_RETURN(ImageHeader header, read_image_header(bytes));
   // The decoders' names for the formats, so that the messages are theirs.
-  const char* name = header.format == ImageFormat::kJpeg  ? "JPEG"
-                     : header.format == ImageFormat::kPng ? "PNG"
+  const char* name = header.format == ImageFormat::kJpeg   ? "JPEG"
+                     : header.format == ImageFormat::kPng  ? "PNG"
                      : header.format == ImageFormat::kWebp ? "WebP"
                                                            : "BMP";
   FACELENS_RETURN_IF_ERROR(check_dimensions(header.width, header.height, options, name));
@@ -756,12 +712,11 @@ StatusOr<ImageHeader> check_image(std::span<const uint8_t> bytes, const DecodeOp
 StatusOr<DecodedImage> decode_image(std::span<const uint8_t> bytes, const DecodeOptions& options) {
   FACELENS_RETURN_IF_ERROR(check_options(options));
   if (bytes.empty()) {
-    return invalid_argument(std::string("empty image data: expected the bytes of a ") +
-                            kSupportedFormats + " file");
+    return invalid_argument(std::string("empty image data: expected the bytes of a ") + kSupportedFormats + " file");
   }
   if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(options.max_bytes)) {
-    return out_of_range("encoded image is " + std::to_string(bytes.size()) +
-                        " bytes, over the limit of " + std::to_string(options.max_bytes) +
+    return out_of_range("encoded image is " + std::to_string(bytes.size()) + " bytes, over the limit of " +
+                        std::to_string(options.max_bytes) +
                         " bytes: compress it more, or raise DecodeOptions.max_bytes (the "
                         "max_bytes config limit) to accept it");
   }
@@ -802,14 +757,12 @@ StatusOr<std::vector<uint8_t>> read_file_bytes(const std::string& path, int64_t 
   try {
     bytes.resize(static_cast<size_t>(size));
   } catch (const std::bad_alloc&) {
-    return resource_exhausted("out of memory reading " + std::to_string(size) + " bytes from '" +
-                              path + "'");
+    return resource_exhausted("out of memory reading " + std::to_string(size) + " bytes from '" + path + "'");
   }
   file.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   if (static_cast<uintmax_t>(file.gcount()) != size) {
-    return failed_precondition("read " + std::to_string(file.gcount()) + " of " +
-                               std::to_string(size) + " bytes from '" + path +
-                               "': the file changed while it was read; try again");
+    return failed_precondition("read " + std::to_string(file.gcount()) + " of " + std::to_string(size) +
+                               " bytes from '" + path + "': the file changed while it was read; try again");
   }
   return bytes;
 }

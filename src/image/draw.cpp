@@ -41,8 +41,7 @@ cv::Scalar to_scalar(Rgb color) { return cv::Scalar(color[0], color[1], color[2]
 void draw_box(Image& img, const Box& box, Rgb color, int thickness) {
   cv::Mat mat;
   cv::Point p1, p2;
-  if (!wrap(img, &mat) || !to_pixel(Point{box.x1, box.y1}, &p1) ||
-      !to_pixel(Point{box.x2, box.y2}, &p2)) {
+  if (!wrap(img, &mat) || !to_pixel(Point{box.x1, box.y1}, &p1) || !to_pixel(Point{box.x2, box.y2}, &p2)) {
     return;
   }
   cv::rectangle(mat, p1, p2, to_scalar(color), std::clamp(thickness, 1, kMaxThickness), cv::LINE_8);
@@ -52,8 +51,7 @@ void draw_point(Image& img, Point p, Rgb color, int radius) {
   cv::Mat mat;
   cv::Point centre;
   if (!wrap(img, &mat) || !to_pixel(p, &centre)) return;
-  cv::circle(mat, centre, std::clamp(radius, 0, kMaxRadius), to_scalar(color), cv::FILLED,
-             cv::LINE_8);
+  cv::circle(mat, centre, std::clamp(radius, 0, kMaxRadius), to_scalar(color), cv::FILLED, cv::LINE_8);
 }
 
 void draw_label(Image& img, Point at, const std::string& text, Rgb color) {
@@ -64,8 +62,8 @@ void draw_label(Image& img, Point at, const std::string& text, Rgb color) {
   int baseline = 0;
   const cv::Size size = cv::getTextSize(text, font, kLabelFontScale, /*thickness=*/1, &baseline);
   // putText places the baseline's left end; move it down so the text's top-left is `at`.
-  cv::putText(mat, text, cv::Point(corner.x, corner.y + size.height), font, kLabelFontScale,
-              to_scalar(color), /*thickness=*/1, cv::LINE_AA);
+  cv::putText(mat, text, cv::Point(corner.x, corner.y + size.height), font, kLabelFontScale, to_scalar(color),
+              /*thickness=*/1, cv::LINE_AA);
 }
 
 }  // namespace facelens::image
@@ -85,4 +83,3 @@ void draw_faces(Image& image, std::span<const Face> faces) {
 }
 
 }  // namespace facelens
-

@@ -31,24 +31,20 @@ bool is_sof(uint8_t marker) {
 // Reads TIFF integers in the byte order the TIFF header declared.
 class TiffReader {
  public:
-  TiffReader(std::span<const uint8_t> bytes, bool little_endian)
-      : bytes_(bytes), little_endian_(little_endian) {}
+  TiffReader(std::span<const uint8_t> bytes, bool little_endian) : bytes_(bytes), little_endian_(little_endian) {}
 
   bool u16(size_t offset, uint16_t* out) const {
     if (offset > bytes_.size() || bytes_.size() - offset < 2) return false;
     const uint8_t* p = bytes_.data() + offset;
-    *out = little_endian_ ? static_cast<uint16_t>(p[0] | (p[1] << 8))
-                          : static_cast<uint16_t>((p[0] << 8) | p[1]);
+    *out = little_endian_ ? static_cast<uint16_t>(p[0] | (p[1] << 8)) : static_cast<uint16_t>((p[0] << 8) | p[1]);
     return true;
   }
 
   bool u32(size_t offset, uint32_t* out) const {
     if (offset > bytes_.size() || bytes_.size() - offset < 4) return false;
     const uint8_t* p = bytes_.data() + offset;
-    *out = little_endian_ ? (uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) |
-                             (uint32_t{p[3]} << 24))
-                          : ((uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-                             (uint32_t{p[2]} << 8) | uint32_t{p[3]});
+    *out = little_endian_ ? (uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24))
+                          : ((uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]});
     return true;
   }
 

@@ -71,9 +71,8 @@ Status open_error(const std::string& path, int error) {
 
 Status write_png(const Image& image, const std::string& path) {
   if (image.empty() || image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    return invalid_argument("cannot write " + std::to_string(image.width) + "x" +
-                            std::to_string(image.height) + " image with " +
-                            std::to_string(image.pixels.size()) +
+    return invalid_argument("cannot write " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                            " image with " + std::to_string(image.pixels.size()) +
                             " bytes as PNG: expected a non-empty image with 3 * width * height "
                             "bytes of RGB");
   }
@@ -90,9 +89,8 @@ Status write_png(const Image& image, const std::string& path) {
   std::FILE* out = file.get();
   auto write = [&] {
     png_init_io(png, out);
-    png_set_IHDR(png, info, static_cast<png_uint_32>(image.width),
-                 static_cast<png_uint_32>(image.height), 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, static_cast<png_uint_32>(image.width), static_cast<png_uint_32>(image.height), 8,
+                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     png_write_image(png, rows.data());
     png_write_end(png, nullptr);

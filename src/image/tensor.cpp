@@ -56,8 +56,8 @@ Image crop(const Image& img, int x, int y, int w, int h) {
   return out;
 }
 
-void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width, int height,
-                        const Normalization& norm, float* out) {
+void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width, int height, const Normalization& norm,
+                        float* out) {
   int x1 = std::clamp(x, 0, img.width), y1 = std::clamp(y, 0, img.height);
   int x2 = std::clamp(x + w, 0, img.width), y2 = std::clamp(y + h, 0, img.height);
   if (x2 <= x1 || y2 <= y1) {
@@ -79,10 +79,22 @@ CropRect scaled_crop(const Box& box, float scale, int iw, int ih) {
   const float nw = bw * scale, nh = bh * scale;
   const float cx = box.x1 + bw / 2, cy = box.y1 + bh / 2;
   float x1 = cx - nw / 2, y1 = cy - nh / 2, x2 = cx + nw / 2, y2 = cy + nh / 2;
-  if (x1 < 0) { x2 -= x1; x1 = 0; }
-  if (y1 < 0) { y2 -= y1; y1 = 0; }
-  if (x2 > iw - 1) { x1 -= x2 - iw + 1; x2 = static_cast<float>(iw - 1); }
-  if (y2 > ih - 1) { y1 -= y2 - ih + 1; y2 = static_cast<float>(ih - 1); }
+  if (x1 < 0) {
+    x2 -= x1;
+    x1 = 0;
+  }
+  if (y1 < 0) {
+    y2 -= y1;
+    y1 = 0;
+  }
+  if (x2 > iw - 1) {
+    x1 -= x2 - iw + 1;
+    x2 = static_cast<float>(iw - 1);
+  }
+  if (y2 > ih - 1) {
+    y1 -= y2 - ih + 1;
+    y2 = static_cast<float>(ih - 1);
+  }
   CropRect r;
   r.x = std::max(0, static_cast<int>(x1));
   r.y = std::max(0, static_cast<int>(y1));

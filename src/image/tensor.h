@@ -36,8 +36,8 @@ Image resize(const Image& img, int width, int height);
 Image crop(const Image& img, int x, int y, int w, int h);
 
 // crop() then resize() then to_planar(), in one go.
-void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width, int height,
-                        const Normalization& norm, float* out);
+void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width, int height, const Normalization& norm,
+                        float* out);
 
 // An integer crop rectangle in image pixels.
 struct CropRect {

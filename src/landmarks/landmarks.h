@@ -25,6 +25,7 @@ class LandmarkModel final : public models::ModelService {
   // The 68 points for the face in `box` (the detector's crop_box), in image pixels.
   StatusOr<std::vector<Point>> predict68(const Image& img, const Box& box) const;
   StatusOr<FivePoints> predict(const Image& img, const Box& box) const;
+
  private:
   LandmarkModel(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, int out)
       : ModelService(e, std::move(s)), output_(out) {}

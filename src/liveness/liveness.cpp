@@ -35,7 +35,8 @@ StatusOr<Liveness> LivenessModel::score(const Image& img, const Box& box) const 
   runtime::TensorRef ref{input, {1, c, h, w}};
   FACELENS_ASSIGN_OR_RETURN(auto out, session_->run({&ref, 1}));
   Liveness l;
-  l.probabilities = entry_.string("activation", "softmax") == "softmax" ? softmax(out[output_].data) : out[output_].data;
+  l.probabilities =
+      entry_.string("activation", "softmax") == "softmax" ? softmax(out[output_].data) : out[output_].data;
   const size_t live = static_cast<size_t>(entry_.number("live_index", 0));
   if (live >= l.probabilities.size()) {
     return invalid_argument("manifest entry '" + entry_.id + "': live_index " + std::to_string(live) +

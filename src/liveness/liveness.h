@@ -44,7 +44,8 @@ class LivenessModel {
 //   auto l = (*fused)->score(img, face.box);   // l->probabilities: the mean softmax
 class FusedLiveness final : public models::ModelService {
  public:
-  static StatusOr<std::shared_ptr<const FusedLiveness>> create(std::vector<std::shared_ptr<const LivenessModel>> models);
+  static StatusOr<std::shared_ptr<const FusedLiveness>> create(
+      std::vector<std::shared_ptr<const LivenessModel>> models);
   StatusOr<Liveness> score(const Image& img, const Box& box) const;
   const std::vector<std::shared_ptr<const LivenessModel>>& models() const { return models_; }
   // entry() and session() are the first model's; sessions() every model's.

@@ -6,8 +6,8 @@ static Status check_contract(const ModelEntry& e, const runtime::Session& s) {
   if (s.inputs().empty()) return invalid_argument("model '" + s.model_path() + "' has no inputs");
   const auto& in = s.inputs()[0];
   if (!e.input.name.empty() && in.name != e.input.name) {
-    return invalid_argument("model '" + s.model_path() + "' has input '" + in.name + "', the manifest entry '" +
-                            e.id + "' says '" + e.input.name + "': fix input.name in the manifest");
+    return invalid_argument("model '" + s.model_path() + "' has input '" + in.name + "', the manifest entry '" + e.id +
+                            "' says '" + e.input.name + "': fix input.name in the manifest");
   }
   bool same = in.shape.size() == e.input.shape.size();
   for (size_t d = 0; same && d < in.shape.size(); ++d) {
@@ -26,10 +26,9 @@ static Status check_contract(const ModelEntry& e, const runtime::Session& s) {
   return Status::Ok();
 }
 
-StatusOr<std::shared_ptr<const runtime::Session>> open_session_unverified(const std::string& path,
-                                                                          const ModelEntry& entry,
-                                                                          std::shared_ptr<const runtime::Environment> env,
-                                                                          const runtime::SessionOptions& options) {
+StatusOr<std::shared_ptr<const runtime::Session>> open_session_unverified(
+    const std::string& path, const ModelEntry& entry, std::shared_ptr<const runtime::Environment> env,
+    const runtime::SessionOptions& options) {
   runtime::SessionOptions so = options;
   // The service feeds the manifest's input size (batch 1 first): fixed shapes, warmed up on CUDA.
   if (so.probe_shapes.empty() && !entry.input.shape.empty()) so.probe_shapes.push_back(entry.input.shape);

@@ -18,10 +18,9 @@ StatusOr<std::shared_ptr<const runtime::Session>> open_session(const ModelRegist
                                                                std::shared_ptr<const runtime::Environment> env,
                                                                const runtime::SessionOptions& options);
 // Creates the session for a model file outside the registry (a user's --detector FILE): no hash.
-StatusOr<std::shared_ptr<const runtime::Session>> open_session_unverified(const std::string& path,
-                                                                          const ModelEntry& entry,
-                                                                          std::shared_ptr<const runtime::Environment> env,
-                                                                          const runtime::SessionOptions& options);
+StatusOr<std::shared_ptr<const runtime::Session>> open_session_unverified(
+    const std::string& path, const ModelEntry& entry, std::shared_ptr<const runtime::Environment> env,
+    const runtime::SessionOptions& options);
 
 // Index of the session output the manifest names for `role` (outputs.<role>).
 StatusOr<int> output_index(const ModelEntry& entry, const runtime::Session& session, const std::string& role);

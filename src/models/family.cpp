@@ -239,7 +239,8 @@ std::vector<std::string> match_families(const ModelDescription& d, std::optional
       out.push_back("minifasnet");
     // Deepfake classifiers: a large face crop to one or two scores.
     const int64_t h = dim(d.inputs[0], 2), w = dim(d.inputs[0], 3);
-    if (h == w && h >= 160 && outs.size() == 1 && outs[0].shape.size() == 2 && (last(outs[0]) == 1 || last(outs[0]) == 2))
+    if (h == w && h >= 160 && outs.size() == 1 && outs[0].shape.size() == 2 &&
+        (last(outs[0]) == 1 || last(outs[0]) == 2))
       out.push_back("xception");
   }
   if (image_input(d, 1) && dim(d.inputs[0], 1) == 1 && dim(d.inputs[0], 2) == 64 && dim(d.inputs[0], 3) == 64 &&
@@ -275,15 +276,16 @@ StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDes
   const auto& outs = d.outputs;
   auto need = [&](size_t n) -> Status {
     if (outs.size() == n) return Status::Ok();
-    return invalid_argument("model '" + d.path + "' has " + std::to_string(outs.size()) + " outputs; family '" + family +
-                            "' has " + std::to_string(n) + ": " + info->signature);
+    return invalid_argument("model '" + d.path + "' has " + std::to_string(outs.size()) + " outputs; family '" +
+                            family + "' has " + std::to_string(n) + ": " + info->signature);
   };
   if (family == "ultraface") {
     FACELENS_RETURN_IF_ERROR(need(2));
     const bool first_scores = last(outs[0]) == 2;
     e.outputs = {{"scores", outs[first_scores ? 0 : 1].name}, {"boxes", outs[first_scores ? 1 : 0].name}};
   } else if (family == "scrfd") {
-    if (!multilevel_roles(d, {"score", "bbox", "kps"}, &e.outputs) && !multilevel_roles(d, {"score", "bbox"}, &e.outputs))
+    if (!multilevel_roles(d, {"score", "bbox", "kps"}, &e.outputs) &&
+        !multilevel_roles(d, {"score", "bbox"}, &e.outputs))
       return need(9);
   } else if (family == "yunet") {
     if (!multilevel_roles(d, {"cls", "obj", "bbox", "kps"}, &e.outputs)) return need(12);
@@ -362,7 +364,8 @@ StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptio
       sig += " -> ";
       for (size_t i = 0; i < fm.description.outputs.size(); ++i)
         sig += (i ? ", " : "") + fm.description.outputs[i].name + " " + fm.description.outputs[i].shape_string();
-      return invalid_argument("model '" + path + "' (" + sig + ") fits no " + (o.task ? std::string(name(*o.task)) + " " : "") +
+      return invalid_argument("model '" + path + "' (" + sig + ") fits no " +
+                              (o.task ? std::string(name(*o.task)) + " " : "") +
                               "family facelens knows: " + known_families_text() +
                               ". Name its family (--detector-family NAME etc.) if it follows one of them, or add "
                               "a manifest entry");

@@ -27,7 +27,7 @@
 namespace facelens::models {
 
 struct FamilyInfo {
-  std::string name;       // "scrfd"
+  std::string name;  // "scrfd"
   Task task;
   std::string signature;  // the input/output signature in words
 };
@@ -44,8 +44,8 @@ const FamilyInfo* find_family(const std::string& name);
 std::vector<std::string> match_families(const ModelDescription& d, std::optional<Task> task = std::nullopt);
 
 struct FileModelOptions {
-  std::string family;  // "" = recognise from the signature
-  std::optional<Task> task;  // none = any; else the family must be one of this task
+  std::string family;                      // "" = recognise from the signature
+  std::optional<Task> task;                // none = any; else the family must be one of this task
   std::vector<const Manifest*> manifests;  // searched by sha256 first
 };
 

@@ -56,7 +56,8 @@ StatusOr<ModelDescription> inspect_model(const std::string& path) {
   if (!f) return not_found("cannot open '" + path + "'");
   onnx::ModelProto model;
   if (!model.ParseFromIstream(&f) || !model.has_graph() || model.ir_version() <= 0) {
-    return invalid_argument("'" + path + "' is not an ONNX model (no ModelProto with a graph could be "
+    return invalid_argument("'" + path +
+                            "' is not an ONNX model (no ModelProto with a graph could be "
                             "read from it): check the file, or re-export it with torch.onnx.export / "
                             "tf2onnx");
   }

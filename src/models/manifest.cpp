@@ -55,8 +55,8 @@ constexpr Named<image::GraySource> kGraySources[] = {{"RGB", image::GraySource::
                                                      {"BGR", image::GraySource::kBGR}};
 
 constexpr Named<Task> kTasks[] = {{"detector", Task::kDetector},     {"landmarks", Task::kLandmarks},
-                                   {"recognizer", Task::kRecognizer}, {"liveness", Task::kLiveness},
-                                   {"deepfake", Task::kDeepfake},     {"attribute", Task::kAttribute}};
+                                  {"recognizer", Task::kRecognizer}, {"liveness", Task::kLiveness},
+                                  {"deepfake", Task::kDeepfake},     {"attribute", Task::kAttribute}};
 static_assert(std::size(kTasks) == kTaskCount);
 constexpr Named<Precision> kPrecisions[] = {
     {"fp32", Precision::kFp32}, {"fp16", Precision::kFp16}, {"int8", Precision::kInt8}};
@@ -106,9 +106,9 @@ std::string_view name(ResizeRule r) { return name_of(kResizeRules, r); }
 StatusOr<CropRule> parse_crop_rule(std::string_view name) { return parse_named(kCropRules, name, "crop"); }
 std::string_view name(CropRule r) { return name_of(kCropRules, r); }
 
-static const char* kKnown[] = {"id", "file", "sha256", "package", "package_path", "task", "family",
-                               "input", "outputs", "thresholds", "labels", "license", "source",
-                               "suppression", "box_shape", "five_points", "points_rounding", "gray_source"};
+static const char* kKnown[] = {"id",     "file",        "sha256",    "package",     "package_path",    "task",
+                               "family", "input",       "outputs",   "thresholds",  "labels",          "license",
+                               "source", "suppression", "box_shape", "five_points", "points_rounding", "gray_source"};
 
 // Parses the optional text key `key` of `e` with `parse` into `*out` (left as is when absent).
 template <typename E, typename Parse>
@@ -137,8 +137,8 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
     return invalid_argument("model manifest '" + origin + "' has no \"models\" array");
   }
   for (const auto& e : j["models"]) {
-    const std::string where = "model manifest '" + origin + "', entry " +
-                              (e.contains("id") ? e["id"].dump() : std::string("without id"));
+    const std::string where =
+        "model manifest '" + origin + "', entry " + (e.contains("id") ? e["id"].dump() : std::string("without id"));
     try {
       ModelEntry me;
       me.id = e.at("id").get<std::string>();
@@ -176,9 +176,9 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
           me.input.norm.std[k] = stdev[k];
         }
       }
-      FACELENS_RETURN_IF_ERROR(
-          read_enum(e, "gray_source", [](const std::string& n) { return parse_named(kGraySources, n, "gray_source"); },
-                    where, &me.input.norm.gray_source));
+      FACELENS_RETURN_IF_ERROR(read_enum(
+          e, "gray_source", [](const std::string& n) { return parse_named(kGraySources, n, "gray_source"); }, where,
+          &me.input.norm.gray_source));
       FACELENS_RETURN_IF_ERROR(read_enum(e, "suppression", parse_suppression, where, &me.detector.suppression));
       FACELENS_RETURN_IF_ERROR(read_enum(e, "box_shape", parse_box_shape, where, &me.detector.box_shape));
       me.detector.suppression_pixel_offset = e.value("suppression_pixel_offset", 0.0f);
@@ -206,8 +206,7 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
   }
   for (const auto& [service, id] : m.defaults) {
     if (!m.find(id)) {
-      return invalid_argument("model manifest '" + origin + "': default " + service + " '" + id +
-                              "' has no entry");
+      return invalid_argument("model manifest '" + origin + "': default " + service + " '" + id + "' has no entry");
     }
   }
   return m;
@@ -216,7 +215,8 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
 StatusOr<Manifest> load_manifest(const std::string& path) {
   std::ifstream f(path);
   if (!f) {
-    return not_found("model manifest '" + path + "' not found: run from the facelens checkout, "
+    return not_found("model manifest '" + path +
+                     "' not found: run from the facelens checkout, "
                      "or pass --models DIR / set FACELENS_MODELS to the folder with manifest.json");
   }
   std::stringstream ss;

@@ -140,8 +140,8 @@ struct ModelEntry {
   Task task = Task::kDetector;
   std::string family;  // "ultraface", "mobilefacenet", ...
   InputContract input;
-  DetectorContract detector;    // task "detector"
-  LandmarkContract landmarks;   // task "landmarks"
+  DetectorContract detector;                   // task "detector"
+  LandmarkContract landmarks;                  // task "landmarks"
   std::map<std::string, std::string> outputs;  // role -> output tensor name
   std::map<std::string, double> thresholds;
   std::map<std::string, double> numbers;       // other numeric facts (embedding_size, live_index...)

@@ -13,6 +13,8 @@
 
 #include "align/aligner.h"
 #include "attributes/attributes.h"
+#include "convert/auto_precision.h"
+#include "core/sha256.h"
 #include "deepfake/deepfake.h"
 #include "detect/detector.h"
 #include "image/tensor.h"
@@ -20,14 +22,12 @@
 #include "liveness/liveness.h"
 #include "models/binding.h"
 #include "models/family.h"
-#include "core/sha256.h"
 #include "models/registry.h"
-#include "convert/auto_precision.h"
 #include "recognize/recognizer.h"
 #include "runtime/batcher.h"
-#include "runtime/providers.h"
 #include "runtime/environment.h"
 #include "runtime/model_cache.h"
+#include "runtime/providers.h"
 #include "services/factory.h"
 
 namespace facelens {
@@ -92,9 +92,9 @@ constexpr std::string_view kNotConfigured[models::kTaskCount] = {
     "no attribute model configured (manifest entries with task \"attribute\")",
 };
 
-constexpr std::array<models::Task, models::kTaskCount> kTasks = {
-    models::Task::kDetector, models::Task::kLandmarks, models::Task::kRecognizer,
-    models::Task::kLiveness, models::Task::kDeepfake,  models::Task::kAttribute};
+constexpr std::array<models::Task, models::kTaskCount> kTasks = {models::Task::kDetector,   models::Task::kLandmarks,
+                                                                 models::Task::kRecognizer, models::Task::kLiveness,
+                                                                 models::Task::kDeepfake,   models::Task::kAttribute};
 
 size_t index(models::Task t) { return static_cast<size_t>(t); }
 
@@ -194,7 +194,7 @@ struct Engine::Impl {
   // The session of `e` at the precision EngineOptions::precision asks for its service: the file as
   // shipped, or an FP16/INT8 variant made or found in the cache (convert/auto_precision.h).
   StatusOr<std::shared_ptr<const runtime::Session>> open_at_precision(const models::ModelEntry& e,
-                                                                       const runtime::SessionOptions& so) const;
+                                                                      const runtime::SessionOptions& so) const;
   mutable std::mutex precision_mu;
   mutable std::map<const models::ModelEntry*, optimize::PrecisionChoice> precision_choices;
   // The recognizer's input through the dynamic batcher when batching is on (faces of concurrent
@@ -246,8 +246,7 @@ struct Engine::Impl {
     return batcher ? batcher->batch_sizes() : std::vector<uint64_t>{};
   }
 
-  static void log_placement(models::Task task, const std::string& id, const runtime::Session& s,
-                            Provider requested) {
+  static void log_placement(models::Task task, const std::string& id, const runtime::Session& s, Provider requested) {
     const std::string_view service = models::name(task);
     if (s.fallback_reason().empty()) {
       spdlog::info("{} '{}' runs on {}", service, id, s.provider());
@@ -257,7 +256,9 @@ struct Engine::Impl {
     // CPU is the expected place.
     const bool expected = requested == Provider::kAuto && s.cuda_absent();
     if (expected) spdlog::info("{} '{}' runs on {}: {}", service, id, s.provider(), s.fallback_reason());
-    else spdlog::warn("{} '{}' runs on {} because CUDA cannot be used: {}", service, id, s.provider(), s.fallback_reason());
+    else
+      spdlog::warn("{} '{}' runs on {} because CUDA cannot be used: {}", service, id, s.provider(),
+                   s.fallback_reason());
   }
 };
 
@@ -265,7 +266,8 @@ StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precisio
     const models::ModelEntry& e, const runtime::SessionOptions& so) const {
   // A model file given outside the manifest has no pinned sha256 to check.
   auto open_original = [&]() {
-    return from_file(e) ? models::open_session_unverified(e.file, e, env, so) : models::open_session(*registry, e, env, so);
+    return from_file(e) ? models::open_session_unverified(e.file, e, env, so)
+                        : models::open_session(*registry, e, env, so);
   };
   const std::string task(models::name(e.task));
   auto asked = options.precision.find(task);
@@ -277,7 +279,8 @@ StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precisio
     if (!p.ok()) {
       return invalid_argument("precision '" + precision + "' for model '" + e.id +
                               "' is not one of fp32, fp16, int8, auto: fix EngineOptions::precision ([runtime] or "
-                              "[services." + task + "] precision)");
+                              "[services." +
+                              task + "] precision)");
     }
     wanted = *p;
   }
@@ -342,8 +345,9 @@ static StatusOr<const models::ModelEntry*> pick(const models::Manifest& m, const
 StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   using models::Task;
   if (options.models_dir.empty()) {
-    return invalid_argument("no models folder given: set EngineOptions::models_dir to the folder with manifest.json "
-                            "(the tools take --models DIR or FACELENS_MODELS)");
+    return invalid_argument(
+        "no models folder given: set EngineOptions::models_dir to the folder with manifest.json "
+        "(the tools take --models DIR or FACELENS_MODELS)");
   }
   auto impl = std::make_unique<Impl>(options);
   impl->models_dir = options.models_dir;
@@ -382,8 +386,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   }
   FACELENS_ASSIGN_OR_RETURN(auto deepfake, pick(m, "deepfake", options.deepfake, false));
   if (!options.detector_file.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(detector, impl->add_file(options.detector_file, options.detector_family, Task::kDetector,
-                                                       "--detector"));
+    FACELENS_ASSIGN_OR_RETURN(
+        detector, impl->add_file(options.detector_file, options.detector_family, Task::kDetector, "--detector"));
     impl->set_entry(Task::kDetector, detector);
   }
   if (!options.recognizer_file.empty()) {
@@ -400,8 +404,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   }
   impl->set_entries(Task::kLiveness, std::move(liveness));
   if (!options.deepfake_file.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(deepfake, impl->add_file(options.deepfake_file, options.deepfake_family, Task::kDeepfake,
-                                                       "--deepfake"));
+    FACELENS_ASSIGN_OR_RETURN(
+        deepfake, impl->add_file(options.deepfake_file, options.deepfake_family, Task::kDeepfake, "--deepfake"));
   }
   impl->set_entry(Task::kDeepfake, deepfake);
   // Every attribute model is a service of its own.
@@ -423,7 +427,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
   for (auto& task_slots : impl->slots) {
     for (auto& slot : task_slots) {
       const models::ModelEntry& first = *slot->entries.front();
-      slot->cache_key = first.task == Task::kAttribute ? "attribute:" + first.id : std::string(models::name(first.task));
+      slot->cache_key =
+          first.task == Task::kAttribute ? "attribute:" + first.id : std::string(models::name(first.task));
       uint64_t bytes = 0;
       for (const auto* e : slot->entries) bytes += file_bytes(impl->registry->path_of(*e));
       slot->service.bind(&impl->cache, slot->cache_key, bytes);
@@ -458,7 +463,8 @@ StatusOr<std::vector<std::vector<float>>> Engine::embed_aligned(std::span<const 
   const int n = rec->input_size();
   for (const auto& a : aligned)
     if (a.empty()) return invalid_argument("embed_aligned: empty face crop");
-  const bool fit = std::all_of(aligned.begin(), aligned.end(), [n](const Image& a) { return a.width == n && a.height == n; });
+  const bool fit =
+      std::all_of(aligned.begin(), aligned.end(), [n](const Image& a) { return a.width == n && a.height == n; });
   if (fit) return rec->embed(aligned);
   std::vector<Image> resized;
   resized.reserve(aligned.size());

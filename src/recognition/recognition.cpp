@@ -24,11 +24,12 @@ StatusOr<std::unique_ptr<Recognition>> Recognition::create(std::shared_ptr<const
   const std::string& declared = gallery->options().model_id;
   const std::string recognizer = engine->recognizer_model_id();
   if (!declared.empty() && declared != recognizer)
-    return failed_precondition("the gallery " + gallery->stats().store + " was opened for the recognizer '" +
-                               declared + "' but the engine's recognizer is '" + recognizer +
+    return failed_precondition("the gallery " + gallery->stats().store + " was opened for the recognizer '" + declared +
+                               "' but the engine's recognizer is '" + recognizer +
                                "': open the gallery with GalleryOptions::model_id '" + recognizer +
                                "' (gallery_options_for(engine, options) sets it), or configure the engine with the "
-                               "recognizer '" + declared + "'");
+                               "recognizer '" +
+                               declared + "'");
   return std::unique_ptr<Recognition>(new Recognition(std::move(engine), std::move(gallery)));
 }
 

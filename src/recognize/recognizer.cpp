@@ -31,12 +31,13 @@ StatusOr<std::shared_ptr<const Recognizer>> Recognizer::create(const models::Mod
   if (entry.outputs.count("norm")) {
     FACELENS_ASSIGN_OR_RETURN(norm_out, models::output_index(entry, *session, "norm"));
   }
-  const bool batched = !session->inputs().empty() && !session->inputs()[0].shape.empty() &&
-                       session->inputs()[0].shape[0] < 0;
+  const bool batched =
+      !session->inputs().empty() && !session->inputs()[0].shape.empty() && session->inputs()[0].shape[0] < 0;
   return std::shared_ptr<const Recognizer>(new Recognizer(entry, std::move(session), out, norm_out, batched));
 }
 
-StatusOr<std::vector<Embedding>> Recognizer::run_batch(std::span<const Image> faces, std::vector<float>* quality) const {
+StatusOr<std::vector<Embedding>> Recognizer::run_batch(std::span<const Image> faces,
+                                                       std::vector<float>* quality) const {
   const int s = entry_.input.width(), c = entry_.input.norm.channels();
   const size_t per = static_cast<size_t>(c) * s * s;
   std::vector<float> input(per * faces.size());

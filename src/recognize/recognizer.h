@@ -45,7 +45,10 @@ class Recognizer final : public models::ModelService {
  private:
   Recognizer(const models::ModelEntry& e, std::shared_ptr<const runtime::Session> s, int out, int norm_out,
              bool batched)
-      : ModelService(e, std::move(s)), output_(out), norm_output_(norm_out), batched_(batched),
+      : ModelService(e, std::move(s)),
+        output_(out),
+        norm_output_(norm_out),
+        batched_(batched),
         feature_norm_quality_(e.string("quality", "") == "feature_norm") {}
   StatusOr<std::vector<Embedding>> run_batch(std::span<const Image> faces, std::vector<float>* quality) const;
   int output_;

@@ -59,8 +59,9 @@ std::unique_ptr<CudaLibraries> CudaLibraries::open() {
 
   c->cudart_ = dlopen(kCudaRuntimeLibrary, RTLD_NOW | RTLD_LOCAL);
   if (!c->cudart_) {
-    c->status_ = unavailable(std::string(kCudaRuntimeLibrary) + " (the CUDA 13 runtime) cannot be loaded: " +
-                             last_dlerror() + ": install CUDA 13 or add its lib folder to LD_LIBRARY_PATH");
+    c->status_ =
+        unavailable(std::string(kCudaRuntimeLibrary) + " (the CUDA 13 runtime) cannot be loaded: " + last_dlerror() +
+                    ": install CUDA 13 or add its lib folder to LD_LIBRARY_PATH");
   } else if (!bind(c->cudart_, "cudaGetDeviceCount", &a.cudaGetDeviceCount) ||
              !bind(c->cudart_, "cudaRuntimeGetVersion", &a.cudaRuntimeGetVersion) ||
              !bind(c->cudart_, "cudaDriverGetVersion", &a.cudaDriverGetVersion) ||
@@ -76,11 +77,12 @@ std::unique_ptr<CudaLibraries> CudaLibraries::open() {
     int n = 0;
     const int rc = a.cudaGetDeviceCount(&n);
     if (rc != kCudaSuccess) {
-      c->status_ = unavailable(explain_cuda_device_count_error(rc, a.cudaGetErrorName(rc), a.cudaGetErrorString(rc),
-                                                               driver_error));
+      c->status_ = unavailable(
+          explain_cuda_device_count_error(rc, a.cudaGetErrorName(rc), a.cudaGetErrorString(rc), driver_error));
     } else if (n <= 0) {
-      c->status_ = unavailable("the CUDA runtime counts no device (CUDA_VISIBLE_DEVICES empty, or a container without "
-                               "--gpus): run on a GPU host or use --provider cpu");
+      c->status_ = unavailable(
+          "the CUDA runtime counts no device (CUDA_VISIBLE_DEVICES empty, or a container without "
+          "--gpus): run on a GPU host or use --provider cpu");
     } else {
       const bool driver_api = driver_error.empty() && a.cuInit(0) == kCudaSuccess;
       for (int i = 0; i < n; ++i) {
@@ -110,7 +112,8 @@ std::unique_ptr<CudaLibraries> CudaLibraries::open() {
   } else {
     c->cudnn_version_ = static_cast<int>(a.cudnnGetVersion());
     if (c->cudnn_version_ < 90000) {
-      c->cudnn_status_ = unavailable("cuDNN " + std::to_string(c->cudnn_version_) + " is older than the 9.x the CUDA "
+      c->cudnn_status_ = unavailable("cuDNN " + std::to_string(c->cudnn_version_) +
+                                     " is older than the 9.x the CUDA "
                                      "provider was built with: install cuDNN 9");
     }
   }
@@ -133,8 +136,8 @@ StatusOr<std::pair<uint64_t, uint64_t>> CudaLibraries::memory_info(int ordinal) 
   size_t free = 0, total = 0;
   if (rc == kCudaSuccess) rc = api_->cudaMemGetInfo(&free, &total);
   if (rc != kCudaSuccess) {
-    return internal_error(std::string("cudaMemGetInfo on device ") + std::to_string(ordinal) + " failed: " +
-                          api_->cudaGetErrorName(rc) + ": " + api_->cudaGetErrorString(rc));
+    return internal_error(std::string("cudaMemGetInfo on device ") + std::to_string(ordinal) +
+                          " failed: " + api_->cudaGetErrorName(rc) + ": " + api_->cudaGetErrorString(rc));
   }
   return std::make_pair(static_cast<uint64_t>(free), static_cast<uint64_t>(total));
 }
@@ -143,8 +146,10 @@ std::string explain_cuda_device_count_error(int code, const std::string& name, c
                                             const std::string& driver_error) {
   const std::string cuda = "cudaGetDeviceCount: " + name + " (" + std::to_string(code) + "): " + text;
   if (!driver_error.empty()) {
-    return std::string(kCudaDriverLibrary) + " (the NVIDIA driver) is missing: this machine has no NVIDIA GPU driver; "
-           "run on a GPU host or use --provider cpu [" + driver_error + "; " + cuda + "]";
+    return std::string(kCudaDriverLibrary) +
+           " (the NVIDIA driver) is missing: this machine has no NVIDIA GPU driver; "
+           "run on a GPU host or use --provider cpu [" +
+           driver_error + "; " + cuda + "]";
   }
   if (code == kCudaErrorInsufficientDriver) {
     return "the NVIDIA driver is older than the CUDA 13 runtime needs: update the driver (580 or newer) [" + cuda + "]";
@@ -167,8 +172,9 @@ StatusOr<int> cuda_ordinal_of(const std::unordered_map<std::string, std::string>
     return id;
   }
   if (memory_device_id >= 0) return memory_device_id;
-  return internal_error("the CUDA EP device has neither a device_id option nor a device memory info: cannot tell its "
-                        "CUDA ordinal");
+  return internal_error(
+      "the CUDA EP device has neither a device_id option nor a device memory info: cannot tell its "
+      "CUDA ordinal");
 }
 
 Status check_cuda_device_ids(std::span<const int> ids, int device_count, std::span<const int> ep_ordinals) {
@@ -176,7 +182,8 @@ Status check_cuda_device_ids(std::span<const int> ids, int device_count, std::sp
     if (id < 0 || id >= device_count) {
       return invalid_argument("CUDA device " + std::to_string(id) + " does not exist: the CUDA runtime counts " +
                               std::to_string(device_count) + " device(s) (ordinals 0.." +
-                              std::to_string(device_count - 1) + "; CUDA_VISIBLE_DEVICES renumbers them): fix "
+                              std::to_string(device_count - 1) +
+                              "; CUDA_VISIBLE_DEVICES renumbers them): fix "
                               "device_ids / --device");
     }
     if (std::find(ep_ordinals.begin(), ep_ordinals.end(), id) == ep_ordinals.end()) {

@@ -85,8 +85,9 @@ Status Environment::init_cuda(const std::string& configured_path) const {
     std::string have;
     for (const auto& p : providers) have += (have.empty() ? "" : ", ") + p;
     cuda_absent_ = true;
-    return unavailable("the loaded ONNX Runtime core " + core_library() + " is a build without CUDA (its providers: " +
-                       have + "), which cannot run the CUDA provider: run scripts/setup.sh --gpu and build with "
+    return unavailable("the loaded ONNX Runtime core " + core_library() +
+                       " is a build without CUDA (its providers: " + have +
+                       "), which cannot run the CUDA provider: run scripts/setup.sh --gpu and build with "
                        "ONNXRUNTIME_ROOT=.deps/onnxruntime-cuda (see docs/gpu.md)");
   }
   // 2. The provider library.
@@ -114,8 +115,8 @@ Status Environment::init_cuda(const std::string& configured_path) const {
     for (const auto& d : env_->GetEpDevices()) registered |= std::string(d.EpName()) == kCudaEpName;
     if (!registered) env_->RegisterExecutionProviderLibrary("facelens_cuda", path);
   } catch (const Ort::Exception& e) {
-    return unavailable("the CUDA execution provider " + path + " could not be loaded: " +
-                       explain_cuda_registration_error(e.what()));
+    return unavailable("the CUDA execution provider " + path +
+                       " could not be loaded: " + explain_cuda_registration_error(e.what()));
   }
   // 5. Its devices by CUDA ordinal (its EP options' device_id): ORT's hardware device id is a PCI
   //    device type and its enumeration order need not follow the ordinals.

@@ -19,7 +19,7 @@ struct Env;
 namespace facelens::runtime {
 
 struct EpDeviceInfo {
-  std::string ep_name;    // e.g. "CPUExecutionProvider"
+  std::string ep_name;  // e.g. "CPUExecutionProvider"
   std::string ep_vendor;
   std::string device_type;  // "CPU", "GPU", "NPU"
   std::string device_vendor;
@@ -78,6 +78,7 @@ class Environment {
 
  private:
   Status init_cuda(const std::string& configured_path) const;
+
  private:
   explicit Environment(std::unique_ptr<Ort::Env> env);
   std::unique_ptr<Ort::Env> env_;

@@ -19,7 +19,7 @@ class ModelCache {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
   struct Limits {
-    double idle_unload_seconds = 0;  // 0 = never
+    double idle_unload_seconds = 0;    // 0 = never
     uint64_t memory_budget_bytes = 0;  // 0 = no budget
   };
   struct Loaded {

@@ -14,7 +14,7 @@ namespace facelens::runtime {
 // One node of the record: the provider it was assigned to, its domain and operator type.
 struct AssignedNode {
   std::string ep;
-  std::string domain;   // "" or "ai.onnx" for standard operators
+  std::string domain;  // "" or "ai.onnx" for standard operators
   std::string op_type;
 };
 

@@ -32,8 +32,10 @@ std::string explain_cuda_registration_error(const std::string& msg) {
   if (std::regex_search(msg, m, missing)) {
     const std::string lib = m[1].str();
     if (lib.rfind("libcuda.so", 0) == 0) {
-      return lib + " (the NVIDIA driver) is missing: this machine has no NVIDIA GPU driver; run on a GPU host or "
-                   "use --provider cpu [" + msg + "]";
+      return lib +
+             " (the NVIDIA driver) is missing: this machine has no NVIDIA GPU driver; run on a GPU host or "
+             "use --provider cpu [" +
+             msg + "]";
     }
     std::string what = "a CUDA library";
     if (lib.rfind("libcudnn", 0) == 0) what = "cuDNN 9";

@@ -302,8 +302,7 @@ size_t pick_least_loaded(std::span<const int> depths, size_t start) {
 }
 
 StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const Environment> env,
-                                                         const std::string& model_path,
-                                                         const SessionOptions& options) {
+                                                         const std::string& model_path, const SessionOptions& options) {
   if (!std::filesystem::is_regular_file(model_path)) {
     return not_found("model file '" + model_path + "' does not exist: run scripts/setup.sh or fix the path");
   }
@@ -323,8 +322,8 @@ StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const E
     if (usable.ok()) usable = env->cudnn_status();
     if (!usable.ok()) reason = usable.message();
     for (size_t k = 0; reason.empty() && k < ids.size(); ++k) {
-      auto r = try_cuda(*env, model_path, options, ids[k], *s->cpu_memory_, &s->conv_search_, &s->staging_error_,
-                        &reason);
+      auto r =
+          try_cuda(*env, model_path, options, ids[k], *s->cpu_memory_, &s->conv_search_, &s->staging_error_, &reason);
       if (r) s->replicas_.push_back(std::move(r));
     }
     // All devices or none: a pool that lost a device is reported, not silently shrunk.
@@ -416,8 +415,8 @@ int Session::output_index(const std::string& name) const {
 
 StatusOr<std::vector<Tensor>> Session::run(std::span<const TensorRef> inputs, RunFlags flags) const {
   if (inputs.size() != inputs_.size()) {
-    return invalid_argument("model '" + path_ + "' takes " + std::to_string(inputs_.size()) +
-                            " inputs, got " + std::to_string(inputs.size()));
+    return invalid_argument("model '" + path_ + "' takes " + std::to_string(inputs_.size()) + " inputs, got " +
+                            std::to_string(inputs.size()));
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto& want = inputs_[i].shape;
@@ -434,9 +433,8 @@ StatusOr<std::vector<Tensor>> Session::run(std::span<const TensorRef> inputs, Ru
                               ": check input.shape in the model manifest");
     }
     if (n != static_cast<int64_t>(inputs[i].data.size())) {
-      return internal_error("input '" + inputs_[i].name + "': shape " + shape_to_string(got) +
-                            " needs " + std::to_string(n) + " values, buffer has " +
-                            std::to_string(inputs[i].data.size()));
+      return internal_error("input '" + inputs_[i].name + "': shape " + shape_to_string(got) + " needs " +
+                            std::to_string(n) + " values, buffer has " + std::to_string(inputs[i].data.size()));
     }
   }
   // The replica (device) with the fewest calls in flight; equal loads rotate.

@@ -18,7 +18,7 @@
 namespace Ort {
 struct Session;
 struct MemoryInfo;
-}
+}  // namespace Ort
 
 namespace facelens::runtime {
 
@@ -38,8 +38,8 @@ struct SessionOptions {
   // On the CPU, the number of identical sessions in the pool (for tests of the balancing logic;
   // one CPU session already uses every core).
   int cpu_replicas = 1;
-  bool require_gpu = false;   // no CPU fallback: an error saying why CUDA cannot be used
-  std::string cuda_ep_path;   // "" = next to the loaded libonnxruntime (the CLI reads $FACELENS_CUDA_EP)
+  bool require_gpu = false;  // no CPU fallback: an error saying why CUDA cannot be used
+  std::string cuda_ep_path;  // "" = next to the loaded libonnxruntime (the CLI reads $FACELENS_CUDA_EP)
   // Run through an IoBinding (inputs copied to the device once, outputs bound to host memory and
   // copied back once). Always on for CUDA sessions; on CPU only when asked (tests compare paths).
   bool io_binding = false;
@@ -113,8 +113,7 @@ size_t pick_least_loaded(std::span<const int> depths, size_t start);
 class Session {
  public:
   static StatusOr<std::shared_ptr<const Session>> create(std::shared_ptr<const Environment> env,
-                                                         const std::string& model_path,
-                                                         const SessionOptions& options);
+                                                         const std::string& model_path, const SessionOptions& options);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

@@ -10,8 +10,21 @@ namespace {
 bool is_tchar(unsigned char c) {  // RFC 9110 token characters
   if (std::isalnum(c)) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~': return true;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~': return true;
     default: return false;
   }
 }
@@ -167,7 +180,8 @@ RequestParser::Result RequestParser::parse_head() {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u == 0x7f) return fail(400, "control character or space in the request target");
   }
-  if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || !std::isdigit(static_cast<unsigned char>(version[7]))) {
+  if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." ||
+      !std::isdigit(static_cast<unsigned char>(version[7]))) {
     if (version.substr(0, 5) == "HTTP/") return fail(505, "only HTTP/1.0 and HTTP/1.1 are served");
     return fail(400, "malformed HTTP version in the request line");
   }
@@ -295,8 +309,8 @@ RequestParser::Result RequestParser::consume_chunked(std::string_view& bytes) {
         }
         line_.clear();
         if (req_.body.size() + n > static_cast<uint64_t>(limits_.max_body_bytes)) {
-          return fail(413, "chunked request body over the server's limit of " +
-                               std::to_string(limits_.max_body_bytes) + " bytes");
+          return fail(413, "chunked request body over the server's limit of " + std::to_string(limits_.max_body_bytes) +
+                               " bytes");
         }
         chunk_left_ = n;
         phase_ = n == 0 ? Phase::kTrailer : Phase::kChunkData;
@@ -404,7 +418,8 @@ std::string header_param(std::string_view value, std::string_view key) {
 
 }  // namespace
 
-StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, std::string_view body, size_t max_parts) {
+StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, std::string_view body,
+                                                size_t max_parts) {
   const std::string boundary = header_param(content_type, "boundary");
   if (boundary.empty() || boundary.size() > 200) {
     return invalid_argument("multipart/form-data without a boundary (or one over 200 characters) in Content-Type");
@@ -431,7 +446,8 @@ StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, s
     while (pos < body.size() && (body[pos] == ' ' || body[pos] == '\t')) ++pos;
     if (body.substr(pos, 2) != "\r\n") return invalid_argument("malformed multipart body (no CRLF after a boundary)");
     pos += 2;
-    if (parts.size() >= max_parts) return invalid_argument("more than " + std::to_string(max_parts) + " multipart parts");
+    if (parts.size() >= max_parts)
+      return invalid_argument("more than " + std::to_string(max_parts) + " multipart parts");
     size_t head_end = body.find("\r\n\r\n", pos);
     // A part without headers starts right with the empty line.
     std::string_view head;
@@ -460,7 +476,8 @@ StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, s
       }
     }
     size_t end = find(pos);
-    if (end == std::string_view::npos) return invalid_argument("multipart body ends inside a part (no closing boundary)");
+    if (end == std::string_view::npos)
+      return invalid_argument("multipart body ends inside a part (no closing boundary)");
     part.data = body.substr(pos, end - pos);
     parts.push_back(std::move(part));
     pos = end + delimiter.size();
@@ -479,10 +496,12 @@ bool json_depth_within(std::string_view text, int max_depth) {
     }
     switch (c) {
       case '"': in_string = true; break;
-      case '[': case '{':
+      case '[':
+      case '{':
         if (++depth > max_depth) return false;
         break;
-      case ']': case '}':
+      case ']':
+      case '}':
         if (depth > 0) --depth;
         break;
       default: break;

@@ -29,13 +29,13 @@ struct HttpLimits {
 };
 
 struct HttpRequest {
-  std::string method;  // as sent (methods are case-sensitive)
-  std::string target;  // the raw request-target
-  std::string path;    // percent-decoded path of the target
-  std::string query;   // raw query string (after '?'), not decoded
-  int version_minor = 1;  // HTTP/1.<minor>
+  std::string method;                                        // as sent (methods are case-sensitive)
+  std::string target;                                        // the raw request-target
+  std::string path;                                          // percent-decoded path of the target
+  std::string query;                                         // raw query string (after '?'), not decoded
+  int version_minor = 1;                                     // HTTP/1.<minor>
   std::vector<std::pair<std::string, std::string>> headers;  // names in lower case, values trimmed
-  std::string body;    // de-chunked
+  std::string body;                                          // de-chunked
   bool keep_alive = true;
   bool expect_continue = false;
   int64_t content_length = -1;  // -1: none (chunked or no body)
@@ -75,12 +75,12 @@ class RequestParser {
   Phase phase_ = Phase::kHead;
   bool started_ = false;
   HttpRequest req_;
-  std::string head_;        // request line + headers while they arrive
-  size_t scan_ = 0;         // where the search for the end of the headers resumes
-  std::string line_;        // a chunk-size or trailer line while it arrives
+  std::string head_;  // request line + headers while they arrive
+  size_t scan_ = 0;   // where the search for the end of the headers resumes
+  std::string line_;  // a chunk-size or trailer line while it arrives
   uint64_t chunk_left_ = 0;
   size_t trailer_bytes_ = 0;
-  std::string pending_;     // bytes after a complete request
+  std::string pending_;  // bytes after a complete request
   int error_status_ = 0;
   std::string error_message_;
 };

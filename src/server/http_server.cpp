@@ -57,8 +57,8 @@ const char* reason_phrase(int status) {
 
 namespace {
 
-constexpr double kLingerSeconds = 2;  // reading and discarding after an error answer before close
-constexpr int kMaxLingering = 256;    // connections lingering at once; beyond: closed at once
+constexpr double kLingerSeconds = 2;                    // reading and discarding after an error answer before close
+constexpr int kMaxLingering = 256;                      // connections lingering at once; beyond: closed at once
 constexpr auto kTick = std::chrono::milliseconds(100);  // deadline checks
 
 const char* error_code_of(int status) {
@@ -127,8 +127,8 @@ struct Conn {
   enum class State { kIdle, kReading, kBusy, kLinger };
   explicit Conn(const HttpLimits& limits) : parser(limits) {}
   int fd = -1;
-  std::string client;     // peer address without the port
-  bool counted = false;   // counts toward the per-client and total caps
+  std::string client;    // peer address without the port
+  bool counted = false;  // counts toward the per-client and total caps
   RequestParser parser;
   State state = State::kIdle;
   Clock::time_point since;       // idle since / first byte / linger start
@@ -314,12 +314,14 @@ struct HttpServer::Impl {
       const int from_client = per_client.count(ref.client) ? per_client[ref.client] : 0;
       if (n_counted >= o.max_connections) {
         ++counters.rejected_total_cap;
-        fail_and_linger(ref, 503, "the server has " + std::to_string(n_counted) +
-                                      " connections open, its limit: retry in a second");
+        fail_and_linger(
+            ref, 503,
+            "the server has " + std::to_string(n_counted) + " connections open, its limit: retry in a second");
       } else if (from_client >= o.max_connections_per_client) {
         ++counters.rejected_client_cap;
-        fail_and_linger(ref, 503, "this client address has " + std::to_string(from_client) +
-                                      " connections open, the limit per client: reuse them or retry in a second");
+        fail_and_linger(ref, 503,
+                        "this client address has " + std::to_string(from_client) +
+                            " connections open, the limit per client: reuse them or retry in a second");
       } else {
         ref.counted = true;
         ++n_counted;
@@ -362,7 +364,8 @@ struct HttpServer::Impl {
           break;
         case Conn::State::kReading:
           if (!c->headers_seen && now - c->since > seconds(o.header_timeout_seconds)) expired.emplace_back(fd, 1);
-          else if (c->headers_seen && now - c->headers_at > seconds(o.body_timeout_seconds)) expired.emplace_back(fd, 2);
+          else if (c->headers_seen && now - c->headers_at > seconds(o.body_timeout_seconds))
+            expired.emplace_back(fd, 2);
           break;
         case Conn::State::kLinger:
           if (now - c->since > seconds(kLingerSeconds)) expired.emplace_back(fd, 3);
@@ -376,12 +379,13 @@ struct HttpServer::Impl {
         close_conn(fd);
       } else if (why == 1) {
         ++counters.header_timeouts;
-        fail_and_linger(*conns[fd], 408, "the request line and headers did not arrive within " +
-                                             std::to_string(o.header_timeout_seconds) + " s");
+        fail_and_linger(
+            *conns[fd], 408,
+            "the request line and headers did not arrive within " + std::to_string(o.header_timeout_seconds) + " s");
       } else if (why == 2) {
         ++counters.body_timeouts;
-        fail_and_linger(*conns[fd], 408, "the request body did not arrive within " +
-                                             std::to_string(o.body_timeout_seconds) + " s");
+        fail_and_linger(*conns[fd], 408,
+                        "the request body did not arrive within " + std::to_string(o.body_timeout_seconds) + " s");
       } else {
         close_conn(fd);
       }
@@ -511,7 +515,8 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::bind(const Options& options, H
                                                 : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   impl->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (impl->epoll_fd < 0 || impl->wake_fd < 0) return internal_error(std::string("epoll/eventfd: ") + std::strerror(errno));
+  if (impl->epoll_fd < 0 || impl->wake_fd < 0)
+    return internal_error(std::string("epoll/eventfd: ") + std::strerror(errno));
   impl->watch(impl->listen_fd);
   impl->watch(impl->wake_fd);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
@@ -549,7 +554,7 @@ bool HttpServer::stopping() const { return impl_->stop_requested; }
 
 HttpServer::Stats HttpServer::stats() const {
   const auto& c = impl_->counters;
-  return {c.open, c.accepted, c.rejected_total_cap, c.rejected_client_cap, c.header_timeouts,
+  return {c.open,          c.accepted,    c.rejected_total_cap, c.rejected_client_cap, c.header_timeouts,
           c.body_timeouts, c.idle_closed, c.bad_requests};
 }
 

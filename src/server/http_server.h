@@ -75,14 +75,14 @@ class HttpServer {
   };
   // Connection-level counts, for /metrics.
   struct Stats {
-    int64_t open = 0;                  // connections open now
-    int64_t accepted = 0;              // since start
-    int64_t rejected_total_cap = 0;    // 503: max_connections reached
-    int64_t rejected_client_cap = 0;   // 503: max_connections_per_client reached
-    int64_t header_timeouts = 0;       // 408 before the headers were complete
-    int64_t body_timeouts = 0;         // 408 before the body was complete
-    int64_t idle_closed = 0;           // keep-alive connections closed when idle
-    int64_t bad_requests = 0;          // answered by the parser (400/413/417/431/501/505)
+    int64_t open = 0;                 // connections open now
+    int64_t accepted = 0;             // since start
+    int64_t rejected_total_cap = 0;   // 503: max_connections reached
+    int64_t rejected_client_cap = 0;  // 503: max_connections_per_client reached
+    int64_t header_timeouts = 0;      // 408 before the headers were complete
+    int64_t body_timeouts = 0;        // 408 before the body was complete
+    int64_t idle_closed = 0;          // keep-alive connections closed when idle
+    int64_t bad_requests = 0;         // answered by the parser (400/413/417/431/501/505)
   };
 
   // Binds and listens (so a port in use fails here).

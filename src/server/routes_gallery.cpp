@@ -46,8 +46,12 @@ void Server::Impl::install_gallery_routes() {
     json meta = server::json_depth_within(i.metadata_json, options.max_json_depth)
                     ? json::parse(i.metadata_json, nullptr, false)
                     : json(nullptr);
-    return json{{"id", i.name}, {"name", i.name}, {"metadata", meta.is_object() ? meta : json::object()},
-                {"faces", i.n_faces}, {"created_at", i.created_at}, {"updated_at", i.updated_at}};
+    return json{{"id", i.name},
+                {"name", i.name},
+                {"metadata", meta.is_object() ? meta : json::object()},
+                {"faces", i.n_faces},
+                {"created_at", i.created_at},
+                {"updated_at", i.updated_at}};
   };
   route("GET", "/v1/identities", Role::kUser, false, [this, identity_json](Request& r) {
     if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
@@ -69,8 +73,11 @@ void Server::Impl::install_gallery_routes() {
       if (auto fs = gallery->faces(); fs.ok()) {
         for (const auto& f : *fs) {
           if (f.name != name) continue;
-          faces.push_back({{"face_id", f.id}, {"model_id", f.model_id}, {"quality", f.quality},
-                           {"box", {f.box.x1, f.box.y1, f.box.x2, f.box.y2}}, {"image_sha256", f.image_sha256},
+          faces.push_back({{"face_id", f.id},
+                           {"model_id", f.model_id},
+                           {"quality", f.quality},
+                           {"box", {f.box.x1, f.box.y1, f.box.x2, f.box.y2}},
+                           {"image_sha256", f.image_sha256},
                            {"created_at", f.created_at}});
         }
       }
@@ -93,9 +100,13 @@ void Server::Impl::install_gallery_routes() {
     eo.largest_face = *largest == "true";
     auto e = recognition->enroll(name, *bytes, eo);
     if (!e.ok()) return send_status(r.res, e.status());
-    send_json(r.res, 201, {{"id", e->name}, {"name", e->name}, {"face_id", e->face_id},
-                           {"image_sha256", e->image_sha256}, {"box", format::to_json(e->face)["box"]},
-                           {"sharpness", e->sharpness}});
+    send_json(r.res, 201,
+              {{"id", e->name},
+               {"name", e->name},
+               {"face_id", e->face_id},
+               {"image_sha256", e->image_sha256},
+               {"box", format::to_json(e->face)["box"]},
+               {"sharpness", e->sharpness}});
   };
   route("POST", "/v1/identities", Role::kAdmin, true, [this, enroll](Request& r) {
     auto name = param(r, "name");

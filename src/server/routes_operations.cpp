@@ -2,8 +2,8 @@
 // the web page at /.
 #include <string>
 
-#include "facelens/version.h"
 #include "facelens/result_json.h"
+#include "facelens/version.h"
 #include "server/server_impl.h"
 #include "server/static_assets.h"
 
@@ -27,7 +27,8 @@ void Server::Impl::install_operation_routes() {
   route("GET", "/health", Role::kUser, false, [this](Request& r) {
     json services = json::array();
     for (const auto& s : engine->services()) {
-      json e = {{"service", s.service}, {"model", s.model_id}, {"loaded", s.loaded}, {"requested_provider", s.requested}};
+      json e = {
+          {"service", s.service}, {"model", s.model_id}, {"loaded", s.loaded}, {"requested_provider", s.requested}};
       if (s.loaded) {
         e["provider"] = s.provider;
         if (!s.provider_reason.empty()) e["cuda_unavailable_reason"] = without_paths(s.provider_reason);
@@ -41,8 +42,10 @@ void Server::Impl::install_operation_routes() {
     if (gallery) {
       auto st = gallery->stats();
       j["gallery"] = {{"store", st.store.substr(0, st.store.find(':'))},  // "sqlite", never its path
-                       {"identities", st.n_identities}, {"faces", st.n_faces},
-                      {"index", st.index}, {"model_id", st.model_id}};
+                      {"identities", st.n_identities},
+                      {"faces", st.n_faces},
+                      {"index", st.index},
+                      {"model_id", st.model_id}};
     }
     send_json(r.res, 200, j);
   });
@@ -58,13 +61,16 @@ void Server::Impl::install_operation_routes() {
     }
     const auto sizes = engine->recognizer_batch_sizes();
     for (size_t n = 1; n < sizes.size(); ++n) {
-      metrics.gauge("facelens_recognizer_batches_total", "size=\"" + std::to_string(n) + "\"", static_cast<double>(sizes[n]));
+      metrics.gauge("facelens_recognizer_batches_total", "size=\"" + std::to_string(n) + "\"",
+                    static_cast<double>(sizes[n]));
     }
     if (http) {
       const auto c = http->stats();
       metrics.gauge("facelens_connections_open", "", static_cast<double>(c.open));
-      metrics.gauge("facelens_connections_rejected_total", "reason=\"total_limit\"", static_cast<double>(c.rejected_total_cap));
-      metrics.gauge("facelens_connections_rejected_total", "reason=\"client_limit\"", static_cast<double>(c.rejected_client_cap));
+      metrics.gauge("facelens_connections_rejected_total", "reason=\"total_limit\"",
+                    static_cast<double>(c.rejected_total_cap));
+      metrics.gauge("facelens_connections_rejected_total", "reason=\"client_limit\"",
+                    static_cast<double>(c.rejected_client_cap));
       metrics.gauge("facelens_connection_timeouts_total", "phase=\"headers\"", static_cast<double>(c.header_timeouts));
       metrics.gauge("facelens_connection_timeouts_total", "phase=\"body\"", static_cast<double>(c.body_timeouts));
       metrics.gauge("facelens_bad_requests_total", "", static_cast<double>(c.bad_requests));

@@ -117,9 +117,7 @@ std::string without_paths(std::string_view text) {
   return out;
 }
 
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
-}
+std::string dump(const json& j) { return j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace); }
 
 void send_json(HttpResponse& res, int status, const json& body) {
   res.status = status;
@@ -137,14 +135,14 @@ void send_status(HttpResponse& res, const Status& s) {
 
 }  // namespace server
 
-
 bool Server::Impl::acquire(Request& r) {
   const auto deadline = r.start + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(options.request_deadline_seconds));
   auto past_deadline = [&] {
     r.res.set_header("Retry-After", "1");
-    send_error(r.res, 503, "UNAVAILABLE", "the request waited past its deadline of " +
-                                              std::to_string(options.request_deadline_seconds) + " s: retry later");
+    send_error(r.res, 503, "UNAVAILABLE",
+               "the request waited past its deadline of " + std::to_string(options.request_deadline_seconds) +
+                   " s: retry later");
     metrics.count("facelens_rejected_total", "reason=\"deadline\"");
     return false;
   };
@@ -153,8 +151,8 @@ bool Server::Impl::acquire(Request& r) {
   const size_t waiting = queue.size();
   if (running >= options.max_concurrent && waiting >= static_cast<size_t>(options.max_queue)) {
     r.res.set_header("Retry-After", "1");
-    send_error(r.res, 503, "UNAVAILABLE", "the server is busy (" + std::to_string(waiting) +
-                                              " requests queued): retry after a second");
+    send_error(r.res, 503, "UNAVAILABLE",
+               "the server is busy (" + std::to_string(waiting) + " requests queued): retry after a second");
     metrics.count("facelens_rejected_total", "reason=\"queue_full\"");
     return false;
   }
@@ -162,8 +160,7 @@ bool Server::Impl::acquire(Request& r) {
   // plain condition variable lets late arrivals overtake, which stretches the p99 latency).
   const uint64_t ticket = next_ticket++;
   queue.push_back(ticket);
-  bool got = cv.wait_until(lock, deadline,
-                           [&] { return running < options.max_concurrent && queue.front() == ticket; });
+  bool got = cv.wait_until(lock, deadline, [&] { return running < options.max_concurrent && queue.front() == ticket; });
   queue.erase(std::find(queue.begin(), queue.end(), ticket));
   cv.notify_all();  // the next in line may go (or a timed-out head made room)
   if (!got) {
@@ -354,19 +351,22 @@ void Server::Impl::handle(server::HttpRequest& req, Clock::time_point received, 
   }
   const double secs = std::chrono::duration<double>(Clock::now() - r.start).count();
   const std::string doc_path = route ? route->path : "unmatched";
-  const std::string labels = "method=\"" + (route ? route->method : std::string("other")) + "\",route=\"" + doc_path + "\"";
+  const std::string labels =
+      "method=\"" + (route ? route->method : std::string("other")) + "\",route=\"" + doc_path + "\"";
   metrics.count("facelens_requests_total", labels + ",status=\"" + std::to_string(res.status) + "\"");
   metrics.observe("facelens_request_duration_seconds", labels, secs, kLatencyBuckets);
   // One JSON object per line; every field escaped (the path and the id come from the client).
   if (spdlog::should_log(spdlog::level::info)) {
-    spdlog::info("{}", dump(json{{"request_id", r.id}, {"method", req.method}, {"path", req.path},
-                                 {"status", res.status}, {"ms", std::round(secs * 10000) / 10}}));
+    spdlog::info("{}", dump(json{{"request_id", r.id},
+                                 {"method", req.method},
+                                 {"path", req.path},
+                                 {"status", res.status},
+                                 {"ms", std::round(secs * 10000) / 10}}));
   }
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { stop(); }
-
 
 void Server::Impl::install() {
   metrics.describe("facelens_requests_total", "counter", "HTTP requests by route and status");
@@ -430,10 +430,8 @@ StatusOr<std::unique_ptr<Server>> Server::create(const ServerOptions& options, s
   ho.drain_seconds = options.request_deadline_seconds + options.header_timeout_seconds;
   ho.limits.max_body_bytes = options.max_body_bytes;
   Impl* raw = impl.get();
-  auto http = server::HttpServer::bind(
-      ho, [raw](server::HttpRequest& req, Clock::time_point received, server::HttpResponse& res) {
-        raw->handle(req, received, res);
-      });
+  auto http = server::HttpServer::bind(ho, [raw](server::HttpRequest& req, Clock::time_point received,
+                                                 server::HttpResponse& res) { raw->handle(req, received, res); });
   if (!http.ok()) return http.status();
   impl->http = std::move(*http);
   return std::unique_ptr<Server>(new Server(std::move(impl)));

@@ -44,12 +44,9 @@ StatusOr<ServicePtr> make_service(std::span<const ServiceModel> models, const Se
   }
   const auto& s = models[0].session;
   switch (e.task) {
-    case Task::kDetector:
-      return as_base(detect::create_detector(e, s, options.detector));
-    case Task::kLandmarks:
-      return as_base(landmarks::LandmarkModel::create(e, s));
-    case Task::kRecognizer:
-      return as_base(recognize::Recognizer::create(e, s));
+    case Task::kDetector: return as_base(detect::create_detector(e, s, options.detector));
+    case Task::kLandmarks: return as_base(landmarks::LandmarkModel::create(e, s));
+    case Task::kRecognizer: return as_base(recognize::Recognizer::create(e, s));
     case Task::kLiveness: {
       std::vector<std::shared_ptr<const liveness::LivenessModel>> parts;
       for (const auto& m : models) {
@@ -58,10 +55,8 @@ StatusOr<ServicePtr> make_service(std::span<const ServiceModel> models, const Se
       }
       return as_base(liveness::FusedLiveness::create(std::move(parts)));
     }
-    case Task::kDeepfake:
-      return as_base(deepfake::DeepfakeModel::create(e, s, options.deepfake));
-    case Task::kAttribute:
-      return as_base(attributes::create_attribute_model(e, s));
+    case Task::kDeepfake: return as_base(deepfake::DeepfakeModel::create(e, s, options.deepfake));
+    case Task::kAttribute: return as_base(attributes::create_attribute_model(e, s));
   }
   return invalid_argument("model '" + e.id + "': no service for its task");
 }

@@ -25,22 +25,21 @@ inline std::string models_dir() { return env_or("FACELENS_MODELS", FACELENS_MODE
 
 inline bool default_models_present() {
   std::string d = models_dir();
-  return !d.empty() && std::filesystem::exists(d + "/manifest.json") &&
-         std::filesystem::exists(d + "/fr_detect.onnx");
+  return !d.empty() && std::filesystem::exists(d + "/manifest.json") && std::filesystem::exists(d + "/fr_detect.onnx");
 }
 
 }  // namespace facelens::testing
 
 // Skip the current test unless ../shared/data is present.
-#define FACELENS_REQUIRE_DATA()                                                            \
-  do {                                                                                     \
-    if (::facelens::testing::data_dir().empty())                                           \
-      GTEST_SKIP() << "../shared/data is absent (set FACELENS_TEST_DATA): test skipped";   \
+#define FACELENS_REQUIRE_DATA()                                                          \
+  do {                                                                                   \
+    if (::facelens::testing::data_dir().empty())                                         \
+      GTEST_SKIP() << "../shared/data is absent (set FACELENS_TEST_DATA): test skipped"; \
   } while (0)
 
 // Skip the current test unless the default models were fetched (scripts/setup.sh).
-#define FACELENS_REQUIRE_MODELS()                                                             \
-  do {                                                                                        \
-    if (!::facelens::testing::default_models_present())                                       \
-      GTEST_SKIP() << "default models are absent (run scripts/setup.sh): test skipped";       \
+#define FACELENS_REQUIRE_MODELS()                                                       \
+  do {                                                                                  \
+    if (!::facelens::testing::default_models_present())                                 \
+      GTEST_SKIP() << "default models are absent (run scripts/setup.sh): test skipped"; \
   } while (0)

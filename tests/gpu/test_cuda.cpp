@@ -72,7 +72,8 @@ class Cuda : public ::testing::Test {
     so.cuda_ep_path = ep_path_;
     return so;
   }
-  StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& e, runtime::SessionOptions so) const {
+  StatusOr<std::shared_ptr<const runtime::Session>> open(const models::ModelEntry& e,
+                                                         runtime::SessionOptions so) const {
     return models::open_session(*registry_, e, env_, so);
   }
   // Deterministic input of the manifest's shape with `batch` items, values in [-1, 1].
@@ -118,7 +119,8 @@ TEST_F(Cuda, EveryDefaultModelGivesTheCpuOutputsAndRunsItsConvolutionsOnCuda) {
     EXPECT_GT(runtime::nodes_on(placement, "CUDAExecutionProvider"), 0) << e->id;
     for (const auto& p : placement) {
       if (p.ep != "CPUExecutionProvider") continue;
-      EXPECT_EQ(p.op_types.count("Conv"), 0u) << e->id << ": convolutions on the CPU: " << runtime::placement_to_string(placement);
+      EXPECT_EQ(p.op_types.count("Conv"), 0u)
+          << e->id << ": convolutions on the CPU: " << runtime::placement_to_string(placement);
     }
     for (int seed = 0; seed < 3; ++seed) {
       auto in = input(*e, 1, seed);

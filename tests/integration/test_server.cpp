@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
-#include <functional>
 #include <fstream>
-#include <nlohmann/json.hpp>
+#include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -127,7 +127,8 @@ class ServerTest : public ::testing::Test {
     EXPECT_LE(r->status, hi) << what;
     json j = json::parse(r->body, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << what << ": not JSON: " << r->body;
-    EXPECT_TRUE(j.contains("error") && j["error"].contains("code") && j["error"].contains("message")) << what << ": " << r->body;
+    EXPECT_TRUE(j.contains("error") && j["error"].contains("code") && j["error"].contains("message"))
+        << what << ": " << r->body;
   }
   static inline std::shared_ptr<const Engine> engine_;
   static inline std::shared_ptr<Gallery> gallery_;
@@ -156,14 +157,15 @@ TEST_F(ServerTest, EveryRouteAndTheGalleryFlow) {
   ASSERT_TRUE(an && an->status == 200);
   EXPECT_TRUE(json::parse(an->body)["faces"][0].contains("liveness"));
 
-  httplib::MultipartFormDataItems pair = {{"image_a", obama, "a.jpg", "image/jpeg"}, {"image_b", obama2, "b.jpg", "image/jpeg"}};
+  httplib::MultipartFormDataItems pair = {{"image_a", obama, "a.jpg", "image/jpeg"},
+                                          {"image_b", obama2, "b.jpg", "image/jpeg"}};
   auto ver = c.Post("/v1/verify", pair);
   ASSERT_TRUE(ver && ver->status == 200);
   EXPECT_TRUE(json::parse(ver->body)["match"].get<bool>());
 
   // enrol -> identify -> verify against the identity -> get -> delete
-  httplib::MultipartFormDataItems enrol = {{"image", obama, "o.jpg", "image/jpeg"}, {"name", "obama", "", ""},
-                                           {"metadata", R"({"team": "us"})", "", ""}};
+  httplib::MultipartFormDataItems enrol = {
+      {"image", obama, "o.jpg", "image/jpeg"}, {"name", "obama", "", ""}, {"metadata", R"({"team": "us"})", "", ""}};
   auto en = c.Post("/v1/identities", enrol);
   ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "");
   auto more = c.Post("/v1/identities/obama/faces", image_form("image", obama2));
@@ -195,11 +197,13 @@ TEST_F(ServerTest, EveryRouteAndTheGalleryFlow) {
   auto health = c.Get("/health");
   ASSERT_TRUE(health && health->status == 200);
   EXPECT_EQ(json::parse(health->body)["services"][0]["provider"], "CPUExecutionProvider");
-  EXPECT_EQ(json::parse(health->body)["services"][0]["placement"][0]["ep"], "CPUExecutionProvider");  // where its nodes run
+  EXPECT_EQ(json::parse(health->body)["services"][0]["placement"][0]["ep"],
+            "CPUExecutionProvider");  // where its nodes run
   EXPECT_GT(json::parse(health->body)["services"][0]["placement"][0]["nodes"].get<int>(), 0);
   auto metrics = c.Get("/metrics");
   ASSERT_TRUE(metrics && metrics->status == 200);
-  EXPECT_NE(metrics->body.find("facelens_requests_total{method=\"POST\",route=\"/v1/detect\",status=\"200\"}"), std::string::npos);
+  EXPECT_NE(metrics->body.find("facelens_requests_total{method=\"POST\",route=\"/v1/detect\",status=\"200\"}"),
+            std::string::npos);
   EXPECT_NE(metrics->body.find("facelens_request_duration_seconds_bucket"), std::string::npos);
   auto page = c.Get("/");
   ASSERT_TRUE(page && page->status == 200);
@@ -217,7 +221,8 @@ TEST_F(ServerTest, ApiKeysAndRoles) {
   auto& c = s.client();
   const std::string img = face("face_recognition/obama.jpg");
   expect_json_error(c.Post("/v1/detect", image_form("image", img)), 401, 401, "no key");
-  expect_json_error(c.Post("/v1/detect", {{"X-API-Key", "wrong-key-0123456789"}}, image_form("image", img)), 401, 401, "wrong key");
+  expect_json_error(c.Post("/v1/detect", {{"X-API-Key", "wrong-key-0123456789"}}, image_form("image", img)), 401, 401,
+                    "wrong key");
   auto ok = c.Post("/v1/detect", {{"X-API-Key", user}}, image_form("image", img));
   ASSERT_TRUE(ok && ok->status == 200);
   httplib::MultipartFormDataItems enrol = {{"image", img, "o.jpg", "image/jpeg"}, {"name", "keyed", "", ""}};
@@ -334,11 +339,15 @@ TEST_F(ServerTest, BadInputsGet4xxJsonAndTheServerKeepsServing) {
   std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\xff\xff\0\0\xff\xff\x08\x02\0\0\0\0\0\0\0", 33);
   std::string random(4096, '\0');
   for (size_t i = 0; i < random.size(); ++i) random[i] = static_cast<char>((i * 2654435761u) >> 13);
-  const std::vector<std::pair<std::string, std::string>> bodies = {
-      {"empty file", ""}, {"truncated JPEG", jpeg.substr(0, jpeg.size() / 2)}, {"text", "hello, I am not an image"},
-      {"random bytes", random}, {"huge PNG header", png}};
-  for (const auto& [what, bytes] : bodies) expect_json_error(c.Post("/v1/detect", image_form("image", bytes)), 400, 499, what);
-  expect_json_error(c.Post("/v1/detect", R"({"image": "@@@not base64@@@"})", "application/json"), 400, 499, "invalid base64");
+  const std::vector<std::pair<std::string, std::string>> bodies = {{"empty file", ""},
+                                                                   {"truncated JPEG", jpeg.substr(0, jpeg.size() / 2)},
+                                                                   {"text", "hello, I am not an image"},
+                                                                   {"random bytes", random},
+                                                                   {"huge PNG header", png}};
+  for (const auto& [what, bytes] : bodies)
+    expect_json_error(c.Post("/v1/detect", image_form("image", bytes)), 400, 499, what);
+  expect_json_error(c.Post("/v1/detect", R"({"image": "@@@not base64@@@"})", "application/json"), 400, 499,
+                    "invalid base64");
   expect_json_error(c.Post("/v1/detect", "{not json", "application/json"), 400, 499, "JSON garbage");
   expect_json_error(c.Post("/v1/detect", R"({"picture": "AAAA"})", "application/json"), 400, 499, "missing field");
   expect_json_error(c.Post("/v1/detect", jpeg, "image/jpeg"), 400, 499, "wrong content type");
@@ -361,7 +370,8 @@ std::string answer_difference(const json& a, const json& b) {
     for (size_t k = 0; k < 4; ++k)
       if (std::fabs(fa["box"][k].get<double>() - fb["box"][k].get<double>()) > 0.01)
         return "face " + std::to_string(f) + " box " + fa["box"].dump() + " vs " + fb["box"].dump();
-    if (fa["landmarks"].size() != fb["landmarks"].size()) return "face " + std::to_string(f) + " landmark counts differ";
+    if (fa["landmarks"].size() != fb["landmarks"].size())
+      return "face " + std::to_string(f) + " landmark counts differ";
     for (size_t p = 0; p < fa["landmarks"].size(); ++p)
       for (size_t k = 0; k < 2; ++k)
         if (std::fabs(fa["landmarks"][p][k].get<double>() - fb["landmarks"][p][k].get<double>()) > 0.01)
@@ -454,7 +464,8 @@ TEST_F(ServerTest, OpenApiIsValidAndListsEveryServedRoute) {
     auto space = route.find(' ');
     std::string method = route.substr(0, space), path = route.substr(space + 1);
     std::transform(method.begin(), method.end(), method.begin(), ::tolower);
-    EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << route << " is not in /openapi.json";
+    EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method))
+        << route << " is not in /openapi.json";
   }
 }
 
@@ -520,22 +531,26 @@ TEST_F(ServerTest, DeeplyNestedJsonIsA400AndTheServerKeepsServing) {
   const std::string obama = face("face_recognition/obama.jpg");
   constexpr int kDepth = 200000;  // issue 15: 0.4 MB that crashed the process (recursive copy/dump)
   const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
-  auto verify = c.Post("/v1/verify", R"({"image": ")" + base64(obama) + R"(", "identity": )" + deep + "}", "application/json");
+  auto verify =
+      c.Post("/v1/verify", R"({"image": ")" + base64(obama) + R"(", "identity": )" + deep + "}", "application/json");
   expect_json_error(verify, 400, 400, "deep identity");
   EXPECT_NE(verify->body.find("deeper"), std::string::npos) << verify->body;
   std::string nested_metadata;
   for (int i = 0; i < kDepth; ++i) nested_metadata += "{\"a\":";
   nested_metadata += "1" + std::string(kDepth, '}');
-  expect_json_error(c.Post("/v1/identities", R"({"name": "deep", "image": ")" + base64(obama) + R"(", "metadata": )" +
-                                                 nested_metadata + "}", "application/json"),
-                    400, 400, "deep metadata object");
-  httplib::MultipartFormDataItems form = {{"image", obama, "o.jpg", "image/jpeg"}, {"name", "deep", "", ""},
-                                          {"metadata", nested_metadata, "", ""}};
+  expect_json_error(
+      c.Post("/v1/identities",
+             R"({"name": "deep", "image": ")" + base64(obama) + R"(", "metadata": )" + nested_metadata + "}",
+             "application/json"),
+      400, 400, "deep metadata object");
+  httplib::MultipartFormDataItems form = {
+      {"image", obama, "o.jpg", "image/jpeg"}, {"name", "deep", "", ""}, {"metadata", nested_metadata, "", ""}};
   expect_json_error(c.Post("/v1/identities", form), 400, 400, "deep metadata text in a form");
   expect_json_error(c.Post("/v1/detect", deep, "application/json"), 400, 400, "deep body");
   // A structured value where a name is expected is refused, not re-serialised.
-  expect_json_error(c.Post("/v1/verify", R"({"image": ")" + base64(obama) + R"(", "identity": {"a": [1]}})", "application/json"),
-                    400, 400, "object as identity");
+  expect_json_error(
+      c.Post("/v1/verify", R"({"image": ")" + base64(obama) + R"(", "identity": {"a": [1]}})", "application/json"), 400,
+      400, "object as identity");
   auto after = c.Get("/health");
   ASSERT_TRUE(after && after->status == 200) << "the server stopped serving after a deep JSON body";
 }
@@ -636,7 +651,9 @@ TEST_F(ServerTest, OversizedBodiesGet413ChunkedAndExpectContinueToo) {
   Running s(so, engine_, gallery_);
   // Chunked, 64 KiB chunks up to 2 MiB: 413 (not 400), and the server keeps serving.
   int fd = connect_to(s.port());
-  send_text(fd, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+  send_text(
+      fd,
+      "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
   const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
   for (int i = 0; i < 32; ++i)
     if (!send_text(fd, chunk)) break;
@@ -645,8 +662,9 @@ TEST_F(ServerTest, OversizedBodiesGet413ChunkedAndExpectContinueToo) {
   ::close(fd);
   // Expect: 100-continue with 100 MB announced: 413 at once, never "100 Continue".
   fd = connect_to(s.port());
-  send_text(fd, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n"
-                "Expect: 100-continue\r\n\r\n");
+  send_text(fd,
+            "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n"
+            "Expect: 100-continue\r\n\r\n");
   got = receive(fd, 3, nullptr, "}");
   EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got;
   EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
@@ -677,7 +695,8 @@ TEST_F(ServerTest, LogLinesEscapeTheClientsFields) {
     Running s({}, engine_, gallery_);
     const std::string forged_id = R"(abc","status":200,"x":")";
     // A routed path (an identity name) and an unrouted one, each with a forged "status" field.
-    for (const std::string path : {R"(/v1/identities/x%22,%22status%22:200,%22y%22:%22)", R"(/v1/nope%22,%22status%22:200,%22y%22:%22)"}) {
+    for (const std::string path :
+         {R"(/v1/identities/x%22,%22status%22:200,%22y%22:%22)", R"(/v1/nope%22,%22status%22:200,%22y%22:%22)"}) {
       auto r = s.client().Get(path, {{"X-Request-Id", forged_id}});
       ASSERT_TRUE(r);
       EXPECT_EQ(r->status, 404);
@@ -713,7 +732,8 @@ TEST_F(ServerTest, KeysAreCheckedBeforeTheContentAndAnswersShowNoPaths) {
   auto health = c.Get("/health", {{"X-API-Key", user}});
   ASSERT_TRUE(health && health->status == 200);
   EXPECT_EQ(health->body.find(db_dir_), std::string::npos) << "the gallery path in /health: " << health->body;
-  EXPECT_EQ(health->body.find(testing::models_dir()), std::string::npos) << "the models path in /health: " << health->body;
+  EXPECT_EQ(health->body.find(testing::models_dir()), std::string::npos)
+      << "the models path in /health: " << health->body;
   EXPECT_EQ(json::parse(health->body)["gallery"]["store"], "sqlite");
 }
 
@@ -732,7 +752,8 @@ TEST_F(ServerTest, PipelinedAndMalformedRequestsOnOneConnection) {
       {"both lengths", "POST /v1/detect HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"},
       {"folded header", "GET /ready HTTP/1.1\r\nX-A: b\r\n c\r\n\r\n"},
       {"huge header", "GET /ready HTTP/1.1\r\nX-A: " + std::string(64 << 10, 'a') + "\r\n\r\n"},
-      {"bad chunk", "POST /v1/detect HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}};
+      {"bad chunk",
+       "POST /v1/detect HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}};
   for (const auto& [what, text] : bad) {
     int b = connect_to(s.port());
     send_text(b, text);

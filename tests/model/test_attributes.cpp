@@ -64,8 +64,8 @@ const Models& models() {
   return m;
 }
 
-#define REQUIRE_ATTRIBUTE_MODELS()                   \
-  FACELENS_REQUIRE_MODELS();                         \
+#define REQUIRE_ATTRIBUTE_MODELS() \
+  FACELENS_REQUIRE_MODELS();       \
   ASSERT_TRUE(models().error.empty()) << models().error
 
 struct Face {
@@ -84,7 +84,8 @@ std::optional<Face> reference_face(const std::string& image, size_t index) {
   Face face;
   face.box = {b[0].get<float>(), b[1].get<float>(), b[2].get<float>(), b[3].get<float>()};
   FivePoints five;
-  for (size_t k = 0; k < 5; ++k) five[k] = {faces[index]["five"][k][0].get<float>(), faces[index]["five"][k][1].get<float>()};
+  for (size_t k = 0; k < 5; ++k)
+    five[k] = {faces[index]["five"][k][0].get<float>(), faces[index]["five"][k][1].get<float>()};
   face.five = five;
   return face;
 }
@@ -104,7 +105,8 @@ Attributes run_all(const std::string& name, const Image& img, const Face& face) 
     EXPECT_TRUE(st.ok()) << name << " " << family << ": " << st.to_string();
   }
   std::cout << "[ values   ] " << name << ": age " << a.age.value_or(-1) << ", " << a.gender.value_or("?") << " "
-            << a.gender_score.value_or(-1) << ", " << a.expression.value_or("?") << " " << a.expression_score.value_or(-1);
+            << a.gender_score.value_or(-1) << ", " << a.expression.value_or("?") << " "
+            << a.expression_score.value_or(-1);
   if (a.pose) std::cout << ", yaw/pitch/roll " << (*a.pose)[0] << " " << (*a.pose)[1] << " " << (*a.pose)[2];
   if (a.eyes_open) std::cout << ", eyes open " << (*a.eyes_open)[0] << " " << (*a.eyes_open)[1];
   std::cout << "\n";
@@ -154,9 +156,8 @@ TEST(Attributes, ValuesAreInRangeDeterministicAndIndependentOfOrder) {
   REQUIRE_ATTRIBUTE_MODELS();
   FACELENS_REQUIRE_DATA();
   const std::vector<std::string> families = {"age", "gender", "expression", "pose", "eye"};
-  const std::pair<const char*, size_t> faces[] = {{"face_recognition/obama.jpg", 0},
-                                                  {"face_recognition/two_people.jpg", 1},
-                                                  {"openface/longoria-cooper.jpg", 1}};
+  const std::pair<const char*, size_t> faces[] = {
+      {"face_recognition/obama.jpg", 0}, {"face_recognition/two_people.jpg", 1}, {"openface/longoria-cooper.jpg", 1}};
   auto run = [&](const Image& img, const Face& face, const std::vector<std::string>& order) {
     Attributes a;
     for (const auto& family : order) {
@@ -166,9 +167,8 @@ TEST(Attributes, ValuesAreInRangeDeterministicAndIndependentOfOrder) {
     return a;
   };
   auto same = [](const Attributes& x, const Attributes& y) {
-    return x.age == y.age && x.gender == y.gender && x.gender_score == y.gender_score &&
-           x.expression == y.expression && x.expression_score == y.expression_score && x.pose == y.pose &&
-           x.eyes_open == y.eyes_open;
+    return x.age == y.age && x.gender == y.gender && x.gender_score == y.gender_score && x.expression == y.expression &&
+           x.expression_score == y.expression_score && x.pose == y.pose && x.eyes_open == y.eyes_open;
   };
   for (const auto& [image, index] : faces) {
     const auto face = reference_face(image, index);
@@ -283,9 +283,9 @@ TEST(Attributes, WomenAreFemaleAdults) {
 TEST(Attributes, SmilesAreHappyAndAStraightFaceIsNot) {
   REQUIRE_ATTRIBUTE_MODELS();
   FACELENS_REQUIRE_DATA();
-  for (const Attributes& a : {run_face_api_crop("face_api_js/amy1.png"), run_face_api_crop("face_api_js/bernadette1.png"),
-                              run_reference("openface/longoria-cooper.jpg", 0),
-                              run_reference("openface/longoria-cooper.jpg", 1)}) {
+  for (const Attributes& a :
+       {run_face_api_crop("face_api_js/amy1.png"), run_face_api_crop("face_api_js/bernadette1.png"),
+        run_reference("openface/longoria-cooper.jpg", 0), run_reference("openface/longoria-cooper.jpg", 1)}) {
     ASSERT_TRUE(a.expression && a.expression_score);
     EXPECT_EQ(*a.expression, "happy");
     EXPECT_GT(*a.expression_score, 0.9f);
@@ -316,9 +316,10 @@ TEST(Attributes, RollFollowsTheEyeLine) {
   REQUIRE_ATTRIBUTE_MODELS();
   FACELENS_REQUIRE_DATA();
   const std::pair<const char*, size_t> faces[] = {
-      {"face_recognition/obama.jpg", 0},      {"face_recognition/obama2.jpg", 0}, {"face_recognition/obama3.jpg", 0},
-      {"face_recognition/biden.jpg", 0},      {"face_recognition/two_people.jpg", 0},
-      {"face_recognition/two_people.jpg", 1}, {"openface/lennon-1.jpg", 0},       {"openface/lennon-2.jpg", 0},
+      {"face_recognition/obama.jpg", 0},      {"face_recognition/obama2.jpg", 0},
+      {"face_recognition/obama3.jpg", 0},     {"face_recognition/biden.jpg", 0},
+      {"face_recognition/two_people.jpg", 0}, {"face_recognition/two_people.jpg", 1},
+      {"openface/lennon-1.jpg", 0},           {"openface/lennon-2.jpg", 0},
       {"openface/longoria-cooper.jpg", 0},    {"openface/longoria-cooper.jpg", 1}};
   for (const auto& [image, index] : faces) {
     const auto face = reference_face(image, index);
@@ -345,7 +346,8 @@ TEST(Attributes, MirroredFaceFlipsYawAndRoll) {
   Image mirrored = img;
   for (int y = 0; y < img.height; ++y) {
     for (int x = 0; x < img.width; ++x) {
-      std::copy_n(img.row(y) + 3 * x, 3, mirrored.pixels.data() + (static_cast<size_t>(y) * img.width + (img.width - 1 - x)) * 3);
+      std::copy_n(img.row(y) + 3 * x, 3,
+                  mirrored.pixels.data() + (static_cast<size_t>(y) * img.width + (img.width - 1 - x)) * 3);
     }
   }
   const float w = static_cast<float>(img.width);

@@ -7,10 +7,10 @@
 #include <fstream>
 
 #include "common/test_env.h"
-#include "core/sha256.h"
-#include "convert/convert.h"
-#include "models/registry.h"
 #include "convert/auto_precision.h"
+#include "convert/convert.h"
+#include "core/sha256.h"
+#include "models/registry.h"
 #include "runtime/environment.h"
 
 namespace facelens {
@@ -109,7 +109,9 @@ TEST_F(Convert, AutomaticPrecisionCacheIsReusedAndInvalidatedByAChangedModel) {
 
   // Another file: a protobuf field appended (ModelProto.doc_string, field 6) keeps the model
   // valid but changes its bytes and so its sha256.
-  write_bytes(model, read_bytes(model) + std::string("\x32\x07" "changed", 9));
+  write_bytes(model, read_bytes(model) + std::string("\x32\x07"
+                                                     "changed",
+                                                     9));
   auto sha2 = core::sha256_file(model);
   ASSERT_TRUE(sha2.ok());
   ASSERT_NE(*sha2, *sha);

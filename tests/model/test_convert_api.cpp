@@ -70,10 +70,10 @@ TEST_F(ConvertApi, Fp16WritesTheConvertersBytesAndReportsItsSteps) {
   EXPECT_EQ(s.notes, reference->info.notes);
 
   const std::string text = convert_report_text(*r);
-  EXPECT_EQ(text.rfind("fp16: " + std::to_string(s.n_nodes) + " nodes, " + std::to_string(s.n_nodes_converted) +
-                           " in float16",
-                       0),
-            0u)
+  EXPECT_EQ(
+      text.rfind(
+          "fp16: " + std::to_string(s.n_nodes) + " nodes, " + std::to_string(s.n_nodes_converted) + " in float16", 0),
+      0u)
       << text;
   EXPECT_NE(text.find("drift not measured (--no-drift)\n"), std::string::npos) << text;
   const auto j = nlohmann::json::parse(convert_report_json(*r));
@@ -131,13 +131,14 @@ TEST_F(ConvertApi, RefusesWhatTheCommandRefuses) {
 }
 
 TEST(ConvertEnums, ParseNamePairsRoundTrip) {
-  for (ConvertPrecision p : {ConvertPrecision::kKeep, ConvertPrecision::kFp16, ConvertPrecision::kInt8,
-                             ConvertPrecision::kInt8WeightOnly}) {
+  for (ConvertPrecision p :
+       {ConvertPrecision::kKeep, ConvertPrecision::kFp16, ConvertPrecision::kInt8, ConvertPrecision::kInt8WeightOnly}) {
     auto back = parse_convert_precision(convert_precision_name(p));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, p);
   }
-  for (ConvertCalibration c : {ConvertCalibration::kMinMax, ConvertCalibration::kPercentile, ConvertCalibration::kMse}) {
+  for (ConvertCalibration c :
+       {ConvertCalibration::kMinMax, ConvertCalibration::kPercentile, ConvertCalibration::kMse}) {
     auto back = parse_convert_calibration(convert_calibration_name(c));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, c);

@@ -12,10 +12,10 @@
 #include <iostream>
 
 #include "common/test_env.h"
-#include "models/manifest.h"
-#include "models/registry.h"
 #include "convert/converter.h"
 #include "convert/samples.h"
+#include "models/manifest.h"
+#include "models/registry.h"
 #include "runtime/environment.h"
 
 namespace facelens {
@@ -83,7 +83,8 @@ class ConvertEvery : public ::testing::Test {
   static std::string summary(const Model& m, const optimize::ConvertResult& r) {
     const auto& d = *r.drift;
     std::string s = m.entry.id + " " + r.precision + ": size " + std::to_string(ratio(d)).substr(0, 5);
-    if (!d.embedding_cosine.empty()) s += ", embedding cosine min " + std::to_string(d.embedding_cosine.min).substr(0, 6);
+    if (!d.embedding_cosine.empty())
+      s += ", embedding cosine min " + std::to_string(d.embedding_cosine.min).substr(0, 6);
     if (!d.box_iou.empty()) s += ", box IoU min " + std::to_string(d.box_iou.min).substr(0, 6);
     s += r.refused ? ", REFUSED: " + r.refusal : ", within bounds";
     return s;

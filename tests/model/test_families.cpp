@@ -176,8 +176,8 @@ TEST_F(Families, MobileFaceNet128SeparatesTheLabelledPhotos) {
   }
   for (const auto& d : fs::directory_iterator(face("face_recognition/knn/train")))
     for (const auto& f : fs::directory_iterator(d.path()))
-      photos.push_back({d.path().filename().string(),
-                        "face_recognition/knn/train/" + d.path().filename().string() + "/" + f.path().filename().string()});
+      photos.push_back({d.path().filename().string(), "face_recognition/knn/train/" + d.path().filename().string() +
+                                                          "/" + f.path().filename().string()});
   for (const char* n : {"lennon-1", "lennon-2", "clapton-1", "clapton-2"})
     photos.push_back({std::string(n).substr(0, std::string(n).find('-')), std::string("openface/") + n + ".jpg"});
   AnalyzeOptions what;
@@ -186,7 +186,8 @@ TEST_F(Families, MobileFaceNet128SeparatesTheLabelledPhotos) {
   for (const auto& [person, rel] : photos) {
     auto f = faces(*e, rel, what);
     if (f.empty()) continue;
-    const auto& big = *std::max_element(f.begin(), f.end(), [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
+    const auto& big =
+        *std::max_element(f.begin(), f.end(), [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
     emb.push_back({person, big.embedding});
   }
   EXPECT_GE(emb.size(), 52u) << "YuNet should find a face in (nearly) every labelled photo";

@@ -148,8 +148,8 @@ class GalleryModelTest : public ::testing::Test {
           }
           EXPECT_GE(f.score, r->threshold);
         } else {
-          EXPECT_FALSE(f.identity.has_value()) << image << ": expected unknown, got " << f.identity->name << " "
-                                               << f.score;
+          EXPECT_FALSE(f.identity.has_value())
+              << image << ": expected unknown, got " << f.identity->name << " " << f.score;
           EXPECT_LT(f.score, r->threshold);
         }
         EXPECT_LE(f.matches.size(), 3u);

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/test_env.h"
 #include "facelens/engine.h"
@@ -158,7 +158,8 @@ TEST_F(Pipeline, ParityWithPackagePipelineReference) {
       // facelens reports boxes clipped to the image; the reference's raw boxes are not.
       auto b = ef["raw_box"].get<std::vector<float>>();
       const float w = static_cast<float>(r.width), h = static_cast<float>(r.height);
-      const Box eb{std::clamp(b[0], 0.f, w), std::clamp(b[1], 0.f, h), std::clamp(b[2], 0.f, w), std::clamp(b[3], 0.f, h)};
+      const Box eb{std::clamp(b[0], 0.f, w), std::clamp(b[1], 0.f, h), std::clamp(b[2], 0.f, w),
+                   std::clamp(b[3], 0.f, h)};
       const Face* best = nullptr;
       float best_iou = 0;
       for (const auto& g : r.faces) {
@@ -174,7 +175,8 @@ TEST_F(Pipeline, ParityWithPackagePipelineReference) {
       ASSERT_TRUE(best->landmarks.has_value()) << where;
       for (int p = 0; p < 5; ++p) {
         const auto& ep = ef["five"][p];
-        const float d = std::hypot((*best->landmarks)[p].x - ep[0].get<float>(), (*best->landmarks)[p].y - ep[1].get<float>());
+        const float d =
+            std::hypot((*best->landmarks)[p].x - ep[0].get<float>(), (*best->landmarks)[p].y - ep[1].get<float>());
         point_errors.push_back(d);
         if (d > worst_point.value) worst_point = {where + " point " + std::to_string(p), d};
       }
@@ -203,12 +205,11 @@ TEST_F(Pipeline, ParityWithPackagePipelineReference) {
   EXPECT_GE(median_cos, 0.999f);
   EXPECT_LE(median_point, 1.5f);
   EXPECT_GT(n_faces, 0);
-  std::cout << "[ parity   ] " << n_images << " images, " << n_faces << " faces: median embedding cosine "
-            << median_cos << ", median five-point error " << median_point << " px\n"
+  std::cout << "[ parity   ] " << n_images << " images, " << n_faces << " faces: median embedding cosine " << median_cos
+            << ", median five-point error " << median_point << " px\n"
             << "[ worst    ] box IoU " << worst_iou.value << " (" << worst_iou.where << "); embedding cosine "
             << worst_cos.value << " (" << worst_cos.where << "); five-point error " << worst_point.value << " px ("
-            << worst_point.where << "); liveness difference " << worst_live.value << " (" << worst_live.where
-            << ")\n";
+            << worst_point.where << "); liveness difference " << worst_live.value << " (" << worst_live.where << ")\n";
 }
 
 TEST_F(Pipeline, AlphaPngTwoPeopleAndPartialFace) {
@@ -240,7 +241,8 @@ TEST_F(Pipeline, SamePersonMatchesOtherPersonDoesNot) {
 
 TEST_F(Pipeline, ResolutionsEmbedAlike) {
   std::vector<std::vector<float>> e;
-  for (const char* r : {"240p", "480p", "720p", "1080p"}) e.push_back(embedding_of(std::string("face_recognition/obama-") + r + ".jpg"));
+  for (const char* r : {"240p", "480p", "720p", "1080p"})
+    e.push_back(embedding_of(std::string("face_recognition/obama-") + r + ".jpg"));
   for (size_t i = 0; i < e.size(); ++i)
     for (size_t j = i + 1; j < e.size(); ++j) EXPECT_GE(recognize::cosine(e[i], e[j]), 0.9f) << i << " vs " << j;
 }

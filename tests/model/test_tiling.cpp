@@ -45,11 +45,18 @@ class TiledDetection : public ::testing::Test {
   // A g x g mosaic (w x h) of one-face photos, each stretched into its cell, and the known faces:
   // the untiled detector's box on each photo alone (where the face is large), mapped.
   Image mosaic(int g, int w, int h, std::vector<Box>* truth) const {
-    static const char* kPhotos[] = {
-        "openface/adams.jpg", "openface/carell.jpg", "openface/clapton-1.jpg", "openface/clapton-2.jpg",
-        "openface/lennon-1.jpg", "openface/lennon-2.jpg", "face_recognition/obama.jpg", "face_recognition/biden.jpg",
-        "face_recognition/knn/train/rose_leslie/img1.jpg", "face_recognition/knn/train/kit_harington/john1.jpeg",
-        "face_recognition/knn/train/alex_lacamoire/img1.jpg", "face_recognition/knn/train/biden/biden2.jpg"};
+    static const char* kPhotos[] = {"openface/adams.jpg",
+                                    "openface/carell.jpg",
+                                    "openface/clapton-1.jpg",
+                                    "openface/clapton-2.jpg",
+                                    "openface/lennon-1.jpg",
+                                    "openface/lennon-2.jpg",
+                                    "face_recognition/obama.jpg",
+                                    "face_recognition/biden.jpg",
+                                    "face_recognition/knn/train/rose_leslie/img1.jpg",
+                                    "face_recognition/knn/train/kit_harington/john1.jpeg",
+                                    "face_recognition/knn/train/alex_lacamoire/img1.jpg",
+                                    "face_recognition/knn/train/biden/biden2.jpg"};
     Image canvas;
     canvas.width = w;
     canvas.height = h;
@@ -62,7 +69,8 @@ class TiledDetection : public ::testing::Test {
       const Image cell = image::resize(src, cw, ch);
       const int ox = (k % g) * cw, oy = (k / g) * ch;
       for (int y = 0; y < ch; ++y)
-        std::copy_n(cell.row(y), static_cast<size_t>(cw) * 3, canvas.pixels.data() + (static_cast<size_t>(oy + y) * w + ox) * 3);
+        std::copy_n(cell.row(y), static_cast<size_t>(cw) * 3,
+                    canvas.pixels.data() + (static_cast<size_t>(oy + y) * w + ox) * 3);
       const float sx = static_cast<float>(cw) / src.width, sy = static_cast<float>(ch) / src.height;
       for (const Box& b : alone) truth->push_back({ox + b.x1 * sx, oy + b.y1 * sy, ox + b.x2 * sx, oy + b.y2 * sy});
     }
@@ -95,7 +103,8 @@ TEST_F(TiledDetection, LargeFacesGiveTheUntiledFaces) {
   expect_kept(ref, got, "2x2 mosaic");
   // Real photos: the whole photo's faces stay. Tiles may add a false face on a real photo (one on
   // obama3.jpg, measured: why tiling is off by default), so only the kept faces are asserted.
-  for (const char* photo : {"face_recognition/obama-1080p.jpg", "openface/lennon-1.jpg", "face_recognition/obama3.jpg"}) {
+  for (const char* photo :
+       {"face_recognition/obama-1080p.jpg", "openface/lennon-1.jpg", "face_recognition/obama3.jpg"}) {
     const Image img = load(photo);
     const auto r = faces(*untiled_, img), t = faces(*tiled_, img);
     EXPECT_GE(t.size(), r.size()) << photo;

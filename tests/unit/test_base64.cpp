@@ -17,9 +17,13 @@ std::span<const uint8_t> bytes_of(const std::string& s) {
 }
 
 TEST(Base64, Rfc4648Vectors) {
-  const std::vector<std::pair<std::string, std::string>> vectors = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
   for (const auto& [raw, text] : vectors) {
     EXPECT_EQ(core::base64_encode(bytes_of(raw)), text) << raw;
     auto back = core::base64_decode(text);
@@ -49,15 +53,14 @@ TEST(Base64, AcceptsUnpaddedAndWrappedText) {
 
 TEST(Base64, RefusesWhatIsNotBase64) {
   EXPECT_FALSE(core::base64_decode("@@@not base64@@@").has_value());
-  EXPECT_FALSE(core::base64_decode("Zm9v-mFy").has_value());   // URL-safe alphabet is not accepted
-  EXPECT_FALSE(core::base64_decode("Zg==Zm8=").has_value());   // data after the padding
-  EXPECT_FALSE(core::base64_decode("Zg===").has_value());      // three '='
-  EXPECT_FALSE(core::base64_decode("Zm9vY").has_value());      // a dangling sextet
+  EXPECT_FALSE(core::base64_decode("Zm9v-mFy").has_value());  // URL-safe alphabet is not accepted
+  EXPECT_FALSE(core::base64_decode("Zg==Zm8=").has_value());  // data after the padding
+  EXPECT_FALSE(core::base64_decode("Zg===").has_value());     // three '='
+  EXPECT_FALSE(core::base64_decode("Zm9vY").has_value());     // a dangling sextet
 }
 
 TEST(Sha256, HexOfBytesMatchesFipsVectors) {
-  EXPECT_EQ(core::sha256_hex(std::string_view("")),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(core::sha256_hex(std::string_view("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(core::sha256_hex(std::string_view("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   const std::string abc = "abc";

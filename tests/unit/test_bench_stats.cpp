@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <numeric>
 #include <optional>
 #include <random>
+#include <sstream>
 
 #include "bench/charts.h"
 #include "bench/machine.h"
@@ -22,7 +22,7 @@ TEST(BenchStats, PercentileInterpolatesBetweenClosestRanks) {
   EXPECT_DOUBLE_EQ(percentile(v, 25), 1.75);  // rank 0.75
   EXPECT_DOUBLE_EQ(percentile(v, 50), 2.5);   // rank 1.5
   EXPECT_DOUBLE_EQ(percentile(v, 100), 4);
-  EXPECT_DOUBLE_EQ(percentile(v, 150), 4);    // clamped
+  EXPECT_DOUBLE_EQ(percentile(v, 150), 4);  // clamped
 }
 
 TEST(BenchStats, PercentilesOfOneToHundredMatchNumPy) {
@@ -42,9 +42,9 @@ TEST(BenchStats, SummaryOfKnownSamples) {
   EXPECT_DOUBLE_EQ(s.mean_ms, 5);
   EXPECT_DOUBLE_EQ(s.min_ms, 2);
   EXPECT_DOUBLE_EQ(s.max_ms, 9);
-  EXPECT_DOUBLE_EQ(s.p50_ms, 4.5);                       // sorted 2 4 4 4 5 5 7 9, rank 3.5
-  EXPECT_NEAR(s.p95_ms, 7 + (9 - 7) * 0.65, 1e-12);      // rank 6.65
-  EXPECT_NEAR(s.p99_ms, 7 + (9 - 7) * 0.93, 1e-12);      // rank 6.93
+  EXPECT_DOUBLE_EQ(s.p50_ms, 4.5);                         // sorted 2 4 4 4 5 5 7 9, rank 3.5
+  EXPECT_NEAR(s.p95_ms, 7 + (9 - 7) * 0.65, 1e-12);        // rank 6.65
+  EXPECT_NEAR(s.p99_ms, 7 + (9 - 7) * 0.93, 1e-12);        // rank 6.93
   EXPECT_NEAR(s.stddev_ms, std::sqrt(32.0 / 7.0), 1e-12);  // sample stddev: sum of squares 32, n - 1 = 7
   EXPECT_DOUBLE_EQ(s.total_ms, 40);
   EXPECT_DOUBLE_EQ(s.per_item_ms, 5.0 / 8);
@@ -91,8 +91,9 @@ TEST(BenchMachine, ParsesCpuinfo) {
 }
 
 TEST(BenchMachine, ParsesNvidiaSmiCsv) {
-  const auto g = parse_nvidia_smi_gpus("0, NVIDIA H100 80GB HBM3, 550.54.15, 81559\n1, NVIDIA H100, 550.54.15, 81559\n"
-                                       "garbage line\n");
+  const auto g = parse_nvidia_smi_gpus(
+      "0, NVIDIA H100 80GB HBM3, 550.54.15, 81559\n1, NVIDIA H100, 550.54.15, 81559\n"
+      "garbage line\n");
   ASSERT_EQ(g.size(), 2u);
   EXPECT_EQ(g[0].index, 0);
   EXPECT_EQ(g[0].name, "NVIDIA H100 80GB HBM3");
@@ -115,7 +116,7 @@ TEST(BenchMachine, ResidentSetIsReadFromProc) {
   ASSERT_TRUE(before.has_value());
   std::optional<uint64_t> after;
   {
-    std::vector<char> block(64 << 20, 1);  // touched: resident
+    std::vector<char> block(64 << 20, 1);               // touched: resident
     asm volatile("" : : "r"(block.data()) : "memory");  // the block stays (no allocation elision)
     after = rss_bytes();
     ASSERT_TRUE(after.has_value());

@@ -32,7 +32,8 @@ match_threshold = 0.5
 [limits]
 max_pixels = 1000
 jpeg_warnings = "lenient"
-)", "test.toml", {});
+)",
+                        "test.toml", {});
   ASSERT_TRUE(o.ok()) << o.status().to_string();
   EXPECT_EQ(o->models_dir, "/opt/models");
   EXPECT_EQ(o->runtime.provider, Provider::kCpu);
@@ -64,7 +65,8 @@ precision = "int8"
 mode = "on"
 max_batch = 16
 max_wait_ms = 5
-)", "/etc/facelens/f.toml", {});
+)",
+                        "/etc/facelens/f.toml", {});
   ASSERT_TRUE(o.ok()) << o.status().to_string();
   EXPECT_EQ(o->precision.at("*"), "auto");
   EXPECT_EQ(o->precision.at("detector"), "int8");
@@ -97,7 +99,8 @@ header_timeout_seconds = 4.0
 body_timeout_seconds = 30.0
 keep_alive_seconds = 2.0
 max_json_depth = 16
-api_keys = [{ sha256 = ")" + hash + R"(", role = "admin" }, { sha256 = ")" + std::string(64, 'B') + R"(", role = "user" }]
+api_keys = [{ sha256 = ")" + hash + R"(", role = "admin" }, { sha256 = ")" +
+                                    std::string(64, 'B') + R"(", role = "user" }]
 [gallery]
 db_path = "g/gallery.db"
 index = "hnsw"
@@ -106,7 +109,8 @@ score_top_k = 2
 durability = "normal"
 [runtime]
 provider = "cpu"
-)", "/srv/f.toml", {});
+)",
+                                "/srv/f.toml", {});
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   EXPECT_EQ(c->server.host, "0.0.0.0");
   EXPECT_EQ(c->server.port, 9000);
@@ -137,7 +141,9 @@ provider = "cpu"
   auto plain = parse_service_config("[server]\napi_keys = [{ sha256 = \"secret\", role = \"admin\" }]\n", "f.toml", {});
   ASSERT_FALSE(plain.ok());
   EXPECT_NE(plain.status().message().find("sha256sum"), std::string::npos);
-  EXPECT_FALSE(parse_service_config("[server]\napi_keys = [{ sha256 = \"" + hash + "\", role = \"root\" }]\n", "f.toml", {}).ok());
+  EXPECT_FALSE(
+      parse_service_config("[server]\napi_keys = [{ sha256 = \"" + hash + "\", role = \"root\" }]\n", "f.toml", {})
+          .ok());
   EXPECT_FALSE(parse_service_config("[server]\nprot = 1\n", "f.toml", {}).ok());
   EXPECT_FALSE(parse_service_config("[server]\nmax_connections_per_client = 0\n", "f.toml", {}).ok());
   EXPECT_FALSE(parse_service_config("[server]\nheader_timeout_seconds = 0.0\n", "f.toml", {}).ok());

@@ -170,7 +170,8 @@ TEST(Placement, CountsNodesAndOperatorTypesPerProvider) {
 
 TEST(Placement, MergesTheSessionsOfAService) {
   auto a = runtime::summarize_placement(mixed_record());
-  std::vector<AssignedNode> cpu_only = {{"CPUExecutionProvider", "", "Shape"}, {"CPUExecutionProvider", "", "NonMaxSuppression"}};
+  std::vector<AssignedNode> cpu_only = {{"CPUExecutionProvider", "", "Shape"},
+                                        {"CPUExecutionProvider", "", "NonMaxSuppression"}};
   auto b = runtime::summarize_placement(cpu_only);
   runtime::merge_placement(&a, b);
   ASSERT_EQ(a.size(), 2u);

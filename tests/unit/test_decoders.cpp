@@ -26,8 +26,8 @@ namespace {
 using testing::expect_box;
 using testing::GenDir;
 using testing::kBoxTol;
-using testing::LinearHead;
 using testing::linear;
+using testing::LinearHead;
 using testing::norm;
 using testing::softmax;
 using testing::uniform;
@@ -51,22 +51,27 @@ TEST(Nms, KeepsBestAndDropsOverlaps) {
 TEST(Placement, DownOnlyNeverEnlarges) {
   // A 150x150 crop in a 640x640 input: "fit" enlarges it to 640x640; "down_only" keeps it at
   // 150x150 in the top-left corner (OpenCV's FaceDetectorYN pads, never upscales).
-  auto fit = detect::place(150, 150, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kFit);
+  auto fit =
+      detect::place(150, 150, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kFit);
   EXPECT_EQ(fit.resized_width, 640);
   EXPECT_NEAR(fit.map.to_original({640, 640}).x, 150, kBoxTol);
-  auto keep = detect::place(150, 150, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
+  auto keep =
+      detect::place(150, 150, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
   EXPECT_EQ(keep.resized_width, 150);
   EXPECT_EQ(keep.resized_height, 150);
   EXPECT_EQ(keep.offset_x, 0);
   EXPECT_FLOAT_EQ(keep.map.scale_x, 1.f);
   EXPECT_NEAR(keep.map.to_original({75, 75}).y, 75, kBoxTol);
   // Larger than the input: both shrink it the same way.
-  auto big_fit = detect::place(1137, 910, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kFit);
-  auto big_keep = detect::place(1137, 910, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
+  auto big_fit =
+      detect::place(1137, 910, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kFit);
+  auto big_keep =
+      detect::place(1137, 910, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
   EXPECT_EQ(big_keep.resized_width, big_fit.resized_width);
   EXPECT_EQ(big_keep.resized_height, big_fit.resized_height);
   // One side larger, one smaller: shrunk to fit the larger side.
-  auto wide = detect::place(1280, 300, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
+  auto wide =
+      detect::place(1280, 300, 640, 640, models::ResizeRule::kLetterbox, "top_left", detect::LetterboxScale::kDownOnly);
   EXPECT_EQ(wide.resized_width, 640);
   EXPECT_EQ(wide.resized_height, 150);
   ASSERT_TRUE(detect::parse_letterbox_scale("down_only").ok());
@@ -224,7 +229,7 @@ TEST(Decoders, BottomFirstOwnAreaAndSquareBox) {
   pkg.max_candidates = 1;
   detect::InputMap map;  // identity
   std::vector<detect::Candidate> cand(2);
-  cand[0] = {{-20, 10, 40, 110}, 0.9f, std::nullopt};  // cut by the left edge
+  cand[0] = {{-20, 10, 40, 110}, 0.9f, std::nullopt};   // cut by the left edge
   cand[1] = {{200, 10, 260, 110}, 0.8f, std::nullopt};  // beyond the candidate cap
   auto out = detect::finish(cand, map, 300, 200, pkg, 0.4f, 10);
   ASSERT_EQ(out.size(), 1u);
@@ -285,8 +290,8 @@ class Generated : public ::testing::Test {
   static std::string path(const std::string& f) { return dir_->path(f); }
 
   // The family entry for a generated file (no manifests: recognised from its signature).
-  static models::ModelEntry entry(const std::string& file, const std::string& task,
-                                  const std::string& family = "", const std::string& want_family = "") {
+  static models::ModelEntry entry(const std::string& file, const std::string& task, const std::string& family = "",
+                                  const std::string& want_family = "") {
     models::FileModelOptions o;
     auto t = models::parse_task(task);
     EXPECT_TRUE(t.ok()) << t.status().to_string();

@@ -48,8 +48,9 @@ TEST(Align, WarpPutsPointsOnTheTemplate) {
     }
   Image a = align::align_face(img, pts, 112);
   ASSERT_EQ(a.width, 112);
-  int ex = static_cast<int>(std::lround(align::kArcFace112[0].x)), ey = static_cast<int>(std::lround(align::kArcFace112[0].y));
-  EXPECT_LT(a.row(ey)[ex * 3], 80);       // dark at the template's left eye
+  int ex = static_cast<int>(std::lround(align::kArcFace112[0].x)),
+      ey = static_cast<int>(std::lround(align::kArcFace112[0].y));
+  EXPECT_LT(a.row(ey)[ex * 3], 80);          // dark at the template's left eye
   EXPECT_EQ(a.row(ey)[(ex + 30) * 3], 255);  // white elsewhere
 }
 

@@ -47,7 +47,8 @@ TEST(Calibration, AucMatchesPairwiseDefinition) {
 }
 
 TEST(Calibration, RatesCountDecisionsAtThreshold) {
-  std::vector<ScoredPair> pairs = {{0.9f, true}, {0.5f, true}, {0.3f, true}, {0.6f, false}, {0.2f, false}, {0.5f, false}};
+  std::vector<ScoredPair> pairs = {{0.9f, true},  {0.5f, true},  {0.3f, true},
+                                   {0.6f, false}, {0.2f, false}, {0.5f, false}};
   ErrorRates r = rates_at(pairs, 0.5f);  // accept >= 0.5
   EXPECT_EQ(r.false_rejects, 1u);        // 0.3
   EXPECT_EQ(r.false_accepts, 2u);        // 0.6 and 0.5
@@ -133,7 +134,7 @@ TEST(CalibrationBootstrap, SeparableSetHasAucOneWithIntervalOne) {
 
 TEST(CalibrationBootstrap, EqualErrorRateByHand) {
   // Thresholds from the top: (FAR, FRR) = (0,1) (0,.75) (0,.5) (.25,.5) (.25,.25): they meet at 0.6.
-  std::vector<ScoredPair> a = {{0.9f, true}, {0.8f, true}, {0.6f, true}, {0.3f, true},
+  std::vector<ScoredPair> a = {{0.9f, true},  {0.8f, true},  {0.6f, true},  {0.3f, true},
                                {0.7f, false}, {0.4f, false}, {0.2f, false}, {0.1f, false}};
   float t = 0;
   EXPECT_NEAR(equal_error_rate(a, &t), 0.25, 1e-12);

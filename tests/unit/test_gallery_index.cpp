@@ -74,7 +74,8 @@ TEST(ExactIndex, TopKMatchesBruteForce) {
   for (size_t qi = 0; qi < 20; ++qi) {
     const float* q = &queries[qi * dim];
     std::vector<std::pair<float, int64_t>> ref;
-    for (size_t i = 0; i < n; ++i) ref.push_back({dot_reference(&rows[i * dim], q, dim), static_cast<int64_t>(100 + i)});
+    for (size_t i = 0; i < n; ++i)
+      ref.push_back({dot_reference(&rows[i * dim], q, dim), static_cast<int64_t>(100 + i)});
     std::sort(ref.begin(), ref.end(), std::greater<>());
     auto top = index.search({q, static_cast<size_t>(dim)}, 10);
     ASSERT_TRUE(top.ok());

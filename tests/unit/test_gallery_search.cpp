@@ -139,8 +139,8 @@ TEST_F(GalleryTest, ModelMismatchRefusedWithReembedHint) {
   EXPECT_EQ(add.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(g->stats().model_id, "model_a");
   // One call mixing models is refused outright.
-  auto mixed = g->enroll_embeddings(std::vector<EmbeddingEnrollment>{face("C", at_cos(0.2f, 7)),
-                                                                    face("D", at_cos(0.2f, 6), "", "model_b")});
+  auto mixed = g->enroll_embeddings(
+      std::vector<EmbeddingEnrollment>{face("C", at_cos(0.2f, 7)), face("D", at_cos(0.2f, 6), "", "model_b")});
   EXPECT_EQ(mixed.status().code(), StatusCode::kInvalidArgument);
 }
 
@@ -362,7 +362,8 @@ TEST_F(GalleryTest, ExportImportRoundTrip) {
 
   // Embeddings of another model are refused; broken files say what is wrong.
   auto other = open({}, "other.db");
-  ASSERT_TRUE(other->enroll_embeddings(std::vector<EmbeddingEnrollment>{face("Z", at_cos(0.3f, 2), "", "model_b")}).ok());
+  ASSERT_TRUE(
+      other->enroll_embeddings(std::vector<EmbeddingEnrollment>{face("Z", at_cos(0.3f, 2), "", "model_b")}).ok());
   auto refused = other->import_json(*exported);
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("reembed"), std::string::npos);

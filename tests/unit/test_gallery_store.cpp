@@ -91,10 +91,13 @@ TEST_F(StoreTest, AddsFindsAndPersists) {
   EXPECT_EQ((*owner)->name, "ada");
   EXPECT_FALSE(store->find_image("cc")->has_value());
   std::vector<StoredFace> faces;
-  ASSERT_TRUE(store->for_each_face(false, [&](StoredFace&& f) {
-    faces.push_back(std::move(f));
-    return Status::Ok();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->for_each_face(false,
+                                  [&](StoredFace&& f) {
+                                    faces.push_back(std::move(f));
+                                    return Status::Ok();
+                                  })
+                  .ok());
   ASSERT_EQ(faces.size(), 3u);
   EXPECT_EQ(faces[1].embedding, face(2).embedding);  // bit-exact through the BLOB
   EXPECT_EQ(faces[1].model_id, "model_a");
@@ -143,10 +146,13 @@ TEST_F(StoreTest, RemoveCascadesToFaces) {
   EXPECT_EQ(*removed, (std::vector<int64_t>{(*added)[0].face_id, (*added)[1].face_id}));
   EXPECT_FALSE(store->find_image("a1")->has_value());  // faces went with the identity
   size_t n = 0;
-  ASSERT_TRUE(store->for_each_face(false, [&](StoredFace&&) {
-    ++n;
-    return Status::Ok();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->for_each_face(false,
+                                  [&](StoredFace&&) {
+                                    ++n;
+                                    return Status::Ok();
+                                  })
+                  .ok());
   EXPECT_EQ(n, 1u);
   EXPECT_EQ(store->remove_identity("ada").status().code(), StatusCode::kNotFound);
   // The image can be enrolled again once its identity is gone.
@@ -165,10 +171,13 @@ TEST_F(StoreTest, CropsAndEmbeddingUpdates) {
   auto added = store->add(items);
   ASSERT_TRUE(added.ok());
   StoredFace read;
-  ASSERT_TRUE(store->for_each_face(true, [&](StoredFace&& x) {
-    read = std::move(x);
-    return Status::Ok();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->for_each_face(true,
+                                  [&](StoredFace&& x) {
+                                    read = std::move(x);
+                                    return Status::Ok();
+                                  })
+                  .ok());
   EXPECT_TRUE(read.has_crop);
   EXPECT_EQ(read.crop.width, 4);
   EXPECT_EQ(read.crop.pixels, f.crop.pixels);
@@ -185,17 +194,21 @@ TEST_F(StoreTest, KeepsGivenTimestamps) {
   auto store = open();
   StoredFace f = face(1);
   f.created_at = "2020-01-02T03:04:05.000Z";
-  std::vector<NewIdentityFaces> items = {{"ada", std::nullopt, {f}, "2019-01-01T00:00:00.000Z", "2019-06-01T00:00:00.000Z"}};
+  std::vector<NewIdentityFaces> items = {
+      {"ada", std::nullopt, {f}, "2019-01-01T00:00:00.000Z", "2019-06-01T00:00:00.000Z"}};
   ASSERT_TRUE(store->add(items).ok());
   auto ada = store->find_identity("ada");
   ASSERT_TRUE(ada.ok() && ada->has_value());
   EXPECT_EQ((*ada)->created_at, "2019-01-01T00:00:00.000Z");
   EXPECT_EQ((*ada)->updated_at, "2019-06-01T00:00:00.000Z");
   std::string created;
-  ASSERT_TRUE(store->for_each_face(false, [&](StoredFace&& x) {
-    created = x.created_at;
-    return Status::Ok();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->for_each_face(false,
+                                  [&](StoredFace&& x) {
+                                    created = x.created_at;
+                                    return Status::Ok();
+                                  })
+                  .ok());
   EXPECT_EQ(created, "2020-01-02T03:04:05.000Z");
 }
 

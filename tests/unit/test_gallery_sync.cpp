@@ -214,10 +214,10 @@ TEST(IdentityNames, ValidUtf8WithinTheLimit) {
   EXPECT_TRUE(validate_identity_name("ada").ok());
   EXPECT_TRUE(validate_identity_name("Zoë 山田 🙂").ok());
   EXPECT_TRUE(validate_identity_name(std::string(kMaxIdentityNameBytes, 'a')).ok());
-  for (const std::string& bad : {std::string(), std::string(kMaxIdentityNameBytes + 1, 'a'), std::string("\xFF\xFE"),
-                                std::string("a\xC3"), std::string("\xC0\x80"), std::string("\xED\xA0\x80"),
-                                std::string("\xF4\x90\x80\x80"), std::string("a\nb"), std::string("a\x7F"),
-                                std::string("a\0b", 3)}) {
+  for (const std::string& bad :
+       {std::string(), std::string(kMaxIdentityNameBytes + 1, 'a'), std::string("\xFF\xFE"), std::string("a\xC3"),
+        std::string("\xC0\x80"), std::string("\xED\xA0\x80"), std::string("\xF4\x90\x80\x80"), std::string("a\nb"),
+        std::string("a\x7F"), std::string("a\0b", 3)}) {
     Status s = validate_identity_name(bad);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << display_identity_name(bad);
   }
@@ -235,13 +235,15 @@ TEST(IdentityNames, DisplayFormIsValidAndKeepsValidNames) {
 
 TEST_F(GallerySyncTest, InvalidNamesAreRefusedAndNothingIsCommitted) {
   auto g = open();
-  for (const std::string& bad : {std::string("\xFF\xFE"), std::string(kMaxIdentityNameBytes + 1, 'x'), std::string("a\tb")}) {
+  for (const std::string& bad :
+       {std::string("\xFF\xFE"), std::string(kMaxIdentityNameBytes + 1, 'x'), std::string("a\tb")}) {
     auto r = g->enroll_embeddings(std::vector{face(bad, 0)});
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(g->remove(bad).code(), StatusCode::kInvalidArgument);
   }
-  const std::string bad_import = std::string(R"({"format": "facelens-gallery", "version": 1, "identities": [{"name": ")") +
-                                 "\\u0001" + R"(", "faces": [{"model_id": "model_a", "embedding": [1,0,0,0,0,0,0,0]}]}]})";
+  const std::string bad_import =
+      std::string(R"({"format": "facelens-gallery", "version": 1, "identities": [{"name": ")") + "\\u0001" +
+      R"(", "faces": [{"model_id": "model_a", "embedding": [1,0,0,0,0,0,0,0]}]}]})";
   EXPECT_EQ(g->import_json(bad_import).status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(g->list()->empty());
   EXPECT_EQ(g->stats().n_faces, 0u);
@@ -260,11 +262,12 @@ TEST_F(GallerySyncTest, StoredInvalidNamesAreShownEscapedAndRepaired) {
   ASSERT_TRUE(g->enroll_embeddings(std::vector{face("ok", 0)}).ok());
   // Rows as older versions stored them: invalid UTF-8, and one whose escaped form is taken.
   ASSERT_TRUE(g->enroll_embeddings(std::vector{face("\\xFF\\xFE", 2)}).ok());
-  run_sql(path_,
-          "INSERT INTO identities(name, created_at, updated_at) VALUES (CAST(x'FFFE' AS TEXT), 'x', 'x');"
-          "INSERT INTO faces(identity_id, embedding, dim, model_id, box_x1, box_y1, box_x2, box_y2, created_at) "
-          "SELECT id, x'000000000000803F000000000000000000000000000000000000000000000000', 8, 'model_a', 0, 0, 1, 1, 'x' "
-          "FROM identities WHERE name = CAST(x'FFFE' AS TEXT);");
+  run_sql(
+      path_,
+      "INSERT INTO identities(name, created_at, updated_at) VALUES (CAST(x'FFFE' AS TEXT), 'x', 'x');"
+      "INSERT INTO faces(identity_id, embedding, dim, model_id, box_x1, box_y1, box_x2, box_y2, created_at) "
+      "SELECT id, x'000000000000803F000000000000000000000000000000000000000000000000', 8, 'model_a', 0, 0, 1, 1, 'x' "
+      "FROM identities WHERE name = CAST(x'FFFE' AS TEXT);");
   auto other = open();  // a fresh process loads it
   ASSERT_TRUE(other);
 

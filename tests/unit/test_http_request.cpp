@@ -55,7 +55,10 @@ TEST(HttpRequest, LimitsGiveTheStatusesTheServerAnswers) {
   small.max_header_bytes = 200;
   small.max_headers = 3;
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", small).error, 413);
-  EXPECT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + std::string(64, 'x') + "\r\n40\r\n", small).error, 413);
+  EXPECT_EQ(
+      parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + std::string(64, 'x') + "\r\n40\r\n", small)
+          .error,
+      413);
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", small).error, 413);
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nX: " + std::string(300, 'a'), small).error, 431);
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\n\r\n", small).error, 431);
@@ -66,10 +69,14 @@ TEST(HttpRequest, LimitsGiveTheStatusesTheServerAnswers) {
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n").error, 400);
   EXPECT_EQ(parse("GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n").error, 400);
   EXPECT_EQ(parse("GET http://x/ HTTP/1.1\r\n\r\n").error, 400);
-  EXPECT_EQ(parse("GET / HTTP/1.1\r\nX: a\x01" "b\r\n\r\n").error, 400);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nX: a\x01"
+                  "b\r\n\r\n")
+                .error,
+            400);
   // Expect: 100-continue within the limit: headers complete, body still to come.
   RequestParser p(small);
-  EXPECT_EQ(p.feed("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"), RequestParser::Result::kNeedMore);
+  EXPECT_EQ(p.feed("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"),
+            RequestParser::Result::kNeedMore);
   EXPECT_TRUE(p.headers_complete());
   EXPECT_TRUE(p.request().expect_continue);
   EXPECT_EQ(p.feed("hello"), RequestParser::Result::kComplete);
@@ -93,7 +100,8 @@ TEST(HttpRequest, PipelinedRequestsComeOneAfterTheOther) {
 TEST(HttpRequest, MultipartPartsPointIntoTheBody) {
   const std::string body =
       "preamble\r\n--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
-      "Content-Type: image/jpeg\r\n\r\n\x01\x02\r\n--x\r\n--xyz\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n"
+      "Content-Type: image/jpeg\r\n\r\n\x01\x02\r\n--x\r\n--xyz\r\nContent-Disposition: form-data; "
+      "name=\"name\"\r\n\r\n"
       "obama\r\n--xyz--\r\n";
   auto parts = parse_multipart("multipart/form-data; boundary=\"xyz\"", body);
   ASSERT_TRUE(parts.ok()) << parts.status().to_string();

@@ -94,14 +94,13 @@ void expect_near_pixel(const Image& img, int x, int y, std::array<int, 3> expect
   }
 }
 
-Bytes encode_jpeg(const uint8_t* pixels, int width, int height, int pixel_format, int subsamp,
-                  int quality) {
+Bytes encode_jpeg(const uint8_t* pixels, int width, int height, int pixel_format, int subsamp, int quality) {
   tjhandle handle = tjInitCompress();
   EXPECT_NE(handle, nullptr);
   unsigned char* out = nullptr;
   unsigned long size = 0;
-  const int rc = tjCompress2(handle, pixels, width, /*pitch=*/0, height, pixel_format, &out, &size,
-                             subsamp, quality, /*flags=*/0);
+  const int rc =
+      tjCompress2(handle, pixels, width, /*pitch=*/0, height, pixel_format, &out, &size, subsamp, quality, /*flags=*/0);
   EXPECT_EQ(rc, 0) << tjGetErrorStr2(handle);
   Bytes bytes(out, out + size);
   tjFree(out);
@@ -240,14 +239,10 @@ struct PngSpec {
   int channels() const {
     switch (color_type) {
       case 0:
-      case 3:
-        return 1;
-      case 4:
-        return 2;
-      case 6:
-        return 4;
-      default:
-        return 3;
+      case 3: return 1;
+      case 4: return 2;
+      case 6: return 4;
+      default: return 3;
     }
   }
 };
@@ -301,9 +296,8 @@ Bytes make_png(const PngSpec& spec) {
     }
   }
   Bytes out = kPngSignature;
-  put_png_chunk(
-      out, "IHDR",
-      png_ihdr(spec.width, spec.height, spec.bit_depth, spec.color_type, spec.interlaced ? 1 : 0));
+  put_png_chunk(out, "IHDR",
+                png_ihdr(spec.width, spec.height, spec.bit_depth, spec.color_type, spec.interlaced ? 1 : 0));
   if (!spec.plte.empty()) put_png_chunk(out, "PLTE", spec.plte);
   if (!spec.trns.empty()) put_png_chunk(out, "tRNS", spec.trns);
   put_png_chunk(out, "IDAT", zlib_stored(raw));
@@ -373,8 +367,7 @@ Bytes make_bmp24(const Image& img, bool top_down) {
   return make_bmp(spec, [&](int y, Bytes& row) {
     for (int x = 0; x < img.width; ++x) {
       const auto p = pixel_at(img, x, y);
-      row.insert(row.end(), {static_cast<uint8_t>(p[2]), static_cast<uint8_t>(p[1]),
-                             static_cast<uint8_t>(p[0])});
+      row.insert(row.end(), {static_cast<uint8_t>(p[2]), static_cast<uint8_t>(p[1]), static_cast<uint8_t>(p[0])});
     }
   });
 }
@@ -393,27 +386,22 @@ void expect_same_pixels(const Image& actual, const Image& expected) {
   ASSERT_EQ(actual.height, expected.height);
   ASSERT_EQ(actual.pixels.size(), expected.pixels.size());
   size_t n_diff = 0;
-  for (size_t i = 0; i < actual.pixels.size(); ++i)
-    n_diff += actual.pixels[i] != expected.pixels[i];
+  for (size_t i = 0; i < actual.pixels.size(); ++i) n_diff += actual.pixels[i] != expected.pixels[i];
   EXPECT_EQ(n_diff, 0u) << "bytes that differ";
 }
 
 // Expects a non-OK status of `code`, reached in well under a second.
-void expect_refused(std::span<const uint8_t> bytes, StatusCode code,
-                    const DecodeOptions& options = {}) {
+void expect_refused(std::span<const uint8_t> bytes, StatusCode code, const DecodeOptions& options = {}) {
   const auto start = std::chrono::steady_clock::now();
   StatusOr<DecodedImage> decoded = decode_image(bytes, options);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_FALSE(decoded.ok()) << "decoded " << decoded->image.width << "x" << decoded->image.height;
   EXPECT_EQ(decoded.status().code(), code) << decoded.status().to_string();
   EXPECT_FALSE(decoded.status().message().empty());
   EXPECT_LT(seconds, 2.0);
 }
 
-std::string data_file(const std::string& relative) {
-  return testing::data_dir() + "/faces/" + relative;
-}
+std::string data_file(const std::string& relative) { return testing::data_dir() + "/faces/" + relative; }
 
 Bytes read_data_file(const std::string& relative) {
   StatusOr<Bytes> bytes = read_file_bytes(data_file(relative), 64 << 20);
@@ -422,8 +410,7 @@ Bytes read_data_file(const std::string& relative) {
 }
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("facelens_test_image_" + std::to_string(::getpid()) + "_" + name))
+  return (std::filesystem::temp_directory_path() / ("facelens_test_image_" + std::to_string(::getpid()) + "_" + name))
       .string();
 }
 
@@ -571,8 +558,7 @@ TEST(ImageRealFiles, LimitsRefuseRealFiles) {
   FACELENS_REQUIRE_DATA();
   DecodeOptions small_pixels;
   small_pixels.max_pixels = 1000;
-  StatusOr<DecodedImage> decoded =
-      decode_image_file(data_file("face_recognition/obama.jpg"), small_pixels);
+  StatusOr<DecodedImage> decoded = decode_image_file(data_file("face_recognition/obama.jpg"), small_pixels);
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.status().code(), StatusCode::kOutOfRange);
   EXPECT_NE(decoded.status().message().find("max_pixels"), std::string::npos);
@@ -719,8 +705,7 @@ TEST(ImageExif, Orientation6RotatesClockwise) {
 }
 
 TEST(ImageExif, Orientation3Rotates180) {
-  const DecodedImage d =
-      decode_ok(with_exif_orientation(encode_jpeg(make_quadrants()), 3, /*little_endian=*/true));
+  const DecodedImage d = decode_ok(with_exif_orientation(encode_jpeg(make_quadrants()), 3, /*little_endian=*/true));
   ASSERT_EQ(d.image.width, 64);
   ASSERT_EQ(d.image.height, 32);
   expect_near_pixel(d.image, 63, 31, kRed, kJpegTolerance);
@@ -731,8 +716,7 @@ TEST(ImageExif, Orientation3Rotates180) {
 }
 
 TEST(ImageExif, Orientation8RotatesCounterClockwise) {
-  const Bytes jpeg =
-      with_exif_orientation(encode_jpeg(make_quadrants()), 8, /*little_endian=*/false);
+  const Bytes jpeg = with_exif_orientation(encode_jpeg(make_quadrants()), 8, /*little_endian=*/false);
   const DecodedImage d = decode_ok(jpeg);
   ASSERT_EQ(d.image.width, 32);
   ASSERT_EQ(d.image.height, 64);
@@ -746,8 +730,8 @@ TEST(ImageExif, Orientation8RotatesCounterClockwise) {
 TEST(ImageExif, OrientationCanBeIgnored) {
   DecodeOptions options;
   options.apply_exif_orientation = false;
-  const DecodedImage d = decode_ok(
-      with_exif_orientation(encode_jpeg(make_quadrants()), 6, /*little_endian=*/true), options);
+  const DecodedImage d =
+      decode_ok(with_exif_orientation(encode_jpeg(make_quadrants()), 6, /*little_endian=*/true), options);
   ASSERT_EQ(d.image.width, 64);
   ASSERT_EQ(d.image.height, 32);
   EXPECT_EQ(d.original_width, 64);
@@ -755,8 +739,8 @@ TEST(ImageExif, OrientationCanBeIgnored) {
 }
 
 TEST(ImageExif, DownscaleMinimumAppliesToTheUprightImage) {
-  const Bytes jpeg = with_exif_orientation(encode_jpeg(make_gradient(1600, 1200), 85, TJSAMP_420),
-                                           6, /*little_endian=*/true);
+  const Bytes jpeg =
+      with_exif_orientation(encode_jpeg(make_gradient(1600, 1200), 85, TJSAMP_420), 6, /*little_endian=*/true);
   DecodeOptions options;
   options.min_width = 240;
   options.min_height = 320;
@@ -791,10 +775,10 @@ TEST(ImageExif, MalformedExifIsIgnoredSafely) {
   const std::vector<Bytes> cases = {
       {},
       {'I', 'I'},
-      {'I', 'I', 42, 0, 8, 0, 0, 0},                          // IFD past the end
-      {'I', 'I', 42, 0, 0xFF, 0xFF, 0xFF, 0xFF},              // offset near 4 GiB
-      {'M', 'M', 0, 42, 0, 0, 0, 8, 0xFF, 0xFF},              // 65535 entries, none present
-      {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0},  // entry cut short
+      {'I', 'I', 42, 0, 8, 0, 0, 0},                                                  // IFD past the end
+      {'I', 'I', 42, 0, 0xFF, 0xFF, 0xFF, 0xFF},                                      // offset near 4 GiB
+      {'M', 'M', 0, 42, 0, 0, 0, 8, 0xFF, 0xFF},                                      // 65535 entries, none present
+      {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0},                          // entry cut short
       {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 9, 0, 0, 0},  // value 9
       {'X', 'X', 42, 0, 8, 0, 0, 0},
   };
@@ -810,8 +794,7 @@ TEST(ImageExif, MalformedExifIsIgnoredSafely) {
     Bytes jpeg = with_exif_orientation(base, 1 + i % 8, i % 2 == 0);
     for (int k = 0; k < 4; ++k) jpeg[4 + 6 + rng() % 30] = static_cast<uint8_t>(rng());
     const DecodedImage d = decode_ok(jpeg);
-    EXPECT_TRUE((d.image.width == 64 && d.image.height == 32) ||
-                (d.image.width == 32 && d.image.height == 64));
+    EXPECT_TRUE((d.image.width == 64 && d.image.height == 32) || (d.image.width == 32 && d.image.height == 64));
   }
 }
 
@@ -1018,8 +1001,7 @@ TEST(ImagePng, WritePngRefusesBadInput) {
   Image inconsistent = make_image(4, 4);
   inconsistent.pixels.resize(10);
   EXPECT_EQ(write_png(inconsistent, temp_path("bad.png")).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(write_png(make_pattern(4, 4), "/nonexistent_dir_facelens/x.png").code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(write_png(make_pattern(4, 4), "/nonexistent_dir_facelens/x.png").code(), StatusCode::kNotFound);
 }
 
 // Expected RGB of a spec's pixel i given how the decoder maps samples to 8 bits.
@@ -1028,12 +1010,9 @@ Image expected_rgb(const PngSpec& spec) {
   const int ch = spec.channels();
   auto to8 = [&](uint16_t v) -> uint8_t {
     switch (spec.bit_depth) {
-      case 16:
-        return static_cast<uint8_t>((v * 255u + 32895u) >> 16);
-      case 8:
-        return static_cast<uint8_t>(v);
-      default:
-        return static_cast<uint8_t>(v * 255 / ((1 << spec.bit_depth) - 1));
+      case 16: return static_cast<uint8_t>((v * 255u + 32895u) >> 16);
+      case 8: return static_cast<uint8_t>(v);
+      default: return static_cast<uint8_t>(v * 255 / ((1 << spec.bit_depth) - 1));
     }
   };
   for (size_t i = 0; i < static_cast<size_t>(spec.width) * spec.height; ++i) {
@@ -1077,11 +1056,10 @@ TEST(ImagePng, EveryColourTypeAndDepthDecodesToRgb) {
     bool trns;
   };
   const Case cases[] = {
-      {8, 2, false, false}, {16, 2, false, false}, {8, 6, false, false},  {16, 6, false, false},
-      {8, 0, false, false}, {16, 0, false, false}, {1, 0, false, false},  {2, 0, false, false},
-      {4, 0, false, false}, {8, 4, false, false},  {16, 4, false, false}, {8, 3, false, false},
-      {4, 3, false, false}, {8, 3, false, true},   {8, 2, false, true},   {8, 0, false, true},
-      {8, 2, true, false},  {1, 0, true, false},   {8, 3, true, true},    {16, 6, true, false},
+      {8, 2, false, false},  {16, 2, false, false}, {8, 6, false, false}, {16, 6, false, false}, {8, 0, false, false},
+      {16, 0, false, false}, {1, 0, false, false},  {2, 0, false, false}, {4, 0, false, false},  {8, 4, false, false},
+      {16, 4, false, false}, {8, 3, false, false},  {4, 3, false, false}, {8, 3, false, true},   {8, 2, false, true},
+      {8, 0, false, true},   {8, 2, true, false},   {1, 0, true, false},  {8, 3, true, true},    {16, 6, true, false},
   };
   uint32_t seed = 1;
   for (const Case& c : cases) {
@@ -1092,9 +1070,8 @@ TEST(ImagePng, EveryColourTypeAndDepthDecodesToRgb) {
       if (c.color_type == 2) spec.trns = {0, 0, 0, 0, 0, 0};
       if (c.color_type == 0) spec.trns = {0, 0};
     }
-    SCOPED_TRACE("bit depth " + std::to_string(c.bit_depth) + ", colour type " +
-                 std::to_string(c.color_type) + (c.interlaced ? ", interlaced" : "") +
-                 (c.trns ? ", tRNS" : ""));
+    SCOPED_TRACE("bit depth " + std::to_string(c.bit_depth) + ", colour type " + std::to_string(c.color_type) +
+                 (c.interlaced ? ", interlaced" : "") + (c.trns ? ", tRNS" : ""));
     const DecodedImage d = decode_ok(make_png(spec));
     EXPECT_EQ(d.format, ImageFormat::kPng);
     expect_same_pixels(d.image, expected_rgb(spec));
@@ -1176,9 +1153,9 @@ TEST(ImageBmp, ThirtyTwoBitRgbAndBitfieldsAreExact) {
                                         [&](int y, Bytes& row) {
                                           for (int x = 0; x < 9; ++x) {
                                             const auto p = pixel_at(img, x, y);
-                                            row.insert(row.end(), {static_cast<uint8_t>(p[2]),
-                                                                   static_cast<uint8_t>(p[1]),
-                                                                   static_cast<uint8_t>(p[0]), 0});
+                                            row.insert(row.end(),
+                                                       {static_cast<uint8_t>(p[2]), static_cast<uint8_t>(p[1]),
+                                                        static_cast<uint8_t>(p[0]), 0});
                                           }
                                         }))
                          .image,
@@ -1192,18 +1169,17 @@ TEST(ImageBmp, ThirtyTwoBitRgbAndBitfieldsAreExact) {
   fields.masks[0] = 0x000000FF;
   fields.masks[1] = 0x0000FF00;
   fields.masks[2] = 0x00FF0000;
-  expect_same_pixels(
-      decode_ok(make_bmp(fields,
-                         [&](int y, Bytes& row) {
-                           for (int x = 0; x < 9; ++x) {
-                             const auto p = pixel_at(img, x, y);
-                             row.insert(row.end(),
-                                        {static_cast<uint8_t>(p[0]), static_cast<uint8_t>(p[1]),
-                                         static_cast<uint8_t>(p[2]), 0x80});
-                           }
-                         }))
-          .image,
-      img);
+  expect_same_pixels(decode_ok(make_bmp(fields,
+                                        [&](int y, Bytes& row) {
+                                          for (int x = 0; x < 9; ++x) {
+                                            const auto p = pixel_at(img, x, y);
+                                            row.insert(row.end(),
+                                                       {static_cast<uint8_t>(p[0]), static_cast<uint8_t>(p[1]),
+                                                        static_cast<uint8_t>(p[2]), 0x80});
+                                          }
+                                        }))
+                         .image,
+                     img);
 }
 
 TEST(ImageBmp, SixteenBitAndPalettedDecode) {
@@ -1295,11 +1271,7 @@ TEST(ImageBmp, MalformedBmpsAreRefused) {
   pal.height = 2;
   pal.bpp = 8;
   pal.n_colors = 100000;
-  expect_refused(make_bmp(pal,
-                          [](int, Bytes& row) {
-                            row = {0, 0};
-                          }),
-                 StatusCode::kInvalidArgument);
+  expect_refused(make_bmp(pal, [](int, Bytes& row) { row = {0, 0}; }), StatusCode::kInvalidArgument);
   BmpSpec fields;
   fields.width = 2;
   fields.height = 2;
@@ -1308,8 +1280,7 @@ TEST(ImageBmp, MalformedBmpsAreRefused) {
   fields.masks[0] = 0xFF;
   fields.masks[1] = 0;
   fields.masks[2] = 0xF0F00000;
-  expect_refused(make_bmp(fields, [](int, Bytes& row) { row.resize(8); }),
-                 StatusCode::kInvalidArgument);
+  expect_refused(make_bmp(fields, [](int, Bytes& row) { row.resize(8); }), StatusCode::kInvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1318,8 +1289,7 @@ TEST(ImageBmp, MalformedBmpsAreRefused) {
 TEST(ImageWebp, LosslessRoundTripIsExact) {
   const Image img = make_pattern(31, 17);
   uint8_t* out = nullptr;
-  const size_t size =
-      WebPEncodeLosslessRGB(img.pixels.data(), img.width, img.height, img.width * 3, &out);
+  const size_t size = WebPEncodeLosslessRGB(img.pixels.data(), img.width, img.height, img.width * 3, &out);
   ASSERT_GT(size, 0u);
   const Bytes webp(out, out + size);
   WebPFree(out);
@@ -1372,8 +1342,7 @@ TEST(ImageMalformed, NonImagesAreRefused) {
   const Bytes hello(text.begin(), text.end());
   expect_refused(hello, StatusCode::kInvalidArgument);
   StatusOr<DecodedImage> decoded = decode_image(hello, {});
-  EXPECT_NE(decoded.status().message().find("JPEG, PNG, WebP or BMP"), std::string::npos)
-      << decoded.status().message();
+  EXPECT_NE(decoded.status().message().find("JPEG, PNG, WebP or BMP"), std::string::npos) << decoded.status().message();
   EXPECT_EQ(read_image_header({}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(read_image_header(hello).status().code(), StatusCode::kInvalidArgument);
   const Bytes riff = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', ' '};
@@ -1391,8 +1360,7 @@ TEST(ImageMalformed, RandomBytesWithMagicAreRefused) {
       for (size_t i = 0; i < n; ++i) bytes.push_back(static_cast<uint8_t>(rng()));
       const auto start = std::chrono::steady_clock::now();
       StatusOr<DecodedImage> decoded = decode_image(bytes, {});
-      EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                2.0);
+      EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.0);
       ASSERT_FALSE(decoded.ok());
       EXPECT_TRUE(decoded.status().code() == StatusCode::kInvalidArgument ||
                   decoded.status().code() == StatusCode::kOutOfRange)
@@ -1440,8 +1408,7 @@ TEST(ImageMalformed, BadOptionsAreRefused) {
 TEST(ImageMalformed, MutatedFilesNeverCrash) {
   const Image img = make_pattern(40, 30);
   uint8_t* webp_out = nullptr;
-  const size_t webp_size =
-      WebPEncodeLosslessRGB(img.pixels.data(), img.width, img.height, img.width * 3, &webp_out);
+  const size_t webp_size = WebPEncodeLosslessRGB(img.pixels.data(), img.width, img.height, img.width * 3, &webp_out);
   const Bytes webp(webp_out, webp_out + webp_size);
   WebPFree(webp_out);
   PngSpec palette = png_spec(40, 30, 4, 3, 5);
@@ -1611,9 +1578,9 @@ TEST(Tensor, PlanarNormalisationAndColourOrder) {
   image::Normalization rgb{image::ChannelOrder::kRGB, {127, 127, 127}, {128, 128, 128}};
   std::vector<float> out(6);
   image::to_planar(img, rgb, out.data());
-  EXPECT_FLOAT_EQ(out[0], 1.0f);                 // R of pixel 0
-  EXPECT_FLOAT_EQ(out[2], -127.f / 128.f);       // G of pixel 0
-  EXPECT_FLOAT_EQ(out[4], 0.f);                  // B of pixel 0
+  EXPECT_FLOAT_EQ(out[0], 1.0f);            // R of pixel 0
+  EXPECT_FLOAT_EQ(out[2], -127.f / 128.f);  // G of pixel 0
+  EXPECT_FLOAT_EQ(out[4], 0.f);             // B of pixel 0
   image::Normalization bgr{image::ChannelOrder::kBGR, {0, 0, 0}, {1, 1, 1}};
   image::to_planar(img, bgr, out.data());
   EXPECT_FLOAT_EQ(out[0], 127.f);  // first plane is B

@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 class TempDir {
  public:
   TempDir() {
-    path_ = fs::temp_directory_path() / ("facelens-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter_++));
+    path_ =
+        fs::temp_directory_path() / ("facelens-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     fs::create_directories(path_);
   }
   ~TempDir() { fs::remove_all(path_); }
@@ -31,16 +31,15 @@ class TempDir {
   static inline int counter_ = 0;
 };
 
-void write(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-}
+void write(const std::string& path, const std::string& content) { std::ofstream(path, std::ios::binary) << content; }
 
 TEST(Manifest, ParsesContract) {
   auto m = models::parse_manifest(R"({"defaults": {"detector": "d"}, "models": [
     {"id": "d", "file": "d.onnx", "sha256": "ab", "task": "detector", "family": "ultraface",
      "input": {"name": "input", "shape": [1,3,240,320], "color": "BGR", "mean": [1,2,3], "std": [4,5,6]},
      "outputs": {"scores": "s"}, "thresholds": {"score": 0.7}, "embedding_size": 512, "activation": "softmax",
-     "labels": ["a", "b"]}]})", "test");
+     "labels": ["a", "b"]}]})",
+                                  "test");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   const auto* e = m->default_for("detector");
   ASSERT_NE(e, nullptr);
@@ -74,7 +73,8 @@ TEST(Manifest, PipelineVocabulary) {
      "suppression_pixel_offset": 1, "max_candidates": 750, "box_shape": "square_height"},
     {"id": "lm", "file": "l", "task": "landmarks", "input": {"shape": [1,1,64,64], "color": "GRAY",
      "crop_rounding": "truncate"}, "gray_source": "BGR", "points_rounding": "truncate",
-     "five_points": "eye_contour_mean"}]})", "t");
+     "five_points": "eye_contour_mean"}]})",
+                                  "t");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   const auto& plain = *m->find("plain");
   EXPECT_EQ(plain.detector.suppression, models::Suppression::kHardNmsIou);
@@ -98,9 +98,9 @@ TEST(Manifest, PipelineVocabulary) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("bottom_first_own_area"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("suppression"), std::string::npos);
-  EXPECT_FALSE(models::parse_manifest(
-                   R"({"models": [{"id": "x", "file": "x", "task": "detector", "max_candidates": -1}]})", "t")
-                   .ok());
+  EXPECT_FALSE(
+      models::parse_manifest(R"({"models": [{"id": "x", "file": "x", "task": "detector", "max_candidates": -1}]})", "t")
+          .ok());
 }
 
 // A recognizer's match threshold is its entry's thresholds.match; the one code fallback
@@ -137,7 +137,8 @@ TEST(Manifest, RejectsBadEntries) {
   auto dangling = models::parse_manifest(R"({"defaults": {"detector": "nope"}, "models": []})", "t");
   EXPECT_FALSE(dangling.ok());
   auto dup = models::parse_manifest(
-      R"({"models": [{"id": "x", "file": "x", "task": "detector"}, {"id": "x", "file": "y", "task": "detector"}]})", "t");
+      R"({"models": [{"id": "x", "file": "x", "task": "detector"}, {"id": "x", "file": "y", "task": "detector"}]})",
+      "t");
   EXPECT_FALSE(dup.ok());
 }
 
@@ -156,9 +157,12 @@ TEST(Registry, ReportsMissingMismatchAndOk) {
   write(d.file("bad.onnx"), "abd");
   const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
   write(d.file("manifest.json"), R"({"models": [
-    {"id": "good", "file": "good.onnx", "sha256": ")" + abc + R"(", "task": "detector"},
-    {"id": "bad", "file": "bad.onnx", "sha256": ")" + abc + R"(", "task": "detector"},
-    {"id": "gone", "file": "gone.onnx", "sha256": ")" + abc + R"(", "task": "detector", "package": "pkg@1"}]})");
+    {"id": "good", "file": "good.onnx", "sha256": ")" +
+                                     abc + R"(", "task": "detector"},
+    {"id": "bad", "file": "bad.onnx", "sha256": ")" +
+                                     abc + R"(", "task": "detector"},
+    {"id": "gone", "file": "gone.onnx", "sha256": ")" +
+                                     abc + R"(", "task": "detector", "package": "pkg@1"}]})");
   auto reg = models::ModelRegistry::open(d.str());
   ASSERT_TRUE(reg.ok()) << reg.status().to_string();
   const auto& m = (*reg)->manifest();

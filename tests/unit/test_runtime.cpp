@@ -18,12 +18,11 @@ using KV = std::vector<std::pair<std::string, std::string>>;
 TEST(ProviderOptions, ReferenceDesignDefaultsPerService) {
   RuntimeOptions rt;
   // The exact keys and values handed to ORT, in order, for each service's defaults.
-  EXPECT_EQ(runtime::cuda_ep_options(rt.resolve("detector"), 0),
-            (KV{{"device_id", "0"},
-                {"arena_extend_strategy", "kNextPowerOfTwo"},
-                {"gpu_mem_limit", "2147483648"},
-                {"cudnn_conv_algo_search", "EXHAUSTIVE"},
-                {"do_copy_in_default_stream", "1"}}));
+  EXPECT_EQ(runtime::cuda_ep_options(rt.resolve("detector"), 0), (KV{{"device_id", "0"},
+                                                                     {"arena_extend_strategy", "kNextPowerOfTwo"},
+                                                                     {"gpu_mem_limit", "2147483648"},
+                                                                     {"cudnn_conv_algo_search", "EXHAUSTIVE"},
+                                                                     {"do_copy_in_default_stream", "1"}}));
   EXPECT_EQ(runtime::cuda_ep_options(rt.resolve("recognizer"), 0)[2].second, "2147483648");
   EXPECT_EQ(runtime::cuda_ep_options(rt.resolve("deepfake"), 0)[2].second, "1073741824");
   EXPECT_EQ(runtime::cuda_ep_options(rt.resolve("landmarks"), 0)[2].second, "536870912");
@@ -44,12 +43,11 @@ TEST(ProviderOptions, OverridesPerService) {
   auto r = rt.resolve("recognizer");
   EXPECT_EQ(r.provider, Provider::kCuda);
   EXPECT_EQ(r.device_ids, (std::vector<int>{1, 2}));
-  EXPECT_EQ(runtime::cuda_ep_options(r, 2),
-            (KV{{"device_id", "2"},
-                {"arena_extend_strategy", "kSameAsRequested"},
-                {"gpu_mem_limit", "3221225472"},
-                {"cudnn_conv_algo_search", "HEURISTIC"},
-                {"do_copy_in_default_stream", "0"}}));
+  EXPECT_EQ(runtime::cuda_ep_options(r, 2), (KV{{"device_id", "2"},
+                                                {"arena_extend_strategy", "kSameAsRequested"},
+                                                {"gpu_mem_limit", "3221225472"},
+                                                {"cudnn_conv_algo_search", "HEURISTIC"},
+                                                {"do_copy_in_default_stream", "0"}}));
   EXPECT_EQ(rt.resolve("detector").provider, Provider::kCpu);  // untouched services keep the global one
 }
 

@@ -79,19 +79,22 @@ TEST(Vocabulary, Provider) {
 // an error naming the entry and the key.
 TEST(Vocabulary, ManifestParsesTheEnums) {
   auto m = models::parse_manifest(R"({"models": [{"id": "a", "file": "a.onnx", "task": "landmarks",
-      "input": {"shape": [1, 3, 8, 8], "resize": "letterbox", "crop": "scaled_box"}}]})", "test");
+      "input": {"shape": [1, 3, 8, 8], "resize": "letterbox", "crop": "scaled_box"}}]})",
+                                  "test");
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_EQ(m->models[0].task, Task::kLandmarks);
   EXPECT_EQ(m->models[0].input.resize, ResizeRule::kLetterbox);
   EXPECT_EQ(m->models[0].input.crop, CropRule::kScaledBox);
   auto defaults = models::parse_manifest(R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector",
-      "input": {"shape": [1, 3, 8, 8]}}]})", "test");
+      "input": {"shape": [1, 3, 8, 8]}}]})",
+                                         "test");
   ASSERT_TRUE(defaults.ok()) << defaults.status().to_string();
   EXPECT_EQ(defaults->models[0].input.resize, ResizeRule::kStretch);
   EXPECT_EQ(defaults->models[0].input.crop, CropRule::kBox);
-  for (const char* bad : {R"({"models": [{"id": "a", "file": "a.onnx", "task": "detektor"}]})",
-                          R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "input": {"resize": "fill"}}]})",
-                          R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "input": {"crop": "oval"}}]})"}) {
+  for (const char* bad :
+       {R"({"models": [{"id": "a", "file": "a.onnx", "task": "detektor"}]})",
+        R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "input": {"resize": "fill"}}]})",
+        R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "input": {"crop": "oval"}}]})"}) {
     auto r = models::parse_manifest(bad, "test");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
@@ -167,7 +170,8 @@ TEST_F(Factory, EachTaskBuildsItsService) {
   }
   {
     const std::string f = path("arcface.onnx");
-    ASSERT_TRUE(testing::write_linear_model(f, 112, weights(3 * 64, 0.1f), weights(64, 1.f), testing::LinearHead::kLinear));
+    ASSERT_TRUE(
+        testing::write_linear_model(f, 112, weights(3 * 64, 0.1f), weights(64, 1.f), testing::LinearHead::kLinear));
     cases.push_back({Task::kRecognizer, f, entry(f, Task::kRecognizer)});
   }
   {
@@ -188,7 +192,8 @@ TEST_F(Factory, EachTaskBuildsItsService) {
     auto m = models::parse_manifest(R"({"models": [{"id": "expr", "file": "expression.onnx", "task": "attribute",
         "family": "expression", "input": {"name": "images", "shape": [1, 3, 64, 64]},
         "outputs": {"logits": "output0"},
-        "labels": ["neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"]}]})", "test");
+        "labels": ["neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"]}]})",
+                                    "test");
     ASSERT_TRUE(m.ok()) << m.status().to_string();
     cases.push_back({Task::kAttribute, f, m->models[0]});
   }

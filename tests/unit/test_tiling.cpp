@@ -93,9 +93,8 @@ TEST(Tiling, ManifestKeys) {
   EXPECT_FALSE(detect::tiling_rule_of(plain->models[0])->enabled);
   for (const char* bad : {R"("tiling":"yes")", R"("tiling_overlap":0.95)", R"("tiling_max_tiles":2.5)",
                           R"("tiling_min_image_scale":0.5)", R"("tiling_edge_margin":-1)"}) {
-    auto b = models::parse_manifest(std::string(R"({"models":[{"id":"d","file":"d.onnx","task":"detector",)") + bad +
-                                        "}]}",
-                                    "test");
+    auto b = models::parse_manifest(
+        std::string(R"({"models":[{"id":"d","file":"d.onnx","task":"detector",)") + bad + "}]}", "test");
     ASSERT_TRUE(b.ok()) << bad;
     auto e = detect::tiling_rule_of(b->models[0]);
     ASSERT_FALSE(e.ok()) << bad;
@@ -187,8 +186,10 @@ TEST(Tiling, RegionInputIsTheCroppedPhotosInput) {
   for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 37 + i / 291) % 256);
   for (const char* resize : {"stretch", "letterbox"}) {
     SCOPED_TRACE(resize);
-    const std::string text = std::string(R"({"models":[{"id":"d","file":"d.onnx","task":"detector","input":{"shape":[1,3,24,32],"color":"BGR","mean":[127,127,127],"std":[128,128,128],"resize":")") +
-                             resize + R"("},"letterbox_align":"center","pad_value":114}]})";
+    const std::string text =
+        std::string(
+            R"({"models":[{"id":"d","file":"d.onnx","task":"detector","input":{"shape":[1,3,24,32],"color":"BGR","mean":[127,127,127],"std":[128,128,128],"resize":")") +
+        resize + R"("},"letterbox_align":"center","pad_value":114}]})";
     auto m = models::parse_manifest(text, "test");
     ASSERT_TRUE(m.ok()) << m.status().to_string();
     const auto& e = m->models[0];

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
       for (const auto& other : detectors) {
         if (other == id) continue;
         for (const auto& b : boxes[other][i]) {
-          auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& x) { return facelens::iou(x.first, b) >= 0.4f; });
+          auto g = std::find_if(groups.begin(), groups.end(),
+                                [&](const auto& x) { return facelens::iou(x.first, b) >= 0.4f; });
           if (g == groups.end()) groups.push_back({b, 1});
           else ++g->second;
         }
@@ -90,7 +91,8 @@ int main(int argc, char** argv) {
       for (const auto& [b, n] : groups) {
         if (n < consensus) continue;
         ++wanted;
-        const bool hit = std::any_of(mine.begin(), mine.end(), [&](const auto& m) { return facelens::iou(m, b) >= 0.4f; });
+        const bool hit =
+            std::any_of(mine.begin(), mine.end(), [&](const auto& m) { return facelens::iou(m, b) >= 0.4f; });
         found += hit;
         if (!hit) missed.push_back(images[i].substr(prefix.size()));
       }

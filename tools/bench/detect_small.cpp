@@ -74,7 +74,8 @@ double median(std::vector<double> v) {
 // `src` letterboxed (aspect kept, centred) into the cell (x, y, w, h) of `canvas`; its boxes mapped.
 void place(Image& canvas, const Photo& src, int x, int y, int w, int h, std::vector<Box>* truth) {
   const double s = std::min(static_cast<double>(w) / src.image.width, static_cast<double>(h) / src.image.height);
-  const int rw = std::max(1, static_cast<int>(src.image.width * s)), rh = std::max(1, static_cast<int>(src.image.height * s));
+  const int rw = std::max(1, static_cast<int>(src.image.width * s)),
+            rh = std::max(1, static_cast<int>(src.image.height * s));
   const int ox = x + (w - rw) / 2, oy = y + (h - rh) / 2;
   const Image r = facelens::image::resize(src.image, rw, rh);
   for (int row = 0; row < rh; ++row)
@@ -182,7 +183,8 @@ int main(int argc, char** argv) {
       // The face with a margin of half its size each side, scaled to a face height of 40..120 px.
       const float fh = 40.f + static_cast<float>(rng() % 81);
       const float s = fh / f.height();
-      const int x0 = std::max(0, static_cast<int>(f.x1 - f.width() / 2)), y0 = std::max(0, static_cast<int>(f.y1 - f.height() / 2));
+      const int x0 = std::max(0, static_cast<int>(f.x1 - f.width() / 2)),
+                y0 = std::max(0, static_cast<int>(f.y1 - f.height() / 2));
       const int x1 = std::min(src.image.width, static_cast<int>(f.x2 + f.width() / 2));
       const int y1 = std::min(src.image.height, static_cast<int>(f.y2 + f.height() / 2));
       const int w = std::max(1, static_cast<int>((x1 - x0) * s)), h = std::max(1, static_cast<int>((y1 - y0) * s));
@@ -194,7 +196,8 @@ int main(int argc, char** argv) {
         if (k % 2) px = 0;
         else py = canvas.image.height - h;
       }
-      const Box at{static_cast<float>(px), static_cast<float>(py), static_cast<float>(px + w), static_cast<float>(py + h)};
+      const Box at{static_cast<float>(px), static_cast<float>(py), static_cast<float>(px + w),
+                   static_cast<float>(py + h)};
       if (std::any_of(used.begin(), used.end(), [&](const Box& u) { return facelens::iou(u, at) > 0; })) continue;
       used.push_back(at);
       Photo crop{src.name, facelens::image::crop(src.image, x0, y0, x1 - x0, y1 - y0), {}};
@@ -234,11 +237,13 @@ int main(int argc, char** argv) {
         const auto base = tiled ? detect(*engines[false], p.image, boxes_only) : boxes;
         for (size_t i = 0; i < boxes.size(); ++i) {
           if (std::any_of(base.begin(), base.end(), [&](const Box& b) { return matches(b, boxes[i]); })) continue;
-          const bool known = std::any_of(p.truth.begin(), p.truth.end(), [&](const Box& t) { return matches(boxes[i], t); });
+          const bool known =
+              std::any_of(p.truth.begin(), p.truth.end(), [&](const Box& t) { return matches(boxes[i], t); });
           (known ? added_known : added_false).push_back(std::round(sc[i] * 1000) / 1000);
         }
         size_t h = 0;
-        for (const Box& t : p.truth) h += std::any_of(boxes.begin(), boxes.end(), [&](const Box& b) { return matches(b, t); });
+        for (const Box& t : p.truth)
+          h += std::any_of(boxes.begin(), boxes.end(), [&](const Box& b) { return matches(b, t); });
         size_t x = 0;
         json extra_boxes = json::array();
         for (const Box& b : boxes)
@@ -246,7 +251,8 @@ int main(int argc, char** argv) {
             ++x;
             extra_boxes.push_back({std::lround(b.x1), std::lround(b.y1), std::lround(b.x2), std::lround(b.y2)});
             if (!dump.empty()) {
-              const int x0 = std::max(0, static_cast<int>(b.x1 - b.width())), y0 = std::max(0, static_cast<int>(b.y1 - b.height()));
+              const int x0 = std::max(0, static_cast<int>(b.x1 - b.width())),
+                        y0 = std::max(0, static_cast<int>(b.y1 - b.height()));
               const int x1 = std::min(p.image.width, static_cast<int>(b.x2 + b.width()));
               const int y1 = std::min(p.image.height, static_cast<int>(b.y2 + b.height()));
               std::string n = set + "_" + (tiled ? "tiled_" : "untiled_") + std::to_string(per.size()) + "_" +
@@ -258,9 +264,12 @@ int main(int argc, char** argv) {
         hit += h;
         extra += x;
         per[p.name] = {{"size", std::to_string(p.image.width) + "x" + std::to_string(p.image.height)},
-                       {"found", h}, {"faces", p.truth.size()}, {"extra", x}};
+                       {"found", h},
+                       {"faces", p.truth.size()},
+                       {"extra", x}};
         if (x) per[p.name]["extra_boxes"] = extra_boxes;
-        if (!dump.empty() && !tiled && set != "photos") (void)facelens::write_png(p.image, dump + "/" + p.name + ".png");
+        if (!dump.empty() && !tiled && set != "photos")
+          (void)facelens::write_png(p.image, dump + "/" + p.name + ".png");
         auto time = [&](const facelens::AnalyzeOptions& what) {
           std::vector<double> t;
           for (int r = 0; r < reps; ++r) {
@@ -273,8 +282,11 @@ int main(int argc, char** argv) {
         ms.push_back(time(boxes_only));
         if (full) full_ms.push_back(time(pipeline));
       }
-      json r = {{"found", hit}, {"faces", truth}, {"recall", truth ? static_cast<double>(hit) / truth : 0.0},
-                {"extra", extra}, {"detect_ms_median", median(ms)},
+      json r = {{"found", hit},
+                {"faces", truth},
+                {"recall", truth ? static_cast<double>(hit) / truth : 0.0},
+                {"extra", extra},
+                {"detect_ms_median", median(ms)},
                 {"detect_ms_total", std::accumulate(ms.begin(), ms.end(), 0.0)}};
       if (full) {
         r["pipeline_ms_median"] = median(full_ms);

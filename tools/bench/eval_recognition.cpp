@@ -13,8 +13,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "facelens/engine.h"
 #include "facelens/calibration.h"
+#include "facelens/engine.h"
 #include "recognize/recognizer.h"
 
 namespace fs = std::filesystem;
@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
   std::vector<facelens::ScoredPair> pairs;
   for (size_t i = 0; i < used.size(); ++i)
     for (size_t j = i + 1; j < used.size(); ++j)
-      pairs.push_back({facelens::recognize::cosine(used[i].embedding, used[j].embedding), used[i].person == used[j].person});
+      pairs.push_back(
+          {facelens::recognize::cosine(used[i].embedding, used[j].embedding), used[i].person == used[j].person});
   size_t n_pos = 0;
   for (auto& p : pairs) n_pos += p.same;
   std::vector<float> pos, neg;
@@ -141,26 +142,28 @@ int main(int argc, char** argv) {
         if (best >= (*engine)->match_threshold()) ++correct_above;
       }
     }
-    loo[set] = {{"images", n}, {"top1_accuracy", n ? static_cast<double>(correct) / n : 0.0},
+    loo[set] = {{"images", n},
+                {"top1_accuracy", n ? static_cast<double>(correct) / n : 0.0},
                 {"top1_accuracy_above_threshold", n ? static_cast<double>(correct_above) / n : 0.0}};
   }
 
   std::sort(pos.begin(), pos.end());
-  json out = {{"images", used.size()},
-              {"highest_impostor_similarity", neg.empty() ? 0.f : neg.back()},
-              {"lowest_genuine_similarities", std::vector<float>(pos.begin(), pos.begin() + std::min<size_t>(5, pos.size()))},
-              {"pairs", pairs.size()},
-              {"same_person_pairs", n_pos},
-              {"roc_auc", auc},
-              {"eer", {{"rate", eer}, {"threshold", eer_t}}},
-              {"tar_at_far_1e-3", at_far.ok() ? json{{"tar", 1 - at_far->frr}, {"far", at_far->far},
-                                                     {"threshold", at_far->threshold}}
-                                              : json(at_far.status().to_string())},
-              {"manifest_threshold", at((*engine)->match_threshold())},
-              {"best_accuracy_threshold", at(best_t)},
-              {"lowest_threshold_without_false_accept", at(far0)},
-              {"leave_one_out", loo},
-              {"skipped", skipped}};
+  json out = {
+      {"images", used.size()},
+      {"highest_impostor_similarity", neg.empty() ? 0.f : neg.back()},
+      {"lowest_genuine_similarities", std::vector<float>(pos.begin(), pos.begin() + std::min<size_t>(5, pos.size()))},
+      {"pairs", pairs.size()},
+      {"same_person_pairs", n_pos},
+      {"roc_auc", auc},
+      {"eer", {{"rate", eer}, {"threshold", eer_t}}},
+      {"tar_at_far_1e-3", at_far.ok()
+                              ? json{{"tar", 1 - at_far->frr}, {"far", at_far->far}, {"threshold", at_far->threshold}}
+                              : json(at_far.status().to_string())},
+      {"manifest_threshold", at((*engine)->match_threshold())},
+      {"best_accuracy_threshold", at(best_t)},
+      {"lowest_threshold_without_false_accept", at(far0)},
+      {"leave_one_out", loo},
+      {"skipped", skipped}};
   std::cout << out.dump(2) << "\n";
   return 0;
 }

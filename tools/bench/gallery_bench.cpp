@@ -167,8 +167,14 @@ void bench_search(size_t n, const Args& a, const std::string& c) {
       truth[i] = (*r)[0].id;
     }
   }
-  print({{"bench", "search"}, {"index", "exact"}, {"identities", n}, {"dim", kDim}, {"queries", 2 * nq},
-         {"build_ms", std::round(exact_build_ms)}, {"latency", latency(ms)}, {"generate_ms", std::round(gen_ms)},
+  print({{"bench", "search"},
+         {"index", "exact"},
+         {"identities", n},
+         {"dim", kDim},
+         {"queries", 2 * nq},
+         {"build_ms", std::round(exact_build_ms)},
+         {"latency", latency(ms)},
+         {"generate_ms", std::round(gen_ms)},
          {"rss_mib", rss_mib()}},
         c);
 
@@ -188,10 +194,17 @@ void bench_search(size_t n, const Args& a, const std::string& c) {
       hits += !r->empty() && (*r)[0].id == truth[i];
     }
   }
-  print({{"bench", "search"}, {"index", "hamming"}, {"params", {{"candidates", a.candidates}}}, {"identities", n},
-         {"dim", kDim}, {"queries", 2 * nq}, {"build_ms", 0}, {"latency", latency(ms)},
+  print({{"bench", "search"},
+         {"index", "hamming"},
+         {"params", {{"candidates", a.candidates}}},
+         {"identities", n},
+         {"dim", kDim},
+         {"queries", 2 * nq},
+         {"build_ms", 0},
+         {"latency", latency(ms)},
          {"recall_at_1_enrolled", static_cast<double>(pre_known) / nq},
-         {"recall_at_1_strangers", static_cast<double>(pre_strangers) / nq}, {"rss_mib", rss_mib()}},
+         {"recall_at_1_strangers", static_cast<double>(pre_strangers) / nq},
+         {"rss_mib", rss_mib()}},
         c);
 
   if (a.ann == "none" || n > a.ann_max_size) return;
@@ -223,10 +236,17 @@ void bench_search(size_t n, const Args& a, const std::string& c) {
   json params = o.kind == g::AnnKind::kHnsw
                     ? json{{"M", o.hnsw_m}, {"efConstruction", o.hnsw_ef_construction}, {"efSearch", o.hnsw_ef_search}}
                     : json{{"nlist", o.ivf_nlist}, {"nprobe", o.ivf_nprobe}};
-  print({{"bench", "search"}, {"index", (*ann)->name()}, {"params", params}, {"identities", n}, {"dim", kDim},
-         {"queries", 2 * nq}, {"build_ms", std::round(ann_build_ms)}, {"latency", latency(ms)},
+  print({{"bench", "search"},
+         {"index", (*ann)->name()},
+         {"params", params},
+         {"identities", n},
+         {"dim", kDim},
+         {"queries", 2 * nq},
+         {"build_ms", std::round(ann_build_ms)},
+         {"latency", latency(ms)},
          {"recall_at_1_enrolled", static_cast<double>(hit_known) / nq},
-         {"recall_at_1_strangers", static_cast<double>(hit_strangers) / nq}, {"rss_mib", rss_mib()}},
+         {"recall_at_1_strangers", static_cast<double>(hit_strangers) / nq},
+         {"rss_mib", rss_mib()}},
         c);
 }
 
@@ -290,10 +310,18 @@ void bench_enroll(const Args& a, const std::string& c) {
       right += r.ok() && r->identity && r->identity->name == "person_" + std::to_string(who);
     }
   }
-  print({{"bench", "enroll"}, {"store", "sqlite"}, {"durability", a.durability}, {"embeddings", a.enroll},
-         {"batch", a.batch}, {"total_s", std::round(total_ms) / 1000}, {"per_second", std::round(a.enroll / (total_ms / 1000))},
-         {"batch_latency", latency(batch_ms)}, {"reopen_ms", std::round(open_ms)}, {"faces_after_reopen", n_back},
-         {"identify_search", reopened.ok() ? (*reopened)->stats().index : ""}, {"identify_latency", latency(ms)},
+  print({{"bench", "enroll"},
+         {"store", "sqlite"},
+         {"durability", a.durability},
+         {"embeddings", a.enroll},
+         {"batch", a.batch},
+         {"total_s", std::round(total_ms) / 1000},
+         {"per_second", std::round(a.enroll / (total_ms / 1000))},
+         {"batch_latency", latency(batch_ms)},
+         {"reopen_ms", std::round(open_ms)},
+         {"faces_after_reopen", n_back},
+         {"identify_search", reopened.ok() ? (*reopened)->stats().index : ""},
+         {"identify_latency", latency(ms)},
          {"identify_right", static_cast<double>(right) / std::max<size_t>(nq, 1)},
          {"db_mib", std::filesystem::file_size(a.db) / (1024 * 1024)}},
         c);
@@ -335,7 +363,8 @@ int main(int argc, char** argv) {
     else if (k == "--db") a.db = next();
     else if (k == "--durability") a.durability = next();
     else {
-      std::cerr << "gallery_bench: unknown option " << k << " (see the comment at the top of tools/bench/gallery_bench.cpp)\n";
+      std::cerr << "gallery_bench: unknown option " << k
+                << " (see the comment at the top of tools/bench/gallery_bench.cpp)\n";
       return 2;
     }
   }

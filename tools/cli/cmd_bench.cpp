@@ -44,7 +44,8 @@ class ProgressPrinter {
         break;
       case E::kRun:
         // Redraw at most every 100 ms: a fast service makes thousands of runs.
-        if (terminal_ && (p.run == p.n_runs || std::chrono::steady_clock::now() - last_draw_ > std::chrono::milliseconds(100)))
+        if (terminal_ &&
+            (p.run == p.n_runs || std::chrono::steady_clock::now() - last_draw_ > std::chrono::milliseconds(100)))
           draw(p);
         break;
       case E::kStepDone:
@@ -140,7 +141,9 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
       ->delimiter(',')
       ->check(CLI::IsMember({"fp32", "fp16", "int8"}))
       ->capture_default_str();
-  cmd->add_option("--iterations", args->iterations, "timed runs per cell")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--iterations", args->iterations, "timed runs per cell")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--threads", args->threads, "ONNX Runtime intra-op threads per model (0 = one per core)")
       ->check(CLI::NonNegativeNumber);

@@ -11,13 +11,13 @@ struct ConvertArgs {
   std::string input, output;
   bool fp16 = false, int8 = false, int8_dynamic = false, dynamic_batch = false;
   std::vector<std::string> keep_fp32_ops;
-  std::string calibrate;        // calibration images
-  std::string faces;            // drift images ("" = the calibration images)
+  std::string calibrate;  // calibration images
+  std::string faces;      // drift images ("" = the calibration images)
   std::string method = "mse";
   double percentile = 99.99;
   bool per_tensor = false;
   int max_images = 64;
-  std::string model_id;         // manifest entry
+  std::string model_id;            // manifest entry
   std::vector<std::string> pairs;  // "A,B": designated pairs whose decision must not change
   bool no_drift = false;
   int latency_runs = 0;
@@ -41,10 +41,10 @@ int cmd_convert(const Common& c, const ConvertArgs& a) {
   o.models_dir = (*engine)->models_dir();
   o.manifest = c.manifest;
   o.model_id = a.model_id;
-  o.precision = a.fp16 ? ConvertPrecision::kFp16
-              : a.int8 ? ConvertPrecision::kInt8
-              : a.int8_dynamic ? ConvertPrecision::kInt8WeightOnly
-                               : ConvertPrecision::kKeep;
+  o.precision = a.fp16           ? ConvertPrecision::kFp16
+                : a.int8         ? ConvertPrecision::kInt8
+                : a.int8_dynamic ? ConvertPrecision::kInt8WeightOnly
+                                 : ConvertPrecision::kKeep;
   o.dynamic_batch = a.dynamic_batch;
   o.batch_check = a.batch_check;
   o.keep_fp32_ops = a.keep_fp32_ops;

@@ -121,7 +121,8 @@ StatusOr<std::unique_ptr<Recognition>> open_recognition(const Common& c, const G
     }
   }
   std::shared_ptr<const Engine> engine = std::move(e);
-  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<Gallery> gallery, Gallery::open(gallery_options_for(*engine, gallery_options(a))));
+  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<Gallery> gallery,
+                            Gallery::open(gallery_options_for(*engine, gallery_options(a))));
   return Recognition::create(engine, gallery);
 }
 
@@ -180,21 +181,27 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
       if (!is_refusal(r.status())) return fail(r.status());  // model, store or runtime failure: stop
       rc = kExitBadInput;
       if (c.json_out)
-        std::cout << json{{"image", path}, {"name", a.name}, {"status", "refused"},
+        std::cout << json{{"image", path},
+                          {"name", a.name},
+                          {"status", "refused"},
                           {"error", {{"code", status_code_name(r.status().code())}, {"message", r.status().message()}}}}
                          .dump(-1, ' ', false, kUtf8Replace)
                   << "\n";
-      else
-        std::cout << "refused " << r.status().message() << "\n";  // the message starts with the path
+      else std::cout << "refused " << r.status().message() << "\n";  // the message starts with the path
       std::cout.flush();
       continue;
     }
     ++enrolled;
     // The line is printed after the store's commit: it acknowledges a durable enrolment.
     if (c.json_out)
-      std::cout << json{{"image", path}, {"name", a.name}, {"status", "enrolled"}, {"face_id", r->face_id},
-                        {"box", box_json(r->face.box)}, {"sharpness", r2(r->sharpness)},
-                        {"faces_in_image", r->n_faces_in_image}, {"image_sha256", r->image_sha256}}
+      std::cout << json{{"image", path},
+                        {"name", a.name},
+                        {"status", "enrolled"},
+                        {"face_id", r->face_id},
+                        {"box", box_json(r->face.box)},
+                        {"sharpness", r2(r->sharpness)},
+                        {"faces_in_image", r->n_faces_in_image},
+                        {"image_sha256", r->image_sha256}}
                        .dump(-1, ' ', false, kUtf8Replace)
                 << "\n";
     else
@@ -223,18 +230,27 @@ int cmd_list(const Common& c, const GalleryArgs& a) {
   if (c.json_out) {
     json ids = json::array();
     for (const auto& i : *list) {
-      json j = {{"name", i.name}, {"faces", i.n_faces}, {"metadata", json::parse(i.metadata_json, nullptr, false)},
-                {"created_at", i.created_at}, {"updated_at", i.updated_at}};
+      json j = {{"name", i.name},
+                {"faces", i.n_faces},
+                {"metadata", json::parse(i.metadata_json, nullptr, false)},
+                {"created_at", i.created_at},
+                {"updated_at", i.updated_at}};
       if (a.faces) {
         json fj = json::array();
         for (const auto& f : faces[i.name])
-          fj.push_back({{"id", f.id}, {"model_id", f.model_id}, {"quality", r2(f.quality)}, {"box", box_json(f.box)},
-                        {"image_sha256", f.image_sha256}, {"has_crop", f.has_crop}, {"created_at", f.created_at}});
+          fj.push_back({{"id", f.id},
+                        {"model_id", f.model_id},
+                        {"quality", r2(f.quality)},
+                        {"box", box_json(f.box)},
+                        {"image_sha256", f.image_sha256},
+                        {"has_crop", f.has_crop},
+                        {"created_at", f.created_at}});
         j["face_list"] = fj;
       }
       ids.push_back(j);
     }
-    std::cout << json{{"db", a.db}, {"model_id", st.model_id}, {"identities", ids}}.dump(-1, ' ', false, kUtf8Replace) << "\n";
+    std::cout << json{{"db", a.db}, {"model_id", st.model_id}, {"identities", ids}}.dump(-1, ' ', false, kUtf8Replace)
+              << "\n";
     return 0;
   }
   std::cout << a.db << ": " << list->size() << " identities, " << st.n_faces << " faces"
@@ -285,7 +301,10 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
                          {"identity", f.identity ? json(f.identity->name) : json(nullptr)},
                          {"score", r4(f.score)},
                          {"matches", matches_json(f.matches)}});
-      std::cout << json{{"image", path}, {"width", r->width}, {"height", r->height}, {"threshold", r4(r->threshold)},
+      std::cout << json{{"image", path},
+                        {"width", r->width},
+                        {"height", r->height},
+                        {"threshold", r4(r->threshold)},
                         {"faces", faces}}
                        .dump(-1, ' ', false, kUtf8Replace)
                 << "\n"
@@ -296,7 +315,8 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
                 r->threshold);
     for (size_t i = 0; i < r->faces.size(); ++i) {
       const auto& f = r->faces[i];
-      std::printf("  #%zu box [%.0f, %.0f, %.0f, %.0f] -> ", i, f.face.box.x1, f.face.box.y1, f.face.box.x2, f.face.box.y2);
+      std::printf("  #%zu box [%.0f, %.0f, %.0f, %.0f] -> ", i, f.face.box.x1, f.face.box.y1, f.face.box.x2,
+                  f.face.box.y2);
       if (f.identity) std::printf("%s (%.3f)\n", f.identity->name.c_str(), f.score);
       else if (!f.matches.empty()) std::printf("unknown (closest: %s %.3f)\n", f.matches[0].name.c_str(), f.score);
       else std::printf("unknown (empty gallery)\n");
@@ -311,13 +331,11 @@ int cmd_verify(const Common& c, const GalleryArgs& a) {
   if (!gallery.ok()) return fail(gallery.status());
   auto v = (*gallery)->verify_file(a.image, a.name);
   if (!v.ok()) return fail(v.status());
-  if (c.json_out)
-  {
+  if (c.json_out) {
     json j = {{"image", a.image}};
     j.update(format::to_json(*v));
     std::cout << j.dump(-1, ' ', false, kUtf8Replace) << "\n";
-  }
-  else
+  } else
     std::printf("%s vs %s: score %.4f, %s (threshold %.3f)\n", a.image.c_str(), a.name.c_str(), v->score,
                 v->match ? "same person" : "not the same person", v->threshold);
   return 0;
@@ -339,7 +357,11 @@ int cmd_export(const Common& c, const GalleryArgs& a) {
   if (ec) return fail(invalid_argument("cannot write " + a.file + ": " + ec.message()));
   const GalleryStats st = (*gallery)->stats();
   if (c.json_out)
-    std::cout << json{{"exported", a.file}, {"identities", st.n_identities}, {"faces", st.n_faces}, {"crops", !a.no_crops}}.dump(-1, ' ', false, kUtf8Replace)
+    std::cout << json{{"exported", a.file},
+                      {"identities", st.n_identities},
+                      {"faces", st.n_faces},
+                      {"crops", !a.no_crops}}
+                     .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   else
     std::cout << "exported " << st.n_identities << " identities, " << st.n_faces << " faces to " << a.file
@@ -357,13 +379,16 @@ int cmd_import(const Common& c, const GalleryArgs& a) {
   auto r = (*gallery)->import_json(ss.str());
   if (!r.ok()) return fail(r.status().with_context(a.file));
   if (c.json_out)
-    std::cout << json{{"imported", a.file}, {"identities", r->n_identities}, {"faces", r->n_faces},
+    std::cout << json{{"imported", a.file},
+                      {"identities", r->n_identities},
+                      {"faces", r->n_faces},
                       {"duplicates_skipped", r->n_duplicates}}
                      .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   else
     std::cout << "imported " << r->n_faces << " faces of " << r->n_identities << " identities from " << a.file
-              << (r->n_duplicates ? " (" + std::to_string(r->n_duplicates) + " already enrolled, skipped)" : "") << "\n";
+              << (r->n_duplicates ? " (" + std::to_string(r->n_duplicates) + " already enrolled, skipped)" : "")
+              << "\n";
   return 0;
 }
 
@@ -378,7 +403,9 @@ int cmd_reembed(const Common& c, const GalleryArgs& a) {
   bar.reset();
   if (!r.ok()) return fail(r.status());
   if (c.json_out)
-    std::cout << json{{"reembedded", r->n_faces}, {"from", r->from_model}, {"to", r->to_model}}.dump(-1, ' ', false, kUtf8Replace) << "\n";
+    std::cout << json{{"reembedded", r->n_faces}, {"from", r->from_model}, {"to", r->to_model}}.dump(-1, ' ', false,
+                                                                                                     kUtf8Replace)
+              << "\n";
   else
     std::cout << "re-embedded " << r->n_faces << " faces: " << (r->from_model.empty() ? "(empty)" : r->from_model)
               << " -> " << r->to_model << "\n";
@@ -397,11 +424,13 @@ int cmd_check(const Common& c, const GalleryArgs& a) {
   if (c.json_out) {
     json bad = json::array();
     for (const auto& p : *names)
-      bad.push_back({{"identity_id", p.identity_id}, {"name", p.name}, {"problem", p.problem},
+      bad.push_back({{"identity_id", p.identity_id},
+                     {"name", p.name},
+                     {"problem", p.problem},
                      {a.repair ? "renamed_to" : "repair_to", p.repaired}});
-    std::cout << json{{"db", a.db}, {"integrity", *ic}, {"identities", st.n_identities}, {"faces", st.n_faces},
-                      {"dim", st.dim}, {"model_id", st.model_id}, {"index", st.index}, {"invalid_names", bad},
-                      {"repaired", a.repair && !names->empty()}}
+    std::cout << json{{"db", a.db},          {"integrity", *ic},     {"identities", st.n_identities},
+                      {"faces", st.n_faces}, {"dim", st.dim},        {"model_id", st.model_id},
+                      {"index", st.index},   {"invalid_names", bad}, {"repaired", a.repair && !names->empty()}}
                      .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   } else {
@@ -462,9 +491,10 @@ StatusOr<std::vector<PairSpec>> read_pairs(const std::string& path) {
     std::sort(images.begin(), images.end());
     for (size_t i = 0; i < images.size(); ++i)
       for (size_t j = i + 1; j < images.size(); ++j)
-        out.push_back({images[i].second, images[j].second, images[i].first == images[j].first, images[i].first,
-                       images[j].first});
-    if (out.empty()) return invalid_argument(path + ": expected a folder of <name>/<image> files with at least two images");
+        out.push_back(
+            {images[i].second, images[j].second, images[i].first == images[j].first, images[i].first, images[j].first});
+    if (out.empty())
+      return invalid_argument(path + ": expected a folder of <name>/<image> files with at least two images");
     return out;
   }
   std::ifstream in(path);
@@ -545,7 +575,8 @@ Status write_threshold(const std::string& path, float t) {
     std::string line;
     while (std::getline(ss, line)) lines.push_back(line);
     const std::string value = "match_threshold = " + format_threshold(t);
-    auto section = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return trim(l) == "[recognizer]"; });
+    auto section =
+        std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return trim(l) == "[recognizer]"; });
     if (section == lines.end()) {
       if (!lines.empty() && !trim(lines.back()).empty()) lines.push_back("");
       lines.push_back("[recognizer]");
@@ -576,7 +607,8 @@ Status write_threshold(const std::string& path, float t) {
     auto check = load_config(tmp, EngineOptions{});
     if (!check.ok()) {
       fs::remove(tmp);
-      return invalid_argument("not writing " + path + ": the edited config would not load: " + check.status().message());
+      return invalid_argument("not writing " + path +
+                              ": the edited config would not load: " + check.status().message());
     }
   }
   std::error_code ec;
@@ -616,7 +648,8 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   for (const auto& p : *specs) {
     auto ia = emb.find(p.a), ib = emb.find(p.b);
     if (ia == emb.end() || ib == emb.end()) continue;
-    pairs.push_back({(*engine)->compare(ia->second, ib->second).similarity, p.same, identity.at(p.a), identity.at(p.b)});
+    pairs.push_back(
+        {(*engine)->compare(ia->second, ib->second).similarity, p.same, identity.at(p.a), identity.at(p.b)});
     pair_images.push_back({p.a, p.b});
   }
   auto at_far = threshold_for_far(pairs, a.far);
@@ -634,14 +667,19 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   const float worst_at = a.threshold >= 0 ? a.threshold : threshold;
   const WorstErrors worst = worst_errors(pairs, worst_at, a.worst);
   auto rates_json = [](const ErrorRates& r) {
-    return json{{"threshold", r4(r.threshold)}, {"far", r.far},           {"frr", r.frr},
-                {"tar", 1 - r.frr},             {"accuracy", r.accuracy}, {"false_accepts", r.false_accepts},
+    return json{{"threshold", r4(r.threshold)},
+                {"far", r.far},
+                {"frr", r.frr},
+                {"tar", 1 - r.frr},
+                {"accuracy", r.accuracy},
+                {"false_accepts", r.false_accepts},
                 {"false_rejects", r.false_rejects}};
   };
   auto pairs_json = [&](const std::vector<size_t>& idx) {
     json arr = json::array();
     for (size_t i : idx)
-      arr.push_back({{"image_a", pair_images[i].first}, {"image_b", pair_images[i].second}, {"score", r4(pairs[i].score)}});
+      arr.push_back(
+          {{"image_a", pair_images[i].first}, {"image_b", pair_images[i].second}, {"score", r4(pairs[i].score)}});
     return arr;
   };
   // The ROC, thinned to at most ~100 points for reading.
@@ -671,32 +709,34 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     chart_notes = written->notes;
   }
 
-  json out = {{"pairs", pairs.size()},
-              {"genuine_pairs", n_same},
-              {"impostor_pairs", n_diff},
-              {"images", emb.size()},
-              {"identities", acc->n_identities},
-              {"auc", acc->auc.value},
-              {"auc_ci", {acc->auc.lo, acc->auc.hi}},
-              {"eer", acc->eer.value},
-              {"eer_ci", {acc->eer.lo, acc->eer.hi}},
-              {"eer_threshold", r4(acc->eer_threshold)},
-              {"tar_at_far", tar_j},
-              {"bootstrap", {{"over", "identities"}, {"resamples", acc->n_resamples}, {"seed", a.seed},
-                             {"confidence", ao.confidence}}},
-              {"target_far", a.far},
-              {"far_resolution", n_diff ? 1.0 / static_cast<double>(n_diff) : 1.0},
-              {"threshold", r4(threshold)},
-              {"at_threshold", rates_json(chosen)},
-              {"at_current_threshold", rates_json(current)},
-              {"best_accuracy", rates_json(best)},
-              {"worst", {{"threshold", r4(worst_at)},
-                         {"false_accepts", pairs_json(worst.false_accepts)},
-                         {"false_rejects", pairs_json(worst.false_rejects)}}},
-              {"roc", roc_j},
-              {"charts", charts_j},
-              {"chart_notes", chart_notes},
-              {"skipped", skipped}};
+  json out = {
+      {"pairs", pairs.size()},
+      {"genuine_pairs", n_same},
+      {"impostor_pairs", n_diff},
+      {"images", emb.size()},
+      {"identities", acc->n_identities},
+      {"auc", acc->auc.value},
+      {"auc_ci", {acc->auc.lo, acc->auc.hi}},
+      {"eer", acc->eer.value},
+      {"eer_ci", {acc->eer.lo, acc->eer.hi}},
+      {"eer_threshold", r4(acc->eer_threshold)},
+      {"tar_at_far", tar_j},
+      {"bootstrap",
+       {{"over", "identities"}, {"resamples", acc->n_resamples}, {"seed", a.seed}, {"confidence", ao.confidence}}},
+      {"target_far", a.far},
+      {"far_resolution", n_diff ? 1.0 / static_cast<double>(n_diff) : 1.0},
+      {"threshold", r4(threshold)},
+      {"at_threshold", rates_json(chosen)},
+      {"at_current_threshold", rates_json(current)},
+      {"best_accuracy", rates_json(best)},
+      {"worst",
+       {{"threshold", r4(worst_at)},
+        {"false_accepts", pairs_json(worst.false_accepts)},
+        {"false_rejects", pairs_json(worst.false_rejects)}}},
+      {"roc", roc_j},
+      {"charts", charts_j},
+      {"chart_notes", chart_notes},
+      {"skipped", skipped}};
   if (!a.write_config.empty()) {
     Status s = write_threshold(a.write_config, threshold);
     if (!s.ok()) return fail(s);
@@ -719,9 +759,10 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     std::printf("current threshold %.4f: FAR %.5f, FRR %.5f; best accuracy %.4f at %.4f\n", current.threshold,
                 current.far, current.frr, best.accuracy, best.threshold);
     if (n_diff < static_cast<size_t>(std::ceil(1.0 / std::max(a.far, 1e-12))))
-      std::printf("note: %zu different-person pairs cannot resolve a FAR of %g: the threshold sits above the "
-                  "highest impostor score\n",
-                  n_diff, a.far);
+      std::printf(
+          "note: %zu different-person pairs cannot resolve a FAR of %g: the threshold sits above the "
+          "highest impostor score\n",
+          n_diff, a.far);
     auto print_pairs = [&](const char* what, const std::vector<size_t>& idx) {
       std::printf("worst %s at threshold %.4f:%s\n", what, worst_at, idx.empty() ? " none" : "");
       for (size_t i : idx)
@@ -731,7 +772,8 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     print_pairs("false rejects", worst.false_rejects);
     for (const auto& f : charts_j) std::printf("ROC chart: %s\n", f.get<std::string>().c_str());
     for (const auto& n : chart_notes) std::printf("ROC chart: %s\n", n.c_str());
-    if (!a.write_config.empty()) std::printf("wrote [recognizer] match_threshold = %.4f to %s\n", threshold, a.write_config.c_str());
+    if (!a.write_config.empty())
+      std::printf("wrote [recognizer] match_threshold = %.4f to %s\n", threshold, a.write_config.c_str());
     if (!skipped.empty()) std::printf("%zu images skipped (no face or unreadable)\n", skipped.size());
   }
   return 0;
@@ -765,9 +807,11 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   enroll->add_option("--min-face", a->min_face, "minimum face size in pixels (shorter box side; default 40, 0 = off)");
   enroll->add_option("--min-sharpness", a->min_sharpness,
                      "minimum variance of the Laplacian of the aligned face (default 40, 0 = off)");
-  enroll->add_option("--max-pose", a->max_pose, "maximum |yaw| and |pitch| in degrees with a pose model (default 45, 0 = off)");
+  enroll->add_option("--max-pose", a->max_pose,
+                     "maximum |yaw| and |pitch| in degrees with a pose model (default 45, 0 = off)");
   enroll->add_flag("--live", a->live, "refuse photos the liveness model takes for a spoof");
-  enroll->add_flag("--no-crop", a->no_crop, "do not keep the aligned face crop (then `gallery reembed` cannot redo it)");
+  enroll->add_flag("--no-crop", a->no_crop,
+                   "do not keep the aligned face crop (then `gallery reembed` cannot redo it)");
 
   auto* list = subcommand("list", "identities with their number of faces", cmd_list);
   list->add_flag("--faces", a->faces, "also list each face (model, sharpness, crop kept)");
@@ -801,8 +845,8 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   calibrate->add_option("--pairs", ca->pairs, "CSV of image_a,image_b,same (1/0), or a folder of <name>/<image> files")
       ->required();
   calibrate->add_option("--far", ca->far, "target false-accept rate")->capture_default_str();
-  calibrate->add_option("--bootstrap", ca->bootstrap,
-                        "resamples of the identities for the 95% intervals (0: no intervals)")
+  calibrate
+      ->add_option("--bootstrap", ca->bootstrap, "resamples of the identities for the 95% intervals (0: no intervals)")
       ->capture_default_str();
   calibrate->add_option("--seed", ca->seed, "seed of the bootstrap (same seed, same intervals)")->capture_default_str();
   calibrate->add_option("--worst", ca->worst, "how many of the worst false accepts and false rejects to list")

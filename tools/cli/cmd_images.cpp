@@ -123,7 +123,8 @@ void register_image_commands(CLI::App& app, Common& common, std::vector<Runner>&
   auto* detect = app.add_subcommand("detect", "find faces (boxes, scores, five landmarks)");
   add_common(detect, common);
   detect->add_option("images", args->images, "image files (JPEG, PNG, WebP, BMP)")->required();
-  detect->add_option("--draw", args->draw_out, "write the image(s) with boxes and landmarks (PNG; a folder for several images)");
+  detect->add_option("--draw", args->draw_out,
+                     "write the image(s) with boxes and landmarks (PNG; a folder for several images)");
   detect->add_flag("--no-landmarks", args->no_landmarks, "boxes only (faster)");
   runners.push_back([detect, args, &common]() -> std::optional<int> {
     if (!*detect) return std::nullopt;

@@ -18,7 +18,9 @@ std::string version_string(int v) {  // CUDA's 13000 -> "13.0", cuDNN's 91300 ->
 json cuda_json(const CudaReport& cu) {
   json devices = json::array();
   for (const auto& d : cu.devices) {
-    devices.push_back({{"ordinal", d.ordinal}, {"name", d.name}, {"memory_bytes", d.total_memory_bytes},
+    devices.push_back({{"ordinal", d.ordinal},
+                       {"name", d.name},
+                       {"memory_bytes", d.total_memory_bytes},
                        {"pci_bus_id", d.pci_bus_id}});
   }
   json j = {{"available", cu.available}};
@@ -48,7 +50,10 @@ int cmd_info(const Common& c) {
   j["providers"] = rt->providers;
   json devices = json::array();
   for (const auto& d : rt->ep_devices) {
-    json e = {{"ep", d.ep_name}, {"ep_vendor", d.ep_vendor}, {"type", d.device_type}, {"vendor", d.device_vendor},
+    json e = {{"ep", d.ep_name},
+              {"ep_vendor", d.ep_vendor},
+              {"type", d.device_type},
+              {"vendor", d.device_vendor},
               {"device_id", d.device_id}};
     if (d.cuda_ordinal >= 0) e["cuda_ordinal"] = d.cuda_ordinal;
     devices.push_back(e);
@@ -87,8 +92,8 @@ int cmd_info(const Common& c) {
     }
     json services = json::array();
     for (const auto& sv : (*engine)->services()) {
-      json e = {{"service", sv.service}, {"model", sv.model_id}, {"family", sv.family}, {"path", sv.model_path},
-                {"loaded", sv.loaded}, {"requested_provider", sv.requested}};
+      json e = {{"service", sv.service}, {"model", sv.model_id}, {"family", sv.family},
+                {"path", sv.model_path}, {"loaded", sv.loaded},  {"requested_provider", sv.requested}};
       if (sv.loaded) {
         e["provider"] = sv.provider;
         if (!sv.provider_reason.empty()) e["cuda_unavailable_reason"] = sv.provider_reason;
@@ -135,8 +140,8 @@ int cmd_info(const Common& c) {
     std::cout << "services:\n";
     for (const auto& sv : j["services"]) {
       std::cout << "  " << sv["service"].get<std::string>() << " " << sv["model"].get<std::string>() << " ["
-                << sv["family"].get<std::string>() << "]: "
-                << (sv["loaded"].get<bool>() ? sv["provider"].get<std::string>() : std::string("not loaded"));
+                << sv["family"].get<std::string>()
+                << "]: " << (sv["loaded"].get<bool>() ? sv["provider"].get<std::string>() : std::string("not loaded"));
       if (sv.contains("cuda_unavailable_reason"))
         std::cout << " (CUDA not used: " << sv["cuda_unavailable_reason"].get<std::string>() << ")";
       std::cout << "\n";
@@ -184,12 +189,15 @@ int cmd_inspect(const Common& c, const std::string& path, const std::string& fam
   }
   std::cout << path << "\n  producer " << j["producer"].get<std::string>() << ", IR " << d->ir_version << ", opsets "
             << j["opsets"].dump() << "\n  " << d->n_nodes << " nodes, " << d->n_parameters << " parameters\n";
-  for (const auto& t : d->inputs) std::cout << "  input  " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
-  for (const auto& t : d->outputs) std::cout << "  output " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
+  for (const auto& t : d->inputs)
+    std::cout << "  input  " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
+  for (const auto& t : d->outputs)
+    std::cout << "  output " << t.name << ": " << t.element_type << " " << t.shape_string() << "\n";
   if (!fm.ok()) return fail(fm.status());
   std::cout << "  family " << fm->family << " (" << fm->task << "), "
             << (fm->how == "manifest" ? "manifest entry '" + fm->entry_id + "' of " + fm->manifest_path
-                                      : fm->how == "named" ? std::string("as named") : std::string("recognised from its signature"));
+                : fm->how == "named"  ? std::string("as named")
+                                      : std::string("recognised from its signature"));
   if (!fm->alternatives.empty()) {
     std::cout << "; the signature also fits";
     for (const auto& a : fm->alternatives) std::cout << " " << a;
@@ -220,8 +228,9 @@ void register_info_commands(CLI::App& app, Common& common, std::vector<Runner>& 
   auto inspect_path = std::make_shared<std::string>();
   auto inspect_family = std::make_shared<std::string>();
   auto* inspect = models->add_subcommand(
-      "inspect", "inputs, outputs, opsets and size of any ONNX file; the family facelens takes it for and the "
-                 "manifest entry it would use");
+      "inspect",
+      "inputs, outputs, opsets and size of any ONNX file; the family facelens takes it for and the "
+      "manifest entry it would use");
   inspect->add_option("file", *inspect_path, "ONNX model file")->required();
   inspect->add_option("--family", *inspect_family, "take the model for this family (when its signature is ambiguous)");
   add_common(inspect, common);

@@ -115,16 +115,18 @@ void register_serve_commands(CLI::App& app, Common& common, std::vector<Runner>&
   add_common(serve, common);
   serve->add_option("--host", args->host, "address to bind (without API keys only loopback is allowed)");
   serve->add_option("--port", args->port, "port (0 = any free port; default: [server] port, 8080)");
-  serve->add_option("--db", args->db, "gallery database (SQLite file; folder created; default: [gallery] db_path, ./data/gallery.db)");
+  serve->add_option("--db", args->db,
+                    "gallery database (SQLite file; folder created; default: [gallery] db_path, ./data/gallery.db)");
   serve->add_flag("--no-gallery", args->no_gallery, "serve without a gallery (identify and identities answer 409)");
   serve->add_option("--http-threads", args->threads,
-                  "HTTP worker threads (default and least: max-concurrent + max-queue + 8)");
+                    "HTTP worker threads (default and least: max-concurrent + max-queue + 8)");
   serve->add_option("--max-concurrent", args->max_concurrent, "analyses at once (default: 2 per core)");
   serve->add_option("--max-queue", args->max_queue, "analyses waiting; beyond: 503 with Retry-After");
   serve->add_option("--deadline", args->deadline, "per-request deadline in seconds (waiting + running)");
   serve->add_option("--max-body-mb", args->max_body_mb, "largest request body in MiB (413 beyond)");
-  serve->add_option("--batching", args->batching,
-                    "dynamic batching of the recognizer: auto (on CUDA only, default), on, off")
+  serve
+      ->add_option("--batching", args->batching,
+                   "dynamic batching of the recognizer: auto (on CUDA only, default), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   serve->add_flag("--no-batching", args->no_batching, "same as --batching off");
   serve->add_option("--batch-max", args->batch_max, "dynamic batching: most faces per recognizer call");

@@ -22,24 +22,31 @@ int fail(const Status& s) {
 
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--config", c.config, "facelens.toml (default: $FACELENS_CONFIG; no file = built-in defaults)");
-  cmd->add_option("--models", c.models_dir, "folder with manifest.json and the model files (default: the config's models_dir, else $FACELENS_MODELS, else the build's models/)");
+  cmd->add_option("--models", c.models_dir,
+                  "folder with manifest.json and the model files (default: the config's models_dir, else "
+                  "$FACELENS_MODELS, else the build's models/)");
   cmd->add_option("--threads", c.threads, "ONNX Runtime intra-op threads per model (0 = one per core)");
-  cmd->add_option("--provider", c.provider, "execution provider of every service: auto (CUDA if usable, else CPU), cuda, cpu")
+  cmd->add_option("--provider", c.provider,
+                  "execution provider of every service: auto (CUDA if usable, else CPU), cuda, cpu")
       ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   cmd->add_option("--device", c.devices, "CUDA device id(s) of every service; several = a device pool");
   cmd->add_flag("--require-gpu", c.require_gpu, "fail (instead of running on the CPU) when CUDA cannot be used");
   cmd->add_flag("--json", c.json_out, "print JSON, one object per line");
-  cmd->add_option("--manifest", c.manifest, "manifest to read instead of <models>/manifest.json (e.g. models/extra.json)");
+  cmd->add_option("--manifest", c.manifest,
+                  "manifest to read instead of <models>/manifest.json (e.g. models/extra.json)");
   cmd->add_option("--detector", c.detector_file, "detector model file to use instead of the manifest's");
   cmd->add_option("--detector-family", c.detector_family,
                   "family of --detector when its signature is ambiguous (facelens models inspect FILE)");
   cmd->add_option("--recognizer", c.recognizer_file, "recognizer model file to use instead of the manifest's");
-  cmd->add_option("--recognizer-family", c.recognizer_family, "family of --recognizer (arcface, adaface, mobilefacenet)");
-  cmd->add_option("--liveness", c.liveness_files, "liveness model file; repeat to fuse several (e.g. MiniFASNet V2 and V1SE)")
+  cmd->add_option("--recognizer-family", c.recognizer_family,
+                  "family of --recognizer (arcface, adaface, mobilefacenet)");
+  cmd->add_option("--liveness", c.liveness_files,
+                  "liveness model file; repeat to fuse several (e.g. MiniFASNet V2 and V1SE)")
       ->allow_extra_args(false);  // one file per --liveness, so that image arguments stay images
   cmd->add_option("--deepfake", c.deepfake_file, "deepfake classifier model file (none by default)");
   cmd->add_option("--deepfake-family", c.deepfake_family, "family of --deepfake (xception)");
-  cmd->add_option("--deepfake-margin", c.deepfake_margin, "deepfake crop side / larger face box side (default: the manifest's, 1.3)");
+  cmd->add_option("--deepfake-margin", c.deepfake_margin,
+                  "deepfake crop side / larger face box side (default: the manifest's, 1.3)");
 }
 
 namespace {
