@@ -28,42 +28,19 @@
 #include "bench/machine.h"
 #include "bench/stats.h"
 #include "bench/variants.h"
+#include "facelens/benchmark.h"
 #include "facelens/runtime_info.h"
 #include "facelens/runtime_options.h"
 #include "facelens/status.h"
 
 namespace facelens::bench {
 
-struct Progress {
-  enum class Event { kStep, kRun, kStepDone, kNote };
-  Event event = Event::kStep;
-  int step = 0;  // 1-based index of the current (service, provider, precision, batch)
-  int n_steps = 0;
-  int run = 0;  // runs done in this step (warm-up included)
-  int n_runs = 0;
-  std::string label;    // "embed cpu fp32 batch 8"
-  std::string message;  // kStepDone: a one-line summary; kNote: the note
-};
+using Progress = BenchmarkProgress;
 
-struct BenchOptions {
-  std::vector<std::string> images;
-  std::vector<std::string> providers = {"cpu", "cuda"};
-  std::vector<std::string> services = {"detect", "landmarks", "embed", "liveness", "deepfake", "pipeline"};
-  std::vector<int> batches = {1, 8, 32};
-  std::vector<std::string> precisions = {"fp32"};
-  int iterations = 50;     // timed runs per step
-  int warmup = 5;          // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
-  int threads = 0;         // ONNX Runtime intra-op threads per session; 0 = its default
-  std::string models_dir;  // folder with manifest.json (required; the tool resolves it)
-  // The checkout and the commit it was configured at, for the results' commit (the tool passes
-  // its build's; the library reads neither the environment nor the build tree).
-  std::string source_dir;
-  std::string configured_commit;
-  RuntimeOptions runtime;  // per-service CUDA options, EP library path (provider is overridden)
-  std::string note;        // free text recorded in the results (e.g. "shared machine")
+// The public options (include/facelens/benchmark.h) and what only the library's own callers set.
+struct BenchOptions : BenchmarkOptions {
   // Model files per precision; null = registry_variants (fp32 only).
   std::shared_ptr<const ModelVariants> variants;
-  std::function<void(const Progress&)> on_progress;
 };
 
 struct ProviderStatus {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "facelens/convert.h"
 #include "facelens/status.h"
 #include "runtime/environment.h"
 #include "runtime/session.h"
@@ -31,19 +32,8 @@ namespace facelens::models {
 // automatic precision cache (convert/precision_cache.h), so stale variants are rebuilt.
 inline constexpr int kConverterVersion = 1;
 
-struct ConversionInfo {
-  std::string kind;                     // "fp16", "int8", "int8-weight-only", "dynamic-batch"
-  int n_nodes = 0;                      // nodes of the converted graph
-  int n_nodes_converted = 0;            // nodes computing in the new precision (fp16) or quantized (int8)
-  int n_nodes_kept_fp32 = 0;            // float nodes left in float32
-  int n_casts = 0;                      // Cast nodes added (fp16)
-  int n_quantized_tensors = 0;          // activations with a QuantizeLinear/DequantizeLinear pair (int8)
-  int n_quantized_weights = 0;          // weight initializers stored as int8 (int8)
-  int n_clamped = 0;                    // weights clamped to the float16 range
-  int n_reshapes_fixed = 0;             // Reshape shapes with a hard-coded batch of 1 (dynamic batch)
-  std::map<std::string, int> kept_ops;  // op type -> nodes kept in float32
-  std::vector<std::string> notes;       // what the converter decided and why
-};
+// One conversion step, as the public API reports it (include/facelens/convert.h).
+using ConversionInfo = ConvertStep;
 
 struct Converted {
   std::string model;  // serialized ModelProto

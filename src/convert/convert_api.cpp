@@ -57,22 +57,6 @@ models::CalibrationMethod calibration_method(ConvertCalibration c) {
   return models::CalibrationMethod::kMinMax;
 }
 
-ConvertStep step_of(const models::ConversionInfo& i) {
-  ConvertStep s;
-  s.kind = i.kind;
-  s.n_nodes = i.n_nodes;
-  s.n_nodes_converted = i.n_nodes_converted;
-  s.n_nodes_kept_fp32 = i.n_nodes_kept_fp32;
-  s.n_casts = i.n_casts;
-  s.n_quantized_tensors = i.n_quantized_tensors;
-  s.n_quantized_weights = i.n_quantized_weights;
-  s.n_clamped = i.n_clamped;
-  s.n_reshapes_fixed = i.n_reshapes_fixed;
-  s.kept_ops = i.kept_ops;
-  s.notes = i.notes;
-  return s;
-}
-
 json step_json(const ConvertStep& s) {
   json j = {{"kind", s.kind},
             {"nodes", s.n_nodes},
@@ -200,7 +184,7 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& o) {
   r.input = o.input;
   r.output = o.output;
   r.precision = res.precision;
-  for (const auto& s : res.steps) r.steps.push_back(step_of(s));
+  r.steps = res.steps;
   if (res.batch)
     r.batch = ConvertBatchCheck{res.batch->batch, res.batch->max_abs_diff_batch1, res.batch->max_abs_diff_batchn};
   if (res.drift) {
