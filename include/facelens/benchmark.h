@@ -46,6 +46,8 @@ struct BenchmarkOptions {
   int warmup = 5;       // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
   int threads = 0;      // ONNX Runtime intra-op threads per session; 0 = its default
   std::string models_dir;   // folder with manifest.json and the model files
+  std::string source_dir;         // a git checkout: its commit and dirty state go into the results
+  std::string configured_commit;  // the commit to record when source_dir is not a checkout
   RuntimeOptions runtime;   // per-service CUDA options, EP library path (provider is overridden)
   std::string note;         // free text recorded in the results (e.g. "shared machine")
   // Called on the calling thread as the benchmark goes; may be empty.

@@ -18,6 +18,8 @@ bench::BenchOptions bench_options(const BenchmarkOptions& o) {
   b.warmup = o.warmup;
   b.threads = o.threads;
   b.models_dir = o.models_dir;
+  b.source_dir = o.source_dir;
+  b.configured_commit = o.configured_commit;
   b.runtime = o.runtime;
   b.note = o.note;
   if (o.on_progress) {
