@@ -422,17 +422,19 @@ StatusOr<ModelPtr> create_eye(const models::ModelEntry& e, std::shared_ptr<const
 
 StatusOr<std::shared_ptr<const AttributeModel>> create_attribute_model(
     const models::ModelEntry& entry, std::shared_ptr<const runtime::Session> session) {
-  const std::string& f = entry.family;
-  const bool known = f == "age" || f == "gender" || f == "expression" || f == "pose" || f == "eye";
+  using models::Family;
+  const std::optional<Family> f = entry.family;
+  const bool known =
+      f == Family::kAge || f == Family::kGender || f == Family::kExpression || f == Family::kPose || f == Family::kEye;
   if (!known) {
-    return unimplemented(entry_name(entry) + ": attribute family '" + f +
+    return unimplemented(entry_name(entry) + ": attribute family '" + std::string(models::name(f)) +
                          "' is not implemented; known families: age, gender, expression, pose, eye");
   }
   if (!session) return invalid_argument(entry_name(entry) + ": no session given: open the model's session first");
-  if (f == "age") return create_ssr(entry, std::move(session), /*gender=*/false);
-  if (f == "gender") return create_ssr(entry, std::move(session), /*gender=*/true);
-  if (f == "expression") return create_expression(entry, std::move(session));
-  if (f == "pose") return create_pose(entry, std::move(session));
+  if (f == Family::kAge) return create_ssr(entry, std::move(session), /*gender=*/false);
+  if (f == Family::kGender) return create_ssr(entry, std::move(session), /*gender=*/true);
+  if (f == Family::kExpression) return create_expression(entry, std::move(session));
+  if (f == Family::kPose) return create_pose(entry, std::move(session));
   return create_eye(entry, std::move(session));
 }
 

@@ -68,24 +68,25 @@ StatusOr<std::shared_ptr<const Detector>> create_detector(const models::ModelEnt
   }
   FACELENS_ASSIGN_OR_RETURN(TilingRule tiling, tiling_rule_of(entry));
   if (o.tiling) tiling.enabled = *o.tiling;
-  if (tiling.enabled && (entry.family == "yolov10" || entry.family == "yolov10face")) {
-    return invalid_argument("detector '" + entry.id + "' (family " + entry.family +
+  using models::Family;
+  if (tiling.enabled && (entry.family == Family::kYolov10 || entry.family == Family::kYolov10Face)) {
+    return invalid_argument("detector '" + entry.id + "' (family " + std::string(models::name(entry.family)) +
                             ") is end to end, without a suppression rule to merge tiles by: turn tiling off for it");
   }
   if (entry.input.shape.size() != 4 || entry.input.width() <= 0 || entry.input.height() <= 0) {
     return invalid_argument("manifest entry '" + entry.id + "': input.shape must be [1,C,H,W] with fixed H and W");
   }
-  if (entry.family == "ultraface") {
+  if (entry.family == Family::kUltraface) {
     FACELENS_ASSIGN_OR_RETURN(int si, models::output_index(entry, *session, "scores"));
     FACELENS_ASSIGN_OR_RETURN(int bi, models::output_index(entry, *session, "boxes"));
     return std::shared_ptr<const Detector>(std::make_shared<UltraFaceDetector>(entry, std::move(session), o, si, bi));
   }
-  if (entry.family == "scrfd") return make_scrfd_detector(entry, std::move(session), o);
-  if (entry.family == "yunet") return make_yunet_detector(entry, std::move(session), o);
-  if (entry.family == "yolov5face" || entry.family == "yolov8face" || entry.family == "yolov10" ||
-      entry.family == "yolov10face")
+  if (entry.family == Family::kScrfd) return make_scrfd_detector(entry, std::move(session), o);
+  if (entry.family == Family::kYunet) return make_yunet_detector(entry, std::move(session), o);
+  if (entry.family == Family::kYolov5Face || entry.family == Family::kYolov8Face || entry.family == Family::kYolov10 ||
+      entry.family == Family::kYolov10Face)
     return make_yolo_detector(entry, std::move(session), o);
-  return unimplemented("detector family '" + entry.family + "' of model '" + entry.id +
+  return unimplemented("detector family '" + std::string(models::name(entry.family)) + "' of model '" + entry.id +
                        "' is not supported; known detector families: ultraface, scrfd, yunet, yolov5face, "
                        "yolov8face, yolov10, yolov10face");
 }

@@ -94,8 +94,8 @@ class YoloDetector final : public ModelDetector {
 
  private:
   Status bad(const runtime::Tensor& t, const std::string& want) const {
-    return internal_error("model '" + entry_.id + "' (family " + entry_.family + ") gave output " +
-                          runtime::shape_to_string(t.shape) + ", expected " + want +
+    return internal_error("model '" + entry_.id + "' (family " + std::string(models::name(entry_.family)) +
+                          ") gave output " + runtime::shape_to_string(t.shape) + ", expected " + want +
                           ": check the family in the manifest (facelens models inspect FILE)");
   }
   Layout layout_;
@@ -112,13 +112,13 @@ StatusOr<std::shared_ptr<const Detector>> make_yolo_detector(const models::Model
   FACELENS_ASSIGN_OR_RETURN(int out, models::output_index(entry, *session, "output"));
   Layout layout = Layout::kV10;
   bool keypoints = true;
-  if (entry.family == "yolov5face") {
+  if (entry.family == models::Family::kYolov5Face) {
     layout = Layout::kV5Face;
-  } else if (entry.family == "yolov8face") {
+  } else if (entry.family == models::Family::kYolov8Face) {
     layout = Layout::kV8Face;
   } else {
     const auto& shape = session->outputs()[out].shape;
-    keypoints = entry.family == "yolov10face" || (shape.size() == 3 && shape[2] == 21);
+    keypoints = entry.family == models::Family::kYolov10Face || (shape.size() == 3 && shape[2] == 21);
   }
   return std::shared_ptr<const Detector>(
       std::make_shared<YoloDetector>(entry, std::move(session), options, layout, out, keypoints));

@@ -106,19 +106,19 @@ constexpr const char* kTemplates = R"json({
 })json";
 
 const std::vector<FamilyInfo> kFamilies = {
-    {"ultraface", Task::kDetector, "[1,3,H,W] -> scores [1,N,2] + boxes [1,N,4]"},
-    {"scrfd", Task::kDetector, "[B,3,H,W] -> score/bbox(/kps) per stride 8,16,32 (6 or 9 outputs)"},
-    {"yunet", Task::kDetector, "[B,3,H,W] -> cls/obj/bbox/kps per stride 8,16,32 (12 outputs)"},
-    {"yolov5face", Task::kDetector, "[B,3,H,W] -> [B,N,16] (cx,cy,w,h,obj,10 keypoints,cls)"},
-    {"yolov8face", Task::kDetector, "[B,3,H,W] -> [B,20,N] (cx,cy,w,h,score,5x(x,y,v))"},
-    {"yolov10", Task::kDetector, "[B,3,H,W] -> [B,300,6] (x1,y1,x2,y2,score,class), end to end"},
-    {"yolov10face", Task::kDetector, "[B,3,H,W] -> [B,300,21] (x1,y1,x2,y2,score,class,5x(x,y,v)), end to end"},
-    {"arcface", Task::kRecognizer, "[B,3,112,112] -> [B,D] (RGB, (x-127.5)/127.5)"},
-    {"adaface", Task::kRecognizer, "[B,3,112,112] -> feature [B,D] + norm [B,1] (BGR)"},
-    {"mobilefacenet", Task::kRecognizer, "[B,3,112,112] -> [B,128] or [B,512] (RGB, (x-127.5)/128)"},
-    {"minifasnet", Task::kLiveness, "[1,3,80,80] or [1,3,128,128] -> [1,3] logits"},
-    {"xception", Task::kDeepfake, "[B,3,S,S] (S >= 160, 299 by default) -> logits [B,2] or sigmoid [B,1]"},
-    {"landmark68", Task::kLandmarks, "[1,1,64,64] grey -> [1,136]"},
+    {Family::kUltraface, Task::kDetector, "[1,3,H,W] -> scores [1,N,2] + boxes [1,N,4]"},
+    {Family::kScrfd, Task::kDetector, "[B,3,H,W] -> score/bbox(/kps) per stride 8,16,32 (6 or 9 outputs)"},
+    {Family::kYunet, Task::kDetector, "[B,3,H,W] -> cls/obj/bbox/kps per stride 8,16,32 (12 outputs)"},
+    {Family::kYolov5Face, Task::kDetector, "[B,3,H,W] -> [B,N,16] (cx,cy,w,h,obj,10 keypoints,cls)"},
+    {Family::kYolov8Face, Task::kDetector, "[B,3,H,W] -> [B,20,N] (cx,cy,w,h,score,5x(x,y,v))"},
+    {Family::kYolov10, Task::kDetector, "[B,3,H,W] -> [B,300,6] (x1,y1,x2,y2,score,class), end to end"},
+    {Family::kYolov10Face, Task::kDetector, "[B,3,H,W] -> [B,300,21] (x1,y1,x2,y2,score,class,5x(x,y,v)), end to end"},
+    {Family::kArcface, Task::kRecognizer, "[B,3,112,112] -> [B,D] (RGB, (x-127.5)/127.5)"},
+    {Family::kAdaface, Task::kRecognizer, "[B,3,112,112] -> feature [B,D] + norm [B,1] (BGR)"},
+    {Family::kMobileFaceNet, Task::kRecognizer, "[B,3,112,112] -> [B,128] or [B,512] (RGB, (x-127.5)/128)"},
+    {Family::kMiniFasNet, Task::kLiveness, "[1,3,80,80] or [1,3,128,128] -> [1,3] logits"},
+    {Family::kXception, Task::kDeepfake, "[B,3,S,S] (S >= 160, 299 by default) -> logits [B,2] or sigmoid [B,1]"},
+    {Family::kLandmark68, Task::kLandmarks, "[1,1,64,64] grey -> [1,136]"},
 };
 
 int64_t dim(const TensorDesc& t, size_t i) { return i < t.shape.size() ? t.shape[i] : -2; }
@@ -182,10 +182,19 @@ StatusOr<Manifest> templates() { return parse_manifest(kTemplates, "built-in fam
 
 const std::vector<FamilyInfo>& known_families() { return kFamilies; }
 
-const FamilyInfo* find_family(const std::string& name) {
+const FamilyInfo* find_family(Family family) {
   for (const auto& f : kFamilies)
-    if (f.name == name) return &f;
+    if (f.family == family) return &f;
   return nullptr;
+}
+
+StatusOr<Family> parse_file_family(std::string_view family_name) {
+  auto f = parse_family(family_name);
+  if (!f.ok() || !find_family(*f)) {
+    return invalid_argument("unknown model family '" + std::string(family_name) + "'; facelens knows " +
+                            known_families_text());
+  }
+  return *f;
 }
 
 std::string known_families_text() {
@@ -193,69 +202,73 @@ std::string known_families_text() {
   std::optional<Task> task;
   for (const auto& f : kFamilies) {
     if (f.task != task) {
-      out += (out.empty() ? "" : "; ") + std::string(name(f.task)) + ": " + f.name;
+      out += (out.empty() ? "" : "; ") + std::string(name(f.task)) + ": " + std::string(name(f.family));
       task = f.task;
     } else {
-      out += ", " + f.name;
+      out += ", " + std::string(name(f.family));
     }
   }
   return out;
 }
 
-std::vector<std::string> match_families(const ModelDescription& d, std::optional<Task> task) {
-  std::vector<std::string> out;
+std::vector<Family> match_families(const ModelDescription& d, std::optional<Task> task) {
+  std::vector<Family> out;
   const auto& outs = d.outputs;
   if (image_input(d, 3)) {
     // Detectors.
     if (outs.size() == 2 && outs[0].shape.size() == 3 && outs[1].shape.size() == 3) {
       std::set<int64_t> widths = {last(outs[0]), last(outs[1])};
-      if (widths == std::set<int64_t>{2, 4}) out.push_back("ultraface");
+      if (widths == std::set<int64_t>{2, 4}) out.push_back(Family::kUltraface);
     }
-    if (multilevel_widths_fit(d, {1, 4}) || multilevel_widths_fit(d, {1, 4, 10})) out.push_back("scrfd");
-    if (multilevel_widths_fit(d, {1, 1, 4, 10})) out.push_back("yunet");
+    if (multilevel_widths_fit(d, {1, 4}) || multilevel_widths_fit(d, {1, 4, 10})) out.push_back(Family::kScrfd);
+    if (multilevel_widths_fit(d, {1, 1, 4, 10})) out.push_back(Family::kYunet);
     if (outs.size() == 1 && outs[0].shape.size() == 3) {
       const auto& o = outs[0];
-      if (dim(o, 1) == 300 && last(o) == 6) out.push_back("yolov10");
-      if (dim(o, 1) == 300 && last(o) == 21) out.push_back("yolov10face");
+      if (dim(o, 1) == 300 && last(o) == 6) out.push_back(Family::kYolov10);
+      if (dim(o, 1) == 300 && last(o) == 21) out.push_back(Family::kYolov10Face);
       // Rows of 16; exports with a symbolic row width are told apart by their row count.
       if (last(o) == 16 || (last(o) < 0 && dim(o, 1) > 0 && dim(o, 1) != 20 && dim(o, 1) != 300))
-        out.push_back("yolov5face");
-      if (dim(o, 1) == 20) out.push_back("yolov8face");
-      if (dim(o, 1) == 300 && last(o) < 0) out.insert(out.end(), {"yolov10", "yolov10face"});
+        out.push_back(Family::kYolov5Face);
+      if (dim(o, 1) == 20) out.push_back(Family::kYolov8Face);
+      if (dim(o, 1) == 300 && last(o) < 0) out.insert(out.end(), {Family::kYolov10, Family::kYolov10Face});
     }
     // Recognizers: an aligned 112x112 face to a feature (and its norm).
     if (square_input(d, 112) || (dim(d.inputs[0], 2) < 0 && dim(d.inputs[0], 3) < 0)) {
       if (outs.size() == 1 && outs[0].shape.size() == 2 && last(outs[0]) >= 64) {
-        if (last(outs[0]) == 128) out.insert(out.end(), {"mobilefacenet", "arcface"});
-        else out.insert(out.end(), {"arcface", "mobilefacenet"});
+        if (last(outs[0]) == 128) out.insert(out.end(), {Family::kMobileFaceNet, Family::kArcface});
+        else out.insert(out.end(), {Family::kArcface, Family::kMobileFaceNet});
       }
       if (outs.size() == 2 && outs[0].shape.size() == 2 && outs[1].shape.size() == 2 &&
           ((last(outs[0]) >= 64 && last(outs[1]) == 1) || (last(outs[1]) >= 64 && last(outs[0]) == 1)))
-        out.push_back("adaface");
+        out.push_back(Family::kAdaface);
     }
     // Liveness (MiniFASNet 80x80 variants and the 128x128 one): a few class logits.
     if ((square_input(d, 80) || square_input(d, 128)) && outs.size() == 1 && outs[0].shape.size() == 2 &&
         (last(outs[0]) == 2 || last(outs[0]) == 3))
-      out.push_back("minifasnet");
+      out.push_back(Family::kMiniFasNet);
     // Deepfake classifiers: a large face crop to one or two scores.
     const int64_t h = dim(d.inputs[0], 2), w = dim(d.inputs[0], 3);
     if (h == w && h >= 160 && outs.size() == 1 && outs[0].shape.size() == 2 &&
         (last(outs[0]) == 1 || last(outs[0]) == 2))
-      out.push_back("xception");
+      out.push_back(Family::kXception);
   }
   if (image_input(d, 1) && dim(d.inputs[0], 1) == 1 && dim(d.inputs[0], 2) == 64 && dim(d.inputs[0], 3) == 64 &&
       outs.size() == 1 && last(outs[0]) == 136)
-    out.push_back("landmark68");
+    out.push_back(Family::kLandmark68);
   if (task) {
-    std::erase_if(out, [&](const std::string& f) { return find_family(f)->task != *task; });
+    std::erase_if(out, [&](Family f) { return find_family(f)->task != *task; });
   }
   return out;
 }
 
-StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDescription& d) {
-  const FamilyInfo* info = find_family(family);
+StatusOr<ModelEntry> entry_from_family(Family family_value, const ModelDescription& d) {
+  const std::string family(name(family_value));
+  const FamilyInfo* info = find_family(family_value);
   if (!info) {
-    return invalid_argument("unknown model family '" + family + "'; facelens knows " + known_families_text());
+    return invalid_argument("model family '" + family +
+                            "' has no template for a model file (a manifest entry names "
+                            "its model); facelens recognises " +
+                            known_families_text());
   }
   FACELENS_ASSIGN_OR_RETURN(Manifest t, templates());
   ModelEntry e = *t.find(family);
@@ -279,20 +292,20 @@ StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDes
     return invalid_argument("model '" + d.path + "' has " + std::to_string(outs.size()) + " outputs; family '" +
                             family + "' has " + std::to_string(n) + ": " + info->signature);
   };
-  if (family == "ultraface") {
+  if (family_value == Family::kUltraface) {
     FACELENS_RETURN_IF_ERROR(need(2));
     const bool first_scores = last(outs[0]) == 2;
     e.outputs = {{"scores", outs[first_scores ? 0 : 1].name}, {"boxes", outs[first_scores ? 1 : 0].name}};
-  } else if (family == "scrfd") {
+  } else if (family_value == Family::kScrfd) {
     if (!multilevel_roles(d, {"score", "bbox", "kps"}, &e.outputs) &&
         !multilevel_roles(d, {"score", "bbox"}, &e.outputs))
       return need(9);
-  } else if (family == "yunet") {
+  } else if (family_value == Family::kYunet) {
     if (!multilevel_roles(d, {"cls", "obj", "bbox", "kps"}, &e.outputs)) return need(12);
   } else if (e.task == Task::kDetector) {
     FACELENS_RETURN_IF_ERROR(need(1));
     e.outputs = {{"output", outs[0].name}};
-  } else if (family == "adaface") {
+  } else if (family_value == Family::kAdaface) {
     if (outs.size() == 1) {
       e.outputs = {{"embedding", outs[0].name}};
       e.strings["quality"] = "feature_norm";
@@ -333,20 +346,24 @@ StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDes
 StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptions& o) {
   FileModel fm;
   FACELENS_ASSIGN_OR_RETURN(fm.description, inspect_model(path));
-  if (!o.family.empty() && !find_family(o.family)) {
-    return invalid_argument("unknown model family '" + o.family + "'; facelens knows " + known_families_text());
+  if (o.family && !find_family(*o.family)) {
+    return invalid_argument("model family '" + std::string(name(*o.family)) +
+                            "' is not recognised from a model file (a manifest entry names its model); facelens "
+                            "knows " +
+                            known_families_text());
   }
-  if (!o.family.empty() && o.task && find_family(o.family)->task != *o.task) {
+  if (o.family && o.task && find_family(*o.family)->task != *o.task) {
     const std::string task(name(*o.task));
-    return invalid_argument("model family '" + o.family + "' is a " + std::string(name(find_family(o.family)->task)) +
-                            ", not a " + task + "; " + task + " families: " + known_families_text());
+    return invalid_argument("model family '" + std::string(name(*o.family)) + "' is a " +
+                            std::string(name(find_family(*o.family)->task)) + ", not a " + task + "; " + task +
+                            " families: " + known_families_text());
   }
   auto sha = core::sha256_file(path);
   if (sha.ok()) {
     for (const Manifest* m : o.manifests) {
       for (const auto& e : m->models) {
         if (e.sha256 != *sha || (o.task && e.task != *o.task)) continue;
-        if (!o.family.empty() && e.family != o.family) continue;
+        if (o.family && e.family != o.family) continue;
         fm.entry = e;
         fm.entry.file = path;
         fm.how = "manifest";
@@ -355,9 +372,9 @@ StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptio
       }
     }
   }
-  std::vector<std::string> fits = match_families(fm.description, o.task);
-  std::string family = o.family;
-  if (family.empty()) {
+  std::vector<Family> fits = match_families(fm.description, o.task);
+  std::optional<Family> family = o.family;
+  if (!family) {
     if (fits.empty()) {
       std::string sig;
       for (const auto& t : fm.description.inputs) sig += (sig.empty() ? "" : ", ") + t.name + " " + t.shape_string();
@@ -377,7 +394,7 @@ StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptio
   }
   for (const auto& f : fits)
     if (f != family) fm.alternatives.push_back(f);
-  FACELENS_ASSIGN_OR_RETURN(fm.entry, entry_from_family(family, fm.description));
+  FACELENS_ASSIGN_OR_RETURN(fm.entry, entry_from_family(*family, fm.description));
   if (fm.entry.task == Task::kDeepfake) {
     // A model that ends in its own Softmax / Sigmoid already gives probabilities.
     const std::string op = op_producing(path, fm.entry.outputs["logits"]);
@@ -397,16 +414,18 @@ StatusOr<ModelFileMatch> match_model_file(const std::string& path, const std::st
   if (!manifest.empty())
     if (auto m = models::load_manifest(manifest); m.ok()) manifests.push_back(std::move(*m));
   models::FileModelOptions fo;
-  fo.family = family;
+  if (!family.empty()) {
+    FACELENS_ASSIGN_OR_RETURN(fo.family, models::parse_file_family(family));
+  }
   for (const auto& m : manifests) fo.manifests.push_back(&m);
   FACELENS_ASSIGN_OR_RETURN(auto fm, models::entry_for_file(path, fo));
   ModelFileMatch out;
-  out.family = fm.entry.family;
+  out.family = models::name(fm.entry.family);
   out.task = models::name(fm.entry.task);
   out.how = fm.how;
   out.manifest_path = fm.manifest_path;
   out.entry_id = fm.entry.id;
-  out.alternatives = fm.alternatives;
+  for (models::Family f : fm.alternatives) out.alternatives.emplace_back(models::name(f));
   out.entry_json = models::entry_to_json(fm.entry);
   return out;
 }
@@ -435,7 +454,7 @@ std::string entry_to_json(const ModelEntry& e) {
   if (!e.package.empty()) j["package"] = e.package;
   if (!e.package_path.empty()) j["package_path"] = e.package_path;
   j["task"] = name(e.task);
-  j["family"] = e.family;
+  j["family"] = std::string(name(e.family));
   json in;
   if (!e.input.name.empty()) in["name"] = e.input.name;
   in["shape"] = e.input.shape;

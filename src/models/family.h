@@ -7,7 +7,7 @@
 //   o.task = models::Task::kDetector;
 //   for (const auto& m : manifests) o.manifests.push_back(&m);
 //   auto fm = models::entry_for_file("scrfd_10g_bnkps.onnx", o);
-//   if (fm.ok()) use(fm->entry);   // family "scrfd", outputs mapped, thresholds of the family
+//   if (fm.ok()) use(fm->entry);   // family kScrfd, outputs mapped, thresholds of the family
 //
 // A file whose sha256 is in one of the given manifests gets that entry (file set to the path);
 // otherwise its family is the one named, or the first whose signature the file fits, and the
@@ -27,24 +27,30 @@
 namespace facelens::models {
 
 struct FamilyInfo {
-  std::string name;  // "scrfd"
+  Family family;  // Family::kScrfd
   Task task;
   std::string signature;  // the input/output signature in words
 };
 
-// Every family facelens runs (immutable table).
+// Every family facelens recognises from a model file (immutable table; attribute families are
+// not in it: their models are named by a manifest).
 const std::vector<FamilyInfo>& known_families();
 // "detector: ultraface, scrfd, ...; recognizer: arcface, ...", for error messages.
 std::string known_families_text();
-// The family named `name`, or nullptr.
-const FamilyInfo* find_family(const std::string& name);
+// The table's row of `family`, or nullptr (an attribute family).
+const FamilyInfo* find_family(Family family);
+
+// `name` as a family of the table, for options that name a model file's family (EngineOptions::
+// detector_family, --detector-family ...): an unknown name or an attribute family is an error that
+// lists the families.
+StatusOr<Family> parse_file_family(std::string_view name);
 
 // Families whose signature `d` fits, most likely first (empty when none does). `task` (none = any)
 // keeps only that task's families.
-std::vector<std::string> match_families(const ModelDescription& d, std::optional<Task> task = std::nullopt);
+std::vector<Family> match_families(const ModelDescription& d, std::optional<Task> task = std::nullopt);
 
 struct FileModelOptions {
-  std::string family;                      // "" = recognise from the signature
+  std::optional<Family> family;            // none = recognise from the signature
   std::optional<Task> task;                // none = any; else the family must be one of this task
   std::vector<const Manifest*> manifests;  // searched by sha256 first
 };
@@ -55,16 +61,17 @@ struct FileModel {
   // family given), "signature" (recognised).
   std::string how;
   std::string manifest_path;
-  std::vector<std::string> alternatives;  // other families the signature also fits
+  std::vector<Family> alternatives;  // other families the signature also fits
   ModelDescription description;
 };
 
 // The manifest entry for the model file at `path` (see the header comment). Errors: not an ONNX
-// file; an unknown family name; a signature no family fits (the message lists the families).
+// file; a family not in the table or not of options.task; a signature no family fits (the message
+// lists the families).
 StatusOr<FileModel> entry_for_file(const std::string& path, const FileModelOptions& options);
 
 // The family template entry for `family`, fitted to the model described by `d`.
-StatusOr<ModelEntry> entry_from_family(const std::string& family, const ModelDescription& d);
+StatusOr<ModelEntry> entry_from_family(Family family, const ModelDescription& d);
 
 // The manifests of a models folder: manifest.json and extra.json, those that exist and parse.
 std::vector<Manifest> load_known_manifests(const std::string& models_dir);

@@ -58,6 +58,25 @@ constexpr Named<Task> kTasks[] = {{"detector", Task::kDetector},     {"landmarks
                                   {"recognizer", Task::kRecognizer}, {"liveness", Task::kLiveness},
                                   {"deepfake", Task::kDeepfake},     {"attribute", Task::kAttribute}};
 static_assert(std::size(kTasks) == kTaskCount);
+constexpr Named<Family> kFamilies[] = {{"ultraface", Family::kUltraface},
+                                       {"scrfd", Family::kScrfd},
+                                       {"yunet", Family::kYunet},
+                                       {"yolov5face", Family::kYolov5Face},
+                                       {"yolov8face", Family::kYolov8Face},
+                                       {"yolov10", Family::kYolov10},
+                                       {"yolov10face", Family::kYolov10Face},
+                                       {"arcface", Family::kArcface},
+                                       {"adaface", Family::kAdaface},
+                                       {"mobilefacenet", Family::kMobileFaceNet},
+                                       {"minifasnet", Family::kMiniFasNet},
+                                       {"xception", Family::kXception},
+                                       {"landmark68", Family::kLandmark68},
+                                       {"age", Family::kAge},
+                                       {"gender", Family::kGender},
+                                       {"expression", Family::kExpression},
+                                       {"pose", Family::kPose},
+                                       {"eye", Family::kEye}};
+static_assert(std::size(kFamilies) == kFamilyCount);
 constexpr Named<Precision> kPrecisions[] = {
     {"fp32", Precision::kFp32}, {"fp16", Precision::kFp16}, {"int8", Precision::kInt8}};
 constexpr Named<ResizeRule> kResizeRules[] = {
@@ -99,6 +118,9 @@ StatusOr<FivePointRule> parse_five_point_rule(const std::string& name) {
 const char* five_point_rule_name(FivePointRule r) { return name_of(kFivePointRules, r); }
 StatusOr<Task> parse_task(std::string_view name) { return parse_named(kTasks, name, "task"); }
 std::string_view name(Task t) { return name_of(kTasks, t); }
+StatusOr<Family> parse_family(std::string_view name) { return parse_named(kFamilies, name, "family"); }
+std::string_view name(Family f) { return name_of(kFamilies, f); }
+std::string_view name(const std::optional<Family>& f) { return f ? name(*f) : std::string_view(); }
 StatusOr<Precision> parse_precision(std::string_view name) { return parse_named(kPrecisions, name, "precision"); }
 std::string_view name(Precision p) { return name_of(kPrecisions, p); }
 StatusOr<ResizeRule> parse_resize_rule(std::string_view name) { return parse_named(kResizeRules, name, "resize"); }
@@ -148,7 +170,11 @@ StatusOr<Manifest> parse_manifest(const std::string& text, const std::string& or
       me.package_path = e.value("package_path", "");
       if (!e.contains("task")) return invalid_argument(where + ": no \"task\": add one of the tasks");
       FACELENS_RETURN_IF_ERROR(read_enum(e, "task", parse_task, where, &me.task));
-      me.family = e.value("family", "");
+      if (e.contains("family")) {
+        Family family{};
+        FACELENS_RETURN_IF_ERROR(read_enum(e, "family", parse_family, where, &family));
+        me.family = family;
+      }
       me.license = e.value("license", "");
       me.source = e.value("source", "");
       if (e.contains("input")) {

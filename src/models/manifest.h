@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,37 @@ enum class Task {
 inline constexpr size_t kTaskCount = 6;
 StatusOr<Task> parse_task(std::string_view name);
 std::string_view name(Task t);
+
+// The model family (the entry's "family"): whose conventions a model follows, which decoder or
+// model class runs it. Detector, recognizer, liveness, deepfake and landmark families are also in
+// family.cpp's table (signature, template); attribute families are the models of src/attributes.
+// A family is named in the manifest or recognised from a model file; an unknown name is an error
+// at the manifest (or option) that names it.
+enum class Family {
+  kUltraface,      // "ultraface" (detector)
+  kScrfd,          // "scrfd" (detector)
+  kYunet,          // "yunet" (detector)
+  kYolov5Face,     // "yolov5face" (detector)
+  kYolov8Face,     // "yolov8face" (detector)
+  kYolov10,        // "yolov10" (detector)
+  kYolov10Face,    // "yolov10face" (detector)
+  kArcface,        // "arcface" (recognizer)
+  kAdaface,        // "adaface" (recognizer)
+  kMobileFaceNet,  // "mobilefacenet" (recognizer)
+  kMiniFasNet,     // "minifasnet" (liveness)
+  kXception,       // "xception" (deepfake)
+  kLandmark68,     // "landmark68" (landmarks)
+  kAge,            // "age" (attribute)
+  kGender,         // "gender" (attribute)
+  kExpression,     // "expression" (attribute)
+  kPose,           // "pose" (attribute)
+  kEye,            // "eye" (attribute)
+};
+inline constexpr size_t kFamilyCount = 18;
+StatusOr<Family> parse_family(std::string_view name);
+std::string_view name(Family f);
+// The name of an entry's family, "" when the entry names none.
+std::string_view name(const std::optional<Family>& f);
 
 // The precision of a model file's weights and arithmetic.
 enum class Precision {
@@ -138,7 +170,7 @@ struct ModelEntry {
   std::string package;
   std::string package_path;
   Task task = Task::kDetector;
-  std::string family;  // "ultraface", "mobilefacenet", ...
+  std::optional<Family> family;  // none: the manifest entry names no family
   InputContract input;
   DetectorContract detector;                   // task "detector"
   LandmarkContract landmarks;                  // task "landmarks"

@@ -164,14 +164,18 @@ struct Engine::Impl {
       for (auto& m : models::load_known_manifests(options.known_models_dir)) known.push_back(std::move(m));
     }
     models::FileModelOptions fo;
-    fo.family = family;
+    if (!family.empty()) {
+      auto f = models::parse_file_family(family);
+      if (!f.ok()) return f.status().with_context(flag + "-family " + family);
+      fo.family = *f;
+    }
     fo.task = task;
     fo.manifests.push_back(&registry->manifest());
     for (const auto& m : known) fo.manifests.push_back(&m);
     auto fm = models::entry_for_file(path, fo);
     if (!fm.ok()) return fm.status().with_context(flag + " " + path);
     fm->entry.file = std::filesystem::absolute(path).string();
-    spdlog::info("{} '{}': family {} ({})", models::name(task), path, fm->entry.family,
+    spdlog::info("{} '{}': family {} ({})", models::name(task), path, models::name(fm->entry.family),
                  fm->how == "manifest" ? "manifest entry " + fm->entry.id + " of " + fm->manifest_path : fm->how);
     file_entries.push_back(std::move(fm->entry));
     return &file_entries.back();
@@ -645,7 +649,7 @@ std::vector<ServiceInfo> Engine::services() const {
         info.model_id += "+" + slot->entries[i]->id;
         info.model_path += "+" + impl_->registry->path_of(*slot->entries[i]);
       }
-      info.family = e->family;
+      info.family = models::name(e->family);
       info.loaded = s != nullptr;
       info.requested = provider_option_name(impl_->options.runtime.resolve(task).provider);
       if (s) {
@@ -690,7 +694,7 @@ std::vector<ModelFileInfo> Engine::check_models() const {
     ModelFileInfo info;
     info.id = e.id;
     info.task = models::name(e.task);
-    info.family = e.family;
+    info.family = models::name(e.family);
     info.path = c.path;
     info.state = models::file_state_name(c.state);
     info.expected_sha256 = e.sha256;

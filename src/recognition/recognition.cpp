@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/sha256.h"
+#include "models/manifest.h"
 #include "recognition/quality.h"
 
 namespace facelens {
@@ -58,7 +59,7 @@ StatusOr<EnrollResult> Recognition::enroll(const std::string& name, std::span<co
   const auto services = engine_->services();
   // Attributes only for the pose check, and only when a pose model is configured.
   what.attributes = eo.max_pose_degrees > 0 && std::any_of(services.begin(), services.end(), [](const ServiceInfo& s) {
-                      return s.service == "attribute" && s.family == "pose";
+                      return s.service == "attribute" && s.family == models::name(models::Family::kPose);
                     });
   FACELENS_ASSIGN_OR_RETURN(auto analysed, engine_->analyze(image, what));
   result.n_faces_in_image = analysed.faces.size();

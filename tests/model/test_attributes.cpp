@@ -53,7 +53,7 @@ Models open_models() {
     if (!session.ok()) return fail(session.status().to_string());
     auto model = facelens::attributes::create_attribute_model(*entry, *session);
     if (!model.ok()) return fail(model.status().to_string());
-    out.by_family[entry->family] = *model;
+    out.by_family[std::string(facelens::models::name(entry->family))] = *model;
   }
   return out;
 }
@@ -127,15 +127,30 @@ Attributes run_face_api_crop(const std::string& image) {
   return run_all(image, img, Face{Box{10, 10, img.width - 10.f, img.height - 10.f}, std::nullopt});
 }
 
-TEST(Attributes, UnknownFamilyIsUnimplemented) {
-  facelens::models::ModelEntry entry;
-  entry.id = "hair_colour";
-  entry.family = "hair";
-  const auto m = facelens::attributes::create_attribute_model(entry, nullptr);
-  ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.status().code(), facelens::StatusCode::kUnimplemented);
+// An attribute family facelens does not know ("hair") is refused where the manifest names it,
+// with the known families; an entry whose family is none of the attribute families (or absent)
+// is unimplemented as an attribute model.
+TEST(Attributes, UnknownFamilyIsRefused) {
+  const auto manifest = facelens::models::parse_manifest(
+      R"({"models": [{"id": "hair_colour", "file": "hair.onnx", "task": "attribute", "family": "hair"}]})", "test");
+  ASSERT_FALSE(manifest.ok());
+  EXPECT_EQ(manifest.status().code(), facelens::StatusCode::kInvalidArgument);
+  EXPECT_NE(manifest.status().message().find("'hair'"), std::string::npos) << manifest.status().message();
   for (const char* known : {"age", "gender", "expression", "pose", "eye"}) {
-    EXPECT_NE(m.status().message().find(known), std::string::npos) << m.status().message();
+    EXPECT_NE(manifest.status().message().find(known), std::string::npos) << manifest.status().message();
+  }
+  for (const auto family : {std::optional<facelens::models::Family>(facelens::models::Family::kScrfd),
+                            std::optional<facelens::models::Family>()}) {
+    facelens::models::ModelEntry entry;
+    entry.id = "not_an_attribute";
+    entry.task = facelens::models::Task::kAttribute;
+    entry.family = family;
+    const auto m = facelens::attributes::create_attribute_model(entry, nullptr);
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.status().code(), facelens::StatusCode::kUnimplemented);
+    for (const char* known : {"age", "gender", "expression", "pose", "eye"}) {
+      EXPECT_NE(m.status().message().find(known), std::string::npos) << m.status().message();
+    }
   }
 }
 

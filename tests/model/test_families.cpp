@@ -250,7 +250,7 @@ TEST_F(Families, EveryExtraModelIsRecognised) {
     ASSERT_TRUE(by_hash.ok());
     EXPECT_EQ(by_hash->how, "manifest");
     EXPECT_EQ(by_hash->entry.id, e.id);
-    std::cout << e.file << ": " << by_signature->entry.family << "\n";
+    std::cout << e.file << ": " << models::name(by_signature->entry.family) << "\n";
   }
 }
 
@@ -271,7 +271,7 @@ TEST_F(Families, EveryDefaultModelIsRecognised) {
   for (const char* f : {"fr_detect", "fr_feature", "fr_liveness", "fr_landmark"}) {
     auto fm = models::entry_for_file(testing::models_dir() + "/" + f + ".onnx", {});
     ASSERT_TRUE(fm.ok()) << f << ": " << fm.status().to_string();
-    std::vector<std::string> fits = fm->alternatives;
+    std::vector<std::optional<models::Family>> fits(fm->alternatives.begin(), fm->alternatives.end());
     fits.insert(fits.begin(), fm->entry.family);
     EXPECT_NE(std::find(fits.begin(), fits.end(), manifests[0].find(f)->family), fits.end()) << f;
   }

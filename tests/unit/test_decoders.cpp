@@ -296,12 +296,16 @@ class Generated : public ::testing::Test {
     auto t = models::parse_task(task);
     EXPECT_TRUE(t.ok()) << t.status().to_string();
     if (t.ok()) o.task = *t;
-    o.family = family;
+    if (!family.empty()) {
+      auto f = models::parse_file_family(family);
+      EXPECT_TRUE(f.ok()) << f.status().to_string();
+      if (f.ok()) o.family = *f;
+    }
     auto fm = models::entry_for_file(file, o);
     EXPECT_TRUE(fm.ok()) << fm.status().to_string();
     if (!fm.ok()) return {};
     if (!want_family.empty()) {
-      EXPECT_EQ(fm->entry.family, want_family);
+      EXPECT_EQ(models::name(fm->entry.family), want_family);
     }
     return fm->entry;
   }

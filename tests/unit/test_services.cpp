@@ -22,6 +22,7 @@ namespace facelens {
 namespace {
 
 using models::CropRule;
+using models::Family;
 using models::Precision;
 using models::ResizeRule;
 using models::Task;
@@ -49,6 +50,28 @@ TEST(Vocabulary, Task) {
       {Task::kDetector, Task::kLandmarks, Task::kRecognizer, Task::kLiveness, Task::kDeepfake, Task::kAttribute},
       models::parse_task, {"detector", "landmarks", "recognizer", "liveness", "deepfake", "attribute"});
   EXPECT_EQ(models::kTaskCount, 6u);
+}
+
+TEST(Vocabulary, Family) {
+  check_vocabulary<Family>(
+      {Family::kUltraface, Family::kScrfd, Family::kYunet, Family::kYolov5Face, Family::kYolov8Face, Family::kYolov10,
+       Family::kYolov10Face, Family::kArcface, Family::kAdaface, Family::kMobileFaceNet, Family::kMiniFasNet,
+       Family::kXception, Family::kLandmark68, Family::kAge, Family::kGender, Family::kExpression, Family::kPose,
+       Family::kEye},
+      models::parse_family,
+      {"ultraface", "scrfd", "yunet", "yolov5face", "yolov8face", "yolov10", "yolov10face", "arcface", "adaface",
+       "mobilefacenet", "minifasnet", "xception", "landmark68", "age", "gender", "expression", "pose", "eye"});
+  EXPECT_EQ(models::kFamilyCount, 18u);
+  EXPECT_EQ(models::name(std::optional<Family>()), "");  // an entry that names no family
+  // Every family the file table recognises has a name, and parse_file_family takes exactly those.
+  for (const auto& f : models::known_families()) {
+    auto back = models::parse_file_family(models::name(f.family));
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(*back, f.family);
+  }
+  auto attribute = models::parse_file_family("pose");
+  ASSERT_FALSE(attribute.ok());
+  EXPECT_NE(attribute.status().message().find("scrfd"), std::string::npos) << attribute.status().message();
 }
 
 TEST(Vocabulary, Precision) {
@@ -85,6 +108,12 @@ TEST(Vocabulary, ManifestParsesTheEnums) {
   EXPECT_EQ(m->models[0].task, Task::kLandmarks);
   EXPECT_EQ(m->models[0].input.resize, ResizeRule::kLetterbox);
   EXPECT_EQ(m->models[0].input.crop, CropRule::kScaledBox);
+  EXPECT_FALSE(m->models[0].family.has_value());  // the entry names no family
+  auto named = models::parse_manifest(R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector",
+      "family": "yolov10face"}]})",
+                                      "test");
+  ASSERT_TRUE(named.ok()) << named.status().to_string();
+  EXPECT_EQ(named->models[0].family, Family::kYolov10Face);
   auto defaults = models::parse_manifest(R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector",
       "input": {"shape": [1, 3, 8, 8]}}]})",
                                          "test");
@@ -94,7 +123,8 @@ TEST(Vocabulary, ManifestParsesTheEnums) {
   for (const char* bad :
        {R"({"models": [{"id": "a", "file": "a.onnx", "task": "detektor"}]})",
         R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "input": {"resize": "fill"}}]})",
-        R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "input": {"crop": "oval"}}]})"}) {
+        R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "input": {"crop": "oval"}}]})",
+        R"({"models": [{"id": "a", "file": "a.onnx", "task": "detector", "family": "retinaface"}]})"}) {
     auto r = models::parse_manifest(bad, "test");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
