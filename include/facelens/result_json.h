@@ -22,6 +22,8 @@ namespace facelens::format {
 // {"box": [x1, y1, x2, y2], "score", "landmarks"?, "embedding"?, "quality"?, "deepfake"?,
 //  "liveness"?, "attributes"?}
 nlohmann::ordered_json to_json(const Face& face);
+// [x1, y1, x2, y2] rounded to 0.01 px: a face's "box" everywhere.
+nlohmann::ordered_json box_json(const Box& box);
 // {"width", "height", "faces": [...]}: detect, embed, analyze.
 nlohmann::ordered_json to_json(const ImageResult& result);
 // {"image": image, "width", "height", "faces"}: the same with the input's name first.

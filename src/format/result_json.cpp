@@ -11,9 +11,15 @@ using json = nlohmann::ordered_json;
 static double r2(double v) { return std::round(v * 100.0) / 100.0; }
 static double r4(double v) { return std::round(v * 10000.0) / 10000.0; }
 
+json box_json(const Box& b) { return {r2(b.x1), r2(b.y1), r2(b.x2), r2(b.y2)}; }
+
+namespace {
+json deepfake_json(const Deepfake& d) { return {{"score", r4(d.score)}, {"fake", d.fake}, {"threshold", d.threshold}}; }
+}  // namespace
+
 json to_json(const Face& f) {
   json j;
-  j["box"] = {r2(f.box.x1), r2(f.box.y1), r2(f.box.x2), r2(f.box.y2)};
+  j["box"] = box_json(f.box);
   j["score"] = r4(f.score);
   if (f.landmarks) {
     json pts = json::array();
@@ -22,10 +28,7 @@ json to_json(const Face& f) {
   }
   if (!f.embedding.empty()) j["embedding"] = f.embedding;
   if (f.quality) j["quality"] = r4(*f.quality);
-  if (f.deepfake) {
-    j["deepfake"] = {
-        {"score", r4(f.deepfake->score)}, {"fake", f.deepfake->fake}, {"threshold", f.deepfake->threshold}};
-  }
+  if (f.deepfake) j["deepfake"] = deepfake_json(*f.deepfake);
   if (f.liveness) {
     j["liveness"] = {
         {"score", r4(f.liveness->score)}, {"live", f.liveness->live}, {"threshold", f.liveness->threshold}};
@@ -64,10 +67,10 @@ json to_json(const ImageResult& r, const std::string& image) {
 
 json to_json(const VerifyResult& v) {
   json j = {{"similarity", r4(v.similarity)}, {"match", v.match}, {"threshold", r4(v.threshold)}};
-  j["box_a"] = to_json(v.face_a)["box"];
-  j["box_b"] = to_json(v.face_b)["box"];
-  if (v.face_a.deepfake) j["deepfake_a"] = to_json(v.face_a)["deepfake"];
-  if (v.face_b.deepfake) j["deepfake_b"] = to_json(v.face_b)["deepfake"];
+  j["box_a"] = box_json(v.face_a.box);
+  j["box_b"] = box_json(v.face_b.box);
+  if (v.face_a.deepfake) j["deepfake_a"] = deepfake_json(*v.face_a.deepfake);
+  if (v.face_b.deepfake) j["deepfake_b"] = deepfake_json(*v.face_b.deepfake);
   return j;
 }
 
@@ -76,7 +79,7 @@ json to_json(const GalleryVerifyResult& v) {
           {"similarity", r4(v.score)},
           {"match", v.match},
           {"threshold", r4(v.threshold)},
-          {"box_a", to_json(v.face)["box"]}};
+          {"box_a", box_json(v.face.box)}};
 }
 
 json to_json(const IdentifyResult& r) {
@@ -84,7 +87,7 @@ json to_json(const IdentifyResult& r) {
   for (const auto& f : r.faces) {
     json matches = json::array();
     for (const auto& m : f.matches) matches.push_back({{"name", m.name}, {"score", r4(m.score)}});
-    faces.push_back({{"box", to_json(f.face)["box"]},
+    faces.push_back({{"box", box_json(f.face.box)},
                      {"identity", f.identity ? json(f.identity->name) : json(nullptr)},
                      {"score", r4(f.score)},
                      {"matches", matches}});

@@ -79,6 +79,15 @@ Status check_options(const DecodeOptions& options) {
   return Status::Ok();
 }
 
+// The encoded size against max_bytes (decode_image and check_image refuse alike).
+Status check_byte_limit(std::span<const uint8_t> bytes, const DecodeOptions& options) {
+  if (static_cast<uint64_t>(bytes.size()) <= static_cast<uint64_t>(options.max_bytes)) return Status::Ok();
+  return out_of_range("encoded image is " + std::to_string(bytes.size()) + " bytes, over the limit of " +
+                      std::to_string(options.max_bytes) +
+                      " bytes: compress it more, or raise DecodeOptions.max_bytes (the "
+                      "max_bytes config limit) to accept it");
+}
+
 // The header checks every decoder runs before it allocates pixels.
 Status check_dimensions(int64_t width, int64_t height, const DecodeOptions& options, const char* format) {
   if (width <= 0 || height <= 0) {
@@ -693,12 +702,7 @@ StatusOr<ImageHeader> read_image_header(std::span<const uint8_t> bytes) {
 
 StatusOr<ImageHeader> check_image(std::span<const uint8_t> bytes, const DecodeOptions& options) {
   FACELENS_RETURN_IF_ERROR(check_options(options));
-  if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(options.max_bytes)) {
-    return out_of_range("encoded image is " + std::to_string(bytes.size()) + " bytes, over the limit of " +
-                        std::to_string(options.max_bytes) +
-                        " bytes: compress it more, or raise DecodeOptions.max_bytes (the "
-                        "max_bytes config limit) to accept it");
-  }
+  FACELENS_RETURN_IF_ERROR(check_byte_limit(bytes, options));
   FACELENS_ASSIGN_OR_RETURN(ImageHeader header, read_image_header(bytes));
   // The decoders' names for the formats, so that the messages are theirs.
   const char* name = header.format == ImageFormat::kJpeg   ? "JPEG"
@@ -714,12 +718,7 @@ StatusOr<DecodedImage> decode_image(std::span<const uint8_t> bytes, const Decode
   if (bytes.empty()) {
     return invalid_argument(std::string("empty image data: expected the bytes of a ") + kSupportedFormats + " file");
   }
-  if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(options.max_bytes)) {
-    return out_of_range("encoded image is " + std::to_string(bytes.size()) + " bytes, over the limit of " +
-                        std::to_string(options.max_bytes) +
-                        " bytes: compress it more, or raise DecodeOptions.max_bytes (the "
-                        "max_bytes config limit) to accept it");
-  }
+  FACELENS_RETURN_IF_ERROR(check_byte_limit(bytes, options));
   try {
     return decode_checked(bytes, options);
   } catch (const std::bad_alloc&) {

@@ -13,8 +13,17 @@ using server::send_error;
 using server::send_json;
 using server::send_status;
 
+namespace {
+// Every gallery route answers 409 when the service runs without a gallery; true when it did.
+bool refused_without_gallery(const std::shared_ptr<Gallery>& gallery, server::HttpResponse& res) {
+  if (gallery) return false;
+  send_error(res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+  return true;
+}
+}  // namespace
+
 void Server::Impl::verify_identity(Request& r, std::span<const uint8_t> span_a, const std::string& identity) {
-  if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+  if (refused_without_gallery(gallery, r.res)) return;
   auto img = decode(span_a);
   if (!img.ok()) return send_status(r.res, img.status());
   auto v = recognition->verify(img->image, identity);
@@ -24,7 +33,7 @@ void Server::Impl::verify_identity(Request& r, std::span<const uint8_t> span_a, 
 
 void Server::Impl::install_gallery_routes() {
   route("POST", "/v1/identify", Role::kUser, true, [this](Request& r) {
-    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    if (refused_without_gallery(gallery, r.res)) return;
     auto bytes = image_of(r, "image");
     if (!bytes.ok()) return send_status(r.res, bytes.status());
     int top_k = 5;
@@ -54,7 +63,7 @@ void Server::Impl::install_gallery_routes() {
                 {"updated_at", i.updated_at}};
   };
   route("GET", "/v1/identities", Role::kUser, false, [this, identity_json](Request& r) {
-    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    if (refused_without_gallery(gallery, r.res)) return;
     auto list = gallery->list();
     if (!list.ok()) return send_status(r.res, list.status());
     json arr = json::array();
@@ -62,7 +71,7 @@ void Server::Impl::install_gallery_routes() {
     send_json(r.res, 200, {{"identities", arr}});
   });
   route("GET", "/v1/identities/{id}", Role::kUser, false, [this, identity_json](Request& r) {
-    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    if (refused_without_gallery(gallery, r.res)) return;
     const std::string& name = r.args[0];
     auto list = gallery->list();
     if (!list.ok()) return send_status(r.res, list.status());
@@ -87,7 +96,7 @@ void Server::Impl::install_gallery_routes() {
     send_error(r.res, 404, "NOT_FOUND", "no identity '" + name + "'");
   });
   auto enroll = [this](Request& r, const std::string& name) {
-    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    if (refused_without_gallery(gallery, r.res)) return;
     if (name.empty()) return send_error(r.res, 400, "INVALID_ARGUMENT", "missing identity name");
     auto bytes = image_of(r, "image");
     if (!bytes.ok()) return send_status(r.res, bytes.status());
@@ -115,7 +124,7 @@ void Server::Impl::install_gallery_routes() {
   });
   route("POST", "/v1/identities/{id}/faces", Role::kAdmin, true, [enroll](Request& r) { enroll(r, r.args[0]); });
   route("DELETE", "/v1/identities/{id}", Role::kAdmin, false, [this](Request& r) {
-    if (!gallery) return send_error(r.res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    if (refused_without_gallery(gallery, r.res)) return;
     Status s = gallery->remove(r.args[0]);
     if (!s.ok()) return send_status(r.res, s);
     send_json(r.res, 200, {{"deleted", r.args[0]}});

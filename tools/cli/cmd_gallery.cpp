@@ -30,7 +30,6 @@ constexpr auto kUtf8Replace = json::error_handler_t::replace;
 
 double r4(double v) { return std::round(v * 10000.0) / 10000.0; }
 double r2(double v) { return std::round(v * 100.0) / 100.0; }
-json box_json(const Box& b) { return {r2(b.x1), r2(b.y1), r2(b.x2), r2(b.y2)}; }
 
 struct GalleryArgs {
   // Unset: from the config's [gallery] table, else GalleryOptions' defaults.
@@ -198,7 +197,7 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
                         {"name", a.name},
                         {"status", "enrolled"},
                         {"face_id", r->face_id},
-                        {"box", box_json(r->face.box)},
+                        {"box", format::box_json(r->face.box)},
                         {"sharpness", r2(r->sharpness)},
                         {"faces_in_image", r->n_faces_in_image},
                         {"image_sha256", r->image_sha256}}
@@ -241,7 +240,7 @@ int cmd_list(const Common& c, const GalleryArgs& a) {
           fj.push_back({{"id", f.id},
                         {"model_id", f.model_id},
                         {"quality", r2(f.quality)},
-                        {"box", box_json(f.box)},
+                        {"box", format::box_json(f.box)},
                         {"image_sha256", f.image_sha256},
                         {"has_crop", f.has_crop},
                         {"created_at", f.created_at}});
@@ -275,12 +274,6 @@ int cmd_remove(const Common& c, const GalleryArgs& a) {
   return 0;
 }
 
-json matches_json(const std::vector<Match>& ms) {
-  json arr = json::array();
-  for (const auto& m : ms) arr.push_back({{"name", m.name}, {"score", r4(m.score)}});
-  return arr;
-}
-
 int cmd_identify(const Common& c, const GalleryArgs& a) {
   auto gallery = open_recognition(c, a, Models::kRecognition);
   if (!gallery.ok()) return fail(gallery.status());
@@ -295,20 +288,9 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
       continue;
     }
     if (c.json_out) {
-      json faces = json::array();
-      for (const auto& f : r->faces)
-        faces.push_back({{"box", box_json(f.face.box)},
-                         {"identity", f.identity ? json(f.identity->name) : json(nullptr)},
-                         {"score", r4(f.score)},
-                         {"matches", matches_json(f.matches)}});
-      std::cout << json{{"image", path},
-                        {"width", r->width},
-                        {"height", r->height},
-                        {"threshold", r4(r->threshold)},
-                        {"faces", faces}}
-                       .dump(-1, ' ', false, kUtf8Replace)
-                << "\n"
-                << std::flush;
+      json j = {{"image", path}};
+      j.update(format::to_json(*r));
+      std::cout << j.dump(-1, ' ', false, kUtf8Replace) << "\n" << std::flush;
       continue;
     }
     std::printf("%s: %zu %s (threshold %.3f)\n", path.c_str(), r->faces.size(), r->faces.size() == 1 ? "face" : "faces",
