@@ -137,12 +137,19 @@ std::vector<Detection> finish_tiled(std::vector<Candidate> cand, std::vector<Can
       return kept;
     }
     const auto& src = hard ? boxes : model_boxes;  // bottom_first_own_area: model-input pixels (its +1 px)
-    const std::vector<Box> part(src.begin() + static_cast<std::ptrdiff_t>(from),
-                                src.begin() + static_cast<std::ptrdiff_t>(to));
-    const std::vector<float> part_scores(scores.begin() + static_cast<std::ptrdiff_t>(from),
-                                         scores.begin() + static_cast<std::ptrdiff_t>(to));
-    kept = hard ? nms(part, part_scores, suppress_threshold, 0)
-                : bottom_first_own_area(part, suppress_threshold, contract.suppression_pixel_offset);
+    // Without tiles the range is every candidate: suppressed in place, no copy.
+    const bool all = from == 0 && to == src.size();
+    std::vector<Box> part;
+    std::vector<float> part_scores;
+    if (!all) {
+      part.assign(src.begin() + static_cast<std::ptrdiff_t>(from), src.begin() + static_cast<std::ptrdiff_t>(to));
+      part_scores.assign(scores.begin() + static_cast<std::ptrdiff_t>(from),
+                         scores.begin() + static_cast<std::ptrdiff_t>(to));
+    }
+    const auto& range = all ? src : part;
+    const auto& range_scores = all ? scores : part_scores;
+    kept = hard ? nms(range, range_scores, suppress_threshold, 0)
+                : bottom_first_own_area(range, suppress_threshold, contract.suppression_pixel_offset);
     for (int& k : kept) k += static_cast<int>(from);
     return kept;
   };

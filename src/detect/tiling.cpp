@@ -11,8 +11,6 @@ StatusOr<bool> parse_tiling(const std::string& name) {
   return invalid_argument("tiling '" + name + "': expected \"on\" or \"off\"");
 }
 
-const char* tiling_name(bool on) { return on ? "on" : "off"; }
-
 StatusOr<TilingRule> tiling_rule_of(const models::ModelEntry& entry) {
   TilingRule r;
   const std::string where = "manifest entry '" + entry.id + "': ";

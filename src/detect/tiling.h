@@ -12,7 +12,7 @@
 //                                     a tile edge inside the photo is a cut face and is dropped (the
 //                                     neighbouring tile, or the whole-photo pass, sees it whole)
 //
-// Merge (merge_tiled in decoders.h): the whole-photo candidates go through the entry's own
+// Merge (finish_tiled in decoders.h): the whole-photo candidates go through the entry's own
 // suppression exactly as without tiles; the tile candidates, in the whole-photo pass's model-input
 // frame, go through the same suppression among themselves; a tile face that the entry's rule would
 // suppress against (or that would suppress) a whole-photo face is dropped. So tiles only add faces
@@ -37,7 +37,6 @@ struct TilingRule {
 
 // "on" / "off" (the manifest's "tiling" value).
 StatusOr<bool> parse_tiling(const std::string& name);
-const char* tiling_name(bool on);
 
 // The entry's tiling rule; InvalidArgument naming the entry and key when a value is out of range.
 StatusOr<TilingRule> tiling_rule_of(const models::ModelEntry& entry);

@@ -101,8 +101,7 @@ StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base) {
   }
   if (c.require_gpu) o.runtime.require_gpu = true;
   // The CUDA provider library when not configured (../shared/tools/gpu-run.sh on a GPU host sets it).
-  if (const char* ep = std::getenv("FACELENS_CUDA_EP"); ep && *ep && o.runtime.cuda_ep_path.empty())
-    o.runtime.cuda_ep_path = ep;
+  if (o.runtime.cuda_ep_path.empty()) o.runtime.cuda_ep_path = env_or("FACELENS_CUDA_EP", "");
   if (!c.manifest.empty()) o.manifest = c.manifest;
   if (!c.detector_file.empty()) o.detector_file = c.detector_file;
   if (!c.detector_family.empty()) o.detector_family = c.detector_family;
