@@ -3,6 +3,12 @@
 //       [--candidates 512] [--ann hnsw|ivf|none] [--ann-max-size 100000]
 //       [--m 32] [--ef-construction 80] [--ef-search 128] [--nlist 0] [--nprobe 32]
 //       [--enroll 100000] [--db /tmp/gallery_bench.db] [--durability full|normal] [--batch 1000]
+//       [--catch-up 10000]
+// --db also takes postgresql://user@host:port/database (an empty database: the bench refuses
+// one holding faces). --catch-up N: after the enrolment, a second gallery ("replica") holds the
+// gallery while N more enrolments (batches of 100) go through the first; catch_up_ms is how long
+// the replica then takes to apply what it has not applied yet (SQLite: its next sync; PostgreSQL:
+// its watcher applies changes as they are notified, so this is the lag left at the end).
 // Indexes: "exact" (SIMD scan of the float matrix), "hamming" (sign-code scan, `candidates`
 // re-scored exactly: the gallery's default above 20k faces) and a FAISS index (HNSW or IVF; its
 // build is slow on 2 cores, so it is skipped above --ann-max-size).
@@ -26,6 +32,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "facelens/gallery.h"
 #include "gallery/index.h"
@@ -128,6 +135,7 @@ struct Args {
   size_t batch = 1000;
   std::string db = "/tmp/gallery_bench.db";
   std::string durability = "full";
+  size_t catch_up = 0;
 };
 
 void print(json row, const std::string& host_commit) {
@@ -251,11 +259,17 @@ void bench_search(size_t n, const Args& a, const std::string& c) {
 }
 
 void bench_enroll(const Args& a, const std::string& c) {
-  std::filesystem::remove(a.db);
-  std::filesystem::remove(a.db + "-wal");
-  std::filesystem::remove(a.db + "-shm");
   facelens::GalleryOptions o;
-  o.db_path = a.db;
+  if (facelens::Status s = facelens::set_gallery_database(o, a.db); !s.ok()) {
+    std::cerr << s.to_string() << "\n";
+    std::exit(2);
+  }
+  const bool sqlite = o.db_url.empty();
+  if (sqlite) {
+    std::filesystem::remove(a.db);
+    std::filesystem::remove(a.db + "-wal");
+    std::filesystem::remove(a.db + "-shm");
+  }
   o.match_threshold = 0.36f;
   o.index = facelens::IndexKind::kAuto;  // the default: exact below 20k faces, hamming above
   o.durability = a.durability == "normal" ? facelens::Durability::kNormal : facelens::Durability::kFull;
@@ -263,6 +277,10 @@ void bench_enroll(const Args& a, const std::string& c) {
   if (!gallery.ok()) {
     std::cerr << gallery.status().to_string() << "\n";
     std::exit(1);
+  }
+  if ((*gallery)->stats().n_faces > 0) {
+    std::cerr << "gallery_bench: " << a.db << " holds faces already: give it an empty database\n";
+    std::exit(2);
   }
   std::mt19937 rng(42);
   std::vector<float> rows = random_unit(a.enroll, rng);
@@ -310,8 +328,44 @@ void bench_enroll(const Args& a, const std::string& c) {
       right += r.ok() && r->identity && r->identity->name == "person_" + std::to_string(who);
     }
   }
+  // Catch-up: a replica holds the gallery while --catch-up enrolments go through the first.
+  double catch_up_ms = -1;
+  int64_t behind = 0;
+  if (a.catch_up > 0 && reopened.ok()) {
+    facelens::GalleryOptions ro = o;
+    ro.sync_interval_ms = 3600 * 1000;  // no sync from searches: only its own (or the watcher's)
+    auto replica = facelens::Gallery::open(ro);
+    std::vector<float> more = random_unit(a.catch_up, rng);
+    for (size_t start = 0; replica.ok() && start < a.catch_up; start += 100) {
+      std::vector<facelens::EmbeddingEnrollment> items;
+      for (size_t i = start; i < std::min(a.catch_up, start + 100); ++i) {
+        facelens::EmbeddingEnrollment e;
+        e.name = "later_" + std::to_string(i);
+        e.embedding.assign(more.begin() + i * kDim, more.begin() + (i + 1) * kDim);
+        e.model_id = "synthetic_512";
+        items.push_back(std::move(e));
+      }
+      if (auto r = (*reopened)->enroll_embeddings(items); !r.ok()) {
+        std::cerr << r.status().to_string() << "\n";
+        std::exit(1);
+      }
+    }
+    if (replica.ok()) {
+      const int64_t target = (*reopened)->sync_state().applied_seq;
+      behind = target - (*replica)->sync_state().applied_seq;
+      auto c0 = Clock::now();
+      if (sqlite) {
+        if (auto s = (*replica)->sync(); !s.ok()) std::cerr << s.to_string() << "\n";
+      } else {
+        while ((*replica)->sync_state().applied_seq < target && ms_since(c0) < 60000)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      catch_up_ms = ms_since(c0);
+      if ((*replica)->sync_state().applied_seq < target) catch_up_ms = -1;
+    }
+  }
   print({{"bench", "enroll"},
-         {"store", "sqlite"},
+         {"store", sqlite ? "sqlite" : "postgresql"},
          {"durability", a.durability},
          {"embeddings", a.enroll},
          {"batch", a.batch},
@@ -323,7 +377,10 @@ void bench_enroll(const Args& a, const std::string& c) {
          {"identify_search", reopened.ok() ? (*reopened)->stats().index : ""},
          {"identify_latency", latency(ms)},
          {"identify_right", static_cast<double>(right) / std::max<size_t>(nq, 1)},
-         {"db_mib", std::filesystem::file_size(a.db) / (1024 * 1024)}},
+         {"db_mib", sqlite ? static_cast<int64_t>(std::filesystem::file_size(a.db) / (1024 * 1024)) : -1},
+         {"catch_up_changes", a.catch_up},
+         {"catch_up_behind_at_end", behind},
+         {"catch_up_ms", std::round(catch_up_ms * 10) / 10}},
         c);
 }
 
@@ -362,6 +419,7 @@ int main(int argc, char** argv) {
     else if (k == "--batch") a.batch = std::stoul(next());
     else if (k == "--db") a.db = next();
     else if (k == "--durability") a.durability = next();
+    else if (k == "--catch-up") a.catch_up = std::stoul(next());
     else {
       std::cerr << "gallery_bench: unknown option " << k
                 << " (see the comment at the top of tools/bench/gallery_bench.cpp)\n";
