@@ -16,6 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 
 enum class Backend { kSqlite, kPostgres };
+// How gtest (and so ctest's test names) shows the parameter.
+void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kSqlite ? "sqlite" : "postgresql"); }
 
 // A fresh folder per test (SQLite), or a fresh PostgreSQL server and database (removed afterwards).
 class StoreFixture : public ::testing::Test {

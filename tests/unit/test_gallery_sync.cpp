@@ -50,6 +50,8 @@ void run_sql(const std::string& path, const std::string& sql) {
 }
 
 enum class Backend { kSqlite, kPostgres };
+// How gtest (and so ctest's test names) shows the parameter.
+void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kSqlite ? "sqlite" : "postgresql"); }
 
 // One SQLite file in a fresh folder, or one database on a PostgreSQL server of the test's own.
 class SyncFixture : public ::testing::Test {
