@@ -143,6 +143,20 @@ class Store {
   virtual StatusOr<int64_t> external_version() const = 0;
   virtual SeqRange last_write() const = 0;
 
+  // ---- notifications (a store shared through a server: PostgreSQL) ----
+  // True when wait_for_change() is supported.
+  virtual bool notifies() const { return false; }
+  // Waits up to timeout_ms for another writer's change notification (or cancel_wait()). True when
+  // changes may have been committed: a notification came, or the listener (re)connected and may
+  // have missed some. kUnavailable when the database cannot be reached (it reconnects on a later
+  // call). Called from one thread at a time.
+  virtual StatusOr<bool> wait_for_change(int timeout_ms) {
+    (void)timeout_ms;
+    return unimplemented(describe() + " sends no change notifications");
+  }
+  // Makes a wait_for_change() in progress (or the next one) return at once.
+  virtual void cancel_wait() {}
+
   // The backend's own consistency check: "ok" when sound, else what it found.
   virtual StatusOr<std::string> integrity_check() const = 0;
   virtual std::string describe() const = 0;  // e.g. "sqlite:data/gallery.db"
@@ -161,5 +175,26 @@ struct SqliteStoreOptions {
 // Opens (creating when absent) a SQLite gallery in WAL mode; refuses a newer schema version and
 // migrates older ones (version 1 -> 2: AUTOINCREMENT ids, never reused, and the change log).
 StatusOr<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& options);
+
+// PostgreSQL: a gallery several replicas share (see pg_store.cpp).
+struct PgStoreOptions {
+  std::string url;  // postgresql://user:password@host:port/database (or postgres://)
+  int connect_timeout_s = 5;
+  int statement_timeout_ms = 15000;
+  // While the database is unreachable, calls fail at once (kUnavailable) and a new connection is
+  // tried at most this often.
+  int reconnect_interval_ms = 250;
+  int64_t change_log_rows = 100000;
+  size_t bulk_change_faces = 10000;
+};
+
+// Connects, and creates or migrates the schema (in one transaction, under an advisory lock, so
+// that replicas starting at once migrate once); refuses a schema newer than this binary's.
+// kUnavailable when the database cannot be reached.
+StatusOr<std::unique_ptr<Store>> open_pg_store(const PgStoreOptions& options);
+// True for postgresql:// and postgres:// URLs.
+bool is_pg_url(const std::string& s);
+// "postgresql://host:port/database": the URL without user and password.
+std::string describe_pg_url(const std::string& url);
 
 }  // namespace facelens::gallery

@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <random>
+#include <thread>
 
+#include "common/pg_server.h"
 #include "gallery/store.h"
 
 namespace facelens::gallery {
@@ -13,20 +15,49 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh folder per test, removed afterwards.
-class StoreTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+
+// A fresh folder per test (SQLite), or a fresh PostgreSQL server and database (removed afterwards).
+class StoreFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void start(Backend backend) {
+    backend_ = backend;
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("facelens_store_" + std::to_string(::getpid()) + "_" + info->name());
+    std::string name = info->name();
+    for (char& c : name)
+      if (c == '/') c = '_';
+    dir_ = fs::temp_directory_path() / ("facelens_store_" + std::to_string(::getpid()) + "_" + name);
     fs::remove_all(dir_);
     path_ = (dir_ / "sub" / "gallery.db").string();
+    if (backend == Backend::kPostgres) {
+      std::string why;
+      bool missing = false;
+      pg_ = testing::PgServer::start(&why, &missing);
+      if (!pg_) {
+        if (missing) GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
+        FAIL() << why;
+      }
+      url_ = pg_->create_database("gallery");
+      ASSERT_FALSE(url_.empty()) << pg_->last_error();
+    }
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::unique_ptr<Store> open() {
+  void TearDown() override {
+    pg_.reset();
+    fs::remove_all(dir_);
+  }
+  StatusOr<std::unique_ptr<Store>> try_open() {
+    if (backend_ == Backend::kPostgres) {
+      PgStoreOptions o;
+      o.url = url_;
+      o.connect_timeout_s = 2;
+      return open_pg_store(o);
+    }
     SqliteStoreOptions o;
     o.path = path_;
-    auto s = open_sqlite_store(o);
+    return open_sqlite_store(o);
+  }
+  std::unique_ptr<Store> open() {
+    auto s = try_open();
     EXPECT_TRUE(s.ok()) << s.status().to_string();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -39,11 +70,34 @@ class StoreTest : public ::testing::Test {
     f.image_sha256 = sha;
     return f;
   }
+  Backend backend_ = Backend::kSqlite;
   fs::path dir_;
   std::string path_;
+  std::unique_ptr<testing::PgServer> pg_;
+  std::string url_;
 };
 
-TEST_F(StoreTest, CreatesFolderSchemaAndWal) {
+// The cases every backend must pass.
+class StoreTest : public StoreFixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  void SetUp() override { start(GetParam()); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& i) {
+                           return std::string(i.param == Backend::kSqlite ? "Sqlite" : "Postgres");
+                         });
+
+class SqliteStoreTest : public StoreFixture {
+ protected:
+  void SetUp() override { start(Backend::kSqlite); }
+};
+
+class PgStoreTest : public StoreFixture {
+ protected:
+  void SetUp() override { start(Backend::kPostgres); }
+};
+
+TEST_F(SqliteStoreTest, CreatesFolderSchemaAndWal) {
   auto store = open();
   ASSERT_TRUE(store);
   EXPECT_TRUE(fs::exists(path_));
@@ -65,7 +119,7 @@ TEST_F(StoreTest, CreatesFolderSchemaAndWal) {
   sqlite3_close(db);
 }
 
-TEST_F(StoreTest, AddsFindsAndPersists) {
+TEST_P(StoreTest, AddsFindsAndPersists) {
   {
     auto store = open();
     NewIdentityFaces ada{"ada", std::string(R"({"team":"x"})"), {face(1, "aa"), face(2, "bb")}, "", ""};
@@ -107,7 +161,7 @@ TEST_F(StoreTest, AddsFindsAndPersists) {
   EXPECT_EQ(*store->model_ids(), std::vector<std::string>{"model_a"});
 }
 
-TEST_F(StoreTest, DuplicateImageRefusedAndNothingAdded) {
+TEST_P(StoreTest, DuplicateImageRefusedAndNothingAdded) {
   auto store = open();
   std::vector<NewIdentityFaces> first = {{"ada", std::nullopt, {face(1, "same")}, "", ""}};
   ASSERT_TRUE(store->add(first).ok());
@@ -126,7 +180,7 @@ TEST_F(StoreTest, DuplicateImageRefusedAndNothingAdded) {
   EXPECT_EQ(store->identities()->size(), 1u);
 }
 
-TEST_F(StoreTest, InvalidMetadataRefused) {
+TEST_P(StoreTest, InvalidMetadataRefused) {
   auto store = open();
   std::vector<NewIdentityFaces> items = {{"ada", std::string("{not json"), {face(1)}, "", ""}};
   auto r = store->add(items);
@@ -135,7 +189,7 @@ TEST_F(StoreTest, InvalidMetadataRefused) {
   EXPECT_NE(r.status().message().find("not valid JSON"), std::string::npos);
 }
 
-TEST_F(StoreTest, RemoveCascadesToFaces) {
+TEST_P(StoreTest, RemoveCascadesToFaces) {
   auto store = open();
   std::vector<NewIdentityFaces> items = {{"ada", std::nullopt, {face(1, "a1"), face(2, "a2")}, "", ""},
                                          {"bob", std::nullopt, {face(3, "b1")}, "", ""}};
@@ -160,7 +214,7 @@ TEST_F(StoreTest, RemoveCascadesToFaces) {
   EXPECT_TRUE(store->add(again).ok());
 }
 
-TEST_F(StoreTest, CropsAndEmbeddingUpdates) {
+TEST_P(StoreTest, CropsAndEmbeddingUpdates) {
   auto store = open();
   StoredFace f = face(1, "a1");
   f.crop.width = 4;
@@ -190,7 +244,7 @@ TEST_F(StoreTest, CropsAndEmbeddingUpdates) {
   EXPECT_EQ(*store->model_ids(), std::vector<std::string>{"model_b"});
 }
 
-TEST_F(StoreTest, KeepsGivenTimestamps) {
+TEST_P(StoreTest, KeepsGivenTimestamps) {
   auto store = open();
   StoredFace f = face(1);
   f.created_at = "2020-01-02T03:04:05.000Z";
@@ -212,7 +266,7 @@ TEST_F(StoreTest, KeepsGivenTimestamps) {
   EXPECT_EQ(created, "2020-01-02T03:04:05.000Z");
 }
 
-TEST_F(StoreTest, RefusesNewerSchemaAndNonDatabase) {
+TEST_F(SqliteStoreTest, RefusesNewerSchemaAndNonDatabase) {
   { open(); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -234,6 +288,154 @@ TEST_F(StoreTest, RefusesNewerSchemaAndNonDatabase) {
   auto j = open_sqlite_store(o);
   ASSERT_FALSE(j.ok());
   EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument) << j.status().to_string();
+}
+
+TEST_P(StoreTest, ChangeLogIsConsecutiveAndRenamesAreLogged) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*store->last_change(), 0);
+  std::vector<NewIdentityFaces> items = {{"ada", std::nullopt, {face(1, "a1"), face(2, "a2")}, "", ""},
+                                         {"bob", std::nullopt, {}, "", ""}};
+  auto added = store->add(items);
+  ASSERT_TRUE(added.ok()) << added.status().to_string();
+  EXPECT_EQ(store->last_write().first, 1);
+  EXPECT_EQ(store->last_write().last, 3);  // two faces, one identity without faces
+  // A refused write takes no sequence number.
+  std::vector<NewIdentityFaces> dup = {{"cy", std::nullopt, {face(3, "a1")}, "", ""}};
+  EXPECT_FALSE(store->add(dup).ok());
+  auto bob = store->find_identity("bob");
+  ASSERT_TRUE(bob.ok() && bob->has_value());
+  ASSERT_TRUE(store->rename_identity((*bob)->id, "bobby").ok());
+  EXPECT_EQ(store->rename_identity((*bob)->id, "ada").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->rename_identity(999, "x").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store->remove_identity("ada").ok());
+  EXPECT_EQ(*store->last_change(), 5);
+  auto log = store->changes_since(0, 100);
+  ASSERT_TRUE(log.ok()) << log.status().to_string();
+  EXPECT_FALSE(log->gap);
+  ASSERT_EQ(log->changes.size(), 5u);
+  const std::vector<ChangeKind> kinds = {ChangeKind::kAddFace, ChangeKind::kAddFace, ChangeKind::kAddIdentity,
+                                         ChangeKind::kRenameIdentity, ChangeKind::kRemoveIdentity};
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    EXPECT_EQ(log->changes[i].seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(log->changes[i].kind, kinds[i]) << i;
+  }
+  EXPECT_FALSE(log->changes[0].face_exists);  // ada's faces were removed since
+  EXPECT_EQ(log->changes[3].name, "bobby");
+  auto later = store->changes_since(4, 100);
+  ASSERT_TRUE(later.ok());
+  ASSERT_EQ(later->changes.size(), 1u);
+  EXPECT_EQ(later->changes[0].seq, 5);
+  // Another store object on the same database sees the same log.
+  auto other = open();
+  ASSERT_TRUE(other);
+  EXPECT_EQ(*other->last_change(), 5);
+  EXPECT_EQ(other->last_write().last, 0);
+}
+
+TEST_F(PgStoreTest, MigratesAnEmptyDatabaseOnceAndDescribesWithoutPassword) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->describe(), "postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/gallery");
+  EXPECT_EQ(*store->integrity_check(), "ok");
+  // A second store (another replica) finds the schema in place and changes nothing.
+  ASSERT_TRUE(pg_->sql(url_, "INSERT INTO facelens_identities(name, created_at, updated_at) VALUES ('x', 'a', 'b')"));
+  auto again = open();
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again->identities()).size(), 1u);
+  EXPECT_TRUE(pg_->sql(url_,
+                       "DO $$ BEGIN IF (SELECT schema_version FROM facelens_meta) <> 1 THEN "
+                       "RAISE EXCEPTION 'schema version'; END IF; END $$"))
+      << pg_->last_error();
+  // The password never shows.
+  EXPECT_EQ(describe_pg_url("postgresql://ada:secret@db.example:6543/g"), "postgresql://db.example:6543/g");
+  EXPECT_EQ(describe_pg_url("postgres://ada:secret@db.example/g").find("secret"), std::string::npos);
+}
+
+TEST_F(PgStoreTest, RefusesANewerSchemaSayingWhatToDo) {
+  { ASSERT_TRUE(open()); }
+  ASSERT_TRUE(pg_->sql(url_, "UPDATE facelens_meta SET schema_version = 99"));
+  auto s = try_open();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("schema version 99"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("newer facelens"), std::string::npos) << s.status().message();
+}
+
+TEST_F(PgStoreTest, StartingReplicasAtOnceMigrateOnce) {
+  std::vector<std::thread> threads;
+  std::vector<Status> results(4);
+  for (size_t i = 0; i < results.size(); ++i) threads.emplace_back([&, i] { results[i] = try_open().status(); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.to_string();
+}
+
+TEST_F(PgStoreTest, TwoStoresEnrollingOneNameAtOnceMakeOneIdentity) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  constexpr int kRounds = 20;
+  std::vector<Status> ra(kRounds), rb(kRounds);
+  auto enrol = [](Store& s, int round, const std::string& who, Status* out) {
+    NewIdentityFaces item{"same" + std::to_string(round),
+                          std::nullopt,
+                          {face(static_cast<float>(round), who + std::to_string(round))},
+                          "",
+                          ""};
+    *out = s.add({&item, 1}).status();
+  };
+  std::thread ta([&] {
+    for (int i = 0; i < kRounds; ++i) enrol(*a, i, "a", &ra[static_cast<size_t>(i)]);
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < kRounds; ++i) enrol(*b, i, "b", &rb[static_cast<size_t>(i)]);
+  });
+  ta.join();
+  tb.join();
+  for (int i = 0; i < kRounds; ++i) {
+    EXPECT_TRUE(ra[static_cast<size_t>(i)].ok()) << ra[static_cast<size_t>(i)].to_string();
+    EXPECT_TRUE(rb[static_cast<size_t>(i)].ok()) << rb[static_cast<size_t>(i)].to_string();
+  }
+  auto ids = a->identities();
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->size(), static_cast<size_t>(kRounds));
+  for (const auto& i : *ids) EXPECT_EQ(i.n_faces, 2) << i.name;
+  // The log holds every face once, in consecutive sequence numbers.
+  auto log = b->changes_since(0, 1000);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->changes.size(), static_cast<size_t>(2 * kRounds));
+  for (size_t i = 0; i < log->changes.size(); ++i) EXPECT_EQ(log->changes[i].seq, static_cast<int64_t>(i + 1));
+}
+
+TEST_F(PgStoreTest, AnUnreachableDatabaseIsUnavailableThenReconnects) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  std::vector<NewIdentityFaces> items = {{"ada", std::nullopt, {face(1, "a1")}, "", ""}};
+  ASSERT_TRUE(store->add(items).ok());
+  ASSERT_TRUE(pg_->stop_immediate()) << pg_->last_error();
+  for (int i = 0; i < 3; ++i) {
+    auto ids = store->identities();
+    ASSERT_FALSE(ids.ok());
+    EXPECT_EQ(ids.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(ids.status().message().find("the gallery database at postgresql://127.0.0.1:"), std::string::npos)
+        << ids.status().message();
+    EXPECT_NE(ids.status().message().find("is unreachable"), std::string::npos) << ids.status().message();
+  }
+  std::vector<NewIdentityFaces> more = {{"bob", std::nullopt, {face(2, "b1")}, "", ""}};
+  EXPECT_EQ(store->add(more).status().code(), StatusCode::kUnavailable);
+  auto fresh = try_open();
+  EXPECT_EQ(fresh.status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(pg_->restart()) << pg_->last_error();
+  // The next calls reconnect (after at most reconnect_interval_ms); the acknowledged write is there.
+  StatusOr<std::vector<StoredIdentity>> ids = unavailable("not yet");
+  for (int i = 0; i < 100 && !ids.ok(); ++i) {
+    ids = store->identities();
+    if (!ids.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(ids.ok()) << ids.status().to_string();
+  ASSERT_EQ(ids->size(), 1u);
+  EXPECT_EQ((*ids)[0].name, "ada");
+  EXPECT_TRUE(store->add(more).ok());
 }
 
 }  // namespace
