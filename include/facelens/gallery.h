@@ -12,13 +12,13 @@
 //   if (r.ok() && r->identity) print(r->identity->name, r->score);
 //
 // Storage: SQLite in WAL mode (one file; an acknowledged enrolment survives a crash or SIGKILL,
-// and with Durability::kFull a power cut). Every embedding is stored with its model id; a gallery
-// enrolled with one recognizer refuses to compare embeddings of another until `reembed()`
-// (CLI: `facelens gallery reembed`) recomputes the embeddings from the stored aligned crops.
-// Search: exact inner product (SIMD) below GalleryOptions::ann_min_faces faces; above, a sign-code
-// (SimHash) Hamming pre-filter, or FAISS HNSW / IVF when configured; candidates are always
-// re-scored exactly. Identity score = best or mean of top-k face scores; a face whose best
-// identity scores below the match threshold is unknown.
+// and with Durability::kFull a power cut), or PostgreSQL (GalleryOptions::db_url) shared by several
+// replicas (an acknowledged enrolment is committed; durability as the server's settings make it). Every embedding is
+// stored with its model id; a gallery enrolled with one recognizer refuses to compare embeddings of another until
+// `reembed()` (CLI: `facelens gallery reembed`) recomputes the embeddings from the stored aligned crops. Search: exact
+// inner product (SIMD) below GalleryOptions::ann_min_faces faces; above, a sign-code (SimHash) Hamming pre-filter, or
+// FAISS HNSW / IVF when configured; candidates are always re-scored exactly. Identity score = best or mean of top-k
+// face scores; a face whose best identity scores below the match threshold is unknown.
 //
 // Ownership: a Gallery owns its store connection and its in-memory index (every embedding in FP32
 // and FP16 plus its sign code: about 3.1 KiB per 512-d face, plus a FAISS index when configured).
@@ -26,11 +26,16 @@
 // writes are serialised and never block searches. Units: scores are cosines in [-1, 1], boxes
 // pixels of the original image.
 //
-// Several processes on one file (a server and the CLI): every write records its changes, with a
-// monotonic sequence number, in the same transaction (the store's change log). Before a search or
-// a write a Gallery checks, at most every GalleryOptions::sync_interval_ms, whether another
-// process committed (SQLite: PRAGMA data_version, a cheap read) and then applies the changes
-// after the last one it applied to its in-memory index. Face and identity ids are never reused.
+// Several processes on one database (a server and the CLI; several server replicas): every write
+// records its changes, with a monotonic sequence number, in the same transaction (the store's
+// change log). Before a search or a write a Gallery checks, at most every
+// GalleryOptions::sync_interval_ms, whether another process committed (SQLite: PRAGMA
+// data_version, a cheap read; PostgreSQL: the last sequence number) and then applies the changes
+// after the last one it applied to its in-memory index. With PostgreSQL (GalleryOptions::db_url)
+// a thread of the Gallery also LISTENs for the writers' notifications, so a change made by another
+// replica is applied within milliseconds without waiting for a search; see sync_state(). Writers
+// of all replicas are serialised by the database, so the sequence order is the commit order. Face
+// and identity ids are never reused.
 //
 // Names: valid UTF-8, 1..kMaxIdentityNameBytes bytes, no control characters; every entry point
 // refuses others (kInvalidArgument) before anything is written. Rows stored by older versions
@@ -91,7 +96,12 @@ Status validate_identity_name(std::string_view name);
 std::string display_identity_name(std::string_view name);
 
 struct GalleryOptions {
-  std::string db_path = "./data/gallery.db";  // folder created when missing
+  // The database: db_url when set, else the SQLite file db_path. set_gallery_database() sorts a
+  // path or URL given on a command line into them.
+  std::string db_path = "./data/gallery.db";  // SQLite; folder created when missing; not a URL
+  // PostgreSQL, shared by several replicas: postgresql://user:password@host:port/database (or
+  // postgres://, with libpq's query parameters, e.g. ?sslmode=require). Any other scheme is refused.
+  std::string db_url;
   Durability durability = Durability::kFull;
   IndexKind index = IndexKind::kAuto;
   // kAuto leaves exact search from this many faces. One core, 512-d (tools/bench/gallery_bench): exact
@@ -115,6 +125,24 @@ struct GalleryOptions {
   // How often (at most) a search or write checks for changes committed by other processes; they
   // are seen within this interval. 0 = before every call.
   int sync_interval_ms = 200;
+};
+
+// Sets options.db_url for a postgresql:// or postgres:// URL, else options.db_path (db_url
+// cleared) for a file path; kInvalidArgument for any other scheme:// (naming the accepted ones).
+Status set_gallery_database(GalleryOptions& options, const std::string& path_or_url);
+
+// How far this process's in-memory index is in step with the store (Gallery::sync_state()).
+struct GallerySyncState {
+  std::string store;          // "sqlite:<path>" or "postgresql://host:port/db"
+  bool shared = false;        // a database other replicas write (PostgreSQL): followed by notifications
+  bool connected = true;      // the last exchange with the database succeeded (always true for SQLite)
+  int64_t applied_seq = 0;    // the last change of the store's log applied to memory
+  int64_t store_seq = 0;      // the store's last change at the last check
+  int64_t lag = 0;            // store_seq - applied_seq (0 when caught up)
+  int64_t check_age_ms = -1;  // since the last successful check of the store (-1: none yet)
+  std::string error;          // why not connected ("" when connected)
+  // Connected and caught up: what a replica's /ready answers.
+  bool ready() const { return connected && lag == 0; }
 };
 
 // An enrolment of an embedding computed elsewhere (imports, benchmarks, other pipelines).
@@ -170,7 +198,7 @@ struct FaceInfo {
 };
 
 struct GalleryStats {
-  std::string store;  // "sqlite:<path>"
+  std::string store;  // "sqlite:<path>" or "postgresql://host:port/db"
   size_t n_identities = 0;
   size_t n_faces = 0;
   int dim = 0;
@@ -261,6 +289,13 @@ class Gallery {
   // Applies the changes other processes committed since the last sync now (searches and writes
   // do this on their own, at most every sync_interval_ms).
   Status sync();
+
+  // Where this process stands with the store: cheap (no database call), for /ready and /metrics.
+  // With PostgreSQL a background thread (owned by the Gallery) applies other replicas' changes as
+  // their notifications arrive, and checks the database every second; while it cannot reach the
+  // database, connected is false and searches fail with kUnavailable rather than answer from an
+  // index that may be stale. On reconnecting it catches up from the change log (or reloads).
+  GallerySyncState sync_state() const;
 
   // The store's own consistency check: "ok" when sound.
   StatusOr<std::string> integrity_check() const;

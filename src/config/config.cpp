@@ -347,11 +347,18 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
   if (const auto* t = r.table("gallery")) {
     Reader g(*t, origin + " [gallery]");
     FACELENS_RETURN_IF_ERROR(
-        g.unknown_keys({"enabled", "db_path", "index", "ann_min_faces", "score", "score_top_k", "durability"}));
+        g.unknown_keys({"enabled", "db_path", "db_url", "index", "ann_min_faces", "score", "score_top_k", "durability"}));
     GalleryOptions& go = c.gallery;
     FACELENS_RETURN_IF_ERROR(g.get("enabled", &c.gallery_enabled));
     FACELENS_RETURN_IF_ERROR(g.get("db_path", &go.db_path));
     go.db_path = relative_to(origin, go.db_path);
+    FACELENS_RETURN_IF_ERROR(g.get("db_url", &go.db_url));
+    if (!go.db_url.empty()) {
+      GalleryOptions checked;
+      if (Status s = set_gallery_database(checked, go.db_url); !s.ok() || checked.db_url.empty())
+        return invalid_argument(origin + " [gallery] db_url: expected postgresql://user:password@host:port/database " +
+                                "(or postgres://); a SQLite file goes in db_path");
+    }
     FACELENS_RETURN_IF_ERROR(g.get_named("index", parse_index_kind, &go.index));
     FACELENS_RETURN_IF_ERROR(g.get("ann_min_faces", &go.ann_min_faces));
     FACELENS_RETURN_IF_ERROR(g.get_named("score", parse_identity_score, &go.score));

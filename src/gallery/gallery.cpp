@@ -1,11 +1,15 @@
 #include "facelens/gallery.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "gallery/identity_table.h"
@@ -21,6 +25,10 @@ namespace facelens {
 namespace {
 
 constexpr int kSyncBatch = 4096;  // changes read from the log at a time
+// A shared store (PostgreSQL): the watcher thread checks the database at least this often (when no
+// notification came), and waits this long before retrying an unreachable one.
+constexpr int kWatchCheckMs = 1000;
+constexpr int kWatchRetryMs = 250;
 
 Status check_metadata(const std::optional<std::string>& meta) {
   if (!meta) return Status::Ok();
@@ -35,12 +43,50 @@ int64_t steady_ms() {
       .count();
 }
 
+// scheme:// (RFC 3986 scheme: a letter, then letters, digits, '+', '-', '.').
+bool has_url_scheme(const std::string& s) {
+  const size_t colon = s.find("://");
+  if (colon == std::string::npos || colon == 0 || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  for (size_t i = 1; i < colon; ++i) {
+    const char c = s[i];
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+Status set_gallery_database(GalleryOptions& options, const std::string& path_or_url) {
+  if (gallery::is_pg_url(path_or_url)) {
+    options.db_url = path_or_url;
+    return Status::Ok();
+  }
+  if (has_url_scheme(path_or_url))
+    return invalid_argument("unknown gallery database URL '" + path_or_url.substr(0, path_or_url.find("://") + 3) +
+                            "...': expected postgresql:// or postgres:// (PostgreSQL), or a file path (SQLite)");
+  if (path_or_url.empty()) return invalid_argument("gallery database path is empty");
+  options.db_path = path_or_url;
+  options.db_url.clear();
+  return Status::Ok();
+}
 
 struct Gallery::Impl {
   GalleryOptions options;
   std::unique_ptr<gallery::Store> store;
   float threshold = 0;
+  bool shared = false;  // the store notifies (PostgreSQL): a watcher thread follows it
+
+  ~Impl() {
+    if (watcher.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(stop_mu);
+        stopping = true;
+      }
+      stop_cv.notify_all();
+      store->cancel_wait();
+      watcher.join();
+    }
+  }
 
   // Writers (store write + in-memory update) and syncs take write_mu first, then mu exclusively
   // for the in-memory part only; readers take mu shared.
@@ -49,9 +95,23 @@ struct Gallery::Impl {
 
   // Sync with other processes (guarded by write_mu): the last change of the store's log applied
   // to memory, and the store's external version when it was.
-  mutable int64_t applied_seq = 0;
+  mutable std::atomic<int64_t> applied_seq{0};  // written under write_mu; read by sync_state()
   mutable int64_t seen_version = -1;
   mutable std::atomic<int64_t> last_check_ms{0};
+
+  // Health of a shared store: set false by any call that finds the database unreachable, true by
+  // the watcher once it is connected again and caught up.
+  mutable std::atomic<bool> connected{true};
+  mutable std::atomic<int64_t> store_seq{0};
+  mutable std::atomic<int64_t> last_ok_ms{-1};  // steady_ms() of the last successful check
+  mutable std::mutex error_mu;
+  mutable std::string last_error;  // guarded by error_mu
+
+  std::thread watcher;
+  std::atomic<bool> watcher_syncing{false};  // the watcher wants write_mu to apply changes
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;  // guarded by stop_mu
 
   // In-memory state: changed by writes and by syncs (which run from const searches too).
   mutable gallery::IdentityTable table;
@@ -60,12 +120,54 @@ struct Gallery::Impl {
 
   // Callers hold mu (shared is enough).
   Status check_model(const std::string& model) const {
-    return table.check_model(model, store->describe(), options.db_path);
+    return table.check_model(model, store->describe(), options.db_url.empty() ? options.db_path : store->describe());
+  }
+
+  // Passes `s` on; a shared store found unreachable marks this process disconnected.
+  Status note(Status s) const {
+    if (shared && s.code() == StatusCode::kUnavailable) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      last_error = s.message();
+      connected = false;
+    }
+    return s;
+  }
+  // kUnavailable while disconnected from a shared store: the index may be stale.
+  Status serving() const {
+    if (!shared || connected.load()) return Status::Ok();
+    std::lock_guard<std::mutex> lock(error_mu);
+    return unavailable(last_error + "; this replica answers again once it has reconnected and caught up");
+  }
+
+  // The watcher of a shared store: applies changes as their notifications arrive, checks the
+  // database every kWatchCheckMs, and catches up after a reconnect.
+  void watch() {
+    for (;;) {
+      auto changed = store->wait_for_change(kWatchCheckMs);
+      {
+        std::unique_lock<std::mutex> lock(stop_mu);
+        if (stopping) return;
+        if (!changed.ok()) {
+          note(changed.status());
+          stop_cv.wait_for(lock, std::chrono::milliseconds(kWatchRetryMs), [&] { return stopping; });
+          continue;
+        }
+      }
+      watcher_syncing = true;
+      {
+        std::lock_guard<std::mutex> write(write_mu);
+        // After a reconnect (changed) the log is read whatever the version says.
+        if (*changed) seen_version = -1;
+        if (note(sync_if_changed()).ok()) connected = true;
+      }
+      watcher_syncing = false;
+    }
   }
 
   // Applies the store's changes after applied_seq (callers hold write_mu). `version` is the
   // store's external version read before the changes.
   Status sync_locked(int64_t version) const {
+    if (shared) store_seq = std::max(store_seq.load(), version);  // a sequence number (SQLite: a data version)
     for (;;) {
       FACELENS_ASSIGN_OR_RETURN(auto log, store->changes_since(applied_seq, kSyncBatch));
       bool reload = log.gap;
@@ -84,26 +186,36 @@ struct Gallery::Impl {
       if (log.changes.size() < static_cast<size_t>(kSyncBatch)) break;
     }
     seen_version = version;
+    store_seq = shared ? std::max(version, applied_seq.load()) : applied_seq.load();
+    last_ok_ms = steady_ms();
     return Status::Ok();
   }
 
   // Syncs when another process committed since the last sync (callers hold write_mu).
   Status sync_if_changed() const {
     FACELENS_ASSIGN_OR_RETURN(int64_t version, store->external_version());
-    if (version == seen_version) return Status::Ok();
+    if (version == seen_version) {
+      last_ok_ms = steady_ms();
+      return Status::Ok();
+    }
     return sync_locked(version);
   }
 
   // Called by searches: at most every sync_interval_ms, and never waiting for a write in progress
-  // (that write syncs when it commits).
+  // (that write syncs when it commits); a sync of the watcher in progress (a change another
+  // replica committed) is waited for.
   Status maybe_sync() const {
+    FACELENS_RETURN_IF_ERROR(serving());
     const int64_t now = steady_ms();
     if (options.sync_interval_ms > 0 && now - last_check_ms.load(std::memory_order_relaxed) < options.sync_interval_ms)
       return Status::Ok();
     std::unique_lock<std::mutex> write(write_mu, std::try_to_lock);
-    if (!write.owns_lock()) return Status::Ok();
+    if (!write.owns_lock()) {
+      if (!watcher_syncing.load()) return Status::Ok();
+      write.lock();
+    }
     last_check_ms.store(now, std::memory_order_relaxed);
-    return sync_if_changed();
+    return note(sync_if_changed());
   }
 
   // Everything from the store (callers hold write_mu, or are alone). Changes committed while it
@@ -217,13 +329,31 @@ StatusOr<std::unique_ptr<Gallery>> Gallery::open(const GalleryOptions& options) 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->threshold = options.match_threshold;
-  gallery::SqliteStoreOptions so;
-  so.path = options.db_path;
-  so.durability = options.durability;
-  FACELENS_ASSIGN_OR_RETURN(impl->store, gallery::open_sqlite_store(so));
+  if (!options.db_url.empty()) {
+    if (!gallery::is_pg_url(options.db_url))
+      return invalid_argument("gallery db_url '" + gallery::describe_pg_url(options.db_url) +
+                              "' is not a PostgreSQL URL: expected postgresql://user:password@host:port/database (or "
+                              "postgres://); leave db_url empty for the SQLite file db_path");
+    gallery::PgStoreOptions po;
+    po.url = options.db_url;
+    FACELENS_ASSIGN_OR_RETURN(impl->store, gallery::open_pg_store(po));
+  } else {
+    if (has_url_scheme(options.db_path))
+      return invalid_argument("gallery db_path '" + options.db_path +
+                              "' is a URL: a PostgreSQL URL (postgresql:// or postgres://) goes in db_url "
+                              "([gallery] db_url, or --db, which takes either), db_path is a SQLite file");
+    gallery::SqliteStoreOptions so;
+    so.path = options.db_path;
+    so.durability = options.durability;
+    FACELENS_ASSIGN_OR_RETURN(impl->store, gallery::open_sqlite_store(so));
+  }
+  impl->shared = impl->store->notifies();
   FACELENS_ASSIGN_OR_RETURN(impl->seen_version, impl->store->external_version());
   FACELENS_RETURN_IF_ERROR(impl->load());
+  impl->store_seq = impl->applied_seq.load();
+  impl->last_ok_ms = steady_ms();
   impl->last_check_ms.store(steady_ms());
+  if (impl->shared) impl->watcher = std::thread([m = impl.get()] { m->watch(); });
   return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
 }
 
@@ -253,7 +383,9 @@ Status Gallery::check_enrollment(const std::string& name, const std::optional<st
   FACELENS_RETURN_IF_ERROR(check_model(model_id));
   if (image_sha256.empty()) return Status::Ok();
   // The store's unique index is the real guard; this refuses before the models run.
-  FACELENS_ASSIGN_OR_RETURN(auto owner, impl_->store->find_image(image_sha256));
+  auto found = impl_->store->find_image(image_sha256);
+  if (!found.ok()) return impl_->note(found.status());
+  const auto& owner = *found;
   if (owner)
     return invalid_argument("duplicate image: already enrolled as '" + owner->name + "' (face " +
                             std::to_string(owner->face_id) + ")");
@@ -287,7 +419,7 @@ StatusOr<std::vector<int64_t>> Gallery::enroll_embeddings(std::span<const Embedd
   if (models.size() > 1)
     return invalid_argument("embeddings of several models in one enrolment: enrol one model's at a time");
   std::lock_guard<std::mutex> write(m.write_mu);
-  FACELENS_RETURN_IF_ERROR(m.sync_if_changed());
+  FACELENS_RETURN_IF_ERROR(m.note(m.sync_if_changed()));
   if (!models.empty()) {
     std::shared_lock<std::shared_mutex> lock(m.mu);
     FACELENS_RETURN_IF_ERROR(m.check_model(*models.begin()));
@@ -299,7 +431,9 @@ StatusOr<std::vector<int64_t>> Gallery::enroll_embeddings(std::span<const Embedd
   for (const auto& e : items)
     if (e.embedding.size() != items[0].embedding.size())
       return invalid_argument("embeddings of different dimensions in one enrolment");
-  return m.add(batch);
+  auto ids = m.add(batch);
+  if (!ids.ok()) m.note(ids.status());
+  return ids;
 }
 
 StatusOr<IdentifiedFace> Gallery::identify_embedding(std::span<const float> embedding, const std::string& model_id,
@@ -348,7 +482,7 @@ Status Gallery::remove(const std::string& name) {
   Impl& m = *impl_;
   FACELENS_RETURN_IF_ERROR(validate_identity_name(name));
   std::lock_guard<std::mutex> write(m.write_mu);
-  FACELENS_RETURN_IF_ERROR(m.store->remove_identity(name).status());
+  FACELENS_RETURN_IF_ERROR(m.note(m.store->remove_identity(name).status()));
   // Memory follows the log (this removal and anything other processes wrote before it). The
   // removal is committed: a failure here leaves the next search to retry, not this answer.
   auto version = m.store->external_version();
@@ -490,6 +624,24 @@ StatusOr<ReembedResult> Gallery::reembed(const std::string& model_id, const Crop
 }
 
 StatusOr<std::string> Gallery::integrity_check() const { return impl_->store->integrity_check(); }
+
+GallerySyncState Gallery::sync_state() const {
+  const Impl& m = *impl_;
+  GallerySyncState s;
+  s.store = m.store->describe();
+  s.shared = m.shared;
+  s.connected = !m.shared || m.connected.load();
+  s.applied_seq = m.applied_seq.load();
+  s.store_seq = std::max(m.store_seq.load(), s.applied_seq);
+  s.lag = s.store_seq - s.applied_seq;
+  const int64_t ok_ms = m.last_ok_ms.load();
+  s.check_age_ms = ok_ms < 0 ? -1 : steady_ms() - ok_ms;
+  if (!s.connected) {
+    std::lock_guard<std::mutex> lock(m.error_mu);
+    s.error = m.last_error;
+  }
+  return s;
+}
 
 GalleryStats Gallery::stats() const {
   const Impl& m = *impl_;

@@ -481,7 +481,7 @@ class PgStore final : public Store {
  private:
   std::string unreachable(const std::string& why) const {
     return "the gallery database at " + where_ + " is unreachable: " + trim(why) +
-           " (is PostgreSQL running and the URL right? facelens retries on the next call)";
+           " (is PostgreSQL running there, and the URL right?)";
   }
 
   // Connects when not connected (at most every reconnect_interval_ms while the database is down).

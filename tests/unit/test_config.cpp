@@ -131,6 +131,7 @@ provider = "cpu"
   EXPECT_EQ(c->server.api_keys[1].sha256, std::string(64, 'b'));  // lower-cased
   EXPECT_EQ(c->server.api_keys[1].role, Role::kUser);
   EXPECT_EQ(c->gallery.db_path, "/srv/g/gallery.db");
+  EXPECT_TRUE(c->gallery.db_url.empty());
   EXPECT_EQ(c->gallery.index, IndexKind::kHnsw);
   EXPECT_EQ(c->gallery.score, IdentityScore::kMeanTopK);
   EXPECT_EQ(c->gallery.score_top_k, 2);
@@ -157,6 +158,17 @@ provider = "cpu"
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->server.port, 8080);
   EXPECT_EQ(defaults->gallery.db_path, "./data/gallery.db");
+}
+
+TEST(Config, GalleryDbUrlIsPostgresOnly) {
+  auto pg = parse_service_config("[gallery]\ndb_url = \"postgresql://f:pw@db:5432/g\"\n", "/srv/f.toml", {});
+  ASSERT_TRUE(pg.ok()) << pg.status().to_string();
+  EXPECT_EQ(pg->gallery.db_url, "postgresql://f:pw@db:5432/g");  // a URL, not a path made relative
+  for (const char* bad : {"mysql://db/g", "g.db"}) {
+    auto c = parse_service_config(std::string("[gallery]\ndb_url = \"") + bad + "\"\n", "/srv/f.toml", {});
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.status().message().find("postgresql://"), std::string::npos) << c.status().message();
+  }
 }
 
 TEST(Config, TheExampleFileParses) {

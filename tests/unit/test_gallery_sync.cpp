@@ -6,10 +6,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "common/pg_server.h"
 #include "facelens/gallery.h"
 #include "gallery/store.h"
 
@@ -46,25 +49,68 @@ void run_sql(const std::string& path, const std::string& sql) {
   sqlite3_close(db);
 }
 
-class GallerySyncTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+
+// One SQLite file in a fresh folder, or one database on a PostgreSQL server of the test's own.
+class SyncFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void start(Backend backend) {
+    backend_ = backend;
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("facelens_gsync_" + std::to_string(::getpid()) + "_" + info->name());
+    std::string name = info->name();
+    for (char& c : name)
+      if (c == '/') c = '_';
+    dir_ = fs::temp_directory_path() / ("facelens_gsync_" + std::to_string(::getpid()) + "_" + name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     path_ = (dir_ / "g.db").string();
+    if (backend == Backend::kPostgres) {
+      std::string why;
+      bool missing = false;
+      pg_ = testing::PgServer::start(&why, &missing);
+      if (!pg_) {
+        if (missing) GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
+        FAIL() << why;
+      }
+      url_ = pg_->create_database("gallery");
+      ASSERT_FALSE(url_.empty()) << pg_->last_error();
+    }
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  // sync_interval_ms = 0: every call checks for other writers (no waiting in unit tests).
-  std::unique_ptr<Gallery> open() {
+  void TearDown() override {
+    pg_.reset();
+    fs::remove_all(dir_);
+  }
+  GalleryOptions options() const {
     GalleryOptions o;
     o.db_path = path_;
+    if (backend_ == Backend::kPostgres) o.db_url = url_;
     o.match_threshold = 0.5f;
     o.sync_interval_ms = 0;
+    return o;
+  }
+  // sync_interval_ms = 0: every call checks for other writers (no waiting in unit tests).
+  std::unique_ptr<Gallery> open() { return open(options()); }
+  std::unique_ptr<Gallery> open(const GalleryOptions& o) {
     auto g = Gallery::open(o);
     EXPECT_TRUE(g.ok()) << g.status().to_string();
     return g.ok() ? std::move(*g) : nullptr;
+  }
+  // A store of the same database, as another writer opens it.
+  std::unique_ptr<gallery::Store> open_store(int64_t change_log_rows = 100000) {
+    StatusOr<std::unique_ptr<gallery::Store>> s = unavailable("");
+    if (backend_ == Backend::kPostgres) {
+      gallery::PgStoreOptions po;
+      po.url = url_;
+      po.change_log_rows = change_log_rows;
+      s = gallery::open_pg_store(po);
+    } else {
+      gallery::SqliteStoreOptions so;
+      so.path = path_;
+      so.change_log_rows = change_log_rows;
+      s = gallery::open_sqlite_store(so);
+    }
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return s.ok() ? std::move(*s) : nullptr;
   }
   static std::optional<std::string> who(const Gallery& g, int a) {
     auto r = g.identify_embedding(axis(a), "model_a", 3);
@@ -72,11 +118,34 @@ class GallerySyncTest : public ::testing::Test {
     if (!r.ok() || !r->identity) return std::nullopt;
     return r->identity->name;
   }
+  Backend backend_ = Backend::kSqlite;
   fs::path dir_;
   std::string path_;
+  std::unique_ptr<testing::PgServer> pg_;
+  std::string url_;
 };
 
-TEST_F(GallerySyncTest, EachGallerySeesTheOthersWrites) {
+// The cases every backend must pass.
+class GallerySyncTest : public SyncFixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  void SetUp() override { start(GetParam()); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, GallerySyncTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& i) {
+                           return std::string(i.param == Backend::kSqlite ? "Sqlite" : "Postgres");
+                         });
+
+class SqliteSyncTest : public SyncFixture {
+ protected:
+  void SetUp() override { start(Backend::kSqlite); }
+};
+
+class PgSyncTest : public SyncFixture {
+ protected:
+  void SetUp() override { start(Backend::kPostgres); }
+};
+
+TEST_P(GallerySyncTest, EachGallerySeesTheOthersWrites) {
   auto server = open();
   auto cli = open();
   ASSERT_TRUE(server && cli);
@@ -110,7 +179,7 @@ TEST_F(GallerySyncTest, EachGallerySeesTheOthersWrites) {
   EXPECT_EQ(cli->stats().n_faces, server->stats().n_faces);
 }
 
-TEST_F(GallerySyncTest, FaceIdsAreNeverReused) {
+TEST_P(GallerySyncTest, FaceIdsAreNeverReused) {
   auto g = open();
   auto first = g->enroll_embeddings(std::vector{face("ada", 0), face("bob", 1)});
   ASSERT_TRUE(first.ok());
@@ -127,7 +196,7 @@ TEST_F(GallerySyncTest, FaceIdsAreNeverReused) {
   EXPECT_GT(after->at(0), next->at(0));
 }
 
-TEST_F(GallerySyncTest, RemoveAndReEnrolElsewhereIsSeenInOrder) {
+TEST_P(GallerySyncTest, RemoveAndReEnrolElsewhereIsSeenInOrder) {
   auto a = open();
   auto b = open();
   ASSERT_TRUE(a->enroll_embeddings(std::vector{face("ada", 0)}).ok());
@@ -140,16 +209,13 @@ TEST_F(GallerySyncTest, RemoveAndReEnrolElsewhereIsSeenInOrder) {
   EXPECT_EQ(a->stats().n_faces, 1u);
 }
 
-TEST_F(GallerySyncTest, AReaderTooFarBehindReloads) {
+TEST_P(GallerySyncTest, AReaderTooFarBehindReloads) {
   auto a = open();
   ASSERT_TRUE(a->enroll_embeddings(std::vector{face("ada", 0)}).ok());
   {
     // Another writer whose log keeps only 2 changes: a's next sync finds a gap and reloads.
-    gallery::SqliteStoreOptions so;
-    so.path = path_;
-    so.change_log_rows = 2;
-    auto store = gallery::open_sqlite_store(so);
-    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    auto store = open_store(/*change_log_rows=*/2);
+    ASSERT_TRUE(store);
     for (int i = 1; i <= 4; ++i) {
       gallery::NewIdentityFaces item;
       item.name = "p" + std::to_string(i);
@@ -157,9 +223,9 @@ TEST_F(GallerySyncTest, AReaderTooFarBehindReloads) {
       f.embedding = axis(i);
       f.model_id = "model_a";
       item.faces.push_back(f);
-      ASSERT_TRUE((*store)->add({&item, 1}).ok());
+      ASSERT_TRUE(store->add({&item, 1}).ok());
     }
-    auto log = (*store)->changes_since(0, 100);
+    auto log = store->changes_since(0, 100);
     ASSERT_TRUE(log.ok());
     EXPECT_TRUE(log->gap);
   }
@@ -168,7 +234,7 @@ TEST_F(GallerySyncTest, AReaderTooFarBehindReloads) {
   EXPECT_EQ(a->stats().n_identities, 5u);
 }
 
-TEST_F(GallerySyncTest, MigratesVersion1Files) {
+TEST_F(SqliteSyncTest, MigratesVersion1Files) {
   // The version 1 schema (ids without AUTOINCREMENT), as facelens wrote it before.
   run_sql(path_, R"sql(
     PRAGMA journal_mode=WAL;
@@ -233,7 +299,7 @@ TEST(IdentityNames, DisplayFormIsValidAndKeepsValidNames) {
   EXPECT_TRUE(validate_identity_name(display_identity_name(std::string(300, 'a') + "\xFF")).ok());
 }
 
-TEST_F(GallerySyncTest, InvalidNamesAreRefusedAndNothingIsCommitted) {
+TEST_P(GallerySyncTest, InvalidNamesAreRefusedAndNothingIsCommitted) {
   auto g = open();
   for (const std::string& bad :
        {std::string("\xFF\xFE"), std::string(kMaxIdentityNameBytes + 1, 'x'), std::string("a\tb")}) {
@@ -248,16 +314,14 @@ TEST_F(GallerySyncTest, InvalidNamesAreRefusedAndNothingIsCommitted) {
   EXPECT_TRUE(g->list()->empty());
   EXPECT_EQ(g->stats().n_faces, 0u);
   // The store refuses them too (a second line of defence for other callers).
-  gallery::SqliteStoreOptions so;
-  so.path = path_;
-  auto store = gallery::open_sqlite_store(so);
-  ASSERT_TRUE(store.ok());
+  auto store = open_store();
+  ASSERT_TRUE(store);
   gallery::NewIdentityFaces item;
   item.name = "\xFF";
-  EXPECT_EQ((*store)->add({&item, 1}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->add({&item, 1}).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(GallerySyncTest, StoredInvalidNamesAreShownEscapedAndRepaired) {
+TEST_F(SqliteSyncTest, StoredInvalidNamesAreShownEscapedAndRepaired) {
   auto g = open();
   ASSERT_TRUE(g->enroll_embeddings(std::vector{face("ok", 0)}).ok());
   // Rows as older versions stored them: invalid UTF-8, and one whose escaped form is taken.
@@ -305,6 +369,147 @@ TEST_F(GallerySyncTest, StoredInvalidNamesAreShownEscapedAndRepaired) {
   EXPECT_EQ(who(*other, 1), "\\xFF\\xFE~2");
   EXPECT_TRUE(g->remove("\\xFF\\xFE~2").ok());
   EXPECT_EQ(who(*other, 1), std::nullopt);
+}
+
+// Polls `done` every 10 ms for up to `ms` milliseconds; true once it holds.
+template <class F>
+bool eventually(F done, int ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+TEST_F(PgSyncTest, AChangeIsAppliedWithoutASearchWithinOneSecond) {
+  GalleryOptions o = options();
+  o.sync_interval_ms = 3600 * 1000;  // searches never look: only the notification can bring it
+  auto a = open(o);
+  auto b = open(o);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(who(*b, 0), std::nullopt);
+  ASSERT_TRUE(a->enroll_embeddings(std::vector{face("ada", 0)}).ok());
+  const int64_t seq = a->sync_state().applied_seq;
+  EXPECT_GT(seq, 0);
+  EXPECT_TRUE(eventually([&] { return b->sync_state().applied_seq >= seq; }, 1000));
+  EXPECT_EQ(who(*b, 0), "ada");
+  ASSERT_TRUE(a->remove("ada").ok());
+  const int64_t removed = a->sync_state().applied_seq;
+  EXPECT_TRUE(eventually([&] { return b->sync_state().applied_seq >= removed; }, 1000));
+  EXPECT_EQ(who(*b, 0), std::nullopt);
+  const GallerySyncState st = b->sync_state();
+  EXPECT_TRUE(st.shared);
+  EXPECT_TRUE(st.connected);
+  EXPECT_TRUE(st.ready());
+  EXPECT_EQ(st.lag, 0);
+  EXPECT_EQ(st.store, "postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/gallery");
+  EXPECT_GE(st.check_age_ms, 0);
+}
+
+TEST_F(PgSyncTest, AnOutageIsRefusedNotAnsweredStaleThenCaughtUp) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(a->enroll_embeddings(std::vector{face("p" + std::to_string(i), i)}).ok());
+  EXPECT_EQ(who(*b, 2), "p2");
+  ASSERT_TRUE(pg_->stop_immediate()) << pg_->last_error();
+  // The watcher sees its connection go: disconnected without any call.
+  ASSERT_TRUE(eventually([&] { return !b->sync_state().connected; }, 3000));
+  EXPECT_FALSE(b->sync_state().ready());
+  EXPECT_NE(b->sync_state().error.find("is unreachable"), std::string::npos) << b->sync_state().error;
+  auto r = b->identify_embedding(axis(2), "model_a", 3);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("the gallery database at postgresql://"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(a->enroll_embeddings(std::vector{face("lost", 5)}).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(b->remove("p0").code(), StatusCode::kUnavailable);
+
+  ASSERT_TRUE(pg_->restart()) << pg_->last_error();
+  ASSERT_TRUE(eventually([&] { return b->sync_state().ready(); }, 5000)) << b->sync_state().error;
+  StatusOr<std::vector<int64_t>> dee = unavailable("not yet");
+  ASSERT_TRUE(eventually(
+      [&] {
+        dee = a->enroll_embeddings(std::vector{face("dee", 3)});
+        return dee.ok();
+      },
+      3000))
+      << dee.status().to_string();
+  // Nothing acknowledged was lost; the change made after the restart reached the other replica.
+  ASSERT_TRUE(eventually([&] { return b->sync_state().applied_seq >= a->sync_state().applied_seq; }, 1000));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(who(*b, i), "p" + std::to_string(i));
+  EXPECT_EQ(who(*b, 3), "dee");
+  EXPECT_EQ(who(*b, 5), std::nullopt);
+  EXPECT_EQ(b->stats().n_faces, 4u);
+  EXPECT_TRUE(a->sync_state().connected);
+}
+
+TEST_F(PgSyncTest, TwoReplicasEnrollingOneNameAtOnceMakeOneIdentityWithBothFaces) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  Status ra, rb;
+  std::thread ta([&] { ra = a->enroll_embeddings(std::vector{face("same", 0, "img-a")}).status(); });
+  std::thread tb([&] { rb = b->enroll_embeddings(std::vector{face("same", 1, "img-b")}).status(); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(ra.ok()) << ra.to_string();
+  ASSERT_TRUE(rb.ok()) << rb.to_string();
+  auto list = a->list();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].n_faces, 2);
+  for (const Gallery* g : {a.get(), b.get()}) {
+    EXPECT_EQ(who(*g, 0), "same");
+    EXPECT_EQ(who(*g, 1), "same");
+    EXPECT_EQ(g->stats().n_faces, 2u);
+  }
+}
+
+TEST(GalleryDatabaseUrl, APathOrAPostgresUrlElseAnError) {
+  GalleryOptions o;
+  ASSERT_TRUE(set_gallery_database(o, "postgresql://ada:pw@db:5432/g").ok());
+  EXPECT_EQ(o.db_url, "postgresql://ada:pw@db:5432/g");
+  ASSERT_TRUE(set_gallery_database(o, "postgres://db/g").ok());
+  EXPECT_EQ(o.db_url, "postgres://db/g");
+  ASSERT_TRUE(set_gallery_database(o, "data/g.db").ok());
+  EXPECT_EQ(o.db_path, "data/g.db");
+  EXPECT_TRUE(o.db_url.empty());
+  for (const std::string bad : {"mysql://db/g", "sqlite://g.db", "http://x"}) {
+    Status s = set_gallery_database(o, bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("postgresql://"), std::string::npos) << s.message();
+  }
+  EXPECT_EQ(o.db_path, "data/g.db");
+}
+
+TEST(GalleryDatabaseUrl, AUrlNeverBecomesASqliteFolder) {
+  const fs::path dir = fs::temp_directory_path() / ("facelens_gurl_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir);
+  GalleryOptions o;
+  o.match_threshold = 0.5f;
+  o.db_path = "postgresql://facelens@127.0.0.1:1/g";  // a URL where a path belongs: refused
+  auto g = Gallery::open(o);
+  EXPECT_EQ(g.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(g.status().message().find("db_url"), std::string::npos) << g.status().message();
+  o.db_path = "./data/gallery.db";
+  o.db_url = "mysql://db/g";
+  EXPECT_EQ(Gallery::open(o).status().code(), StatusCode::kInvalidArgument);
+  // Nothing listens on port 1: unreachable, said plainly, and no file anywhere.
+  o.db_url = "postgresql://facelens:secret@127.0.0.1:1/g";
+  auto down = Gallery::open(o);
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(down.status().message().find("the gallery database at postgresql://127.0.0.1:1/g is unreachable"),
+            std::string::npos)
+      << down.status().message();
+  EXPECT_EQ(down.status().message().find("secret"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(dir));
+  fs::current_path(cwd);
+  fs::remove_all(dir);
 }
 
 }  // namespace

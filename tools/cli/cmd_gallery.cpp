@@ -63,7 +63,8 @@ struct GalleryArgs {
 void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
   add_common(cmd, common);
   cmd->add_option("--db", a.db,
-                  "gallery database (SQLite; its folder is created; default: [gallery] db_path, ./data/gallery.db)");
+                  "gallery database: a SQLite file (its folder is created) or postgresql://user:password@host:port/db "
+                  "(default: [gallery] db_url, else db_path, ./data/gallery.db)");
   cmd->add_option("--index", a.index,
                   "search: auto (exact below 20k faces, then hamming; default), exact, hamming, hnsw, ivf")
       ->check(CLI::IsMember({"auto", "exact", "hamming", "hnsw", "ivf"}));
@@ -79,8 +80,7 @@ void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
 // --index and --score were checked by CLI11 (IsMember): only an unset ("") one fails to parse,
 // and then the config's value stays.
 GalleryOptions gallery_options(const GalleryArgs& a) {
-  GalleryOptions o = a.configured;
-  o.db_path = a.db;
+  GalleryOptions o = a.configured;  // with --db sorted into db_path / db_url by resolve_gallery_config
   if (a.normal_sync) o.durability = Durability::kNormal;
   if (auto index = parse_index_kind(a.index); index.ok()) o.index = *index;
   if (auto score = parse_identity_score(a.score); score.ok()) o.score = *score;
@@ -94,8 +94,14 @@ int resolve_gallery_config(const Common& c, GalleryArgs& a) {
   auto cfg = service_config(c);
   if (!cfg.ok()) return fail(cfg.status());
   a.configured = cfg->gallery;
-  if (a.db.empty()) a.db = cfg->gallery.db_path;
+  if (a.db.empty()) a.db = cfg->gallery.db_url.empty() ? cfg->gallery.db_path : cfg->gallery.db_url;
+  if (Status s = set_gallery_database(a.configured, a.db); !s.ok()) return fail(s);
   return 0;
+}
+
+// The database as printed: the path, or the URL without user and password.
+std::string shown_db(const GalleryArgs& a, const GalleryStats& st) {
+  return a.configured.db_url.empty() ? a.db : st.store;
 }
 
 enum class Models { kNone, kRecognition, kEnrolment };
@@ -248,11 +254,11 @@ int cmd_list(const Common& c, const GalleryArgs& a) {
       }
       ids.push_back(j);
     }
-    std::cout << json{{"db", a.db}, {"model_id", st.model_id}, {"identities", ids}}.dump(-1, ' ', false, kUtf8Replace)
+    std::cout << json{{"db", shown_db(a, st)}, {"model_id", st.model_id}, {"identities", ids}}.dump(-1, ' ', false, kUtf8Replace)
               << "\n";
     return 0;
   }
-  std::cout << a.db << ": " << list->size() << " identities, " << st.n_faces << " faces"
+  std::cout << shown_db(a, st) << ": " << list->size() << " identities, " << st.n_faces << " faces"
             << (st.model_id.empty() ? "" : ", model " + st.model_id) << "\n";
   for (const auto& i : *list) {
     std::cout << "  " << i.name << "  " << i.n_faces << (i.n_faces == 1 ? " face" : " faces") << "  since "
@@ -410,13 +416,13 @@ int cmd_check(const Common& c, const GalleryArgs& a) {
                      {"name", p.name},
                      {"problem", p.problem},
                      {a.repair ? "renamed_to" : "repair_to", p.repaired}});
-    std::cout << json{{"db", a.db},          {"integrity", *ic},     {"identities", st.n_identities},
+    std::cout << json{{"db", shown_db(a, st)}, {"integrity", *ic},     {"identities", st.n_identities},
                       {"faces", st.n_faces}, {"dim", st.dim},        {"model_id", st.model_id},
                       {"index", st.index},   {"invalid_names", bad}, {"repaired", a.repair && !names->empty()}}
                      .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   } else {
-    std::cout << a.db << ": integrity " << *ic << ", " << st.n_identities << " identities, " << st.n_faces
+    std::cout << shown_db(a, st) << ": integrity " << *ic << ", " << st.n_identities << " identities, " << st.n_faces
               << " faces, model " << (st.model_id.empty() ? "(none)" : st.model_id) << ", search " << st.index << "\n";
     for (const auto& p : *names)
       std::cout << "identity " << p.identity_id << " '" << p.name << "': " << p.problem

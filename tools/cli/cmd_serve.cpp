@@ -81,9 +81,10 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
   std::shared_ptr<Gallery> gallery;
   if (!a.no_gallery && cfg->gallery_enabled) {
     GalleryOptions go = cfg->gallery;
-    if (a.db) go.db_path = *a.db;
+    if (a.db)
+      if (Status s = set_gallery_database(go, *a.db); !s.ok()) return fail(s);
     auto g = Gallery::open(gallery_options_for(*shared_engine, go));
-    if (!g.ok()) return fail(g.status().with_context("gallery " + go.db_path));
+    if (!g.ok()) return fail(g.status().with_context(go.db_url.empty() ? "gallery " + go.db_path : "gallery"));
     gallery = std::move(*g);
   }
   auto server = Server::create(so, shared_engine, gallery);
@@ -116,7 +117,8 @@ void register_serve_commands(CLI::App& app, Common& common, std::vector<Runner>&
   serve->add_option("--host", args->host, "address to bind (without API keys only loopback is allowed)");
   serve->add_option("--port", args->port, "port (0 = any free port; default: [server] port, 8080)");
   serve->add_option("--db", args->db,
-                    "gallery database (SQLite file; folder created; default: [gallery] db_path, ./data/gallery.db)");
+                    "gallery database: a SQLite file (folder created) or postgresql://user:password@host:port/db "
+                    "(default: [gallery] db_url, else db_path, ./data/gallery.db)");
   serve->add_flag("--no-gallery", args->no_gallery, "serve without a gallery (identify and identities answer 409)");
   serve->add_option("--http-threads", args->threads,
                     "HTTP worker threads (default and least: max-concurrent + max-queue + 8)");
