@@ -23,6 +23,7 @@ import sys
 import tempfile
 import tomllib
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scale_out_lib import haproxy_test_config  # noqa: E402
 

@@ -152,7 +152,10 @@ std::string store_kind(const facelens::Gallery& g) {
 
 facelens::GalleryOptions bench_options(const Args& a) {
   facelens::GalleryOptions o;
-  o.db_path = a.db;
+  if (facelens::Status s = facelens::set_gallery_database(o, a.db); !s.ok()) {
+    std::cerr << "gallery_bench: --db: " << s.to_string() << "\n";
+    std::exit(2);
+  }
   o.match_threshold = 0.36f;
   o.index = facelens::IndexKind::kAuto;  // the default: exact below 20k faces, hamming above
   o.durability = a.durability == "normal" ? facelens::Durability::kNormal : facelens::Durability::kFull;
