@@ -288,16 +288,23 @@ def start_postgres():
     pg["port"] = free_port()
     if as_postgres:
         os.chown(pg["dir"], pg_user.pw_uid, pg_user.pw_gid)
-    r = subprocess.run(pg_cmd("initdb", "-D", pg["data"], "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                              "--locale=C", "--no-sync"), capture_output=True, text=True)
+    # Passwords over TCP (as deployed: pg_hba.conf.snippet), trust on the Unix socket for setup.
+    r = subprocess.run(pg_cmd("initdb", "-D", pg["data"], "-U", "postgres", "--auth-local=trust",
+                              "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"),
+                       capture_output=True, text=True)
     if r.returncode != 0:
         fail_now(f"initdb failed: {r.stdout}{r.stderr}")
     pg_start()
-    r = subprocess.run(pg_cmd("createdb", "-h", "127.0.0.1", "-p", str(pg["port"]), "-U", "postgres", "facelens"),
+    # The role and database as deploy/postgresql/setup.sql makes them; the replicas connect as
+    # deploy/facelens/facelens.env.example says: the URL without the password, PGPASSWORD beside.
+    pg["password"] = uuid.uuid4().hex
+    r = subprocess.run(pg_cmd("psql", "-h", pg["dir"], "-p", str(pg["port"]), "-U", "postgres", "-v", "ON_ERROR_STOP=1",
+                              "-v", f"password={pg['password']}", "-f", "-", "postgres"),
+                       input=read(os.path.join(src, "deploy", "postgresql", "setup.sql")).decode(),
                        capture_output=True, text=True)
     if r.returncode != 0:
-        fail_now(f"createdb failed: {r.stdout}{r.stderr}")
-    pg["url"] = f"postgresql://postgres@127.0.0.1:{pg['port']}/facelens"
+        fail_now(f"deploy/postgresql/setup.sql failed: {r.stdout}{r.stderr}")
+    pg["url"] = f"postgresql://facelens@127.0.0.1:{pg['port']}/facelens?application_name=facelens-scale-out"
 
 
 def pg_start():
@@ -324,7 +331,7 @@ def start_replica(i):
     procs[name] = subprocess.Popen(
         [facelens, "serve", "--host", "127.0.0.1", "--port", str(replica_ports[i]), "--db", pg["url"],
          "--provider", "cpu", "--max-concurrent", "2", "--max-queue", "64"],
-        stdout=logf, stderr=subprocess.STDOUT, cwd=work)
+        stdout=logf, stderr=subprocess.STDOUT, cwd=work, env={**os.environ, "PGPASSWORD": pg["password"]})
     logf.close()
     return procs[name]
 
