@@ -346,8 +346,8 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
   }
   if (const auto* t = r.table("gallery")) {
     Reader g(*t, origin + " [gallery]");
-    FACELENS_RETURN_IF_ERROR(
-        g.unknown_keys({"enabled", "db_path", "db_url", "index", "ann_min_faces", "score", "score_top_k", "durability"}));
+    FACELENS_RETURN_IF_ERROR(g.unknown_keys(
+        {"enabled", "db_path", "db_url", "index", "ann_min_faces", "score", "score_top_k", "durability"}));
     GalleryOptions& go = c.gallery;
     FACELENS_RETURN_IF_ERROR(g.get("enabled", &c.gallery_enabled));
     FACELENS_RETURN_IF_ERROR(g.get("db_path", &go.db_path));

@@ -524,7 +524,6 @@ class PgStore final : public Store {
     if (PQstatus(conn_) != CONNECTION_OK || state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0) {
       PQfinish(conn_);
       conn_ = nullptr;
-      in_write_ = false;
       return unavailable(unreachable(what + ": " + msg));
     }
     const std::string full = where_ + ": " + what + ": " + msg;
@@ -565,15 +564,15 @@ class PgStore final : public Store {
   void rollback() const {
     if (conn_ && PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
     pending_ = {};
-    in_write_ = false;
+    changes_.clear();
   }
 
   // A write transaction: the lock on facelens_meta's row serialises writers (of every replica)
   // and gives the last sequence number.
   Status begin_write() {
     pending_ = {};
+    changes_.clear();
     FACELENS_RETURN_IF_ERROR(exec("begin a write", "BEGIN").status());
-    in_write_ = true;
     auto r = query("lock the change log", "SELECT last_seq FROM facelens_meta WHERE id = 1 FOR UPDATE");
     if (!r.ok()) {
       rollback();
@@ -587,6 +586,28 @@ class PgStore final : public Store {
   // prunes the log and commits. A connection lost during COMMIT leaves the outcome unknown:
   // kUnavailable, never OK.
   Status commit() {
+    if (!changes_.empty()) {
+      // The recorded changes in one statement (one round trip, however many faces).
+      std::string seqs = "{", kinds = "{", identities = "{", faces = "{";
+      for (size_t i = 0; i < changes_.size(); ++i) {
+        const char* sep = i ? "," : "";
+        seqs += sep + std::to_string(changes_[i].seq);
+        kinds += sep + std::string(change_kind_name(changes_[i].kind));
+        identities += sep + std::to_string(changes_[i].identity_id);
+        faces += sep + std::to_string(changes_[i].face_id);
+      }
+      Params p;
+      p.add(seqs + "}").add(kinds + "}").add(identities + "}").add(faces + "}");
+      auto r = command("record the changes",
+                       "INSERT INTO facelens_changes(seq, kind, identity_id, face_id) "
+                       "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])",
+                       p);
+      changes_.clear();
+      if (!r.ok()) {
+        rollback();
+        return r.status();
+      }
+    }
     if (pending_.last > 0) {
       const std::string last = std::to_string(pending_.last);
       std::string sql = "UPDATE facelens_meta SET last_seq = " + last + " WHERE id = 1; SELECT pg_notify('" + kChannel +
@@ -600,7 +621,6 @@ class PgStore final : public Store {
       }
     }
     auto r = exec("commit", "COMMIT");
-    in_write_ = false;
     if (!r.ok()) {
       pending_ = {};
       if (r.status().code() == StatusCode::kUnavailable)
@@ -612,14 +632,10 @@ class PgStore final : public Store {
     return Status::Ok();
   }
 
+  // Appends a change to those the open write transaction inserts at commit().
   Status record(ChangeKind kind, int64_t identity_id, int64_t face_id) {
     const int64_t seq = next_seq_++;
-    Params p;
-    p.add(seq).add(std::string(change_kind_name(kind))).add(identity_id).add(face_id);
-    FACELENS_RETURN_IF_ERROR(
-        command("record a change",
-                "INSERT INTO facelens_changes(seq, kind, identity_id, face_id) VALUES ($1, $2, $3, $4)", p)
-            .status());
+    changes_.push_back({seq, kind, identity_id, face_id});
     if (pending_.first == 0) pending_.first = seq;
     pending_.last = seq;
     return Status::Ok();
@@ -874,9 +890,15 @@ class PgStore final : public Store {
   mutable PGconn* conn_ = nullptr;
   mutable int64_t next_connect_ms_ = 0;
   mutable std::string conn_error_;
-  mutable bool in_write_ = false;
-  mutable SeqRange pending_;  // changes recorded by the open write transaction
-  SeqRange last_write_;       // by the last committed one
+  struct PendingChange {
+    int64_t seq;
+    ChangeKind kind;
+    int64_t identity_id;
+    int64_t face_id;
+  };
+  mutable std::vector<PendingChange> changes_;  // recorded by the open write transaction
+  mutable SeqRange pending_;                    // their sequence numbers
+  SeqRange last_write_;                         // by the last committed one
   int64_t next_seq_ = 0;
 
   std::mutex listen_mu_;  // the listener connection

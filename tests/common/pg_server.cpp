@@ -79,12 +79,14 @@ std::unique_ptr<PgServer> PgServer::start(std::string* why, bool* missing) {
     *why = "initdb failed: " + pg->error_;
     return nullptr;
   }
-  pg->port_ = free_port();
-  if (pg->port_ == 0 || !pg->restart()) {
-    *why = "pg_ctl start failed: " + pg->error_;
-    return nullptr;
+  // Tests run in parallel (ctest -j): another server may take the port between free_port() and
+  // the start; a new port is tried then.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    pg->port_ = free_port();
+    if (pg->port_ != 0 && pg->restart()) return pg;
   }
-  return pg;
+  *why = "pg_ctl start failed: " + pg->error_;
+  return nullptr;
 }
 
 PgServer::~PgServer() {

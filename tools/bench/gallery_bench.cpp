@@ -4,8 +4,8 @@
 //       [--m 32] [--ef-construction 80] [--ef-search 128] [--nlist 0] [--nprobe 32]
 //       [--enroll 100000] [--db /tmp/gallery_bench.db] [--durability full|normal] [--batch 1000]
 //       [--catchup 10000] [--catchup-batch 1] [--open-only]
-// --db: a SQLite file (removed first) or a PostgreSQL URL (postgresql://user@host:port/db; use an
-// empty database: the enrolment benchmark adds to it). --catchup N: two galleries on --db, one
+// --db: a SQLite file (removed first) or a PostgreSQL URL (postgresql://user@host:port/db; an
+// empty database: the enrolment benchmark refuses one holding faces). --catchup N: two galleries on --db, one
 // writes N changes (single-face enrolments, --catchup-batch per transaction) while the other only
 // reads, then the time the reader takes to apply what it has not applied yet (a replica catching
 // up). --open-only: opens the gallery at --db as it is and reports the load time and the memory it
@@ -316,6 +316,10 @@ void bench_enroll(const Args& a, const std::string& c) {
     std::exit(1);
   }
   const std::string store = store_kind(**gallery);
+  if ((*gallery)->stats().n_faces > 0) {
+    std::cerr << "gallery_bench: " << a.db << " holds faces already: give it an empty database\n";
+    std::exit(2);
+  }
   std::mt19937 rng(42);
   std::vector<float> rows = random_unit(a.enroll, rng);
   auto t0 = Clock::now();

@@ -254,8 +254,8 @@ int cmd_list(const Common& c, const GalleryArgs& a) {
       }
       ids.push_back(j);
     }
-    std::cout << json{{"db", shown_db(a, st)}, {"model_id", st.model_id}, {"identities", ids}}.dump(-1, ' ', false, kUtf8Replace)
-              << "\n";
+    const json out{{"db", shown_db(a, st)}, {"model_id", st.model_id}, {"identities", ids}};
+    std::cout << out.dump(-1, ' ', false, kUtf8Replace) << "\n";
     return 0;
   }
   std::cout << shown_db(a, st) << ": " << list->size() << " identities, " << st.n_faces << " faces"
@@ -417,8 +417,8 @@ int cmd_check(const Common& c, const GalleryArgs& a) {
                      {"problem", p.problem},
                      {a.repair ? "renamed_to" : "repair_to", p.repaired}});
     std::cout << json{{"db", shown_db(a, st)}, {"integrity", *ic},     {"identities", st.n_identities},
-                      {"faces", st.n_faces}, {"dim", st.dim},        {"model_id", st.model_id},
-                      {"index", st.index},   {"invalid_names", bad}, {"repaired", a.repair && !names->empty()}}
+                      {"faces", st.n_faces},   {"dim", st.dim},        {"model_id", st.model_id},
+                      {"index", st.index},     {"invalid_names", bad}, {"repaired", a.repair && !names->empty()}}
                      .dump(-1, ' ', false, kUtf8Replace)
               << "\n";
   } else {
