@@ -65,6 +65,7 @@ APT_PACKAGES=(
   wrk curl python3  # make load (scripts/load_test.sh)
   clang libclang-rt-14-dev  # make fuzz FUZZ_ENGINE=libfuzzer (libclang_rt.fuzzer, ASan/UBSan runtimes)
   clang-format  # make test: scripts/check_format.sh (.clang-format); scripts/format.sh
+  haproxy python3-yaml  # make test: scale-out tests (deploy/haproxy, deploy/k8s; tests/integration/scale_out*)
 )
 
 # ---- 1. Debian packages -------------------------------------------------------------------------

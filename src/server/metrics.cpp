@@ -41,6 +41,7 @@ static std::string with(const std::string& labels, const std::string& extra) {
 std::string Metrics::render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream o;
+  o.precision(15);  // Unix timestamps in seconds need 13 significant digits (the default is 6)
   auto header = [&](const std::string& name) {
     auto it = help_.find(name);
     if (it == help_.end()) return;

@@ -14,16 +14,42 @@ using server::send_json;
 using server::send_status;
 
 namespace {
-// Every gallery route answers 409 when the service runs without a gallery; true when it did.
-bool refused_without_gallery(const std::shared_ptr<Gallery>& gallery, server::HttpResponse& res) {
-  if (gallery) return false;
-  send_error(res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
-  return true;
-}
+// A shared store whose last successful check is older than this is treated as unreachable (its
+// gallery checks it every second; a database that hangs instead of refusing shows here).
+constexpr int64_t kGalleryStaleMs = 10000;
 }  // namespace
 
+std::string Server::Impl::gallery_unavailable(bool with_error) const {
+  if (!gallery) return "";
+  const GallerySyncState st = gallery->sync_state();
+  if (!st.connected) {
+    return "the gallery is not connected to its database" +
+           (st.error.empty() || !with_error ? "" : " (" + st.error + ")") +
+           ": this replica answers gallery requests again once it has reconnected and caught up";
+  }
+  if (st.shared && st.check_age_ms > kGalleryStaleMs) {
+    return "the gallery's database has not answered for " + std::to_string(st.check_age_ms / 1000) +
+           " s: this replica answers gallery requests again once it does";
+  }
+  return "";
+}
+
+// Every gallery route answers 409 when the service runs without a gallery, and 503 UNAVAILABLE
+// (Retry-After: 1) while the gallery cannot answer; true when it did.
+bool Server::Impl::refused_gallery(server::HttpResponse& res) const {
+  if (!gallery) {
+    send_error(res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    return true;
+  }
+  const std::string why = gallery_unavailable();
+  if (why.empty()) return false;
+  res.set_header("Retry-After", "1");
+  send_error(res, 503, "UNAVAILABLE", why);
+  return true;
+}
+
 void Server::Impl::verify_identity(Request& r, std::span<const uint8_t> span_a, const std::string& identity) {
-  if (refused_without_gallery(gallery, r.res)) return;
+  if (refused_gallery(r.res)) return;
   auto img = decode(span_a);
   if (!img.ok()) return send_status(r.res, img.status());
   auto v = recognition->verify(img->image, identity);
@@ -33,7 +59,7 @@ void Server::Impl::verify_identity(Request& r, std::span<const uint8_t> span_a, 
 
 void Server::Impl::install_gallery_routes() {
   route("POST", "/v1/identify", Role::kUser, true, [this](Request& r) {
-    if (refused_without_gallery(gallery, r.res)) return;
+    if (refused_gallery(r.res)) return;
     auto bytes = image_of(r, "image");
     if (!bytes.ok()) return send_status(r.res, bytes.status());
     int top_k = 5;
@@ -63,7 +89,7 @@ void Server::Impl::install_gallery_routes() {
                 {"updated_at", i.updated_at}};
   };
   route("GET", "/v1/identities", Role::kUser, false, [this, identity_json](Request& r) {
-    if (refused_without_gallery(gallery, r.res)) return;
+    if (refused_gallery(r.res)) return;
     auto list = gallery->list();
     if (!list.ok()) return send_status(r.res, list.status());
     json arr = json::array();
@@ -71,7 +97,7 @@ void Server::Impl::install_gallery_routes() {
     send_json(r.res, 200, {{"identities", arr}});
   });
   route("GET", "/v1/identities/{id}", Role::kUser, false, [this, identity_json](Request& r) {
-    if (refused_without_gallery(gallery, r.res)) return;
+    if (refused_gallery(r.res)) return;
     const std::string& name = r.args[0];
     auto list = gallery->list();
     if (!list.ok()) return send_status(r.res, list.status());
@@ -96,7 +122,7 @@ void Server::Impl::install_gallery_routes() {
     send_error(r.res, 404, "NOT_FOUND", "no identity '" + name + "'");
   });
   auto enroll = [this](Request& r, const std::string& name) {
-    if (refused_without_gallery(gallery, r.res)) return;
+    if (refused_gallery(r.res)) return;
     if (name.empty()) return send_error(r.res, 400, "INVALID_ARGUMENT", "missing identity name");
     auto bytes = image_of(r, "image");
     if (!bytes.ok()) return send_status(r.res, bytes.status());
@@ -124,7 +150,7 @@ void Server::Impl::install_gallery_routes() {
   });
   route("POST", "/v1/identities/{id}/faces", Role::kAdmin, true, [enroll](Request& r) { enroll(r, r.args[0]); });
   route("DELETE", "/v1/identities/{id}", Role::kAdmin, false, [this](Request& r) {
-    if (refused_without_gallery(gallery, r.res)) return;
+    if (refused_gallery(r.res)) return;
     Status s = gallery->remove(r.args[0]);
     if (!s.ok()) return send_status(r.res, s);
     send_json(r.res, 200, {{"deleted", r.args[0]}});

@@ -1,6 +1,8 @@
 // Routes for operators and clients: GET /v1/models, /health, /ready, /metrics, /openapi.json and
 // the web page at /.
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "facelens/result_json.h"
 #include "facelens/version.h"
@@ -16,7 +18,23 @@ using server::send_status;
 
 using server::without_paths;
 
+namespace {
+// /ready waits up to kReadyLagWaits x kReadyLagWaitMs for a gallery lag to clear before it counts.
+constexpr int kReadyLagWaits = 10;
+constexpr int kReadyLagWaitMs = 25;
+}  // namespace
+
 void Server::Impl::install_operation_routes() {
+  metrics.describe("facelens_gallery_connected", "gauge",
+                   "1 while the gallery's database is reachable (SQLite: always)");
+  metrics.describe("facelens_gallery_lag_changes", "gauge",
+                   "changes committed to the gallery's database not yet applied to this replica's index");
+  metrics.describe("facelens_gallery_applied_seq", "gauge", "the last change of the gallery's log applied here");
+  metrics.describe("facelens_gallery_ready", "gauge", "1 when the gallery is connected and caught up (/ready)");
+  metrics.describe("facelens_gallery_last_sync_timestamp_seconds", "gauge",
+                   "when this replica last checked the gallery's database successfully (Unix time)");
+  metrics.describe("facelens_gallery_last_sync_age_seconds", "gauge",
+                   "seconds since this replica last checked the gallery's database successfully");
   route("GET", "/v1/models", Role::kUser, false, [this](Request& r) {
     json arr = json::array();
     for (const auto& m : engine->check_models()) {
@@ -25,6 +43,10 @@ void Server::Impl::install_operation_routes() {
     send_json(r.res, 200, {{"models", arr}, {"match_threshold", engine->match_threshold()}});
   });
   route("GET", "/health", Role::kUser, false, [this](Request& r) {
+    // A probe without a key (liveness: the process answers) learns nothing else.
+    if (keyless(r)) {
+      return send_json(r.res, 200, {{"status", "ok"}});
+    }
     json services = json::array();
     for (const auto& s : engine->services()) {
       json e = {
@@ -46,12 +68,32 @@ void Server::Impl::install_operation_routes() {
                       {"faces", st.n_faces},
                       {"index", st.index},
                       {"model_id", st.model_id}};
+      const GallerySyncState sync = gallery->sync_state();
+      j["gallery"]["sync"] = {{"shared", sync.shared},
+                              {"connected", sync.connected},
+                              {"applied_seq", sync.applied_seq},
+                              {"lag", sync.lag},
+                              {"last_check_age_ms", sync.check_age_ms}};
+      if (!sync.error.empty()) j["gallery"]["sync"]["error"] = without_paths(sync.error);
     }
     send_json(r.res, 200, j);
   });
+  // Ready: models loaded, and the gallery (if any) connected to its database and caught up with
+  // its changes. A balancer takes a replica out of rotation while it answers 503.
   route("GET", "/ready", Role::kUser, false, [this](Request& r) {
-    if (ready) send_json(r.res, 200, {{"ready", true}});
-    else send_error(r.res, 503, "UNAVAILABLE", "models are still loading");
+    std::string why = ready ? gallery_unavailable(!keyless(r)) : "models are still loading";
+    if (why.empty() && gallery) {
+      // A change being applied shows as a lag for milliseconds: only one that lasts is a reason.
+      GallerySyncState st = gallery->sync_state();
+      for (int i = 0; st.lag > 0 && i < kReadyLagWaits; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(kReadyLagWaitMs));
+        st = gallery->sync_state();
+      }
+      if (st.lag > 0) why = "the gallery is " + std::to_string(st.lag) + " changes behind its database: catching up";
+    }
+    if (why.empty()) return send_json(r.res, 200, {{"ready", true}});
+    r.res.set_header("Retry-After", "1");
+    send_error(r.res, 503, "UNAVAILABLE", why);
   });
   route("GET", "/metrics", Role::kUser, false, [this](Request& r) {
     {
@@ -74,6 +116,18 @@ void Server::Impl::install_operation_routes() {
       metrics.gauge("facelens_connection_timeouts_total", "phase=\"headers\"", static_cast<double>(c.header_timeouts));
       metrics.gauge("facelens_connection_timeouts_total", "phase=\"body\"", static_cast<double>(c.body_timeouts));
       metrics.gauge("facelens_bad_requests_total", "", static_cast<double>(c.bad_requests));
+    }
+    if (gallery) {
+      const GallerySyncState st = gallery->sync_state();
+      metrics.gauge("facelens_gallery_connected", "", st.connected ? 1 : 0);
+      metrics.gauge("facelens_gallery_lag_changes", "", static_cast<double>(st.lag));
+      metrics.gauge("facelens_gallery_applied_seq", "", static_cast<double>(st.applied_seq));
+      metrics.gauge("facelens_gallery_ready", "", gallery_unavailable(false).empty() && st.lag == 0 ? 1 : 0);
+      if (st.check_age_ms >= 0) {
+        const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        metrics.gauge("facelens_gallery_last_sync_timestamp_seconds", "", now - st.check_age_ms / 1000.0);
+        metrics.gauge("facelens_gallery_last_sync_age_seconds", "", st.check_age_ms / 1000.0);
+      }
     }
     r.res.set_content(metrics.render(), "text/plain; version=0.0.4");
   });

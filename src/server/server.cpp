@@ -182,6 +182,7 @@ bool Server::Impl::authorize(Request& r, Role need) {
   if (options.api_keys.empty()) return true;
   const std::string key(r.req.header("x-api-key"));
   if (key.empty()) {
+    if (is_probe(r)) return true;
     send_error(r.res, 401, "UNAUTHENTICATED", "missing X-API-Key header");
     return false;
   }
@@ -196,6 +197,10 @@ bool Server::Impl::authorize(Request& r, Role need) {
   }
   send_error(r.res, 401, "UNAUTHENTICATED", "unknown API key");
   return false;
+}
+
+bool Server::Impl::is_probe(const Request& r) {
+  return r.req.method == "GET" && (r.req.path == "/ready" || r.req.path == "/health");
 }
 
 bool Server::Impl::is_multipart(const Request& r) {

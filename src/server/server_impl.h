@@ -94,7 +94,10 @@ struct Server::Impl {
   bool acquire(Request& r);
   void release();
   // False (with the response set: 401/403) when the key is missing, unknown or lacks the role.
+  // Probes (is_probe) without a key pass: balancers and kubelets send none.
   bool authorize(Request& r, Role need);
+  // GET /ready and GET /health: answered without a key (/health then with its status only).
+  static bool is_probe(const Request& r);
 
   static bool is_multipart(const Request& r);
   static bool is_json(const Request& r);
@@ -125,6 +128,17 @@ struct Server::Impl {
   void route(const char* method, const std::string& path, Role role, bool analysis, Handler fn);
   const Route* match(const server::HttpRequest& req, std::vector<std::string>* args) const;
   void handle(server::HttpRequest& req, Clock::time_point received, server::HttpResponse& res);
+
+  // Why the gallery cannot answer now ("" when it can): its database unreachable, or not heard
+  // from for kGalleryStaleMs (routes_gallery.cpp). The routes that need the gallery answer 503
+  // UNAVAILABLE with it, never from an index that may be stale; /ready too. with_error: the
+  // database's own message included (not for probes without a key).
+  std::string gallery_unavailable(bool with_error = true) const;
+  // 409 without a gallery, 503 (with gallery_unavailable()) while it cannot answer: true when the
+  // response is set.
+  bool refused_gallery(server::HttpResponse& res) const;
+  // A request without a key to a server that has keys: a balancer's or kubelet's probe.
+  bool keyless(const Request& r) const { return !options.api_keys.empty() && r.req.header("x-api-key").empty(); }
 
   // A result with "providers" (where each loaded service runs) added, as the CLI prints it.
   json with_providers(json result) const;

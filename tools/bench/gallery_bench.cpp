@@ -3,12 +3,13 @@
 //       [--candidates 512] [--ann hnsw|ivf|none] [--ann-max-size 100000]
 //       [--m 32] [--ef-construction 80] [--ef-search 128] [--nlist 0] [--nprobe 32]
 //       [--enroll 100000] [--db /tmp/gallery_bench.db] [--durability full|normal] [--batch 1000]
-//       [--catch-up 10000]
-// --db also takes postgresql://user@host:port/database (an empty database: the bench refuses
-// one holding faces). --catch-up N: after the enrolment, a second gallery ("replica") holds the
-// gallery while N more enrolments (batches of 100) go through the first; catch_up_ms is how long
-// the replica then takes to apply what it has not applied yet (SQLite: its next sync; PostgreSQL:
-// its watcher applies changes as they are notified, so this is the lag left at the end).
+//       [--catchup 10000] [--catchup-batch 1] [--open-only]
+// --db: a SQLite file (removed first) or a PostgreSQL URL (postgresql://user@host:port/db; an
+// empty database: the enrolment benchmark refuses one holding faces). --catchup N: two galleries on --db, one
+// writes N changes (single-face enrolments, --catchup-batch per transaction) while the other only
+// reads, then the time the reader takes to apply what it has not applied yet (a replica catching
+// up). --open-only: opens the gallery at --db as it is and reports the load time and the memory it
+// takes (RSS after open minus before), per face.
 // Indexes: "exact" (SIMD scan of the float matrix), "hamming" (sign-code scan, `candidates`
 // re-scored exactly: the gallery's default above 20k faces) and a FAISS index (HNSW or IVF; its
 // build is slow on 2 cores, so it is skipped above --ann-max-size).
@@ -32,7 +33,6 @@
 #include <numeric>
 #include <random>
 #include <sstream>
-#include <thread>
 
 #include "facelens/gallery.h"
 #include "gallery/index.h"
@@ -106,13 +106,15 @@ json latency(const Timings& t) {
   return j;
 }
 
-long rss_mib() {
+long rss_kib() {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) / 1024;
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
 }
+
+long rss_mib() { return rss_kib() / 1024; }
 
 std::string commit() {
   FILE* p = popen("git rev-parse --short HEAD 2>/dev/null", "r");
@@ -135,8 +137,55 @@ struct Args {
   size_t batch = 1000;
   std::string db = "/tmp/gallery_bench.db";
   std::string durability = "full";
-  size_t catch_up = 0;
+  size_t catchup = 0;
+  size_t catchup_batch = 1;
+  bool open_only = false;
 };
+
+bool is_url(const std::string& db) { return db.find("://") != std::string::npos; }
+
+// The store's kind as the gallery describes it ("sqlite", "postgresql"), never a path or a URL.
+std::string store_kind(const facelens::Gallery& g) {
+  const std::string d = g.stats().store;
+  return d.substr(0, d.find(':'));
+}
+
+facelens::GalleryOptions bench_options(const Args& a) {
+  facelens::GalleryOptions o;
+  if (facelens::Status s = facelens::set_gallery_database(o, a.db); !s.ok()) {
+    std::cerr << "gallery_bench: --db: " << s.to_string() << "\n";
+    std::exit(2);
+  }
+  o.match_threshold = 0.36f;
+  o.index = facelens::IndexKind::kAuto;  // the default: exact below 20k faces, hamming above
+  o.durability = a.durability == "normal" ? facelens::Durability::kNormal : facelens::Durability::kFull;
+  return o;
+}
+
+std::unique_ptr<facelens::Gallery> open_or_exit(const facelens::GalleryOptions& o) {
+  auto g = facelens::Gallery::open(o);
+  if (!g.ok()) {
+    std::cerr << g.status().to_string() << "\n";
+    std::exit(1);
+  }
+  return std::move(*g);
+}
+
+void remove_sqlite(const std::string& db) {
+  if (is_url(db)) return;
+  std::filesystem::remove(db);
+  std::filesystem::remove(db + "-wal");
+  std::filesystem::remove(db + "-shm");
+}
+
+facelens::EmbeddingEnrollment synthetic(const std::string& name, const float* v, const std::string& sha) {
+  facelens::EmbeddingEnrollment e;
+  e.name = name;
+  e.embedding.assign(v, v + kDim);
+  e.model_id = "synthetic_512";
+  e.image_sha256 = sha;
+  return e;
+}
 
 void print(json row, const std::string& host_commit) {
   row["commit"] = host_commit;
@@ -259,25 +308,14 @@ void bench_search(size_t n, const Args& a, const std::string& c) {
 }
 
 void bench_enroll(const Args& a, const std::string& c) {
-  facelens::GalleryOptions o;
-  if (facelens::Status s = facelens::set_gallery_database(o, a.db); !s.ok()) {
-    std::cerr << s.to_string() << "\n";
-    std::exit(2);
-  }
-  const bool sqlite = o.db_url.empty();
-  if (sqlite) {
-    std::filesystem::remove(a.db);
-    std::filesystem::remove(a.db + "-wal");
-    std::filesystem::remove(a.db + "-shm");
-  }
-  o.match_threshold = 0.36f;
-  o.index = facelens::IndexKind::kAuto;  // the default: exact below 20k faces, hamming above
-  o.durability = a.durability == "normal" ? facelens::Durability::kNormal : facelens::Durability::kFull;
+  remove_sqlite(a.db);
+  const facelens::GalleryOptions o = bench_options(a);
   auto gallery = facelens::Gallery::open(o);
   if (!gallery.ok()) {
     std::cerr << gallery.status().to_string() << "\n";
     std::exit(1);
   }
+  const std::string store = store_kind(**gallery);
   if ((*gallery)->stats().n_faces > 0) {
     std::cerr << "gallery_bench: " << a.db << " holds faces already: give it an empty database\n";
     std::exit(2);
@@ -328,44 +366,10 @@ void bench_enroll(const Args& a, const std::string& c) {
       right += r.ok() && r->identity && r->identity->name == "person_" + std::to_string(who);
     }
   }
-  // Catch-up: a replica holds the gallery while --catch-up enrolments go through the first.
-  double catch_up_ms = -1;
-  int64_t behind = 0;
-  if (a.catch_up > 0 && reopened.ok()) {
-    facelens::GalleryOptions ro = o;
-    ro.sync_interval_ms = 3600 * 1000;  // no sync from searches: only its own (or the watcher's)
-    auto replica = facelens::Gallery::open(ro);
-    std::vector<float> more = random_unit(a.catch_up, rng);
-    for (size_t start = 0; replica.ok() && start < a.catch_up; start += 100) {
-      std::vector<facelens::EmbeddingEnrollment> items;
-      for (size_t i = start; i < std::min(a.catch_up, start + 100); ++i) {
-        facelens::EmbeddingEnrollment e;
-        e.name = "later_" + std::to_string(i);
-        e.embedding.assign(more.begin() + i * kDim, more.begin() + (i + 1) * kDim);
-        e.model_id = "synthetic_512";
-        items.push_back(std::move(e));
-      }
-      if (auto r = (*reopened)->enroll_embeddings(items); !r.ok()) {
-        std::cerr << r.status().to_string() << "\n";
-        std::exit(1);
-      }
-    }
-    if (replica.ok()) {
-      const int64_t target = (*reopened)->sync_state().applied_seq;
-      behind = target - (*replica)->sync_state().applied_seq;
-      auto c0 = Clock::now();
-      if (sqlite) {
-        if (auto s = (*replica)->sync(); !s.ok()) std::cerr << s.to_string() << "\n";
-      } else {
-        while ((*replica)->sync_state().applied_seq < target && ms_since(c0) < 60000)
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      catch_up_ms = ms_since(c0);
-      if ((*replica)->sync_state().applied_seq < target) catch_up_ms = -1;
-    }
-  }
+  std::error_code ec;
+  const auto db_bytes = is_url(a.db) ? 0 : std::filesystem::file_size(a.db, ec);
   print({{"bench", "enroll"},
-         {"store", sqlite ? "sqlite" : "postgresql"},
+         {"store", store},
          {"durability", a.durability},
          {"embeddings", a.enroll},
          {"batch", a.batch},
@@ -377,10 +381,77 @@ void bench_enroll(const Args& a, const std::string& c) {
          {"identify_search", reopened.ok() ? (*reopened)->stats().index : ""},
          {"identify_latency", latency(ms)},
          {"identify_right", static_cast<double>(right) / std::max<size_t>(nq, 1)},
-         {"db_mib", sqlite ? static_cast<int64_t>(std::filesystem::file_size(a.db) / (1024 * 1024)) : -1},
-         {"catch_up_changes", a.catch_up},
-         {"catch_up_behind_at_end", behind},
-         {"catch_up_ms", std::round(catch_up_ms * 10) / 10}},
+         {"db_mib", is_url(a.db) || ec ? json(nullptr) : json(db_bytes / (1024 * 1024))}},
+        c);
+}
+
+// A reader gallery and a writer gallery on one store: the writer makes n single-face enrolments,
+// then the reader applies what it has not applied yet.
+void bench_catchup(const Args& a, const std::string& c) {
+  remove_sqlite(a.db);
+  const facelens::GalleryOptions o = bench_options(a);
+  auto writer = open_or_exit(o);
+  auto reader = open_or_exit(o);
+  const size_t before = reader->stats().n_faces;
+  std::mt19937 rng(7);
+  std::vector<float> rows = random_unit(a.catchup, rng);
+  const std::string run = std::to_string(std::random_device{}());  // names unique across runs on one database
+  auto t0 = Clock::now();
+  for (size_t start = 0; start < a.catchup; start += a.catchup_batch) {
+    std::vector<facelens::EmbeddingEnrollment> items;
+    for (size_t i = start; i < std::min(a.catchup, start + a.catchup_batch); ++i) {
+      items.push_back(
+          synthetic("catchup_" + run + "_" + std::to_string(i), &rows[i * kDim], run + "-" + std::to_string(i)));
+    }
+    auto r = writer->enroll_embeddings(items);
+    if (!r.ok()) {
+      std::cerr << r.status().to_string() << "\n";
+      std::exit(1);
+    }
+  }
+  const double write_ms = ms_since(t0);
+  // The reader made no call during the writes (a reader that applies notified changes as they
+  // come has applied some already: the time is then that of the rest).
+  t0 = Clock::now();
+  size_t seen = 0;
+  while (seen < a.catchup && ms_since(t0) < 600000) {
+    if (facelens::Status s = reader->sync(); !s.ok()) {
+      std::cerr << s.to_string() << "\n";
+      std::exit(1);
+    }
+    seen = reader->stats().n_faces - before;
+  }
+  const double catchup_ms = ms_since(t0);
+  print({{"bench", "catchup"},
+         {"store", store_kind(*reader)},
+         {"changes", a.catchup},
+         {"faces_per_write", a.catchup_batch},
+         {"write_s", std::round(write_ms) / 1000},
+         {"writes_per_second", std::round(a.catchup / (write_ms / 1000))},
+         {"catchup_ms", std::round(catchup_ms * 10) / 10},
+         {"reader_faces_after", seen}},
+        c);
+}
+
+// The gallery at --db as it is: load time and the memory it holds.
+void bench_open(const Args& a, const std::string& c) {
+  const long rss_before = rss_kib();
+  auto t0 = Clock::now();
+  auto g = open_or_exit(bench_options(a));
+  const double open_ms = ms_since(t0);
+  const long rss_after = rss_kib();
+  const auto st = g->stats();
+  const double per_face = st.n_faces ? (rss_after - rss_before) * 1024.0 / st.n_faces : 0;
+  print({{"bench", "open"},
+         {"store", store_kind(*g)},
+         {"faces", st.n_faces},
+         {"identities", st.n_identities},
+         {"index", st.index},
+         {"open_ms", std::round(open_ms)},
+         {"rss_mib_before", rss_before / 1024},
+         {"rss_mib_after", rss_after / 1024},
+         {"bytes_per_face", std::round(per_face)},
+         {"mib_per_million_faces", std::round(per_face * 1e6 / (1 << 20))}},
         c);
 }
 
@@ -419,7 +490,9 @@ int main(int argc, char** argv) {
     else if (k == "--batch") a.batch = std::stoul(next());
     else if (k == "--db") a.db = next();
     else if (k == "--durability") a.durability = next();
-    else if (k == "--catch-up") a.catch_up = std::stoul(next());
+    else if (k == "--catchup") a.catchup = std::stoul(next());
+    else if (k == "--catchup-batch") a.catchup_batch = std::max<size_t>(1, std::stoul(next()));
+    else if (k == "--open-only") a.open_only = true;
     else {
       std::cerr << "gallery_bench: unknown option " << k
                 << " (see the comment at the top of tools/bench/gallery_bench.cpp)\n";
@@ -427,7 +500,12 @@ int main(int argc, char** argv) {
     }
   }
   const std::string c = commit();
+  if (a.open_only) {
+    bench_open(a, c);
+    return 0;
+  }
   for (size_t n : a.sizes) bench_search(n, a, c);
   if (a.enroll > 0) bench_enroll(a, c);
+  if (a.catchup > 0) bench_catchup(a, c);
   return 0;
 }
