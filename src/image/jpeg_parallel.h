@@ -83,9 +83,9 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
                          JpegStripeOutput output, uint8_t* dst, int n_stripes);
 
 // How many stripes decode_jpeg_parallel cuts a file into when the caller leaves it to it
-// (DecodeOptions.decode_threads = 0): 1 below the size where threads pay, by measurement (see
-// the definition), else up to `hardware_threads`.
-int automatic_stripe_count(const JpegStripePlan& plan, int scale_denom, int hardware_threads);
+// (DecodeOptions.decode_threads = 0): one per 0.5 Mpx (below that another thread does not pay, by
+// measurement: see the definition), at most `hardware_threads` and the stripes the file allows.
+int automatic_stripe_count(const JpegStripePlan& plan, int hardware_threads);
 
 // The hook decode_jpeg calls: plans `jpeg` and decodes it in stripes into dst, an out_width x
 // out_height image (what tjDecompress2 at 1/scale_denom writes), on `threads` threads (0 =

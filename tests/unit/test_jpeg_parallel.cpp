@@ -245,6 +245,25 @@ TEST(JpegStripePlan, DeclinesFilesItDoesNotApplyTo) {
   EXPECT_FALSE(image::plan_jpeg_stripes(Bytes{}).has_value());
 }
 
+TEST(JpegStripePlan, AutomaticCountFollowsSizeCoresAndMarkers) {
+  image::JpegStripePlan plan;
+  plan.width = 1920;
+  plan.height = 1080;  // 2.07 Mpx: 4 stripes of 0.5 Mpx at most
+  plan.mcus_per_row = 240;
+  plan.mcu_rows = 135;
+  plan.restart_interval = 240;
+  plan.segment_begin.resize(135);  // a segment a row: 134 cuts
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/2), 2);
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 4);
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/1), 1);
+  plan.segment_begin.resize(2);  // one cut
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 2);
+  plan.width = 640;
+  plan.height = 480;  // 0.3 Mpx: one thread
+  plan.segment_begin.resize(60);
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pixels: the striped decode against the single-threaded one
 
