@@ -51,8 +51,9 @@ format:
 # AddressSanitizer and UBSan.
 test-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFACELENS_ASAN=ON -DFACELENS_BUILD_BENCH=OFF > $(ASAN_BUILD).configure.log 2>&1 || { cat $(ASAN_BUILD).configure.log; exit 1; }
-	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target unit_test_image fuzz_all
+	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target unit_test_image unit_test_jpeg_parallel fuzz_all
 	$(ASAN_BUILD)/tests/unit_test_image
+	$(ASAN_BUILD)/tests/unit_test_jpeg_parallel
 	bash scripts/fuzz.sh --engine standalone --build $(ASAN_BUILD) --no-build --seconds $(FUZZ_SMOKE_SECONDS)
 
 # Every fuzz target for FUZZ_MINUTES minutes under ASan/UBSan: FUZZ_ENGINE=standalone (gcc, the

@@ -1,6 +1,7 @@
 // Fuzz target: image decoding (JPEG, PNG, WebP, BMP and unknown bytes) through the public API,
 // with the options a caller sets varied by the input's size: EXIF orientation on or off, a DCT
-// downscale minimum, and the three JPEG warning modes. The limits keep one input under ~16 Mpx so
+// downscale minimum, and the three JPEG warning modes; JPEGs also decode on one thread and in
+// stripes (restart markers), which must agree. The limits keep one input under ~16 Mpx so
 // that a run stays in memory and time. Every successful decode must be self-consistent.
 #include <cstdint>
 #include <cstdlib>
@@ -19,6 +20,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const StatusOr<ImageHeader> header = read_image_header(bytes);
   const StatusOr<DecodedImage> decoded = decode_image(bytes, o);
+  // JPEG: the striped decode of files with restart markers (forced to 3 threads) against one
+  // thread: the same verdict and the same pixels.
+  if (size >= 2 && data[0] == 0xFF && data[1] == 0xD8) {
+    DecodeOptions one = o, striped = o;
+    one.decode_threads = 1;
+    striped.decode_threads = 3;
+    const StatusOr<DecodedImage> a = decode_image(bytes, one);
+    const StatusOr<DecodedImage> b = decode_image(bytes, striped);
+    if (a.ok() != b.ok()) std::abort();
+    if (!a.ok() && a.status().message() != b.status().message()) std::abort();
+    if (a.ok() && a->image.pixels != b->image.pixels) std::abort();
+  }
   if (!decoded.ok()) return 0;
   const Image& img = decoded->image;
   // A decoded image has pixels for its size, a size within the limits, and a header that agrees.

@@ -258,10 +258,11 @@ StatusOr<EngineOptions> parse_config(const std::string& text, const std::string&
   }
   if (const auto* t = r.table("limits")) {
     Reader d(*t, origin + " [limits]");
-    FACELENS_RETURN_IF_ERROR(d.unknown_keys({"max_pixels", "max_bytes", "jpeg_warnings"}));
+    FACELENS_RETURN_IF_ERROR(d.unknown_keys({"max_pixels", "max_bytes", "jpeg_warnings", "decode_threads"}));
     FACELENS_RETURN_IF_ERROR(d.get("max_pixels", &o.decode.max_pixels));
     FACELENS_RETURN_IF_ERROR(d.get("max_bytes", &o.decode.max_bytes));
     FACELENS_RETURN_IF_ERROR(d.get_named("jpeg_warnings", parse_jpeg_warnings, &o.decode.jpeg_warnings));
+    FACELENS_RETURN_IF_ERROR(d.get("decode_threads", &o.decode.decode_threads));
   }
   if (const auto* t = r.table("batching")) {
     Reader b(*t, origin + " [batching]");

@@ -22,6 +22,7 @@
 #include "facelens/image.h"
 #include "image/exif.h"
 #include "image/icc.h"
+#include "image/jpeg_parallel.h"
 
 namespace facelens {
 namespace {
@@ -71,6 +72,10 @@ Status check_options(const DecodeOptions& options) {
   if (options.max_pixels <= 0 || options.max_bytes <= 0) {
     return invalid_argument("DecodeOptions.max_pixels and max_bytes must be > 0, got " +
                             std::to_string(options.max_pixels) + " and " + std::to_string(options.max_bytes));
+  }
+  if (options.decode_threads < 0) {
+    return invalid_argument("DecodeOptions.decode_threads must be >= 0 (0 = automatic), got " +
+                            std::to_string(options.decode_threads));
   }
   if (options.min_width < 0 || options.min_height < 0) {
     return invalid_argument("DecodeOptions.min_width and min_height must be >= 0 (0 = full size), got " +
@@ -254,7 +259,13 @@ StatusOr<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes, const DecodeO
                             "lenient accept it)");
   };
   const bool strict = options.jpeg_warnings != JpegWarnings::kLenient;
-  if (!decompress(strict ? TJFLAG_STOPONWARNING : 0)) {
+  // A baseline file cut by restart markers decodes in stripes on several threads, to the same
+  // pixels; anything unusual there (a warning the header read gave too) decodes on one thread.
+  const auto stripe_output = cmyk ? image::JpegStripeOutput::kCmyk : image::JpegStripeOutput::kRgb;
+  const bool striped =
+      header.warning.empty() && factor.num == 1 &&
+      image::decode_jpeg_parallel(bytes, factor.denom, stripe_output, dst, out_w, out_h, options.decode_threads);
+  if (!striped && !decompress(strict ? TJFLAG_STOPONWARNING : 0)) {
     FACELENS_RETURN_IF_ERROR(refusal());
     if (strict && !decompress(0)) FACELENS_RETURN_IF_ERROR(refusal());
   }
