@@ -59,6 +59,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libtomlplusplus-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libsqlite3-dev libfaiss-dev libcpp-httplib-dev
+  libsimdjson-dev  # the service's JSON request bodies
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox  # facelens bench: charts (SVG, PNG)
   wrk curl python3  # make load (scripts/load_test.sh)

@@ -55,7 +55,7 @@ void Server::Impl::install_analysis_routes() {
     auto v = engine->verify(ia->image, ib->image);
     if (!v.ok()) return send_status(r.res, v.status());
     send_json(r.res, 200, with_providers(format::to_json(*v)));
-  });
+  }, /*raw_image=*/false);
 }
 
 }  // namespace facelens
