@@ -69,7 +69,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
   // carries), eight at a time, four table lookups OR-ed per group. It stops at the first group with
   // anything else (padding, whitespace, a bad character); the general loop below goes on from there.
   while (i + 8 <= text.size()) {
-    const uint32_t a = kShifted[0][src[i]] | kShifted[1][src[i + 1]] | kShifted[2][src[i + 2]] | kShifted[3][src[i + 3]];
+    const uint32_t a =
+        kShifted[0][src[i]] | kShifted[1][src[i + 1]] | kShifted[2][src[i + 2]] | kShifted[3][src[i + 3]];
     const uint32_t b =
         kShifted[0][src[i + 4]] | kShifted[1][src[i + 5]] | kShifted[2][src[i + 6]] | kShifted[3][src[i + 7]];
     if ((a | b) & kBad) break;

@@ -440,14 +440,15 @@ bool is_boundary_char(char c) {  // RFC 2046 bchars
 
 }  // namespace
 
-StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, std::string_view body,
-                                                size_t max_parts, MultipartStats* stats) {
+StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, std::string_view body, size_t max_parts,
+                                                MultipartStats* stats) {
   const std::string boundary = header_param(content_type, "boundary");
   if (boundary.empty() || boundary.size() > 200) {
     return invalid_argument("multipart/form-data without a boundary (or one over 200 characters) in Content-Type");
   }
   if (!std::all_of(boundary.begin(), boundary.end(), is_boundary_char) || boundary.back() == ' ') {
-    return invalid_argument("the multipart boundary has characters RFC 2046 does not allow (letters, digits and '()+_,-./:=? only)");
+    return invalid_argument(
+        "the multipart boundary has characters RFC 2046 does not allow (letters, digits and '()+_,-./:=? only)");
   }
   MultipartStats local;
   size_t& examined = (stats ? *stats : local).bytes_examined;

@@ -18,8 +18,8 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <span>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -597,7 +597,7 @@ bool HttpServer::stopping() const { return impl_->stop_requested; }
 HttpServer::Stats HttpServer::stats() const {
   const auto& c = impl_->counters;
   return {c.open,          c.accepted,    c.rejected_total_cap, c.rejected_client_cap, c.header_timeouts,
-          c.body_timeouts, c.idle_closed, c.bad_requests,        c.prechecks_refused};
+          c.body_timeouts, c.idle_closed, c.bad_requests,       c.prechecks_refused};
 }
 
 }  // namespace facelens::server

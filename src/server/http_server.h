@@ -95,7 +95,7 @@ class HttpServer {
 
   // Binds and listens (so a port in use fails here).
   static StatusOr<std::unique_ptr<HttpServer>> bind(const Options& options, HttpHandler handler,
-                                                     HttpPrecheck precheck = nullptr);
+                                                    HttpPrecheck precheck = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -269,7 +269,8 @@ Status Server::Impl::read_input(Request& r) {
     std::string& text = r.req.body;
     // simdjson reads in 64-byte blocks: a Content-Length body has that room already (kBodyPadding);
     // a chunked one may need it made.
-    if (text.capacity() < text.size() + simdjson::SIMDJSON_PADDING) text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+    if (text.capacity() < text.size() + simdjson::SIMDJSON_PADDING)
+      text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
     static_assert(server::kBodyPadding >= simdjson::SIMDJSON_PADDING);
     r.json_parser = std::make_unique<simdjson::dom::parser>();
     if (auto e = r.json_parser->allocate(std::max<size_t>(text.size(), 1), static_cast<size_t>(options.max_json_depth));
@@ -340,8 +341,11 @@ StatusOr<std::span<const uint8_t>> Server::Impl::image_of(Request& r, const std:
           return std::tolower(static_cast<unsigned char>(a)) == b;
         })) {
       const size_t comma = text.find(',');
-      const std::string meta = media_type(text.substr(0, comma == std::string_view::npos ? 0 : comma));
-      if (comma == std::string_view::npos || meta.size() < 7 || meta.compare(meta.size() - 7, 7, ";base64") != 0) {
+      const std::string_view meta = text.substr(0, comma == std::string_view::npos ? 0 : comma);
+      constexpr std::string_view kBase64 = ";base64";
+      if (comma == std::string_view::npos || meta.size() < kBase64.size() ||
+          !std::equal(kBase64.begin(), kBase64.end(), meta.end() - kBase64.size(),
+                      [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
         return invalid_argument("field '" + field +
                                 "' is a data: URI without base64: send data:image/jpeg;base64,<the image in base64>");
       }

@@ -6,6 +6,7 @@
 // is installed by that file's install_*_routes().
 #pragma once
 
+#include <simdjson.h>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -14,7 +15,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <simdjson.h>
 #include <span>
 #include <string>
 #include <string_view>
@@ -142,8 +142,7 @@ struct Server::Impl {
   StatusOr<std::string> metadata_param(const Request& r) const;
 
   // raw_image: a POST body may be the one image (routes of one image; not verify).
-  void route(const char* method, const std::string& path, Role role, bool analysis, Handler fn,
-             bool raw_image = true);
+  void route(const char* method, const std::string& path, Role role, bool analysis, Handler fn, bool raw_image = true);
   // The route of the request (HEAD is served by the GET route); else null with *allowed listing
   // the methods the path has ("" when it has none).
   const Route* match(const server::HttpRequest& req, std::vector<std::string>* args, std::string* allowed) const;

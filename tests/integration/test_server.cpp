@@ -834,33 +834,41 @@ TEST_F(ServerTest, RawBodiesAnswerAsMultipartOnEverySingleImageRoute) {
     auto [re, me] = both("/v1/embed", "", photo, type, {});
     EXPECT_EQ(answer_difference(re, me), "");
     auto [ra, ma] = both("/v1/analyze", "", photo, type, {});
-    EXPECT_EQ(answer_difference(ra, ma), "");
+    auto no_embedding = [](json j) {  // answer_difference reads every face's embedding
+      for (auto& f : j["faces"]) f["embedding"] = json::array();
+      return j;
+    };
+    EXPECT_EQ(answer_difference(no_embedding(ra), no_embedding(ma)), "");
     ASSERT_FALSE(ra["faces"].empty());
     EXPECT_NEAR(ra["faces"][0]["liveness"]["score"].get<double>(), ma["faces"][0]["liveness"]["score"].get<double>(),
                 1e-5);
   }
-  // Enrolment and identification: the options in the query.
-  auto en = c.Post("/v1/identities?name=raw-person&metadata=%7B%22team%22%3A%22raw%22%7D&largest=true", obama,
-                   "image/jpeg");
+  // Enrolment and identification: the options in the query. The same photo enrolled raw and as a
+  // form (one after the other: a photo is enrolled once) gives the same face.
+  const std::string query = "?name=raw-person&metadata=%7B%22team%22%3A%22raw%22%7D&largest=true";
+  auto en = c.Post("/v1/identities" + query, obama, "image/jpeg");
   ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "no response");
+  ASSERT_TRUE(c.Delete("/v1/identities/raw-person"));
   httplib::MultipartFormDataItems form = {
       {"image", obama, "o.jpg", "image/jpeg"}, {"name", "form-person", "", ""}, {"largest", "true", "", ""}};
   auto en_form = c.Post("/v1/identities", form);
   ASSERT_TRUE(en_form && en_form->status == 201) << (en_form ? en_form->body : "no response");
+  ASSERT_TRUE(c.Delete("/v1/identities/form-person"));
   for (const char* k : {"box", "image_sha256", "sharpness"})
     EXPECT_EQ(json::parse(en->body)[k], json::parse(en_form->body)[k]) << k;
+  en = c.Post("/v1/identities" + query, obama, "image/jpeg");
+  ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "no response");
   auto more = c.Post("/v1/identities/raw-person/faces", obama2, "image/jpeg");
   ASSERT_TRUE(more && more->status == 201) << (more ? more->body : "no response");
   auto one = c.Get("/v1/identities/raw-person");
   ASSERT_TRUE(one && one->status == 200);
   EXPECT_EQ(json::parse(one->body)["faces"], 2);
-  EXPECT_EQ(json::parse(one->body)["metadata"], json({{"team", "raw"}}));
+  EXPECT_EQ(json::parse(one->body)["metadata"], json::parse(R"({"team": "raw"})"));
   auto [ri, mi] = both("/v1/identify", "?top_k=2", obama3, "image/jpeg", {{"top_k", "2", "", ""}});
   EXPECT_EQ(ri, mi);
   ASSERT_FALSE(ri["faces"].empty());
-  EXPECT_TRUE(ri["faces"][0]["identity"] == "raw-person" || ri["faces"][0]["identity"] == "form-person") << ri.dump();
+  EXPECT_EQ(ri["faces"][0]["identity"], "raw-person") << ri.dump();
   ASSERT_TRUE(c.Delete("/v1/identities/raw-person"));
-  ASSERT_TRUE(c.Delete("/v1/identities/form-person"));
   // Media types are case-insensitive, parameters ignored; the format is read from the bytes.
   auto upper = c.Post("/v1/detect", obama, "IMAGE/JPEG; charset=binary");
   ASSERT_TRUE(upper && upper->status == 200) << (upper ? upper->body : "no response");
@@ -894,7 +902,8 @@ TEST_F(ServerTest, JsonBodiesParseAsBeforeAndDataUrisAreImages) {
   const std::vector<std::pair<std::string, std::string>> accepted = {
       {"plain", R"({"image": ")" + b64 + R"("})"},
       {"escaped slashes", R"({"image": ")" + escaped + R"("})"},
-      {"whitespace and other members", "\n\t{ \"x\" : [1, {\"y\": null}],\r\n \"image\"\t:\"" + b64 + "\" , \"z\": 1e3 }  "},
+      {"whitespace and other members",
+       "\n\t{ \"x\" : [1, {\"y\": null}],\r\n \"image\"\t:\"" + b64 + "\" , \"z\": 1e3 }  "},
       {"repeated member: the last one", R"({"image": "not base64!", "image": ")" + b64 + R"("})"},
       {"data: URI", R"({"image": "data:image/jpeg;base64,)" + b64 + R"("})"},
       {"DATA: URI in capitals", R"({"image": "DATA:image/JPEG;BASE64,)" + b64 + R"("})"},
@@ -905,9 +914,9 @@ TEST_F(ServerTest, JsonBodiesParseAsBeforeAndDataUrisAreImages) {
     ASSERT_EQ(r->status, 200) << what << ": " << r->body;
     EXPECT_EQ(answer_difference(json::parse(r->body), expected), "") << what;
   }
-  auto pair = c.Post("/v1/verify",
-                     json{{"image_a", "data:image/jpeg;base64," + b64}, {"image_b", base64(obama2)}}.dump(),
-                     "application/json");
+  auto pair =
+      c.Post("/v1/verify", json{{"image_a", "data:image/jpeg;base64," + b64}, {"image_b", base64(obama2)}}.dump(),
+             "application/json");
   ASSERT_TRUE(pair && pair->status == 200) << (pair ? pair->body : "no response");
   EXPECT_TRUE(json::parse(pair->body)["match"].get<bool>());
   // Text fields given as JSON numbers, as before (top_k 2 and 2.0 alike), and metadata objects.
@@ -919,7 +928,8 @@ TEST_F(ServerTest, JsonBodiesParseAsBeforeAndDataUrisAreImages) {
   ASSERT_TRUE(one && one->status == 200);
   EXPECT_EQ(json::parse(one->body)["metadata"], metadata);
   for (const std::string k : {"2", "2.0", "\"2\""}) {
-    auto id = c.Post("/v1/identify", R"({"image": ")" + base64(obama2) + R"(", "top_k": )" + k + "}", "application/json");
+    auto id =
+        c.Post("/v1/identify", R"({"image": ")" + base64(obama2) + R"(", "top_k": )" + k + "}", "application/json");
     ASSERT_TRUE(id && id->status == 200) << k << ": " << (id ? id->body : "no response");
     EXPECT_EQ(json::parse(id->body)["faces"][0]["identity"], "json-person") << k;
   }
@@ -958,9 +968,9 @@ TEST_F(ServerTest, KeyRouteAndTypeAreCheckedBefore100Continue) {
   Running s(so, engine_, gallery_);
   const std::string photo = face("face_recognition/obama-240p.jpg");
   auto head = [&](const std::string& path, const std::string& type, const std::string& key) {
-    return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: " + type + "\r\nContent-Length: " +
-           std::to_string(photo.size()) + "\r\nExpect: 100-continue\r\n" + (key.empty() ? "" : "X-API-Key: " + key + "\r\n") +
-           "\r\n";
+    return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: " + type +
+           "\r\nContent-Length: " + std::to_string(photo.size()) + "\r\nExpect: 100-continue\r\n" +
+           (key.empty() ? "" : "X-API-Key: " + key + "\r\n") + "\r\n";
   };
   const std::vector<std::tuple<std::string, std::string, int>> refused = {
       {"no key", head("/v1/detect", "image/jpeg", ""), 401},

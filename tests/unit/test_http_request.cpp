@@ -126,9 +126,10 @@ TEST(HttpRequest, MultipartEdgeCases) {
   const std::string ct = "multipart/form-data; boundary=xyz";
   // Epilogue after the closing delimiter, transport padding after a delimiter, an empty part,
   // data holding near-delimiters and bare CRs.
-  auto parts = parse_multipart(
-      ct, "--xyz  \r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\r\n--xy\r\n-\r\n--xyz\r\n"
-          "Content-Disposition: form-data; name=\"empty\"\r\n\r\n\r\n--xyz--\r\nepilogue\r\n--xyz\r\n");
+  auto parts =
+      parse_multipart(ct,
+                      "--xyz  \r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\r\n--xy\r\n-\r\n--xyz\r\n"
+                      "Content-Disposition: form-data; name=\"empty\"\r\n\r\n\r\n--xyz--\r\nepilogue\r\n--xyz\r\n");
   ASSERT_TRUE(parts.ok()) << parts.status().to_string();
   ASSERT_EQ(parts->size(), 2u);
   EXPECT_EQ((*parts)[0].data, "\r\r\n--xy\r\n-");
@@ -146,14 +147,14 @@ TEST(HttpRequest, MultipartEdgeCases) {
   EXPECT_EQ((*parts)[0].data, "PNG");
   // Refusals, each with a message.
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {ct, ""},                                                       // no boundary at all
-      {ct, "--xyz\r\n\r\nno closing delimiter"},                      // ends inside a part
-      {ct, "--xyz\nContent-Disposition: form-data\n\nx\n--xyz--"},    // bare LF line ends
-      {ct, "--xyz\r\nno colon here\r\n\r\nx\r\n--xyz--"},             // malformed part header
-      {ct, "--xyz\r\nX: " + std::string(9000, 'a') + "\r\n\r\nx\r\n--xyz--"},  // part headers over 8 KiB
+      {ct, ""},                                                                   // no boundary at all
+      {ct, "--xyz\r\n\r\nno closing delimiter"},                                  // ends inside a part
+      {ct, "--xyz\nContent-Disposition: form-data\n\nx\n--xyz--"},                // bare LF line ends
+      {ct, "--xyz\r\nno colon here\r\n\r\nx\r\n--xyz--"},                         // malformed part header
+      {ct, "--xyz\r\nX: " + std::string(9000, 'a') + "\r\n\r\nx\r\n--xyz--"},     // part headers over 8 KiB
       {"multipart/form-data; boundary=\"a\rb\"", "--a\rb\r\n\r\nx\r\n--a\rb--"},  // CR in the boundary
-      {"multipart/form-data; boundary=\"ab \"", "--ab \r\n\r\nx\r\n--ab --"},      // boundary ends with a space
-      {"multipart/form-data; boundary=" + std::string(201, 'b'), "x"},              // boundary over 200 characters
+      {"multipart/form-data; boundary=\"ab \"", "--ab \r\n\r\nx\r\n--ab --"},     // boundary ends with a space
+      {"multipart/form-data; boundary=" + std::string(201, 'b'), "x"},            // boundary over 200 characters
   };
   for (const auto& [type, body] : bad) {
     auto r = parse_multipart(type, body);
@@ -195,8 +196,8 @@ TEST(HttpRequest, MultipartParserIsLinearInTheBody) {
       ASSERT_TRUE(parts.ok()) << what << ": " << parts.status().to_string();
       EXPECT_EQ(parts->size(), what == "many parts" ? 2000 * scale : 1u) << what;
       EXPECT_GE(stats.bytes_examined, body.size() / 2) << what << ": the count misses work";
-      EXPECT_LE(stats.bytes_examined, 3 * body.size()) << what << " x" << scale << ": " << stats.bytes_examined
-                                                       << " bytes looked at for a body of " << body.size();
+      EXPECT_LE(stats.bytes_examined, 3 * body.size())
+          << what << " x" << scale << ": " << stats.bytes_examined << " bytes looked at for a body of " << body.size();
     }
   }
 }
@@ -207,8 +208,9 @@ TEST(HttpRequest, MultipartParserIsLinearInTheBody) {
 TEST(HttpRequest, BodyReceivedInPlaceEqualsBodyFed) {
   std::string body(3 * RequestParser::kBodyRoomStep + 123, '\0');
   for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 2654435761u >> 11);
-  const std::string head = "POST /v1/detect HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n";
+  const std::string head =
+      "POST /v1/detect HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
   for (size_t piece : {1000, 65536, 1 << 20}) {
     SCOPED_TRACE(piece);
     RequestParser p(HttpLimits{});
