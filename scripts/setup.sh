@@ -60,6 +60,7 @@ APT_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libsqlite3-dev libfaiss-dev libcpp-httplib-dev
   libpq-dev postgresql  # the PostgreSQL gallery store; its tests start a PostgreSQL 15 of their own
+  libsimdjson-dev  # the service's JSON request bodies
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox  # facelens bench: charts (SVG, PNG)
   wrk curl python3  # make load (scripts/load_test.sh)

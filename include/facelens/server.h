@@ -12,12 +12,18 @@
 // hands complete requests to a fixed pool of workers, with at most `max_concurrent` analyses at
 // once and at most `max_queue` waiting (more get 503 with Retry-After).
 //
+// Images come as multipart/form-data, JSON (base64 or a data: URI; parsed by simdjson in the
+// body buffer) or, on the routes of one image, the raw body (Content-Type image/jpeg, image/png,
+// image/webp or image/bmp; options in the query), which is received straight into the buffer the
+// decoder reads. HEAD is answered like GET without the body; other unserved methods get 405 + Allow.
+//
 // Limits on what clients send (each answered with a JSON error, never a crash): the request line
 // and headers within header_timeout_seconds (408), bodies up to max_body_bytes, chunked too (413;
-// `Expect: 100-continue` gets `100 Continue` only within the limit), JSON bodies and metadata at
-// most max_json_depth deep (400, checked by a linear scan before any parsing), connections per
-// client address and in total (503), idle keep-alive connections closed after keep_alive_seconds
-// (1 s once over half of max_connections are open). API keys are checked before the content.
+// `Expect: 100-continue` gets `100 Continue` only within the limit and once the route, the API key
+// and the content type passed), JSON bodies and metadata at most max_json_depth deep (400, part of
+// the parse, no recursion), connections per client address and in total (503), idle keep-alive
+// connections closed after keep_alive_seconds (1 s once over half of max_connections are open).
+// API keys are checked before the content.
 #pragma once
 
 #include <cstdint>

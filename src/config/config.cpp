@@ -293,7 +293,7 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
     FACELENS_RETURN_IF_ERROR(s.get("host", &so.host));
     FACELENS_RETURN_IF_ERROR(s.get("port", &so.port));
     FACELENS_RETURN_IF_ERROR(s.get("http_threads", &so.threads));
-    int max_concurrent = 0;  // 0 = the caller's default (facelens serve: two per core)
+    int max_concurrent = 0;  // 0 = the caller's default (facelens serve: four per core)
     FACELENS_RETURN_IF_ERROR(s.get("max_concurrent", &max_concurrent));
     if (max_concurrent > 0) so.max_concurrent = max_concurrent;
     FACELENS_RETURN_IF_ERROR(s.get("max_queue", &so.max_queue));

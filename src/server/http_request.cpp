@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
+#include <cstring>
 
 namespace facelens::server {
 namespace {
@@ -92,6 +92,7 @@ RequestParser::Result RequestParser::next() {
   scan_ = 0;
   line_.clear();
   chunk_left_ = 0;
+  body_filled_ = 0;
   trailer_bytes_ = 0;
   started_ = false;
   phase_ = Phase::kHead;
@@ -252,7 +253,8 @@ RequestParser::Result RequestParser::parse_head() {
     return Result::kNeedMore;
   }
   if (req_.content_length > 0) {
-    req_.body.reserve(static_cast<size_t>(req_.content_length));
+    // Address space only: pages are touched as the body arrives (body_room grows by steps).
+    req_.body.reserve(static_cast<size_t>(req_.content_length) + kBodyPadding);
     phase_ = Phase::kBody;
     return Result::kNeedMore;
   }
@@ -261,11 +263,26 @@ RequestParser::Result RequestParser::parse_head() {
 }
 
 RequestParser::Result RequestParser::consume_body(std::string_view& bytes) {
-  const size_t want = static_cast<size_t>(req_.content_length) - req_.body.size();
+  req_.body.resize(body_filled_);  // drops room given out by body_room() and not filled (no reallocation)
+  const size_t want = static_cast<size_t>(req_.content_length) - body_filled_;
   const size_t n = std::min(want, bytes.size());
   req_.body.append(bytes.substr(0, n));
   bytes.remove_prefix(n);
-  if (req_.body.size() < static_cast<size_t>(req_.content_length)) return Result::kNeedMore;
+  body_filled_ += n;
+  return commit_body(0);
+}
+
+std::span<char> RequestParser::body_room() {
+  if (phase_ != Phase::kBody) return {};
+  const size_t length = static_cast<size_t>(req_.content_length);
+  if (req_.body.size() <= body_filled_) req_.body.resize(std::min(length, body_filled_ + kBodyRoomStep));
+  return {req_.body.data() + body_filled_, req_.body.size() - body_filled_};
+}
+
+RequestParser::Result RequestParser::commit_body(size_t n) {
+  if (phase_ != Phase::kBody) return phase_ == Phase::kDone ? Result::kComplete : Result::kError;
+  body_filled_ = std::min(body_filled_ + n, req_.body.size());
+  if (body_filled_ < static_cast<size_t>(req_.content_length)) return Result::kNeedMore;
   phase_ = Phase::kDone;
   return Result::kComplete;
 }
@@ -416,49 +433,78 @@ std::string header_param(std::string_view value, std::string_view key) {
   return {};
 }
 
+bool is_boundary_char(char c) {  // RFC 2046 bchars
+  if (std::isalnum(static_cast<unsigned char>(c))) return true;
+  return std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos;
+}
+
 }  // namespace
 
-StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, std::string_view body,
-                                                size_t max_parts) {
+StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, std::string_view body, size_t max_parts,
+                                                MultipartStats* stats) {
   const std::string boundary = header_param(content_type, "boundary");
   if (boundary.empty() || boundary.size() > 200) {
     return invalid_argument("multipart/form-data without a boundary (or one over 200 characters) in Content-Type");
   }
+  if (!std::all_of(boundary.begin(), boundary.end(), is_boundary_char) || boundary.back() == ' ') {
+    return invalid_argument(
+        "the multipart boundary has characters RFC 2046 does not allow (letters, digits and '()+_,-./:=? only)");
+  }
+  MultipartStats local;
+  size_t& examined = (stats ? *stats : local).bytes_examined;
   const std::string delimiter = "\r\n--" + boundary;
-  const std::boyer_moore_horspool_searcher search(delimiter.begin(), delimiter.end());
+  // The next delimiter at or after `from`: each CR memchr finds is compared with the delimiter;
+  // the bytes a failed compare matched hold no CR (the boundary has none), so the search resumes
+  // at the byte that failed and no byte is looked at more than twice.
   auto find = [&](size_t from) -> size_t {
-    auto it = std::search(body.begin() + static_cast<std::ptrdiff_t>(from), body.end(), search);
-    return it == body.end() ? std::string_view::npos : static_cast<size_t>(it - body.begin());
+    while (from < body.size()) {
+      const void* cr = std::memchr(body.data() + from, '\r', body.size() - from);
+      if (!cr) {
+        examined += body.size() - from;
+        return std::string_view::npos;
+      }
+      const size_t at = static_cast<size_t>(static_cast<const char*>(cr) - body.data());
+      examined += at - from;
+      size_t k = 0;
+      while (k < delimiter.size() && at + k < body.size() && body[at + k] == delimiter[k]) ++k;
+      examined += std::min(k + 1, body.size() - at);
+      if (k == delimiter.size()) return at;
+      from = at + std::max<size_t>(k, 1);
+    }
+    return std::string_view::npos;
   };
   // The first delimiter may open the body without the CRLF before it.
   size_t pos;
   if (body.substr(0, delimiter.size() - 2) == std::string_view(delimiter).substr(2)) {
     pos = delimiter.size() - 2;
+    examined += pos;
   } else {
     pos = find(0);
     if (pos == std::string_view::npos) return invalid_argument("multipart body without its boundary");
     pos += delimiter.size();
   }
+  constexpr size_t kMaxPartHeaders = 8192;
   std::vector<FormPart> parts;
   while (true) {
     // After a delimiter: "--" closes the body, else transport padding and CRLF open a part.
     if (body.substr(pos, 2) == "--") return parts;
-    while (pos < body.size() && (body[pos] == ' ' || body[pos] == '\t')) ++pos;
+    while (pos < body.size() && (body[pos] == ' ' || body[pos] == '\t')) ++pos, ++examined;
     if (body.substr(pos, 2) != "\r\n") return invalid_argument("malformed multipart body (no CRLF after a boundary)");
     pos += 2;
     if (parts.size() >= max_parts)
       return invalid_argument("more than " + std::to_string(max_parts) + " multipart parts");
-    size_t head_end = body.find("\r\n\r\n", pos);
-    // A part without headers starts right with the empty line.
+    // A part without headers starts right with the empty line; else its headers end with one,
+    // searched for within kMaxPartHeaders bytes only.
     std::string_view head;
     if (body.substr(pos, 2) == "\r\n") {
       pos += 2;
     } else {
-      if (head_end == std::string_view::npos || head_end - pos > 8192) {
-        return invalid_argument("malformed multipart part headers");
-      }
-      head = body.substr(pos, head_end - pos);
-      pos = head_end + 4;
+      const std::string_view window = body.substr(pos, kMaxPartHeaders + 4);
+      const size_t head_end = window.find("\r\n\r\n");
+      examined += head_end == std::string_view::npos ? window.size() : head_end + 4;
+      if (head_end == std::string_view::npos) return invalid_argument("malformed multipart part headers");
+      head = window.substr(0, head_end);
+      pos += head_end + 4;
     }
     FormPart part;
     while (!head.empty()) {
@@ -475,7 +521,7 @@ StatusOr<std::vector<FormPart>> parse_multipart(std::string_view content_type, s
         part.content_type = std::string(value);
       }
     }
-    size_t end = find(pos);
+    const size_t end = find(pos);
     if (end == std::string_view::npos)
       return invalid_argument("multipart body ends inside a part (no closing boundary)");
     part.data = body.substr(pos, end - pos);

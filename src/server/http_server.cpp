@@ -19,6 +19,7 @@
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -148,6 +149,7 @@ struct Job {
 struct HttpServer::Impl {
   Options o;
   HttpHandler handler;
+  HttpPrecheck precheck;
   int listen_fd = -1, epoll_fd = -1, wake_fd = -1;
   int port = 0;
   std::atomic<bool> stop_requested{false};
@@ -166,7 +168,7 @@ struct HttpServer::Impl {
 
   struct Counters {
     std::atomic<int64_t> open{0}, accepted{0}, rejected_total_cap{0}, rejected_client_cap{0}, header_timeouts{0},
-        body_timeouts{0}, idle_closed{0}, bad_requests{0};
+        body_timeouts{0}, idle_closed{0}, bad_requests{0}, prechecks_refused{0};
   } counters;
 
   ~Impl() {
@@ -212,6 +214,9 @@ struct HttpServer::Impl {
     res.status = status;
     res.set_content(error_body(error_code_of(status), message), "application/json");
     if (status == 503) res.set_header("Retry-After", "1");
+    answer_and_linger(c, res);
+  }
+  void answer_and_linger(Conn& c, const HttpResponse& res) {
     const std::string head = response_head(res, /*keep_alive=*/false, res.body.size());
     write_all(c.fd, head, res.body, Clock::now() + std::chrono::milliseconds(200));
     ::shutdown(c.fd, SHUT_WR);
@@ -247,8 +252,27 @@ struct HttpServer::Impl {
     if (c.parser.headers_complete() && !c.headers_seen) {
       c.headers_seen = true;
       c.headers_at = Clock::now();
-      // The body's size is within the limit here (else the parser failed with 413).
+      // The body's size is within the limit here (else the parser failed with 413). The client
+      // waits for our word before it sends the body: the precheck (API key, route, content
+      // type) answers first, so a refused request never uploads its body.
       if (c.parser.request().expect_continue && c.parser.request().body.empty()) {
+        if (precheck) {
+          HttpResponse refusal;
+          bool pass = true;
+          try {
+            pass = precheck(c.parser.request(), refusal);
+          } catch (const std::exception& e) {
+            pass = false;
+            refusal = HttpResponse{};
+            refusal.status = 500;
+            refusal.set_content(error_body("INTERNAL", e.what()), "application/json");
+          }
+          if (!pass) {
+            ++counters.prechecks_refused;
+            answer_and_linger(c, refusal);
+            return true;
+          }
+        }
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         if (!write_all(c.fd, kContinue, {}, Clock::now() + std::chrono::milliseconds(200))) {
           close_conn(c.fd);
@@ -264,9 +288,25 @@ struct HttpServer::Impl {
     if (it == conns.end()) return;
     Conn& c = *it->second;
     char buf[64 << 10];
-    for (int round = 0; round < 16; ++round) {  // at most 1 MiB per wake-up: fair to the others
+    constexpr size_t kMaxPerWake = 1 << 20;  // at most 1 MiB per wake-up: fair to the others
+    for (size_t got = 0; got < kMaxPerWake;) {
+      // A Content-Length body goes straight into the request's buffer; anything else (request
+      // line, headers, chunked bodies, pipelined bytes) through `buf` and the parser.
+      const std::span<char> room = c.state == Conn::State::kLinger ? std::span<char>() : c.parser.body_room();
+      if (!room.empty()) {
+        ssize_t n = ::recv(fd, room.data(), std::min(room.size(), kMaxPerWake - got), 0);
+        if (n > 0) {
+          got += static_cast<size_t>(n);
+          if (after_parse(c, c.parser.commit_body(static_cast<size_t>(n)))) return;
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        return close_conn(fd);  // end of stream or error
+      }
       ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
       if (n > 0) {
+        got += static_cast<size_t>(n);
         if (c.state == Conn::State::kLinger) {
           c.discarded += n;
           if (c.discarded > 2 * o.limits.max_body_bytes + (1 << 20)) return close_conn(fd);
@@ -471,13 +511,15 @@ struct HttpServer::Impl {
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() = default;
 
-StatusOr<std::unique_ptr<HttpServer>> HttpServer::bind(const Options& options, HttpHandler handler) {
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::bind(const Options& options, HttpHandler handler,
+                                                       HttpPrecheck precheck) {
   if (options.workers < 1 || options.max_connections < 1 || options.max_connections_per_client < 1) {
     return invalid_argument("HTTP workers, max_connections and max_connections_per_client must be at least 1");
   }
   auto impl = std::make_unique<Impl>();
   impl->o = options;
   impl->handler = std::move(handler);
+  impl->precheck = std::move(precheck);
   const std::string where = options.host + ":" + std::to_string(options.port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -555,7 +597,7 @@ bool HttpServer::stopping() const { return impl_->stop_requested; }
 HttpServer::Stats HttpServer::stats() const {
   const auto& c = impl_->counters;
   return {c.open,          c.accepted,    c.rejected_total_cap, c.rejected_client_cap, c.header_timeouts,
-          c.body_timeouts, c.idle_closed, c.bad_requests};
+          c.body_timeouts, c.idle_closed, c.bad_requests,       c.prechecks_refused};
 }
 
 }  // namespace facelens::server

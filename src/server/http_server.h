@@ -15,7 +15,10 @@
 //   - at most max_connections open and max_connections_per_client per client address: beyond, the
 //     new connection gets 503 with Retry-After and is closed;
 //   - `Expect: 100-continue` is answered `100 Continue` only when the announced body is within
-//     the limit (else 413 at once).
+//     the limit (else 413 at once) and the precheck, given one, lets the request through (else
+//     its answer, e.g. 401, and the body is never sent).
+// A Content-Length body is received straight into the request's body buffer (no copy beyond the
+// bytes that came with the headers), which the handler gets as it is.
 // Thread-safety: stop() and stats() from any thread; the handler runs on the worker threads,
 // concurrently.
 #pragma once
@@ -51,6 +54,10 @@ struct HttpResponse {
 
 // Called on a worker with a complete request and when it was complete (deadlines count from there).
 using HttpHandler = std::function<void(HttpRequest& request, Clock::time_point received, HttpResponse& response)>;
+// Called on the event-loop thread with the request line and headers of a request that asked for
+// `Expect: 100-continue`, before the answer `100 Continue`: false (with `response` set) refuses
+// it at once, and the connection is closed after that answer. Must be quick (no I/O).
+using HttpPrecheck = std::function<bool(const HttpRequest& request, HttpResponse& response)>;
 
 // A JSON error body {"error":{"code":CODE,"message":MESSAGE}} (the shape every route answers).
 std::string error_body(const std::string& code, const std::string& message);
@@ -83,10 +90,12 @@ class HttpServer {
     int64_t body_timeouts = 0;        // 408 before the body was complete
     int64_t idle_closed = 0;          // keep-alive connections closed when idle
     int64_t bad_requests = 0;         // answered by the parser (400/413/417/431/501/505)
+    int64_t prechecks_refused = 0;    // Expect: 100-continue requests refused by the precheck
   };
 
   // Binds and listens (so a port in use fails here).
-  static StatusOr<std::unique_ptr<HttpServer>> bind(const Options& options, HttpHandler handler);
+  static StatusOr<std::unique_ptr<HttpServer>> bind(const Options& options, HttpHandler handler,
+                                                    HttpPrecheck precheck = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

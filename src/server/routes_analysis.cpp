@@ -36,26 +36,29 @@ void Server::Impl::install_analysis_routes() {
   analyze_route("/v1/embed", embed);
   analyze_route("/v1/analyze", analyze);
 
-  route("POST", "/v1/verify", Role::kUser, true, [this](Request& r) {
-    const bool with_a = has_field(r, "image_a");
-    auto a = image_of(r, with_a ? "image_a" : "image");
-    if (!a.ok()) return send_status(r.res, with_a ? a.status().with_context("image_a") : a.status());
-    auto span_a = *a;
-    auto identity_param = param(r, "identity");
-    if (!identity_param.ok()) return send_status(r.res, identity_param.status());
-    const std::string& identity = *identity_param;
-    if (!identity.empty()) return verify_identity(r, span_a, identity);  // routes_gallery.cpp
-    auto b = image_of(r, "image_b");
-    if (!b.ok()) return send_status(r.res, b.status().with_context("image_b"));
-    auto span_b = *b;
-    auto ia = decode(span_a);
-    if (!ia.ok()) return send_status(r.res, ia.status().with_context("image_a"));
-    auto ib = decode(span_b);
-    if (!ib.ok()) return send_status(r.res, ib.status().with_context("image_b"));
-    auto v = engine->verify(ia->image, ib->image);
-    if (!v.ok()) return send_status(r.res, v.status());
-    send_json(r.res, 200, with_providers(format::to_json(*v)));
-  });
+  route(
+      "POST", "/v1/verify", Role::kUser, true,
+      [this](Request& r) {
+        const bool with_a = has_field(r, "image_a");
+        auto a = image_of(r, with_a ? "image_a" : "image");
+        if (!a.ok()) return send_status(r.res, with_a ? a.status().with_context("image_a") : a.status());
+        auto span_a = *a;
+        auto identity_param = param(r, "identity");
+        if (!identity_param.ok()) return send_status(r.res, identity_param.status());
+        const std::string& identity = *identity_param;
+        if (!identity.empty()) return verify_identity(r, span_a, identity);  // routes_gallery.cpp
+        auto b = image_of(r, "image_b");
+        if (!b.ok()) return send_status(r.res, b.status().with_context("image_b"));
+        auto span_b = *b;
+        auto ia = decode(span_a);
+        if (!ia.ok()) return send_status(r.res, ia.status().with_context("image_a"));
+        auto ib = decode(span_b);
+        if (!ib.ok()) return send_status(r.res, ib.status().with_context("image_b"));
+        auto v = engine->verify(ia->image, ib->image);
+        if (!v.ok()) return send_status(r.res, v.status());
+        send_json(r.res, 200, with_providers(format::to_json(*v)));
+      },
+      /*raw_image=*/false);
 }
 
 }  // namespace facelens

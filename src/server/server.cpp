@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -178,53 +179,133 @@ void Server::Impl::release() {
   cv.notify_all();
 }
 
-bool Server::Impl::authorize(Request& r, Role need) {
+bool Server::Impl::authorize(const server::HttpRequest& req, server::HttpResponse& res, Role need) const {
   if (options.api_keys.empty()) return true;
-  const std::string key(r.req.header("x-api-key"));
+  const std::string key(req.header("x-api-key"));
   if (key.empty()) {
-    if (is_probe(r)) return true;
-    send_error(r.res, 401, "UNAUTHENTICATED", "missing X-API-Key header");
+    if (is_probe(req)) return true;
+    send_error(res, 401, "UNAUTHENTICATED", "missing X-API-Key header");
     return false;
   }
   const std::string h = core::sha256_hex(key);
   for (const auto& k : options.api_keys) {
     if (k.sha256 != h) continue;
     if (need == Role::kAdmin && k.role != Role::kAdmin) {
-      send_error(r.res, 403, "PERMISSION_DENIED", "this route changes the gallery: it needs an admin key");
+      send_error(res, 403, "PERMISSION_DENIED", "this route changes the gallery: it needs an admin key");
       return false;
     }
     return true;
   }
-  send_error(r.res, 401, "UNAUTHENTICATED", "unknown API key");
+  send_error(res, 401, "UNAUTHENTICATED", "unknown API key");
   return false;
 }
 
-bool Server::Impl::is_probe(const Request& r) {
-  return r.req.method == "GET" && (r.req.path == "/ready" || r.req.path == "/health");
+bool Server::Impl::is_probe(const server::HttpRequest& req) {
+  return (req.method == "GET" || req.method == "HEAD") && (req.path == "/ready" || req.path == "/health");
 }
 
-bool Server::Impl::is_multipart(const Request& r) {
-  return r.req.header("content-type").rfind("multipart/form-data", 0) == 0;
+namespace {
+
+// The media type of a Content-Type header, lower case, without parameters ("image/jpeg").
+std::string media_type(std::string_view content_type) {
+  std::string_view t = content_type.substr(0, content_type.find(';'));
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  std::string out(t);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
 }
-bool Server::Impl::is_json(const Request& r) { return r.req.header("content-type").rfind("application/json", 0) == 0; }
+
+// The image types a raw body may have; the decoder reads the format from the bytes themselves.
+constexpr std::array<std::string_view, 4> kRawImageTypes = {"image/jpeg", "image/png", "image/webp", "image/bmp"};
+constexpr std::string_view kRawImageList = "image/jpeg, image/png, image/webp or image/bmp";
+
+}  // namespace
+
+Server::Impl::BodyKind Server::Impl::body_kind(const server::HttpRequest& req) {
+  const std::string type = media_type(req.header("content-type"));
+  if (type == "multipart/form-data") return BodyKind::kMultipart;
+  if (type == "application/json") return BodyKind::kJson;
+  if (std::find(kRawImageTypes.begin(), kRawImageTypes.end(), type) != kRawImageTypes.end()) return BodyKind::kRawImage;
+  return BodyKind::kNone;
+}
+
+bool Server::Impl::admit(const server::HttpRequest& req, server::HttpResponse& res, const Route** route,
+                         std::vector<std::string>* args) const {
+  std::string allowed;
+  *route = match(req, args, &allowed);
+  if (!*route) {
+    if (allowed.empty()) {
+      send_error(res, 404, "NOT_FOUND", "no such route: see /openapi.json");
+    } else {
+      res.set_header("Allow", allowed);
+      send_error(res, 405, "METHOD_NOT_ALLOWED",
+                 req.method + " is not served on " + req.path + ": it answers " + allowed);
+    }
+    return false;
+  }
+  if (!authorize(req, res, (*route)->role)) return false;  // 401/403 before anything about the content
+  if (req.method != "POST") return true;
+  const BodyKind kind = body_kind(req);
+  if (kind == BodyKind::kMultipart || kind == BodyKind::kJson) return true;
+  if (kind == BodyKind::kRawImage && (*route)->raw_image) return true;
+  const std::string sent = "content type '" + std::string(req.header("content-type")) + "' is not accepted";
+  if (!(*route)->raw_image) {
+    send_error(res, 415, "UNSUPPORTED_MEDIA_TYPE",
+               sent + ": " + (*route)->path +
+                   " takes two images (image_a and image_b) or an image and an identity, which a raw body "
+                   "cannot carry: send multipart/form-data or application/json");
+  } else {
+    send_error(res, 415, "UNSUPPORTED_MEDIA_TYPE",
+               sent + ": send the image as the raw body (Content-Type " + std::string(kRawImageList) +
+                   "), or multipart/form-data, or application/json");
+  }
+  return false;
+}
 
 Status Server::Impl::read_input(Request& r) {
   r.query = server::parse_query(r.req.query);
   if (r.req.method != "POST") return Status::Ok();
-  if (is_multipart(r)) {
+  r.kind = body_kind(r.req);
+  if (r.kind == BodyKind::kMultipart) {
     auto parts = server::parse_multipart(r.req.header("content-type"), r.req.body);
     if (!parts.ok()) return parts.status();
     r.parts = std::move(*parts);
-  } else if (is_json(r)) {
-    if (!server::json_depth_within(r.req.body, options.max_json_depth)) {
-      return invalid_argument("the JSON body is nested deeper than " + std::to_string(options.max_json_depth) +
-                              " levels");
+  } else if (r.kind == BodyKind::kJson) {
+    std::string& text = r.req.body;
+    // simdjson reads in 64-byte blocks: a Content-Length body has that room already (kBodyPadding);
+    // a chunked one may need it made.
+    if (text.capacity() < text.size() + simdjson::SIMDJSON_PADDING)
+      text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+    static_assert(server::kBodyPadding >= simdjson::SIMDJSON_PADDING);
+    r.json_parser = std::make_unique<simdjson::dom::parser>();
+    if (auto e = r.json_parser->allocate(std::max<size_t>(text.size(), 1), static_cast<size_t>(options.max_json_depth));
+        e != simdjson::SUCCESS) {
+      return resource_exhausted(std::string("cannot parse the JSON body: ") + simdjson::error_message(e));
     }
-    json body = json::parse(r.req.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) return invalid_argument("the body is not a JSON object");
-    r.body = std::move(body);
+    simdjson::dom::element root;
+    if (auto e = r.json_parser->parse(text.data(), text.size(), /*realloc_if_needed=*/false).get(root);
+        e != simdjson::SUCCESS) {
+      if (e == simdjson::DEPTH_ERROR) {
+        return invalid_argument("the JSON body is nested deeper than " + std::to_string(options.max_json_depth) +
+                                " levels");
+      }
+      if (e == simdjson::EMPTY) return invalid_argument("the body is empty: send a JSON object");
+      return invalid_argument(std::string("the body is not valid JSON (") + simdjson::error_message(e) +
+                              "): send a JSON object");
+    }
+    simdjson::dom::object object;
+    if (root.get(object) != simdjson::SUCCESS) return invalid_argument("the body is not a JSON object");
+    r.body = object;
   }
   return Status::Ok();
+}
+
+std::optional<simdjson::dom::element> Server::Impl::json_field(const Request& r, std::string_view name) const {
+  if (!r.body) return std::nullopt;
+  std::optional<simdjson::dom::element> found;
+  for (const auto field : *r.body)
+    if (field.key == name) found = field.value;  // the last of repeated members, as nlohmann::json kept
+  return found;
 }
 
 const server::FormPart* Server::Impl::part(const Request& r, std::string_view name) const {
@@ -234,23 +315,48 @@ const server::FormPart* Server::Impl::part(const Request& r, std::string_view na
 }
 
 bool Server::Impl::has_field(const Request& r, const std::string& field) const {
-  if (is_multipart(r)) return part(r, field) != nullptr;
-  return r.body && r.body->contains(field);
+  switch (r.kind) {
+    case BodyKind::kMultipart: return part(r, field) != nullptr;
+    case BodyKind::kJson: return json_field(r, field).has_value();
+    case BodyKind::kRawImage: return field == "image";
+    case BodyKind::kNone: return false;
+  }
+  return false;
 }
 
 StatusOr<std::span<const uint8_t>> Server::Impl::image_of(Request& r, const std::string& field) {
   std::string_view bytes;
-  if (is_multipart(r)) {
+  if (r.kind == BodyKind::kMultipart) {
     const server::FormPart* p = part(r, field);
     if (!p) return invalid_argument("multipart request has no file field '" + field + "'");
     bytes = p->data;
+  } else if (r.kind == BodyKind::kRawImage) {
+    if (field != "image") return invalid_argument("a raw body carries one image, not '" + field + "'");
+    bytes = r.req.body;  // the buffer the socket's bytes were received into, as it is
   } else {
     if (!r.body) return invalid_argument("the body is not a JSON object");
-    auto it = r.body->find(field);
-    if (it == r.body->end() || !it->is_string()) {
-      return invalid_argument("the JSON body has no string field '" + field + "' (base64 image)");
+    auto value = json_field(r, field);
+    std::string_view text;
+    if (!value || value->get(text) != simdjson::SUCCESS) {
+      return invalid_argument("the JSON body has no string field '" + field +
+                              "' (the image in base64, or a data:image/...;base64, URI)");
     }
-    auto raw = core::base64_decode(it->get_ref<const std::string&>());
+    // A data: URI (RFC 2397), as browsers' FileReader.readAsDataURL() give: data:image/png;base64,<base64>
+    if (text.size() >= 5 && std::equal(text.begin(), text.begin() + 5, "data:", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      const size_t comma = text.find(',');
+      const std::string_view meta = text.substr(0, comma == std::string_view::npos ? 0 : comma);
+      constexpr std::string_view kBase64 = ";base64";
+      if (comma == std::string_view::npos || meta.size() < kBase64.size() ||
+          !std::equal(kBase64.begin(), kBase64.end(), meta.end() - kBase64.size(),
+                      [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        return invalid_argument("field '" + field +
+                                "' is a data: URI without base64: send data:image/jpeg;base64,<the image in base64>");
+      }
+      text.remove_prefix(comma + 1);
+    }
+    auto raw = core::base64_decode(text);
     if (!raw) return invalid_argument("field '" + field + "' is not valid base64");
     r.decoded.push_back(std::move(*raw));
     bytes = r.decoded.back();
@@ -268,20 +374,24 @@ StatusOr<std::string> Server::Impl::param(const Request& r, const std::string& n
   for (const auto& [k, v] : r.query)
     if (k == name) return v;
   if (const server::FormPart* p = part(r, name)) return std::string(p->data);
-  if (r.body) {
-    auto it = r.body->find(name);
-    if (it == r.body->end() || it->is_null()) return std::string();
-    if (it->is_string()) return it->get<std::string>();
-    if (it->is_number() || it->is_boolean()) return it->dump();
-    return invalid_argument("field '" + name + "' must be a string");
+  if (auto value = json_field(r, name)) {
+    switch (value->type()) {
+      case simdjson::dom::element_type::NULL_VALUE: return std::string();
+      case simdjson::dom::element_type::STRING: return std::string(std::string_view(*value));
+      case simdjson::dom::element_type::INT64:
+      case simdjson::dom::element_type::UINT64:
+      case simdjson::dom::element_type::DOUBLE:
+      case simdjson::dom::element_type::BOOL: return simdjson::minify(*value);  // as written
+      default: return invalid_argument("field '" + name + "' must be a string");
+    }
   }
   return std::string();
 }
 
 StatusOr<std::string> Server::Impl::metadata_param(const Request& r) const {
   std::string text;
-  if (r.body && r.body->contains("metadata") && (*r.body)["metadata"].is_object()) {
-    text = dump((*r.body)["metadata"]);  // depth already bounded by read_input
+  if (auto value = json_field(r, "metadata"); value && value->is_object()) {
+    text = simdjson::minify(*value);  // depth already bounded by the parse
   } else {
     FACELENS_ASSIGN_OR_RETURN(text, param(r, "metadata"));
   }
@@ -294,50 +404,79 @@ StatusOr<std::string> Server::Impl::metadata_param(const Request& r) const {
   return text;
 }
 
-void Server::Impl::route(const char* method, const std::string& path, Role role, bool analysis, Handler fn) {
+void Server::Impl::route(const char* method, const std::string& path, Role role, bool analysis, Handler fn,
+                         bool raw_image) {
   Route& r = routes.emplace_back();
   r.method = method;
   r.path = path;
   r.pattern = segments(r.path);
   r.role = role;
   r.analysis = analysis;
+  r.raw_image = raw_image;
   r.fn = std::move(fn);
 }
 
-const Server::Impl::Route* Server::Impl::match(const server::HttpRequest& req, std::vector<std::string>* args) const {
+const Server::Impl::Route* Server::Impl::match(const server::HttpRequest& req, std::vector<std::string>* args,
+                                               std::string* allowed) const {
   const std::string_view target = req.target;
   const auto parts = segments(target.substr(0, target.find('?')));
+  const std::string method = req.method == "HEAD" ? std::string("GET") : req.method;
+  allowed->clear();
+  const Route* found = nullptr;
   for (const auto& route : routes) {
-    if (route.method != req.method || route.pattern.size() != parts.size()) continue;
-    args->clear();
+    if (route.pattern.size() != parts.size()) continue;
+    std::vector<std::string> values;
     bool ok = true;
     for (size_t i = 0; i < parts.size() && ok; ++i) {
       if (route.pattern[i].size() > 2 && route.pattern[i].front() == '{') {
         if (parts[i].empty()) ok = false;
-        else args->push_back(server::percent_decode(parts[i], /*plus_as_space=*/false));
+        else values.push_back(server::percent_decode(parts[i], /*plus_as_space=*/false));
       } else {
         ok = route.pattern[i] == parts[i];
       }
     }
-    if (ok) return &route;
+    if (!ok) continue;
+    if (route.method == method) {
+      if (!found) {
+        found = &route;
+        *args = std::move(values);
+      }
+      continue;
+    }
+    if (allowed->find(route.method) == std::string::npos) {
+      *allowed += (allowed->empty() ? "" : ", ") + route.method + (route.method == "GET" ? ", HEAD" : "");
+    }
   }
-  return nullptr;
+  if (found) allowed->clear();
+  return found;
+}
+
+void Server::Impl::record(const server::HttpRequest& req, const Route* route, const server::HttpResponse& res,
+                          const std::string& id, Clock::time_point start) {
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const std::string doc_path = route ? route->path : "unmatched";
+  const std::string labels =
+      "method=\"" + (route ? route->method : std::string("other")) + "\",route=\"" + doc_path + "\"";
+  metrics.count("facelens_requests_total", labels + ",status=\"" + std::to_string(res.status) + "\"");
+  metrics.observe("facelens_request_duration_seconds", labels, secs, kLatencyBuckets);
+  // One JSON object per line; every field escaped (the path and the id come from the client).
+  if (spdlog::should_log(spdlog::level::info)) {
+    spdlog::info("{}", dump(json{{"request_id", id},
+                                 {"method", req.method},
+                                 {"path", req.path},
+                                 {"status", res.status},
+                                 {"ms", std::round(secs * 10000) / 10}}));
+  }
 }
 
 void Server::Impl::handle(server::HttpRequest& req, Clock::time_point received, server::HttpResponse& res) {
-  Request r{std::string(req.header("x-request-id")), req, res, {}, received, {}, {}, {}, {}};
+  Request r{std::string(req.header("x-request-id")), req, res, {}, received, {}, BodyKind::kNone, {}, {}, {}, {}};
   if (!acceptable_request_id(r.id)) r.id = std::to_string(next_id.fetch_add(1));
   res.set_header("X-Request-Id", r.id);
-  const Route* route = match(req, &r.args);
+  const Route* route = nullptr;
   try {
-    if (!route) {
-      send_error(res, 404, "NOT_FOUND", "no such route: see /openapi.json");
-    } else if (!authorize(r, route->role)) {
-      // 401/403 before anything about the content
-    } else if (req.method == "POST" && !is_multipart(r) && !is_json(r)) {
-      send_error(res, 415, "UNSUPPORTED_MEDIA_TYPE",
-                 "content type '" + std::string(req.header("content-type")) +
-                     "' is not accepted: send multipart/form-data or application/json");
+    if (!admit(req, res, &route, &r.args)) {
+      // 404/405, 401/403, 415: answered from the request line and headers
     } else if (!route->analysis) {
       if (Status s = read_input(r); !s.ok()) send_status(res, s);
       else route->fn(r);
@@ -354,20 +493,7 @@ void Server::Impl::handle(server::HttpRequest& req, Clock::time_point received, 
     res.set_header("X-Request-Id", r.id);
     send_error(res, 500, "INTERNAL", e.what());
   }
-  const double secs = std::chrono::duration<double>(Clock::now() - r.start).count();
-  const std::string doc_path = route ? route->path : "unmatched";
-  const std::string labels =
-      "method=\"" + (route ? route->method : std::string("other")) + "\",route=\"" + doc_path + "\"";
-  metrics.count("facelens_requests_total", labels + ",status=\"" + std::to_string(res.status) + "\"");
-  metrics.observe("facelens_request_duration_seconds", labels, secs, kLatencyBuckets);
-  // One JSON object per line; every field escaped (the path and the id come from the client).
-  if (spdlog::should_log(spdlog::level::info)) {
-    spdlog::info("{}", dump(json{{"request_id", r.id},
-                                 {"method", req.method},
-                                 {"path", req.path},
-                                 {"status", res.status},
-                                 {"ms", std::round(secs * 10000) / 10}}));
-  }
+  record(req, route, res, r.id, r.start);
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -435,8 +561,23 @@ StatusOr<std::unique_ptr<Server>> Server::create(const ServerOptions& options, s
   ho.drain_seconds = options.request_deadline_seconds + options.header_timeout_seconds;
   ho.limits.max_body_bytes = options.max_body_bytes;
   Impl* raw = impl.get();
-  auto http = server::HttpServer::bind(ho, [raw](server::HttpRequest& req, Clock::time_point received,
-                                                 server::HttpResponse& res) { raw->handle(req, received, res); });
+  auto http = server::HttpServer::bind(
+      ho,
+      [raw](server::HttpRequest& req, Clock::time_point received, server::HttpResponse& res) {
+        raw->handle(req, received, res);
+      },
+      // Before `100 Continue`: the route, the key and the content type, from the headers alone.
+      [raw](const server::HttpRequest& req, server::HttpResponse& res) {
+        const auto start = Clock::now();
+        std::string id(req.header("x-request-id"));
+        if (!acceptable_request_id(id)) id = std::to_string(raw->next_id.fetch_add(1));
+        const Impl::Route* route = nullptr;
+        std::vector<std::string> args;
+        if (raw->admit(req, res, &route, &args)) return true;
+        res.set_header("X-Request-Id", id);
+        raw->record(req, route, res, id, start);
+        return false;
+      });
   if (!http.ok()) return http.status();
   impl->http = std::move(*http);
   return std::unique_ptr<Server>(new Server(std::move(impl)));

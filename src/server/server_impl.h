@@ -6,6 +6,7 @@
 // is installed by that file's install_*_routes().
 #pragma once
 
+#include <simdjson.h>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -65,6 +66,8 @@ struct Server::Impl {
   uint64_t next_ticket = 0;
   std::deque<uint64_t> queue;  // tickets of the waiting requests, in arrival order
 
+  // How a POST body carries its inputs (by Content-Type).
+  enum class BodyKind { kNone, kMultipart, kJson, kRawImage };
   // One request on its way through a route: its inputs are read once (read_input), with limits.
   struct Request {
     std::string id;
@@ -73,9 +76,13 @@ struct Server::Impl {
     std::vector<std::string> args;  // path parameters ({id}), percent-decoded
     Clock::time_point start;        // when the request was complete: its deadline counts from here
     std::vector<std::pair<std::string, std::string>> query;
+    BodyKind kind = BodyKind::kNone;
     std::vector<server::FormPart> parts;  // multipart/form-data
-    std::optional<json> body;             // application/json (an object)
-    std::deque<std::string> decoded;      // base64-decoded images the views point into
+    // application/json, parsed by simdjson in place (the body buffer is padded): the object's
+    // strings live in the parser, as long as the request.
+    std::unique_ptr<simdjson::dom::parser> json_parser;
+    std::optional<simdjson::dom::object> body;
+    std::deque<std::string> decoded;  // base64-decoded images the views point into
   };
   using Handler = std::function<void(Request&)>;
   struct Route {
@@ -84,6 +91,7 @@ struct Server::Impl {
     std::vector<std::string_view> pattern;
     Role role;
     bool analysis;
+    bool raw_image;  // a POST body may be the image itself (Content-Type image/jpeg...)
     Handler fn;
   };
   std::deque<Route> routes;  // a deque: the patterns' views point into path
@@ -95,19 +103,30 @@ struct Server::Impl {
   void release();
   // False (with the response set: 401/403) when the key is missing, unknown or lacks the role.
   // Probes (is_probe) without a key pass: balancers and kubelets send none.
-  bool authorize(Request& r, Role need);
-  // GET /ready and GET /health: answered without a key (/health then with its status only).
-  static bool is_probe(const Request& r);
+  bool authorize(const server::HttpRequest& req, server::HttpResponse& res, Role need) const;
+  // GET (or HEAD) /ready and /health: answered without a key (/health then with its status only).
+  static bool is_probe(const server::HttpRequest& req);
+  // What can be said from the request line and headers alone, in this order: the route (404, or
+  // 405 with Allow), the key (401/403), the content type (415). True when the request may go on,
+  // with *route set. Runs on the worker for every request, and on the connection loop before
+  // `100 Continue` (so a refused client never sends its body).
+  bool admit(const server::HttpRequest& req, server::HttpResponse& res, const Route** route,
+             std::vector<std::string>* args) const;
+  // Metrics and the log line of an answered request (route null: none matched).
+  void record(const server::HttpRequest& req, const Route* route, const server::HttpResponse& res,
+              const std::string& id, Clock::time_point start);
 
-  static bool is_multipart(const Request& r);
-  static bool is_json(const Request& r);
+  static BodyKind body_kind(const server::HttpRequest& req);
   // The one reader of a request's inputs, with the limits, before any route looks at them: the
-  // query, a multipart body's parts, a JSON body checked for depth (a linear scan) before it is
-  // parsed, so that no copy or dump of it can recurse deeply.
+  // query, a multipart body's parts, a JSON body parsed by simdjson with max_json_depth (its
+  // depth limit is part of the parse: no recursion, no second pass), a raw image body as it is.
   Status read_input(Request& r);
+  // The member `name` of the JSON body (the last one when repeated, as before), if any.
+  std::optional<simdjson::dom::element> json_field(const Request& r, std::string_view name) const;
   const server::FormPart* part(const Request& r, std::string_view name) const;
-  // The one reader of an image, for every route that takes one: the multipart file `field`, or
-  // the JSON field {"<field>": "<base64>"}, checked against the engine's decode limits
+  // The one reader of an image, for every route that takes one: the multipart file `field`, the
+  // JSON field {"<field>": "<base64>"} (or a data: URI with base64), or the raw body (field
+  // "image" of a Content-Type image/* request: the body buffer itself), checked against the engine's decode limits
   // (Engine::decode_options(): bytes, then pixels from the header alone) with the errors
   // decode_image gives (413 over a limit, 400 for what is no image). The body size and JSON depth
   // limits were applied when the request was read (HttpServer, read_input). The bytes live as long
@@ -125,8 +144,11 @@ struct Server::Impl {
   // kMaxMetadataBytes and max_json_depth deep.
   StatusOr<std::string> metadata_param(const Request& r) const;
 
-  void route(const char* method, const std::string& path, Role role, bool analysis, Handler fn);
-  const Route* match(const server::HttpRequest& req, std::vector<std::string>* args) const;
+  // raw_image: a POST body may be the one image (routes of one image; not verify).
+  void route(const char* method, const std::string& path, Role role, bool analysis, Handler fn, bool raw_image = true);
+  // The route of the request (HEAD is served by the GET route); else null with *allowed listing
+  // the methods the path has ("" when it has none).
+  const Route* match(const server::HttpRequest& req, std::vector<std::string>* args, std::string* allowed) const;
   void handle(server::HttpRequest& req, Clock::time_point received, server::HttpResponse& res);
 
   // Why the gallery cannot answer now ("" when it can): its database unreachable, or not heard

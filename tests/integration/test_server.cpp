@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "common/test_env.h"
 #include "facelens/engine.h"
@@ -225,6 +226,15 @@ TEST_F(ServerTest, ApiKeysAndRoles) {
                     "wrong key");
   auto ok = c.Post("/v1/detect", {{"X-API-Key", user}}, image_form("image", img));
   ASSERT_TRUE(ok && ok->status == 200);
+  // A raw body: the same keys, the same answers.
+  expect_json_error(c.Post("/v1/detect", img, "image/jpeg"), 401, 401, "raw body, no key");
+  expect_json_error(c.Post("/v1/detect", {{"X-API-Key", "wrong-key-0123456789"}}, img, "image/jpeg"), 401, 401,
+                    "raw body, wrong key");
+  auto raw_ok = c.Post("/v1/detect", {{"X-API-Key", user}}, img, "image/jpeg");
+  ASSERT_TRUE(raw_ok && raw_ok->status == 200) << (raw_ok ? raw_ok->body : "no response");
+  EXPECT_EQ(json::parse(raw_ok->body), json::parse(ok->body));
+  expect_json_error(c.Post("/v1/identities?name=keyed", {{"X-API-Key", user}}, img, "image/jpeg"), 403, 403,
+                    "raw enrolment with a user key");
   httplib::MultipartFormDataItems enrol = {{"image", img, "o.jpg", "image/jpeg"}, {"name", "keyed", "", ""}};
   expect_json_error(c.Post("/v1/identities", {{"X-API-Key", user}}, enrol), 403, 403, "user key on a gallery write");
   expect_json_error(c.Delete("/v1/identities/keyed", {{"X-API-Key", user}}), 403, 403, "user key deleting");
@@ -306,12 +316,24 @@ TEST_F(ServerTest, ConfiguredImageLimitsHoldOnEveryImageRoute) {
       json body = {{call.image_field, base64(big)}};
       for (const auto& [k, v] : call.texts) form.push_back({k, v, "", ""}), body[k] = v;
       for (const auto& [k, v] : call.images) form.push_back({k, v, "b.jpg", "image/jpeg"}), body[k] = base64(v);
+      // A raw body: the one-image routes take the image itself, their text fields in the query.
+      const bool one_image = route != "POST /v1/verify";
+      std::string query;
+      for (const auto& [k, v] : call.texts) query += (query.empty() ? "?" : "&") + k + "=" + v;
       const std::vector<std::pair<std::string, httplib::Result>> answers = [&] {
         std::vector<std::pair<std::string, httplib::Result>> a;
         a.emplace_back(route + " " + call.image_field + " (multipart)", c.Post(path, form));
         a.emplace_back(route + " " + call.image_field + " (JSON)", c.Post(path, body.dump(), "application/json"));
+        if (one_image) a.emplace_back(route + " (raw image/jpeg)", c.Post(path + query, big, "image/jpeg"));
         return a;
       }();
+      if (!one_image) {  // two images, or an image and an identity: no raw body, and the 415 says so
+        auto raw = c.Post(path, big, "image/jpeg");
+        expect_json_error(raw, 415, 415, route + " raw");
+        if (raw) {
+          EXPECT_NE(raw->body.find("multipart/form-data or application/json"), std::string::npos) << raw->body;
+        }
+      }
       for (const auto& [what, r] : answers) {
         expect_json_error(r, 413, 413, what);
         if (!r) continue;
@@ -350,7 +372,10 @@ TEST_F(ServerTest, BadInputsGet4xxJsonAndTheServerKeepsServing) {
                     "invalid base64");
   expect_json_error(c.Post("/v1/detect", "{not json", "application/json"), 400, 499, "JSON garbage");
   expect_json_error(c.Post("/v1/detect", R"({"picture": "AAAA"})", "application/json"), 400, 499, "missing field");
-  expect_json_error(c.Post("/v1/detect", jpeg, "image/jpeg"), 400, 499, "wrong content type");
+  expect_json_error(c.Post("/v1/detect", jpeg, "image/gif"), 415, 415, "wrong content type");
+  expect_json_error(c.Post("/v1/detect", "hello, I am not an image", "image/jpeg"), 400, 400, "raw text body");
+  expect_json_error(c.Post("/v1/detect", "", "image/jpeg"), 400, 400, "empty raw body");
+  expect_json_error(c.Post("/v1/detect", std::string(5 << 20, 'x'), "image/jpeg"), 413, 413, "oversized raw body");
   expect_json_error(c.Post("/v1/detect", "", "application/json"), 400, 499, "empty body");
   expect_json_error(c.Post("/v1/detect", std::string(5 << 20, 'x'), "application/json"), 413, 413, "oversized body");
   auto after = c.Post("/v1/detect", image_form("image", jpeg));
@@ -726,8 +751,8 @@ TEST_F(ServerTest, KeysAreCheckedBeforeTheContentAndAnswersShowNoPaths) {
   so.api_keys = *parse_api_keys("user:" + user);
   Running s(so, engine_, gallery_);
   auto& c = s.client();
-  expect_json_error(c.Post("/v1/detect", "not an image", "image/jpeg"), 401, 401, "wrong content type, no key");
-  expect_json_error(c.Post("/v1/detect", {{"X-API-Key", user}}, "not an image", "image/jpeg"), 415, 415,
+  expect_json_error(c.Post("/v1/detect", "not an image", "text/plain"), 401, 401, "wrong content type, no key");
+  expect_json_error(c.Post("/v1/detect", {{"X-API-Key", user}}, "not an image", "text/plain"), 415, 415,
                     "wrong content type with a key");
   auto health = c.Get("/health", {{"X-API-Key", user}});
   ASSERT_TRUE(health && health->status == 200);
@@ -779,6 +804,239 @@ TEST_F(ServerTest, RefusesUnsafeBindsAndPortsInUse) {
   auto busy = Server::create(same, engine_, gallery_);
   ASSERT_FALSE(busy.ok());
   EXPECT_NE(busy.status().message().find("in use"), std::string::npos);
+}
+
+// Raw bodies (issue 17): Content-Type image/jpeg|png|webp|bmp on every route of one image, the
+// route's text fields in the query; the answers equal those for the same photo sent as
+// multipart. Unknown types get a 415 that lists the accepted ones; verify (two images) a 415
+// that says to send multipart or JSON.
+TEST_F(ServerTest, RawBodiesAnswerAsMultipartOnEverySingleImageRoute) {
+  Running s({}, engine_, gallery_);
+  auto& c = s.client();
+  const std::string obama = face("face_recognition/obama.jpg"), obama2 = face("face_recognition/obama2.jpg");
+  const std::string obama3 = face("face_recognition/obama3.jpg"), png = face("face_recognition/alex-lacamoire.png");
+  auto both = [&](const std::string& path, const std::string& query, const std::string& field_bytes,
+                  const std::string& type, const httplib::MultipartFormDataItems& texts) {
+    httplib::MultipartFormDataItems form = {{"image", field_bytes, "p", type}};
+    form.insert(form.end(), texts.begin(), texts.end());
+    auto m = c.Post(path, form);
+    auto r = c.Post(path + query, field_bytes, type);
+    EXPECT_TRUE(m && r) << path;
+    if (!m || !r) return std::make_pair(json(), json());
+    EXPECT_EQ(r->status, m->status) << path << ": " << r->body << " vs " << m->body;
+    return std::make_pair(json::parse(r->body, nullptr, false), json::parse(m->body, nullptr, false));
+  };
+  for (const auto& [photo, type] : {std::pair{obama, "image/jpeg"}, std::pair{png, "image/png"}}) {
+    SCOPED_TRACE(type);
+    auto [rd, md] = both("/v1/detect", "", photo, type, {});
+    EXPECT_EQ(rd, md);
+    EXPECT_FALSE(rd["faces"].empty());
+    auto [re, me] = both("/v1/embed", "", photo, type, {});
+    EXPECT_EQ(answer_difference(re, me), "");
+    auto [ra, ma] = both("/v1/analyze", "", photo, type, {});
+    auto no_embedding = [](json j) {  // answer_difference reads every face's embedding
+      for (auto& f : j["faces"]) f["embedding"] = json::array();
+      return j;
+    };
+    EXPECT_EQ(answer_difference(no_embedding(ra), no_embedding(ma)), "");
+    ASSERT_FALSE(ra["faces"].empty());
+    EXPECT_NEAR(ra["faces"][0]["liveness"]["score"].get<double>(), ma["faces"][0]["liveness"]["score"].get<double>(),
+                1e-5);
+  }
+  // Enrolment and identification: the options in the query. The same photo enrolled raw and as a
+  // form (one after the other: a photo is enrolled once) gives the same face.
+  const std::string query = "?name=raw-person&metadata=%7B%22team%22%3A%22raw%22%7D&largest=true";
+  auto en = c.Post("/v1/identities" + query, obama, "image/jpeg");
+  ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "no response");
+  ASSERT_TRUE(c.Delete("/v1/identities/raw-person"));
+  httplib::MultipartFormDataItems form = {
+      {"image", obama, "o.jpg", "image/jpeg"}, {"name", "form-person", "", ""}, {"largest", "true", "", ""}};
+  auto en_form = c.Post("/v1/identities", form);
+  ASSERT_TRUE(en_form && en_form->status == 201) << (en_form ? en_form->body : "no response");
+  ASSERT_TRUE(c.Delete("/v1/identities/form-person"));
+  for (const char* k : {"box", "image_sha256", "sharpness"})
+    EXPECT_EQ(json::parse(en->body)[k], json::parse(en_form->body)[k]) << k;
+  en = c.Post("/v1/identities" + query, obama, "image/jpeg");
+  ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "no response");
+  auto more = c.Post("/v1/identities/raw-person/faces", obama2, "image/jpeg");
+  ASSERT_TRUE(more && more->status == 201) << (more ? more->body : "no response");
+  auto one = c.Get("/v1/identities/raw-person");
+  ASSERT_TRUE(one && one->status == 200);
+  EXPECT_EQ(json::parse(one->body)["faces"], 2);
+  EXPECT_EQ(json::parse(one->body)["metadata"], json::parse(R"({"team": "raw"})"));
+  auto [ri, mi] = both("/v1/identify", "?top_k=2", obama3, "image/jpeg", {{"top_k", "2", "", ""}});
+  EXPECT_EQ(ri, mi);
+  ASSERT_FALSE(ri["faces"].empty());
+  EXPECT_EQ(ri["faces"][0]["identity"], "raw-person") << ri.dump();
+  ASSERT_TRUE(c.Delete("/v1/identities/raw-person"));
+  // Media types are case-insensitive, parameters ignored; the format is read from the bytes.
+  auto upper = c.Post("/v1/detect", obama, "IMAGE/JPEG; charset=binary");
+  ASSERT_TRUE(upper && upper->status == 200) << (upper ? upper->body : "no response");
+  for (const std::string type : {"image/gif", "image/heic", "application/octet-stream", "text/plain", "image"}) {
+    auto r = c.Post("/v1/embed", obama, type);
+    expect_json_error(r, 415, 415, type);
+    if (r) {
+      EXPECT_NE(r->body.find("image/jpeg, image/png, image/webp or image/bmp"), std::string::npos) << r->body;
+    }
+  }
+  auto verify = c.Post("/v1/verify?identity=obama", obama, "image/jpeg");
+  expect_json_error(verify, 415, 415, "raw verify");
+  if (verify) {
+    EXPECT_NE(verify->body.find("two images"), std::string::npos) << verify->body;
+  }
+}
+
+// JSON bodies, parsed by simdjson: what was accepted before answers the same (escaped slashes,
+// whitespace, repeated members: the last one, numbers for text fields, metadata objects stored as
+// their JSON text), data: URIs are images, and what is not a JSON object is a 400 that says why.
+TEST_F(ServerTest, JsonBodiesParseAsBeforeAndDataUrisAreImages) {
+  Running s({}, engine_, gallery_);
+  auto& c = s.client();
+  const std::string obama = face("face_recognition/obama.jpg"), obama2 = face("face_recognition/obama2.jpg");
+  const std::string b64 = base64(obama);
+  auto reference = c.Post("/v1/embed", image_form("image", obama));
+  ASSERT_TRUE(reference && reference->status == 200);
+  const json expected = json::parse(reference->body);
+  std::string escaped;  // '/' written as "\/", as some JSON writers do
+  for (char ch : b64) escaped += ch == '/' ? std::string("\\/") : std::string(1, ch);
+  const std::vector<std::pair<std::string, std::string>> accepted = {
+      {"plain", R"({"image": ")" + b64 + R"("})"},
+      {"escaped slashes", R"({"image": ")" + escaped + R"("})"},
+      {"whitespace and other members",
+       "\n\t{ \"x\" : [1, {\"y\": null}],\r\n \"image\"\t:\"" + b64 + "\" , \"z\": 1e3 }  "},
+      {"repeated member: the last one", R"({"image": "not base64!", "image": ")" + b64 + R"("})"},
+      {"data: URI", R"({"image": "data:image/jpeg;base64,)" + b64 + R"("})"},
+      {"DATA: URI in capitals", R"({"image": "DATA:image/JPEG;BASE64,)" + b64 + R"("})"},
+  };
+  for (const auto& [what, body] : accepted) {
+    auto r = c.Post("/v1/embed", body, "application/json");
+    ASSERT_TRUE(r) << what;
+    ASSERT_EQ(r->status, 200) << what << ": " << r->body;
+    EXPECT_EQ(answer_difference(json::parse(r->body), expected), "") << what;
+  }
+  auto pair =
+      c.Post("/v1/verify", json{{"image_a", "data:image/jpeg;base64," + b64}, {"image_b", base64(obama2)}}.dump(),
+             "application/json");
+  ASSERT_TRUE(pair && pair->status == 200) << (pair ? pair->body : "no response");
+  EXPECT_TRUE(json::parse(pair->body)["match"].get<bool>());
+  // Text fields given as JSON numbers, as before (top_k 2 and 2.0 alike), and metadata objects.
+  const json metadata = {{"team", "us"}, {"n", {1, 2.5, true, nullptr}}, {"name", "Bar\u00e9ck \"B\""}};
+  auto en = c.Post("/v1/identities", json{{"name", "json-person"}, {"image", b64}, {"metadata", metadata}}.dump(),
+                   "application/json");
+  ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "no response");
+  auto one = c.Get("/v1/identities/json-person");
+  ASSERT_TRUE(one && one->status == 200);
+  EXPECT_EQ(json::parse(one->body)["metadata"], metadata);
+  for (const std::string k : {"2", "2.0", "\"2\""}) {
+    auto id =
+        c.Post("/v1/identify", R"({"image": ")" + base64(obama2) + R"(", "top_k": )" + k + "}", "application/json");
+    ASSERT_TRUE(id && id->status == 200) << k << ": " << (id ? id->body : "no response");
+    EXPECT_EQ(json::parse(id->body)["faces"][0]["identity"], "json-person") << k;
+  }
+  ASSERT_TRUE(c.Delete("/v1/identities/json-person"));
+  const std::vector<std::tuple<std::string, std::string, std::string>> refused = {
+      {"trailing garbage", R"({"image": "AAAA"} x)", "not valid JSON"},
+      {"trailing comma", R"({"image": "AAAA",})", "not valid JSON"},
+      {"single quotes", R"({'image': 'AAAA'})", "not valid JSON"},
+      {"unterminated string", R"({"image": "AAAA)", "not valid JSON"},
+      {"invalid UTF-8", "{\"image\": \"\xff\xfe\"}", "not valid JSON"},
+      {"an array", R"([{"image": "AAAA"}])", "not a JSON object"},
+      {"a string", R"("AAAA")", "not a JSON object"},
+      {"empty", "", "empty"},
+      {"a number for the image", R"({"image": 12})", "no string field 'image'"},
+      {"a data: URI without base64", R"({"image": "data:image/jpeg,abc"})", "data: URI without base64"},
+      {"bad base64 in a data: URI", R"({"image": "data:image/jpeg;base64,@@@"})", "not valid base64"},
+  };
+  for (const auto& [what, body, words] : refused) {
+    auto r = c.Post("/v1/detect", body, "application/json");
+    expect_json_error(r, 400, 400, what);
+    if (r) {
+      EXPECT_NE(r->body.find(words), std::string::npos) << what << ": " << r->body;
+    }
+  }
+  auto after = c.Post("/v1/detect", json{{"image", b64}}.dump(), "application/json");
+  ASSERT_TRUE(after && after->status == 200);
+}
+
+// `Expect: 100-continue`: the route, the key and the content type are checked before the server
+// says `100 Continue`, so a refused client never uploads its body; an accepted one gets 100 and
+// then its answer.
+TEST_F(ServerTest, KeyRouteAndTypeAreCheckedBefore100Continue) {
+  const std::string admin = "admin-key-0123456789", user = "user-key-0123456789";
+  ServerOptions so;
+  so.api_keys = *parse_api_keys("admin:" + admin + ",user:" + user);
+  Running s(so, engine_, gallery_);
+  const std::string photo = face("face_recognition/obama-240p.jpg");
+  auto head = [&](const std::string& path, const std::string& type, const std::string& key) {
+    return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: " + type +
+           "\r\nContent-Length: " + std::to_string(photo.size()) + "\r\nExpect: 100-continue\r\n" +
+           (key.empty() ? "" : "X-API-Key: " + key + "\r\n") + "\r\n";
+  };
+  const std::vector<std::tuple<std::string, std::string, int>> refused = {
+      {"no key", head("/v1/detect", "image/jpeg", ""), 401},
+      {"unknown key", head("/v1/detect", "image/jpeg", "wrong-key-0123456789"), 401},
+      {"user key on an admin route", head("/v1/identities?name=x", "image/jpeg", user), 403},
+      {"unknown route", head("/v1/nope", "image/jpeg", user), 404},
+      {"GET-only route", head("/health", "image/jpeg", user), 405},
+      {"unknown type", head("/v1/detect", "image/gif", user), 415},
+      {"raw body on verify", head("/v1/verify", "image/jpeg", user), 415},
+  };
+  for (const auto& [what, text, status] : refused) {
+    int fd = connect_to(s.port());
+    ASSERT_GE(fd, 0);
+    send_text(fd, text);
+    bool closed = false;
+    const std::string got = receive(fd, 3, &closed);
+    EXPECT_EQ(got.find("100 Continue"), std::string::npos) << what << ": " << got;
+    EXPECT_EQ(got.rfind("HTTP/1.1 " + std::to_string(status), 0), 0u) << what << ": " << got;
+    EXPECT_NE(got.find("\"error\""), std::string::npos) << what << ": " << got;
+    EXPECT_TRUE(closed) << what << ": the body never came, the connection must close";
+    ::close(fd);
+  }
+  int fd = connect_to(s.port());
+  send_text(fd, head("/v1/detect", "image/jpeg", user));
+  std::string got = receive(fd, 3, nullptr, "\r\n\r\n");
+  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+  send_text(fd, photo);
+  got = receive(fd, 10, nullptr, "}}");
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  ::close(fd);
+  auto health = s.client().Get("/health", {{"X-API-Key", user}});
+  ASSERT_TRUE(health && health->status == 200);
+}
+
+// HEAD is answered like GET without the body (the same Content-Length, and the connection goes
+// on); a method a path does not serve gets 405 with Allow; an unknown path still 404.
+TEST_F(ServerTest, HeadIsServedLikeGetAndOtherMethodsGet405) {
+  Running s({}, engine_, gallery_);
+  auto get = s.client().Get("/openapi.json");
+  ASSERT_TRUE(get && get->status == 200);
+  int fd = connect_to(s.port());
+  send_text(fd, "HEAD /openapi.json HTTP/1.1\r\nHost: x\r\n\r\nGET /ready HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string got = receive(fd, 3, nullptr, "true}");
+  ::close(fd);
+  const size_t end = got.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos) << got;
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  EXPECT_NE(got.find("Content-Length: " + std::to_string(get->body.size()) + "\r\n"), std::string::npos) << got;
+  EXPECT_EQ(got.substr(end + 4, 12), "HTTP/1.1 200") << "HEAD sent a body: " << got.substr(0, 400);
+  EXPECT_NE(got.find("{\"ready\":true}"), std::string::npos) << got;
+  const std::vector<std::tuple<std::string, std::string, std::string>> wrong = {
+      {"GET", "/v1/detect", "POST"},
+      {"HEAD", "/v1/detect", "POST"},
+      {"PUT", "/v1/identities/x", "GET, HEAD, DELETE"},
+      {"DELETE", "/v1/identities", "GET, HEAD, POST"},
+      {"POST", "/health", "GET, HEAD"},
+  };
+  for (const auto& [method, path, allow] : wrong) {
+    int w = connect_to(s.port());
+    send_text(w, method + " " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    const std::string answer = receive(w, 3);
+    ::close(w);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 405", 0), 0u) << method << " " << path << ": " << answer;
+    EXPECT_NE(answer.find("Allow: " + allow + "\r\n"), std::string::npos) << method << " " << path << ": " << answer;
+  }
+  expect_json_error(s.client().Get("/v1/nope"), 404, 404, "unknown path");
 }
 
 // A gallery opened for another recognizer than the engine's: the server does not start, and says

@@ -2,6 +2,7 @@
 // core::sha256_hex (FIPS 180-2 vectors).
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -57,6 +58,65 @@ TEST(Base64, RefusesWhatIsNotBase64) {
   EXPECT_FALSE(core::base64_decode("Zg==Zm8=").has_value());  // data after the padding
   EXPECT_FALSE(core::base64_decode("Zg===").has_value());     // three '='
   EXPECT_FALSE(core::base64_decode("Zm9vY").has_value());     // a dangling sextet
+}
+
+// The decoder's fast path (eight digits at a time) against a plain one-character-at-a-time
+// decoder written here: the same bytes, or the same refusal, for random texts with whitespace,
+// padding and bad characters at random places (so the fast path stops anywhere in the text).
+std::optional<std::string> reference_decode(std::string_view text) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int n = 0, pad = 0;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    if (c == '=') {
+      if (++pad > 2) return std::nullopt;
+      continue;
+    }
+    const size_t v = alphabet.find(c);
+    if (v == std::string::npos || pad) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    if (++n == 4) {
+      out += {static_cast<char>(acc >> 16), static_cast<char>(acc >> 8), static_cast<char>(acc)};
+      acc = 0, n = 0;
+    }
+  }
+  if (n == 1) return std::nullopt;
+  if (n == 2) out += static_cast<char>(acc >> 4);
+  if (n == 3) out += {static_cast<char>(acc >> 10), static_cast<char>(acc >> 2)};
+  return out;
+}
+
+TEST(Base64, FastPathDecodesAsTheReference) {
+  std::mt19937 rng(11);
+  const std::string extras = " \t\r\n=@-_\x80";
+  int refused = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string raw(rng() % 200, '\0');
+    for (auto& c : raw) c = static_cast<char>(rng() & 0xFF);
+    std::string text = core::base64_encode(bytes_of(raw));
+    if (round % 3 == 1) {  // unpadded
+      while (!text.empty() && text.back() == '=') text.pop_back();
+    }
+    const int edits = round % 2 ? static_cast<int>(rng() % 3) : 0;
+    for (int e = 0; e < edits; ++e) {  // an extra character somewhere
+      const size_t at = text.empty() ? 0 : rng() % (text.size() + 1);
+      text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), extras[rng() % extras.size()]);
+    }
+    const auto expected = reference_decode(text);
+    const auto got = core::base64_decode(text);
+    ASSERT_EQ(got.has_value(), expected.has_value()) << "'" << text << "'";
+    if (expected) {
+      EXPECT_EQ(*got, *expected) << "'" << text << "'";
+      if (edits == 0) {
+        EXPECT_EQ(*got, raw);
+      }
+    } else {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 100) << "the random edits should also make texts that are refused";
 }
 
 TEST(Sha256, HexOfBytesMatchesFipsVectors) {

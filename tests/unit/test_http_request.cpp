@@ -3,7 +3,10 @@
 // chunked bodies, pipelining, multipart parts, query decoding and the JSON depth scan.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "server/http_request.h"
 
@@ -116,6 +119,138 @@ TEST(HttpRequest, MultipartPartsPointIntoTheBody) {
   std::string many;
   for (int i = 0; i < 5; ++i) many += "--b\r\n\r\nx\r\n";
   EXPECT_FALSE(parse_multipart("multipart/form-data; boundary=b", many + "--b--", 4).ok());
+}
+
+// Edge cases of multipart/form-data bodies as clients send them (and as they should not).
+TEST(HttpRequest, MultipartEdgeCases) {
+  const std::string ct = "multipart/form-data; boundary=xyz";
+  // Epilogue after the closing delimiter, transport padding after a delimiter, an empty part,
+  // data holding near-delimiters and bare CRs.
+  auto parts =
+      parse_multipart(ct,
+                      "--xyz  \r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\r\n--xy\r\n-\r\n--xyz\r\n"
+                      "Content-Disposition: form-data; name=\"empty\"\r\n\r\n\r\n--xyz--\r\nepilogue\r\n--xyz\r\n");
+  ASSERT_TRUE(parts.ok()) << parts.status().to_string();
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].data, "\r\r\n--xy\r\n-");
+  EXPECT_EQ((*parts)[1].name, "empty");
+  EXPECT_TRUE((*parts)[1].data.empty());
+  // Header parameters: quoted with escapes, unquoted, case-insensitive names.
+  parts = parse_multipart("multipart/form-data; BOUNDARY=\"a'()+_,-./:=?b\"",
+                          "--a'()+_,-./:=?b\r\ncontent-disposition: form-data; NAME=\"x\\\"y\"; filename=f.jpg\r\n"
+                          "CONTENT-TYPE: image/png\r\n\r\nPNG\r\n--a'()+_,-./:=?b--");
+  ASSERT_TRUE(parts.ok()) << parts.status().to_string();
+  ASSERT_EQ(parts->size(), 1u);
+  EXPECT_EQ((*parts)[0].name, "x\"y");
+  EXPECT_EQ((*parts)[0].filename, "f.jpg");
+  EXPECT_EQ((*parts)[0].content_type, "image/png");
+  EXPECT_EQ((*parts)[0].data, "PNG");
+  // Refusals, each with a message.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {ct, ""},                                                                   // no boundary at all
+      {ct, "--xyz\r\n\r\nno closing delimiter"},                                  // ends inside a part
+      {ct, "--xyz\nContent-Disposition: form-data\n\nx\n--xyz--"},                // bare LF line ends
+      {ct, "--xyz\r\nno colon here\r\n\r\nx\r\n--xyz--"},                         // malformed part header
+      {ct, "--xyz\r\nX: " + std::string(9000, 'a') + "\r\n\r\nx\r\n--xyz--"},     // part headers over 8 KiB
+      {"multipart/form-data; boundary=\"a\rb\"", "--a\rb\r\n\r\nx\r\n--a\rb--"},  // CR in the boundary
+      {"multipart/form-data; boundary=\"ab \"", "--ab \r\n\r\nx\r\n--ab --"},     // boundary ends with a space
+      {"multipart/form-data; boundary=" + std::string(201, 'b'), "x"},            // boundary over 200 characters
+  };
+  for (const auto& [type, body] : bad) {
+    auto r = parse_multipart(type, body);
+    EXPECT_FALSE(r.ok()) << type << " | " << body.substr(0, 60);
+    if (!r.ok()) {
+      EXPECT_FALSE(r.status().message().empty());
+    }
+  }
+}
+
+// The multipart parser is linear in the body, whatever it holds: the bytes it looks at stay
+// within 3x the body for many small parts, a huge part, a huge part full of near-delimiters
+// (the case a naive search is quadratic on) and one full of CRs, at two sizes. Counted, not timed.
+TEST(HttpRequest, MultipartParserIsLinearInTheBody) {
+  const std::string boundary = "----facelensBoundary0123456789";
+  const std::string ct = "multipart/form-data; boundary=" + boundary;
+  auto one_part = [&](const std::string& data) {
+    return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n" + data + "\r\n";
+  };
+  auto bodies = [&](size_t scale) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::string many;
+    for (size_t i = 0; i < 2000 * scale; ++i) many += one_part("p" + std::to_string(i));
+    out.emplace_back("many parts", many + "--" + boundary + "--\r\n");
+    std::string huge(1000000 * scale, 'x');
+    for (size_t i = 0; i < huge.size(); i += 7) huge[i] = static_cast<char>(i * 131 % 251);
+    out.emplace_back("a huge part", one_part(huge) + "--" + boundary + "--\r\n");
+    std::string near;
+    const std::string almost = "\r\n--" + boundary.substr(0, boundary.size() - 1);
+    while (near.size() < 1000000 * scale) near += almost;
+    out.emplace_back("a huge part of near-delimiters", one_part(near) + "--" + boundary + "--\r\n");
+    out.emplace_back("a huge part of CRs", one_part(std::string(1000000 * scale, '\r')) + "--" + boundary + "--\r\n");
+    return out;
+  };
+  for (size_t scale : {1, 4}) {
+    for (const auto& [what, body] : bodies(scale)) {
+      MultipartStats stats;
+      auto parts = parse_multipart(ct, body, /*max_parts=*/1 << 20, &stats);
+      ASSERT_TRUE(parts.ok()) << what << ": " << parts.status().to_string();
+      EXPECT_EQ(parts->size(), what == "many parts" ? 2000 * scale : 1u) << what;
+      EXPECT_GE(stats.bytes_examined, body.size() / 2) << what << ": the count misses work";
+      EXPECT_LE(stats.bytes_examined, 3 * body.size())
+          << what << " x" << scale << ": " << stats.bytes_examined << " bytes looked at for a body of " << body.size();
+    }
+  }
+}
+
+// A Content-Length body received into body_room() (as the server does, straight from the
+// socket) is the same as one fed through feed(), in any mix and any piece sizes; the buffer keeps
+// kBodyPadding bytes of capacity past the body; pipelined bytes after it stay for next().
+TEST(HttpRequest, BodyReceivedInPlaceEqualsBodyFed) {
+  std::string body(3 * RequestParser::kBodyRoomStep + 123, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 2654435761u >> 11);
+  const std::string head =
+      "POST /v1/detect HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  for (size_t piece : {1000, 65536, 1 << 20}) {
+    SCOPED_TRACE(piece);
+    RequestParser p(HttpLimits{});
+    ASSERT_EQ(p.feed(head + body.substr(0, 10)), RequestParser::Result::kNeedMore);
+    size_t at = 10;
+    RequestParser::Result r = RequestParser::Result::kNeedMore;
+    bool fed = false;
+    while (r == RequestParser::Result::kNeedMore) {
+      if (fed) {  // alternate: a piece through feed(), a piece in place
+        const size_t n = std::min(piece, body.size() - at);
+        r = p.feed(std::string_view(body).substr(at, n));
+        at += n;
+      } else {
+        std::span<char> room = p.body_room();
+        ASSERT_FALSE(room.empty());
+        ASSERT_LE(room.size(), RequestParser::kBodyRoomStep);
+        const size_t n = std::min({piece, room.size(), body.size() - at});
+        std::copy_n(body.data() + at, n, room.data());
+        r = p.commit_body(n);
+        at += n;
+      }
+      fed = !fed;
+    }
+    ASSERT_EQ(r, RequestParser::Result::kComplete);
+    EXPECT_TRUE(p.body_room().empty());
+    HttpRequest req = p.take();
+    EXPECT_EQ(req.body.size(), body.size());
+    EXPECT_TRUE(req.body == body);
+    EXPECT_GE(req.body.capacity(), req.body.size() + kBodyPadding);
+  }
+  RequestParser p(HttpLimits{});
+  ASSERT_EQ(p.feed("POST /a HTTP/1.1\r\nContent-Length: 4\r\n\r\n"), RequestParser::Result::kNeedMore);
+  std::span<char> room = p.body_room();
+  ASSERT_EQ(room.size(), 4u);
+  std::copy_n("abcd", 4, room.data());
+  ASSERT_EQ(p.commit_body(4), RequestParser::Result::kComplete);
+  EXPECT_EQ(p.take().body, "abcd");
+  EXPECT_EQ(p.next(), RequestParser::Result::kNeedMore);
+  EXPECT_EQ(p.feed("GET /b HTTP/1.1\r\n\r\n"), RequestParser::Result::kComplete);
+  EXPECT_EQ(p.take().path, "/b");
 }
 
 TEST(HttpRequest, JsonDepthIsCheckedWithoutParsing) {

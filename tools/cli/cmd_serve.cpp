@@ -13,6 +13,9 @@
 namespace facelens::cli {
 namespace {
 
+constexpr int kServeIntraOpThreads = 1;   // ONNX Runtime intra-op threads per session under `serve`
+constexpr int kServeAnalysesPerCore = 4;  // [server] max_concurrent under `serve`, per core
+
 // Command-line values; unset ones come from the config's [server], [gallery] and [batching]
 // tables, then the built-in defaults.
 struct ServeArgs {
@@ -43,11 +46,20 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   EngineOptions base;
   base.batching.mode = EngineOptions::Batching::Mode::kAuto;  // the config's [batching] mode may change it
+  // The split of the cores between requests and the threads inside one model run, by measurement
+  // (README, "Throughput"; scripts/load_test.sh, raw JPEG bodies, 2 cores): one intra-op thread
+  // per session and four analyses per core. The models are small: a second intra-op thread
+  // shortens one request by ~10 % but 16 clients then got only 1.07-1.64x one client's
+  // throughput, against 1.80-1.87x with 1 thread x 4 analyses and 2.04-2.28x with 1 x 8 (93
+  // requests/s against 80). --threads N and the config's [runtime] intra_op_threads N (N > 0)
+  // override it; 0 there means this default.
   auto opts = engine_options(c, base);
   if (!opts.ok()) return fail(opts.status());
+  if (opts->runtime.intra_op_threads <= 0) opts->runtime.intra_op_threads = kServeIntraOpThreads;
   ServiceConfig base_config;
-  // Two analyses per core keep the cores busy while one waits on memory or I/O.
-  base_config.server.max_concurrent = std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
+  // Four analyses per core keep the cores busy while others decode, wait on memory or on I/O.
+  base_config.server.max_concurrent =
+      std::max(2, kServeAnalysesPerCore * static_cast<int>(std::thread::hardware_concurrency()));
   auto cfg = service_config(c, base_config);
   if (!cfg.ok()) return fail(cfg.status());
   ServerOptions so = cfg->server;
@@ -122,7 +134,8 @@ void register_serve_commands(CLI::App& app, Common& common, std::vector<Runner>&
   serve->add_flag("--no-gallery", args->no_gallery, "serve without a gallery (identify and identities answer 409)");
   serve->add_option("--http-threads", args->threads,
                     "HTTP worker threads (default and least: max-concurrent + max-queue + 8)");
-  serve->add_option("--max-concurrent", args->max_concurrent, "analyses at once (default: 2 per core)");
+  serve->add_option("--max-concurrent", args->max_concurrent,
+                    "analyses at once (default: 4 per core, with 1 intra-op thread each: measured best)");
   serve->add_option("--max-queue", args->max_queue, "analyses waiting; beyond: 503 with Retry-After");
   serve->add_option("--deadline", args->deadline, "per-request deadline in seconds (waiting + running)");
   serve->add_option("--max-body-mb", args->max_body_mb, "largest request body in MiB (413 beyond)");
