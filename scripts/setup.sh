@@ -54,7 +54,7 @@ SAMPLE_SHA256=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
 
 APT_PACKAGES=(
   build-essential cmake pkg-config ca-certificates xz-utils
-  libturbojpeg0-dev libpng-dev libwebp-dev liblcms2-dev
+  libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev liblcms2-dev
   libopencv-core-dev libopencv-imgproc-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libtomlplusplus-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
