@@ -161,6 +161,8 @@ Status write_outputs(BenchReport& report, const std::string& dir);
 // The pieces of write_outputs.
 std::string results_json(const BenchReport& report);
 std::string report_markdown(const BenchReport& report);
+// The pipeline sweep and service tables of report.md ("" when neither ran).
+std::string sweep_markdown(const BenchReport& report);
 // Renders the charts with gnuplot into DIR/charts (SVG and PNG); when gnuplot is missing, writes
 // only the data and scripts and says so.
 ChartsInfo render_charts(const BenchReport& report, const std::string& dir);
