@@ -101,9 +101,13 @@ std::string kb(int64_t bytes) { return num(static_cast<double>(bytes) / 1024, 0)
 
 std::string error_cell(const ErrorTally& e) {
   if (e.n == 0) return "0";
-  std::string kinds;
-  for (const auto& [k, n] : e.by_kind) kinds += (kinds.empty() ? "" : ", ") + std::to_string(n) + "× " + k;
-  return "**" + std::to_string(e.n) + "** (" + kinds + "): " + cell(e.first.substr(0, 160));
+  std::string out = "**" + std::to_string(e.n) + "**";
+  if (e.by_kind.size() > 1) {
+    std::string kinds;
+    for (const auto& [k, n] : e.by_kind) kinds += (kinds.empty() ? "" : ", ") + std::to_string(n) + "× " + k;
+    out += " (" + kinds + ")";
+  }
+  return out + ", first: " + cell(e.first.substr(0, 160));
 }
 
 }  // namespace
@@ -141,8 +145,8 @@ std::string sweep_markdown(const BenchReport& rep) {
     bool assumed = false;
     for (const auto& r : rep.sweep) assumed = assumed || r.decode_scale_source.rfind("assumed", 0) == 0;
     if (!rep.sweep.empty()) {
-      md << "\nDecode scale: " << rep.sweep.front().decode_scale_source << ".";
-      if (assumed) md << " Ratios above the target are in bold.";
+      md << "\nRatios above the target are in bold.";
+      if (assumed) md << " Decode scale " << rep.sweep.front().decode_scale_source << ".";
       md << "\n\n";
     }
   }
@@ -339,7 +343,11 @@ Status write_outputs(BenchReport& report, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return unavailable("cannot create the output folder " + dir + ": " + ec.message());
-  report.charts = render_charts(report, dir);
+  if (report.options.images.empty()) {
+    report.charts = {false, "no service matrix in this run (no --image): no charts", {}};
+  } else {
+    report.charts = render_charts(report, dir);
+  }
   auto write = [&](const std::string& name, const std::string& text) -> Status {
     const std::string path = (std::filesystem::path(dir) / name).string();
     const std::string tmp = path + ".tmp";

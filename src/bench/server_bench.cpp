@@ -264,10 +264,9 @@ StatusOr<ServerReport> run_server_bench(const ServerBenchOptions& o, const std::
     }
     char line[512];
     if (r.n_ok > 0)
-      std::snprintf(line, sizeof line, "server %s %s: p50 %.1f ms, p99 %.1f ms, overhead %s ms, %d error(s)%s",
-                    r.photo.c_str(), r.format.c_str(), r.summary.p50_ms, r.summary.p99_ms,
-                    r.overhead_ms ? std::to_string(*r.overhead_ms).substr(0, 6).c_str() : "n/a", r.errors.n,
-                    r.errors.n ? (": " + r.errors.first.substr(0, 120)).c_str() : "");
+      std::snprintf(line, sizeof line, "server %s %s: p50 %.1f ms, p99 %.1f ms, overhead %.1f ms, %d error(s)%s",
+                    r.photo.c_str(), r.format.c_str(), r.summary.p50_ms, r.summary.p99_ms, r.overhead_ms.value_or(NAN),
+                    r.errors.n, r.errors.n ? (": " + r.errors.first.substr(0, 120)).c_str() : "");
     else
       std::snprintf(line, sizeof line, "server %s %s: every request failed: %s", r.photo.c_str(), r.format.c_str(),
                     r.errors.first.substr(0, 200).c_str());
