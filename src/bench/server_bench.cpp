@@ -90,12 +90,16 @@ Outcome post(HttpConnection& c, const Body& body, const HttpHeaders& headers, bo
   return o;
 }
 
-Status wait_ready(const HttpUrl& url, double timeout_s, std::string* last) {
+// Waits for GET /ready to answer 200, or 401/403: a server that refuses the key is up, and its
+// refusals are measured and counted as errors like any other answer.
+Status wait_ready(const HttpUrl& url, const std::string& api_key, double timeout_s, std::string* last) {
   const auto t0 = Clock::now();
+  HttpHeaders h;
+  if (!api_key.empty()) h.emplace_back("X-API-Key", api_key);
   for (;;) {
     HttpConnection c(url, 5);
-    auto a = c.request("GET", "/ready", {}, {});
-    if (a.ok() && a->status == 200) return Status::Ok();
+    auto a = c.request("GET", "/ready", h, {});
+    if (a.ok() && (a->status == 200 || a->status == 401 || a->status == 403)) return Status::Ok();
     *last = a.ok() ? "GET /ready answered " + std::to_string(a->status) + ": " + a->body.substr(0, 200)
                    : a.status().message();
     if (ms_since(t0) > timeout_s * 1000)
@@ -202,7 +206,7 @@ StatusOr<ServerReport> run_server_bench(const ServerBenchOptions& o, const std::
   ServerReport rep;
   rep.url = url.text();
   std::string last;
-  if (Status s = wait_ready(url, o.ready_timeout_s, &last); !s.ok()) {
+  if (Status s = wait_ready(url, o.api_key, o.ready_timeout_s, &last); !s.ok()) {
     rep.error = s.message();
     say("server: " + rep.error);
     return rep;
