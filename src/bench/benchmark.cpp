@@ -15,8 +15,8 @@
 #include "bench/http_client.h"
 #include "bench/services.h"
 #include "bench/sweep_photos.h"
-#include "facelens/engine.h"
 #include "detect/detector.h"
+#include "facelens/engine.h"
 #include "facelens/image.h"
 #include "landmarks/landmarks.h"
 #include "models/registry.h"
@@ -173,8 +173,9 @@ const std::vector<ReferenceFigure>& reference_design() {
 }
 
 int BenchReport::n_failed() const {
-  return static_cast<int>(std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.status == "failed"; }) +
-                          std::count_if(sweep.begin(), sweep.end(), [](const SweepRow& r) { return r.status == "failed"; }));
+  return static_cast<int>(
+      std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.status == "failed"; }) +
+      std::count_if(sweep.begin(), sweep.end(), [](const SweepRow& r) { return r.status == "failed"; }));
 }
 
 int BenchReport::n_server_errors() const { return server ? server->n_errors() : 0; }

@@ -208,8 +208,8 @@ StatusOr<HttpAnswer> HttpConnection::read_answer(bool* closed_unanswered) {
   return a;
 }
 
-StatusOr<HttpAnswer> HttpConnection::request(std::string_view method, std::string_view path,
-                                             const HttpHeaders& headers, std::span<const uint8_t> body) {
+StatusOr<HttpAnswer> HttpConnection::request(std::string_view method, std::string_view path, const HttpHeaders& headers,
+                                             std::span<const uint8_t> body) {
   std::string head;
   head.reserve(256);
   head.append(method).append(" ").append(url_.base_path).append(path).append(" HTTP/1.1\r\nHost: ");

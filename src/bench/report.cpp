@@ -117,8 +117,8 @@ std::string sweep_markdown(const BenchReport& rep) {
   std::ostringstream md;
   if (!rep.options.sweep_source.empty()) {
     md << "## Pipeline sweep\n\n"
-       << "Photos made from " << rep.options.sweep_source << " (`facelens bench --sweep`, quality "
-       << kSweepJpegQuality << "); per photo " << rep.options.warmup << " warm-up and " << rep.options.sweep_iterations
+       << "Photos made from " << rep.options.sweep_source << " (`facelens bench --sweep`, quality " << kSweepJpegQuality
+       << "); per photo " << rep.options.warmup << " warm-up and " << rep.options.sweep_iterations
        << " timed rounds, each round timing in turn: the pipeline (file bytes to embeddings, as /v1/embed), "
           "TurboJPEG's tjDecompress2 of the file at the DCT scale facelens decoded it at and at full size, and the "
           "models alone on the already decoded image; p50 of each. Engine: "
@@ -167,8 +167,8 @@ std::string sweep_markdown(const BenchReport& rep) {
       md << "| " << r.photo << " | " << r.format << " | " << kb(r.body_bytes) << " | "
          << (r.n_ok ? num(r.summary.p50_ms, 1) + " ms" : "–") << " | "
          << (r.n_ok ? num(r.summary.p99_ms, 1) + " ms" : "–") << " | " << ms_or(r.pipeline_p50_ms) << " | "
-         << ms_or(r.overhead_ms) << " | " << (r.overhead_ratio ? num(*r.overhead_ratio * 100, 0) + " %" : "–")
-         << " | " << r.n_ok << "/" << r.requests << " | " << error_cell(r.errors) << " |\n";
+         << ms_or(r.overhead_ms) << " | " << (r.overhead_ratio ? num(*r.overhead_ratio * 100, 0) + " %" : "–") << " | "
+         << r.n_ok << "/" << r.requests << " | " << error_cell(r.errors) << " |\n";
     }
     if (!s.load.empty()) {
       md << "\nConcurrency: " << rep.options.load_requests << " requests of " << s.load.front().photo << " as "
@@ -178,8 +178,8 @@ std::string sweep_markdown(const BenchReport& rep) {
             "|---|---|---|---|---|---|---|\n";
       for (const auto& l : s.load)
         md << "| " << l.connections << " | " << l.n_ok << "/" << l.requests << " | " << error_cell(l.errors) << " | "
-           << num(l.throughput_rps, 2) << " requests/s | " << (l.n_ok ? num(l.summary.p50_ms, 1) + " ms" : "–")
-           << " | " << (l.n_ok ? num(l.summary.p99_ms, 1) + " ms" : "–") << " | "
+           << num(l.throughput_rps, 2) << " requests/s | " << (l.n_ok ? num(l.summary.p50_ms, 1) + " ms" : "–") << " | "
+           << (l.n_ok ? num(l.summary.p99_ms, 1) + " ms" : "–") << " | "
            << (l.throughput_vs_one ? num(*l.throughput_vs_one) + "x" : "–") << " |\n";
     }
     md << "\n";

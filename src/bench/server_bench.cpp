@@ -291,8 +291,9 @@ StatusOr<ServerReport> run_server_bench(const ServerBenchOptions& o, const std::
         l.throughput_vs_one = l.throughput_rps / rep.load.front().throughput_rps;
       if (n == 1 && l.throughput_rps > 0) l.throughput_vs_one = 1.0;
       char line[512];
-      std::snprintf(line, sizeof line, "server load %d connection(s): %.2f requests/s, p50 %.1f ms, p99 %.1f ms, %d error(s)",
-                    n, l.throughput_rps, l.summary.p50_ms, l.summary.p99_ms, l.errors.n);
+      std::snprintf(line, sizeof line,
+                    "server load %d connection(s): %.2f requests/s, p50 %.1f ms, p99 %.1f ms, %d error(s)", n,
+                    l.throughput_rps, l.summary.p50_ms, l.summary.p99_ms, l.errors.n);
       say(line);
       rep.load.push_back(std::move(l));
     }

@@ -86,7 +86,7 @@ struct LoadRow {
 struct ServerReport {
   std::string url;
   bool reachable = false;
-  std::string error;  // why the bench could not run (server unreachable), "" otherwise
+  std::string error;   // why the bench could not run (server unreachable), "" otherwise
   std::string health;  // GET /health's body (the server's providers and version), cut at 4000 bytes
   std::vector<ServerRow> rows;
   std::vector<LoadRow> load;

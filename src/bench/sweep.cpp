@@ -128,10 +128,9 @@ StatusOr<std::vector<SweepRow>> run_pipeline_sweep(const Engine& engine, const s
       if (row.status == "ok")
         std::snprintf(line, sizeof line,
                       "sweep %s: pipeline p50 %.1f ms, decode %d/%d %.1f ms (full %.1f ms), models %.1f ms, ratio %.2f",
-                      photo.name.c_str(), row.pipeline.p50_ms, row.scale_num, row.scale_denom,
-                      row.decode_scaled.p50_ms, row.decode_full.p50_ms, row.models.p50_ms, row.ratio.value_or(0));
-      else
-        std::snprintf(line, sizeof line, "sweep %s FAILED: %s", photo.name.c_str(), row.note.c_str());
+                      photo.name.c_str(), row.pipeline.p50_ms, row.scale_num, row.scale_denom, row.decode_scaled.p50_ms,
+                      row.decode_full.p50_ms, row.models.p50_ms, row.ratio.value_or(0));
+      else std::snprintf(line, sizeof line, "sweep %s FAILED: %s", photo.name.c_str(), row.note.c_str());
       on_photo(line);
     }
     rows.push_back(std::move(row));

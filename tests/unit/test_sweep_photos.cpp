@@ -24,10 +24,10 @@ namespace fs = std::filesystem;
 struct Markers {
   int sof = -1;  // 0xC0 baseline, 0xC2 progressive
   int width = 0, height = 0;
-  int luma_sampling = 0;    // 0x22 = 2x2 (4:2:0 with 1x1 chroma), 0x11 = 1x1
-  int chroma_sampling = 0;  // of the first chroma component
+  int luma_sampling = 0;               // 0x22 = 2x2 (4:2:0 with 1x1 chroma), 0x11 = 1x1
+  int chroma_sampling = 0;             // of the first chroma component
   std::vector<int> restart_intervals;  // every DRI's value, in file order (one per scan when set per scan)
-  int n_rst = 0;              // RST0-7 markers in the entropy-coded data
+  int n_rst = 0;                       // RST0-7 markers in the entropy-coded data
   int n_sos = 0;
 };
 

@@ -76,8 +76,9 @@ class ChildServer {
   std::string start(const std::string& models_dir, int threads, const std::string& log) {
     const int port = free_loopback_port();
     if (port == 0) return "";
-    std::vector<std::string> args = {"/proc/self/exe", "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
-                                     "--no-gallery", "--provider", "cpu", "--models", models_dir};
+    std::vector<std::string> args = {
+        "/proc/self/exe", "serve",      "--host", "127.0.0.1", "--port",  std::to_string(port),
+        "--no-gallery",   "--provider", "cpu",    "--models",  models_dir};
     if (threads > 0) {
       args.push_back("--threads");
       args.push_back(std::to_string(threads));
@@ -275,10 +276,11 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--make-photos", args->make_photos, "only write the sweep photos of --sweep PHOTO into DIR");
-  auto* server = cmd->add_option("--server", args->server_url,
-                                 "post the sweep photos to this facelens serve (http://HOST:PORT) as multipart, raw and "
-                                 "JSON; without URL: start facelens serve on a free loopback port (CPU, no gallery)")
-                     ->expected(0, 1);
+  auto* server =
+      cmd->add_option("--server", args->server_url,
+                      "post the sweep photos to this facelens serve (http://HOST:PORT) as multipart, raw and "
+                      "JSON; without URL: start facelens serve on a free loopback port (CPU, no gallery)")
+          ->expected(0, 1);
   cmd->add_option("--api-key", args->api_key, "X-API-Key for --server (default: $FACELENS_API_KEY)")
       ->envname("FACELENS_API_KEY");
   cmd->add_option("--server-iterations", args->server_iterations, "timed requests per photo and body format")
