@@ -119,7 +119,8 @@ std::string sweep_markdown(const BenchReport& rep) {
     md << "## Pipeline sweep\n\n"
        << "Photos made from " << rep.options.sweep_source << " (`facelens bench --sweep`, quality " << kSweepJpegQuality
        << "); per photo " << rep.options.warmup << " warm-up and " << rep.options.sweep_iterations
-       << " timed rounds, each round timing in turn: the pipeline (file bytes to embeddings, as /v1/embed), "
+       << " timed rounds, each round timing in turn (starting at a different one each round): the pipeline (file bytes "
+          "to embeddings, as /v1/embed), "
           "TurboJPEG's tjDecompress2 of the file at the DCT scale facelens decoded it at and at full size, and the "
           "models alone on the already decoded image; p50 of each. Engine: "
        << rep.sweep_provider << ", intra-op threads "
@@ -213,6 +214,10 @@ std::string report_markdown(const BenchReport& rep) {
     md << "- Load average (1 min): " << num((*rep.load_start)[0]) << " at the start, " << num((*rep.load_end)[0])
        << " at the end\n";
   if (!o.note.empty()) md << "- Note: " << o.note << "\n";
+  if (o.images.empty()) {  // only the sweep and the service bench ran
+    md << "\n" << sweep_markdown(rep);
+    return md.str();
+  }
   md << "- Images: ";
   for (size_t i = 0; i < rep.input_notes.size(); ++i) md << (i ? "; " : "") << rep.input_notes[i];
   md << "\n- Each cell: " << o.warmup << " warm-up runs, then " << o.iterations

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <memory>
 
 namespace facelens::bench {
@@ -69,21 +70,26 @@ Status sweep_one(const Engine& engine, tjhandle tj, int warmup, int iterations, 
   row->scaled_height = scaled.height;
   std::vector<double> pipeline, decode_scaled, decode_full, models;
   Image scratch;
+  // The four timings of a round, started at a different one each round so that none always
+  // follows the same other (caches, freed pages): each holds every position equally often.
+  const std::function<Status()> steps[] = {
+      [&]() -> Status {
+        FACELENS_ASSIGN_OR_RETURN(auto result, engine.analyze_bytes(bytes, what));
+        row->faces = static_cast<int>(result.faces.size());
+        return Status::Ok();
+      },
+      [&] { return tj_decode(tj, bytes, f.num, f.denom, &scratch); },
+      [&] { return tj_decode(tj, bytes, 1, 1, &full); },
+      [&] { return engine.analyze(scaled, what).status(); },
+  };
+  std::vector<double>* samples[] = {&pipeline, &decode_scaled, &decode_full, &models};
   for (int i = 0; i < warmup + iterations; ++i) {
-    const bool timed = i >= warmup;
-    auto t0 = Clock::now();
-    FACELENS_ASSIGN_OR_RETURN(auto result, engine.analyze_bytes(bytes, what));
-    if (timed) pipeline.push_back(ms_since(t0));
-    row->faces = static_cast<int>(result.faces.size());
-    t0 = Clock::now();
-    FACELENS_RETURN_IF_ERROR(tj_decode(tj, bytes, f.num, f.denom, &scratch));
-    if (timed) decode_scaled.push_back(ms_since(t0));
-    t0 = Clock::now();
-    FACELENS_RETURN_IF_ERROR(tj_decode(tj, bytes, 1, 1, &full));
-    if (timed) decode_full.push_back(ms_since(t0));
-    t0 = Clock::now();
-    FACELENS_RETURN_IF_ERROR(engine.analyze(scaled, what).status());
-    if (timed) models.push_back(ms_since(t0));
+    for (int k = 0; k < 4; ++k) {
+      const int step = (i + k) % 4;
+      const auto t0 = Clock::now();
+      FACELENS_RETURN_IF_ERROR(steps[step]());
+      if (i >= warmup) samples[step]->push_back(ms_since(t0));
+    }
   }
   row->pipeline = summarize(pipeline, 1);
   row->decode_scaled = summarize(decode_scaled, 1);

@@ -3,7 +3,7 @@
 // TurboJPEG's own tjDecompress2 of the same file at the DCT scale facelens decoded it at + the
 // models alone (Engine::analyze on the image already decoded at that scale: detector,
 // landmarks, alignment, recognizer, with their pre-processing). The four timings alternate in
-// every round, so that a busy machine slows them alike.
+// every round, each round starting at the next, so that a busy machine slows them alike.
 //
 //   auto rows = bench::run_pipeline_sweep(engine, photos, /*warmup=*/2, /*iterations=*/15, on_photo);
 //   rows->front().ratio;   // pipeline p50 / (scaled decode p50 + models p50); target <= 1.15
