@@ -488,7 +488,6 @@ Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
   FACELENS_ASSIGN_OR_RETURN(auto engine, Engine::create(eo));
   FACELENS_ASSIGN_OR_RETURN(rep.sweep,
                             run_pipeline_sweep(*engine, photos, options.warmup, options.sweep_iterations, note));
-  engine.reset();
   if (options.server_url.empty()) return Status::Ok();
   std::vector<ServerPhoto> sent;
   for (const auto& row : rep.sweep) {
@@ -508,6 +507,11 @@ Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
   so.connections = options.connections;
   so.load_requests = options.load_requests;
   so.ready_timeout_s = options.server_ready_timeout_s;
+  AnalyzeOptions embed;
+  embed.embedding = true;
+  so.pipeline = [&engine, embed](std::span<const uint8_t> bytes) {
+    return engine->analyze_bytes(bytes, embed).status();
+  };
   FACELENS_ASSIGN_OR_RETURN(rep.server, run_server_bench(so, sent, note));
   return Status::Ok();
 }

@@ -161,7 +161,8 @@ std::string sweep_markdown(const BenchReport& rep) {
     md << "`POST /v1/embed` on " << s.url << ", one keep-alive connection, " << rep.options.server_warmup
        << " warm-up and " << rep.options.server_iterations
        << " timed rounds (every photo and body format once per round). Overhead = the request's p50 − the "
-          "in-process pipeline's p50 on the same file, measured in this run (the sweep above).\n\n";
+          "in-process pipeline's p50 on the same file, timed in the same rounds (each round runs the pipeline "
+          "in-process once per photo next to its requests; the server is idle meanwhile).\n\n";
     md << "| photo | format | body | p50 | p99 | pipeline p50 | HTTP overhead | overhead / pipeline | ok | errors "
           "|\n|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : s.rows) {

@@ -176,6 +176,7 @@ json server_json(const BenchReport& rep) {
                     {"faces", r.faces},
                     {"latency_ms", latency_json(r.summary)},
                     {"pipeline_p50_ms", opt_round(r.pipeline_p50_ms)},
+                    {"pipeline_source", r.pipeline_source},
                     {"overhead_ms", opt_round(r.overhead_ms)},
                     {"overhead_ratio", opt_round(r.overhead_ratio)}});
   json load = json::array();

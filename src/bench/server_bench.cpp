@@ -244,8 +244,14 @@ StatusOr<ServerReport> run_server_bench(const ServerBenchOptions& o, const std::
     }
   }
   HttpConnection conn(url, o.request_timeout_s);
+  std::vector<std::vector<double>> pipeline_ms(photos.size());
   for (int i = 0; i < o.warmup + o.iterations; ++i) {
     const bool timed = i >= o.warmup;
+    for (size_t k = 0; o.pipeline && k < photos.size(); ++k) {
+      const auto t0 = Clock::now();
+      FACELENS_RETURN_IF_ERROR(o.pipeline(photos[k].bytes).with_context("in-process pipeline on " + photos[k].name));
+      if (timed) pipeline_ms[k].push_back(ms_since(t0));
+    }
     for (auto& c : cells) {
       Outcome r = post(conn, c.body, c.headers, /*count_faces=*/true);
       if (!timed) continue;
@@ -260,6 +266,12 @@ StatusOr<ServerReport> run_server_bench(const ServerBenchOptions& o, const std::
   }
   for (auto& c : cells) {
     ServerRow& r = c.row;
+    r.pipeline_source = "sweep";
+    if (o.pipeline) {
+      const size_t k = static_cast<size_t>(c.photo - photos.data());
+      r.pipeline_p50_ms = summarize(pipeline_ms[k], 1).p50_ms;
+      r.pipeline_source = "interleaved";
+    }
     r.n_ok = static_cast<int>(r.samples_ms.size());
     r.summary = summarize(r.samples_ms, 1);
     if (r.n_ok > 0 && r.pipeline_p50_ms && *r.pipeline_p50_ms > 0) {

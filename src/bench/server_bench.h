@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,13 +37,17 @@ struct ServerBenchOptions {
   int load_requests = 96;
   double ready_timeout_s = 60;
   double request_timeout_s = 120;
+  // The in-process pipeline on a photo's bytes (Engine::analyze_bytes with embeddings), timed once
+  // per photo in every round next to its requests, so that the overhead compares figures taken
+  // side by side; empty = take ServerPhoto::pipeline_p50_ms as given.
+  std::function<Status(std::span<const uint8_t>)> pipeline;
 };
 
 struct ServerPhoto {
   std::string name;
   double megapixels = 0;
   std::vector<uint8_t> bytes;
-  std::optional<double> pipeline_p50_ms;  // in-process, same file, same run
+  std::optional<double> pipeline_p50_ms;  // in-process, same file, same run (replaced when options.pipeline is set)
 };
 
 // The errors of a row: count per answer ("HTTP 415", "connection: ..."), and the first one's text.
@@ -66,6 +71,7 @@ struct ServerRow {
   std::vector<double> samples_ms;
   Summary summary;  // of the 2xx answers
   std::optional<double> pipeline_p50_ms;
+  std::string pipeline_source;           // "interleaved" (timed in the same rounds) or "sweep"
   std::optional<double> overhead_ms;     // summary.p50 - pipeline p50
   std::optional<double> overhead_ratio;  // overhead_ms / pipeline p50
 };
