@@ -9,6 +9,19 @@
 //   auto r = facelens::run_benchmark(o, "out");   // out/results.json, out/report.md, out/charts/
 //   if (r.ok() && r->n_failed > 0) std::cerr << "see out/report.md";
 //
+// The photo sweep and the service (issue 17): with `sweep_source` set, the benchmark makes the
+// sweep photos (about 0.3, 2, 2.6 and 13 MP, baseline / progressive, with and without restart
+// markers) from that photo and measures, for each, the pipeline (file bytes to embedding, as
+// /v1/embed runs it) against TurboJPEG's own decode of the file plus the models alone. With
+// `server_url` set as well, it posts three of them to a running `facelens serve` (/v1/embed as
+// multipart, raw body and JSON base64) and reports the HTTP overhead = service latency - pipeline
+// latency, then the throughput of `connections` concurrent connections against one.
+//
+//   o.images = {};                          // no service matrix, only the sweep and the service
+//   o.sweep_source = "obama3.jpg";
+//   o.server_url = "http://127.0.0.1:8080";
+//   auto r = facelens::run_benchmark(o, "out");   // out/photos/*.jpg too
+//
 // A service whose model is not configured, a precision that cannot be had and a provider that
 // cannot be used are recorded (skipped / unavailable, with why) and never stop the others.
 // run_benchmark() takes over the process's resident-set figures (it resets the peak): run one
@@ -37,6 +50,8 @@ struct BenchmarkProgress {
 };
 
 struct BenchmarkOptions {
+  // Photos of the service matrix (detect, embed, ... at every batch); may be empty when
+  // sweep_source is set (then only the sweep and the service bench run).
   std::vector<std::string> images;
   std::vector<std::string> providers = {"cpu", "cuda"};
   std::vector<std::string> services = {"detect", "landmarks", "embed", "liveness", "deepfake", "pipeline"};
@@ -52,6 +67,24 @@ struct BenchmarkOptions {
   std::string configured_commit;
   RuntimeOptions runtime;  // per-service CUDA options, EP library path (provider is overridden)
   std::string note;        // free text recorded in the results (e.g. "shared machine")
+
+  // The photo sweep: the source photo ("" = no sweep), where its photos go ("" = OUTPUT/photos),
+  // and the timed runs per photo (after `warmup` untimed ones).
+  std::string sweep_source;
+  std::string sweep_photos_dir;
+  int sweep_iterations = 15;
+  // The service bench (needs sweep_source): base URL "http://HOST:PORT" of a running
+  // `facelens serve` ("" = none; plain HTTP only), its API key (sent as X-API-Key; "" = none),
+  // timed requests per photo and body format on one keep-alive connection (after
+  // server_warmup untimed ones), then the concurrency mode: load_requests requests of the
+  // 2.6 MP photo as multipart over 1 and then `connections` connections (0 = no concurrency mode).
+  std::string server_url;
+  std::string api_key;
+  int server_iterations = 20;
+  int server_warmup = 2;
+  int connections = 16;
+  int load_requests = 96;
+  double server_ready_timeout_s = 60;  // wait this long for GET /ready to answer 200
   // Called on the calling thread as the benchmark goes; may be empty.
   std::function<void(const BenchmarkProgress&)> on_progress;
 };
@@ -62,12 +95,33 @@ struct BenchmarkProviderOutcome {
   std::string reason;  // why not, when unavailable
 };
 
+// One photo of the sweep (see sweep_source).
+struct SweepPhoto {
+  std::string name;  // "13mp-progressive-rst"
+  std::string path;
+  int width = 0;
+  int height = 0;
+  double megapixels = 0;
+  int64_t bytes = 0;
+  bool progressive = false;  // SOF2 (jpeg_simple_progression) or baseline SOF0
+  int restart_rows = 0;      // restart markers every N MCU rows; 0 = none
+  std::string subsampling;   // "4:2:0" or "4:4:4"
+  bool sent_to_server = false;
+};
+
+// Makes the sweep photos from `source` into DIR (what `facelens bench --make-photos DIR` does);
+// deterministic: the same source and libraries give byte-identical files.
+StatusOr<std::vector<SweepPhoto>> make_sweep_photos(const std::string& source, const std::string& dir);
+
 // What run_benchmark wrote; the numbers themselves are in results.json and report.md.
 struct BenchmarkOutcome {
   std::vector<std::string> chart_files;  // relative to the output folder (results.json and report.md always)
   std::string charts_note;               // why charts are missing, or what is missing from them
   std::vector<BenchmarkProviderOutcome> providers;
   int n_failed = 0;  // benchmark cells that failed (their errors are in report.md)
+  // Requests to the service that got no 2xx answer (their HTTP status and message are in
+  // results.json and report.md).
+  int n_server_errors = 0;
 };
 
 // Checks the options (names, positive counts); InvalidArgument saying which one and why.

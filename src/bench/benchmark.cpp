@@ -12,8 +12,11 @@
 #include <tuple>
 
 #include "align/aligner.h"
+#include "bench/http_client.h"
 #include "bench/services.h"
+#include "bench/sweep_photos.h"
 #include "detect/detector.h"
+#include "facelens/engine.h"
 #include "facelens/image.h"
 #include "landmarks/landmarks.h"
 #include "models/registry.h"
@@ -139,6 +142,12 @@ std::string device_name(const MachineInfo& m, const ProviderStatus& p, bool on_c
   return "CUDA device " + std::to_string(id);
 }
 
+Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
+                  const std::shared_ptr<const ModelVariants>& variants, BenchReport& rep,
+                  const std::function<void(const Progress&)>& progress);
+Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
+                            const std::function<void(const std::string&)>& note);
+
 }  // namespace
 
 const std::vector<ReferenceFigure>& reference_design() {
@@ -164,11 +173,25 @@ const std::vector<ReferenceFigure>& reference_design() {
 }
 
 int BenchReport::n_failed() const {
-  return static_cast<int>(std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.status == "failed"; }));
+  return static_cast<int>(
+      std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.status == "failed"; }) +
+      std::count_if(sweep.begin(), sweep.end(), [](const SweepRow& r) { return r.status == "failed"; }));
 }
 
+int BenchReport::n_server_errors() const { return server ? server->n_errors() : 0; }
+
 Status validate(const BenchOptions& o) {
-  if (o.images.empty()) return invalid_argument("no image: pass --image PHOTO (one or more)");
+  if (o.images.empty() && o.sweep_source.empty())
+    return invalid_argument("no image: pass --image PHOTO (one or more), or --sweep PHOTO");
+  if (!o.server_url.empty() && o.sweep_source.empty())
+    return invalid_argument("--server needs --sweep PHOTO: the service bench posts the sweep photos made from it");
+  if (o.sweep_iterations < 1) return invalid_argument("--sweep-iterations must be at least 1");
+  if (o.server_iterations < 1) return invalid_argument("--server-iterations must be at least 1");
+  if (o.server_warmup < 0) return invalid_argument("--server-warmup must be 0 or more");
+  if (o.connections < 0) return invalid_argument("--connections must be 0 (no concurrency mode) or more");
+  if (o.connections > 0 && o.load_requests < o.connections)
+    return invalid_argument("--load-requests must be at least --connections (one request per connection)");
+  if (!o.server_url.empty()) FACELENS_RETURN_IF_ERROR(parse_http_url(o.server_url).status());
   if (o.providers.empty()) return invalid_argument("no provider: expected --providers cpu,cuda (or one of them)");
   for (const auto& p : o.providers)
     if (p != "cpu" && p != "cuda") return invalid_argument("unknown provider '" + p + "': expected cpu or cuda");
@@ -219,15 +242,35 @@ StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
   FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<runtime::Environment> env, runtime::Environment::create({}));
   std::shared_ptr<const ModelVariants> variants =
       options.variants ? options.variants : registry_variants(registry, env);
-  const models::Manifest& manifest = registry->manifest();
-
-  FACELENS_ASSIGN_OR_RETURN(BenchInputs inputs, load_inputs(options, manifest, *variants, &rep.input_notes));
-  for (const auto& n : rep.input_notes) note(n);
 
   for (const auto& name : options.providers) {
     rep.providers.push_back(probe_provider(name, *env, options.runtime));
     if (!rep.providers.back().available) note(name + " unavailable: " + rep.providers.back().reason);
   }
+  if (!options.images.empty()) FACELENS_RETURN_IF_ERROR(run_matrix(options, *registry, variants, rep, progress));
+  if (!options.sweep_source.empty()) FACELENS_RETURN_IF_ERROR(run_sweep_and_server(options, rep, note));
+
+  rep.finished_at = utc_timestamp();
+  rep.duration_s = ms_since(t_start) / 1000.0;
+  rep.load_end = load_average();
+  return rep;
+}
+
+namespace {
+
+Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
+                  const std::shared_ptr<const ModelVariants>& variants, BenchReport& rep,
+                  const std::function<void(const Progress&)>& progress) {
+  const models::ModelRegistry* registry = &reg;
+  const models::Manifest& manifest = registry->manifest();
+  auto note = [&](const std::string& text) {
+    Progress p;
+    p.event = Progress::Event::kNote;
+    p.message = text;
+    progress(p);
+  };
+  FACELENS_ASSIGN_OR_RETURN(BenchInputs inputs, load_inputs(options, manifest, *variants, &rep.input_notes));
+  for (const auto& n : rep.input_notes) note(n);
 
   std::vector<std::string> precisions;
   for (const auto& p : options.precisions) {
@@ -422,11 +465,57 @@ StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
     auto it = cpu_mean.find({r.service, r.precision, r.batch});
     if (it != cpu_mean.end()) r.speedup_vs_cpu = it->second / r.summary.mean_ms;
   }
-
-  rep.finished_at = utc_timestamp();
-  rep.duration_s = ms_since(t_start) / 1000.0;
-  rep.load_end = load_average();
-  return rep;
+  return Status::Ok();
 }
+
+// The sweep photos made from options.sweep_source, the pipeline sweep on them, then the service
+// bench on the photos it sends (with the pipeline's p50 on each).
+Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
+                            const std::function<void(const std::string&)>& note) {
+  if (options.sweep_photos_dir.empty())
+    return invalid_argument("no folder for the sweep photos: set BenchOptions::sweep_photos_dir");
+  FACELENS_ASSIGN_OR_RETURN(auto photos, make_sweep_photos(options.sweep_source, options.sweep_photos_dir));
+  note("sweep: " + std::to_string(photos.size()) + " photos made from " + options.sweep_source + " in " +
+       options.sweep_photos_dir);
+  EngineOptions eo;
+  eo.models_dir = options.models_dir;
+  eo.runtime = options.runtime;
+  const bool cpu = std::find(options.providers.begin(), options.providers.end(), "cpu") != options.providers.end();
+  eo.runtime.provider = cpu ? Provider::kCpu : Provider::kCuda;
+  if (options.threads > 0) eo.runtime.intra_op_threads = options.threads;
+  rep.sweep_provider = cpu ? "cpu" : "cuda";
+  rep.sweep_threads = eo.runtime.intra_op_threads;
+  FACELENS_ASSIGN_OR_RETURN(auto engine, Engine::create(eo));
+  FACELENS_ASSIGN_OR_RETURN(rep.sweep,
+                            run_pipeline_sweep(*engine, photos, options.warmup, options.sweep_iterations, note));
+  if (options.server_url.empty()) return Status::Ok();
+  std::vector<ServerPhoto> sent;
+  for (const auto& row : rep.sweep) {
+    if (!row.photo.sent_to_server) continue;
+    ServerPhoto p;
+    p.name = row.photo.name;
+    p.megapixels = row.photo.megapixels;
+    FACELENS_ASSIGN_OR_RETURN(p.bytes, read_file_bytes(row.photo.path, 1LL << 30));
+    if (row.status == "ok") p.pipeline_p50_ms = row.pipeline.p50_ms;
+    sent.push_back(std::move(p));
+  }
+  ServerBenchOptions so;
+  so.url = options.server_url;
+  so.api_key = options.api_key;
+  so.warmup = options.server_warmup;
+  so.iterations = options.server_iterations;
+  so.connections = options.connections;
+  so.load_requests = options.load_requests;
+  so.ready_timeout_s = options.server_ready_timeout_s;
+  AnalyzeOptions embed;
+  embed.embedding = true;
+  so.pipeline = [&engine, embed](std::span<const uint8_t> bytes) {
+    return engine->analyze_bytes(bytes, embed).status();
+  };
+  FACELENS_ASSIGN_OR_RETURN(rep.server, run_server_bench(so, sent, note));
+  return Status::Ok();
+}
+
+}  // namespace
 
 }  // namespace facelens::bench

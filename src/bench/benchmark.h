@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "bench/machine.h"
+#include "bench/server_bench.h"
 #include "bench/stats.h"
+#include "bench/sweep.h"
 #include "bench/variants.h"
 #include "facelens/benchmark.h"
 #include "facelens/runtime_info.h"
@@ -137,7 +139,13 @@ struct BenchReport {
   std::vector<Skip> skipped;
   std::vector<std::string> input_notes;  // e.g. faces found per image
   ChartsInfo charts;
-  int n_failed() const;
+  // The photo sweep and the service bench (empty / nullopt when not asked for).
+  std::vector<SweepRow> sweep;
+  std::string sweep_provider;  // the execution provider of the sweep's engine, as asked ("cpu", "cuda")
+  int sweep_threads = 0;       // its intra-op threads (0 = ONNX Runtime's default)
+  std::optional<ServerReport> server;
+  int n_failed() const;  // failed matrix cells and failed sweep photos
+  int n_server_errors() const;
 };
 
 // Checks the options (names, positive counts); InvalidArgument saying which one and why.
@@ -153,6 +161,8 @@ Status write_outputs(BenchReport& report, const std::string& dir);
 // The pieces of write_outputs.
 std::string results_json(const BenchReport& report);
 std::string report_markdown(const BenchReport& report);
+// The pipeline sweep and service tables of report.md ("" when neither ran).
+std::string sweep_markdown(const BenchReport& report);
 // Renders the charts with gnuplot into DIR/charts (SVG and PNG); when gnuplot is missing, writes
 // only the data and scripts and says so.
 ChartsInfo render_charts(const BenchReport& report, const std::string& dir);

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "bench/benchmark.h"
+#include "bench/sweep_photos.h"
 #include "runtime/placement.h"
 
 namespace facelens::bench {
@@ -92,6 +93,102 @@ std::string summary_row(const Row& r) {
 
 }  // namespace
 
+namespace {
+
+std::string ms_or(const std::optional<double>& v, const char* none = "–") { return v ? num(*v, 1) + " ms" : none; }
+
+std::string kb(int64_t bytes) { return num(static_cast<double>(bytes) / 1024, 0) + " KB"; }
+
+std::string error_cell(const ErrorTally& e) {
+  if (e.n == 0) return "0";
+  std::string out = "**" + std::to_string(e.n) + "**";
+  if (e.by_kind.size() > 1) {
+    std::string kinds;
+    for (const auto& [k, n] : e.by_kind) kinds += (kinds.empty() ? "" : ", ") + std::to_string(n) + "× " + k;
+    out += " (" + kinds + ")";
+  }
+  return out + ", first: " + cell(e.first.substr(0, 160));
+}
+
+}  // namespace
+
+// The sweep and service tables (also what the README shows).
+std::string sweep_markdown(const BenchReport& rep) {
+  std::ostringstream md;
+  if (!rep.options.sweep_source.empty()) {
+    md << "## Pipeline sweep\n\n"
+       << "Photos made from " << rep.options.sweep_source << " (`facelens bench --sweep`, quality " << kSweepJpegQuality
+       << "); per photo " << rep.options.warmup << " warm-up and " << rep.options.sweep_iterations
+       << " timed rounds, each round timing in turn (starting at a different one each round): the pipeline (file bytes "
+          "to embeddings, as /v1/embed), "
+          "TurboJPEG's tjDecompress2 of the file at the DCT scale facelens decoded it at and at full size, and the "
+          "models alone on the already decoded image; p50 of each. Engine: "
+       << rep.sweep_provider << ", intra-op threads "
+       << (rep.sweep_threads > 0 ? std::to_string(rep.sweep_threads) : "ONNX Runtime's default")
+       << ". Ratio = pipeline / (decode at facelens's scale + models), target ≤ " << num(kSweepTargetRatio)
+       << "; for photos with restart markers also pipeline / (full decode + models), target < 1.\n\n";
+    md << "| photo | size | file | pipeline p50 | decode scale | TurboJPEG decode at scale / full | models | ratio | "
+          "vs full decode + models |\n|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& r : rep.sweep) {
+      const auto& p = r.photo;
+      md << "| " << p.name << " | " << p.width << "x" << p.height << " (" << num(p.megapixels, 1) << " MP) | "
+         << kb(p.bytes) << " |";
+      if (r.status != "ok") {
+        md << " failed: " << cell(r.note) << " | | | | | |\n";
+        continue;
+      }
+      md << " " << num(r.pipeline.p50_ms, 1) << " ms | " << r.scale_num << "/" << r.scale_denom << " | "
+         << num(r.decode_scaled.p50_ms, 1) << " / " << num(r.decode_full.p50_ms, 1) << " ms | "
+         << num(r.models.p50_ms, 1) << " ms | "
+         << (r.ratio ? (r.meets_target.value_or(false) ? num(*r.ratio) : "**" + num(*r.ratio) + "**") : "–") << " | "
+         << (r.ratio_vs_full_decode ? num(*r.ratio_vs_full_decode) : "–") << " |\n";
+    }
+    bool assumed = false;
+    for (const auto& r : rep.sweep) assumed = assumed || r.decode_scale_source.rfind("assumed", 0) == 0;
+    if (!rep.sweep.empty()) {
+      md << "\nRatios above the target are in bold.";
+      if (assumed) md << " Decode scale " << rep.sweep.front().decode_scale_source << ".";
+      md << "\n\n";
+    }
+  }
+  if (rep.server) {
+    const ServerReport& s = *rep.server;
+    md << "## Service (HTTP) bench\n\n";
+    if (!s.reachable) {
+      md << "**The service could not be measured**: " << cell(s.error) << "\n\n";
+      return md.str();
+    }
+    md << "`POST /v1/embed` on " << s.url << ", one keep-alive connection, " << rep.options.server_warmup
+       << " warm-up and " << rep.options.server_iterations
+       << " timed rounds (every photo and body format once per round). Overhead = the request's p50 − the "
+          "in-process pipeline's p50 on the same file, timed in the same rounds (each round runs the pipeline "
+          "in-process once per photo next to its requests; the server is idle meanwhile).\n\n";
+    md << "| photo | format | body | p50 | p99 | pipeline p50 | HTTP overhead | overhead / pipeline | ok | errors "
+          "|\n|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& r : s.rows) {
+      md << "| " << r.photo << " | " << r.format << " | " << kb(r.body_bytes) << " | "
+         << (r.n_ok ? num(r.summary.p50_ms, 1) + " ms" : "–") << " | "
+         << (r.n_ok ? num(r.summary.p99_ms, 1) + " ms" : "–") << " | " << ms_or(r.pipeline_p50_ms) << " | "
+         << ms_or(r.overhead_ms) << " | " << (r.overhead_ratio ? num(*r.overhead_ratio * 100, 0) + " %" : "–") << " | "
+         << r.n_ok << "/" << r.requests << " | " << error_cell(r.errors) << " |\n";
+    }
+    if (!s.load.empty()) {
+      md << "\nConcurrency: " << rep.options.load_requests << " requests of " << s.load.front().photo << " as "
+         << s.load.front().format << " over 1 and over " << rep.options.connections
+         << " keep-alive connections (one untimed warm-up request per connection first).\n\n"
+         << "| connections | ok | errors | throughput | p50 | p99 | throughput vs 1 connection |\n"
+            "|---|---|---|---|---|---|---|\n";
+      for (const auto& l : s.load)
+        md << "| " << l.connections << " | " << l.n_ok << "/" << l.requests << " | " << error_cell(l.errors) << " | "
+           << num(l.throughput_rps, 2) << " requests/s | " << (l.n_ok ? num(l.summary.p50_ms, 1) + " ms" : "–") << " | "
+           << (l.n_ok ? num(l.summary.p99_ms, 1) + " ms" : "–") << " | "
+           << (l.throughput_vs_one ? num(*l.throughput_vs_one) + "x" : "–") << " |\n";
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
 std::string report_markdown(const BenchReport& rep) {
   const MachineInfo& m = rep.machine;
   const BenchOptions& o = rep.options;
@@ -118,6 +215,10 @@ std::string report_markdown(const BenchReport& rep) {
     md << "- Load average (1 min): " << num((*rep.load_start)[0]) << " at the start, " << num((*rep.load_end)[0])
        << " at the end\n";
   if (!o.note.empty()) md << "- Note: " << o.note << "\n";
+  if (o.images.empty()) {  // only the sweep and the service bench ran
+    md << "\n" << sweep_markdown(rep);
+    return md.str();
+  }
   md << "- Images: ";
   for (size_t i = 0; i < rep.input_notes.size(); ++i) md << (i ? "; " : "") << rep.input_notes[i];
   md << "\n- Each cell: " << o.warmup << " warm-up runs, then " << o.iterations
@@ -225,7 +326,8 @@ std::string report_markdown(const BenchReport& rep) {
        << (x.dynamic_batch ? " (dynamic batch)" : "") << " | `" << x.sha256 << "` | "
        << (x.sha256_matches_manifest ? "yes" : "**no**") << " |\n";
 
-  md << "\n## Charts\n\n";
+  md << "\n" << sweep_markdown(rep);
+  md << "## Charts\n\n";
   if (!rep.charts.note.empty()) md << rep.charts.note << "\n\n";
   for (const auto& f : rep.charts.files)
     if (f.size() > 4 && f.substr(f.size() - 4) == ".svg") md << "![" << f << "](" << f << ")\n\n";
@@ -247,7 +349,11 @@ Status write_outputs(BenchReport& report, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return unavailable("cannot create the output folder " + dir + ": " + ec.message());
-  report.charts = render_charts(report, dir);
+  if (report.options.images.empty()) {
+    report.charts = {false, "no service matrix in this run (no --image): no charts", {}};
+  } else {
+    report.charts = render_charts(report, dir);
+  }
   auto write = [&](const std::string& name, const std::string& text) -> Status {
     const std::string path = (std::filesystem::path(dir) / name).string();
     const std::string tmp = path + ".tmp";

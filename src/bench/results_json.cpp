@@ -13,7 +13,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2: the photo sweep and the service bench
 
 // Milliseconds to 0.1 us, other figures to 4 decimals: enough for any comparison, readable.
 double round4(double v) { return std::round(v * 1e4) / 1e4; }
@@ -93,6 +93,116 @@ json row_json(const Row& r, const std::string& commit) {
             {"device_scope", r.memory.device_scope},
             {"note", r.memory.note}}},
           {"samples_ms", samples}};
+}
+
+// Percentiles of timed runs; null when there is none (a row whose every request failed).
+json latency_json(const Summary& s) {
+  if (s.n == 0) return nullptr;
+  return {{"n", s.n},
+          {"mean", round4(s.mean_ms)},
+          {"p50", round4(s.p50_ms)},
+          {"p99", round4(s.p99_ms)},
+          {"min", round4(s.min_ms)},
+          {"max", round4(s.max_ms)}};
+}
+
+json opt_round(const std::optional<double>& v) { return v ? json(round4(*v)) : json(nullptr); }
+
+json errors_json(const ErrorTally& e) {
+  json kinds = json::object();
+  for (const auto& [k, n] : e.by_kind) kinds[k] = n;
+  return {{"count", e.n}, {"by_kind", kinds}, {"first", e.first}};
+}
+
+json sweep_json(const BenchReport& rep) {
+  if (rep.options.sweep_source.empty()) return nullptr;
+  json rows = json::array();
+  for (const auto& r : rep.sweep) {
+    const SweepPhoto& p = r.photo;
+    const bool ok = r.status == "ok";
+    rows.push_back({{"photo",
+                     {{"name", p.name},
+                      {"path", p.path},
+                      {"width", p.width},
+                      {"height", p.height},
+                      {"megapixels", round4(p.megapixels)},
+                      {"bytes", p.bytes},
+                      {"progressive", p.progressive},
+                      {"restart_rows", p.restart_rows},
+                      {"subsampling", p.subsampling},
+                      {"sent_to_server", p.sent_to_server}}},
+                    {"status", r.status},
+                    {"note", r.note},
+                    {"faces", r.faces},
+                    {"decode_scale", r.decode_scale},
+                    {"decode_scale_source", r.decode_scale_source},
+                    {"turbojpeg_scale", std::to_string(r.scale_num) + "/" + std::to_string(r.scale_denom)},
+                    {"scaled_width", r.scaled_width},
+                    {"scaled_height", r.scaled_height},
+                    {"pipeline_ms", ok ? latency_json(r.pipeline) : json(nullptr)},
+                    {"decode_scaled_ms", ok ? latency_json(r.decode_scaled) : json(nullptr)},
+                    {"decode_full_ms", ok ? latency_json(r.decode_full) : json(nullptr)},
+                    {"models_ms", ok ? latency_json(r.models) : json(nullptr)},
+                    {"floor_ms", ok ? json(round4(r.decode_scaled.p50_ms + r.models.p50_ms)) : json(nullptr)},
+                    {"ratio", opt_round(r.ratio)},
+                    {"meets_target", opt(r.meets_target)},
+                    {"ratio_vs_full_decode", opt_round(r.ratio_vs_full_decode)}});
+  }
+  const BenchOptions& o = rep.options;
+  return {{"source", o.sweep_source},
+          {"photos_dir", o.sweep_photos_dir},
+          {"provider", rep.sweep_provider},
+          {"threads", rep.sweep_threads},
+          {"warmup", o.warmup},
+          {"iterations", o.sweep_iterations},
+          {"target_ratio", kSweepTargetRatio},
+          {"rows", rows}};
+}
+
+json server_json(const BenchReport& rep) {
+  if (!rep.server) return nullptr;
+  const ServerReport& s = *rep.server;
+  const BenchOptions& o = rep.options;
+  json rows = json::array();
+  for (const auto& r : s.rows)
+    rows.push_back({{"photo", r.photo},
+                    {"megapixels", round4(r.megapixels)},
+                    {"file_bytes", r.file_bytes},
+                    {"format", r.format},
+                    {"body_bytes", r.body_bytes},
+                    {"requests", r.requests},
+                    {"ok", r.n_ok},
+                    {"errors", errors_json(r.errors)},
+                    {"faces", r.faces},
+                    {"latency_ms", latency_json(r.summary)},
+                    {"pipeline_p50_ms", opt_round(r.pipeline_p50_ms)},
+                    {"pipeline_source", r.pipeline_source},
+                    {"overhead_ms", opt_round(r.overhead_ms)},
+                    {"overhead_ratio", opt_round(r.overhead_ratio)}});
+  json load = json::array();
+  for (const auto& l : s.load)
+    load.push_back({{"connections", l.connections},
+                    {"photo", l.photo},
+                    {"format", l.format},
+                    {"requests", l.requests},
+                    {"ok", l.n_ok},
+                    {"errors", errors_json(l.errors)},
+                    {"wall_s", round4(l.wall_s)},
+                    {"throughput_rps", round4(l.throughput_rps)},
+                    {"latency_ms", latency_json(l.summary)},
+                    {"throughput_vs_one", opt_round(l.throughput_vs_one)}});
+  return {{"url", s.url},
+          {"reachable", s.reachable},
+          {"error", s.error},
+          {"health", s.health},
+          {"api_key", !o.api_key.empty()},
+          {"warmup", o.server_warmup},
+          {"iterations", o.server_iterations},
+          {"connections", o.connections},
+          {"load_requests", o.load_requests},
+          {"n_errors", s.n_errors()},
+          {"rows", rows},
+          {"load", load}};
 }
 
 }  // namespace
@@ -183,6 +293,8 @@ std::string results_json(const BenchReport& rep) {
             {"results", results},
             {"skipped", skipped},
             {"reference_design", reference},
+            {"sweep", sweep_json(rep)},
+            {"server", server_json(rep)},
             {"charts", {{"rendered", rep.charts.rendered}, {"note", rep.charts.note}, {"files", rep.charts.files}}}};
   return j.dump(2) + "\n";
 }

@@ -1,8 +1,15 @@
 // facelens bench: every service on CPU and CUDA, batch sweep, results.json, report.md, charts.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -25,6 +32,76 @@ struct BenchArgs {
   std::string models_dir;
   std::string config;
   std::string note;
+  // The photo sweep and the service bench (issue 17).
+  std::string sweep;        // source photo
+  std::string make_photos;  // only write the sweep photos into this folder
+  int sweep_iterations = 15;
+  bool server = false;     // --server given
+  std::string server_url;  // "" with --server: start `facelens serve` on a free loopback port
+  std::string api_key;
+  int server_iterations = 20;
+  int server_warmup = 2;
+  int connections = 16;
+  int load_requests = 96;
+};
+
+// A free TCP port on the loopback interface (the kernel's pick; released before serve binds it).
+int free_loopback_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+// `facelens serve` started by the bench (--server without URL): this program, on a free loopback
+// port, CPU, no gallery, the bench's models and threads; its output goes to LOG. Stopped with
+// SIGTERM when the object goes.
+class ChildServer {
+ public:
+  ~ChildServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st = 0;
+      waitpid(pid_, &st, 0);
+    }
+  }
+  std::string start(const std::string& models_dir, int threads, const std::string& log) {
+    const int port = free_loopback_port();
+    if (port == 0) return "";
+    std::vector<std::string> args = {
+        "/proc/self/exe", "serve",      "--host", "127.0.0.1", "--port",  std::to_string(port),
+        "--no-gallery",   "--provider", "cpu",    "--models",  models_dir};
+    if (threads > 0) {
+      args.push_back("--threads");
+      args.push_back(std::to_string(threads));
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    if (pid_ < 0) return "";
+    return "http://127.0.0.1:" + std::to_string(port);
+  }
+
+ private:
+  pid_t pid_ = -1;
 };
 
 // A bar that rewrites one stderr line on a terminal; one plain line per finished step otherwise.
@@ -75,7 +152,27 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
+int make_photos(const BenchArgs& a) {
+  if (a.sweep.empty()) {
+    std::cerr << "facelens: --make-photos needs --sweep PHOTO (the photo the sweep is made from)\n";
+    return kExitUsage;
+  }
+  auto photos = make_sweep_photos(a.sweep, a.make_photos);
+  if (!photos.ok()) return fail(photos.status());
+  for (const auto& p : *photos)
+    std::cout << p.path << "  " << p.width << "x" << p.height << "  " << p.bytes << " bytes  "
+              << (p.progressive ? "progressive" : "baseline") << "  "
+              << (p.restart_rows > 0 ? "restart every " + std::to_string(p.restart_rows) + " MCU row(s)" : "no restart")
+              << "  " << p.subsampling << (p.sent_to_server ? "  (sent by --server)" : "") << "\n";
+  return 0;
+}
+
 int cmd_bench(const BenchArgs& a) {
+  if (!a.make_photos.empty()) return make_photos(a);
+  if (a.output.empty()) {
+    std::cerr << "facelens: --output DIR is required (or --make-photos DIR)\n";
+    return kExitUsage;
+  }
   Common c;
   c.models_dir = a.models_dir;
   c.config = a.config;
@@ -95,6 +192,22 @@ int cmd_bench(const BenchArgs& a) {
   o.configured_commit = FACELENS_GIT_COMMIT;
   o.runtime = eo->runtime;
   o.note = a.note;
+  o.sweep_source = a.sweep;
+  o.sweep_iterations = a.sweep_iterations;
+  o.server_url = a.server_url;
+  o.api_key = a.api_key;
+  o.server_iterations = a.server_iterations;
+  o.server_warmup = a.server_warmup;
+  o.connections = a.connections;
+  o.load_requests = a.load_requests;
+  ChildServer child;
+  if (a.server && a.server_url.empty()) {
+    std::filesystem::create_directories(a.output);
+    const std::string log = a.output + "/serve.log";
+    o.server_url = child.start(eo->models_dir, a.threads, log);
+    if (o.server_url.empty()) return fail(unavailable("could not start facelens serve on a loopback port"));
+    std::cerr << "bench: started facelens serve on " << o.server_url << " (log: " << log << ")\n";
+  }
   if (Status s = validate_benchmark_options(o); !s.ok()) {
     std::cerr << "facelens: " << s.message() << "\n";
     return kExitUsage;
@@ -110,11 +223,16 @@ int cmd_bench(const BenchArgs& a) {
   if (!report->charts_note.empty()) std::cerr << "bench: " << report->charts_note << "\n";
   for (const auto& p : report->providers)
     if (!p.available) std::cerr << "bench: " << p.name << " unavailable: " << p.reason << "\n";
+  int rc = 0;
   if (const int n = report->n_failed; n > 0) {
     std::cerr << "facelens: " << n << " benchmark cell(s) failed: see " << a.output << "/report.md\n";
-    return kExitFailure;
+    rc = kExitFailure;
   }
-  return 0;
+  if (const int n = report->n_server_errors; n > 0) {
+    std::cerr << "facelens: " << n << " request(s) to the service failed: see " << a.output << "/report.md\n";
+    rc = kExitFailure;
+  }
+  return rc;
 }
 
 }  // namespace
@@ -122,8 +240,9 @@ int cmd_bench(const BenchArgs& a) {
 void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runner>& runners) {
   auto args = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand("bench", "time every service on CPU and CUDA: results.json, report.md, charts");
-  cmd->add_option("--image", args->images, "photo(s) to run on (repeat --image for several)")->required();
-  cmd->add_option("--output", args->output, "folder for results.json, report.md and charts/")->required();
+  cmd->add_option("--image", args->images,
+                  "photo(s) of the service matrix (repeat --image for several; may be left out with --sweep)");
+  cmd->add_option("--output", args->output, "folder for results.json, report.md, charts/ and photos/");
   cmd->add_option("--providers", args->providers, "execution providers, comma-separated: cpu,cuda")
       ->delimiter(',')
       ->check(CLI::IsMember({"cpu", "cuda"}))
@@ -150,8 +269,36 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
   cmd->add_option("--models", args->models_dir, "folder with manifest.json and the model files");
   cmd->add_option("--config", args->config, "facelens.toml: per-service CUDA options (default: $FACELENS_CONFIG)");
   cmd->add_option("--note", args->note, "free text kept in the results, e.g. \"shared machine\"");
-  runners.push_back([cmd, args]() -> std::optional<int> {
+  cmd->add_option("--sweep", args->sweep,
+                  "make the 0.3-13 MP sweep photos from PHOTO (into OUTPUT/photos) and time the pipeline on each "
+                  "against TurboJPEG's decode + the models");
+  cmd->add_option("--sweep-iterations", args->sweep_iterations, "timed runs per sweep photo")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--make-photos", args->make_photos, "only write the sweep photos of --sweep PHOTO into DIR");
+  auto* server =
+      cmd->add_option("--server", args->server_url,
+                      "post the sweep photos to this facelens serve (http://HOST:PORT) as multipart, raw and "
+                      "JSON; without URL: start facelens serve on a free loopback port (CPU, no gallery)")
+          ->expected(0, 1);
+  cmd->add_option("--api-key", args->api_key, "X-API-Key for --server (default: $FACELENS_API_KEY)")
+      ->envname("FACELENS_API_KEY");
+  cmd->add_option("--server-iterations", args->server_iterations, "timed requests per photo and body format")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--server-warmup", args->server_warmup, "untimed rounds first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--connections", args->connections,
+                  "concurrency mode: --load-requests over 1 and over N connections (0 = off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--load-requests", args->load_requests, "requests of each concurrency level")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  runners.push_back([cmd, args, server]() -> std::optional<int> {
     if (!*cmd) return std::nullopt;
+    args->server = server->count() > 0;
     return cmd_bench(*args);
   });
 }
