@@ -170,10 +170,10 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   StatusOr<ImageResult> analyze(const Image& image, const AnalyzeOptions& what) const;
-  // Decodes then analyzes. A large JPEG is decoded only at the resolution each stage needs: the
-  // detector's image with a DCT-domain downscale (to about twice its input), the faces from that
-  // same image when it has enough pixels for the face models' inputs, else from a second decode at
-  // the scale they need (docs/architecture.md). Coordinates come back in original pixels.
+  // Decodes then analyzes. A photo with a side over 10x the detector's resized size is analysed on
+  // area-averaged copies (analyze() does the same on an Image); such a JPEG is decoded only at the
+  // DCT scales of those copies: the detector's (twice its input), and a second decode only when the
+  // faces need more pixels than that one has (README "Images"). Coordinates in original pixels.
   StatusOr<ImageResult> analyze_bytes(std::span<const uint8_t> bytes, const AnalyzeOptions& what) const;
   StatusOr<ImageResult> analyze_file(const std::string& path, const AnalyzeOptions& what) const;
   // One result per image, in order; a failure of one image does not stop the others.
