@@ -116,6 +116,9 @@ struct ImageResult {
   int width = 0;  // original image size
   int height = 0;
   std::vector<Face> faces;  // best detection score first
+  // The JPEG DCT scale the detector's image was decoded at (analyze_bytes/analyze_file): 1 = full
+  // size, 0.5, 0.25, 0.125. Coordinates are in original pixels whatever it is.
+  double decode_scale = 1.0;
 };
 
 struct VerifyResult {
@@ -167,8 +170,10 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   StatusOr<ImageResult> analyze(const Image& image, const AnalyzeOptions& what) const;
-  // Decodes then analyzes; when no embedding, landmarks or attributes are asked, large JPEGs are
-  // decoded downscaled in the DCT domain (boxes still come back in original pixels).
+  // Decodes then analyzes. A photo with a side over 10x the detector's resized size is analysed on
+  // area-averaged copies (analyze() does the same on an Image); such a JPEG is decoded only at the
+  // DCT scales of those copies: the detector's (twice its input), and a second decode only when the
+  // faces need more pixels than that one has (README "Images"). Coordinates in original pixels.
   StatusOr<ImageResult> analyze_bytes(std::span<const uint8_t> bytes, const AnalyzeOptions& what) const;
   StatusOr<ImageResult> analyze_file(const std::string& path, const AnalyzeOptions& what) const;
   // One result per image, in order; a failure of one image does not stop the others.

@@ -48,6 +48,12 @@ class Detector : public models::ModelService {
   virtual int input_width() const = 0;
   virtual int input_height() const = 0;
   virtual bool has_keypoints() const = 0;
+  // Whether detect() runs tiles of large photos besides the whole photo (then it wants the photo at
+  // full resolution: a downscaled decode would shrink the tiles' faces).
+  virtual bool tiled() const = 0;
+  // The size a w x h photo is resized to inside the model's input (the input size when stretched,
+  // the fitted size when letterboxed).
+  virtual void resized_size(int w, int h, int* resized_width, int* resized_height) const = 0;
 
  protected:
   using ModelService::ModelService;

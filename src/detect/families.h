@@ -27,6 +27,8 @@ class ModelDetector : public Detector {
   int input_width() const final { return entry_.input.width(); }
   int input_height() const final { return entry_.input.height(); }
   bool has_keypoints() const final { return keypoints_; }
+  bool tiled() const final { return tiling_.enabled && nms_; }
+  void resized_size(int w, int h, int* resized_width, int* resized_height) const final;
 
  protected:
   // Candidates in model-input pixels from the model's outputs (model order).

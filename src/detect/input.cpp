@@ -48,6 +48,14 @@ Placement place(int w, int h, int input_width, int input_height, models::ResizeR
   return p;
 }
 
+void ModelDetector::resized_size(int w, int h, int* resized_width, int* resized_height) const {
+  const auto scale = letterbox_scale_of(entry_);
+  const Placement p = place(w, h, entry_.input.width(), entry_.input.height(), entry_.input.resize,
+                            entry_.string("letterbox_align", "top_left"), scale.ok() ? *scale : LetterboxScale::kFit);
+  *resized_width = p.resized_width;
+  *resized_height = p.resized_height;
+}
+
 std::vector<float> prepare_input(const Image& img, const models::ModelEntry& entry, InputMap* map) {
   return prepare_input(img, 0, 0, img.width, img.height, entry, map);
 }

@@ -42,6 +42,16 @@ Image resize(const Image& img, int width, int height) {
   return out;
 }
 
+Image resize_area(const Image& img, int width, int height) {
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.pixels.resize(static_cast<size_t>(width) * height * 3);
+  cv::Mat dst(height, width, CV_8UC3, out.pixels.data());
+  cv::resize(wrap(img), dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+  return out;
+}
+
 Image crop(const Image& img, int x, int y, int w, int h) {
   int x1 = std::clamp(x, 0, img.width), y1 = std::clamp(y, 0, img.height);
   int x2 = std::clamp(x + w, 0, img.width), y2 = std::clamp(y + h, 0, img.height);

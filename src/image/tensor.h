@@ -32,6 +32,10 @@ void to_planar(const Image& img, const Normalization& norm, float* out);
 // Resizes the whole image to width x height (bilinear, OpenCV INTER_LINEAR).
 Image resize(const Image& img, int width, int height);
 
+// Resizes the whole image to width x height by area averaging (OpenCV INTER_AREA): every source
+// pixel counts, so a photo gives the same picture at any resolution it comes in.
+Image resize_area(const Image& img, int width, int height);
+
 // The integer rectangle [x, y, x+w, y+h) of `img` (clipped to the image; empty if outside).
 Image crop(const Image& img, int x, int y, int w, int h);
 

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -97,6 +99,18 @@ constexpr std::array<models::Task, models::kTaskCount> kTasks = {models::Task::k
                                                                  models::Task::kDeepfake,   models::Task::kAttribute};
 
 size_t index(models::Task t) { return static_cast<size_t>(t); }
+
+// Photos whose side is over kReducedAbove x the detector's resized size (on either axis) are
+// analysed on area-averaged copies (Engine::Impl::analyze_reduced): below it each model reads the
+// photo itself with a bilinear resize, as the default models' package does (and
+// pipeline_reference.json checks: its photos shrink up to 9.7x into the detector), but a bilinear
+// resize that shrinks by more than 2x skips pixels, so that on larger photos the answers would
+// hang on the photo's resolution and no downscaled decode could give them.
+constexpr double kReducedAbove = 10.0;
+// A reduced copy gives each model kPixelsPerInputPixel source pixels per input pixel (its
+// bilinear resize then reads every pixel of the copy): the detector's copy is that many times its
+// resized size, the faces' copy is the smallest that gives every face model's crop that many.
+constexpr int kPixelsPerInputPixel = 2;
 
 }  // namespace
 
@@ -245,6 +259,27 @@ struct Engine::Impl {
     }
     return out;
   }
+  // Landmarks, embeddings, liveness, deepfake and attributes of the detected faces on `image`
+  // (detections in its pixels); the result in its pixels.
+  StatusOr<ImageResult> analyze_faces(const Image& image, const detect::Detector& detector,
+                                      const std::vector<detect::Detection>& detections,
+                                      const AnalyzeOptions& what) const;
+  // The scale (copy pixels per photo pixel, at most 1) of the smallest copy of the photo that gives
+  // every face model `what` runs kPixelsPerInputPixel pixels per input pixel from every face
+  // (detections in photo pixels); 0 when no face model runs.
+  double face_scale(const detect::Detector& detector, const std::vector<detect::Detection>& detections,
+                    const AnalyzeOptions& what) const;
+  // Whether a width x height photo is analysed on area-averaged copies (kReducedAbove).
+  bool reduces(const detect::Detector& detector, int width, int height) const;
+  // The photo (width x height) at a scale of at least the one asked (a copy and its scale:
+  // copy pixels per photo pixel, 1 = the photo itself); the pointer stays valid for the call.
+  using SourceAt = std::function<StatusOr<std::pair<const Image*, double>>(double scale)>;
+  // The analysis of a photo too large to read directly: the detector on an area-averaged copy of
+  // kPixelsPerInputPixel x its resized size, the face models on the smallest copy that gives them
+  // kPixelsPerInputPixel pixels per input pixel (face_scale); each copy area-averaged from
+  // `source_at` of its scale. Coordinates in the photo's pixels.
+  StatusOr<ImageResult> analyze_reduced(const detect::Detector& detector, int width, int height,
+                                        const AnalyzeOptions& what, const SourceAt& source_at) const;
   std::vector<uint64_t> batch_sizes() const {
     std::lock_guard<std::mutex> lock(batcher_mu);
     return batcher ? batcher->batch_sizes() : std::vector<uint64_t>{};
@@ -506,7 +541,19 @@ Status Engine::warm_up(const AnalyzeOptions& what) const {
 StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& what) const {
   if (image.empty()) return invalid_argument("empty image");
   FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get<models::Task::kDetector>());
+  if (impl_->reduces(*detector, image.width, image.height)) {
+    // Every copy is area-averaged from the image itself.
+    return impl_->analyze_reduced(
+        *detector, image.width, image.height, what,
+        [&](double) -> StatusOr<std::pair<const Image*, double>> { return std::make_pair(&image, 1.0); });
+  }
   FACELENS_ASSIGN_OR_RETURN(auto detections, detector->detect(image));
+  return impl_->analyze_faces(image, *detector, detections, what);
+}
+
+StatusOr<ImageResult> Engine::Impl::analyze_faces(const Image& image, const detect::Detector& detector,
+                                                  const std::vector<detect::Detection>& detections,
+                                                  const AnalyzeOptions& what) const {
   // Each face reports the detected box; the crops of landmarks and liveness take the detector's
   // crop_box (the square box of the default detector, as its package hands on). The attribute
   // models keep the detected box: their crops (manifest notes) were checked on it, and the
@@ -523,76 +570,165 @@ StatusOr<ImageResult> Engine::analyze(const Image& image, const AnalyzeOptions& 
     result.faces.push_back(std::move(f));
   }
   const bool need_points = what.landmarks || what.embedding;
-  if (need_points && !detector->has_keypoints()) {
-    FACELENS_ASSIGN_OR_RETURN(auto lm, impl_->get<models::Task::kLandmarks>());
+  if (need_points && !detector.has_keypoints()) {
+    FACELENS_ASSIGN_OR_RETURN(auto lm, get<models::Task::kLandmarks>());
     for (size_t i = 0; i < result.faces.size(); ++i) {
       FACELENS_ASSIGN_OR_RETURN(auto five, lm->predict(image, detections[i].crop_box));
       result.faces[i].landmarks = five;
     }
   }
   if (what.embedding && !result.faces.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(auto rec, impl_->get<models::Task::kRecognizer>());
+    FACELENS_ASSIGN_OR_RETURN(auto rec, get<models::Task::kRecognizer>());
     std::vector<Image> aligned;
     aligned.reserve(result.faces.size());
     for (const auto& f : result.faces) aligned.push_back(align::align_face(image, *f.landmarks, rec->input_size()));
     std::vector<float> quality;
-    FACELENS_ASSIGN_OR_RETURN(auto embeddings, impl_->embed(*rec, std::move(aligned), &quality));
+    FACELENS_ASSIGN_OR_RETURN(auto embeddings, embed(*rec, std::move(aligned), &quality));
     for (size_t i = 0; i < result.faces.size(); ++i) {
       result.faces[i].embedding = std::move(embeddings[i]);
       if (i < quality.size()) result.faces[i].quality = quality[i];
     }
   }
-  if (what.deepfake && impl_->entry_of(models::Task::kDeepfake) && !result.faces.empty()) {
-    FACELENS_ASSIGN_OR_RETURN(auto df, impl_->get<models::Task::kDeepfake>());
+  if (what.deepfake && entry_of(models::Task::kDeepfake) && !result.faces.empty()) {
+    FACELENS_ASSIGN_OR_RETURN(auto df, get<models::Task::kDeepfake>());
     std::vector<Box> boxes;
     for (const auto& f : result.faces) boxes.push_back(f.box);
     FACELENS_ASSIGN_OR_RETURN(auto verdicts, df->score(image, boxes));
     for (size_t i = 0; i < result.faces.size(); ++i) result.faces[i].deepfake = verdicts[i];
   }
   if (what.liveness) {
-    FACELENS_ASSIGN_OR_RETURN(auto live, impl_->get<models::Task::kLiveness>());
+    FACELENS_ASSIGN_OR_RETURN(auto live, get<models::Task::kLiveness>());
     for (size_t i = 0; i < result.faces.size(); ++i) {
       FACELENS_ASSIGN_OR_RETURN(result.faces[i].liveness, live->score(image, detections[i].crop_box));
     }
   }
   if (what.attributes && !result.faces.empty()) {
-    for (size_t i = 0; i < impl_->slots_of(models::Task::kAttribute).size(); ++i) {
-      FACELENS_ASSIGN_OR_RETURN(auto model, impl_->get<models::Task::kAttribute>(i));
+    for (size_t i = 0; i < slots_of(models::Task::kAttribute).size(); ++i) {
+      FACELENS_ASSIGN_OR_RETURN(auto model, get<models::Task::kAttribute>(i));
       for (auto& f : result.faces) {
         if (!f.attributes) f.attributes = Attributes{};
         FACELENS_RETURN_IF_ERROR(model->apply(image, f.box, f.landmarks, &*f.attributes));
       }
     }
   }
-  if (!what.landmarks && !detector->has_keypoints()) {
+  if (!what.landmarks && !detector.has_keypoints()) {
     for (auto& f : result.faces) f.landmarks.reset();
   }
   return result;
 }
 
+double Engine::Impl::face_scale(const detect::Detector& detector, const std::vector<detect::Detection>& detections,
+                                const AnalyzeOptions& what) const {
+  // The crop each face model reads, as a multiple of the face's side, and the model's input side.
+  struct Need {
+    double crop;  // crop side / face side
+    int input;    // the model's input side (the larger of width and height)
+  };
+  std::vector<Need> needs;
+  auto add = [&](const models::ModelEntry* e, double crop) {
+    if (e && crop > 0) needs.push_back({crop, std::max(e->input.width(), e->input.height())});
+  };
+  using models::Task;
+  const models::ModelEntry* landmarks = entry_of(Task::kLandmarks);
+  if ((what.landmarks || what.embedding) && !detector.has_keypoints() && landmarks)
+    add(landmarks, landmarks->input.crop_scale);
+  // The aligned face spans about the detected face (the ArcFace template's face fills its square).
+  if (what.embedding) add(entry_of(Task::kRecognizer), 1.0);
+  if (what.liveness)
+    for (const auto& slot : slots_of(Task::kLiveness))
+      for (const auto* e : slot->entries) add(e, e->input.crop_scale);
+  if (what.deepfake) {
+    const models::ModelEntry* e = entry_of(Task::kDeepfake);
+    add(e, options.deepfake_margin > 0 ? options.deepfake_margin : e ? e->input.crop_scale : 0);
+  }
+  if (what.attributes)
+    for (const auto& slot : slots_of(Task::kAttribute)) {
+      const models::ModelEntry* e = slot->entries.front();
+      // The eye crop: eye_width_iod x the eye distance (under the face's side) x crop_scale.
+      const double eye = e->input.crop == models::CropRule::kEyeSquare ? e->number("eye_width_iod", 1.0) : 1.0;
+      add(e, eye * e->input.crop_scale);
+    }
+  double scale = 0;
+  for (const auto& d : detections) {
+    const double side = std::max(1.f, std::min(d.box.width(), d.box.height()));
+    for (const auto& n : needs) scale = std::max(scale, kPixelsPerInputPixel * n.input / (n.crop * side));
+  }
+  return std::min(scale, 1.0);
+}
+
+bool Engine::Impl::reduces(const detect::Detector& detector, int width, int height) const {
+  if (detector.tiled()) return false;  // the tiles want every pixel
+  int rw = 0, rh = 0;
+  detector.resized_size(width, height, &rw, &rh);
+  return width > kReducedAbove * rw || height > kReducedAbove * rh;
+}
+
+StatusOr<ImageResult> Engine::Impl::analyze_reduced(const detect::Detector& detector, int width, int height,
+                                                    const AnalyzeOptions& what, const SourceAt& source_at) const {
+  // Scales a detection by (kx, ky): pixels of one copy to pixels of another.
+  auto rescale = [](std::vector<detect::Detection>& ds, double kx, double ky) {
+    const float fx = static_cast<float>(kx), fy = static_cast<float>(ky);
+    auto box = [&](Box& b) { b = {b.x1 * fx, b.y1 * fy, b.x2 * fx, b.y2 * fy}; };
+    for (auto& d : ds) {
+      box(d.box);
+      box(d.crop_box);
+      if (d.keypoints)
+        for (auto& p : *d.keypoints) p = {p.x * fx, p.y * fy};
+    }
+  };
+  // The detector's copy: kPixelsPerInputPixel x its resized size on each axis.
+  int rw = 0, rh = 0;
+  detector.resized_size(width, height, &rw, &rh);
+  const int dw = std::min(width, kPixelsPerInputPixel * rw), dh = std::min(height, kPixelsPerInputPixel * rh);
+  const double detect_scale = std::max(static_cast<double>(dw) / width, static_cast<double>(dh) / height);
+  FACELENS_ASSIGN_OR_RETURN(auto coarse, source_at(detect_scale));
+  const Image& from = *coarse.first;
+  const Image det_image = from.width == dw && from.height == dh ? Image{} : image::resize_area(from, dw, dh);
+  FACELENS_ASSIGN_OR_RETURN(auto detections, detector.detect(det_image.empty() ? from : det_image));
+  rescale(detections, static_cast<double>(width) / dw, static_cast<double>(height) / dh);
+  // The faces' copy: the smallest that gives every face model's crop of every face enough pixels.
+  const double wanted = detections.empty() ? detect_scale : face_scale(detector, detections, what);
+  FACELENS_ASSIGN_OR_RETURN(auto fine, wanted > coarse.second ? source_at(wanted) : coarse);
+  const Image& src = *fine.first;
+  const int fw = std::clamp(static_cast<int>(std::lround(width * wanted)), 1, src.width);
+  const int fh = std::clamp(static_cast<int>(std::lround(height * wanted)), 1, src.height);
+  const Image face_image = src.width == fw && src.height == fh ? Image{} : image::resize_area(src, fw, fh);
+  const Image& faces = face_image.empty() ? src : face_image;
+  rescale(detections, static_cast<double>(faces.width) / width, static_cast<double>(faces.height) / height);
+  FACELENS_ASSIGN_OR_RETURN(auto result, analyze_faces(faces, detector, detections, what));
+  const float kx = static_cast<float>(width) / faces.width, ky = static_cast<float>(height) / faces.height;
+  for (auto& f : result.faces) {
+    f.box = {f.box.x1 * kx, f.box.y1 * ky, f.box.x2 * kx, f.box.y2 * ky};
+    if (f.landmarks)
+      for (auto& p : *f.landmarks) p = {p.x * kx, p.y * ky};
+  }
+  result.width = width;
+  result.height = height;
+  result.decode_scale = coarse.second;
+  return result;
+}
+
 StatusOr<ImageResult> Engine::analyze_bytes(std::span<const uint8_t> bytes, const AnalyzeOptions& what) const {
-  DecodeOptions decode = impl_->options.decode;
-  const bool detect_only = !what.embedding && !what.landmarks && !what.attributes && !what.liveness &&
-                           !(what.deepfake && impl_->entry_of(models::Task::kDeepfake));
-  if (detect_only) {
-    FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get<models::Task::kDetector>());
-    // Twice the detector input keeps the boxes' precision while skipping most of a large JPEG.
-    decode.min_width = 2 * detector->input_width();
-    decode.min_height = 2 * detector->input_height();
+  FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get<models::Task::kDetector>());
+  const DecodeOptions& decode = impl_->options.decode;
+  auto header = check_image(bytes, decode);
+  if (header.ok() && header->format == ImageFormat::kJpeg && impl_->reduces(*detector, header->width, header->height)) {
+    // A large JPEG: each copy from a decode with the largest DCT downscale that keeps it at least
+    // the copy's size (decoded once when the detector's decode has enough pixels for the faces).
+    std::optional<DecodedImage> coarse, fine;
+    auto at_scale = [&](double scale) -> StatusOr<std::pair<const Image*, double>> {
+      DecodeOptions d = decode;
+      d.min_width = std::max(1, static_cast<int>(std::ceil(scale * header->width)));
+      d.min_height = std::max(1, static_cast<int>(std::ceil(scale * header->height)));
+      if (scale >= 1) d.min_width = d.min_height = 0;
+      std::optional<DecodedImage>& slot = coarse ? fine : coarse;
+      FACELENS_ASSIGN_OR_RETURN(slot, decode_image(bytes, d));
+      return std::pair<const Image*, double>(&slot->image, slot->scale);
+    };
+    return impl_->analyze_reduced(*detector, header->width, header->height, what, at_scale);
   }
   FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, decode));
-  FACELENS_ASSIGN_OR_RETURN(auto result, analyze(decoded.image, what));
-  if (decoded.scale != 1.0) {
-    const float k = static_cast<float>(1.0 / decoded.scale);
-    for (auto& f : result.faces) {
-      f.box = {f.box.x1 * k, f.box.y1 * k, f.box.x2 * k, f.box.y2 * k};
-      if (f.landmarks)
-        for (auto& p : *f.landmarks) p = {p.x * k, p.y * k};
-    }
-    result.width = decoded.original_width;
-    result.height = decoded.original_height;
-  }
-  return result;
+  return analyze(decoded.image, what);
 }
 
 StatusOr<ImageResult> Engine::analyze_file(const std::string& path, const AnalyzeOptions& what) const {
