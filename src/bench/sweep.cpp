@@ -111,11 +111,8 @@ Status sweep_one(const Engine& engine, tjhandle tj, int warmup, int iterations, 
 }  // namespace
 
 double result_decode_scale(const ImageResult& result, std::string* source) {
-  // ImageResult gets decode_scale with the DCT-scaled pipeline decode (issue 17, branch jdec);
-  // until then analyze_bytes decodes full size whenever embeddings are asked for.
-  (void)result;
-  *source = "assumed: the pipeline's result does not report its decode scale (full-size decode)";
-  return 1.0;
+  *source = "reported by the pipeline (ImageResult::decode_scale: the DCT scale of the detector's decode)";
+  return result.decode_scale;
 }
 
 StatusOr<std::vector<SweepRow>> run_pipeline_sweep(const Engine& engine, const std::vector<SweepPhoto>& photos,

@@ -727,8 +727,31 @@ StatusOr<ImageResult> Engine::analyze_bytes(std::span<const uint8_t> bytes, cons
     };
     return impl_->analyze_reduced(*detector, header->width, header->height, what, at_scale);
   }
-  FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, decode));
-  return analyze(decoded.image, what);
+  const bool detect_only = !what.embedding && !what.landmarks && !what.attributes && !what.liveness &&
+                           !(what.deepfake && impl_->entry_of(models::Task::kDeepfake));
+  if (!detect_only) {
+    FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, decode));
+    return analyze(decoded.image, what);
+  }
+  // Boxes only: twice the detector input keeps the boxes' precision while skipping most of a large
+  // JPEG's pixels.
+  DecodeOptions scaled = decode;
+  scaled.min_width = 2 * detector->input_width();
+  scaled.min_height = 2 * detector->input_height();
+  FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, scaled));
+  FACELENS_ASSIGN_OR_RETURN(auto result, analyze(decoded.image, what));
+  if (decoded.scale != 1.0) {
+    const float k = static_cast<float>(1.0 / decoded.scale);
+    for (auto& f : result.faces) {
+      f.box = {f.box.x1 * k, f.box.y1 * k, f.box.x2 * k, f.box.y2 * k};
+      if (f.landmarks)
+        for (auto& p : *f.landmarks) p = {p.x * k, p.y * k};
+    }
+    result.width = decoded.original_width;
+    result.height = decoded.original_height;
+    result.decode_scale = decoded.scale;
+  }
+  return result;
 }
 
 StatusOr<ImageResult> Engine::analyze_file(const std::string& path, const AnalyzeOptions& what) const {
