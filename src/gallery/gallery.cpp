@@ -96,6 +96,9 @@ struct Gallery::Impl {
   // Sync with other processes (guarded by write_mu): the last change of the store's log applied
   // to memory, and the store's external version when it was.
   mutable std::atomic<int64_t> applied_seq{0};  // written under write_mu; read by sync_state()
+  // A reload failed part-way (memory holds part of the store): nothing is answered from memory and
+  // the next sync reloads everything (written under write_mu).
+  mutable std::atomic<bool> needs_reload{false};
   mutable int64_t seen_version = -1;
   mutable std::atomic<int64_t> last_check_ms{0};
 
@@ -134,6 +137,10 @@ struct Gallery::Impl {
   }
   // kUnavailable while disconnected from a shared store: the index may be stale.
   Status serving() const {
+    if (needs_reload.load()) {
+      return unavailable("the gallery's memory is being reloaded from " + store->describe() +
+                         " after an error; this process answers again once it has reloaded: retry");
+    }
     if (!shared || connected.load()) return Status::Ok();
     std::lock_guard<std::mutex> lock(error_mu);
     return unavailable(last_error + "; this replica answers again once it has reconnected and caught up");
@@ -153,14 +160,16 @@ struct Gallery::Impl {
           continue;
         }
       }
-      watcher_syncing = true;
       {
         std::lock_guard<std::mutex> write(write_mu);
+        // Set while the watcher holds write_mu, never while it waits for a write: a search waits
+        // for a sync in progress, not for an enrolment.
+        watcher_syncing = true;
         // After a reconnect (changed) the log is read whatever the version says.
         if (*changed) seen_version = -1;
         if (note(sync_if_changed()).ok()) connected = true;
+        watcher_syncing = false;
       }
-      watcher_syncing = false;
     }
   }
 
@@ -168,6 +177,7 @@ struct Gallery::Impl {
   // store's external version read before the changes.
   Status sync_locked(int64_t version) const {
     if (shared) store_seq = std::max(store_seq.load(), version);  // a sequence number (SQLite: a data version)
+    if (needs_reload.load()) FACELENS_RETURN_IF_ERROR(load());
     for (;;) {
       FACELENS_ASSIGN_OR_RETURN(auto log, store->changes_since(applied_seq, kSyncBatch));
       bool reload = log.gap;
@@ -194,7 +204,7 @@ struct Gallery::Impl {
   // Syncs when another process committed since the last sync (callers hold write_mu).
   Status sync_if_changed() const {
     FACELENS_ASSIGN_OR_RETURN(int64_t version, store->external_version());
-    if (version == seen_version) {
+    if (version == seen_version && !needs_reload.load()) {
       last_ok_ms = steady_ms();
       return Status::Ok();
     }
@@ -204,18 +214,22 @@ struct Gallery::Impl {
   // Called by searches: at most every sync_interval_ms, and never waiting for a write in progress
   // (that write syncs when it commits); a sync of the watcher in progress (a change another
   // replica committed) is waited for.
+  // After a failed reload (needs_reload) every search tries the reload itself before answering.
   Status maybe_sync() const {
-    FACELENS_RETURN_IF_ERROR(serving());
+    const bool reload = needs_reload.load();
+    if (!reload) FACELENS_RETURN_IF_ERROR(serving());
     const int64_t now = steady_ms();
-    if (options.sync_interval_ms > 0 && now - last_check_ms.load(std::memory_order_relaxed) < options.sync_interval_ms)
+    if (!reload && options.sync_interval_ms > 0 &&
+        now - last_check_ms.load(std::memory_order_relaxed) < options.sync_interval_ms)
       return Status::Ok();
     std::unique_lock<std::mutex> write(write_mu, std::try_to_lock);
     if (!write.owns_lock()) {
-      if (!watcher_syncing.load()) return Status::Ok();
+      if (!watcher_syncing.load() && !reload) return Status::Ok();
       write.lock();
     }
     last_check_ms.store(now, std::memory_order_relaxed);
-    return note(sync_if_changed());
+    FACELENS_RETURN_IF_ERROR(note(sync_if_changed()));
+    return serving();
   }
 
   // Everything from the store (callers hold write_mu, or are alone). Changes committed while it
@@ -223,6 +237,7 @@ struct Gallery::Impl {
   Status load() const {
     FACELENS_ASSIGN_OR_RETURN(const int64_t seq, store->last_change());
     std::unique_lock<std::shared_mutex> lock(mu);
+    needs_reload = true;  // until every identity and face is read again
     table.clear();
     FACELENS_ASSIGN_OR_RETURN(auto ids, store->identities());
     std::unordered_map<int64_t, std::string> names;
@@ -254,6 +269,7 @@ struct Gallery::Impl {
     }));
     FACELENS_RETURN_IF_ERROR(flush());
     applied_seq = seq;
+    needs_reload = false;
     return Status::Ok();
   }
 
@@ -630,7 +646,7 @@ GallerySyncState Gallery::sync_state() const {
   GallerySyncState s;
   s.store = m.store->describe();
   s.shared = m.shared;
-  s.connected = !m.shared || m.connected.load();
+  s.connected = (!m.shared || m.connected.load()) && !m.needs_reload.load();
   s.applied_seq = m.applied_seq.load();
   s.store_seq = std::max(m.store_seq.load(), s.applied_seq);
   s.lag = s.store_seq - s.applied_seq;
@@ -638,7 +654,8 @@ GallerySyncState Gallery::sync_state() const {
   s.check_age_ms = ok_ms < 0 ? -1 : steady_ms() - ok_ms;
   if (!s.connected) {
     std::lock_guard<std::mutex> lock(m.error_mu);
-    s.error = m.last_error;
+    s.error = m.needs_reload.load() ? "memory is being reloaded from the database after an error: " + m.last_error
+                                    : m.last_error;
   }
   return s;
 }

@@ -203,16 +203,13 @@ struct ConnParams {
   std::vector<std::string> keys, values;
   std::vector<const char*> k, v;
   ConnParams(const PgStoreOptions& o) {
-    keys = {"dbname",          "connect_timeout",     "options",         "application_name", "keepalives",
-            "keepalives_idle", "keepalives_interval", "keepalives_count"};
-    values = {o.url,
-              std::to_string(o.connect_timeout_s),
-              "-c statement_timeout=" + std::to_string(o.statement_timeout_ms),
-              "facelens",
-              "1",
-              "5",
-              "2",
-              "3"};
+    keys = {"dbname",          "connect_timeout",     "options",          "application_name", "keepalives",
+            "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"};
+    values = {o.url, std::to_string(o.connect_timeout_s),
+              "-c statement_timeout=" + std::to_string(o.statement_timeout_ms), "facelens", "1", "5", "2", "3",
+              // Data unacknowledged this long (a partition during a write) fails the call instead of
+              // blocking for the kernel's retransmission limit (about 15 minutes).
+              "10000"};
     for (size_t i = 0; i < keys.size(); ++i) {
       k.push_back(keys[i].c_str());
       v.push_back(values[i].c_str());

@@ -320,10 +320,17 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
   }
 
   std::vector<char> ok(stripes.size(), 0);
+  // No exception leaves a stripe (one thrown on a thread would terminate the process): a stripe
+  // that fails, out of memory included, sends the caller back to the single-thread decode, which
+  // reports it as decode_image does.
   const auto run = [&](size_t s) {
-    std::vector<JSAMPROW> rows;
-    std::vector<uint8_t> scratch;
-    ok[s] = decode_stripe(stripes[s], target, rows, scratch) ? 1 : 0;
+    try {
+      std::vector<JSAMPROW> rows;
+      std::vector<uint8_t> scratch;
+      ok[s] = decode_stripe(stripes[s], target, rows, scratch) ? 1 : 0;
+    } catch (...) {
+      ok[s] = 0;
+    }
   };
   std::vector<std::thread> threads;
   threads.reserve(stripes.size() - 1);

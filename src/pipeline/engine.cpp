@@ -712,7 +712,10 @@ StatusOr<ImageResult> Engine::analyze_bytes(std::span<const uint8_t> bytes, cons
   FACELENS_ASSIGN_OR_RETURN(auto detector, impl_->get<models::Task::kDetector>());
   const DecodeOptions& decode = impl_->options.decode;
   auto header = check_image(bytes, decode);
-  if (header.ok() && header->format == ImageFormat::kJpeg && impl_->reduces(*detector, header->width, header->height)) {
+  // The header's size is after EXIF orientation: without it applied (an option) the decode's frame
+  // may be the transposed one, so such photos take the full decode.
+  if (header.ok() && header->format == ImageFormat::kJpeg && decode.apply_exif_orientation &&
+      impl_->reduces(*detector, header->width, header->height)) {
     // A large JPEG: each copy from a decode with the largest DCT downscale that keeps it at least
     // the copy's size (decoded once when the detector's decode has enough pixels for the faces).
     std::optional<DecodedImage> coarse, fine;

@@ -41,7 +41,9 @@ bool Server::Impl::refused_gallery(server::HttpResponse& res) const {
     send_error(res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
     return true;
   }
-  const std::string why = gallery_unavailable();
+  // The database's own message (addresses, user names) stays in /ready for keyed callers and in
+  // the log; a client is told what happens and when to retry.
+  const std::string why = gallery_unavailable(/*with_error=*/false);
   if (why.empty()) return false;
   res.set_header("Retry-After", "1");
   send_error(res, 503, "UNAVAILABLE", why);
