@@ -32,25 +32,24 @@ void to_planar(const Image& img, const Normalization& norm, float* out) {
   }
 }
 
-Image resize(const Image& img, int width, int height) {
+namespace {
+
+// One resize for both filters: a new image of width x height from OpenCV's `interpolation`.
+Image resize_with(const Image& img, int width, int height, int interpolation) {
   Image out;
   out.width = width;
   out.height = height;
   out.pixels.resize(static_cast<size_t>(width) * height * 3);
   cv::Mat dst(height, width, CV_8UC3, out.pixels.data());
-  cv::resize(wrap(img), dst, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
+  cv::resize(wrap(img), dst, cv::Size(width, height), 0, 0, interpolation);
   return out;
 }
 
-Image resize_area(const Image& img, int width, int height) {
-  Image out;
-  out.width = width;
-  out.height = height;
-  out.pixels.resize(static_cast<size_t>(width) * height * 3);
-  cv::Mat dst(height, width, CV_8UC3, out.pixels.data());
-  cv::resize(wrap(img), dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
-  return out;
-}
+}  // namespace
+
+Image resize(const Image& img, int width, int height) { return resize_with(img, width, height, cv::INTER_LINEAR); }
+
+Image resize_area(const Image& img, int width, int height) { return resize_with(img, width, height, cv::INTER_AREA); }
 
 Image crop(const Image& img, int x, int y, int w, int h) {
   int x1 = std::clamp(x, 0, img.width), y1 = std::clamp(y, 0, img.height);
