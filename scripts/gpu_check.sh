@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks in one run, with one report folder: the CUDA path as `facelens info --provider
 # cuda` sees it, the gpu tests (tests/gpu: CUDA against the CPU for every default model, FP16,
-# node placement, device memory, device pool, batched runs), the runtime model tests, and
+# node placement, device memory, device pool, batched runs, and the reference design's four models
+# synthesized by `facelens models synth`'s code, timed on CUDA and CPU), the runtime model tests, and
 # `facelens bench --providers cpu,cuda`. Runs to the end on a machine without a GPU too: the
 # report then says CUDA is unavailable and why, and the GPU tests count as skipped.
 #
@@ -124,6 +125,9 @@ PY
 gpu_result=$(run_tests gpu_tests "$gpu_test") || failed=1
 runtime_result=$(run_tests runtime_model_tests "$runtime_test") || failed=1
 say "gpu tests: $gpu_result; runtime model tests: $runtime_result"
+# The reference design's models (synthesized by the gpu test, random weights): CPU and CUDA p50.
+synth_result=$(grep -h '^\[synth-gpu\]' "$out/gpu_tests.log" 2>/dev/null | sed 's/^\[synth-gpu\] //')
+[[ -n $synth_result ]] || synth_result="not measured (the gpu test SyntheticReferenceModelsOnCudaAgainstTheCpu skipped or failed: see gpu_tests.log)"
 
 # ---- 4. facelens bench --providers cpu,cuda ----------------------------------------------------------
 bench_result="not run: no photo ($image)"
@@ -176,6 +180,12 @@ fi
   echo "- gpu tests (tests/gpu): $gpu_result"
   echo "- runtime model tests (tests/model/test_runtime_models.cpp): $runtime_result"
   (( cuda_available )) || echo "- CUDA is unavailable, so the gpu tests are skipped (their reason is in gpu_tests.log)"
+  echo
+  echo "## Reference-design models (synthetic: YOLOv10n, ArcFace-R50, AdaFace IR-101, Xception; random weights)"
+  echo
+  echo '```'
+  echo "$synth_result"
+  echo '```'
   echo
   echo "## facelens bench --providers cpu,cuda"
   echo

@@ -17,6 +17,7 @@
 #include "attributes/attributes.h"
 #include "convert/auto_precision.h"
 #include "core/sha256.h"
+#include "facelens/synth.h"
 #include "deepfake/deepfake.h"
 #include "detect/detector.h"
 #include "image/tensor.h"
@@ -99,6 +100,23 @@ constexpr std::array<models::Task, models::kTaskCount> kTasks = {models::Task::k
                                                                  models::Task::kDeepfake,   models::Task::kAttribute};
 
 size_t index(models::Task t) { return static_cast<size_t>(t); }
+
+// A synthetic model (facelens/synth.h: an architecture with random weights) would give meaningless
+// faces and embeddings: the Engine, through which every answer is computed, refuses it here where
+// each of its services opens its model. `facelens bench` and `models convert` open models without
+// the Engine and accept it.
+Status refuse_synthetic(const models::ModelEntry& e, const runtime::Session& s) {
+  auto it = s.metadata().find(kSyntheticMetadataKey);
+  if (it == s.metadata().end() || it->second != "true") return Status::Ok();
+  auto arch = s.metadata().find(kSyntheticArchMetadataKey);
+  return failed_precondition(std::string(models::name(e.task)) + " model '" + s.model_path() + "' is a synthetic " +
+                             (arch == s.metadata().end() ? std::string() : arch->second + " ") +
+                             "benchmark model with random weights (made by `facelens models synth`; ONNX metadata " +
+                             kSyntheticMetadataKey +
+                             " = true): its answers would be meaningless. Use it with `facelens bench` or `facelens "
+                             "models convert` only, and give a trained model for " +
+                             std::string(models::name(e.task)) + " answers");
+}
 
 // Photos whose side is over kReducedAbove x the detector's resized size (on either axis) are
 // analysed on area-averaged copies (Engine::Impl::analyze_reduced): below it each model reads the
@@ -304,9 +322,11 @@ struct Engine::Impl {
 StatusOr<std::shared_ptr<const runtime::Session>> Engine::Impl::open_at_precision(
     const models::ModelEntry& e, const runtime::SessionOptions& so) const {
   // A model file given outside the manifest has no pinned sha256 to check.
-  auto open_original = [&]() {
-    return from_file(e) ? models::open_session_unverified(e.file, e, env, so)
-                        : models::open_session(*registry, e, env, so);
+  auto open_original = [&]() -> StatusOr<std::shared_ptr<const runtime::Session>> {
+    FACELENS_ASSIGN_OR_RETURN(auto s, from_file(e) ? models::open_session_unverified(e.file, e, env, so)
+                                                   : models::open_session(*registry, e, env, so));
+    FACELENS_RETURN_IF_ERROR(refuse_synthetic(e, *s));
+    return s;
   };
   const std::string task(models::name(e.task));
   auto asked = options.precision.find(task);

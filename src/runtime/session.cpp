@@ -372,6 +372,11 @@ StatusOr<std::shared_ptr<const Session>> Session::create(std::shared_ptr<const E
       s->outputs_.push_back(spec_of(name, first->GetOutputTypeInfo(i)));
       s->output_names_.push_back(name);
     }
+    Ort::ModelMetadata meta = first->GetModelMetadata();
+    for (const auto& key : meta.GetCustomMetadataMapKeysAllocated(alloc)) {
+      auto value = meta.LookupCustomMetadataMapAllocated(key.get(), alloc);
+      s->metadata_[key.get()] = value ? value.get() : "";
+    }
   } catch (const Ort::Exception& e) {
     return internal_error("reading the inputs and outputs of '" + model_path + "' failed: " + e.what());
   }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -149,6 +150,8 @@ class Session {
   const std::string& conv_algo_search_reason() const { return conv_search_.reason; }
   // Index of the output with this name, or -1.
   int output_index(const std::string& name) const;
+  // The model file's custom metadata (ONNX metadata_props), e.g. facelens.synthetic.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   // Runs the model on `inputs` (one per model input, in model order) and returns every output
   // in model order. Shapes are checked against the model's fixed dims first.
@@ -165,6 +168,7 @@ class Session {
   std::unique_ptr<Ort::MemoryInfo> cpu_memory_;
   std::vector<TensorSpec> inputs_, outputs_;
   std::vector<std::string> input_names_, output_names_;
+  std::map<std::string, std::string> metadata_;
   std::string path_;
   std::string provider_;
   std::string fallback_reason_;

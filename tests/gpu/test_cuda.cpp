@@ -3,19 +3,25 @@
 // device or cuDNN). For every default model: CUDA outputs against CPU outputs, node placement,
 // device memory against gpu_mem_limit, batched against single runs with their latency; the
 // engines on both providers (boxes, embeddings), FP16 on CUDA against FP32, and the device pool
-// over two devices when there are two.
+// over two devices when there are two. The reference design's four models (synthesized at test
+// time by facelens/synth.h: YOLOv10n, ArcFace-R50, AdaFace IR-101, Xception) are timed on CUDA
+// against the CPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include <unistd.h>
 
 #include "common/test_env.h"
 #include "facelens/engine.h"
+#include "facelens/synth.h"
 #include "models/binding.h"
 #include "models/registry.h"
 #include "runtime/placement.h"
@@ -279,6 +285,102 @@ TEST_F(Cuda, DevicePoolSpreadsCallsOverTwoDevices) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(bad.load(), 0);
   for (int64_t n : (*pool)->calls_served()) EXPECT_GT(n, 10) << "a device got too few calls";
+}
+
+// The reference design's models (facelens/synth.h, random weights: written here) on CUDA against
+// the CPU: outputs (YOLOv10n: its score column, the top-k may order near-equal rows differently)
+// and the p50 of batch 1 and 8 on each provider, printed as "[synth-gpu]" lines (scripts/gpu_check.sh
+// copies them into its summary) and recorded as test properties.
+TEST_F(Cuda, SyntheticReferenceModelsOnCudaAgainstTheCpu) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("facelens-gpu-synth-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(p, ec);
+    }
+  } cleanup{dir};
+  constexpr int kRuns = 10;
+  auto p50 = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  for (SynthArch arch : synth_archs()) {
+    const std::string name = synth_arch_name(arch);
+    SynthOptions o;
+    o.arch = arch;
+    o.output = (dir / (name + ".onnx")).string();
+    auto made = synth_model(o);
+    ASSERT_TRUE(made.ok()) << name << ": " << made.status().to_string();
+    const std::string service = made->family == "yolov10"    ? "detector"
+                                : made->family == "xception" ? "deepfake"
+                                                             : "recognizer";
+    auto session_options = [&](Provider p) {
+      runtime::SessionOptions so;
+      RuntimeOptions rt;
+      so.service = rt.resolve(service);
+      so.service.provider = p;
+      so.require_gpu = p == Provider::kCuda;
+      so.cuda_ep_path = ep_path_;
+      so.warmup_batches = {8};
+      return so;
+    };
+    auto cpu = runtime::Session::create(env_, o.output, session_options(Provider::kCpu));
+    auto gpu = runtime::Session::create(env_, o.output, session_options(Provider::kCuda));
+    ASSERT_TRUE(cpu.ok()) << name << ": " << cpu.status().to_string();
+    ASSERT_TRUE(gpu.ok()) << name << ": " << gpu.status().to_string();
+    ASSERT_EQ((*gpu)->provider(), "CUDAExecutionProvider") << name;
+    for (int batch : {1, 8}) {
+      runtime::Tensor in;
+      in.shape = made->input_shape;
+      in.shape[0] = batch;
+      int64_t n = 1;
+      for (int64_t d : in.shape) n *= d;
+      in.data.resize(static_cast<size_t>(n));
+      uint32_t x = 2166136261u ^ static_cast<uint32_t>(batch);
+      for (auto& v : in.data) {
+        x = x * 1664525u + 1013904223u;
+        v = static_cast<float>((x >> 8) & 0xffff) / 65535.f;  // [0, 1]: YOLO's range, inside the others'
+      }
+      const auto refs = runtime::refs_of({&in, 1});
+      auto a = (*cpu)->run(refs);
+      auto b = (*gpu)->run(refs);
+      ASSERT_TRUE(a.ok() && b.ok()) << name << ": " << (a.ok() ? b.status().to_string() : a.status().to_string());
+      ASSERT_EQ(a->size(), b->size());
+      for (size_t k = 0; k < a->size(); ++k) {
+        ASSERT_EQ((*a)[k].shape, (*b)[k].shape) << name;
+        if (made->family == "yolov10") {
+          std::vector<float> sa, sb;
+          for (size_t r = 4; r < (*a)[k].data.size(); r += 6) {
+            sa.push_back((*a)[k].data[r]);
+            sb.push_back((*b)[k].data[r]);
+          }
+          EXPECT_GE(cosine(sa, sb), 0.999) << name << " batch " << batch << " scores";
+        } else {
+          EXPECT_GE(cosine((*a)[k].data, (*b)[k].data), 0.999) << name << " batch " << batch << " output " << k;
+        }
+      }
+      double ms[2];
+      for (int p = 0; p < 2; ++p) {
+        const runtime::Session& s = p == 0 ? **cpu : **gpu;
+        std::vector<double> t;
+        for (int i = 0; i < kRuns + 2; ++i) {
+          const auto t0 = std::chrono::steady_clock::now();
+          auto r = s.run(refs);
+          const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+          ASSERT_TRUE(r.ok()) << name << ": " << r.status().to_string();
+          if (i >= 2) t.push_back(dt);  // two warm-up runs
+        }
+        ms[p] = p50(t);
+      }
+      std::printf("[synth-gpu] %s batch %d: cpu p50 %.2f ms, cuda p50 %.2f ms, %.1fx\n", name.c_str(), batch, ms[0],
+                  ms[1], ms[0] / ms[1]);
+      RecordProperty(name + "_batch" + std::to_string(batch) + "_cpu_p50_ms", std::to_string(ms[0]));
+      RecordProperty(name + "_batch" + std::to_string(batch) + "_cuda_p50_ms", std::to_string(ms[1]));
+    }
+  }
 }
 
 }  // namespace
