@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -22,10 +23,9 @@ using models::synth::GraphBuilder;
 using models::synth::set_attr;
 
 // Gains of the uniform weight init (synth_graph.h ConvSpec::gain): the output keeps the input's
-// variance when the input is a ReLU/PReLU output (He: sqrt 2), a SiLU output (E[silu(x)^2] = 0.354
-// for x ~ N(0,1): 1/sqrt(0.354) = 1.68) or not rectified (1).
+// variance when the input is a ReLU/PReLU output (He: sqrt 2) or not rectified (1). YOLO's folded
+// convolutions scale by their input's tracked mean square instead (Yolo::Moments).
 constexpr float kGainRelu = 1.41421356f;
-constexpr float kGainSilu = 1.68f;
 constexpr float kGainLinear = 1.0f;
 
 // ---- IResNet (ArcFace) and IR (AdaFace) --------------------------------------------------------
@@ -174,18 +174,55 @@ void build_xception(GraphBuilder& b) {
 // selection of v10Detect.postprocess (TopK / GatherElements), output [B,300,6].
 struct Yolo {
   GraphBuilder& b;
+  // The mean and mean square of each tensor (over its elements) as the builder expects them: the
+  // folded BatchNorm of every Conv makes its output about N(0,1) (a trained BN does that), so the
+  // weights are scaled by the input's mean square; a SiLU of N(0,1) has mean 0.207 and mean square
+  // 0.354. Without it the activations would vanish or explode along the 200 layers.
+  struct Moments {
+    double mean = 0, m2 = 1;
+  };
+  std::map<std::string, Moments> moments;
 
+  Moments of(const std::string& x) const {
+    auto it = moments.find(x);
+    return it == moments.end() ? Moments{0.5, 1.0 / 3} : it->second;  // the image: uniform in [0, 1]
+  }
+  std::string with(const std::string& x, Moments m) {
+    moments[x] = m;
+    return x;
+  }
   // Conv(c1, c2, k, s, g, act): conv (BN folded: with bias) + SiLU; autopad k/2.
   std::string conv(const std::string& x, int64_t c1, int64_t c2, int64_t k, int64_t s = 1, int64_t g = 1,
                    bool act = true) {
-    std::string y = b.conv(
-        x, {.cin = c1, .cout = c2, .k = k, .stride = s, .pad = k / 2, .groups = g, .bias = true, .gain = kGainSilu});
-    return act ? b.silu(y) : y;
+    const float gain = static_cast<float>(1.0 / std::sqrt(of(x).m2));
+    std::string y =
+        b.conv(x, {.cin = c1, .cout = c2, .k = k, .stride = s, .pad = k / 2, .groups = g, .bias = true, .gain = gain});
+    return act ? with(b.silu(y), {0.207, 0.354}) : with(y, {0, 1});
+  }
+  std::string add(const std::string& a, const std::string& c) {
+    const Moments x = of(a), y = of(c);
+    const double mean = x.mean + y.mean, var = (x.m2 - x.mean * x.mean) + (y.m2 - y.mean * y.mean);
+    return with(b.add(a, c), {mean, var + mean * mean});
+  }
+  // Concatenation of tensors with these channel counts along the channels.
+  std::string concat(const std::vector<std::string>& xs, const std::vector<int64_t>& channels) {
+    double mean = 0, m2 = 0, n = 0;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      mean += of(xs[i]).mean * channels[i];
+      m2 += of(xs[i]).m2 * channels[i];
+      n += channels[i];
+    }
+    return with(b.concat(xs, 1), {mean / n, m2 / n});
+  }
+  std::vector<std::string> split(const std::string& x, const std::vector<int64_t>& sizes) {
+    auto parts = b.split(x, sizes, 1);
+    for (const auto& p : parts) moments[p] = of(x);
+    return parts;
   }
   // Bottleneck(c, c, shortcut, k=(3,3), e=1.0).
   std::string bottleneck(const std::string& x, int64_t c, bool shortcut) {
     std::string y = conv(conv(x, c, c, 3), c, c, 3);
-    return shortcut ? b.add(x, y) : y;
+    return shortcut ? add(x, y) : y;
   }
   // CIB(c, c, shortcut, e=1.0, lk=True): dw3x3, 1x1 -> 2c, RepVGGDW(2c) (fused 7x7 dw + SiLU),
   // 1x1 -> c, dw3x3.
@@ -195,32 +232,33 @@ struct Yolo {
     y = conv(y, 2 * c, 2 * c, 7, 1, 2 * c);
     y = conv(y, 2 * c, c, 1);
     y = conv(y, c, c, 3, 1, c);
-    return shortcut ? b.add(x, y) : y;
+    return shortcut ? add(x, y) : y;
   }
   // C2f(c1, c2, n, shortcut) (and C2fCIB with cib units): cv1 1x1 -> 2c, chunk, n units on the
   // last chunk, concat, cv2 1x1.
   std::string c2f(const std::string& x, int64_t c1, int64_t c2, int n, bool shortcut, bool use_cib = false) {
     const int64_t c = c2 / 2;
-    auto parts = b.split(conv(x, c1, 2 * c, 1), {c, c}, 1);
+    auto parts = split(conv(x, c1, 2 * c, 1), {c, c});
     for (int i = 0; i < n; ++i)
       parts.push_back(use_cib ? cib(parts.back(), c, shortcut) : bottleneck(parts.back(), c, shortcut));
-    return conv(b.concat(parts, 1), (2 + n) * c, c2, 1);
+    return conv(concat(parts, std::vector<int64_t>(parts.size(), c)), (2 + n) * c, c2, 1);
   }
   // SCDown(c1, c2, k=3, s=2): 1x1 conv, then a depthwise strided conv without activation.
   std::string scdown(const std::string& x, int64_t c1, int64_t c2) {
     return conv(conv(x, c1, c2, 1), c2, c2, 3, 2, c2, /*act=*/false);
   }
-  // SPPF(c1, c2, 5): 1x1 to c1/2, three chained 5x5 max pools, concat, 1x1.
+  // SPPF(c1, c2, 5): 1x1 to c1/2, three chained 5x5 max pools, concat, 1x1. The maximum of a 5x5
+  // window of SiLU(N(0,1)) values is about SiLU(1.96) = 1.7 (mean square about 3).
   std::string sppf(const std::string& x, int64_t c1, int64_t c2) {
     std::vector<std::string> ys = {conv(x, c1, c1 / 2, 1)};
-    for (int i = 0; i < 3; ++i) ys.push_back(b.max_pool(ys.back(), 5, 1, 2));
-    return conv(b.concat(ys, 1), c1 / 2 * 4, c2, 1);
+    for (int i = 0; i < 3; ++i) ys.push_back(with(b.max_pool(ys.back(), 5, 1, 2), {1.7, 3.0}));
+    return conv(concat(ys, std::vector<int64_t>(4, c1 / 2)), c1 / 2 * 4, c2, 1);
   }
   // PSA(c, c): cv1 1x1, split (a, b), b += Attention(b), b += FFN(b), cv2 1x1 of concat(a, b).
   // Attention(dim = c/2, num_heads = dim/64, attn_ratio 0.5) on an hw x hw map.
   std::string psa(const std::string& x, int64_t c1, int64_t hw) {
     const int64_t c = c1 / 2, heads = c / 64, head_dim = c / heads, key_dim = head_dim / 2, n = hw * hw;
-    auto ab = b.split(conv(x, c1, 2 * c, 1), {c, c}, 1);
+    auto ab = split(conv(x, c1, 2 * c, 1), {c, c});
     const std::string& bx = ab[1];
     std::string qkv = conv(bx, c, c + 2 * key_dim * heads, 1, 1, 1, false);
     qkv = b.reshape(qkv, {0, heads, 2 * key_dim + head_dim, n});
@@ -230,25 +268,26 @@ struct Yolo {
     auto* sm = b.node("Softmax", {attn});
     set_attr(sm, "axis", int64_t{-1});
     std::string y = b.out(b.node("MatMul", {q_k_v[2], b.transpose(b.out(sm), {0, 1, 3, 2})}));
-    y = b.reshape(y, {0, c, hw, hw});
-    std::string pe = conv(b.reshape(q_k_v[2], {0, c, hw, hw}), c, c, 3, 1, c, false);
-    y = conv(b.add(y, pe), c, c, 1, 1, 1, false);
-    std::string bb = b.add(bx, y);
+    // A softmax-weighted mean of v: at most v's mean square (1).
+    y = with(b.reshape(y, {0, c, hw, hw}), {0, 1});
+    std::string pe = conv(with(b.reshape(q_k_v[2], {0, c, hw, hw}), {0, 1}), c, c, 3, 1, c, false);
+    y = conv(add(y, pe), c, c, 1, 1, 1, false);
+    std::string bb = add(bx, y);
     std::string f = conv(conv(bb, c, 2 * c, 1), 2 * c, c, 1, 1, 1, false);
-    bb = b.add(bb, f);
-    return conv(b.concat({ab[0], bb}, 1), 2 * c, c1, 1);
+    bb = add(bb, f);
+    return conv(concat({ab[0], bb}, {c, c}), 2 * c, c1, 1);
   }
   std::string upsample(const std::string& x) {
     auto* n = b.node("Resize", {x, "", b.floats("scales", {4}, {1.f, 1.f, 2.f, 2.f})});
     set_attr(n, "mode", std::string("nearest"));
     set_attr(n, "coordinate_transformation_mode", std::string("asymmetric"));
     set_attr(n, "nearest_mode", std::string("floor"));
-    return b.out(n);
+    return with(b.out(n), of(x));
   }
 };
 
 void build_yolov10n(GraphBuilder& b) {
-  Yolo y{b};
+  Yolo y{b, {}};
   std::string x = b.input("images", {-1, 3, 640, 640});
   // Backbone (yolov10n.yaml with width 0.25, depth 0.33).
   x = y.conv(x, 3, 16, 3, 2);                          // 0: 320
@@ -263,12 +302,13 @@ void build_yolov10n(GraphBuilder& b) {
   x = y.sppf(x, 256, 256);                             // 9
   const std::string p5 = y.psa(x, 256, 20);            // 10
   // Neck.
-  x = y.c2f(b.concat({y.upsample(p5), p4}, 1), 384, 128, 1, false);  // 11-13
+  x = y.c2f(y.concat({y.upsample(p5), p4}, {256, 128}), 384, 128, 1, false);  // 11-13
   const std::string h13 = x;
-  const std::string small = y.c2f(b.concat({y.upsample(x), p3}, 1), 192, 64, 1, false);                   // 14-16: P3
-  const std::string medium = y.c2f(b.concat({y.conv(small, 64, 64, 3, 2), h13}, 1), 192, 128, 1, false);  // 17-19
+  const std::string small = y.c2f(y.concat({y.upsample(x), p3}, {128, 64}), 192, 64, 1, false);  // 14-16: P3
+  const std::string medium =
+      y.c2f(y.concat({y.conv(small, 64, 64, 3, 2), h13}, {64, 128}), 192, 128, 1, false);  // 17-19
   const std::string large =
-      y.c2f(b.concat({y.scdown(medium, 128, 128), p5}, 1), 384, 256, 1, true, /*use_cib=*/true);  // 20-22: P5
+      y.c2f(y.concat({y.scdown(medium, 128, 128), p5}, {128, 256}), 384, 256, 1, true, /*use_cib=*/true);  // 20-22: P5
   // v10Detect(nc=80, ch=(64,128,256)): reg_max 16, c2 = max(16, 64/4, 64) = 64,
   // c3 = max(64, min(80, 100)) = 80; the one-to-one branches only (one2one_cv2, one2one_cv3).
   constexpr int64_t kClasses = 80, kRegMax = 16, kMaxDet = 300;
@@ -282,10 +322,12 @@ void build_yolov10n(GraphBuilder& b) {
   std::vector<float> anchors_x, anchors_y, strides;
   for (const auto& l : levels) {
     std::string box = y.conv(y.conv(l.x, l.ch, c2, 3), c2, c2, 3);
-    box = b.conv(box, {.cin = c2, .cout = 4 * kRegMax, .k = 1, .bias = true, .gain = kGainSilu});
+    box = y.conv(box, c2, 4 * kRegMax, 1, 1, 1, /*act=*/false);
     std::string cls = y.conv(y.conv(l.x, l.ch, l.ch, 3, 1, l.ch), l.ch, c3, 1);
     cls = y.conv(y.conv(cls, c3, c3, 3, 1, c3), c3, c3, 1);
-    cls = b.conv(cls, {.cin = c3, .cout = kClasses, .k = 1, .bias = true, .gain = kGainSilu});
+    // Class logits about N(0,1) (ultralytics starts them at log(5/nc/(640/s)^2) for training;
+    // centred here so that the top rows pass the score threshold and the decoder has boxes).
+    cls = y.conv(cls, c3, kClasses, 1, 1, 1, /*act=*/false);
     flat.push_back(b.reshape(b.concat({box, cls}, 1), {0, 4 * kRegMax + kClasses, -1}));
     // make_anchors(offset 0.5): cell centres, row by row, in grid units; the stride per cell.
     for (int64_t r = 0; r < l.size; ++r)
