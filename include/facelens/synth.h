@@ -84,8 +84,10 @@ struct SynthReport {
   SynthReference reference;
 };
 
-// Writes the graph of options.arch with random weights (He-scaled, BatchNormalization near unit
-// variance, residual branches damped so that activations stay of order one) to options.output.
+// Writes the graph of options.arch with random weights to options.output: He-scaled, BatchNormalization
+// near unit variance and residual branches damped in the IResNets and Xception (activations of order
+// one); YOLOv10n's folded convolutions scaled by their input's expected mean square (its activations
+// shrink to about 0.03-0.4 rms in the neck: finite and float16-safe, not unit).
 StatusOr<SynthReport> synth_model(const SynthOptions& options);
 
 // The metadata_props of an ONNX file (key -> value); empty when it has none.
