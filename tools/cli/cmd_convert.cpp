@@ -1,8 +1,10 @@
 // facelens models convert IN OUT --fp16 | --int8 --calibrate DIR | --int8-dynamic [--dynamic-batch]
+// facelens models synth ARCH OUT [--seed N]
 #include <iostream>
 
 #include "common.h"
 #include "facelens/convert.h"
+#include "facelens/synth.h"
 
 namespace facelens::cli {
 namespace {
@@ -83,6 +85,25 @@ int cmd_convert(const Common& c, const ConvertArgs& a) {
   return 0;
 }
 
+struct SynthArgs {
+  std::string arch, output;
+  uint64_t seed = 1;
+};
+
+int cmd_synth(const Common& c, const SynthArgs& a) {
+  auto arch = parse_synth_arch(a.arch);
+  if (!arch.ok()) return fail(arch.status());
+  SynthOptions o;
+  o.arch = *arch;
+  o.output = a.output;
+  o.seed = a.seed;
+  auto r = synth_model(o);
+  if (!r.ok()) return fail(r.status());
+  if (c.json_out) std::cout << synth_report_json(*r) << "\n";
+  else std::cout << synth_report_text(*r);
+  return 0;
+}
+
 }  // namespace
 
 void register_convert_commands(CLI::App& app, Common& common, std::vector<Runner>& runners) {
@@ -124,6 +145,22 @@ void register_convert_commands(CLI::App& app, Common& common, std::vector<Runner
   runners.push_back([cmd, a, &common]() -> std::optional<int> {
     if (!*cmd) return std::nullopt;
     return cmd_convert(common, *a);
+  });
+
+  auto sa = std::make_shared<SynthArgs>();
+  auto* synth = models->add_subcommand(
+      "synth",
+      "write a reference-design architecture with RANDOM weights (for speed measurements: bench and convert accept "
+      "it, detection and recognition refuse it)");
+  add_common(synth, common);
+  synth->add_option("ARCH", sa->arch, "yolov10n, arcface-r50, adaface-ir101 or xception")
+      ->required()
+      ->check(CLI::IsMember({"yolov10n", "arcface-r50", "adaface-ir101", "xception"}));
+  synth->add_option("OUT", sa->output, "ONNX file to write (replaced when it exists)")->required();
+  synth->add_option("--seed", sa->seed, "seed of the random weights (default 1; the same seed, the same file)");
+  runners.push_back([synth, sa, &common]() -> std::optional<int> {
+    if (!*synth) return std::nullopt;
+    return cmd_synth(common, *sa);
   });
 }
 
