@@ -97,7 +97,8 @@ struct BenchmarkOptions {
   // each timed as one model call on a prepared input at every provider, precision and batch, and
   // compared with the reference design's table (report.md "Against the reference design").
   // Model files: `reference_models_dir`/ARCH.onnx (ARCH = yolov10n, arcface-r50, adaface-ir101,
-  // xception); fp16/int8 variants are made by the converter (facelens/convert.h, drift not
+  // xception) when there, else synthesised once into `reference_cache_dir` (facelens/synth.h:
+  // architecture-faithful graphs with random weights, seed 1); fp16/int8 variants are made by the converter (facelens/convert.h, drift not
   // checked: the weights are random) into `reference_cache_dir` and reused while the source's
   // sha256 is the same. int8 needs `calibration_images` (a folder of face photos; the faces are
   // found with the default models of `models_dir`). `images` may be empty.

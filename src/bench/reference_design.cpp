@@ -7,6 +7,7 @@
 
 #include "core/sha256.h"
 #include "facelens/convert.h"
+#include "facelens/synth.h"
 #include "runtime/placement.h"
 #include "runtime/providers.h"
 #include "runtime/session.h"
@@ -107,20 +108,39 @@ Status run_reference_design(const BenchOptions& options, const std::shared_ptr<c
     m.arch = arch;
     m.task = a->task;
     m.figure = f->name;
-    const std::string given = options.reference_models_dir.empty()
-                                  ? ""
-                                  : (fs::path(options.reference_models_dir) / (arch + ".onnx")).string();
+    const std::string given =
+        options.reference_models_dir.empty() ? "" : (fs::path(options.reference_models_dir) / (arch + ".onnx")).string();
     if (!given.empty() && fs::exists(given)) {
       m.file = given;
       m.source = "file";
     } else {
-      const std::string why = "no " + arch + ".onnx" +
-                              (options.reference_models_dir.empty() ? std::string(" (no --reference-models DIR)")
-                                                                    : " in " + options.reference_models_dir) +
-                              ": write it with `facelens models synth " + arch + " DIR/" + arch + ".onnx`";
-      rep.skipped.push_back({arch, "*", "*", why});
-      note(arch + " skipped: " + why);
-      continue;
+      // Synthesised once into the cache (random weights, fixed seed: the same graph every time).
+      auto parsed = parse_synth_arch(arch);
+      const std::string out = (fs::path(options.reference_cache_dir) / (arch + ".synthetic.onnx")).string();
+      Status made = parsed.status();
+      if (made.ok() && !fs::exists(out)) {
+        note(arch + ": synthesising an architecture-faithful graph with random weights into " + out + " ...");
+        SynthOptions so;
+        so.arch = *parsed;
+        so.output = out;
+        so.seed = 1;
+        made = synth_model(so).status();
+      }
+      if (!made.ok()) {
+        const std::string why = "no " + arch + ".onnx" +
+                                (options.reference_models_dir.empty() ? std::string()
+                                                                      : " in " + options.reference_models_dir) +
+                                " and it could not be synthesised: " + made.message();
+        rep.skipped.push_back({arch, "*", "*", why});
+        note(arch + " skipped: " + why);
+        continue;
+      }
+      m.file = out;
+      m.source = "synthesised";
+    }
+    if (auto meta = model_metadata(m.file); meta.ok()) {
+      auto it = meta->find(kSyntheticMetadataKey);
+      m.synthetic = it != meta->end() && it->second == "true";
     }
     auto sha = core::sha256_file(m.file);
     if (!sha.ok()) {

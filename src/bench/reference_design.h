@@ -4,7 +4,7 @@
 //
 //   bench::BenchOptions o;
 //   o.reference_design = true;
-//   o.reference_models_dir = "synth/";        // yolov10n.onnx, arcface-r50.onnx, ...
+//   o.reference_models_dir = "synth/";        // yolov10n.onnx, ...; others synthesised into the cache
 //   o.reference_cache_dir = "cache/";         // fp16/int8 variants made by the converter
 //   o.calibration_images = "faces/";          // int8 calibration
 //   FACELENS_RETURN_IF_ERROR(bench::run_reference_design(o, env, rep, progress));

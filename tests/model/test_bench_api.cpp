@@ -117,7 +117,9 @@ TEST_F(BenchmarkApi, ReferenceDesignOnTinyGraphs) {
   ASSERT_EQ(j["reference_models"].size(), 4u) << j["skipped"].dump();
   for (const auto& m : j["reference_models"]) {
     EXPECT_TRUE(m["files"].contains("fp16")) << m.dump() << j["skipped"].dump();
-    if (m["files"].contains("fp16")) EXPECT_TRUE(fs::exists(m["files"]["fp16"].get<std::string>()));
+    if (m["files"].contains("fp16")) {
+      EXPECT_TRUE(fs::exists(m["files"]["fp16"].get<std::string>()));
+    }
   }
   EXPECT_EQ(j["reference_models"][0]["dynamic_batch"], false);  // the YOLOv10 head: batch 2 = 2 calls
   const std::map<std::string, std::string> figure = {{"yolov10n", "Face Detection"},
@@ -131,9 +133,15 @@ TEST_F(BenchmarkApi, ReferenceDesignOnTinyGraphs) {
     EXPECT_EQ(row["status"], "ok") << row["note"];
     EXPECT_EQ(row["warmup"], 1);
     EXPECT_EQ(row["warmup_stop"], "fixed");
-    if (row["service"] == "yolov10n" && row["batch"] == 2) EXPECT_EQ(row["calls_per_run"], 2);
-    if (row["service"] == "xception" && row["batch"] == 2) EXPECT_EQ(row["calls_per_run"], 1);
-    if (!cuda) EXPECT_TRUE(row["speedup_vs_cpu"].is_null()) << "no second provider ran";
+    if (row["service"] == "yolov10n" && row["batch"] == 2) {
+      EXPECT_EQ(row["calls_per_run"], 2);
+    }
+    if (row["service"] == "xception" && row["batch"] == 2) {
+      EXPECT_EQ(row["calls_per_run"], 1);
+    }
+    if (!cuda) {
+      EXPECT_TRUE(row["speedup_vs_cpu"].is_null()) << "no second provider ran";
+    }
     ++n_rows;
   }
   EXPECT_EQ(n_rows, 4 * 2 * 2 * (cuda ? 2 : 1));  // models x precisions x batches x providers

@@ -320,13 +320,13 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
                 "provider, precision and batch, beside its table (--image may then be left out)");
   cmd->add_option("--reference-models", args->reference_models,
                   "folder with the reference design's models as ARCH.onnx (yolov10n, arcface-r50, adaface-ir101, "
-                  "xception; `facelens models synth ARCH FILE` writes them)");
+                  "xception); those absent are synthesised into --cache (`facelens models synth`)");
   cmd->add_option("--reference-archs", args->reference_archs, "the reference design's models to time, comma-separated")
       ->delimiter(',')
       ->check(CLI::IsMember({"yolov10n", "arcface-r50", "adaface-ir101", "xception"}))
       ->capture_default_str();
   cmd->add_option("--cache", args->cache,
-                  "folder for the reference design's fp16/int8 variants (default: "
+                  "folder for the reference design's synthesised models and fp16/int8 variants (default: "
                   "$XDG_CACHE_HOME/facelens/reference-design)");
   cmd->add_option("--calibrate", args->calibrate, "face photos for the int8 calibration of --reference-design");
   cmd->add_option("--calibration-max-images", args->calibration_max_images, "photos used at most for calibration")
