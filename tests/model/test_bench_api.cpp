@@ -171,6 +171,21 @@ TEST_F(BenchmarkApi, ReferenceDesignOnTinyGraphs) {
     EXPECT_EQ(md.find("speedup vs CPU"), std::string::npos);
   }
 
+  // The chart's reference bars (midpoints) stand beside the reference design's models only.
+  std::ifstream dat_in(dir_ / "charts" / "cpu_vs_gpu.dat");
+  ASSERT_TRUE(dat_in) << "cpu_vs_gpu.dat not written";
+  std::string header, line;
+  std::getline(dat_in, header);
+  EXPECT_NE(header.find("reference design CPU (midpoint)"), std::string::npos) << header;
+  EXPECT_EQ(header.find("facelens CUDA"), cuda ? header.find("facelens CUDA") : std::string::npos) << header;
+  std::map<std::string, std::string> dat;
+  while (std::getline(dat_in, line)) dat[line.substr(0, line.find(' '))] = line;
+  ASSERT_EQ(dat.size(), 4u);
+  if (!cuda) {
+    EXPECT_NE(dat["yolov10n"].find(" 100 20"), std::string::npos) << dat["yolov10n"];  // 80-120, 15-25 ms
+    EXPECT_NE(dat["xception"].find(" 350 70"), std::string::npos) << dat["xception"];
+  }
+
   // A second run reuses the fp16 variants in the cache (same files, not converted again).
   const auto first = fs::last_write_time(j["reference_models"][1]["files"]["fp16"].get<std::string>());
   o.reference_archs = {"arcface-r50"};
