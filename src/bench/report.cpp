@@ -136,7 +136,7 @@ std::vector<ComparisonRow> reference_comparison(const BenchReport& rep) {
       return s;
     }
     if (!p->available) {
-      s.why_not = "n/a: " + provider + " unavailable (" + p->reason.substr(0, 120) + ")";
+      s.why_not = "n/a: " + provider + " unavailable";  // the reason: the providers table, and once below the table
       return s;
     }
     const Row* best = nullptr;
@@ -347,6 +347,9 @@ std::string report_markdown(const BenchReport& rep) {
          << goal_cell(c.cpu) << " | " << range(c.figure->gpu_ms, " ms") << " | " << side_cell(c.cuda, best) << " | "
          << faster_cell(c.cuda) << " |\n";
     }
+    for (const auto& p : rep.providers)
+      if (!p.available)
+        md << "\n" << p.name << " unavailable, hence no " << p.name << " figure: " << cell(p.reason) << "\n";
   }
 
   if (o.batches.size() > 1 || o.precisions.size() > 1 || !rep.reference_models.empty()) {
