@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <random>
 
+#include "convert/convert.h"
 #include "core/sha256.h"
 #include "facelens/convert.h"
 #include "facelens/synth.h"
@@ -34,11 +35,18 @@ std::string device_of(const BenchReport& rep, const ProviderStatus& p, bool on_c
 }
 
 // The fp16/int8 variant of `m` in the cache folder (made by the converter when absent). The
-// name carries the source's sha256, so a changed source never reuses an old variant.
+// name carries a hash of the source's sha256, the converter and ONNX Runtime versions and the
+// calibration, so a changed source or converter (with its version bumped) never reuses an old one.
 StatusOr<std::string> variant_file(const BenchOptions& o, const ReferenceModel& m, const std::string& precision) {
   if (precision == "fp32") return m.file;
+  // Keyed by what makes the variant: the source, the converter's version, ONNX Runtime's, and the
+  // calibration images (int8).
+  const std::string key = core::sha256_hex(
+      m.sha256 + "|" + precision + "|" + std::to_string(models::kConverterVersion) + "|" +
+      runtime::Environment::ort_version() + "|" +
+      (precision == "int8" ? o.calibration_images + "|" + std::to_string(o.calibration_max_images) : ""));
   const std::string out =
-      (fs::path(o.reference_cache_dir) / (m.arch + "." + m.sha256.substr(0, 16) + "." + precision + ".onnx")).string();
+      (fs::path(o.reference_cache_dir) / (m.arch + "." + key.substr(0, 16) + "." + precision + ".onnx")).string();
   if (fs::exists(out)) return out;
   ConvertOptions c;
   c.input = m.file;
