@@ -116,8 +116,9 @@ Status run_reference_design(const BenchOptions& options, const std::shared_ptr<c
     m.arch = arch;
     m.task = a->task;
     m.figure = f->name;
-    const std::string given =
-        options.reference_models_dir.empty() ? "" : (fs::path(options.reference_models_dir) / (arch + ".onnx")).string();
+    const std::string given = options.reference_models_dir.empty()
+                                  ? ""
+                                  : (fs::path(options.reference_models_dir) / (arch + ".onnx")).string();
     if (!given.empty() && fs::exists(given)) {
       m.file = given;
       m.source = "file";
@@ -135,10 +136,10 @@ Status run_reference_design(const BenchOptions& options, const std::shared_ptr<c
         made = synth_model(so).status();
       }
       if (!made.ok()) {
-        const std::string why = "no " + arch + ".onnx" +
-                                (options.reference_models_dir.empty() ? std::string()
-                                                                      : " in " + options.reference_models_dir) +
-                                " and it could not be synthesised: " + made.message();
+        const std::string why =
+            "no " + arch + ".onnx" +
+            (options.reference_models_dir.empty() ? std::string() : " in " + options.reference_models_dir) +
+            " and it could not be synthesised: " + made.message();
         rep.skipped.push_back({arch, "*", "*", why});
         note(arch + " skipped: " + why);
         continue;
