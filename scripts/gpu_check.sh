@@ -2,9 +2,11 @@
 # The GPU checks in one run, with one report folder: the CUDA path as `facelens info --provider
 # cuda` sees it, the gpu tests (tests/gpu: CUDA against the CPU for every default model, FP16,
 # node placement, device memory, device pool, batched runs, and the reference design's four models
-# synthesized by `facelens models synth`'s code, timed on CUDA and CPU), the runtime model tests, and
-# `facelens bench --providers cpu,cuda`. Runs to the end on a machine without a GPU too: the
-# report then says CUDA is unavailable and why, and the GPU tests count as skipped.
+# synthesized by `facelens models synth`'s code, timed on CUDA and CPU), the runtime model tests,
+# `facelens bench --providers cpu,cuda`, then `facelens bench --reference-design` (the reference
+# design's four models, synthesised, fp32/fp16/int8, beside its table). Runs to the end on a
+# machine without a GPU too: the report then says CUDA is unavailable and why, and the GPU tests
+# count as skipped.
 #
 # usage: scripts/gpu_check.sh [--build DIR | --bin DIR] [--models DIR] [--image FILE] [--out DIR]
 #                             [--iterations N]
@@ -29,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --image) image=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -163,6 +165,20 @@ PY
   fi
 fi
 
+# ---- 5. facelens bench --reference-design (issue 19): YOLOv10n, ArcFace-R50, AdaFace-IR101, Xception ----
+faces=$top/../shared/data/faces/face_recognition
+"$facelens" bench --reference-design --output "$out/reference" --providers cpu,cuda --batches 1,8 \
+  --precisions fp32,fp16,int8 --iterations "$iterations" --cache "$out/reference-cache" \
+  $( [[ -d $faces ]] && echo --calibrate "$faces" --calibration-max-images 8 ) --note "scripts/gpu_check.sh" \
+  >"$out/reference.log" 2>&1
+rc=$?
+if [[ $rc == 0 && -f $out/reference/report.md ]]; then
+  reference_result=$(sed -n '/^| reference service/,/^$/p' "$out/reference/report.md")
+else
+  reference_result="facelens bench --reference-design exited $rc: $(tail -3 "$out/reference.log")"
+  failed=1
+fi
+
 # ---- the summary -------------------------------------------------------------------------------------
 {
   echo "# GPU check"
@@ -193,7 +209,11 @@ fi
   echo "$bench_result"
   echo '```'
   echo
-  echo "Files: environment.txt, info.json, info.txt, gpu_tests.{xml,log}, runtime_model_tests.{xml,log}, bench/ (results.json, report.md, charts)."
+  echo "## facelens bench --reference-design"
+  echo
+  echo "$reference_result"
+  echo
+  echo "Files: environment.txt, info.json, info.txt, gpu_tests.{xml,log}, runtime_model_tests.{xml,log}, bench/ (results.json, report.md, charts), reference/ (the same for --reference-design)."
   echo
   echo "Result: $( ((failed)) && echo FAILED || echo passed)$( ((cuda_available)) || echo " (without CUDA: $(sed -n 3p <<<"$cuda_state" | sed 's/^reason: //'))")"
 } >"$summary"

@@ -58,7 +58,15 @@ struct BenchmarkOptions {
   std::vector<int> batches = {1, 8, 32};
   std::vector<std::string> precisions = {"fp32"};  // "fp32", "fp16", "int8"
   int iterations = 50;                             // timed runs per step
-  int warmup = 5;          // untimed runs per step (CUDA's EXHAUSTIVE search happens on the first)
+  // Untimed runs per step (CUDA's EXHAUSTIVE search happens on the first): at least `warmup`,
+  // then more until the median of the last `warmup_window` runs is within `warmup_tolerance`
+  // (relative) of the median of the `warmup_window` before them, at most `warmup_max` runs or
+  // `warmup_max_s` seconds. warmup_max <= warmup: exactly `warmup` runs.
+  int warmup = 5;
+  int warmup_max = 50;
+  int warmup_window = 3;
+  double warmup_tolerance = 0.05;
+  double warmup_max_s = 30;
   int threads = 0;         // ONNX Runtime intra-op threads per session; 0 = its default
   std::string models_dir;  // folder with manifest.json and the model files (required; the tool resolves it)
   // The checkout and the commit it was configured at, for the results' commit (the tool passes
@@ -85,6 +93,21 @@ struct BenchmarkOptions {
   int connections = 16;
   int load_requests = 96;
   double server_ready_timeout_s = 60;  // wait this long for GET /ready to answer 200
+  // The reference design's models (issue 19): YOLOv10n, ArcFace-R50, AdaFace-IR101 and Xception,
+  // each timed as one model call on a prepared input at every provider, precision and batch, and
+  // compared with the reference design's table (report.md "Against the reference design").
+  // Model files: `reference_models_dir`/ARCH.onnx (ARCH = yolov10n, arcface-r50, adaface-ir101,
+  // xception) when there, else synthesised once into `reference_cache_dir` (facelens/synth.h:
+  // architecture-faithful graphs with random weights, seed 1); fp16/int8 variants are made by the converter (facelens/convert.h, drift not
+  // checked: the weights are random) into `reference_cache_dir` and reused while the source's
+  // sha256 is the same. int8 needs `calibration_images` (a folder of face photos; the faces are
+  // found with the default models of `models_dir`). `images` may be empty.
+  bool reference_design = false;
+  std::vector<std::string> reference_archs = {"yolov10n", "arcface-r50", "adaface-ir101", "xception"};
+  std::string reference_models_dir;
+  std::string reference_cache_dir;
+  std::string calibration_images;
+  int calibration_max_images = 16;
   // Called on the calling thread as the benchmark goes; may be empty.
   std::function<void(const BenchmarkProgress&)> on_progress;
 };

@@ -13,6 +13,7 @@
 
 #include "align/aligner.h"
 #include "bench/http_client.h"
+#include "bench/reference_design.h"
 #include "bench/services.h"
 #include "bench/sweep_photos.h"
 #include "detect/detector.h"
@@ -152,24 +153,90 @@ Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
 
 const std::vector<ReferenceFigure>& reference_design() {
   // shared/REFERENCE-DESIGN.md, "Performance Improvements": "Actual performance may vary based on
-  // hardware, image size, and number of faces" (it names neither hardware nor image size).
+  // hardware, image size, and number of faces" (it names neither hardware nor image size). Its
+  // models: "Face detection (YOLOv10n model)", "Face recognition (ArcFace and AdaFace models)",
+  // "Deepfake detection (Xception model)" (its Overview).
   static const std::vector<ReferenceFigure> kFigures = {
-      {"Face Detection",
-       "detect",
-       {80, 120},
-       {15, 25},
-       {4, 5},
-       "YOLOv10n in the reference; facelens: the manifest's default detector"},
+      {"Face Detection", "detect", {"yolov10n"}, {80, 120}, {15, 25}, {4, 5}, "YOLOv10n"},
       {"Face Recognition",
        "embed",
+       {"arcface-r50", "adaface-ir101"},
        {150, 200},
        {20, 30},
        {5, 7},
-       "ArcFace/AdaFace in the reference, which does not say whether detection and alignment are included: "
-       "compare with both embed (one face) and pipeline (decode to embedding)"},
-      {"Deepfake Detection", "deepfake", {300, 400}, {60, 80}, {4, 5}, "Xception in the reference"},
+       "ArcFace and AdaFace (the reference does not name their backbones; facelens times IResNet-50 and IR-101)"},
+      {"Deepfake Detection", "deepfake", {"xception"}, {300, 400}, {60, 80}, {4, 5}, "Xception"},
   };
   return kFigures;
+}
+
+const ReferenceFigure* reference_figure_of(const std::string& arch) {
+  for (const auto& f : reference_design())
+    if (std::find(f.archs.begin(), f.archs.end(), arch) != f.archs.end()) return &f;
+  return nullptr;
+}
+
+WarmupRule warmup_rule(const BenchOptions& o) {
+  WarmupRule r;
+  r.min_runs = o.warmup;
+  r.max_runs = o.warmup_max;
+  r.window = o.warmup_window;
+  r.tolerance = o.warmup_tolerance;
+  r.max_seconds = o.warmup_max_s;
+  return r;
+}
+
+Status time_cell(const std::function<Status()>& run, const BenchOptions& options, Row& r, Progress& p,
+                 const std::function<void(const Progress&)>& progress) {
+  const WarmupRule rule = warmup_rule(options);
+  Status st;
+  WarmupState state = warmup_state(r.warmup_ms, rule);
+  int done = 0;
+  while (state == WarmupState::kContinue) {
+    const auto t0 = Clock::now();
+    st = run();
+    if (!st.ok()) return st;
+    r.warmup_ms.push_back(ms_since(t0));
+    state = warmup_state(r.warmup_ms, rule);
+    p.event = Progress::Event::kRun;
+    p.run = ++done;
+    // Until the warm-up ends its length is not known: at least the minimum, one more while it goes on.
+    p.n_runs = std::max(rule.min_runs, done + (state == WarmupState::kContinue ? 1 : 0)) + options.iterations;
+    progress(p);
+  }
+  r.warmup = static_cast<int>(r.warmup_ms.size());
+  r.warmup_stop = warmup_state_name(state);
+  p.n_runs = r.warmup + options.iterations;
+  for (int i = 0; i < options.iterations; ++i) {
+    const auto t0 = Clock::now();
+    st = run();
+    const double ms = ms_since(t0);
+    if (!st.ok()) return st;
+    r.samples_ms.push_back(ms);
+    p.event = Progress::Event::kRun;
+    p.run = ++done;
+    progress(p);
+  }
+  return Status::Ok();
+}
+
+void set_speedups(std::vector<Row>& rows) {
+  // Cells (service, precision, batch) measured on CPU and on a second provider.
+  std::map<std::tuple<std::string, std::string, int>, double> cpu_mean;
+  std::set<std::tuple<std::string, std::string, int>> second;
+  for (const auto& r : rows) {
+    if (r.status != "ok" || r.summary.n == 0 || r.summary.mean_ms <= 0) continue;
+    if (r.provider == "cpu") cpu_mean[{r.service, r.precision, r.batch}] = r.summary.mean_ms;
+    else if (!r.fell_back_to_cpu) second.insert({r.service, r.precision, r.batch});
+  }
+  for (auto& r : rows) {
+    r.speedup_vs_cpu.reset();
+    if (r.status != "ok" || r.summary.n == 0 || r.fell_back_to_cpu || r.summary.mean_ms <= 0) continue;
+    const std::tuple<std::string, std::string, int> key{r.service, r.precision, r.batch};
+    if (!second.count(key)) continue;
+    auto it = cpu_mean.find(key);
+    if (it != cpu_mean.end()) r.speedup_vs_cpu = it->second / r.summary.mean_ms;
+  }
 }
 
 int BenchReport::n_failed() const {
@@ -181,8 +248,18 @@ int BenchReport::n_failed() const {
 int BenchReport::n_server_errors() const { return server ? server->n_errors() : 0; }
 
 Status validate(const BenchOptions& o) {
-  if (o.images.empty() && o.sweep_source.empty())
-    return invalid_argument("no image: pass --image PHOTO (one or more), or --sweep PHOTO");
+  if (o.images.empty() && o.sweep_source.empty() && !o.reference_design)
+    return invalid_argument("no image: pass --image PHOTO (one or more), --sweep PHOTO or --reference-design");
+  if (o.reference_design) {
+    if (o.reference_archs.empty()) return invalid_argument("--reference-design with no model: name at least one");
+    for (const auto& a : o.reference_archs)
+      if (!reference_figure_of(a))
+        return invalid_argument("unknown reference-design model '" + a +
+                                "': expected yolov10n, arcface-r50, adaface-ir101 or xception");
+    if (o.reference_cache_dir.empty())
+      return invalid_argument("--reference-design needs a cache folder for the converted models (--cache DIR)");
+    if (o.calibration_max_images < 1) return invalid_argument("--calibration-max-images must be at least 1");
+  }
   if (!o.server_url.empty() && o.sweep_source.empty())
     return invalid_argument("--server needs --sweep PHOTO: the service bench posts the sweep photos made from it");
   if (o.sweep_iterations < 1) return invalid_argument("--sweep-iterations must be at least 1");
@@ -208,6 +285,10 @@ Status validate(const BenchOptions& o) {
       return invalid_argument("batch size " + std::to_string(b) + " out of range: expected 1..4096");
   if (o.iterations < 1) return invalid_argument("--iterations must be at least 1");
   if (o.warmup < 0) return invalid_argument("--warmup must be 0 or more");
+  if (o.warmup_max < 0) return invalid_argument("--warmup-max must be 0 or more (at most --warmup: a fixed count)");
+  if (o.warmup_window < 1) return invalid_argument("--warmup-window must be at least 1");
+  if (!(o.warmup_tolerance > 0)) return invalid_argument("--warmup-tolerance must be above 0 (e.g. 0.05 for 5 %)");
+  if (!(o.warmup_max_s > 0)) return invalid_argument("--warmup-max-s must be above 0 seconds");
   if (o.threads < 0) return invalid_argument("--threads must be 0 (ONNX Runtime's default) or more");
   return Status::Ok();
 }
@@ -248,6 +329,8 @@ StatusOr<BenchReport> run_benchmark(const BenchOptions& options) {
     if (!rep.providers.back().available) note(name + " unavailable: " + rep.providers.back().reason);
   }
   if (!options.images.empty()) FACELENS_RETURN_IF_ERROR(run_matrix(options, *registry, variants, rep, progress));
+  if (options.reference_design) FACELENS_RETURN_IF_ERROR(run_reference_design(options, env, rep, progress));
+  set_speedups(rep.rows);
   if (!options.sweep_source.empty()) FACELENS_RETURN_IF_ERROR(run_sweep_and_server(options, rep, note));
 
   rep.finished_at = utc_timestamp();
@@ -401,7 +484,6 @@ Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
           r.item = svc->item();
           r.items_per_run = batch;
           r.models = model_ids;
-          r.warmup = options.warmup;
           Progress p;
           p.step = step;
           p.n_steps = n_steps;
@@ -411,15 +493,7 @@ Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
           progress(p);
           Status st = svc->prepare(batch);
           const bool peak_reset = reset_peak_rss();
-          for (int i = 0; st.ok() && i < options.warmup + options.iterations; ++i) {
-            const auto t0 = Clock::now();
-            st = svc->run();
-            const double ms = ms_since(t0);
-            if (st.ok() && i >= options.warmup) r.samples_ms.push_back(ms);
-            p.event = Progress::Event::kRun;
-            p.run = i + 1;
-            progress(p);
-          }
+          if (st.ok()) st = time_cell([&] { return svc->run(); }, options, r, p, progress);
           r.faces_per_run = svc->faces_last_run();
           if (!st.ok()) {
             r.status = "failed";
@@ -455,16 +529,6 @@ Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
     }
   }
 
-  // Speedup of each row against the CPU row of the same service, precision and batch.
-  std::map<std::tuple<std::string, std::string, int>, double> cpu_mean;
-  for (const auto& r : rep.rows)
-    if (r.provider == "cpu" && r.status == "ok" && r.summary.n > 0)
-      cpu_mean[{r.service, r.precision, r.batch}] = r.summary.mean_ms;
-  for (auto& r : rep.rows) {
-    if (r.status != "ok" || r.summary.n == 0 || r.fell_back_to_cpu || r.summary.mean_ms <= 0) continue;
-    auto it = cpu_mean.find({r.service, r.precision, r.batch});
-    if (it != cpu_mean.end()) r.speedup_vs_cpu = it->second / r.summary.mean_ms;
-  }
   return Status::Ok();
 }
 

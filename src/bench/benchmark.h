@@ -20,6 +20,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,10 +93,17 @@ struct Row {
   int items_per_run = 0;
   int faces_per_run = 0;
   std::vector<std::string> models;  // ids
-  int warmup = 0;
+  // The reference design's row this model is compared with ("Face Detection", ...; "" = none:
+  // the default models are other models than the reference design's).
+  std::string reference;
+  int warmup = 0;           // warm-up runs done
+  std::string warmup_stop;  // why the warm-up ended: warmup_state_name() ("stable", "max_runs", ...)
+  std::vector<double> warmup_ms;
   Summary summary;
   std::vector<double> samples_ms;
-  std::optional<double> speedup_vs_cpu;  // CPU mean / this mean, same service/precision/batch
+  // CPU mean / this mean, same service/precision/batch; only when a second provider ran the cell
+  // (CPU rows then get 1).
+  std::optional<double> speedup_vs_cpu;
   MemoryUse memory;
 };
 
@@ -109,14 +117,29 @@ struct Skip {
 // The reference design's table (shared/REFERENCE-DESIGN.md, "Performance Improvements"):
 // average time per call, in ms, as ranges.
 struct ReferenceFigure {
-  std::string name;     // "Face Detection"
-  std::string service;  // the facelens service compared with it
+  std::string name;                // "Face Detection"
+  std::string service;             // the facelens service of that task
+  std::vector<std::string> archs;  // the reference design's models: only rows of these are compared
   std::array<double, 2> cpu_ms;
   std::array<double, 2> gpu_ms;
   std::array<double, 2> speedup;
   std::string note;
 };
 const std::vector<ReferenceFigure>& reference_design();
+
+// A reference-design model of a --reference-design run and its precision variants.
+struct ReferenceModel {
+  std::string arch;    // "yolov10n"
+  std::string task;    // "detector", "recognizer", "deepfake"
+  std::string figure;  // the reference design's row: "Face Detection"
+  std::string file;    // the fp32 file
+  std::string source;  // "file" (given) or "synthesised"
+  std::string sha256;
+  std::optional<bool> synthetic;             // the file's ONNX metadata marks it synthetic (random weights)
+  std::map<std::string, std::string> files;  // precision -> file run
+  std::string input_shape;                   // "-1x3x640x640"
+  bool dynamic_batch = false;
+};
 
 struct ChartsInfo {
   bool rendered = false;
@@ -135,6 +158,7 @@ struct BenchReport {
   std::optional<std::array<double, 3>> load_end;
   std::vector<ProviderStatus> providers;
   std::vector<ModelRecord> models;
+  std::vector<ReferenceModel> reference_models;  // --reference-design
   std::vector<Row> rows;
   std::vector<Skip> skipped;
   std::vector<std::string> input_notes;  // e.g. faces found per image
@@ -148,8 +172,49 @@ struct BenchReport {
   int n_server_errors() const;
 };
 
+// One provider's side of a row of the reference-design comparison.
+struct ComparisonSide {
+  std::optional<double> p50_ms;    // the measured p50 per call; none: see why_not
+  std::string precision;           // the precision of that figure
+  std::array<double, 2> faster{};  // the reference figure's [lo, hi] / p50: times faster than the reference
+  std::string why_not;             // why there is no figure ("cuda unavailable: ...", "not run", ...)
+};
+
+// A row of the table "Against the reference design": one of the reference design's models as
+// facelens ran it, at the comparison batch (1 when it ran, else the first), beside the reference
+// design's figure of the same model. Only --reference-design rows are compared: the default
+// models are other models.
+struct ComparisonRow {
+  const ReferenceFigure* figure = nullptr;
+  std::string arch;
+  int batch = 1;
+  std::string kind;  // "fp32", or "best": the lowest p50 among the precisions run on that provider
+  ComparisonSide cpu;
+  ComparisonSide cuda;  // GPU figures only from rows that really ran on CUDA
+};
+std::vector<ComparisonRow> reference_comparison(const BenchReport& report);
+
+// True when some cell ran on a provider other than the CPU (a speedup against the CPU exists).
+bool second_provider_ran(const BenchReport& report);
+
 // Checks the options (names, positive counts); InvalidArgument saying which one and why.
 Status validate(const BenchOptions& options);
+
+// The warm-up rule of the options (warmup, warmup_max, warmup_window, ...).
+WarmupRule warmup_rule(const BenchOptions& options);
+
+// Times one cell: warm-up runs of `run` by warmup_rule(options), then options.iterations timed
+// runs; fills r.warmup, r.warmup_stop, r.warmup_ms and r.samples_ms (not r.summary) and reports
+// each run as a kRun event of `p`. Stops at the first failing run and returns its status.
+Status time_cell(const std::function<Status()>& run, const BenchOptions& options, Row& r, Progress& p,
+                 const std::function<void(const Progress&)>& progress);
+
+// Sets speedup_vs_cpu of every row: CPU mean / the row's mean, same service, precision and batch,
+// for cells a second provider ran (CPU rows of those cells get 1; nothing when none did).
+void set_speedups(std::vector<Row>& rows);
+
+// The reference design's figure whose models include `arch`, or nullptr.
+const ReferenceFigure* reference_figure_of(const std::string& arch);
 
 // Runs the benchmark. Errors only for unusable options, images or registry; everything else is
 // recorded in the report.

@@ -63,41 +63,56 @@ std::string label(const Row& r) {
   return r.service + " " + r.provider + (r.precision == "fp32" ? "" : " " + r.precision);
 }
 
+// facelens's CPU (and CUDA, when a cell really ran there) per service at batch b0, precision p0;
+// the reference design's midpoints only beside the rows of its own models (--reference-design).
 std::optional<Chart> cpu_vs_gpu(const BenchReport& rep, const fs::path& dir, int b0, const std::string& p0) {
-  std::map<std::string, const ReferenceFigure*> ref;
-  for (const auto& f : reference_design()) ref[f.service] = &f;
-  ref["pipeline"] = ref["embed"];
-  bool any = false, any_gpu = false;
-  std::ostringstream d;
-  d << "service \"facelens CPU\" \"facelens CUDA\" \"reference CPU (midpoint)\" \"reference GPU (midpoint)\"\n";
-  for (const auto& service : rep.options.services) {
-    const Row* cpu = find_row(rep, service, "cpu", b0, p0);
-    const Row* gpu = find_row(rep, service, "cuda", b0, p0);
-    if (gpu && gpu->fell_back_to_cpu) gpu = nullptr;  // never counted as GPU
-    auto it = ref.find(service);
-    const ReferenceFigure* f = it == ref.end() ? nullptr : it->second;
-    any = any || cpu || gpu || f;
-    any_gpu = any_gpu || gpu;
-    d << service << " " << (cpu ? fmt(cpu->summary.mean_ms) : "?") << " " << (gpu ? fmt(gpu->summary.mean_ms) : "?")
-      << " " << (f ? fmt((f->cpu_ms[0] + f->cpu_ms[1]) / 2) : "?") << " "
-      << (f ? fmt((f->gpu_ms[0] + f->gpu_ms[1]) / 2) : "?") << "\n";
+  std::vector<std::string> services = rep.options.images.empty() ? std::vector<std::string>{} : rep.options.services;
+  for (const auto& m : rep.reference_models) services.push_back(m.arch);
+  struct Bar {
+    std::string service;
+    const Row* cpu = nullptr;
+    const Row* gpu = nullptr;
+    const ReferenceFigure* ref = nullptr;
+  };
+  std::vector<Bar> bars;
+  bool any_gpu = false, any_ref = false;
+  for (const auto& service : services) {
+    Bar bar{service, find_row(rep, service, "cpu", b0, p0), find_row(rep, service, "cuda", b0, p0), nullptr};
+    if (bar.gpu && bar.gpu->fell_back_to_cpu) bar.gpu = nullptr;  // never counted as GPU
+    const Row* any = bar.cpu ? bar.cpu : bar.gpu;
+    if (any && !any->reference.empty()) bar.ref = reference_figure_of(service);
+    if (!bar.cpu && !bar.gpu) continue;
+    any_gpu = any_gpu || bar.gpu;
+    any_ref = any_ref || bar.ref;
+    bars.push_back(bar);
   }
-  if (!any) return std::nullopt;
+  if (bars.empty()) return std::nullopt;
+  std::ostringstream d;
+  d << "service \"facelens CPU\"" << (any_gpu ? " \"facelens CUDA\"" : "")
+    << (any_ref ? " \"reference design CPU (midpoint)\" \"reference design GPU (midpoint)\"" : "") << "\n";
+  for (const auto& bar : bars) {
+    d << bar.service << " " << (bar.cpu ? fmt(bar.cpu->summary.mean_ms) : "?");
+    if (any_gpu) d << " " << (bar.gpu ? fmt(bar.gpu->summary.mean_ms) : "?");
+    if (any_ref)
+      d << " " << (bar.ref ? fmt((bar.ref->cpu_ms[0] + bar.ref->cpu_ms[1]) / 2) : "?") << " "
+        << (bar.ref ? fmt((bar.ref->gpu_ms[0] + bar.ref->gpu_ms[1]) / 2) : "?");
+    d << "\n";
+  }
   std::string title = "Mean latency per call, batch " + std::to_string(b0) + ", " + p0;
-  bool cuda_asked = false;
   for (const auto& p : rep.providers)
-    if (p.name == "cuda") {
-      cuda_asked = true;
-      if (!p.available) title += " (CUDA unavailable on this machine)";
-    }
-  if (cuda_asked && !any_gpu && title.find("unavailable") == std::string::npos) title += " (no GPU figure)";
+    if (p.name == "cuda" && !p.available) title += " (CUDA unavailable on this machine)";
+  if (!any_gpu && title.find("unavailable") == std::string::npos) title += " (no GPU figure)";
+  if (any_ref)
+    title += "\\nreference design: its own, unstated hardware and image size; drawn only beside its own models";
+  const int n_cols = 1 + (any_gpu ? 1 : 0) + (any_ref ? 2 : 0);
   const std::string dat = q((dir / "cpu_vs_gpu.dat").string());
   std::ostringstream b;
   b << "set datafile missing '?'\nset style data histogram\nset style histogram clustered gap 1\n"
     << "set style fill solid 0.85 border -1\nset logscale y\nset yrange [0.1:*]\nset grid ytics\nset key top left\n"
-    << "set ylabel 'ms (log scale)'\nset title " << q(title) << "\n"
-    << "plot " << dat << " using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3), "
-    << "'' using 4 title columnheader(4), '' using 5 title columnheader(5)\n";
+    << "set ylabel 'ms (log scale)'\nset title \"" << title << "\" noenhanced\n"
+    << "plot " << dat << " using 2:xtic(1) title columnheader(2)";
+  for (int c = 3; c <= n_cols + 1; ++c) b << ", '' using " << c << " title columnheader(" << c << ")";
+  b << "\n";
   return Chart{"cpu_vs_gpu", d.str(), b.str()};
 }
 

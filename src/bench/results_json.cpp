@@ -13,7 +13,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-constexpr int kSchemaVersion = 2;  // 2: the photo sweep and the service bench
+// 2: the photo sweep and the service bench; 3: the warm-up rule, the reference design's models
+// (--reference-design) and speedup_vs_cpu only where a second provider ran.
+constexpr int kSchemaVersion = 3;
 
 // Milliseconds to 0.1 us, other figures to 4 decimals: enough for any comparison, readable.
 double round4(double v) { return std::round(v * 1e4) / 1e4; }
@@ -71,7 +73,15 @@ json row_json(const Row& r, const std::string& commit) {
           {"items_per_run", r.items_per_run},
           {"faces_per_run", r.faces_per_run},
           {"models", r.models},
+          {"reference", r.reference.empty() ? json(nullptr) : json(r.reference)},
           {"warmup", r.warmup},
+          {"warmup_stop", r.warmup_stop},
+          {"warmup_ms",
+           [&] {
+             json w = json::array();
+             for (double v : r.warmup_ms) w.push_back(round4(v));
+             return w;
+           }()},
           {"iterations", s.n},
           {"latency_ms",
            {{"mean", round4(s.mean_ms)},
@@ -237,8 +247,16 @@ std::string results_json(const BenchReport& rep) {
                   {"precisions", o.precisions},
                   {"iterations", o.iterations},
                   {"warmup", o.warmup},
+                  {"warmup_rule",
+                   {{"min_runs", o.warmup},
+                    {"max_runs", o.warmup_max},
+                    {"window", o.warmup_window},
+                    {"tolerance", o.warmup_tolerance},
+                    {"max_seconds", o.warmup_max_s},
+                    {"text", warmup_rule_text(warmup_rule(o))}}},
                   {"threads", o.threads},
                   {"models_dir", rep.models_dir},
+                  {"reference_design", o.reference_design},
                   {"runtime",
                    {{"intra_op_threads", o.threads > 0 ? o.threads : o.runtime.intra_op_threads},
                     {"inter_op_threads", o.runtime.inter_op_threads},
@@ -273,10 +291,43 @@ std::string results_json(const BenchReport& rep) {
   for (const auto& f : reference_design())
     reference.push_back({{"name", f.name},
                          {"service", f.service},
+                         {"models", f.archs},
                          {"cpu_ms", range(f.cpu_ms)},
                          {"gpu_ms", range(f.gpu_ms)},
                          {"speedup", range(f.speedup)},
                          {"note", f.note}});
+
+  json reference_models = json::array();
+  for (const auto& m : rep.reference_models) {
+    json files = json::object();
+    for (const auto& [p, f] : m.files) files[p] = f;
+    reference_models.push_back({{"arch", m.arch},
+                                {"task", m.task},
+                                {"reference", m.figure},
+                                {"file", m.file},
+                                {"source", m.source},
+                                {"sha256", m.sha256},
+                                {"synthetic", opt(m.synthetic)},
+                                {"files", files},
+                                {"input_shape", m.input_shape},
+                                {"dynamic_batch", m.dynamic_batch}});
+  }
+  json comparison = json::array();
+  for (const auto& c : reference_comparison(rep)) {
+    auto side = [&](const ComparisonSide& s) -> json {
+      if (!s.p50_ms) return {{"p50_ms", nullptr}, {"precision", s.precision}, {"why_not", s.why_not}};
+      return {{"p50_ms", round4(*s.p50_ms)},
+              {"precision", s.precision},
+              {"faster_than_reference", {round4(s.faster[0]), round4(s.faster[1])}},
+              {"why_not", ""}};
+    };
+    comparison.push_back({{"reference", c.figure->name},
+                          {"arch", c.arch},
+                          {"batch", c.batch},
+                          {"kind", c.kind},
+                          {"cpu", side(c.cpu)},
+                          {"cuda", side(c.cuda)}});
+  }
 
   json j = {{"schema", "facelens-bench-results"},
             {"schema_version", kSchemaVersion},
@@ -293,6 +344,8 @@ std::string results_json(const BenchReport& rep) {
             {"results", results},
             {"skipped", skipped},
             {"reference_design", reference},
+            {"reference_models", reference_models},
+            {"reference_comparison", comparison},
             {"sweep", sweep_json(rep)},
             {"server", server_json(rep)},
             {"charts", {{"rendered", rep.charts.rendered}, {"note", rep.charts.note}, {"files", rep.charts.files}}}};

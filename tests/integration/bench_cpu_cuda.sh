@@ -2,8 +2,10 @@
 # `facelens bench --providers cpu,cuda` on a sample photo, a few runs per cell: results.json must
 # match docs/bench-results.schema.json; CUDA is either used (GPU host: CUDA rows on CUDA, or
 # marked fell_back_to_cpu with the reason and no speedup) or marked unavailable with the reason
-# while every CPU cell still completes; report.md holds the reference design's figures; with
-# gnuplot installed every chart exists as non-empty SVG and PNG.
+# while every CPU cell still completes; report.md holds the reference design's figures but sets
+# none beside the default models (other models), has no speedup column when only the CPU ran and
+# states the warm-up rule, which every row follows; with gnuplot installed every chart exists as
+# non-empty SVG and PNG.
 #   bench_cpu_cuda.sh FACELENS_BIN SCHEMA VALIDATOR_JS PHOTO
 set -u
 bin=$1 schema=$2 validator=$3 photo=$4
@@ -20,7 +22,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 [[ $rc == 3 ]] || fail "a missing --image exited $rc, expected 3 (bad input)"
 
 out=$tmp/out
-"$bin" bench --image "$photo" --image "$photo" --output "$out" --providers cpu,cuda --iterations 3 --warmup 1 \
+"$bin" bench --image "$photo" --image "$photo" --output "$out" --providers cpu,cuda --iterations 3 --warmup 1 --warmup-max 4 \
   --batch 1,2 --precision fp32,fp16 --note "ctest bench_cpu_cuda" >"$tmp/stdout" 2>"$tmp/stderr"; rc=$?
 [[ $rc == 0 ]] || { cat "$tmp/stderr"; fail "facelens bench exited $rc"; }
 grep -q "results.json" "$tmp/stdout" || fail "stdout does not name the results: $(cat "$tmp/stdout")"
@@ -76,7 +78,14 @@ for (const s of measured) for (const b of [1, 2]) {
     die(s + ": inconsistent latency statistics " + JSON.stringify(l));
   if (Math.abs(r.throughput_items_per_s - b * 3 / (r.samples_ms.reduce((a, x) => a + x, 0) / 1000)) > 0.01 * r.throughput_items_per_s)
     die(s + ": throughput does not follow from the samples");
-  if (r.speedup_vs_cpu !== 1) die(s + ": cpu speedup should be 1, got " + r.speedup_vs_cpu);
+  // A speedup only where a second provider ran the cell (issue 20): 1 on the CPU row then, else null.
+  const onCuda = cudaRows.find(x => x.service === s && x.batch === b && x.precision === "fp32" && x.status === "ok" && !x.fell_back_to_cpu);
+  if (r.speedup_vs_cpu !== (onCuda ? 1 : null)) die(s + ": cpu speedup should be " + (onCuda ? 1 : null) + ", got " + r.speedup_vs_cpu);
+  // The warm-up rule: at least 1 run, at most 4 (--warmup 1 --warmup-max 4), each one recorded, and why it stopped.
+  if (!(r.warmup >= 1 && r.warmup <= 4) || r.warmup_ms.length !== r.warmup) die(s + ": warm-up runs " + r.warmup + " / " + r.warmup_ms.length);
+  if (!["stable", "max_runs", "max_seconds"].includes(r.warmup_stop)) die(s + ": warmup_stop " + r.warmup_stop);
+  if (r.warmup === 4 ? false : r.warmup_stop !== "stable") die(s + ": stopped before the cap without being stable");
+  if (r.reference !== null) die(s + ": a default model compared with the reference design: " + r.reference);
   if (r.items_per_run !== b) die(s + ": items_per_run " + r.items_per_run);
   if (s !== "pipeline" && r.calls_per_run !== (r.batched ? 1 : b)) die(s + ": calls_per_run does not match batched");
   if (r.memory.rss_load_delta_bytes === null) die(s + ": RSS not measured");
@@ -91,12 +100,23 @@ if (!j.skipped.find(s => s.precision === "fp16" && /issue 9|convert/.test(s.reas
   die("fp16 neither measured nor skipped with a note");
 if (!j.models.length || j.models.some(m => m.precision === "fp32" && !m.sha256_matches_manifest)) die("models without matching sha256");
 if (!j.environment.cpu.model || j.environment.cpu.logical_cores < 1) die("CPU not described");
+if (!/at least 1 warm-up runs/.test(j.options.warmup_rule.text) || j.options.warmup_rule.max_runs !== 4) die("warm-up rule not recorded: " + JSON.stringify(j.options.warmup_rule));
+if (j.reference_comparison.length !== 0) die("default models compared with the reference design");
 if (!j.environment.onnxruntime_version) die("ORT version missing");
 console.log("cpu rows ok: " + cpuRows.length);
 ' "$out/results.json" || fail "results.json content"
 
 grep -q "Against the reference design" "$out/report.md" || fail "report.md has no reference-design table"
 grep -q "80–120 ms" "$out/report.md" || fail "report.md lacks the reference detection figure"
+# The reference design's figures only beside its own models (issue 20): none here.
+grep -q "timed none of the reference design's models" "$out/report.md" || fail "report.md sets the reference figures beside other models"
+grep -q "| Face Detection |" "$out/report.md" && fail "report.md has a reference row without a reference-design model"
+grep -q "reference design" "$out/charts/cpu_vs_gpu.dat" && fail "cpu_vs_gpu draws reference bars beside other models"
+# No speedup column without a second provider.
+if ! grep -q '"provider_used": "CUDAExecutionProvider"' "$out/results.json"; then
+  grep -q "speedup vs CPU" "$out/report.md" && fail "report.md has a speedup column though only the CPU ran"
+fi
+grep -q "then more until the median of the last" "$out/report.md" || fail "report.md does not state the warm-up rule"
 grep -q "## Node placement" "$out/report.md" || fail "report.md has no node placement table"
 
 if command -v gnuplot >/dev/null; then

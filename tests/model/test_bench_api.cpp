@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/onnx_gen.h"
 #include "common/test_env.h"
 #include "facelens/benchmark.h"
 
@@ -36,6 +38,7 @@ class BenchmarkApi : public ::testing::Test {
     o.batches = {1};
     o.iterations = 2;
     o.warmup = 1;
+    o.warmup_max = 1;  // exactly one warm-up run: the progress below counts them
     o.models_dir = testing::models_dir();
     return o;
   }
@@ -79,6 +82,117 @@ TEST_F(BenchmarkApi, SmallCpuRunWritesResultsAndReportsProgress) {
   EXPECT_EQ(steps[1].event, BenchmarkProgress::Event::kStepDone);
   EXPECT_FALSE(steps[1].message.empty());
   EXPECT_EQ(runs, 3);
+}
+
+// `--reference-design` on tiny graphs with the reference design's contracts (YOLOv10 head at
+// 640x640 with a fixed batch of 1, ArcFace and AdaFace at 112x112, an Xception-shaped classifier
+// at 299x299): the comparison table holds each model beside its own reference figure, at fp32 and
+// best precision; fp16 variants are made by the converter into the cache once; no CUDA figure is
+// filled where CUDA did not run (this machine has none: the reason is shown instead).
+TEST_F(BenchmarkApi, ReferenceDesignOnTinyGraphs) {
+  testing::GenDir gen("bench_reference");
+  std::vector<float> head(300 * 6, 0.0f);
+  ASSERT_TRUE(testing::write_detector_head(gen.path("yolov10n.onnx"), {1, 3, 640, 640}, {1, 300, 6}, head));
+  std::vector<float> w(3 * 512), b(512, 0.0f);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.01f * static_cast<float>(i % 7);
+  ASSERT_TRUE(testing::write_linear_model(gen.path("arcface-r50.onnx"), 112, w, b, testing::LinearHead::kLinear));
+  ASSERT_TRUE(testing::write_linear_model(gen.path("adaface-ir101.onnx"), 112, w, b, testing::LinearHead::kAdaFace));
+  ASSERT_TRUE(testing::write_linear_model(gen.path("xception.onnx"), 299, {1, -1, 0.5f, 0.5f, -1, 1}, {0, 0},
+                                          testing::LinearHead::kLinear));
+  BenchmarkOptions o = small_options();
+  o.images = {};
+  o.providers = {"cpu", "cuda"};
+  o.batches = {1, 2};
+  o.precisions = {"fp32", "fp16"};
+  o.reference_design = true;
+  o.reference_models_dir = gen.dir();
+  o.reference_cache_dir = gen.path("cache");
+  auto r = run_benchmark(o, dir_.string());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->n_failed, 0);
+  const bool cuda = r->providers.size() == 2 && r->providers[1].available;
+
+  std::ifstream in(dir_ / "results.json");
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["reference_models"].size(), 4u) << j["skipped"].dump();
+  for (const auto& m : j["reference_models"]) {
+    EXPECT_TRUE(m["files"].contains("fp16")) << m.dump() << j["skipped"].dump();
+    if (m["files"].contains("fp16")) {
+      EXPECT_TRUE(fs::exists(m["files"]["fp16"].get<std::string>()));
+    }
+  }
+  EXPECT_EQ(j["reference_models"][0]["dynamic_batch"], false);  // the YOLOv10 head: batch 2 = 2 calls
+  const std::map<std::string, std::string> figure = {{"yolov10n", "Face Detection"},
+                                                     {"arcface-r50", "Face Recognition"},
+                                                     {"adaface-ir101", "Face Recognition"},
+                                                     {"xception", "Deepfake Detection"}};
+  int n_rows = 0;
+  for (const auto& row : j["results"]) {
+    ASSERT_TRUE(figure.count(row["service"])) << row["service"];
+    EXPECT_EQ(row["reference"], figure.at(row["service"]));
+    EXPECT_EQ(row["status"], "ok") << row["note"];
+    EXPECT_EQ(row["warmup"], 1);
+    EXPECT_EQ(row["warmup_stop"], "fixed");
+    if (row["service"] == "yolov10n" && row["batch"] == 2) {
+      EXPECT_EQ(row["calls_per_run"], 2);
+    }
+    if (row["service"] == "xception" && row["batch"] == 2) {
+      EXPECT_EQ(row["calls_per_run"], 1);
+    }
+    if (!cuda) {
+      EXPECT_TRUE(row["speedup_vs_cpu"].is_null()) << "no second provider ran";
+    }
+    ++n_rows;
+  }
+  EXPECT_EQ(n_rows, 4 * 2 * 2 * (cuda ? 2 : 1));  // models x precisions x batches x providers
+
+  const auto& c = j["reference_comparison"];
+  ASSERT_EQ(c.size(), 8u);  // fp32 and best for each model
+  for (const auto& row : c) {
+    EXPECT_EQ(row["reference"], figure.at(row["arch"]));
+    EXPECT_EQ(row["batch"], 1);
+    EXPECT_FALSE(row["cpu"]["p50_ms"].is_null()) << row.dump();
+    if (!cuda) {
+      EXPECT_TRUE(row["cuda"]["p50_ms"].is_null()) << "a CUDA figure without CUDA: " << row.dump();
+      EXPECT_NE(row["cuda"]["why_not"].get<std::string>().find("cuda unavailable"), std::string::npos);
+    }
+  }
+
+  std::ifstream md_in(dir_ / "report.md");
+  const std::string md((std::istreambuf_iterator<char>(md_in)), std::istreambuf_iterator<char>());
+  for (const auto& [arch, name] : figure)
+    for (const std::string kind : {"fp32", "best"})
+      EXPECT_NE(md.find("| " + name + " | " + arch + " | " + kind + " |"), std::string::npos)
+          << arch << " " << kind << "\n"
+          << md;
+  EXPECT_NE(md.find("150–200 ms"), std::string::npos);
+  if (!cuda) {
+    EXPECT_NE(md.find("n/a: cuda unavailable"), std::string::npos);
+    EXPECT_EQ(md.find("speedup vs CPU"), std::string::npos);
+  }
+
+  // The chart's reference bars (midpoints) stand beside the reference design's models only.
+  std::ifstream dat_in(dir_ / "charts" / "cpu_vs_gpu.dat");
+  ASSERT_TRUE(dat_in) << "cpu_vs_gpu.dat not written";
+  std::string header, line;
+  std::getline(dat_in, header);
+  EXPECT_NE(header.find("reference design CPU (midpoint)"), std::string::npos) << header;
+  EXPECT_EQ(header.find("facelens CUDA"), cuda ? header.find("facelens CUDA") : std::string::npos) << header;
+  std::map<std::string, std::string> dat;
+  while (std::getline(dat_in, line)) dat[line.substr(0, line.find(' '))] = line;
+  ASSERT_EQ(dat.size(), 4u);
+  if (!cuda) {
+    EXPECT_NE(dat["yolov10n"].find(" 100 20"), std::string::npos) << dat["yolov10n"];  // 80-120, 15-25 ms
+    EXPECT_NE(dat["xception"].find(" 350 70"), std::string::npos) << dat["xception"];
+  }
+
+  // A second run reuses the fp16 variants in the cache (same files, not converted again).
+  const auto first = fs::last_write_time(j["reference_models"][1]["files"]["fp16"].get<std::string>());
+  o.reference_archs = {"arcface-r50"};
+  o.batches = {1};
+  o.providers = {"cpu"};
+  ASSERT_TRUE(run_benchmark(o, (dir_ / "again").string()).ok());
+  EXPECT_EQ(fs::last_write_time(j["reference_models"][1]["files"]["fp16"].get<std::string>()), first);
 }
 
 TEST_F(BenchmarkApi, BadOptionsAreRefusedBeforeRunning) {

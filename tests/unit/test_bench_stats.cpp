@@ -2,6 +2,8 @@
 // default percentile), and the parsers of the machine description.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -9,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "bench/benchmark.h"
 #include "bench/charts.h"
 #include "bench/machine.h"
 #include "bench/stats.h"
@@ -77,6 +80,167 @@ TEST(BenchStats, PercentilesAreOrderedOnRandomData) {
   EXPECT_LE(s.p99_ms, s.max_ms);
   std::sort(v.begin(), v.end());
   EXPECT_DOUBLE_EQ(s.p50_ms, v[498]);  // odd count: the median is an element (rank 498)
+}
+
+// The warm-up rule (issue 20): at least min_runs, then until the medians of the last two windows
+// agree within the tolerance, capped by runs and by time.
+TEST(BenchWarmup, StopsWhenTheLastWindowsAgree) {
+  WarmupRule rule;  // at least 5, window 3, 5 %, at most 50 runs or 30 s
+  // Falling like the issue's batch-1 runs: never stable while it falls by more than 5 % a window.
+  std::vector<double> falling = {31.9, 28, 25, 22, 19.5, 17, 15, 13, 11.5, 10.2};
+  for (size_t n = 0; n <= falling.size(); ++n)
+    EXPECT_EQ(warmup_state(std::span<const double>(falling).first(n), rule), WarmupState::kContinue) << n;
+  // Then flat: medians of {9.4, 9.3, 9.35} and {9.3, 9.32, 9.31} are within 5 %.
+  std::vector<double> settled = falling;
+  for (double v : {9.4, 9.3, 9.35, 9.3, 9.32, 9.31}) settled.push_back(v);
+  EXPECT_EQ(warmup_state(settled, rule), WarmupState::kStable);
+  // Stable early but below the minimum: go on.
+  const std::vector<double> flat = {5, 5, 5, 5};
+  EXPECT_EQ(warmup_state(flat, rule), WarmupState::kContinue);
+  const std::vector<double> flat6 = {5, 5, 5, 5, 5, 5};
+  EXPECT_EQ(warmup_state(flat6, rule), WarmupState::kStable);
+  // One outlier in a window does not move its median.
+  const std::vector<double> outlier = {9, 9, 9, 9, 50, 9.1};
+  EXPECT_EQ(warmup_state(outlier, rule), WarmupState::kStable);
+}
+
+TEST(BenchWarmup, CapsAndFixedCounts) {
+  WarmupRule rule;
+  rule.max_runs = 8;
+  std::vector<double> noisy = {10, 20, 10, 20, 30, 10, 40, 10};  // medians keep jumping
+  EXPECT_EQ(warmup_state(std::span<const double>(noisy).first(7), rule), WarmupState::kContinue);
+  EXPECT_EQ(warmup_state(noisy, rule), WarmupState::kMaxRuns);
+  rule.max_runs = 50;
+  rule.max_seconds = 0.1;  // 100 ms of warm-up
+  EXPECT_EQ(warmup_state(noisy, rule), WarmupState::kMaxSeconds);
+  // max_runs <= min_runs: exactly min_runs, whatever the times.
+  WarmupRule fixed;
+  fixed.min_runs = 2;
+  fixed.max_runs = 2;
+  EXPECT_EQ(warmup_state(std::span<const double>(noisy).first(1), fixed), WarmupState::kContinue);
+  EXPECT_EQ(warmup_state(std::span<const double>(noisy).first(2), fixed), WarmupState::kFixed);
+  WarmupRule none;
+  none.min_runs = 0;
+  none.max_runs = 0;
+  EXPECT_EQ(warmup_state(std::vector<double>{}, none), WarmupState::kFixed);
+  EXPECT_STREQ(warmup_state_name(WarmupState::kMaxSeconds), "max_seconds");
+  EXPECT_EQ(warmup_rule_text(WarmupRule{}),
+            "at least 5 warm-up runs, then more until the median of the last 3 runs is within 5 % of the median of "
+            "the 3 before them (at most 50 runs or 30 s)");
+  EXPECT_EQ(warmup_rule_text(fixed), "2 warm-up runs (a fixed count)");
+}
+
+// A hand-made report: facelens's default detector on the CPU (CUDA unavailable) and the
+// reference design's YOLOv10n at fp32 and int8.
+BenchReport comparison_report() {
+  BenchReport rep;
+  rep.options.images = {"a.jpg"};
+  rep.options.services = {"detect"};
+  rep.options.providers = {"cpu", "cuda"};
+  rep.options.batches = {1, 8};
+  rep.options.precisions = {"fp32", "int8"};
+  rep.options.reference_design = true;
+  rep.providers = {{"cpu", "CPUExecutionProvider", true, "", {}},
+                   {"cuda", "CUDAExecutionProvider", false, "libcuda.so.1 not found", {}}};
+  auto row = [](const std::string& service, const std::string& precision, int batch, double ms,
+                const std::string& reference) {
+    Row r;
+    r.service = service;
+    r.provider = "cpu";
+    r.precision = precision;
+    r.batch = batch;
+    r.status = "ok";
+    r.reference = reference;
+    r.samples_ms = {ms, ms, ms};
+    r.summary = summarize(r.samples_ms, batch);
+    return r;
+  };
+  rep.rows = {row("detect", "fp32", 1, 5, ""), row("yolov10n", "fp32", 1, 40, "Face Detection"),
+              row("yolov10n", "int8", 1, 20, "Face Detection"), row("yolov10n", "fp32", 8, 200, "Face Detection")};
+  ReferenceModel m;
+  m.arch = "yolov10n";
+  m.task = "detector";
+  m.figure = "Face Detection";
+  m.files = {{"fp32", "y.onnx"}, {"int8", "y.int8.onnx"}};
+  rep.reference_models = {m};
+  return rep;
+}
+
+TEST(BenchReference, ComparedOnlyBesideTheSameModel) {
+  BenchReport rep = comparison_report();
+  const auto c = reference_comparison(rep);
+  ASSERT_EQ(c.size(), 2u);  // yolov10n: fp32 and best; never the default detector
+  EXPECT_EQ(c[0].arch, "yolov10n");
+  EXPECT_EQ(c[0].figure->name, "Face Detection");
+  EXPECT_EQ(c[0].batch, 1);
+  EXPECT_EQ(c[0].kind, "fp32");
+  ASSERT_TRUE(c[0].cpu.p50_ms);
+  EXPECT_DOUBLE_EQ(*c[0].cpu.p50_ms, 40);
+  EXPECT_DOUBLE_EQ(c[0].cpu.faster[0], 2);  // 80 / 40
+  EXPECT_DOUBLE_EQ(c[0].cpu.faster[1], 3);  // 120 / 40
+  EXPECT_EQ(c[1].kind, "best");
+  EXPECT_EQ(c[1].cpu.precision, "int8");
+  EXPECT_DOUBLE_EQ(*c[1].cpu.p50_ms, 20);
+  // No CUDA figure without CUDA, and it says why.
+  EXPECT_FALSE(c[0].cuda.p50_ms);
+  EXPECT_NE(c[0].cuda.why_not.find("cuda unavailable"), std::string::npos) << c[0].cuda.why_not;
+
+  const std::string md = report_markdown(rep);
+  EXPECT_NE(md.find("| Face Detection | yolov10n | fp32 | 80–120 ms | 40.00 ms | 2.0–3.0x | **no** |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| Face Detection | yolov10n | best | 80–120 ms | 20.00 ms (int8) | 4.0–6.0x | yes |"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("| Face Detection | detect"), std::string::npos) << "the default detector is another model";
+  EXPECT_EQ(md.find("speedup vs CPU"), std::string::npos) << "no second provider ran";
+  EXPECT_NE(md.find("| 15–25 ms | n/a: cuda unavailable | – |"), std::string::npos) << md;
+  EXPECT_NE(md.find("cuda unavailable, hence no cuda figure: libcuda.so.1 not found"), std::string::npos) << md;
+
+  const auto j = nlohmann::json::parse(results_json(rep));
+  ASSERT_EQ(j["reference_comparison"].size(), 2u);
+  EXPECT_EQ(j["reference_comparison"][1]["cpu"]["precision"], "int8");
+  EXPECT_TRUE(j["reference_comparison"][0]["cuda"]["p50_ms"].is_null());
+  EXPECT_TRUE(j["results"][0]["reference"].is_null());
+  EXPECT_EQ(j["results"][1]["reference"], "Face Detection");
+  for (const auto& r : j["results"]) EXPECT_TRUE(r["speedup_vs_cpu"].is_null());
+}
+
+TEST(BenchReference, NothingComparedWithoutTheReferenceModels) {
+  BenchReport rep = comparison_report();
+  rep.options.reference_design = false;
+  rep.reference_models.clear();
+  rep.rows.resize(1);  // only the default detector
+  EXPECT_TRUE(reference_comparison(rep).empty());
+  const std::string md = report_markdown(rep);
+  EXPECT_NE(md.find("timed none of the reference design's models"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| Face Detection |"), std::string::npos);
+}
+
+// speedup_vs_cpu only for cells a second provider ran; a CPU fallback is no second provider.
+TEST(BenchReference, SpeedupsOnlyWithASecondProvider) {
+  auto row = [](const std::string& provider, int batch, double ms, bool fell_back = false) {
+    Row r;
+    r.service = "embed";
+    r.provider = provider;
+    r.precision = "fp32";
+    r.batch = batch;
+    r.status = "ok";
+    r.fell_back_to_cpu = fell_back;
+    r.samples_ms = {ms};
+    r.summary = summarize(r.samples_ms, batch);
+    return r;
+  };
+  std::vector<Row> rows = {row("cpu", 1, 10), row("cuda", 1, 2), row("cpu", 8, 80), row("cuda", 8, 60, true),
+                           row("cpu", 32, 300)};
+  set_speedups(rows);
+  ASSERT_TRUE(rows[0].speedup_vs_cpu);
+  EXPECT_DOUBLE_EQ(*rows[0].speedup_vs_cpu, 1);
+  ASSERT_TRUE(rows[1].speedup_vs_cpu);
+  EXPECT_DOUBLE_EQ(*rows[1].speedup_vs_cpu, 5);
+  EXPECT_FALSE(rows[2].speedup_vs_cpu) << "batch 8 ran on CUDA only as a CPU fallback";
+  EXPECT_FALSE(rows[3].speedup_vs_cpu);
+  EXPECT_FALSE(rows[4].speedup_vs_cpu) << "batch 32 ran on the CPU alone";
 }
 
 TEST(BenchMachine, ParsesCpuinfo) {

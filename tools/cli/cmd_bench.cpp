@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -28,7 +29,18 @@ struct BenchArgs {
   std::vector<std::string> precisions = {"fp32"};
   int iterations = 50;
   int warmup = 5;
+  int warmup_max = 50;
+  int warmup_window = 3;
+  double warmup_tolerance = 0.05;
+  double warmup_max_s = 30;
   int threads = 0;
+  // --reference-design (issue 19).
+  bool reference_design = false;
+  std::vector<std::string> reference_archs = {"yolov10n", "arcface-r50", "adaface-ir101", "xception"};
+  std::string reference_models;
+  std::string cache;
+  std::string calibrate;
+  int calibration_max_images = 16;
   std::string models_dir;
   std::string config;
   std::string note;
@@ -152,6 +164,16 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
+// Where --reference-design keeps the converted (and synthesised) models: $XDG_CACHE_HOME, else
+// $HOME/.cache, else the temp folder; under facelens/reference-design.
+std::string default_reference_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return std::string(xdg) + "/facelens/reference-design";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return std::string(home) + "/.cache/facelens/reference-design";
+  return (std::filesystem::temp_directory_path() / "facelens-cache" / "reference-design").string();
+}
+
 int make_photos(const BenchArgs& a) {
   if (a.sweep.empty()) {
     std::cerr << "facelens: --make-photos needs --sweep PHOTO (the photo the sweep is made from)\n";
@@ -186,6 +208,16 @@ int cmd_bench(const BenchArgs& a) {
   o.precisions = a.precisions;
   o.iterations = a.iterations;
   o.warmup = a.warmup;
+  o.warmup_max = a.warmup_max;
+  o.warmup_window = a.warmup_window;
+  o.warmup_tolerance = a.warmup_tolerance;
+  o.warmup_max_s = a.warmup_max_s;
+  o.reference_design = a.reference_design;
+  o.reference_archs = a.reference_archs;
+  o.reference_models_dir = a.reference_models;
+  o.reference_cache_dir = a.cache.empty() ? default_reference_cache_dir() : a.cache;
+  o.calibration_images = a.calibrate;
+  o.calibration_max_images = a.calibration_max_images;
   o.threads = a.threads;
   o.models_dir = eo->models_dir;
   o.source_dir = FACELENS_SOURCE_DIR;
@@ -252,18 +284,54 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
       ->delimiter(',')
       ->check(CLI::IsMember({"detect", "landmarks", "embed", "liveness", "deepfake", "pipeline"}))
       ->capture_default_str();
-  cmd->add_option("--batch", args->batches, "batch sizes, comma-separated")
+  cmd->add_option("--batch,--batches", args->batches, "batch sizes, comma-separated")
       ->delimiter(',')
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  cmd->add_option("--precision", args->precisions, "precisions, comma-separated: fp32,fp16,int8")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"fp32", "fp16", "int8"}))
-      ->capture_default_str();
+  auto* precision = cmd->add_option("--precision,--precisions", args->precisions,
+                                    "precisions, comma-separated: fp32,fp16,int8 (--reference-design: all three "
+                                    "unless given)")
+                        ->delimiter(',')
+                        ->check(CLI::IsMember({"fp32", "fp16", "int8"}))
+                        ->capture_default_str();
   cmd->add_option("--iterations", args->iterations, "timed runs per cell")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--warmup", args->warmup,
+                  "untimed runs first: at least this many, then more until the time per run is stable "
+                  "(--warmup-window, --warmup-tolerance), at most --warmup-max runs or --warmup-max-s seconds")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--warmup-max", args->warmup_max, "most warm-up runs per cell (at most --warmup: a fixed count)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--warmup-window", args->warmup_window,
+                  "stable = the median of the last N warm-up runs within the tolerance of the N before")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--warmup-tolerance", args->warmup_tolerance, "relative tolerance of the stable rule (0.05 = 5 %)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--warmup-max-s", args->warmup_max_s, "most seconds of warm-up per cell")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--reference-design", args->reference_design,
+                "time the reference design's models (YOLOv10n, ArcFace-R50, AdaFace-IR101, Xception) at every "
+                "provider, precision and batch, beside its table (--image may then be left out)");
+  cmd->add_option("--reference-models", args->reference_models,
+                  "folder with the reference design's models as ARCH.onnx (yolov10n, arcface-r50, adaface-ir101, "
+                  "xception); those absent are synthesised into --cache (`facelens models synth`)");
+  cmd->add_option("--reference-archs", args->reference_archs, "the reference design's models to time, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"yolov10n", "arcface-r50", "adaface-ir101", "xception"}))
+      ->capture_default_str();
+  cmd->add_option("--cache", args->cache,
+                  "folder for the reference design's synthesised models and fp16/int8 variants (default: "
+                  "$XDG_CACHE_HOME/facelens/reference-design)");
+  cmd->add_option("--calibrate", args->calibrate, "face photos for the int8 calibration of --reference-design");
+  cmd->add_option("--calibration-max-images", args->calibration_max_images, "photos used at most for calibration")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--threads", args->threads, "ONNX Runtime intra-op threads per model (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--models", args->models_dir, "folder with manifest.json and the model files");
@@ -296,9 +364,10 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
   cmd->add_option("--load-requests", args->load_requests, "requests of each concurrency level")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  runners.push_back([cmd, args, server]() -> std::optional<int> {
+  runners.push_back([cmd, args, server, precision]() -> std::optional<int> {
     if (!*cmd) return std::nullopt;
     args->server = server->count() > 0;
+    if (args->reference_design && precision->count() == 0) args->precisions = {"fp32", "fp16", "int8"};
     return cmd_bench(*args);
   });
 }
