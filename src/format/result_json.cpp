@@ -44,7 +44,7 @@ json to_json(const Face& f) {
   if (f.attributes) {
     const auto& a = *f.attributes;
     json at = json::object();
-    if (a.age) at["age"] = std::round(*a.age * 10) / 10;
+    if (a.age) at["age"] = std::round(static_cast<double>(*a.age) * 10) / 10;
     if (a.gender) at["gender"] = {{"label", *a.gender}, {"score", r4(a.gender_score.value_or(0))}};
     if (a.expression) at["expression"] = {{"label", *a.expression}, {"score", r4(a.expression_score.value_or(0))}};
     if (a.pose) at["pose"] = {{"yaw", r2((*a.pose)[0])}, {"pitch", r2((*a.pose)[1])}, {"roll", r2((*a.pose)[2])}};

@@ -41,7 +41,7 @@ std::string Server::Impl::gallery_unavailable(bool with_error) const {
 // (Retry-After: 1) while the gallery cannot answer; true when it did.
 bool Server::Impl::refused_gallery(server::HttpResponse& res) const {
   if (!gallery) {
-    send_error(res, 409, "FAILED_PRECONDITION", "no gallery is configured (--db)");
+    send_error(res, 409, "FAILED_PRECONDITION", "this service runs without a gallery: identities cannot be used here");
     return true;
   }
   // The database's own message (addresses, user names) stays in /ready for keyed callers and in

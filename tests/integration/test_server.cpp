@@ -1011,7 +1011,7 @@ TEST_F(ServerTest, JsonBodiesParseAsBeforeAndDataUrisAreImages) {
       {"invalid UTF-8", "{\"image\": \"\xff\xfe\"}", "not valid JSON"},
       {"an array", R"([{"image": "AAAA"}])", "not a JSON object"},
       {"a string", R"("AAAA")", "not a JSON object"},
-      {"empty", "", "empty"},
+      {"empty", "", "needs a body"},
       {"a number for the image", R"({"image": 12})", "no string field 'image'"},
       {"a data: URI without base64", R"({"image": "data:image/jpeg,abc"})", "data: URI without base64"},
       {"bad base64 in a data: URI", R"({"image": "data:image/jpeg;base64,@@@"})", "not valid base64"},
