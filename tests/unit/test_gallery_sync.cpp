@@ -487,7 +487,20 @@ TEST_F(PgSyncTest, AChangeIsAppliedWithoutASearchWithinOneSecond) {
   EXPECT_GT(seq, 0);
   EXPECT_TRUE(eventually([&] { return b->sync_state().applied_seq >= seq; }, 1000));
   EXPECT_EQ(who(*b, 0), "ada");
-  ASSERT_TRUE(a->remove("ada").ok());
+  // A second face, then one face removed and the identity renamed: each applied there by the
+  // notification, without a search.
+  auto second = a->enroll_embeddings(std::vector{face("ada", 1)});
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(a->remove_face("ada", second->at(0)).ok());
+  const int64_t face_removed = a->sync_state().applied_seq;
+  EXPECT_TRUE(eventually([&] { return b->sync_state().applied_seq >= face_removed; }, 1000));
+  EXPECT_EQ(b->stats().n_faces, 1u);
+  EXPECT_EQ(who(*b, 1), std::nullopt);
+  ASSERT_TRUE(a->rename("ada", "ada l.").ok());
+  const int64_t renamed = a->sync_state().applied_seq;
+  EXPECT_TRUE(eventually([&] { return b->sync_state().applied_seq >= renamed; }, 1000));
+  EXPECT_EQ(who(*b, 0), "ada l.");
+  ASSERT_TRUE(a->remove("ada l.").ok());
   const int64_t removed = a->sync_state().applied_seq;
   EXPECT_TRUE(eventually([&] { return b->sync_state().applied_seq >= removed; }, 1000));
   EXPECT_EQ(who(*b, 0), std::nullopt);
