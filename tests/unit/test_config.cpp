@@ -99,6 +99,7 @@ header_timeout_seconds = 4.0
 body_timeout_seconds = 30.0
 keep_alive_seconds = 2.0
 max_json_depth = 16
+log_format = "text"
 api_keys = [{ sha256 = ")" + hash + R"(", role = "admin" }, { sha256 = ")" +
                                     std::string(64, 'B') + R"(", role = "user" }]
 [gallery]
@@ -113,6 +114,7 @@ provider = "cpu"
                                 "/srv/f.toml", {});
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   EXPECT_EQ(c->server.host, "0.0.0.0");
+  EXPECT_EQ(c->server.request_log, RequestLogFormat::kText);
   EXPECT_EQ(c->server.port, 9000);
   EXPECT_EQ(c->server.threads, 8);
   EXPECT_EQ(c->server.max_concurrent, 3);
@@ -158,6 +160,16 @@ provider = "cpu"
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->server.port, 8080);
   EXPECT_EQ(defaults->gallery.db_path, "./data/gallery.db");
+}
+
+TEST(Config, RequestLogFormatIsJsonByDefaultAndNamesTheChoices) {
+  auto c = parse_service_config("[server]\nport = 9000\n", "f.toml", {});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->server.request_log, RequestLogFormat::kJson);
+  auto bad = parse_service_config("[server]\nlog_format = \"xml\"\n", "f.toml", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("json, text or off"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("log_format"), std::string::npos) << bad.status().message();
 }
 
 TEST(Config, GalleryDbUrlIsPostgresOnly) {

@@ -15,6 +15,25 @@ Face face_at(float x1, float y1, float x2, float y2, float score) {
   return f;
 }
 
+TEST(ResultJson, OneRoundingRuleForCoordinatesAndScores) {
+  EXPECT_EQ(format::round_px(594.010986328125), 594.01);
+  EXPECT_EQ(format::round_score(0.36000001430511475), 0.36);
+  EXPECT_EQ(format::round_score(0.123456), 0.1235);
+  // Floats are rounded as doubles: the printed value is the short one.
+  EXPECT_EQ(nlohmann::json(format::round_score(0.36f)).dump(), "0.36");
+  Face f;
+  f.box = {594.010986328125f, 1.f / 3, 2.f / 3, 100.f};
+  f.score = 0.36f;
+  Attributes a;
+  a.age = 51.9f;
+  f.attributes = a;
+  const std::string text = format::to_json(f).dump();
+  EXPECT_NE(text.find("[594.01,0.33,0.67,100.0]"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"score\":0.36"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"age\":51.9"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0000"), std::string::npos) << text;
+}
+
 TEST(ResultJson, ImageResultWithAndWithoutItsName) {
   ImageResult r;
   r.width = 640;
