@@ -95,6 +95,9 @@ Status validate_identity_name(std::string_view name);
 // each control character written as \xHH, cut to kMaxIdentityNameBytes, "?" when empty.
 std::string display_identity_name(std::string_view name);
 
+// The threshold argument of Gallery's searches that means "the gallery's match_threshold()".
+inline constexpr float kGalleryThreshold = -2;
+
 struct GalleryOptions {
   // The database: db_url when set, else the SQLite file db_path. set_gallery_database() sorts a
   // path or URL given on a command line into them.
@@ -252,20 +255,41 @@ class Gallery {
   Status check_identity(const std::string& name) const;
 
   // One embedding of `model_id` against the gallery: top-k identities and the decision (`face`
-  // is left empty).
-  StatusOr<IdentifiedFace> identify_embedding(std::span<const float> embedding, const std::string& model_id,
-                                              int top_k) const;
+  // is left empty). `threshold`: the match threshold of this call (a cosine in [-1, 1]; < -1, the
+  // default: the gallery's match_threshold()); kInvalidArgument above 1.
+  StatusOr<IdentifiedFace> identify_embedding(std::span<const float> embedding, const std::string& model_id, int top_k,
+                                              float threshold = kGalleryThreshold) const;
   // Several embeddings (the faces of one image) searched against one state of the gallery.
   StatusOr<std::vector<IdentifiedFace>> identify_embeddings(std::span<const std::vector<float>> embeddings,
-                                                            const std::string& model_id, int top_k) const;
-  // One embedding against the identity `name` (kNotFound when not enrolled); `face` left empty.
+                                                            const std::string& model_id, int top_k,
+                                                            float threshold = kGalleryThreshold) const;
+  // One embedding against the identity `name` (kNotFound when not enrolled, or when it has no
+  // face left); `face` left empty.
   StatusOr<GalleryVerifyResult> verify_embedding(std::span<const float> embedding, const std::string& model_id,
-                                                 const std::string& name) const;
+                                                 const std::string& name, float threshold = kGalleryThreshold) const;
 
   // Removes the identity and its faces (kNotFound when absent).
   Status remove(const std::string& name);
+  // Removes the face `face_id` of the identity `name`; kNotFound when the identity is absent or
+  // the face is not one of its. The identity stays, even when that was its last face (remove()
+  // removes identities). Other processes and replicas apply it from the change log.
+  Status remove_face(const std::string& name, int64_t face_id);
+  // Renames the identity `name` to `new_name` (validate_identity_name rules); kNotFound when
+  // absent, kFailedPrecondition when `new_name` is taken. Its faces keep their ids.
+  Status rename(const std::string& name, const std::string& new_name);
+  // Replaces the identity's metadata by `metadata_json` (a JSON object, as at enrolment);
+  // kNotFound when absent, kInvalidArgument for anything but a JSON object.
+  Status set_metadata(const std::string& name, const std::string& metadata_json);
   StatusOr<std::vector<IdentityInfo>> list() const;
+  // One identity (kNotFound when absent).
+  StatusOr<IdentityInfo> identity(const std::string& name) const;
   StatusOr<std::vector<FaceInfo>> faces() const;
+  // The faces of one identity, in enrolment order (kNotFound when the identity is absent).
+  StatusOr<std::vector<FaceInfo>> faces(const std::string& name) const;
+  // The aligned face stored at enrolment (RGB, as Engine::embed_aligned takes it); kNotFound when
+  // there is no face `face_id` or it was stored without a crop (EnrollOptions::keep_crop off,
+  // imports without crops).
+  StatusOr<Image> crop(int64_t face_id) const;
 
   // {"format": "facelens-gallery", "version": 1, "identities": [{"name", "metadata", timestamps,
   // "faces": [{"model_id", "embedding", "quality", "box", "image_sha256", "created_at",

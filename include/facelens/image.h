@@ -101,5 +101,7 @@ void draw_faces(Image& image, std::span<const Face> faces);
 
 // Encodes an image as PNG (for --draw and debugging).
 Status write_png(const Image& image, const std::string& path);
+// The same PNG in memory (the service's face crops).
+StatusOr<std::vector<uint8_t>> encode_png(const Image& image);
 
 }  // namespace facelens

@@ -85,12 +85,14 @@ class Recognition {
   StatusOr<EnrollResult> enroll_file(const std::string& name, const std::string& path,
                                      const EnrollOptions& options) const;
 
-  // Every face of the image against the gallery: top-k identities and the decision.
-  StatusOr<IdentifyResult> identify(const Image& image, int top_k) const;
+  // Every face of the image against the gallery: top-k identities and the decision, at
+  // `threshold` (a cosine in [-1, 1]; kGalleryThreshold: the gallery's match threshold).
+  StatusOr<IdentifyResult> identify(const Image& image, int top_k, float threshold = kGalleryThreshold) const;
   StatusOr<IdentifyResult> identify_file(const std::string& path, int top_k) const;
 
   // The largest face of the image against the identity `name` (kNotFound when not enrolled).
-  StatusOr<GalleryVerifyResult> verify(const Image& image, const std::string& name) const;
+  StatusOr<GalleryVerifyResult> verify(const Image& image, const std::string& name,
+                                       float threshold = kGalleryThreshold) const;
   StatusOr<GalleryVerifyResult> verify_file(const std::string& path, const std::string& name) const;
 
   // Re-embeds every stored face from its aligned crop with the engine's recognizer (one

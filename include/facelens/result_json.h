@@ -19,6 +19,11 @@
 
 namespace facelens::format {
 
+// The one rounding rule of every JSON answer (the CLI's and the service's): pixel coordinates
+// to 0.01 px, scores, similarities, probabilities, qualities and thresholds to 1e-4.
+double round_px(double v);
+double round_score(double v);
+
 // {"box": [x1, y1, x2, y2], "score", "landmarks"?, "embedding"?, "quality"?, "deepfake"?,
 //  "liveness"?, "attributes"?}
 nlohmann::ordered_json to_json(const Face& face);

@@ -23,12 +23,15 @@
 // and the content type passed), JSON bodies and metadata at most max_json_depth deep (400, part of
 // the parse, no recursion), connections per client address and in total (503), idle keep-alive
 // connections closed after keep_alive_seconds (1 s once over half of max_connections are open).
-// API keys are checked before the content.
+// API keys are checked before the content. A POST or PATCH without a body gets 400 saying what the
+// route takes. Every answered request writes one line to the request log (ServerOptions::request_log).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "facelens/engine.h"
@@ -38,6 +41,15 @@
 namespace facelens {
 
 enum class Role { kUser, kAdmin };  // user: recognition; admin: also gallery writes
+
+// The request log: one line per answered request. kJson: one JSON object per line {"time",
+// "request_id", "method", "path", "route", "status", "ms", "bytes_in", "bytes", "client"} (the
+// route as documented, "unmatched" for none; bytes: of the answer's body); kText: the same fields
+// for people, space-separated. Never the API key, the query or the image.
+enum class RequestLogFormat { kJson, kText, kOff };
+// "json", "text", "off"; unknown names are errors that list these.
+const char* request_log_format_name(RequestLogFormat f);
+StatusOr<RequestLogFormat> parse_request_log_format(const std::string& name);
 
 struct ApiKey {
   std::string sha256;  // hex sha256 of the key; the key itself is never stored
@@ -64,6 +76,10 @@ struct ServerOptions {
   double body_timeout_seconds = 60;     // the body, from the end of the headers; 408
   double keep_alive_seconds = 5;        // idle keep-alive connections closed after this
   int max_json_depth = 32;              // nesting of JSON bodies and metadata; 400 beyond
+  RequestLogFormat request_log = RequestLogFormat::kJson;
+  // Where the request log's lines go (without the newline), called from the worker threads at
+  // once; unset: stderr, one write per line.
+  std::function<void(std::string_view line)> request_log_sink;
 };
 
 // Keys from an environment-style list "admin:KEY1,user:KEY2" (roles admin/user), hashed.

@@ -285,10 +285,10 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
   Reader r(root, origin);
   if (const auto* t = r.table("server")) {
     Reader s(*t, origin + " [server]");
-    FACELENS_RETURN_IF_ERROR(
-        s.unknown_keys({"host", "port", "http_threads", "max_concurrent", "max_queue", "deadline_seconds",
-                        "max_body_mb", "max_top_k", "api_keys", "max_connections", "max_connections_per_client",
-                        "header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds", "max_json_depth"}));
+    FACELENS_RETURN_IF_ERROR(s.unknown_keys(
+        {"host", "port", "http_threads", "max_concurrent", "max_queue", "deadline_seconds", "max_body_mb", "max_top_k",
+         "api_keys", "max_connections", "max_connections_per_client", "header_timeout_seconds", "body_timeout_seconds",
+         "keep_alive_seconds", "max_json_depth", "log_format"}));
     ServerOptions& so = c.server;
     FACELENS_RETURN_IF_ERROR(s.get("host", &so.host));
     FACELENS_RETURN_IF_ERROR(s.get("port", &so.port));
@@ -308,6 +308,7 @@ StatusOr<ServiceConfig> parse_service_config(const std::string& text, const std:
     FACELENS_RETURN_IF_ERROR(s.get("body_timeout_seconds", &so.body_timeout_seconds));
     FACELENS_RETURN_IF_ERROR(s.get("keep_alive_seconds", &so.keep_alive_seconds));
     FACELENS_RETURN_IF_ERROR(s.get("max_json_depth", &so.max_json_depth));
+    FACELENS_RETURN_IF_ERROR(s.get_named("log_format", parse_request_log_format, &so.request_log));
     if (so.port > 65535) return invalid_argument(s.where() + ": port must be 0..65535");
     if (so.threads < 0 || so.max_body_bytes < 1 || so.max_top_k < 1 || so.max_connections < 1 ||
         so.max_connections_per_client < 1 || so.max_json_depth < 1)

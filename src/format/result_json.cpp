@@ -8,13 +8,18 @@ namespace facelens::format {
 using json = nlohmann::ordered_json;
 
 // Pixel coordinates to 0.01 px and scores to 1e-4: enough for any use, and short lines.
-static double r2(double v) { return std::round(v * 100.0) / 100.0; }
-static double r4(double v) { return std::round(v * 10000.0) / 10000.0; }
+double round_px(double v) { return std::round(v * 100.0) / 100.0; }
+double round_score(double v) { return std::round(v * 10000.0) / 10000.0; }
+
+static double r2(double v) { return round_px(v); }
+static double r4(double v) { return round_score(v); }
 
 json box_json(const Box& b) { return {r2(b.x1), r2(b.y1), r2(b.x2), r2(b.y2)}; }
 
 namespace {
-json deepfake_json(const Deepfake& d) { return {{"score", r4(d.score)}, {"fake", d.fake}, {"threshold", d.threshold}}; }
+json deepfake_json(const Deepfake& d) {
+  return {{"score", r4(d.score)}, {"fake", d.fake}, {"threshold", r4(d.threshold)}};
+}
 }  // namespace
 
 json to_json(const Face& f) {
@@ -31,7 +36,7 @@ json to_json(const Face& f) {
   if (f.deepfake) j["deepfake"] = deepfake_json(*f.deepfake);
   if (f.liveness) {
     j["liveness"] = {
-        {"score", r4(f.liveness->score)}, {"live", f.liveness->live}, {"threshold", f.liveness->threshold}};
+        {"score", r4(f.liveness->score)}, {"live", f.liveness->live}, {"threshold", r4(f.liveness->threshold)}};
     json probs = json::array();
     for (float p : f.liveness->probabilities) probs.push_back(r4(p));
     j["liveness"]["probabilities"] = probs;

@@ -121,6 +121,30 @@ struct Gallery::Impl {
 
   gallery::Search search() const { return gallery::Search(table, options); }
 
+  // The match threshold of a call: `t`, or the gallery's for kGalleryThreshold (any t < -1).
+  StatusOr<float> threshold_of(float t) const {
+    if (t < -1) return threshold;
+    if (!(t <= 1)) return invalid_argument("threshold must be a cosine in [-1, 1], got " + std::to_string(t));
+    return t;
+  }
+
+  // The stored identity `name`, or kNotFound.
+  StatusOr<gallery::StoredIdentity> find(const std::string& name) const {
+    FACELENS_RETURN_IF_ERROR(validate_identity_name(name));
+    auto found = store->find_identity(name);
+    if (!found.ok()) return note(found.status());
+    if (!*found) return not_found("no identity '" + name + "' in the gallery");
+    return std::move(**found);
+  }
+
+  // After a committed write of this process (callers hold write_mu): memory follows the log (this
+  // write and anything other processes wrote before it). A failure here leaves the next search to
+  // retry, not the write's answer.
+  void follow() const {
+    auto version = store->external_version();
+    if (!version.ok() || !sync_locked(*version).ok()) seen_version = -1;
+  }
+
   // Callers hold mu (shared is enough).
   Status check_model(const std::string& model) const {
     return table.check_model(model, store->describe(), options.db_url.empty() ? options.db_path : store->describe());
@@ -453,18 +477,21 @@ StatusOr<std::vector<int64_t>> Gallery::enroll_embeddings(std::span<const Embedd
 }
 
 StatusOr<IdentifiedFace> Gallery::identify_embedding(std::span<const float> embedding, const std::string& model_id,
-                                                     int top_k) const {
+                                                     int top_k, float threshold) const {
   const Impl& m = *impl_;
+  FACELENS_ASSIGN_OR_RETURN(const float t, m.threshold_of(threshold));
   FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   FACELENS_RETURN_IF_ERROR(m.ensure_ann());
   std::shared_lock<std::shared_mutex> lock(m.mu);
   FACELENS_RETURN_IF_ERROR(m.check_model(model_id));
-  return m.search().decide(embedding, top_k, m.threshold);
+  return m.search().decide(embedding, top_k, t);
 }
 
 StatusOr<std::vector<IdentifiedFace>> Gallery::identify_embeddings(std::span<const std::vector<float>> embeddings,
-                                                                   const std::string& model_id, int top_k) const {
+                                                                   const std::string& model_id, int top_k,
+                                                                   float threshold) const {
   const Impl& m = *impl_;
+  FACELENS_ASSIGN_OR_RETURN(const float t, m.threshold_of(threshold));
   FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   FACELENS_RETURN_IF_ERROR(m.ensure_ann());
   std::shared_lock<std::shared_mutex> lock(m.mu);
@@ -473,15 +500,16 @@ StatusOr<std::vector<IdentifiedFace>> Gallery::identify_embeddings(std::span<con
   std::vector<IdentifiedFace> out;
   out.reserve(embeddings.size());
   for (const auto& e : embeddings) {
-    FACELENS_ASSIGN_OR_RETURN(auto face, search.decide(e, top_k, m.threshold));
+    FACELENS_ASSIGN_OR_RETURN(auto face, search.decide(e, top_k, t));
     out.push_back(std::move(face));
   }
   return out;
 }
 
 StatusOr<GalleryVerifyResult> Gallery::verify_embedding(std::span<const float> embedding, const std::string& model_id,
-                                                        const std::string& name) const {
+                                                        const std::string& name, float threshold) const {
   const Impl& m = *impl_;
+  FACELENS_ASSIGN_OR_RETURN(const float t, m.threshold_of(threshold));
   FACELENS_RETURN_IF_ERROR(m.maybe_sync());
   std::shared_lock<std::shared_mutex> lock(m.mu);
   FACELENS_RETURN_IF_ERROR(m.check_model(model_id));
@@ -489,8 +517,8 @@ StatusOr<GalleryVerifyResult> Gallery::verify_embedding(std::span<const float> e
   GalleryVerifyResult v;
   v.name = name;
   v.score = score;
-  v.threshold = m.threshold;
-  v.match = score >= m.threshold;
+  v.threshold = t;
+  v.match = score >= t;
   return v;
 }
 
@@ -499,11 +527,72 @@ Status Gallery::remove(const std::string& name) {
   FACELENS_RETURN_IF_ERROR(validate_identity_name(name));
   std::lock_guard<std::mutex> write(m.write_mu);
   FACELENS_RETURN_IF_ERROR(m.note(m.store->remove_identity(name).status()));
-  // Memory follows the log (this removal and anything other processes wrote before it). The
-  // removal is committed: a failure here leaves the next search to retry, not this answer.
-  auto version = m.store->external_version();
-  if (!version.ok() || !m.sync_locked(*version).ok()) m.seen_version = -1;
+  m.follow();
   return Status::Ok();
+}
+
+Status Gallery::remove_face(const std::string& name, int64_t face_id) {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_ASSIGN_OR_RETURN(auto identity, m.find(name));
+  Status s = m.note(m.store->remove_face(identity.id, face_id));
+  if (s.code() == StatusCode::kNotFound)
+    return not_found("identity '" + name + "' has no face " + std::to_string(face_id));
+  FACELENS_RETURN_IF_ERROR(s);
+  m.follow();
+  return Status::Ok();
+}
+
+Status Gallery::rename(const std::string& name, const std::string& new_name) {
+  Impl& m = *impl_;
+  FACELENS_RETURN_IF_ERROR(validate_identity_name(new_name));
+  std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_ASSIGN_OR_RETURN(auto identity, m.find(name));
+  if (identity.name == new_name) return Status::Ok();
+  Status s = m.note(m.store->rename_identity(identity.id, new_name));
+  if (s.code() == StatusCode::kFailedPrecondition)
+    return failed_precondition("cannot rename '" + name + "' to '" + new_name + "': an identity of that name exists");
+  FACELENS_RETURN_IF_ERROR(s);
+  m.follow();
+  return Status::Ok();
+}
+
+Status Gallery::set_metadata(const std::string& name, const std::string& metadata_json) {
+  Impl& m = *impl_;
+  FACELENS_RETURN_IF_ERROR(check_metadata(metadata_json));
+  std::lock_guard<std::mutex> write(m.write_mu);
+  FACELENS_ASSIGN_OR_RETURN(auto identity, m.find(name));
+  FACELENS_RETURN_IF_ERROR(m.note(m.store->set_metadata(identity.id, metadata_json)));
+  m.follow();
+  return Status::Ok();
+}
+
+StatusOr<IdentityInfo> Gallery::identity(const std::string& name) const {
+  FACELENS_ASSIGN_OR_RETURN(auto i, impl_->find(name));
+  return IdentityInfo{
+      i.id,     display_identity_name(i.name), std::move(i.metadata), std::move(i.created_at), std::move(i.updated_at),
+      i.n_faces};
+}
+
+StatusOr<std::vector<FaceInfo>> Gallery::faces(const std::string& name) const {
+  FACELENS_ASSIGN_OR_RETURN(auto identity, impl_->find(name));
+  auto stored = impl_->store->identity_faces(identity.id);
+  if (!stored.ok()) return impl_->note(stored.status());
+  std::vector<FaceInfo> out;
+  out.reserve(stored->size());
+  const std::string shown = display_identity_name(identity.name);
+  for (const auto& f : *stored)
+    out.push_back({f.id, shown, f.model_id, f.quality, f.box, f.image_sha256, f.has_crop, f.created_at});
+  return out;
+}
+
+StatusOr<Image> Gallery::crop(int64_t face_id) const {
+  auto found = impl_->store->find_face(face_id, /*with_crop=*/true);
+  if (!found.ok()) return impl_->note(found.status());
+  if (!*found) return not_found("no face " + std::to_string(face_id) + " in the gallery");
+  if ((*found)->crop.empty())
+    return not_found("face " + std::to_string(face_id) + " was stored without its aligned crop");
+  return std::move((*found)->crop);
 }
 
 Status Gallery::sync() {

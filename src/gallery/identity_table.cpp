@@ -1,5 +1,7 @@
 #include "gallery/identity_table.h"
 
+#include <algorithm>
+
 #include "facelens/gallery.h"
 
 namespace facelens::gallery {
@@ -83,6 +85,26 @@ Status IdentityTable::remove_identity(int64_t identity_id) {
   return Status::Ok();
 }
 
+Status IdentityTable::remove_face(int64_t face_id) {
+  auto fi = face_identity.find(face_id);
+  if (fi == face_identity.end()) return Status::Ok();
+  auto id_it = identities.find(fi->second.identity_id);
+  if (id_it != identities.end()) {
+    auto& faces = id_it->second.faces;
+    faces.erase(std::remove(faces.begin(), faces.end(), face_id), faces.end());
+  }
+  if (--fi->second.model->second == 0) model_faces.erase(fi->second.model);
+  face_identity.erase(fi);
+  const int64_t ids[] = {face_id};
+  if (exact) FACELENS_RETURN_IF_ERROR(exact->remove(ids));
+  if (ann) {
+    FACELENS_RETURN_IF_ERROR(ann->remove(ids));
+    ++ann_removed;
+    if (ann_removed * 10 > ann->size()) ann.reset();
+  }
+  return Status::Ok();
+}
+
 StatusOr<bool> IdentityTable::apply(const Change& c) {
   switch (c.kind) {
     case ChangeKind::kAddIdentity:
@@ -106,6 +128,8 @@ StatusOr<bool> IdentityTable::apply(const Change& c) {
       by_name[it->second.name] = c.identity_id;
       return false;
     }
+    case ChangeKind::kRemoveFace: FACELENS_RETURN_IF_ERROR(remove_face(c.face_id)); return false;
+    case ChangeKind::kUpdateIdentity: return false;  // metadata: read from the store, never held in memory
     case ChangeKind::kReload: return true;
   }
   return true;

@@ -48,6 +48,8 @@ struct IdentityTable {
   Status add_faces(int64_t identity_id, const std::string& name, std::span<const int64_t> face_ids,
                    const std::vector<const std::vector<float>*>& vectors, const std::vector<std::string>& models);
   Status remove_identity(int64_t identity_id);
+  // Removes one face (its identity stays, even without faces); nothing when absent.
+  Status remove_face(int64_t face_id);
   // One change of the store's log. Idempotent: a change this process made itself, or one a load
   // already saw, changes nothing. True when memory cannot follow and everything must be reloaded.
   StatusOr<bool> apply(const Change& c);

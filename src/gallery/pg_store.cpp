@@ -291,8 +291,8 @@ class PgStore final : public Store {
           run(std::string("UPDATE facelens_identities SET name = $1, updated_at = ") + kNow + " WHERE id = $2", p));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
         if (sqlstate(r) == "23505")
-          return invalid_argument("cannot rename identity " + std::to_string(identity_id) + " to '" + new_name +
-                                  "': the name is taken");
+          return failed_precondition("cannot rename identity " + std::to_string(identity_id) + " to '" + new_name +
+                                     "': the name is taken");
         return error("rename identity", r);
       }
       if (std::strcmp(PQcmdTuples(r.get()), "1") != 0)
@@ -304,6 +304,77 @@ class PgStore final : public Store {
       return s;
     }
     return commit();
+  }
+
+  Status remove_face(int64_t identity_id, int64_t face_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FACELENS_RETURN_IF_ERROR(begin_write());
+    Status s = [&]() -> Status {
+      Params p;
+      p.add(face_id).add(identity_id);
+      FACELENS_ASSIGN_OR_RETURN(
+          auto r, command("remove face", "DELETE FROM facelens_faces WHERE id = $1 AND identity_id = $2", p));
+      if (std::strcmp(PQcmdTuples(r.get()), "1") != 0)
+        return not_found("identity " + std::to_string(identity_id) + " has no face " + std::to_string(face_id));
+      Params q;
+      q.add(identity_id);
+      FACELENS_RETURN_IF_ERROR(
+          command("update identity",
+                  std::string("UPDATE facelens_identities SET updated_at = ") + kNow + " WHERE id = $1", q)
+              .status());
+      return record(ChangeKind::kRemoveFace, identity_id, face_id);
+    }();
+    if (!s.ok()) {
+      rollback();
+      return s;
+    }
+    return commit();
+  }
+
+  Status set_metadata(int64_t identity_id, const std::string& metadata) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FACELENS_RETURN_IF_ERROR(begin_write());
+    Status s = [&]() -> Status {
+      Params p;
+      p.add(metadata).add(identity_id);
+      Result r(
+          run(std::string("UPDATE facelens_identities SET metadata = $1, updated_at = ") + kNow + " WHERE id = $2", p));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+        if (sqlstate(r) == "22P02") return invalid_argument("metadata is not valid JSON: " + metadata);
+        return error("set metadata", r);
+      }
+      if (std::strcmp(PQcmdTuples(r.get()), "1") != 0)
+        return not_found("no identity " + std::to_string(identity_id) + " in " + where_);
+      return record(ChangeKind::kUpdateIdentity, identity_id, 0);
+    }();
+    if (!s.ok()) {
+      rollback();
+      return s;
+    }
+    return commit();
+  }
+
+  StatusOr<std::optional<StoredFace>> find_face(int64_t face_id, bool with_crop) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Params p;
+    p.add(face_id);
+    FACELENS_ASSIGN_OR_RETURN(auto r, query("find face", face_sql(with_crop) + " WHERE id = $1", p));
+    if (r.rows() == 0) return std::optional<StoredFace>();
+    FACELENS_ASSIGN_OR_RETURN(auto f, read_face(r, 0, with_crop));
+    return std::optional<StoredFace>(std::move(f));
+  }
+
+  StatusOr<std::vector<StoredFace>> identity_faces(int64_t identity_id) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Params p;
+    p.add(identity_id);
+    FACELENS_ASSIGN_OR_RETURN(auto r, query("list faces", face_sql(false) + " WHERE identity_id = $1 ORDER BY id", p));
+    std::vector<StoredFace> out;
+    for (int row = 0; row < r.rows(); ++row) {
+      FACELENS_ASSIGN_OR_RETURN(auto f, read_face(r, row, false));
+      out.push_back(std::move(f));
+    }
+    return out;
   }
 
   StatusOr<int64_t> last_change() const override {
@@ -838,42 +909,51 @@ class PgStore final : public Store {
     return log;
   }
 
+  static std::string face_sql(bool with_crops) {
+    return std::string(
+               "SELECT id, identity_id, embedding, model_id, quality, box_x1, box_y1, box_x2, box_y2, "
+               "coalesce(image_sha256, ''), created_at, crop_width, crop_height") +
+           (with_crops ? ", crop" : "") + " FROM facelens_faces";
+  }
+
+  // The face of a row of face_sql().
+  StatusOr<StoredFace> read_face(const Result& r, int row, bool with_crops) const {
+    StoredFace f;
+    f.id = r.int64(row, 0);
+    f.identity_id = r.int64(row, 1);
+    auto blob = r.bytes(row, 2);
+    if (blob.size() % sizeof(float) != 0)
+      return data_loss(where_ + ": face " + std::to_string(f.id) + " has an embedding of " +
+                       std::to_string(blob.size()) + " bytes");
+    f.embedding.resize(blob.size() / sizeof(float));
+    if (!blob.empty()) std::memcpy(f.embedding.data(), blob.data(), blob.size());
+    f.model_id = r.text(row, 3);
+    f.quality = static_cast<float>(r.real(row, 4));
+    f.box = {static_cast<float>(r.real(row, 5)), static_cast<float>(r.real(row, 6)), static_cast<float>(r.real(row, 7)),
+             static_cast<float>(r.real(row, 8))};
+    f.image_sha256 = r.text(row, 9);
+    f.created_at = r.text(row, 10);
+    f.has_crop = r.int64(row, 11) > 0;
+    if (with_crops && !r.is_null(row, 13)) {
+      auto crop = r.bytes(row, 13);
+      f.crop.width = static_cast<int>(r.int64(row, 11));
+      f.crop.height = static_cast<int>(r.int64(row, 12));
+      if (crop.size() != static_cast<size_t>(f.crop.width) * f.crop.height * 3)
+        return data_loss(where_ + ": face " + std::to_string(f.id) + " has a crop of the wrong size");
+      f.crop.pixels.assign(crop.begin(), crop.end());
+    }
+    return f;
+  }
+
   Status for_each_locked(bool with_crops, const std::function<Status(StoredFace&&)>& fn) const {
     FACELENS_RETURN_IF_ERROR(
-        exec("read faces",
-             std::string("DECLARE facelens_face_cursor NO SCROLL CURSOR FOR SELECT id, identity_id, embedding, "
-                         "model_id, quality, box_x1, box_y1, box_x2, box_y2, coalesce(image_sha256, ''), created_at, "
-                         "crop_width, crop_height") +
-                 (with_crops ? ", crop" : "") + " FROM facelens_faces ORDER BY id")
+        exec("read faces", "DECLARE facelens_face_cursor NO SCROLL CURSOR FOR " + face_sql(with_crops) + " ORDER BY id")
             .status());
     for (;;) {
       FACELENS_ASSIGN_OR_RETURN(auto r, query("read faces", "FETCH 2000 FROM facelens_face_cursor"));
       if (r.rows() == 0) break;
       for (int row = 0; row < r.rows(); ++row) {
-        StoredFace f;
-        f.id = r.int64(row, 0);
-        f.identity_id = r.int64(row, 1);
-        auto blob = r.bytes(row, 2);
-        if (blob.size() % sizeof(float) != 0)
-          return data_loss(where_ + ": face " + std::to_string(f.id) + " has an embedding of " +
-                           std::to_string(blob.size()) + " bytes");
-        f.embedding.resize(blob.size() / sizeof(float));
-        if (!blob.empty()) std::memcpy(f.embedding.data(), blob.data(), blob.size());
-        f.model_id = r.text(row, 3);
-        f.quality = static_cast<float>(r.real(row, 4));
-        f.box = {static_cast<float>(r.real(row, 5)), static_cast<float>(r.real(row, 6)),
-                 static_cast<float>(r.real(row, 7)), static_cast<float>(r.real(row, 8))};
-        f.image_sha256 = r.text(row, 9);
-        f.created_at = r.text(row, 10);
-        f.has_crop = r.int64(row, 11) > 0;
-        if (with_crops && !r.is_null(row, 13)) {
-          auto crop = r.bytes(row, 13);
-          f.crop.width = static_cast<int>(r.int64(row, 11));
-          f.crop.height = static_cast<int>(r.int64(row, 12));
-          if (crop.size() != static_cast<size_t>(f.crop.width) * f.crop.height * 3)
-            return data_loss(where_ + ": face " + std::to_string(f.id) + " has a crop of the wrong size");
-          f.crop.pixels.assign(crop.begin(), crop.end());
-        }
+        FACELENS_ASSIGN_OR_RETURN(auto f, read_face(r, row, with_crops));
         FACELENS_RETURN_IF_ERROR(fn(std::move(f)));
       }
     }

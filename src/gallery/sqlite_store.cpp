@@ -196,8 +196,8 @@ class SqliteStore final : public Store {
       st.bind(2, identity_id);
       if (st.step() != SQLITE_DONE) {
         if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
-          return invalid_argument("cannot rename identity " + std::to_string(identity_id) + " to '" + new_name +
-                                  "': the name is taken");
+          return failed_precondition("cannot rename identity " + std::to_string(identity_id) + " to '" + new_name +
+                                     "': the name is taken");
         return error("rename identity");
       }
       if (sqlite3_changes(db_) != 1) return not_found("no identity " + std::to_string(identity_id) + " in " + path_);
@@ -208,6 +208,77 @@ class SqliteStore final : public Store {
       return s;
     }
     return commit();
+  }
+
+  Status remove_face(int64_t identity_id, int64_t face_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FACELENS_RETURN_IF_ERROR(begin_write());
+    Status s = [&]() -> Status {
+      Stmt del(db_, "DELETE FROM faces WHERE id = ?1 AND identity_id = ?2");
+      FACELENS_RETURN_IF_ERROR(del.prepared());
+      del.bind(1, face_id);
+      del.bind(2, identity_id);
+      if (del.step() != SQLITE_DONE) return error("remove face");
+      if (sqlite3_changes(db_) != 1)
+        return not_found("identity " + std::to_string(identity_id) + " has no face " + std::to_string(face_id));
+      FACELENS_RETURN_IF_ERROR(touch_identity(identity_id));
+      return record(ChangeKind::kRemoveFace, identity_id, face_id);
+    }();
+    if (!s.ok()) {
+      rollback();
+      return s;
+    }
+    return commit();
+  }
+
+  Status set_metadata(int64_t identity_id, const std::string& metadata) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FACELENS_RETURN_IF_ERROR(begin_write());
+    Status s = [&]() -> Status {
+      Stmt st(db_, std::string("UPDATE identities SET metadata = ?1, updated_at = ") + kNow + " WHERE id = ?2");
+      FACELENS_RETURN_IF_ERROR(st.prepared());
+      st.bind(1, metadata);
+      st.bind(2, identity_id);
+      if (st.step() != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_CHECK)
+          return invalid_argument("metadata is not valid JSON: " + metadata);
+        return error("set metadata");
+      }
+      if (sqlite3_changes(db_) != 1) return not_found("no identity " + std::to_string(identity_id) + " in " + path_);
+      return record(ChangeKind::kUpdateIdentity, identity_id, 0);
+    }();
+    if (!s.ok()) {
+      rollback();
+      return s;
+    }
+    return commit();
+  }
+
+  StatusOr<std::optional<StoredFace>> find_face(int64_t face_id, bool with_crop) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt st(db_, face_sql(with_crop) + " WHERE id = ?1");
+    FACELENS_RETURN_IF_ERROR(st.prepared());
+    st.bind(1, face_id);
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) return std::optional<StoredFace>();
+    if (rc != SQLITE_ROW) return error("find face");
+    FACELENS_ASSIGN_OR_RETURN(auto f, read_face(st, with_crop));
+    return std::optional<StoredFace>(std::move(f));
+  }
+
+  StatusOr<std::vector<StoredFace>> identity_faces(int64_t identity_id) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt st(db_, face_sql(false) + " WHERE identity_id = ?1 ORDER BY id");
+    FACELENS_RETURN_IF_ERROR(st.prepared());
+    st.bind(1, identity_id);
+    std::vector<StoredFace> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
+      FACELENS_ASSIGN_OR_RETURN(auto f, read_face(st, false));
+      out.push_back(std::move(f));
+    }
+    if (rc != SQLITE_DONE) return error("list faces");
+    return out;
   }
 
   StatusOr<int64_t> last_change() const override {
@@ -626,40 +697,59 @@ class SqliteStore final : public Store {
     return ids;
   }
 
+  static std::string face_sql(bool with_crops) {
+    return std::string(
+               "SELECT id, identity_id, embedding, model_id, quality, box_x1, box_y1, box_x2, box_y2, "
+               "image_sha256, created_at, crop_width, crop_height") +
+           (with_crops ? ", crop" : "") + " FROM faces";
+  }
+
+  // The face of a row of face_sql().
+  StatusOr<StoredFace> read_face(const Stmt& st, bool with_crops) const {
+    StoredFace f;
+    f.id = st.int64(0);
+    f.identity_id = st.int64(1);
+    auto blob = st.blob(2);
+    if (blob.size() % sizeof(float) != 0)
+      return data_loss(path_ + ": face " + std::to_string(f.id) + " has an embedding of " +
+                       std::to_string(blob.size()) + " bytes");
+    f.embedding.resize(blob.size() / sizeof(float));
+    if (!blob.empty()) std::memcpy(f.embedding.data(), blob.data(), blob.size());
+    f.model_id = st.text(3);
+    f.quality = static_cast<float>(st.real(4));
+    f.box = {static_cast<float>(st.real(5)), static_cast<float>(st.real(6)), static_cast<float>(st.real(7)),
+             static_cast<float>(st.real(8))};
+    f.image_sha256 = st.text(9);
+    f.created_at = st.text(10);
+    f.has_crop = st.int64(11) > 0;
+    if (with_crops && !st.is_null(13)) {
+      auto crop = st.blob(13);
+      f.crop.width = static_cast<int>(st.int64(11));
+      f.crop.height = static_cast<int>(st.int64(12));
+      if (crop.size() != static_cast<size_t>(f.crop.width) * f.crop.height * 3)
+        return data_loss(path_ + ": face " + std::to_string(f.id) + " has a crop of the wrong size");
+      f.crop.pixels.assign(crop.begin(), crop.end());
+    }
+    return f;
+  }
+
   Status for_each_locked(bool with_crops, const std::function<Status(StoredFace&&)>& fn) const {
-    Stmt st(db_, std::string("SELECT id, identity_id, embedding, model_id, quality, box_x1, box_y1, box_x2, box_y2, "
-                             "image_sha256, created_at, crop_width, crop_height") +
-                     (with_crops ? ", crop" : "") + " FROM faces ORDER BY id");
+    Stmt st(db_, face_sql(with_crops) + " ORDER BY id");
     FACELENS_RETURN_IF_ERROR(st.prepared());
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
-      StoredFace f;
-      f.id = st.int64(0);
-      f.identity_id = st.int64(1);
-      auto blob = st.blob(2);
-      if (blob.size() % sizeof(float) != 0)
-        return data_loss(path_ + ": face " + std::to_string(f.id) + " has an embedding of " +
-                         std::to_string(blob.size()) + " bytes");
-      f.embedding.resize(blob.size() / sizeof(float));
-      if (!blob.empty()) std::memcpy(f.embedding.data(), blob.data(), blob.size());
-      f.model_id = st.text(3);
-      f.quality = static_cast<float>(st.real(4));
-      f.box = {static_cast<float>(st.real(5)), static_cast<float>(st.real(6)), static_cast<float>(st.real(7)),
-               static_cast<float>(st.real(8))};
-      f.image_sha256 = st.text(9);
-      f.created_at = st.text(10);
-      f.has_crop = st.int64(11) > 0;
-      if (with_crops && !st.is_null(13)) {
-        auto crop = st.blob(13);
-        f.crop.width = static_cast<int>(st.int64(11));
-        f.crop.height = static_cast<int>(st.int64(12));
-        if (crop.size() != static_cast<size_t>(f.crop.width) * f.crop.height * 3)
-          return data_loss(path_ + ": face " + std::to_string(f.id) + " has a crop of the wrong size");
-        f.crop.pixels.assign(crop.begin(), crop.end());
-      }
+      FACELENS_ASSIGN_OR_RETURN(auto f, read_face(st, with_crops));
       FACELENS_RETURN_IF_ERROR(fn(std::move(f)));
     }
     if (rc != SQLITE_DONE) return error("read faces");
+    return Status::Ok();
+  }
+
+  Status touch_identity(int64_t identity_id) {
+    Stmt st(db_, std::string("UPDATE identities SET updated_at = ") + kNow + " WHERE id = ?1");
+    FACELENS_RETURN_IF_ERROR(st.prepared());
+    st.bind(1, identity_id);
+    if (st.step() != SQLITE_DONE) return error("update identity");
     return Status::Ok();
   }
 
@@ -681,18 +771,21 @@ const char* change_kind_name(ChangeKind k) {
     case ChangeKind::kAddFace: return "add_face";
     case ChangeKind::kRemoveIdentity: return "remove_identity";
     case ChangeKind::kRenameIdentity: return "rename_identity";
+    case ChangeKind::kRemoveFace: return "remove_face";
+    case ChangeKind::kUpdateIdentity: return "update_identity";
     case ChangeKind::kReload: return "reload";
   }
   return "reload";
 }
 
 StatusOr<ChangeKind> parse_change_kind(const std::string& name) {
-  for (ChangeKind k : {ChangeKind::kAddIdentity, ChangeKind::kAddFace, ChangeKind::kRemoveIdentity,
-                       ChangeKind::kRenameIdentity, ChangeKind::kReload})
+  for (ChangeKind k :
+       {ChangeKind::kAddIdentity, ChangeKind::kAddFace, ChangeKind::kRemoveIdentity, ChangeKind::kRenameIdentity,
+        ChangeKind::kRemoveFace, ChangeKind::kUpdateIdentity, ChangeKind::kReload})
     if (name == change_kind_name(k)) return k;
   return data_loss("unknown gallery change kind '" + name +
                    "' (written by a newer facelens?): expected add_identity, add_face, remove_identity, "
-                   "rename_identity or reload");
+                   "rename_identity, remove_face, update_identity or reload");
 }
 
 StatusOr<std::unique_ptr<Store>> open_sqlite_store(const SqliteStoreOptions& options) {

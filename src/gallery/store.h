@@ -74,7 +74,9 @@ enum class ChangeKind {
   kAddIdentity,     // identity_id created without faces (one created with faces: its kAddFace changes)
   kAddFace,         // face_id added to identity_id
   kRemoveIdentity,  // identity_id and all its faces removed
-  kRenameIdentity,  // identity_id renamed (name repair)
+  kRenameIdentity,  // identity_id renamed (name repair, Gallery::rename)
+  kRemoveFace,      // face_id of identity_id removed (the identity stays, even without faces)
+  kUpdateIdentity,  // identity_id's metadata replaced (memory holds none: nothing to apply)
   kReload,          // too much changed to list (bulk writes, reembed): reload everything
 };
 const char* change_kind_name(ChangeKind k);  // "add_identity", "add_face", ...
@@ -130,8 +132,17 @@ class Store {
   virtual StatusOr<std::vector<std::string>> model_ids() const = 0;
   // Replaces embeddings and model ids, all in one transaction.
   virtual Status update_embeddings(std::span<const EmbeddingUpdate> updates) = 0;
-  // Renames an identity (name repair); not_found when absent, invalid_argument when taken.
+  // Renames an identity; not_found when absent, failed_precondition when the name is taken.
   virtual Status rename_identity(int64_t identity_id, const std::string& new_name) = 0;
+  // Removes one face of the identity (the identity stays, even without faces); not_found when the
+  // identity has no face `face_id`.
+  virtual Status remove_face(int64_t identity_id, int64_t face_id) = 0;
+  // Replaces the identity's metadata (a JSON object, as text); not_found when absent.
+  virtual Status set_metadata(int64_t identity_id, const std::string& metadata) = 0;
+  // One face (its crop read when asked); nullopt when absent.
+  virtual StatusOr<std::optional<StoredFace>> find_face(int64_t face_id, bool with_crop) const = 0;
+  // The faces of one identity in id order, without crops (has_crop set).
+  virtual StatusOr<std::vector<StoredFace>> identity_faces(int64_t identity_id) const = 0;
 
   // ---- change log (see ChangeKind) ----
   // The highest sequence number recorded (0 when none).

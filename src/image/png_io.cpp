@@ -108,4 +108,36 @@ Status write_png(const Image& image, const std::string& path) {
   return Status::Ok();
 }
 
+StatusOr<std::vector<uint8_t>> encode_png(const Image& image) {
+  if (image.empty() || image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
+    return invalid_argument("cannot encode a " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                            " image with " + std::to_string(image.pixels.size()) +
+                            " bytes as PNG: expected a non-empty image with 3 * width * height bytes of RGB");
+  }
+  PngSink sink;
+  PngWriteStruct writer(&sink);
+  if (!writer.ok()) return resource_exhausted("cannot create a libpng writer (out of memory?)");
+  std::vector<png_bytep> rows(static_cast<size_t>(image.height));
+  for (int y = 0; y < image.height; ++y) rows[y] = const_cast<png_bytep>(image.row(y));
+  std::vector<uint8_t> out;
+  png_structp png = writer.png();
+  png_infop info = writer.info();
+  auto write = [&] {
+    png_set_write_fn(
+        png, &out,
+        [](png_structp p, png_bytep data, png_size_t n) {
+          auto* v = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(p));
+          v->insert(v->end(), data, data + n);
+        },
+        [](png_structp) {});
+    png_set_IHDR(png, info, static_cast<png_uint_32>(image.width), static_cast<png_uint_32>(image.height), 8,
+                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    png_write_image(png, rows.data());
+    png_write_end(png, nullptr);
+  };
+  if (!png_guarded(png, write)) return internal_error(std::string("cannot encode PNG: ") + sink.error);
+  return out;
+}
+
 }  // namespace facelens

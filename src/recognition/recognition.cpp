@@ -84,7 +84,7 @@ StatusOr<EnrollResult> Recognition::enroll(const std::string& name, std::span<co
   return result;
 }
 
-StatusOr<IdentifyResult> Recognition::identify(const Image& image, int top_k) const {
+StatusOr<IdentifyResult> Recognition::identify(const Image& image, int top_k, float threshold) const {
   const std::string model = engine_->recognizer_model_id();
   FACELENS_RETURN_IF_ERROR(gallery_->check_model(model));
   AnalyzeOptions what;
@@ -93,11 +93,11 @@ StatusOr<IdentifyResult> Recognition::identify(const Image& image, int top_k) co
   std::vector<std::vector<float>> embeddings;
   embeddings.reserve(analysed.faces.size());
   for (const auto& f : analysed.faces) embeddings.push_back(f.embedding);
-  FACELENS_ASSIGN_OR_RETURN(auto identified, gallery_->identify_embeddings(embeddings, model, top_k));
+  FACELENS_ASSIGN_OR_RETURN(auto identified, gallery_->identify_embeddings(embeddings, model, top_k, threshold));
   IdentifyResult result;
   result.width = analysed.width;
   result.height = analysed.height;
-  result.threshold = gallery_->match_threshold();
+  result.threshold = threshold < -1 ? gallery_->match_threshold() : threshold;
   for (size_t i = 0; i < identified.size(); ++i) {
     identified[i].face = std::move(analysed.faces[i]);
     result.faces.push_back(std::move(identified[i]));
@@ -113,7 +113,7 @@ StatusOr<IdentifyResult> Recognition::identify_file(const std::string& path, int
   return r;
 }
 
-StatusOr<GalleryVerifyResult> Recognition::verify(const Image& image, const std::string& name) const {
+StatusOr<GalleryVerifyResult> Recognition::verify(const Image& image, const std::string& name, float threshold) const {
   const std::string model = engine_->recognizer_model_id();
   FACELENS_RETURN_IF_ERROR(gallery_->check_model(model));
   FACELENS_RETURN_IF_ERROR(gallery_->check_identity(name));
@@ -122,7 +122,7 @@ StatusOr<GalleryVerifyResult> Recognition::verify(const Image& image, const std:
   FACELENS_ASSIGN_OR_RETURN(auto analysed, engine_->analyze(image, what));
   if (analysed.faces.empty()) return invalid_argument("no face found");
   const Face& face = analysed.faces[largest_face(analysed.faces)];
-  FACELENS_ASSIGN_OR_RETURN(auto v, gallery_->verify_embedding(face.embedding, model, name));
+  FACELENS_ASSIGN_OR_RETURN(auto v, gallery_->verify_embedding(face.embedding, model, name, threshold));
   v.face = face;
   return v;
 }

@@ -49,6 +49,7 @@ struct HttpRequest {
   bool expect_continue = false;
   int64_t content_length = -1;  // -1: none (chunked or no body)
   bool chunked = false;
+  std::string client;  // the peer's address (without the port), set by HttpServer; "" elsewhere
 
   // The first value of header `name` (lower case), or "" when absent.
   std::string_view header(std::string_view name) const;

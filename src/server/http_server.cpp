@@ -234,6 +234,7 @@ struct HttpServer::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       jobs.push_back({&c, c.parser.take(), Clock::now()});
+      jobs.back().request.client = c.client;
     }
     cv.notify_one();
   }
@@ -261,7 +262,9 @@ struct HttpServer::Impl {
           HttpResponse refusal;
           bool pass = true;
           try {
-            pass = precheck(c.parser.request(), refusal);
+            HttpRequest head = c.parser.request();  // headers only: the body has not been sent
+            head.client = c.client;
+            pass = precheck(head, refusal);
           } catch (const std::exception& e) {
             pass = false;
             refusal = HttpResponse{};

@@ -17,13 +17,18 @@ json Server::Impl::with_providers(json j) const {
 }
 
 void Server::Impl::analyze_route(const char* path, AnalyzeOptions what) {
-  route("POST", path, Role::kUser, true, [this, what](Request& r) {
-    auto bytes = image_of(r, "image");
-    if (!bytes.ok()) return send_status(r.res, bytes.status());
-    auto result = engine->analyze_bytes(*bytes, what);
-    if (!result.ok()) return send_status(r.res, result.status());
-    send_json(r.res, 200, with_providers(format::to_json(*result)));
-  });
+  route(
+      "POST", path, Role::kUser, true,
+      [this, what](Request& r) {
+        auto bytes = image_of(r, "image");
+        if (!bytes.ok()) return send_status(r.res, bytes.status());
+        auto result = engine->analyze_bytes(*bytes, what);
+        if (!result.ok()) return send_status(r.res, result.status());
+        send_json(r.res, 200, with_providers(format::to_json(*result)));
+      },
+      /*raw_image=*/true,
+      "the image as a raw body (Content-Type image/jpeg, image/png, image/webp or image/bmp), as the file field "
+      "'image' of multipart/form-data, or as JSON {\"image\": \"<base64 or data:image/...;base64, URI>\"}");
 }
 
 void Server::Impl::install_analysis_routes() {
@@ -54,11 +59,19 @@ void Server::Impl::install_analysis_routes() {
         if (!ia.ok()) return send_status(r.res, ia.status().with_context("image_a"));
         auto ib = decode(span_b);
         if (!ib.ok()) return send_status(r.res, ib.status().with_context("image_b"));
+        auto threshold = threshold_param(r);
+        if (!threshold.ok()) return send_status(r.res, threshold.status());
         auto v = engine->verify(ia->image, ib->image);
         if (!v.ok()) return send_status(r.res, v.status());
+        if (*threshold >= -1) {  // this request's threshold, decided as Engine::verify decides
+          v->threshold = *threshold;
+          v->match = v->similarity >= *threshold;
+        }
         send_json(r.res, 200, with_providers(format::to_json(*v)));
       },
-      /*raw_image=*/false);
+      /*raw_image=*/false,
+      "multipart/form-data or JSON with two images, image_a and image_b (files, or base64 / data: URIs in JSON), "
+      "or an image and identity (an enrolled name); optional threshold (-1..1)");
 }
 
 }  // namespace facelens

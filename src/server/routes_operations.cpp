@@ -53,7 +53,7 @@ void Server::Impl::install_operation_routes() {
     for (const auto& m : engine->check_models()) {
       arr.push_back({{"id", m.id}, {"task", m.task}, {"family", m.family}, {"status", m.state}});
     }
-    send_json(r.res, 200, {{"models", arr}, {"match_threshold", engine->match_threshold()}});
+    send_json(r.res, 200, {{"models", arr}, {"match_threshold", format::round_score(engine->match_threshold())}});
   });
   route("GET", "/health", Role::kUser, false, [this](Request& r) {
     // A probe without a key (liveness: the process answers) learns nothing else.

@@ -1,13 +1,14 @@
 #include "facelens/server.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -48,6 +49,21 @@ StatusOr<std::vector<ApiKey>> parse_api_keys(const std::string& list) {
   return keys;
 }
 
+const char* request_log_format_name(RequestLogFormat f) {
+  switch (f) {
+    case RequestLogFormat::kJson: return "json";
+    case RequestLogFormat::kText: return "text";
+    case RequestLogFormat::kOff: return "off";
+  }
+  return "json";
+}
+
+StatusOr<RequestLogFormat> parse_request_log_format(const std::string& name) {
+  for (RequestLogFormat f : {RequestLogFormat::kJson, RequestLogFormat::kText, RequestLogFormat::kOff})
+    if (name == request_log_format_name(f)) return f;
+  return invalid_argument("unknown request log format '" + name + "': expected json, text or off");
+}
+
 namespace {
 
 int http_status_of(const Status& s) {
@@ -74,6 +90,19 @@ int http_workers(const ServerOptions& o) {
 const std::vector<double> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 constexpr size_t kMaxMetadataBytes = 64 << 10;  // identity metadata (a JSON object)
 constexpr size_t kMaxRequestIdBytes = 128;
+
+// Now as ISO 8601 UTC with milliseconds: 2026-11-29T18:40:12.345Z.
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
 
 // A request id a client may choose: short and printable ASCII, else the server picks one.
 bool acceptable_request_id(std::string_view id) {
@@ -244,8 +273,21 @@ bool Server::Impl::admit(const server::HttpRequest& req, server::HttpResponse& r
     return false;
   }
   if (!authorize(req, res, (*route)->role)) return false;  // 401/403 before anything about the content
-  if (req.method != "POST") return true;
+  if (req.method != "POST" && req.method != "PATCH") return true;
+  if (req.content_length == 0 || (req.content_length < 0 && !req.chunked)) {
+    send_error(res, 400, "INVALID_ARGUMENT",
+               req.method + " " + (*route)->path +
+                   " needs a body: " + ((*route)->body.empty() ? std::string("see /openapi.json") : (*route)->body));
+    return false;
+  }
   const BodyKind kind = body_kind(req);
+  if (req.method == "PATCH") {
+    if (kind == BodyKind::kJson) return true;
+    send_error(res, 415, "UNSUPPORTED_MEDIA_TYPE",
+               "content type '" + std::string(req.header("content-type")) + "' is not accepted: " + (*route)->path +
+                   " takes application/json: " + (*route)->body);
+    return false;
+  }
   if (kind == BodyKind::kMultipart || kind == BodyKind::kJson) return true;
   if (kind == BodyKind::kRawImage && (*route)->raw_image) return true;
   const std::string sent = "content type '" + std::string(req.header("content-type")) + "' is not accepted";
@@ -264,7 +306,7 @@ bool Server::Impl::admit(const server::HttpRequest& req, server::HttpResponse& r
 
 Status Server::Impl::read_input(Request& r) {
   r.query = server::parse_query(r.req.query);
-  if (r.req.method != "POST") return Status::Ok();
+  if (r.req.method != "POST" && r.req.method != "PATCH") return Status::Ok();
   r.kind = body_kind(r.req);
   if (r.kind == BodyKind::kMultipart) {
     auto parts = server::parse_multipart(r.req.header("content-type"), r.req.body);
@@ -404,9 +446,21 @@ StatusOr<std::string> Server::Impl::metadata_param(const Request& r) const {
   return text;
 }
 
+StatusOr<float> Server::Impl::threshold_param(const Request& r) const {
+  FACELENS_ASSIGN_OR_RETURN(const std::string text, param(r, "threshold"));
+  if (text.empty()) return kGalleryThreshold;
+  char* end = nullptr;
+  const double t = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !(t >= -1 && t <= 1))
+    return invalid_argument("threshold must be a number in [-1, 1] (a cosine similarity), got '" + text.substr(0, 32) +
+                            "'");
+  return static_cast<float>(t);
+}
+
 void Server::Impl::route(const char* method, const std::string& path, Role role, bool analysis, Handler fn,
-                         bool raw_image) {
+                         bool raw_image, std::string body) {
   Route& r = routes.emplace_back();
+  r.body = std::move(body);
   r.method = method;
   r.path = path;
   r.pattern = segments(r.path);
@@ -459,13 +513,35 @@ void Server::Impl::record(const server::HttpRequest& req, const Route* route, co
       "method=\"" + (route ? route->method : std::string("other")) + "\",route=\"" + doc_path + "\"";
   metrics.count("facelens_requests_total", labels + ",status=\"" + std::to_string(res.status) + "\"");
   metrics.observe("facelens_request_duration_seconds", labels, secs, kLatencyBuckets);
-  // One JSON object per line; every field escaped (the path and the id come from the client).
-  if (spdlog::should_log(spdlog::level::info)) {
-    spdlog::info("{}", dump(json{{"request_id", id},
-                                 {"method", req.method},
-                                 {"path", req.path},
-                                 {"status", res.status},
-                                 {"ms", std::round(secs * 10000) / 10}}));
+  if (options.request_log == RequestLogFormat::kOff) return;
+  const double ms = std::round(secs * 10000) / 10;
+  const int64_t bytes_in = static_cast<int64_t>(req.body.size());
+  std::string line;
+  if (options.request_log == RequestLogFormat::kJson) {
+    // One JSON object per line; every field escaped (the path and the id come from the client).
+    line = dump(json{{"time", utc_now()},
+                     {"request_id", id},
+                     {"method", req.method},
+                     {"path", req.path},
+                     {"route", doc_path},
+                     {"status", res.status},
+                     {"ms", ms},
+                     {"bytes_in", bytes_in},
+                     {"bytes", res.body.size()},
+                     {"client", req.client}});
+  } else {
+    // For people: the client's fields quoted as JSON strings (no forged fields, no control bytes).
+    char num[64];
+    std::snprintf(num, sizeof num, " %d %.1f ms ", res.status, ms);
+    line = utc_now() + " " + (req.client.empty() ? std::string("-") : req.client) + " " + dump(json(req.method)) + " " +
+           dump(json(req.path)) + num + std::to_string(bytes_in) + " B in " + std::to_string(res.body.size()) +
+           " B out route=" + doc_path + " id=" + dump(json(id));
+  }
+  if (options.request_log_sink) {
+    options.request_log_sink(line);
+  } else {
+    line.push_back('\n');
+    std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines of concurrent requests never mix
   }
 }
 

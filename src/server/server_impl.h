@@ -93,6 +93,7 @@ struct Server::Impl {
     bool analysis;
     bool raw_image;  // a POST body may be the image itself (Content-Type image/jpeg...)
     Handler fn;
+    std::string body;  // POST, PATCH: what body the route takes, for the 400 of a request without one
   };
   std::deque<Route> routes;  // a deque: the patterns' views point into path
 
@@ -143,9 +144,17 @@ struct Server::Impl {
   // Identity metadata: a JSON object (in a JSON body) or its text (query, multipart), at most
   // kMaxMetadataBytes and max_json_depth deep.
   StatusOr<std::string> metadata_param(const Request& r) const;
+  // The optional per-request match threshold (query, multipart field or JSON number): a cosine in
+  // [-1, 1]; kGalleryThreshold when absent; kInvalidArgument otherwise.
+  StatusOr<float> threshold_param(const Request& r) const;
+  // A gallery status as a client may read it: the store (its path or URL) named "the gallery",
+  // library option names and command-line flags replaced by the request's own words.
+  Status for_client(const Status& s) const;
 
   // raw_image: a POST body may be the one image (routes of one image; not verify).
-  void route(const char* method, const std::string& path, Role role, bool analysis, Handler fn, bool raw_image = true);
+  // `body`: for POST and PATCH, what body the route takes (the 400 of a request without one says it).
+  void route(const char* method, const std::string& path, Role role, bool analysis, Handler fn, bool raw_image = true,
+             std::string body = "");
   // The route of the request (HEAD is served by the GET route); else null with *allowed listing
   // the methods the path has ("" when it has none).
   const Route* match(const server::HttpRequest& req, std::vector<std::string>* args, std::string* allowed) const;

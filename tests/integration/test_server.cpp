@@ -8,8 +8,6 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -485,13 +483,84 @@ TEST_F(ServerTest, OpenApiIsValidAndListsEveryServedRoute) {
     }
   };
   refs(doc);
+  std::set<std::string> operation_ids;
   for (const auto& route : s.server().routes()) {
     auto space = route.find(' ');
     std::string method = route.substr(0, space), path = route.substr(space + 1);
     std::transform(method.begin(), method.end(), method.begin(), ::tolower);
-    EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method))
+    ASSERT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method))
         << route << " is not in /openapi.json";
+    const json& op = doc["paths"][path][method];
+    // An operationId, unique.
+    ASSERT_TRUE(op.contains("operationId") && op["operationId"].is_string()) << route;
+    EXPECT_TRUE(operation_ids.insert(op["operationId"].get<std::string>()).second) << route << ": operationId repeated";
+    // Every path parameter documented, required.
+    std::set<std::string> params;
+    for (const auto& p : op.value("parameters", json::array())) {
+      if (p["in"] == "path") {
+        EXPECT_TRUE(p.value("required", false)) << route << " " << p;
+        params.insert(p["name"]);
+      }
+      EXPECT_TRUE(p.contains("schema") && p["schema"].contains("type")) << route << " " << p;
+    }
+    for (size_t at = path.find('{'); at != std::string::npos; at = path.find('{', at + 1))
+      EXPECT_TRUE(params.count(path.substr(at + 1, path.find('}', at) - at - 1))) << route << ": path parameter";
+    // A body, required, with its required fields, on every route that takes one.
+    const bool takes_body = method == "post" || method == "patch";
+    EXPECT_EQ(op.contains("requestBody"), takes_body) << route;
+    if (takes_body) {
+      EXPECT_TRUE(op["requestBody"].value("required", false)) << route;
+      for (auto& [type, content] : op["requestBody"]["content"].items()) {
+        const json& schema = content["schema"].contains("$ref")
+                                 ? doc["components"]["schemas"][content["schema"]["$ref"].get<std::string>().substr(21)]
+                                 : content["schema"];
+        if (schema.value("type", "") != "object") continue;
+        EXPECT_TRUE(schema.contains("required") || schema.contains("anyOf") || schema.contains("minProperties"))
+            << route << " " << type << ": which fields are required?";
+      }
+    }
+    // The statuses: those the route can answer, from what it is (its role, its method, whether it
+    // reads the gallery, whether it names an identity or a face), and only those.
+    std::set<std::string> can = {"200", "401"};
+    const bool gallery_route = path.rfind("/v1/identit", 0) == 0 || path.rfind("/v1/faces", 0) == 0 ||
+                               path == "/v1/identify" || path == "/v1/verify";
+    const bool admin = (method != "get" && gallery_route && path != "/v1/identify" && path != "/v1/verify");
+    if (admin) can.insert("403");
+    if (method == "post") can.insert({"201", "400", "413", "415", "503"});
+    if (method == "patch") can.insert({"400", "413", "415"});
+    if (gallery_route) can.insert({"409", "503"});
+    if (path.find("{id}") != std::string::npos || path.find("{face_id}") != std::string::npos || path == "/v1/verify")
+      can.insert({"400", "404"});
+    if (path == "/ready") can.insert("503");
+    std::set<std::string> must = {"401"};
+    if (admin) must.insert("403");
+    if (takes_body) must.insert({"400", "415"});
+    if (method == "post") must.insert("413");
+    if (gallery_route) must.insert({"409", "503"});
+    if (path.find("{id}") != std::string::npos || path.find("{face_id}") != std::string::npos) must.insert("404");
+    for (auto& [code, response] : op["responses"].items()) {
+      EXPECT_TRUE(can.count(code)) << route << " documents " << code << ", which it cannot answer";
+      if (code[0] != '2') {
+        EXPECT_TRUE(response.contains("content") || path == "/metrics") << route << " " << code;
+      }
+    }
+    for (const auto& code : must) EXPECT_TRUE(op["responses"].contains(code)) << route << " does not document " << code;
   }
+  // Parameters the routes read.
+  auto names = [&](const std::string& path, const std::string& method) {
+    std::set<std::string> out;
+    for (const auto& p : doc["paths"][path][method].value("parameters", json::array())) out.insert(p["name"]);
+    return out;
+  };
+  EXPECT_TRUE(names("/v1/identify", "post").count("top_k"));
+  EXPECT_TRUE(names("/v1/identify", "post").count("threshold"));
+  EXPECT_TRUE(names("/v1/verify", "post").count("threshold"));
+  EXPECT_TRUE(names("/v1/identities", "post").count("largest"));
+  EXPECT_EQ(doc["paths"]["/v1/identities"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+               ["metadata"]["type"],
+            "object");
+  EXPECT_EQ(doc["components"]["schemas"]["Identity"]["properties"]["metadata"]["type"], "object");
+  EXPECT_EQ(doc["paths"]["/v1/faces/{face_id}/crop"]["get"]["responses"]["200"]["content"].begin().key(), "image/png");
 }
 
 // Raw sockets, for what a polite client library never sends.
@@ -711,13 +780,14 @@ TEST_F(ServerTest, OversizedBodiesGet413ChunkedAndExpectContinueToo) {
 
 TEST_F(ServerTest, LogLinesEscapeTheClientsFields) {
   std::ostringstream captured;
-  auto previous = spdlog::default_logger();
-  auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
-  logger->set_pattern("%v");
-  logger->set_level(spdlog::level::info);
-  spdlog::set_default_logger(logger);
+  std::mutex captured_mu;
+  ServerOptions so;
+  so.request_log_sink = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(captured_mu);
+    captured << line << "\n";
+  };
   {
-    Running s({}, engine_, gallery_);
+    Running s(so, engine_, gallery_);
     const std::string forged_id = R"(abc","status":200,"x":")";
     // A routed path (an identity name) and an unrouted one, each with a forged "status" field.
     for (const std::string path :
@@ -727,7 +797,6 @@ TEST_F(ServerTest, LogLinesEscapeTheClientsFields) {
       EXPECT_EQ(r->status, 404);
     }
   }
-  spdlog::set_default_logger(previous);
   std::istringstream lines(captured.str());
   std::string line;
   int seen = 0;
@@ -736,7 +805,7 @@ TEST_F(ServerTest, LogLinesEscapeTheClientsFields) {
     ++seen;
     json j = json::parse(line, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << line;
-    EXPECT_EQ(j.size(), 5u) << "a forged field in " << line;
+    EXPECT_EQ(j.size(), 10u) << "a forged field in " << line;
     EXPECT_EQ(j["status"], 404) << line;
     EXPECT_EQ(j["request_id"], R"(abc","status":200,"x":")") << line;
     const std::string path = j["path"];
@@ -1024,7 +1093,7 @@ TEST_F(ServerTest, HeadIsServedLikeGetAndOtherMethodsGet405) {
   const std::vector<std::tuple<std::string, std::string, std::string>> wrong = {
       {"GET", "/v1/detect", "POST"},
       {"HEAD", "/v1/detect", "POST"},
-      {"PUT", "/v1/identities/x", "GET, HEAD, DELETE"},
+      {"PUT", "/v1/identities/x", "GET, HEAD, DELETE, PATCH"},
       {"DELETE", "/v1/identities", "GET, HEAD, POST"},
       {"POST", "/health", "GET, HEAD"},
   };
@@ -1037,6 +1106,378 @@ TEST_F(ServerTest, HeadIsServedLikeGetAndOtherMethodsGet405) {
     EXPECT_NE(answer.find("Allow: " + allow + "\r\n"), std::string::npos) << method << " " << path << ": " << answer;
   }
   expect_json_error(s.client().Get("/v1/nope"), 404, 404, "unknown path");
+}
+
+// Issue 20: one face deleted, an identity renamed and its metadata edited, the stored crops served
+// as PNG, faces of an unknown identity refused (404), and every answer of these routes.
+TEST_F(ServerTest, FacesCropsRenameAndMetadataOfAnIdentity) {
+  Running s({}, engine_, gallery_);
+  auto& c = s.client();
+  const std::string obama = face("face_recognition/obama.jpg"), obama2 = face("face_recognition/obama2.jpg");
+  const std::string biden = face("face_recognition/biden.jpg");
+
+  // Faces of an identity that does not exist: 404, and nothing is created.
+  auto orphan = c.Post("/v1/identities/nobody/faces", image_form("image", obama));
+  expect_json_error(orphan, 404, 404, "faces of an unknown identity");
+  EXPECT_NE(orphan->body.find("POST /v1/identities"), std::string::npos) << orphan->body;
+  expect_json_error(c.Get("/v1/identities/nobody"), 404, 404, "not created by the refused enrolment");
+
+  httplib::MultipartFormDataItems enrol = {
+      {"image", obama, "o.jpg", "image/jpeg"}, {"name", "barack", "", ""}, {"metadata", R"({"team": "us"})", "", ""}};
+  auto en = c.Post("/v1/identities", enrol);
+  ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "");
+  const int64_t first = json::parse(en->body)["face_id"];
+  auto more = c.Post("/v1/identities/barack/faces", image_form("image", obama2));
+  ASSERT_TRUE(more && more->status == 201) << (more ? more->body : "");
+  const int64_t second = json::parse(more->body)["face_id"];
+  httplib::MultipartFormDataItems joe = {{"image", biden, "b.jpg", "image/jpeg"}, {"name", "joe", "", ""}};
+  auto en_joe = c.Post("/v1/identities", joe);
+  ASSERT_TRUE(en_joe && en_joe->status == 201) << (en_joe ? en_joe->body : "");
+  const int64_t joe_face = json::parse(en_joe->body)["face_id"];
+
+  // The identity with its faces, each with the URL of its crop.
+  auto one = c.Get("/v1/identities/barack");
+  ASSERT_TRUE(one && one->status == 200);
+  json j = json::parse(one->body);
+  EXPECT_EQ(j["faces"], 2);
+  EXPECT_TRUE(j["metadata"].is_object());
+  ASSERT_EQ(j["face_list"].size(), 2u);
+  for (const auto& f : j["face_list"]) {
+    for (const char* k : {"face_id", "model_id", "quality", "box", "image_sha256", "created_at", "crop_url"})
+      EXPECT_TRUE(f.contains(k)) << k << " missing in " << f;
+  }
+  EXPECT_EQ(j["face_list"][0]["face_id"], first);
+  const std::string crop_url = j["face_list"][0]["crop_url"];
+  EXPECT_EQ(crop_url, "/v1/faces/" + std::to_string(first) + "/crop");
+  auto crop = c.Get(crop_url);
+  ASSERT_TRUE(crop && crop->status == 200) << (crop ? crop->body : "");
+  EXPECT_EQ(crop->get_header_value("Content-Type"), "image/png");
+  auto png =
+      decode_image(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(crop->body.data()), crop->body.size()),
+                   DecodeOptions{});
+  ASSERT_TRUE(png.ok()) << png.status().to_string();
+  EXPECT_EQ(png->image.width, 112);
+  EXPECT_EQ(png->image.height, 112);
+  expect_json_error(c.Get("/v1/faces/999999999/crop"), 404, 404, "crop of no face");
+  expect_json_error(c.Get("/v1/faces/abc/crop"), 404, 404, "crop of a face id that is no number");
+
+  // One face deleted: not one of this identity's -> 404; then its own.
+  expect_json_error(c.Delete("/v1/identities/barack/faces/" + std::to_string(joe_face)), 404, 404,
+                    "a face of another identity");
+  expect_json_error(c.Delete("/v1/identities/nobody/faces/" + std::to_string(first)), 404, 404, "unknown identity");
+  auto del = c.Delete("/v1/identities/barack/faces/" + std::to_string(first));
+  ASSERT_TRUE(del && del->status == 200) << (del ? del->body : "");
+  EXPECT_EQ(json::parse(del->body), (json{{"deleted", {{"identity", "barack"}, {"face_id", first}}}}));
+  expect_json_error(c.Get(crop_url), 404, 404, "crop of a deleted face");
+  auto after = c.Get("/v1/identities/barack");
+  ASSERT_TRUE(after && after->status == 200);
+  EXPECT_EQ(json::parse(after->body)["faces"], 1);
+  EXPECT_EQ(json::parse(after->body)["face_list"][0]["face_id"], second);
+  // Still identified from its other face.
+  auto id = c.Post("/v1/identify", image_form("image", face("face_recognition/obama3.jpg")));
+  ASSERT_TRUE(id && id->status == 200);
+  EXPECT_EQ(json::parse(id->body)["faces"][0]["identity"], "barack");
+
+  // Rename and metadata.
+  auto patch = [&](const std::string& who, const json& body) {
+    return c.Patch("/v1/identities/" + who, body.dump(), "application/json");
+  };
+  auto conflict = patch("barack", {{"name", "joe"}});
+  expect_json_error(conflict, 409, 409, "rename to a taken name");
+  EXPECT_EQ(json::parse(conflict->body)["error"]["code"], "CONFLICT");
+  expect_json_error(patch("nobody", {{"name", "x"}}), 404, 404, "rename of an unknown identity");
+  expect_json_error(patch("barack", {{"name", std::string("bad\x01")}}), 400, 400, "a name with a control character");
+  expect_json_error(patch("barack", {{"name", 42}}), 400, 400, "a name that is no string");
+  expect_json_error(patch("barack", {{"metadata", json::array({1, 2})}}), 400, 400, "metadata that is no object");
+  expect_json_error(patch("barack", json::object()), 400, 400, "nothing to change");
+  expect_json_error(patch("barack", {{"face_list", json::array()}}), 400, 400, "an unknown field");
+  expect_json_error(c.Patch("/v1/identities/barack", "name=x", "application/x-www-form-urlencoded"), 415, 415,
+                    "PATCH of another type than JSON");
+  expect_json_error(c.Patch("/v1/identities/barack", "", "application/json"), 400, 400, "PATCH without a body");
+  auto renamed = patch("barack", {{"name", "barack obama"}, {"metadata", {{"team", "usa"}, {"n", 44}}}});
+  ASSERT_TRUE(renamed && renamed->status == 200) << (renamed ? renamed->body : "");
+  json r = json::parse(renamed->body);
+  EXPECT_EQ(r["name"], "barack obama");
+  EXPECT_EQ(r["metadata"], (json{{"team", "usa"}, {"n", 44}}));
+  EXPECT_EQ(r["faces"], 1);
+  expect_json_error(c.Get("/v1/identities/barack"), 404, 404, "the old name");
+  auto by_new = c.Get("/v1/identities/barack%20obama");
+  ASSERT_TRUE(by_new && by_new->status == 200);
+  EXPECT_EQ(json::parse(by_new->body)["metadata"]["n"], 44);
+  auto id2 = c.Post("/v1/identify", image_form("image", face("face_recognition/obama3.jpg")));
+  ASSERT_TRUE(id2 && id2->status == 200);
+  EXPECT_EQ(json::parse(id2->body)["faces"][0]["identity"], "barack obama");
+  auto list = c.Get("/v1/identities");
+  ASSERT_TRUE(list && list->status == 200);
+  for (const auto& i : json::parse(list->body)["identities"]) EXPECT_TRUE(i["metadata"].is_object()) << i;
+
+  // The last face deleted: the identity stays, with no face, and is no longer identified.
+  auto last = c.Delete("/v1/identities/barack%20obama/faces/" + std::to_string(second));
+  ASSERT_TRUE(last && last->status == 200) << (last ? last->body : "");
+  auto empty = c.Get("/v1/identities/barack%20obama");
+  ASSERT_TRUE(empty && empty->status == 200);
+  EXPECT_EQ(json::parse(empty->body)["faces"], 0);
+  EXPECT_TRUE(json::parse(empty->body)["face_list"].empty());
+  auto id3 = c.Post("/v1/identify", image_form("image", face("face_recognition/obama3.jpg")));
+  ASSERT_TRUE(id3 && id3->status == 200);
+  EXPECT_NE(json::parse(id3->body)["faces"][0]["identity"], "barack obama");
+  // Faces may be added to it again.
+  auto again = c.Post("/v1/identities/barack%20obama/faces", image_form("image", obama));
+  ASSERT_TRUE(again && again->status == 201) << (again ? again->body : "");
+
+  for (const char* who : {"/v1/identities/barack%20obama", "/v1/identities/joe"}) {
+    auto d = c.Delete(who);
+    ASSERT_TRUE(d && d->status == 200) << who;
+  }
+}
+
+// Issue 20: an optional per-request threshold on identify and verify (image pairs and against an
+// identity), reported in the answer; out of [-1, 1] or not a number: 400.
+TEST_F(ServerTest, APerRequestThresholdDecidesAndIsReported) {
+  Running s({}, engine_, gallery_);
+  auto& c = s.client();
+  const std::string obama = face("face_recognition/obama.jpg"), obama3 = face("face_recognition/obama3.jpg");
+  httplib::MultipartFormDataItems enrol = {{"image", obama, "o.jpg", "image/jpeg"}, {"name", "obama", "", ""}};
+  auto en = c.Post("/v1/identities", enrol);
+  ASSERT_TRUE(en && en->status == 201) << (en ? en->body : "");
+
+  auto identify = [&](const std::string& query, const httplib::MultipartFormDataItems& extra) {
+    httplib::MultipartFormDataItems form = image_form("image", obama3);
+    form.insert(form.end(), extra.begin(), extra.end());
+    auto r = c.Post("/v1/identify" + query, form);
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+    return r && r->status == 200 ? json::parse(r->body) : json();
+  };
+  json base = identify("", {});
+  ASSERT_EQ(base["faces"][0]["identity"], "obama");
+  const double score = base["faces"][0]["score"];
+  EXPECT_NEAR(base["threshold"].get<double>(), engine_->match_threshold(), 1e-4);
+  json strict = identify("?threshold=0.99", {});
+  EXPECT_TRUE(strict["faces"][0]["identity"].is_null()) << strict;
+  EXPECT_EQ(strict["threshold"], 0.99);
+  EXPECT_EQ(strict["faces"][0]["score"], score);  // the same scores, another decision
+  json loose = identify("", {{"threshold", "-0.5", "", ""}});
+  EXPECT_EQ(loose["faces"][0]["identity"], "obama");
+  EXPECT_EQ(loose["threshold"], -0.5);
+  auto by_json =
+      c.Post("/v1/identify", json{{"image", base64(obama3)}, {"threshold", 0.99}}.dump(), "application/json");
+  ASSERT_TRUE(by_json && by_json->status == 200);
+  EXPECT_TRUE(json::parse(by_json->body)["faces"][0]["identity"].is_null());
+
+  // Two images.
+  auto pair = [&](const std::string& t) {
+    httplib::MultipartFormDataItems form = {{"image_a", obama, "a.jpg", "image/jpeg"},
+                                            {"image_b", obama3, "b.jpg", "image/jpeg"}};
+    if (!t.empty()) form.push_back({"threshold", t, "", ""});
+    return c.Post("/v1/verify", form);
+  };
+  auto v = pair("");
+  ASSERT_TRUE(v && v->status == 200);
+  EXPECT_TRUE(json::parse(v->body)["match"].get<bool>());
+  auto vs = pair("0.999");
+  ASSERT_TRUE(vs && vs->status == 200);
+  EXPECT_FALSE(json::parse(vs->body)["match"].get<bool>());
+  EXPECT_EQ(json::parse(vs->body)["threshold"], 0.999);
+  EXPECT_EQ(json::parse(vs->body)["similarity"], json::parse(v->body)["similarity"]);
+  // Against the identity.
+  httplib::MultipartFormDataItems vid = {
+      {"image", obama3, "b.jpg", "image/jpeg"}, {"identity", "obama", "", ""}, {"threshold", "0.999", "", ""}};
+  auto vi = c.Post("/v1/verify", vid);
+  ASSERT_TRUE(vi && vi->status == 200) << (vi ? vi->body : "");
+  EXPECT_FALSE(json::parse(vi->body)["match"].get<bool>());
+  EXPECT_EQ(json::parse(vi->body)["threshold"], 0.999);
+
+  for (const std::string bad : {"2", "-1.5", "abc", "0.5x", "nan"}) {
+    auto r = c.Post("/v1/identify?threshold=" + bad, image_form("image", obama3));
+    expect_json_error(r, 400, 400, "threshold " + bad);
+    EXPECT_NE(r->body.find("threshold"), std::string::npos) << r->body;
+    expect_json_error(pair(bad), 400, 400, "verify threshold " + bad);
+  }
+  auto d = c.Delete("/v1/identities/obama");
+  ASSERT_TRUE(d && d->status == 200);
+}
+
+// Issue 20: numbers in every JSON answer are rounded as the CLI rounds them (coordinates to
+// 0.01 px, scores, similarities, probabilities, qualities and thresholds to 1e-4); embeddings stay
+// as they are.
+TEST_F(ServerTest, NumbersInAnswersAreRounded) {
+  Running s({}, engine_, gallery_);
+  auto& c = s.client();
+  const std::string obama = face("face_recognition/obama.jpg"), obama2 = face("face_recognition/obama2.jpg");
+  httplib::MultipartFormDataItems enrol = {{"image", obama, "o.jpg", "image/jpeg"}, {"name", "obama", "", ""}};
+  ASSERT_TRUE(c.Post("/v1/identities", enrol));
+  std::vector<std::pair<std::string, std::string>> answers;
+  auto keep = [&](const std::string& what, const httplib::Result& r) {
+    ASSERT_TRUE(r && r->status / 100 == 2) << what << ": " << (r ? r->body : "no response");
+    answers.push_back({what, r->body});
+  };
+  keep("detect", c.Post("/v1/detect", image_form("image", obama)));
+  keep("analyze", c.Post("/v1/analyze", image_form("image", obama)));
+  keep("identify", c.Post("/v1/identify", image_form("image", obama2)));
+  keep("verify", c.Post("/v1/verify", httplib::MultipartFormDataItems{{"image_a", obama, "a.jpg", "image/jpeg"},
+                                                                      {"image_b", obama2, "b.jpg", "image/jpeg"}}));
+  keep("verify identity", c.Post("/v1/verify", httplib::MultipartFormDataItems{{"image", obama2, "b.jpg", "image/jpeg"},
+                                                                               {"identity", "obama", "", ""}}));
+  keep("identity", c.Get("/v1/identities/obama"));
+  keep("models", c.Get("/v1/models"));
+  keep("enrol", c.Post("/v1/identities/obama/faces", image_form("image", obama2)));
+  for (const auto& [what, body] : answers) {
+    int numbers = 0;
+    std::function<void(const json&, const std::string&)> walk = [&](const json& j, const std::string& key) {
+      if (key == "embedding") return;
+      if (j.is_number_float()) {
+        ++numbers;
+        const double v = j.get<double>();
+        EXPECT_NEAR(v * 1e4, std::round(v * 1e4), 1e-6) << what << ": " << key << " = " << v << " in " << body;
+      } else if (j.is_object()) {
+        for (auto& [k, v] : j.items()) walk(v, k);
+      } else if (j.is_array()) {
+        for (const auto& v : j) walk(v, key);
+      }
+    };
+    walk(json::parse(body), "");
+    EXPECT_GT(numbers, 0) << what << ": " << body;
+    // Boxes and landmarks to 0.01 px.
+    std::function<void(const json&)> boxes = [&](const json& j) {
+      if (j.is_object()) {
+        for (auto& [k, v] : j.items()) {
+          if ((k == "box" || k == "box_a" || k == "box_b") && v.is_array()) {
+            for (const auto& x : v) {
+              EXPECT_NEAR(x.get<double>() * 100, std::round(x.get<double>() * 100), 1e-6) << what;
+            }
+          }
+          boxes(v);
+        }
+      } else if (j.is_array()) {
+        for (const auto& v : j) boxes(v);
+      }
+    };
+    boxes(json::parse(body));
+    // No long decimal expansions anywhere but in embeddings.
+    EXPECT_EQ(body.find("000001"), std::string::npos) << what << ": " << body.substr(0, 400);
+    EXPECT_EQ(body.find("99999"), std::string::npos) << what << ": " << body.substr(0, 400);
+  }
+  auto d = c.Delete("/v1/identities/obama");
+  ASSERT_TRUE(d && d->status == 200);
+}
+
+// Issue 20: errors speak HTTP: a POST without a body says what body the route takes; enrolment
+// refusals name the request's fields, never command-line flags, library fields or server paths.
+TEST_F(ServerTest, ErrorsSpeakHttpAndNeverShowServerPaths) {
+  Running s({}, engine_, gallery_);
+  auto& c = s.client();
+  for (const std::string path : {"/v1/detect", "/v1/identify", "/v1/verify", "/v1/identities"}) {
+    auto r = c.Post(path, "", "");
+    expect_json_error(r, 400, 400, "POST " + path + " without a body");
+    const std::string msg = json::parse(r->body)["error"]["message"];
+    EXPECT_NE(msg.find("needs a body"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(path == "/v1/verify" ? "image_b" : "image"), std::string::npos) << msg;
+  }
+  // Two people in the photo: the refusal names the request's field largest, and it works.
+  const std::string two = face("face_recognition/two_people.jpg");
+  httplib::MultipartFormDataItems enrol = {{"image", two, "t.jpg", "image/jpeg"}, {"name", "pair", "", ""}};
+  auto refused = c.Post("/v1/identities", enrol);
+  expect_json_error(refused, 400, 400, "two faces");
+  const std::string msg = json::parse(refused->body)["error"]["message"];
+  EXPECT_NE(msg.find("largest=true"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("--"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("::"), std::string::npos) << msg;
+  enrol.push_back({"largest", "true", "", ""});
+  auto largest = c.Post("/v1/identities", enrol);
+  ASSERT_TRUE(largest);
+  // Enrolled, or refused for another reason (the larger face's size or sharpness), never for two faces.
+  EXPECT_TRUE(largest->status == 201 || largest->body.find("faces found") == std::string::npos) << largest->body;
+  // The same photo again, an unknown identity, a verify against nobody: no server path, no store.
+  std::vector<httplib::Result> answers;
+  answers.push_back(c.Post("/v1/identities", enrol));
+  answers.push_back(c.Post("/v1/identities/nobody/faces", image_form("image", two)));
+  answers.push_back(c.Post("/v1/verify", httplib::MultipartFormDataItems{{"image", two, "t.jpg", "image/jpeg"},
+                                                                         {"identity", "nobody", "", ""}}));
+  answers.push_back(c.Get("/v1/identities/nobody"));
+  answers.push_back(c.Delete("/v1/identities/nobody"));
+  answers.push_back(c.Delete("/v1/identities/pair/faces/999999"));
+  for (const auto& r : answers) {
+    expect_json_error(r, 400, 404, "refusal");
+    EXPECT_EQ(r->body.find(db_dir_), std::string::npos) << r->body;
+    EXPECT_EQ(r->body.find("gallery.db"), std::string::npos) << r->body;
+    EXPECT_EQ(r->body.find("sqlite:"), std::string::npos) << r->body;
+    EXPECT_EQ(r->body.find("--"), std::string::npos) << r->body;
+  }
+  if (largest->status == 201) {
+    auto d = c.Delete("/v1/identities/pair");
+    ASSERT_TRUE(d && d->status == 200);
+  }
+}
+
+// Issue 20: the request log is one JSON object per request (time, request id, method, route,
+// status, duration, bytes, client address), never the API key or the image; text for people.
+TEST_F(ServerTest, RequestLogIsOneJsonLinePerRequestOrTextForPeople) {
+  const std::string key = "admin-key-0123456789abcdef";
+  auto keys = parse_api_keys("admin:" + key);
+  ASSERT_TRUE(keys.ok());
+  for (RequestLogFormat format : {RequestLogFormat::kJson, RequestLogFormat::kText, RequestLogFormat::kOff}) {
+    std::vector<std::string> lines;
+    std::mutex mu;
+    ServerOptions so;
+    so.api_keys = *keys;
+    so.request_log = format;
+    so.request_log_sink = [&](std::string_view line) {
+      std::lock_guard<std::mutex> lock(mu);
+      lines.emplace_back(line);
+    };
+    {
+      Running s(so, engine_, gallery_);
+      auto& c = s.client();
+      auto det = c.Post("/v1/detect", httplib::Headers{{"X-API-Key", key}, {"X-Request-Id", "req-1"}},
+                        image_form("image", face("face_recognition/obama.jpg")));
+      ASSERT_TRUE(det && det->status == 200);
+      auto missing = c.Get("/v1/identities/nobody", httplib::Headers{{"X-API-Key", key}});
+      ASSERT_TRUE(missing && missing->status == 404);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (format == RequestLogFormat::kOff) {
+      EXPECT_TRUE(lines.empty()) << lines.size();
+      continue;
+    }
+    std::string all;
+    for (const auto& l : lines) {
+      all += l + "\n";
+      EXPECT_EQ(l.find('\n'), std::string::npos) << l;
+    }
+    EXPECT_EQ(all.find(key), std::string::npos) << "the key is logged: " << all;
+    EXPECT_EQ(all.find("JFIF"), std::string::npos) << "the image is logged";
+    if (format == RequestLogFormat::kText) {
+      EXPECT_NE(all.find(R"(127.0.0.1 "POST" "/v1/detect" 200 )"), std::string::npos) << all;
+      EXPECT_NE(all.find(R"(id="req-1")"), std::string::npos) << all;
+      EXPECT_NE(all.find("route=/v1/identities/{id}"), std::string::npos) << all;
+      continue;
+    }
+    int detect = 0, not_found = 0;
+    for (const auto& l : lines) {
+      json j = json::parse(l, nullptr, false);
+      ASSERT_FALSE(j.is_discarded()) << l;
+      for (const char* k :
+           {"time", "request_id", "method", "path", "route", "status", "ms", "bytes_in", "bytes", "client"})
+        EXPECT_TRUE(j.contains(k)) << k << " missing in " << l;
+      EXPECT_EQ(j["client"], "127.0.0.1") << l;
+      if (j["path"] == "/v1/detect") {
+        ++detect;
+        EXPECT_EQ(j["request_id"], "req-1");
+        EXPECT_EQ(j["status"], 200);
+        EXPECT_EQ(j["route"], "/v1/detect");
+        EXPECT_GT(j["bytes"].get<int64_t>(), 100);
+        EXPECT_GT(j["bytes_in"].get<int64_t>(), 10000);
+        EXPECT_GT(j["ms"].get<double>(), 0);
+      }
+      if (j["path"] == "/v1/identities/nobody") {
+        ++not_found;
+        EXPECT_EQ(j["status"], 404);
+        EXPECT_EQ(j["route"], "/v1/identities/{id}");
+      }
+    }
+    EXPECT_EQ(detect, 1) << all;
+    EXPECT_EQ(not_found, 1) << all;
+  }
 }
 
 // A gallery opened for another recognizer than the engine's: the server does not start, and says

@@ -308,7 +308,7 @@ TEST_P(StoreTest, ChangeLogIsConsecutiveAndRenamesAreLogged) {
   auto bob = store->find_identity("bob");
   ASSERT_TRUE(bob.ok() && bob->has_value());
   ASSERT_TRUE(store->rename_identity((*bob)->id, "bobby").ok());
-  EXPECT_EQ(store->rename_identity((*bob)->id, "ada").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->rename_identity((*bob)->id, "ada").code(), StatusCode::kFailedPrecondition);  // taken
   EXPECT_EQ(store->rename_identity(999, "x").code(), StatusCode::kNotFound);
   ASSERT_TRUE(store->remove_identity("ada").ok());
   EXPECT_EQ(*store->last_change(), 5);
@@ -333,6 +333,74 @@ TEST_P(StoreTest, ChangeLogIsConsecutiveAndRenamesAreLogged) {
   ASSERT_TRUE(other);
   EXPECT_EQ(*other->last_change(), 5);
   EXPECT_EQ(other->last_write().last, 0);
+}
+
+TEST_P(StoreTest, RemovesOneFaceSetsMetadataAndReadsOneFaceOrOneIdentitysFaces) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  StoredFace with_crop = face(1, "a1");
+  with_crop.crop.width = 2;
+  with_crop.crop.height = 3;
+  for (int i = 0; i < 2 * 3 * 3; ++i) with_crop.crop.pixels.push_back(static_cast<uint8_t>(i * 7));
+  std::vector<NewIdentityFaces> items = {{"ada", std::nullopt, {with_crop, face(2, "a2")}, "", ""},
+                                         {"bob", std::nullopt, {face(3, "b1")}, "", ""}};
+  auto added = store->add(items);
+  ASSERT_TRUE(added.ok()) << added.status().to_string();
+  ASSERT_EQ(added->size(), 3u);
+  const int64_t ada = (*added)[0].identity_id, bob = (*added)[2].identity_id;
+  const int64_t a1 = (*added)[0].face_id, a2 = (*added)[1].face_id, b1 = (*added)[2].face_id;
+
+  // One identity's faces, in id order, without crops but saying which have one.
+  auto faces = store->identity_faces(ada);
+  ASSERT_TRUE(faces.ok()) << faces.status().to_string();
+  ASSERT_EQ(faces->size(), 2u);
+  EXPECT_EQ((*faces)[0].id, a1);
+  EXPECT_TRUE((*faces)[0].has_crop);
+  EXPECT_TRUE((*faces)[0].crop.empty());
+  EXPECT_FALSE((*faces)[1].has_crop);
+  EXPECT_EQ((*faces)[1].box.x2, 6.f);
+  EXPECT_TRUE(store->identity_faces(999)->empty());
+
+  // One face, with its crop when asked.
+  auto found = store->find_face(a1, /*with_crop=*/true);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->crop.pixels, with_crop.crop.pixels);
+  EXPECT_EQ((*found)->crop.height, 3);
+  EXPECT_EQ((*found)->identity_id, ada);
+  EXPECT_FALSE(store->find_face(999, true)->has_value());
+
+  // A face of another identity is not removed through this one.
+  EXPECT_EQ(store->remove_face(ada, b1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->remove_face(ada, 999).code(), StatusCode::kNotFound);
+  const int64_t before = *store->last_change();
+  ASSERT_TRUE(store->remove_face(ada, a1).ok());
+  EXPECT_FALSE(store->find_face(a1, false)->has_value());
+  ASSERT_EQ(store->identity_faces(ada)->size(), 1u);
+  // The last face: the identity stays, without faces.
+  ASSERT_TRUE(store->remove_face(ada, a2).ok());
+  auto still = store->find_identity("ada");
+  ASSERT_TRUE(still.ok() && still->has_value());
+  EXPECT_EQ((*still)->n_faces, 0);
+  EXPECT_EQ(store->identity_faces(bob)->size(), 1u);
+
+  // Metadata replaced; anything but JSON refused and nothing written.
+  ASSERT_TRUE(store->set_metadata(bob, R"({"team":"y","n":2})").ok());
+  EXPECT_NE(store->find_identity("bob")->value().metadata.find("\"team\""), std::string::npos);
+  EXPECT_EQ(store->set_metadata(bob, "{not json").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->set_metadata(999, "{}").code(), StatusCode::kNotFound);
+  EXPECT_NE(store->find_identity("bob")->value().metadata.find("\"n\""), std::string::npos);
+
+  // Each write is one change of the log, in order; refused ones take no number.
+  auto log = store->changes_since(before, 100);
+  ASSERT_TRUE(log.ok()) << log.status().to_string();
+  ASSERT_EQ(log->changes.size(), 3u);
+  EXPECT_EQ(log->changes[0].kind, ChangeKind::kRemoveFace);
+  EXPECT_EQ(log->changes[0].face_id, a1);
+  EXPECT_EQ(log->changes[0].identity_id, ada);
+  EXPECT_EQ(log->changes[1].kind, ChangeKind::kRemoveFace);
+  EXPECT_EQ(log->changes[2].kind, ChangeKind::kUpdateIdentity);
+  EXPECT_EQ(log->changes[2].identity_id, bob);
+  EXPECT_EQ(*store->last_change(), before + 3);
 }
 
 TEST_F(PgStoreTest, MigratesAnEmptyDatabaseOnceAndDescribesWithoutPassword) {

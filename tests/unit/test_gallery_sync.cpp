@@ -211,6 +211,97 @@ TEST_P(GallerySyncTest, RemoveAndReEnrolElsewhereIsSeenInOrder) {
   EXPECT_EQ(a->stats().n_faces, 1u);
 }
 
+TEST_P(GallerySyncTest, FaceRemovalRenameAndMetadataReachTheOtherGallery) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  auto ids = a->enroll_embeddings(std::vector{face("ada", 0, "a0"), face("ada", 1, "a1"), face("bob", 2, "b2")});
+  ASSERT_TRUE(ids.ok()) << ids.status().to_string();
+  ASSERT_EQ(who(*b, 1), "ada");
+
+  // One face removed here: the other no longer finds it, and still finds the identity's other face.
+  EXPECT_EQ(a->remove_face("ada", ids->at(2)).code(), StatusCode::kNotFound);  // bob's face
+  EXPECT_EQ(a->remove_face("nobody", ids->at(0)).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(a->remove_face("ada", ids->at(1)).ok());
+  EXPECT_EQ(who(*b, 1), std::nullopt);
+  EXPECT_EQ(who(*b, 0), "ada");
+  EXPECT_EQ(b->stats().n_faces, 2u);
+  auto faces = b->faces("ada");
+  ASSERT_TRUE(faces.ok()) << faces.status().to_string();
+  ASSERT_EQ(faces->size(), 1u);
+  EXPECT_EQ(faces->at(0).id, ids->at(0));
+
+  // Renamed here: identified under the new name there; the old name is gone; a taken name refused.
+  EXPECT_EQ(a->rename("ada", "bob").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(a->rename("nobody", "x").code(), StatusCode::kNotFound);
+  EXPECT_EQ(a->rename("ada", std::string("bad\x01name")).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(a->rename("ada", "ada lovelace").ok());
+  EXPECT_EQ(who(*b, 0), "ada lovelace");
+  EXPECT_EQ(b->verify_embedding(axis(0), "model_a", "ada").status().code(), StatusCode::kNotFound);
+  auto v = b->verify_embedding(axis(0), "model_a", "ada lovelace");
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_TRUE(v->match);
+
+  // Metadata set here: read there; not an object: refused.
+  EXPECT_EQ(a->set_metadata("bob", "[1, 2]").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->set_metadata("nobody", "{}").code(), StatusCode::kNotFound);
+  const int64_t before = b->sync_state().applied_seq;
+  ASSERT_TRUE(a->set_metadata("bob", R"({"team": "z"})").ok());
+  auto bob = b->identity("bob");
+  ASSERT_TRUE(bob.ok()) << bob.status().to_string();
+  EXPECT_EQ(nlohmann::json::parse(bob->metadata_json)["team"], "z");
+  EXPECT_EQ(who(*b, 2), "bob");  // a search applies the change (it changes nothing in memory)
+  EXPECT_GT(b->sync_state().applied_seq, before);
+  EXPECT_EQ(b->sync_state().lag, 0);
+
+  // The last face removed: the identity stays, without faces; verify against it is not found.
+  ASSERT_TRUE(b->remove_face("bob", ids->at(2)).ok());
+  EXPECT_EQ(who(*a, 2), std::nullopt);
+  auto empty = a->identity("bob");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->n_faces, 0);
+  EXPECT_EQ(a->verify_embedding(axis(2), "model_a", "bob").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(a->stats().n_identities, 2u);
+  // A third gallery opened now (a full load) agrees.
+  auto c = open();
+  EXPECT_EQ(c->stats().n_faces, 1u);
+  EXPECT_EQ(who(*c, 0), "ada lovelace");
+}
+
+TEST_P(GallerySyncTest, ACropIsReadBackAndAPerCallThresholdDecides) {
+  auto g = open();
+  EmbeddingEnrollment with = face("ada", 0, "a0");
+  with.crop.width = 2;
+  with.crop.height = 2;
+  with.crop.pixels = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  auto ids = g->enroll_embeddings(std::vector{with, face("ada", 1, "a1")});
+  ASSERT_TRUE(ids.ok()) << ids.status().to_string();
+  auto crop = g->crop(ids->at(0));
+  ASSERT_TRUE(crop.ok()) << crop.status().to_string();
+  EXPECT_EQ(crop->width, 2);
+  EXPECT_EQ(crop->pixels, with.crop.pixels);
+  EXPECT_EQ(g->crop(ids->at(1)).status().code(), StatusCode::kNotFound);  // stored without a crop
+  EXPECT_EQ(g->crop(999999).status().code(), StatusCode::kNotFound);
+
+  // A probe at cosine 0.6 of ada's face 0: a match at the gallery's 0.5, not at 0.7.
+  std::vector<float> probe(kDim, 0.f);
+  probe[0] = 0.6f;
+  probe[3] = 0.8f;
+  auto at_gallery = g->identify_embedding(probe, "model_a", 3);
+  ASSERT_TRUE(at_gallery.ok());
+  EXPECT_TRUE(at_gallery->identity.has_value());
+  auto strict = g->identify_embedding(probe, "model_a", 3, 0.7f);
+  ASSERT_TRUE(strict.ok());
+  EXPECT_FALSE(strict->identity.has_value());
+  EXPECT_NEAR(strict->score, 0.6f, 1e-5);
+  EXPECT_TRUE(g->verify_embedding(probe, "model_a", "ada")->match);
+  auto v = g->verify_embedding(probe, "model_a", "ada", 0.7f);
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->match);
+  EXPECT_FLOAT_EQ(v->threshold, 0.7f);
+  EXPECT_EQ(g->identify_embedding(probe, "model_a", 3, 1.5f).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_P(GallerySyncTest, AReaderTooFarBehindReloads) {
   auto a = open();
   ASSERT_TRUE(a->enroll_embeddings(std::vector{face("ada", 0)}).ok());

@@ -32,6 +32,7 @@ struct ServeArgs {
   bool no_batching = false;
   std::optional<int> batch_max;
   std::optional<double> batch_wait_ms;
+  std::optional<std::string> log_format;
 };
 
 int cmd_serve(const Common& c, const ServeArgs& a) {
@@ -70,6 +71,11 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
   if (a.max_queue) so.max_queue = *a.max_queue;
   if (a.deadline) so.request_deadline_seconds = *a.deadline;
   if (a.max_body_mb) so.max_body_bytes = *a.max_body_mb << 20;
+  if (a.log_format) {
+    auto f = parse_request_log_format(*a.log_format);
+    if (!f.ok()) return fail(f.status().with_context("--log-format"));
+    so.request_log = *f;
+  }
   if (const char* keys = std::getenv("FACELENS_API_KEYS"); keys && *keys) {
     auto parsed = parse_api_keys(keys);
     if (!parsed.ok()) return fail(parsed.status().with_context("FACELENS_API_KEYS"));
@@ -143,6 +149,11 @@ void register_serve_commands(CLI::App& app, Common& common, std::vector<Runner>&
       ->add_option("--batching", args->batching,
                    "dynamic batching of the recognizer: auto (on CUDA only, default), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
+  serve
+      ->add_option("--log-format", args->log_format,
+                   "request log on stderr, one line per request: json (default), text (for people) or off "
+                   "(default: [server] log_format)")
+      ->check(CLI::IsMember({"json", "text", "off"}));
   serve->add_flag("--no-batching", args->no_batching, "same as --batching off");
   serve->add_option("--batch-max", args->batch_max, "dynamic batching: most faces per recognizer call");
   serve->add_option("--batch-wait-ms", args->batch_wait_ms, "dynamic batching: longest wait for more faces");
