@@ -146,8 +146,10 @@ function drawStage(canvas, img, faces) {
   canvas.height = Math.round(img.naturalHeight * scale);
   const g = canvas.getContext('2d');
   g.drawImage(img, 0, 0, canvas.width, canvas.height);
-  const line = Math.max(2, Math.round(canvas.width / 320));
-  const fontPx = Math.max(13, Math.round(canvas.width / 55));
+  // Lines and labels sized for the canvas as shown (CSS shrinks it), not for its pixels.
+  const px = canvas.width / (canvas.clientWidth || canvas.width);
+  const line = Math.max(2, Math.round(2.5 * px));
+  const fontPx = Math.round(13 * px);
   g.font = `600 ${fontPx}px system-ui, sans-serif`;
   g.textBaseline = 'top';
   for (const f of faces) {
@@ -595,7 +597,7 @@ function fillIdentity(d) {
   if (!faces.length) grid.append(el('li', { class: 'empty', text: 'No faces stored.' }));
   for (const f of faces) {
     const box = el('div', { class: 'face' }, el('span', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) }));
-    const quality = typeof f.quality === 'number' ? `quality ${f.quality.toFixed(2)}` : '';
+    const quality = typeof f.quality === 'number' ? `quality ${f.quality < 10 ? f.quality.toFixed(2) : Math.round(f.quality)}` : '';
     grid.append(el('li', { class: 'face-tile' },
       box,
       el('div', { class: 'meta' }, `#${f.face_id}`, quality ? ' · ' + quality : '', el('br'), fmt.date(f.created_at)),

@@ -53,13 +53,21 @@ let failed = false;
 const serverTail = () => {
   try { return fs.readFileSync(path.join(work, 'server.log'), 'utf8').split('\n').slice(-20).join('\n'); } catch (e) { return ''; }
 };
-function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  fs.rmSync(work, { recursive: true, force: true });
+async function cleanup() {
+  for (const c of children) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    const gone = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await Promise.race([gone, sleep(3000)]);
+  }
+  try {
+    fs.rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (e) {
+    console.error(`console_browser: could not remove ${work}: ${e.message}`);
+  }
 }
 function fail(msg) {
   console.error('console_browser: FAIL: ' + msg);
-  if (process.env.CONSOLE_DEV && /thumbnail|crop|rename|metadata|sheet|taken/.test(msg)) { console.error('  (dev: going on)'); return; }
   failed = true;
   throw new Error(msg);
 }
@@ -154,7 +162,7 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const serverLog = fs.openSync(path.join(work, 'server.log'), 'w');
   const server = spawn(facelens, ['serve', '--port', String(port), '--db', path.join(work, 'gallery.db'), '--provider', 'cpu'],
-    { stdio: ['ignore', serverLog, serverLog], env: Object.assign({}, process.env, { SPDLOG_LEVEL: 'info' }) });
+    { stdio: ['ignore', serverLog, serverLog] });
   children.push(server);
   for (let i = 0; ; i++) {
     const ok = await fetch(base + '/ready').then((r) => r.ok, () => false);
@@ -409,10 +417,10 @@ async function main() {
   console.log(`console_browser: passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots:\n  ${shots.join('\n  ')}`);
 }
 
-main().then(() => { cleanup(); process.exit(0); }, async (e) => {
+main().then(async () => { await cleanup(); process.exit(0); }, async (e) => {
   await onFailure();
   if (!failed) console.error('console_browser: FAIL: ' + (e && e.stack ? e.stack : e));
   console.error('the server\'s last lines:\n' + serverTail());
-  cleanup();
+  await cleanup();
   process.exit(1);
 });
