@@ -33,6 +33,8 @@ function setStatus(node, text, kind) {
   node.className = 'status' + (kind ? ' ' + kind : '');
 }
 
+const count = (n, one, many) => `${n} ${n === 1 ? one : many || one + 's'}`;
+
 const fmt = {
   score: (v) => (typeof v === 'number' ? v.toFixed(3) : '—'),
   pct: (v) => (typeof v === 'number' ? Math.round(v * 100) + '%' : '—'),
@@ -237,7 +239,7 @@ async function loadHealth() {
     if (!h.version) {
       node.textContent = 'connected — enter an API key for details';
     } else {
-      const g = h.gallery ? `${h.gallery.identities} people, ${h.gallery.faces} faces` : 'no gallery';
+      const g = h.gallery ? `${count(h.gallery.identities, 'person', 'people')}, ${count(h.gallery.faces, 'face')}` : 'no gallery';
       node.textContent = `v${h.version} · ${g}`;
     }
     node.classList.remove('bad');
@@ -989,7 +991,7 @@ async function loadSystem() {
     if (h.version) fact('Version', h.version);
     if (typeof m.match_threshold === 'number') fact('Match threshold', fmt.score(m.match_threshold));
     if (h.gallery) {
-      fact('Gallery', `${h.gallery.identities} people, ${h.gallery.faces} faces (${h.gallery.store}, index ${h.gallery.index})`);
+      fact('Gallery', `${count(h.gallery.identities, 'person', 'people')}, ${count(h.gallery.faces, 'face')} (${h.gallery.store}, index ${h.gallery.index})`);
       if (h.gallery.model_id) fact('Embeddings from', h.gallery.model_id);
     } else if (h.version) {
       fact('Gallery', 'none (identification and enrolment are off)');

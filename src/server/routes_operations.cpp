@@ -4,8 +4,8 @@
 #include <string>
 #include <thread>
 
-#include "facelens/result_json.h"
 #include "core/sha256.h"
+#include "facelens/result_json.h"
 #include "facelens/version.h"
 #include "server/server_impl.h"
 #include "server/static_assets.h"

@@ -154,6 +154,7 @@ class Cdp {
 
 async function main() {
   fs.mkdirSync(shotDir, { recursive: true });
+  fs.rmSync(path.join(shotDir, 'failure.png'), { force: true });
   const blank = path.join(work, 'no-face.png');
   fs.writeFileSync(blank, greyPng(160, 160));
 
@@ -171,6 +172,17 @@ async function main() {
     await sleep(200);
   }
   console.log(`console_browser: facelens serve ready on ${base} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  // The console's files: their types, an ETag, and 304 when the browser has them already.
+  for (const [file, type] of [['/', 'text/html'], ['/app.js', 'text/javascript'], ['/app.css', 'text/css']]) {
+    const r = await fetch(base + file);
+    const etag = r.headers.get('etag');
+    check(r.status === 200 && (r.headers.get('content-type') || '').startsWith(type) && /^"[0-9a-f]{16}"$/.test(etag || '') &&
+      r.headers.get('cache-control') === 'no-cache' && (await r.text()).length > 1000,
+    `GET ${file}: 200, ${r.headers.get('content-type')}, ETag ${etag}, Cache-Control ${r.headers.get('cache-control')}`);
+    const again = await fetch(base + file, { headers: { 'If-None-Match': etag } });
+    check(again.status === 304 && (await again.text()) === '', `GET ${file} with If-None-Match: 304, no body`);
+  }
 
   // ---- chromium ------------------------------------------------------------------------------------
   const profile = path.join(work, 'chrome');
