@@ -911,7 +911,9 @@ function showVerdict(r, identity) {
        el('span', { class: 'fill', style: `width: ${pos(r.similarity)}` }),
        el('span', { class: 'mark', style: `left: calc(${pos(r.threshold)} - 1px)`, title: 'threshold' })),
     el('div', { class: 'scale', 'aria-hidden': 'true' }, el('span', { text: '0' }),
-       el('span', { class: 'at', style: `left: ${pos(r.threshold)}`, text: `▲ threshold ${fmt.score(r.threshold)}` }), el('span', { text: '1' })));
+       el('span', { class: r.threshold > 0.6 ? 'at right' : 'at', style: `left: ${pos(r.threshold)}`,
+                    text: r.threshold > 0.6 ? `threshold ${fmt.score(r.threshold)} ▲` : `▲ threshold ${fmt.score(r.threshold)}` }),
+       el('span', { text: '1' })));
   for (const k of ['deepfake_a', 'deepfake_b']) {
     if (r[k]) v.append(el('div', { text: `Photo ${k.slice(-1).toUpperCase()} deepfake score ${fmt.score(r[k].score)}: ${r[k].fake ? 'looks fake' : 'looks real'}` }));
   }
