@@ -67,6 +67,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev  # make fuzz FUZZ_ENGINE=libfuzzer (libclang_rt.fuzzer, ASan/UBSan runtimes)
   clang-format  # make test: scripts/check_format.sh (.clang-format); scripts/format.sh
   haproxy python3-yaml  # make test: scale-out tests (deploy/haproxy, deploy/k8s; tests/integration/scale_out*)
+  chromium  # make test: the web console's browser test (tests/integration/console*)
 )
 
 # ---- 1. Debian packages -------------------------------------------------------------------------

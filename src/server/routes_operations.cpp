@@ -1,9 +1,10 @@
 // Routes for operators and clients: GET /v1/models, /health, /ready, /metrics, /openapi.json and
-// the web page at /.
+// the web console at / (with its script /app.js and style sheet /app.css).
 #include <chrono>
 #include <string>
 #include <thread>
 
+#include "core/sha256.h"
 #include "facelens/result_json.h"
 #include "facelens/version.h"
 #include "server/server_impl.h"
@@ -22,6 +23,18 @@ namespace {
 // /ready waits up to kReadyLagWaits x kReadyLagWaitMs for a gallery lag to clear before it counts.
 constexpr int kReadyLagWaits = 10;
 constexpr int kReadyLagWaitMs = 25;
+
+// One file of the web console, embedded in the program: served with a strong ETag (its content's
+// hash) and "no-cache", so a browser revalidates (304, no body) and never runs a stale script
+// against a newer page after an upgrade.
+struct StaticAsset {
+  std::string body;
+  std::string content_type;
+  std::string etag;
+};
+StaticAsset static_asset(std::string_view body, std::string content_type) {
+  return {std::string(body), std::move(content_type), "\"" + core::sha256_hex(body).substr(0, 16) + "\""};
+}
 }  // namespace
 
 void Server::Impl::install_operation_routes() {
@@ -133,8 +146,19 @@ void Server::Impl::install_operation_routes() {
   });
   route("GET", "/openapi.json", Role::kUser, false,
         [](Request& r) { r.res.set_content(std::string(server::kOpenApiJson), "application/json"); });
-  route("GET", "/", Role::kUser, false,
-        [](Request& r) { r.res.set_content(std::string(server::kIndexHtml), "text/html; charset=utf-8"); });
+  for (auto [path, asset] : {std::pair{"/", static_asset(server::kIndexHtml, "text/html; charset=utf-8")},
+                             std::pair{"/app.js", static_asset(server::kAppJs, "text/javascript; charset=utf-8")},
+                             std::pair{"/app.css", static_asset(server::kAppCss, "text/css; charset=utf-8")}}) {
+    route("GET", path, Role::kUser, false, [asset = std::move(asset)](Request& r) {
+      r.res.set_header("Cache-Control", "no-cache");
+      r.res.set_header("ETag", asset.etag);
+      if (r.req.header("if-none-match") == asset.etag) {
+        r.res.status = 304;
+        return;
+      }
+      r.res.set_content(asset.body, asset.content_type);
+    });
+  }
 }
 
 }  // namespace facelens
