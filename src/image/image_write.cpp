@@ -48,8 +48,8 @@ Status write_jpeg(const Image& image, const std::string& path, int quality) {
   if (!tj) return resource_exhausted(std::string("cannot create a TurboJPEG compressor: ") + tjGetErrorStr2(nullptr));
   unsigned char* raw = nullptr;
   unsigned long size = 0;
-  const int rc = tjCompress2(tj.get(), image.pixels.data(), image.width, image.width * 3,
-                             image.height, TJPF_RGB, &raw, &size, TJSAMP_420, quality, TJFLAG_ACCURATEDCT);
+  const int rc = tjCompress2(tj.get(), image.pixels.data(), image.width, image.width * 3, image.height, TJPF_RGB, &raw,
+                             &size, TJSAMP_420, quality, TJFLAG_ACCURATEDCT);
   std::unique_ptr<unsigned char, TjBufferDeleter> buffer(raw);
   if (rc != 0) return internal_error(std::string("JPEG encoding failed: ") + tjGetErrorStr2(tj.get()));
   std::FILE* file = std::fopen(path.c_str(), "wb");

@@ -310,7 +310,8 @@ int cmd_enroll_dir(const Common& c, const GalleryArgs& a) {
   }
   progress.update(done, "");
   for (const auto& path : loose)
-    print_refused(c, path, "", invalid_argument(path + ": not in a person's subfolder (DIR/<name>/<photo>): not enrolled"));
+    print_refused(c, path, "",
+                  invalid_argument(path + ": not in a person's subfolder (DIR/<name>/<photo>): not enrolled"));
   const size_t refused = n_photos - enrolled + loose.size();
   if (c.json_out)
     std::cout << json{{"summary",
@@ -906,8 +907,7 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     for (const auto& n : chart_notes) std::printf("ROC chart: %s\n", n.c_str());
     if (previous)
       std::printf("wrote [recognizer] match_threshold = %.4f to %s%s (was %.4f from %s)\n", threshold,
-                  a.write_config.c_str(), too_few ? " (--force)" : "", previous->value,
-                  previous->describe().c_str());
+                  a.write_config.c_str(), too_few ? " (--force)" : "", previous->value, previous->describe().c_str());
     if (!skipped.empty()) std::printf("%zu images skipped (no face or unreadable)\n", skipped.size());
   }
   if (!refusal.empty()) {
@@ -922,9 +922,10 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
 
 void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner>& runners) {
   auto a = std::make_shared<GalleryArgs>();
-  auto* gallery = app.add_subcommand("gallery",
-                                     "enrol people and recognise them (SQLite or PostgreSQL): enroll, enroll-dir, list, "
-                                     "remove, identify, verify, export, import, reembed, check");
+  auto* gallery =
+      app.add_subcommand("gallery",
+                         "enrol people and recognise them (SQLite or PostgreSQL): enroll, enroll-dir, list, "
+                         "remove, identify, verify, export, import, reembed, check");
   gallery->require_subcommand(1);
 
   // Each gallery command: its subcommand with the common gallery options, run with the config's

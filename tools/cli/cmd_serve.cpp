@@ -113,8 +113,9 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
   // The hint works from any folder: the sample photo of the checkout by its absolute path.
   std::error_code ec;
   const std::filesystem::path sample = std::filesystem::path(FACELENS_SOURCE_DIR) / ".deps/samples/astronaut.png";
-  const std::string photo =
-      std::filesystem::is_regular_file(sample, ec) ? std::filesystem::absolute(sample, ec).string() : "/path/to/photo.jpg";
+  const std::string photo = std::filesystem::is_regular_file(sample, ec)
+                                ? std::filesystem::absolute(sample, ec).string()
+                                : "/path/to/photo.jpg";
   const ThresholdChoice used = match_threshold_choice(c, -1, *opts, *shared_engine);
   std::cout << "facelens serving on " << url << "  (web page: " << url << "/, API: " << url << "/openapi.json)\n"
             << "match threshold " << std::fixed << std::setprecision(4) << used.value << " from " << used.describe()

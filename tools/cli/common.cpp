@@ -66,7 +66,6 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-
 // Where converted model variants are kept: ${XDG_CACHE_HOME}/facelens/models, else
 // $HOME/.cache/facelens/models, else <temp>/facelens-cache/models.
 std::string default_precision_cache_dir() {
@@ -99,7 +98,8 @@ std::string ThresholdChoice::describe() const {
   return origin;
 }
 
-ThresholdChoice match_threshold_choice(const Common& c, float flag, const EngineOptions& options, const Engine& engine) {
+ThresholdChoice match_threshold_choice(const Common& c, float flag, const EngineOptions& options,
+                                       const Engine& engine) {
   if (flag >= 0) return {flag, ThresholdSource::kFlag, "--threshold"};
   // engine_options() starts from -1 (unset): a value >= 0 came from the config file.
   if (options.match_threshold >= 0) return {engine.match_threshold(), ThresholdSource::kConfig, config_path(c)};
