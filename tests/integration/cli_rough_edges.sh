@@ -88,6 +88,10 @@ out=$("$facelens" "${cal[@]}" --far 0.1 --json) || fail "calibrate --far 0.1 (32
 [[ $(json_get "['previous_threshold']['threshold']" <<<"$out") == "$t" ]] || fail "previous threshold is not $t: $out"
 [[ $(json_get "['previous_threshold']['source']" <<<"$out") == config ]] || fail "previous threshold source: $out"
 t=$(sed -n 's/^match_threshold = //p' "$work/fl.toml")
+out=$("$facelens" calibrate --pairs "$src/knn/train" "${cpu[@]}" --no-chart --bootstrap 20 --config "$work/fl.toml") ||
+  fail "calibrate --config failed"
+grep -qE "^current threshold ${t%0}0* \(from $work/fl.toml \[recognizer\] match_threshold\)" <<<"$out" ||
+  fail "calibrate does not measure the config's threshold $t: $out"
 
 # ---- one threshold everywhere: verify, gallery identify and verify read --config; --threshold wins
 same() { python3 -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 1e-6)' "$1" "$2"; }

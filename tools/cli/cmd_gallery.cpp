@@ -765,7 +765,8 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   const float threshold = std::ceil(at_far->threshold * 10000.f) / 10000.f;
   const ErrorRates chosen = rates_at(pairs, threshold);
   const ErrorRates best = best_accuracy(pairs);
-  const ErrorRates current = rates_at(pairs, (*engine)->match_threshold());
+  const ThresholdChoice current_choice = match_threshold_choice(c, -1, *eo, **engine);
+  const ErrorRates current = rates_at(pairs, current_choice.value);
   AccuracyOptions ao;
   ao.n_resamples = a.bootstrap;
   ao.seed = a.seed;
@@ -835,6 +836,7 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
       {"threshold", r4(threshold)},
       {"at_threshold", rates_json(chosen)},
       {"at_current_threshold", rates_json(current)},
+      {"current_threshold_source", threshold_source_name(current_choice.source)},
       {"best_accuracy", rates_json(best)},
       {"worst",
        {{"threshold", r4(worst_at)},
@@ -888,8 +890,8 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
       std::printf("TAR at FAR %.0e: %.5f [%.5f, %.5f] at threshold %.4f%s\n", t.far, t.tar.value, t.tar.lo, t.tar.hi,
                   t.threshold, t.resolved ? "" : " (not resolved: too few different-person pairs; FAR 0 shown)");
     std::printf("threshold for FAR <= %g: %.4f (FAR %.5f, FRR %.5f)\n", a.far, threshold, chosen.far, chosen.frr);
-    std::printf("current threshold %.4f: FAR %.5f, FRR %.5f; best accuracy %.4f at %.4f\n", current.threshold,
-                current.far, current.frr, best.accuracy, best.threshold);
+    std::printf("current threshold %.4f (from %s): FAR %.5f, FRR %.5f; best accuracy %.4f at %.4f\n", current.threshold,
+                current_choice.describe().c_str(), current.far, current.frr, best.accuracy, best.threshold);
     if (too_few)
       std::printf(
           "note: %zu different-person pairs cannot show a FAR of %g (3 / FAR = %s needed): the threshold only "
