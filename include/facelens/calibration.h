@@ -57,6 +57,11 @@ std::vector<RocPoint> roc_curve(std::span<const ScoredPair> pairs);
 // The lowest threshold whose FAR is at most target_far (just above the impostor score that would
 // exceed it). Needs both classes; with n impostor pairs, FAR below 1/n cannot be told from 0.
 StatusOr<ErrorRates> threshold_for_far(std::span<const ScoredPair> pairs, double target_far);
+// The different-person pairs a threshold for target_far needs before it may be used: ceil(3 / far).
+// The "rule of three" (Hanley & Lippman-Hand, JAMA 1983): with no false accept among n impostor
+// pairs, the 95 % upper confidence bound of the FAR is about 3 / n, so fewer pairs cannot show
+// that the FAR is at most target_far. A far <= 0 can never be shown: SIZE_MAX.
+size_t impostor_pairs_needed(double target_far);
 // The lowest threshold (among the scores and just above the highest) with the best accuracy.
 ErrorRates best_accuracy(std::span<const ScoredPair> pairs);
 

@@ -103,5 +103,13 @@ void draw_faces(Image& image, std::span<const Face> faces);
 Status write_png(const Image& image, const std::string& path);
 // The same PNG in memory (the service's face crops).
 StatusOr<std::vector<uint8_t>> encode_png(const Image& image);
+// Encodes an image as JPEG (4:2:0, accurate DCT) at quality 1..100.
+inline constexpr int kDefaultJpegQuality = 90;  // libjpeg's "high quality" range, as cjpeg -quality 90
+Status write_jpeg(const Image& image, const std::string& path, int quality);
+// The format a file name asks for by its extension, case-insensitive: .png -> kPng, .jpg and .jpeg
+// -> kJpeg; any other is kInvalidArgument naming the accepted ones.
+StatusOr<ImageFormat> image_format_for_path(const std::string& path);
+// Writes PNG or JPEG (kDefaultJpegQuality) as image_format_for_path(path) says.
+Status write_image(const Image& image, const std::string& path);
 
 }  // namespace facelens

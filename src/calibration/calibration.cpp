@@ -69,6 +69,13 @@ std::vector<RocPoint> roc_curve(std::span<const ScoredPair> pairs) {
   return out;
 }
 
+size_t impostor_pairs_needed(double target_far) {
+  if (!(target_far > 0)) return std::numeric_limits<size_t>::max();
+  const double n = std::ceil(3.0 / target_far - 1e-9);  // 3 / 0.01 is 300, not 301 after rounding
+  return n >= static_cast<double>(std::numeric_limits<size_t>::max()) ? std::numeric_limits<size_t>::max()
+                                                                      : static_cast<size_t>(n);
+}
+
 StatusOr<ErrorRates> threshold_for_far(std::span<const ScoredPair> pairs, double target_far) {
   const Split s = split(pairs);
   if (s.pos.empty() || s.neg.empty())

@@ -30,7 +30,9 @@ import json, sys
 what, cli_path, server_path = sys.argv[1:4]
 cli = json.loads(open(cli_path).read().splitlines()[0])
 srv = json.loads(open(server_path).read())
-for k in ("image", "image_a", "image_b"):
+# The CLI's input names and where its threshold came from (flag, config, manifest) are the only
+# fields the service cannot have.
+for k in ("image", "image_a", "image_b", "threshold_source"):
     cli.pop(k, None)
 if "providers" in cli or "providers" in srv:
     pc, ps = cli.pop("providers", None), srv.pop("providers", None)

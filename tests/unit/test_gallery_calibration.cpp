@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "facelens/calibration.h"
@@ -74,6 +75,17 @@ TEST(Calibration, ThresholdForFarIsTheLowestMeetingTheTarget) {
   }
   EXPECT_FALSE(threshold_for_far(std::vector<ScoredPair>{{0.5f, true}}, 0.01).ok());
   EXPECT_FALSE(threshold_for_far(random_pairs(10, 4, false), 2.0).ok());
+}
+
+// The rule of three behind `calibrate --write-config`'s refusal: 3 / FAR impostor pairs.
+TEST(Calibration, ImpostorPairsNeededFollowTheRuleOfThree) {
+  EXPECT_EQ(impostor_pairs_needed(0.01), 300u);
+  EXPECT_EQ(impostor_pairs_needed(0.001), 3000u);
+  EXPECT_EQ(impostor_pairs_needed(0.3), 10u);
+  EXPECT_EQ(impostor_pairs_needed(0.007), 429u);  // ceil(428.57)
+  EXPECT_EQ(impostor_pairs_needed(1.0), 3u);
+  EXPECT_EQ(impostor_pairs_needed(0.0), std::numeric_limits<size_t>::max());
+  EXPECT_EQ(impostor_pairs_needed(-1.0), std::numeric_limits<size_t>::max());
 }
 
 TEST(Calibration, RocCurveIsMonotoneAndBestAccuracyIsBest) {

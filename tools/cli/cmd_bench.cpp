@@ -333,9 +333,12 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "ONNX Runtime intra-op threads per model (0 = one per core)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--models", args->models_dir, "folder with manifest.json and the model files");
-  cmd->add_option("--config", args->config, "facelens.toml: per-service CUDA options (default: $FACELENS_CONFIG)");
+      ->check(CLI::NonNegativeNumber)
+      ->group(kModelOptionsGroup);
+  cmd->add_option("--models", args->models_dir, "folder with manifest.json and the model files")
+      ->group(kModelOptionsGroup);
+  cmd->add_option("--config", args->config, "facelens.toml: per-service CUDA options (default: $FACELENS_CONFIG)")
+      ->group(kModelOptionsGroup);
   cmd->add_option("--note", args->note, "free text kept in the results, e.g. \"shared machine\"");
   cmd->add_option("--sweep", args->sweep,
                   "make the 0.3-13 MP sweep photos from PHOTO (into OUTPUT/photos) and time the pipeline on each "

@@ -8,7 +8,9 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -114,8 +116,11 @@ StatusOr<std::unique_ptr<Gallery>> open_gallery(const GalleryArgs& a) {
 }
 
 // The engine and the gallery, for the commands that embed faces. Enrolment loads, of the
-// attribute models, only the pose model (for the pose check).
-StatusOr<std::unique_ptr<Recognition>> open_recognition(const Common& c, const GalleryArgs& a, Models models) {
+// attribute models, only the pose model (for the pose check). The models that embed a face are
+// loaded here, so that a missing model file fails here (exit 1) and a kNotFound later is about
+// what the user named. `threshold`, when given, receives the match threshold and its source.
+StatusOr<std::unique_ptr<Recognition>> open_recognition(const Common& c, const GalleryArgs& a, Models models,
+                                                        ThresholdChoice* threshold = nullptr) {
   FACELENS_ASSIGN_OR_RETURN(auto eo, engine_options(c));
   FACELENS_ASSIGN_OR_RETURN(auto e, Engine::create(eo));
   if (models == Models::kEnrolment && eo.attributes.empty()) {
@@ -125,6 +130,10 @@ StatusOr<std::unique_ptr<Recognition>> open_recognition(const Common& c, const G
       FACELENS_ASSIGN_OR_RETURN(e, Engine::create(eo));
     }
   }
+  AnalyzeOptions what;
+  what.embedding = true;
+  FACELENS_RETURN_IF_ERROR(e->warm_up(what));
+  if (threshold) *threshold = match_threshold_choice(c, a.threshold, eo, *e);
   std::shared_ptr<const Engine> engine = std::move(e);
   FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<Gallery> gallery,
                             Gallery::open(gallery_options_for(*engine, gallery_options(a))));
@@ -163,9 +172,7 @@ bool is_refusal(const Status& s) {
          s.code() == StatusCode::kNotFound;
 }
 
-int cmd_enroll(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_recognition(c, a, Models::kEnrolment);
-  if (!gallery.ok()) return fail(gallery.status());
+EnrollOptions enroll_options(const GalleryArgs& a) {
   EnrollOptions eo;
   if (!a.meta.empty()) eo.metadata_json = a.meta;
   eo.largest_face = a.largest;
@@ -174,33 +181,42 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
   if (a.max_pose >= 0) eo.max_pose_degrees = a.max_pose;
   eo.require_live = a.live;
   eo.keep_crop = !a.no_crop;
-  Progress progress(a.images.size(), /*enabled=*/true);
-  int rc = 0;
-  size_t done = 0, enrolled = 0;
-  for (const auto& path : a.images) {
+  return eo;
+}
+
+void print_refused(const Common& c, const std::string& path, const std::string& name, const Status& why) {
+  if (c.json_out)
+    std::cout << json{{"image", path},
+                      {"name", name},
+                      {"status", "refused"},
+                      {"error", {{"code", status_code_name(why.code())}, {"message", why.message()}}}}
+                     .dump(-1, ' ', false, kUtf8Replace)
+              << "\n";
+  else if (why.message().rfind(path, 0) == 0) std::cout << "refused " << why.message() << "\n";
+  else std::cout << "refused " << path << ": " << why.message() << "\n";
+  std::cout.flush();
+}
+
+// Enrols the photos of one person, one line each (after the store's commit for an enrolment).
+// Returns the number enrolled, or the failure that stops the command (model, store, runtime).
+StatusOr<size_t> enroll_photos(const Common& c, Recognition& gallery, const std::string& name,
+                               const std::vector<std::string>& images, const EnrollOptions& eo, Progress& progress,
+                               size_t& done) {
+  size_t enrolled = 0;
+  for (const auto& path : images) {
     progress.update(done, path);
-    auto r = (*gallery)->enroll_file(a.name, path, eo);
+    auto r = gallery.enroll_file(name, path, eo);
     ++done;
     progress.clear();
     if (!r.ok()) {
-      if (!is_refusal(r.status())) return fail(r.status());  // model, store or runtime failure: stop
-      rc = kExitBadInput;
-      if (c.json_out)
-        std::cout << json{{"image", path},
-                          {"name", a.name},
-                          {"status", "refused"},
-                          {"error", {{"code", status_code_name(r.status().code())}, {"message", r.status().message()}}}}
-                         .dump(-1, ' ', false, kUtf8Replace)
-                  << "\n";
-      else std::cout << "refused " << r.status().message() << "\n";  // the message starts with the path
-      std::cout.flush();
+      if (!is_refusal(r.status())) return r.status();
+      print_refused(c, path, name, r.status());
       continue;
     }
     ++enrolled;
-    // The line is printed after the store's commit: it acknowledges a durable enrolment.
     if (c.json_out)
       std::cout << json{{"image", path},
-                        {"name", a.name},
+                        {"name", name},
                         {"status", "enrolled"},
                         {"face_id", r->face_id},
                         {"box", format::box_json(r->face.box)},
@@ -210,14 +226,110 @@ int cmd_enroll(const Common& c, const GalleryArgs& a) {
                        .dump(-1, ' ', false, kUtf8Replace)
                 << "\n";
     else
-      std::cout << "enrolled " << a.name << " from " << path << " (face " << r->face_id << ", sharpness "
+      std::cout << "enrolled " << name << " from " << path << " (face " << r->face_id << ", sharpness "
                 << static_cast<int>(r->sharpness) << ")\n";
     std::cout.flush();
   }
+  return enrolled;
+}
+
+int cmd_enroll(const Common& c, const GalleryArgs& a) {
+  auto images = expand_images(a.images);
+  if (!images.ok()) return fail(images.status());
+  auto gallery = open_recognition(c, a, Models::kEnrolment);
+  if (!gallery.ok()) return fail(gallery.status());
+  Progress progress(images->size(), /*enabled=*/true);
+  size_t done = 0;
+  auto enrolled = enroll_photos(c, **gallery, a.name, *images, enroll_options(a), progress, done);
+  if (!enrolled.ok()) return fail(enrolled.status());
   progress.update(done, "");
-  if (!c.json_out && a.images.size() > 1)
-    std::cerr << "facelens: " << enrolled << " of " << a.images.size() << " images enrolled as '" << a.name << "'\n";
-  return rc;
+  if (!c.json_out && images->size() > 1)
+    std::cerr << "facelens: " << *enrolled << " of " << images->size() << " images enrolled as '" << a.name << "'\n";
+  return *enrolled == images->size() ? 0 : kExitBadInput;
+}
+
+// enroll-dir DIR: one subfolder per person, named after it; every photo directly in a subfolder.
+// Files directly in DIR and subfolders without photos are reported (nobody to enrol them as).
+int cmd_enroll_dir(const Common& c, const GalleryArgs& a) {
+  std::error_code ec;
+  if (!fs::is_directory(a.file, ec)) {
+    std::cerr << "facelens: enroll-dir " << a.file
+              << ": not a folder (expected DIR/<name>/<photo>, one subfolder per person)\n";
+    return kExitBadInput;
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>> people;
+  std::vector<std::string> loose;  // photos directly in DIR
+  size_t n_photos = 0;
+  for (const auto& d : fs::directory_iterator(a.file, ec)) {
+    if (d.is_directory()) {
+      std::vector<std::string> photos;
+      for (const auto& f : fs::directory_iterator(d.path(), ec))
+        if (f.is_regular_file() && has_image_extension(f.path().string())) photos.push_back(f.path().string());
+      std::sort(photos.begin(), photos.end());
+      n_photos += photos.size();
+      people.push_back({d.path().filename().string(), std::move(photos)});
+    } else if (d.is_regular_file() && has_image_extension(d.path().string())) {
+      loose.push_back(d.path().string());
+    }
+  }
+  if (ec) return fail(invalid_argument("cannot read " + a.file + ": " + ec.message()));
+  std::sort(people.begin(), people.end());
+  std::sort(loose.begin(), loose.end());
+  if (n_photos == 0) {
+    std::cerr << "facelens: enroll-dir " << a.file
+              << ": no photos in subfolders (expected DIR/<name>/<photo>: .jpg .jpeg .png .webp .bmp)\n";
+    return kExitBadInput;
+  }
+  auto gallery = open_recognition(c, a, Models::kEnrolment);
+  if (!gallery.ok()) return fail(gallery.status());
+  auto known = (*gallery)->gallery().list();
+  if (!known.ok()) return fail(known.status());
+  std::set<std::string> existing;
+  for (const auto& i : *known) existing.insert(i.name);
+  const EnrollOptions eo = enroll_options(a);
+  Progress progress(n_photos, /*enabled=*/true);
+  size_t done = 0, enrolled = 0, people_enrolled = 0, people_new = 0;
+  json per_person = json::array();
+  for (const auto& [name, photos] : people) {
+    if (photos.empty()) {
+      if (c.json_out)
+        std::cout << json{{"name", name}, {"status", "skipped"}, {"why", "no photos in the subfolder"}}.dump(
+                         -1, ' ', false, kUtf8Replace)
+                  << "\n";
+      else std::cout << "skipped " << name << ": no photos in the subfolder\n";
+      continue;
+    }
+    auto n = enroll_photos(c, **gallery, name, photos, eo, progress, done);
+    if (!n.ok()) return fail(n.status());
+    enrolled += *n;
+    if (*n > 0) {
+      ++people_enrolled;
+      people_new += existing.count(name) == 0;
+    }
+    per_person.push_back({{"name", name}, {"photos", photos.size()}, {"enrolled", *n}});
+  }
+  progress.update(done, "");
+  for (const auto& path : loose)
+    print_refused(c, path, "",
+                  invalid_argument(path + ": not in a person's subfolder (DIR/<name>/<photo>): not enrolled"));
+  const size_t refused = n_photos - enrolled + loose.size();
+  if (c.json_out)
+    std::cout << json{{"summary",
+                       {{"folder", a.file},
+                        {"photos", n_photos + loose.size()},
+                        {"enrolled", enrolled},
+                        {"refused", refused},
+                        {"people", per_person.size()},
+                        {"people_enrolled", people_enrolled},
+                        {"people_new", people_new},
+                        {"per_person", per_person}}}}
+                     .dump(-1, ' ', false, kUtf8Replace)
+              << "\n";
+  else
+    std::cout << "enroll-dir " << a.file << ": " << enrolled << " of " << n_photos + loose.size()
+              << " photos enrolled, " << refused << " refused; " << people_enrolled << " of " << per_person.size()
+              << " people enrolled (" << people_new << " new)\n";
+  return refused == 0 ? 0 : kExitBadInput;
 }
 
 int cmd_list(const Common& c, const GalleryArgs& a) {
@@ -274,17 +386,20 @@ int cmd_remove(const Common& c, const GalleryArgs& a) {
   auto gallery = open_gallery(a);
   if (!gallery.ok()) return fail(gallery.status());
   Status s = (*gallery)->remove(a.name);
-  if (!s.ok()) return fail(s);
+  if (!s.ok()) return fail_input(s);  // an unknown identity: 3
   if (c.json_out) std::cout << json{{"removed", a.name}}.dump(-1, ' ', false, kUtf8Replace) << "\n";
   else std::cout << "removed " << a.name << "\n";
   return 0;
 }
 
 int cmd_identify(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_recognition(c, a, Models::kRecognition);
+  auto images = expand_images(a.images);
+  if (!images.ok()) return fail(images.status());
+  ThresholdChoice used;
+  auto gallery = open_recognition(c, a, Models::kRecognition, &used);
   if (!gallery.ok()) return fail(gallery.status());
   int rc = 0;
-  for (const auto& path : a.images) {
+  for (const auto& path : *images) {
     auto r = (*gallery)->identify_file(path, a.top_k);
     if (!r.ok()) {
       if (!is_refusal(r.status())) return fail(r.status());
@@ -296,11 +411,12 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
     if (c.json_out) {
       json j = {{"image", path}};
       j.update(format::to_json(*r));
+      j["threshold_source"] = threshold_source_name(used.source);
       std::cout << j.dump(-1, ' ', false, kUtf8Replace) << "\n" << std::flush;
       continue;
     }
-    std::printf("%s: %zu %s (threshold %.3f)\n", path.c_str(), r->faces.size(), r->faces.size() == 1 ? "face" : "faces",
-                r->threshold);
+    std::printf("%s: %zu %s (threshold %.4f from %s)\n", path.c_str(), r->faces.size(),
+                r->faces.size() == 1 ? "face" : "faces", r->threshold, used.describe().c_str());
     for (size_t i = 0; i < r->faces.size(); ++i) {
       const auto& f = r->faces[i];
       std::printf("  #%zu box [%.0f, %.0f, %.0f, %.0f] -> ", i, f.face.box.x1, f.face.box.y1, f.face.box.x2,
@@ -315,17 +431,19 @@ int cmd_identify(const Common& c, const GalleryArgs& a) {
 }
 
 int cmd_verify(const Common& c, const GalleryArgs& a) {
-  auto gallery = open_recognition(c, a, Models::kRecognition);
+  ThresholdChoice used;
+  auto gallery = open_recognition(c, a, Models::kRecognition, &used);
   if (!gallery.ok()) return fail(gallery.status());
   auto v = (*gallery)->verify_file(a.image, a.name);
-  if (!v.ok()) return fail(v.status());
+  if (!v.ok()) return fail_input(v.status());  // an unknown identity or a missing photo: 3
   if (c.json_out) {
     json j = {{"image", a.image}};
     j.update(format::to_json(*v));
+    j["threshold_source"] = threshold_source_name(used.source);
     std::cout << j.dump(-1, ' ', false, kUtf8Replace) << "\n";
   } else
-    std::printf("%s vs %s: score %.4f, %s (threshold %.3f)\n", a.image.c_str(), a.name.c_str(), v->score,
-                v->match ? "same person" : "not the same person", v->threshold);
+    std::printf("%s vs %s: score %.4f, %s (threshold %.4f from %s)\n", a.image.c_str(), a.name.c_str(), v->score,
+                v->match ? "same person" : "not the same person", v->threshold, used.describe().c_str());
   return 0;
 }
 
@@ -359,7 +477,7 @@ int cmd_export(const Common& c, const GalleryArgs& a) {
 
 int cmd_import(const Common& c, const GalleryArgs& a) {
   std::ifstream in(a.file, std::ios::binary);
-  if (!in) return fail(not_found("cannot read " + a.file));
+  if (!in) return fail_input(not_found("cannot read " + a.file));
   std::stringstream ss;
   ss << in.rdbuf();
   auto gallery = open_gallery(a);
@@ -444,6 +562,7 @@ struct CalibrateArgs {
   float threshold = -1;  // < 0: the calibrated threshold
   std::vector<std::string> charts = {"roc.svg", "roc.png"};
   bool no_chart = false;
+  bool force = false;  // --write-config even with too few different-person pairs for --far
 };
 
 bool parse_same(std::string v, bool* out) {
@@ -607,7 +726,7 @@ Status write_threshold(const std::string& path, float t) {
 
 int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   auto specs = read_pairs(a.pairs);
-  if (!specs.ok()) return fail(specs.status());
+  if (!specs.ok()) return fail_input(specs.status());
   auto eo = engine_options(c);
   if (!eo.ok()) return fail(eo.status());
   auto engine = Engine::create(*eo);
@@ -646,7 +765,8 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
   const float threshold = std::ceil(at_far->threshold * 10000.f) / 10000.f;
   const ErrorRates chosen = rates_at(pairs, threshold);
   const ErrorRates best = best_accuracy(pairs);
-  const ErrorRates current = rates_at(pairs, (*engine)->match_threshold());
+  const ThresholdChoice current_choice = match_threshold_choice(c, -1, *eo, **engine);
+  const ErrorRates current = rates_at(pairs, current_choice.value);
   AccuracyOptions ao;
   ao.n_resamples = a.bootstrap;
   ao.seed = a.seed;
@@ -716,6 +836,7 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
       {"threshold", r4(threshold)},
       {"at_threshold", rates_json(chosen)},
       {"at_current_threshold", rates_json(current)},
+      {"current_threshold_source", threshold_source_name(current_choice.source)},
       {"best_accuracy", rates_json(best)},
       {"worst",
        {{"threshold", r4(worst_at)},
@@ -725,10 +846,35 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
       {"charts", charts_j},
       {"chart_notes", chart_notes},
       {"skipped", skipped}};
-  if (!a.write_config.empty()) {
+  // --write-config: only a threshold the pairs can vouch for (3 / FAR different-person pairs, the
+  // rule of three), unless --force; the old threshold and the new one are printed.
+  const size_t needed = impostor_pairs_needed(a.far);
+  const bool too_few = n_diff < needed;
+  std::string refusal;
+  std::optional<ThresholdChoice> previous;
+  if (!a.write_config.empty() && too_few && !a.force) {
+    refusal = "not writing " + a.write_config + ": " + std::to_string(n_diff) +
+              " different-person pairs cannot show a FAR of " + json(a.far).dump() + " (that needs at least " +
+              (needed == std::numeric_limits<size_t>::max() ? std::string("infinitely many: a FAR of 0 cannot be shown")
+                                                            : std::to_string(needed) + " = 3 / FAR") +
+              "), so the threshold " + format_threshold(threshold) +
+              " may let more strangers through than asked. Add photos of more people, raise --far, or pass --force "
+              "to write it anyway";
+    out["write_refused"] = refusal;
+  } else if (!a.write_config.empty()) {
+    // The threshold commands reading that file used until now: its own, else the manifest's (or
+    // that of the --config this command ran with).
+    std::error_code ec;
+    if (fs::exists(a.write_config, ec))
+      if (auto old = load_config(a.write_config, EngineOptions{}); old.ok() && old->match_threshold >= 0)
+        previous = ThresholdChoice{old->match_threshold, ThresholdSource::kConfig, a.write_config};
+    if (!previous) previous = match_threshold_choice(c, -1, *eo, **engine);
     Status s = write_threshold(a.write_config, threshold);
     if (!s.ok()) return fail(s);
     out["written_to"] = a.write_config;
+    out["previous_threshold"] = {{"threshold", r4(previous->value)},
+                                 {"source", threshold_source_name(previous->source)}};
+    if (too_few) out["forced"] = true;
   }
   if (c.json_out) {
     std::cout << out.dump(-1, ' ', false, kUtf8Replace) << "\n";
@@ -744,13 +890,14 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
       std::printf("TAR at FAR %.0e: %.5f [%.5f, %.5f] at threshold %.4f%s\n", t.far, t.tar.value, t.tar.lo, t.tar.hi,
                   t.threshold, t.resolved ? "" : " (not resolved: too few different-person pairs; FAR 0 shown)");
     std::printf("threshold for FAR <= %g: %.4f (FAR %.5f, FRR %.5f)\n", a.far, threshold, chosen.far, chosen.frr);
-    std::printf("current threshold %.4f: FAR %.5f, FRR %.5f; best accuracy %.4f at %.4f\n", current.threshold,
-                current.far, current.frr, best.accuracy, best.threshold);
-    if (n_diff < static_cast<size_t>(std::ceil(1.0 / std::max(a.far, 1e-12))))
+    std::printf("current threshold %.4f (from %s): FAR %.5f, FRR %.5f; best accuracy %.4f at %.4f\n", current.threshold,
+                current_choice.describe().c_str(), current.far, current.frr, best.accuracy, best.threshold);
+    if (too_few)
       std::printf(
-          "note: %zu different-person pairs cannot resolve a FAR of %g: the threshold sits above the "
-          "highest impostor score\n",
-          n_diff, a.far);
+          "note: %zu different-person pairs cannot show a FAR of %g (3 / FAR = %s needed): the threshold only "
+          "sits above the highest impostor score seen\n",
+          n_diff, a.far,
+          needed == std::numeric_limits<size_t>::max() ? "infinitely many" : std::to_string(needed).c_str());
     auto print_pairs = [&](const char* what, const std::vector<size_t>& idx) {
       std::printf("worst %s at threshold %.4f:%s\n", what, worst_at, idx.empty() ? " none" : "");
       for (size_t i : idx)
@@ -760,9 +907,15 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
     print_pairs("false rejects", worst.false_rejects);
     for (const auto& f : charts_j) std::printf("ROC chart: %s\n", f.get<std::string>().c_str());
     for (const auto& n : chart_notes) std::printf("ROC chart: %s\n", n.c_str());
-    if (!a.write_config.empty())
-      std::printf("wrote [recognizer] match_threshold = %.4f to %s\n", threshold, a.write_config.c_str());
+    if (previous)
+      std::printf("wrote [recognizer] match_threshold = %.4f to %s%s (was %.4f from %s)\n", threshold,
+                  a.write_config.c_str(), too_few ? " (--force)" : "", previous->value, previous->describe().c_str());
     if (!skipped.empty()) std::printf("%zu images skipped (no face or unreadable)\n", skipped.size());
+  }
+  if (!refusal.empty()) {
+    std::fflush(stdout);
+    std::cerr << "facelens: " << refusal << "\n";
+    return kExitUsage;
   }
   return 0;
 }
@@ -771,7 +924,10 @@ int cmd_calibrate(const Common& c, const CalibrateArgs& a) {
 
 void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner>& runners) {
   auto a = std::make_shared<GalleryArgs>();
-  auto* gallery = app.add_subcommand("gallery", "enrol people and recognise them (SQLite gallery)");
+  auto* gallery =
+      app.add_subcommand("gallery",
+                         "enrol people and recognise them (SQLite or PostgreSQL): enroll, enroll-dir, list, "
+                         "remove, identify, verify, export, import, reembed, check");
   gallery->require_subcommand(1);
 
   // Each gallery command: its subcommand with the common gallery options, run with the config's
@@ -787,19 +943,30 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
     return cmd;
   };
 
+  // The enrolment checks, shared by enroll and enroll-dir.
+  auto add_checks = [a](CLI::App* cmd) {
+    cmd->add_flag("--largest", a->largest, "photos with several faces: enrol the largest (else refused)");
+    cmd->add_option("--min-face", a->min_face, "minimum face size in pixels (shorter box side; default 40, 0 = off)");
+    cmd->add_option("--min-sharpness", a->min_sharpness,
+                    "minimum variance of the Laplacian of the aligned face (default 40, 0 = off)");
+    cmd->add_option("--max-pose", a->max_pose,
+                    "maximum |yaw| and |pitch| in degrees with a pose model (default 45, 0 = off)");
+    cmd->add_flag("--live", a->live, "refuse photos the liveness model takes for a spoof");
+    cmd->add_flag("--no-crop", a->no_crop, "do not keep the aligned face crop (then `gallery reembed` cannot redo it)");
+  };
   auto* enroll = subcommand("enroll", "enrol NAME from one or more photos (one face each)", cmd_enroll);
   enroll->add_option("name", a->name, "identity name (created when new)")->required();
-  enroll->add_option("images", a->images, "photos of that person")->required();
+  enroll->add_option("images", a->images, "photos of that person, or folders of them (the photos directly in each)")
+      ->required();
   enroll->add_option("--meta", a->meta, "JSON object stored with the identity, e.g. '{\"employee_id\": 42}'");
-  enroll->add_flag("--largest", a->largest, "photos with several faces: enrol the largest (else refused)");
-  enroll->add_option("--min-face", a->min_face, "minimum face size in pixels (shorter box side; default 40, 0 = off)");
-  enroll->add_option("--min-sharpness", a->min_sharpness,
-                     "minimum variance of the Laplacian of the aligned face (default 40, 0 = off)");
-  enroll->add_option("--max-pose", a->max_pose,
-                     "maximum |yaw| and |pitch| in degrees with a pose model (default 45, 0 = off)");
-  enroll->add_flag("--live", a->live, "refuse photos the liveness model takes for a spoof");
-  enroll->add_flag("--no-crop", a->no_crop,
-                   "do not keep the aligned face crop (then `gallery reembed` cannot redo it)");
+  add_checks(enroll);
+
+  auto* enroll_dir = subcommand("enroll-dir",
+                                "enrol everyone in DIR: one subfolder per person, named after it (DIR/<name>/<photo>); "
+                                "exit 0 when every photo was enrolled, 3 when any was refused",
+                                cmd_enroll_dir);
+  enroll_dir->add_option("dir", a->file, "folder of <name>/<photo> files")->required();
+  add_checks(enroll_dir);
 
   auto* list = subcommand("list", "identities with their number of faces", cmd_list);
   list->add_flag("--faces", a->faces, "also list each face (model, sharpness, crop kept)");
@@ -808,7 +975,7 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   remove->add_option("name", a->name, "identity name")->required();
 
   auto* identify = subcommand("identify", "who is in each photo? (unknown below the threshold)", cmd_identify);
-  identify->add_option("images", a->images, "photos")->required();
+  identify->add_option("images", a->images, "photos, or folders of them (the photos directly in each)")->required();
   identify->add_option("--top-k", a->top_k, "identities listed per face")->capture_default_str();
 
   auto* verify = subcommand("verify", "is the largest face of IMG the enrolled NAME?", cmd_verify);
@@ -846,7 +1013,9 @@ void register_gallery_commands(CLI::App& app, Common& common, std::vector<Runner
   calibrate->add_flag("--no-chart", ca->no_chart, "write no ROC chart");
   calibrate->add_option("--write-config", ca->write_config,
                         "write the threshold as [recognizer] match_threshold into this config (facelens.toml; "
-                        "a .json file gets {\"recognizer\": {\"match_threshold\": t}})");
+                        "a .json file gets {\"recognizer\": {\"match_threshold\": t}}); refused (exit 2) with "
+                        "fewer than 3/FAR different-person pairs");
+  calibrate->add_flag("--force", ca->force, "--write-config even with fewer than 3/FAR different-person pairs");
   runners.push_back([calibrate, ca, &common]() -> std::optional<int> {
     if (!*calibrate) return std::nullopt;
     return cmd_calibrate(common, *ca);

@@ -1,5 +1,6 @@
 // facelens info, facelens models list|inspect.
 #include <iostream>
+#include <map>
 
 #include "common.h"
 #include "facelens/result_json.h"
@@ -110,7 +111,7 @@ int cmd_info(const Common& c) {
   }
   j["models"] = models;
   if (c.json_out) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump() << "\n";  // one object per line, as every --json
     return rc;
   }
   std::cout << "facelens " << version() << ", ONNX Runtime " << rt->onnxruntime_version << "\n"
@@ -137,13 +138,24 @@ int cmd_info(const Common& c) {
     std::cout << "  " << m["id"].get<std::string>() << " [" << m["task"].get<std::string>() << ", "
               << m["family"].get<std::string>() << "]: " << m["status"].get<std::string>() << "\n";
   if (j.contains("services")) {
+    // Each reason CUDA was not used is printed once: the services that share it refer to it.
+    std::map<std::string, std::string> reason_first;  // reason -> the service it was printed with
     std::cout << "services:\n";
     for (const auto& sv : j["services"]) {
       std::cout << "  " << sv["service"].get<std::string>() << " " << sv["model"].get<std::string>() << " ["
                 << sv["family"].get<std::string>()
                 << "]: " << (sv["loaded"].get<bool>() ? sv["provider"].get<std::string>() : std::string("not loaded"));
-      if (sv.contains("cuda_unavailable_reason"))
-        std::cout << " (CUDA not used: " << sv["cuda_unavailable_reason"].get<std::string>() << ")";
+      if (sv.contains("cuda_unavailable_reason")) {
+        const std::string why = sv["cuda_unavailable_reason"].get<std::string>();
+        const std::string name = sv["service"].get<std::string>() + " " + sv["model"].get<std::string>();
+        if (!cu.available && why == cu.reason) std::cout << " (CUDA not used: see CUDA above)";
+        else if (auto it = reason_first.find(why); it != reason_first.end())
+          std::cout << " (CUDA not used: as for " << it->second << ")";
+        else {
+          reason_first.emplace(why, name);
+          std::cout << " (CUDA not used: " << why << ")";
+        }
+      }
       std::cout << "\n";
       if (sv.contains("cudnn_conv_algo_search"))
         std::cout << "    cuDNN algorithm search " << sv["cudnn_conv_algo_search"].get<std::string>() << "\n";
@@ -184,7 +196,7 @@ int cmd_inspect(const Common& c, const std::string& path, const std::string& fam
     j["error"] = fm.status().to_string();
   }
   if (c.json_out) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump() << "\n";
     return fm.ok() ? 0 : fail(fm.status());
   }
   std::cout << path << "\n  producer " << j["producer"].get<std::string>() << ", IR " << d->ir_version << ", opsets "
@@ -217,7 +229,7 @@ void register_info_commands(CLI::App& app, Common& common, std::vector<Runner>& 
     return cmd_info(common);
   });
 
-  auto* models = app.add_subcommand("models", "model files: list, inspect");
+  auto* models = app.add_subcommand("models", "model files: list, inspect, convert (FP16, INT8, dynamic batch)");
   models->require_subcommand(1);
   auto* list = models->add_subcommand("list", "the models of the manifest and the state of their files");
   add_common(list, common);

@@ -1,6 +1,8 @@
 // facelens serve: the HTTP service (include/facelens/server.h) until SIGINT/SIGTERM.
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -114,8 +116,17 @@ int cmd_serve(const Common& c, const ServeArgs& a) {
     s->stop();
   });
   const std::string url = "http://" + so.host + ":" + std::to_string((*server)->port());
+  // The hint works from any folder: the sample photo of the checkout by its absolute path.
+  std::error_code ec;
+  const std::filesystem::path sample = std::filesystem::path(FACELENS_SOURCE_DIR) / ".deps/samples/astronaut.png";
+  const std::string photo = std::filesystem::is_regular_file(sample, ec)
+                                ? std::filesystem::absolute(sample, ec).string()
+                                : "/path/to/photo.jpg";
+  const ThresholdChoice used = match_threshold_choice(c, -1, *opts, *shared_engine);
   std::cout << "facelens serving on " << url << "  (web page: " << url << "/, API: " << url << "/openapi.json)\n"
-            << "try:  curl -s -F image=@.deps/samples/astronaut.png " << url << "/v1/detect\n"
+            << "match threshold " << std::fixed << std::setprecision(4) << used.value << " from " << used.describe()
+            << "\n"
+            << "try:  curl -s -F image=@" << photo << " " << url << "/v1/detect\n"
             << std::flush;
   Status s = (*server)->run();
   pthread_kill(watcher.native_handle(), SIGTERM);  // wakes the watcher if run() ended by itself

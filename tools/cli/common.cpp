@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -20,7 +22,16 @@ int fail(const Status& s) {
   return exit_code_of(s) == 0 ? kExitFailure : exit_code_of(s);
 }
 
+int fail_input(const Status& s) {
+  if (s.code() != StatusCode::kNotFound) return fail(s);
+  std::cerr << "facelens: " << s.to_string() << "\n";
+  return kExitBadInput;
+}
+
 void add_common(CLI::App* cmd, Common& c) {
+  cmd->add_flag("--json", c.json_out, "print JSON, one object per line");
+  // Everything below goes under its own heading, printed after the command's own options.
+  cmd->option_defaults()->group(kModelOptionsGroup);
   cmd->add_option("--config", c.config, "facelens.toml (default: $FACELENS_CONFIG; no file = built-in defaults)");
   cmd->add_option("--models", c.models_dir,
                   "folder with manifest.json and the model files (default: the config's models_dir, else "
@@ -31,7 +42,6 @@ void add_common(CLI::App* cmd, Common& c) {
       ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   cmd->add_option("--device", c.devices, "CUDA device id(s) of every service; several = a device pool");
   cmd->add_flag("--require-gpu", c.require_gpu, "fail (instead of running on the CPU) when CUDA cannot be used");
-  cmd->add_flag("--json", c.json_out, "print JSON, one object per line");
   cmd->add_option("--manifest", c.manifest,
                   "manifest to read instead of <models>/manifest.json (e.g. models/extra.json)");
   cmd->add_option("--detector", c.detector_file, "detector model file to use instead of the manifest's");
@@ -47,17 +57,13 @@ void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--deepfake-family", c.deepfake_family, "family of --deepfake (xception)");
   cmd->add_option("--deepfake-margin", c.deepfake_margin,
                   "deepfake crop side / larger face box side (default: the manifest's, 1.3)");
+  cmd->option_defaults()->group("Options");  // the command's own options, added after these
 }
 
 namespace {
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
-}
-
-std::string config_path(const Common& c) {
-  if (!c.config.empty()) return c.config;
-  return env_or("FACELENS_CONFIG", "");
 }
 
 // Where converted model variants are kept: ${XDG_CACHE_HOME}/facelens/models, else
@@ -68,6 +74,64 @@ std::string default_precision_cache_dir() {
   return (std::filesystem::temp_directory_path() / "facelens-cache" / "models").string();
 }
 }  // namespace
+
+std::string config_path(const Common& c) {
+  if (!c.config.empty()) return c.config;
+  return env_or("FACELENS_CONFIG", "");
+}
+
+const char* threshold_source_name(ThresholdSource s) {
+  switch (s) {
+    case ThresholdSource::kFlag: return "flag";
+    case ThresholdSource::kConfig: return "config";
+    case ThresholdSource::kManifest: return "manifest";
+  }
+  return "manifest";
+}
+
+std::string ThresholdChoice::describe() const {
+  switch (source) {
+    case ThresholdSource::kFlag: return "--threshold";
+    case ThresholdSource::kConfig: return origin + " [recognizer] match_threshold";
+    case ThresholdSource::kManifest: return "the manifest of " + origin;
+  }
+  return origin;
+}
+
+ThresholdChoice match_threshold_choice(const Common& c, float flag, const EngineOptions& options,
+                                       const Engine& engine) {
+  if (flag >= 0) return {flag, ThresholdSource::kFlag, "--threshold"};
+  // engine_options() starts from -1 (unset): a value >= 0 came from the config file.
+  if (options.match_threshold >= 0) return {engine.match_threshold(), ThresholdSource::kConfig, config_path(c)};
+  return {engine.match_threshold(), ThresholdSource::kManifest, engine.recognizer_model_id()};
+}
+
+bool has_image_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
+}
+
+StatusOr<std::vector<std::string>> expand_images(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(a, ec)) {
+      out.push_back(a);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& e : std::filesystem::directory_iterator(a, ec))
+      if (e.is_regular_file() && has_image_extension(e.path().string())) found.push_back(e.path().string());
+    if (ec) return invalid_argument("cannot read the folder " + a + ": " + ec.message());
+    if (found.empty())
+      return invalid_argument("the folder " + a +
+                              " holds no images (.jpg .jpeg .png .webp .bmp directly in it; subfolders are not read)");
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
 
 std::string default_models_dir() { return env_or("FACELENS_MODELS", FACELENS_DEFAULT_MODELS_DIR); }
 

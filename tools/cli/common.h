@@ -21,6 +21,9 @@ inline constexpr int kExitBadInput = 3;
 int exit_code_of(const Status& s);
 // Prints the status to stderr and returns its exit code (never 0).
 int fail(const Status& s);
+// fail() for the status of an operation on what the user named (an identity, an input file),
+// after the models were loaded: kNotFound is then bad input (3), not a runtime failure.
+int fail_input(const Status& s);
 
 // Options every command that loads models takes.
 struct Common {
@@ -39,7 +42,10 @@ struct Common {
   std::string deepfake_file, deepfake_family;
   float deepfake_margin = -1;
 };
+// Adds --json to the command's own options and the config, model and runtime options under their
+// own heading, which the help prints after the command's own options.
 void add_common(CLI::App* cmd, Common& c);
+inline constexpr const char* kModelOptionsGroup = "Config, models and runtime (every command)";
 // The [server] and [gallery] tables of the config file (if any) over `base`.
 StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base = {});
 // The engine options of the config file (if any) with the command line on top, and the folders
@@ -49,6 +55,28 @@ StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base = {})
 StatusOr<EngineOptions> engine_options(const Common& c, EngineOptions base = {});
 // $FACELENS_MODELS, else the models/ folder of the build (compiled into the programs only).
 std::string default_models_dir();
+// --config, else $FACELENS_CONFIG ("" = none).
+std::string config_path(const Common& c);
+
+// The match threshold a command uses and where it comes from: --threshold (flag >= 0), else the
+// config's [recognizer] match_threshold (the one `calibrate --write-config` writes), else the
+// recognizer's manifest entry. `options` as engine_options(c) returned them.
+enum class ThresholdSource { kFlag, kConfig, kManifest };
+const char* threshold_source_name(ThresholdSource s);  // "flag", "config", "manifest" (JSON)
+struct ThresholdChoice {
+  float value = 0;
+  ThresholdSource source = ThresholdSource::kManifest;
+  std::string origin;  // "--threshold", the config file, the recognizer's model id
+  // "--threshold", "fl.toml [recognizer] match_threshold", "the manifest of fr_feature"
+  std::string describe() const;
+};
+ThresholdChoice match_threshold_choice(const Common& c, float flag, const EngineOptions& options, const Engine& engine);
+
+// The images of command-line arguments: a file stays itself; a folder stands for the image files
+// directly in it (.jpg .jpeg .png .webp .bmp, any case), sorted by name. A folder without any is
+// kInvalidArgument; a path that does not exist stays (its error comes with its result).
+StatusOr<std::vector<std::string>> expand_images(const std::vector<std::string>& args);
+bool has_image_extension(const std::string& path);
 
 // A command group adds its subcommands to `app` and a runner per subcommand; a runner returns
 // std::nullopt when its subcommand was not the one given.
