@@ -45,11 +45,69 @@ Image resize_with(const Image& img, int width, int height, int interpolation) {
   return out;
 }
 
+// The mean of every fx x fy block of the bw*fx x bh*fy pixels at (x, y) of img, rounded: a bw x bh
+// image. Rows are summed first (a loop the compiler vectorises), then each block's columns.
+Image average_blocks(const Image& img, int x, int y, int fx, int fy, int bw, int bh) {
+  Image out;
+  out.width = bw;
+  out.height = bh;
+  out.pixels.resize(static_cast<size_t>(bw) * bh * 3);
+  std::vector<uint16_t> sums(static_cast<size_t>(bw) * fx * 3);  // fy <= 257: no overflow
+  const float inv_area = 1.f / static_cast<float>(fx * fy);
+  for (int by = 0; by < bh; ++by) {
+    std::fill(sums.begin(), sums.end(), uint16_t{0});
+    for (int r = 0; r < fy; ++r) {
+      const uint8_t* row = img.row(y + by * fy + r) + static_cast<size_t>(x) * 3;
+      for (size_t i = 0; i < sums.size(); ++i) sums[i] = static_cast<uint16_t>(sums[i] + row[i]);
+    }
+    uint8_t* o = out.pixels.data() + static_cast<size_t>(by) * bw * 3;
+    for (int bx = 0; bx < bw; ++bx) {
+      const uint16_t* block = sums.data() + static_cast<size_t>(bx) * fx * 3;
+      for (int c = 0; c < 3; ++c) {
+        uint32_t sum = 0;
+        for (int k = 0; k < fx; ++k) sum += block[k * 3 + c];
+        o[bx * 3 + c] = static_cast<uint8_t>(static_cast<float>(sum) * inv_area + 0.5f);
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Image resize(const Image& img, int width, int height) { return resize_with(img, width, height, cv::INTER_LINEAR); }
 
-Image resize_area(const Image& img, int width, int height) { return resize_with(img, width, height, cv::INTER_AREA); }
+Image resize_area(const Image& img, int width, int height) {
+  return resize_area(img, CropRect{0, 0, img.width, img.height}, width, height);
+}
+
+Image resize_area(const Image& img, const CropRect& rect, int width, int height) {
+  // OpenCV's general INTER_AREA path costs about 3-5 ns per source pixel here (10-16 ms from a
+  // 3.25 MP decode to 640x480, measured; its whole-block path is little faster for blocks other
+  // than 2x2). So each axis' whole-number part of the scale is averaged first in blocks, on the
+  // rectangle cut to whole blocks (under one block of its right and bottom edges left out), and
+  // only the remaining fraction by OpenCV's area weights, from a copy that many times smaller.
+  const cv::Rect r(rect.x, rect.y, rect.w, rect.h);
+  const int fx = std::max(1, r.width / std::max(1, width));
+  const int fy = std::clamp(r.height / std::max(1, height), 1, 257);
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.pixels.resize(static_cast<size_t>(width) * height * 3);
+  cv::Mat dst(height, width, CV_8UC3, out.pixels.data());
+  if (fx == 1 && fy == 1) {
+    cv::resize(wrap(img)(r), dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+    return out;
+  }
+  const Image blocks = average_blocks(img, r.x, r.y, fx, fy, r.width / fx, r.height / fy);
+  if (blocks.width == width && blocks.height == height) return blocks;
+  cv::resize(wrap(blocks), dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+  return out;
+}
+
+Image resize_area_exact(const Image& img, int width, int height) {
+  return resize_with(img, width, height, cv::INTER_AREA);
+}
 
 Image crop(const Image& img, int x, int y, int w, int h) {
   int x1 = std::clamp(x, 0, img.width), y1 = std::clamp(y, 0, img.height);

@@ -34,7 +34,12 @@ Image resize(const Image& img, int width, int height);
 
 // Resizes the whole image to width x height by area averaging (OpenCV INTER_AREA): every source
 // pixel counts, so a photo gives the same picture at any resolution it comes in.
+// Whole-number parts of the scales are averaged in blocks first (fast), the rest by exact area
+// weights: within a few levels of resize_area_exact, up to one block of the right and bottom edges
+// left out.
 Image resize_area(const Image& img, int width, int height);
+// OpenCV's INTER_AREA in one pass (the reference of resize_area).
+Image resize_area_exact(const Image& img, int width, int height);
 
 // The integer rectangle [x, y, x+w, y+h) of `img` (clipped to the image; empty if outside).
 Image crop(const Image& img, int x, int y, int w, int h);
@@ -47,6 +52,9 @@ void crop_resize_planar(const Image& img, int x, int y, int w, int h, int width,
 struct CropRect {
   int x = 0, y = 0, w = 0, h = 0;
 };
+
+// resize_area of the rectangle `rect` of `img` (inside it).
+Image resize_area(const Image& img, const CropRect& rect, int width, int height);
 
 // The box scaled by `scale` about its centre (scale lowered so the crop fits the image), shifted
 // back inside the image, truncated to integers (MiniFASNet's CropImage; the faceplugin package's

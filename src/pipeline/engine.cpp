@@ -129,6 +129,9 @@ constexpr double kReducedAbove = 10.0;
 // bilinear resize then reads every pixel of the copy): the detector's copy is that many times its
 // resized size, the faces' copy is the smallest that gives every face model's crop that many.
 constexpr int kPixelsPerInputPixel = 2;
+// The faces' copy of a reduced photo covers, around each face, at least this many times the face's
+// side (the aligned face spans about one side; the rest is margin), or its widest model crop.
+constexpr double kFaceRegionSides = 2.5;
 
 }  // namespace
 
@@ -286,7 +289,7 @@ struct Engine::Impl {
   // every face model `what` runs kPixelsPerInputPixel pixels per input pixel from every face
   // (detections in photo pixels); 0 when no face model runs.
   double face_scale(const detect::Detector& detector, const std::vector<detect::Detection>& detections,
-                    const AnalyzeOptions& what) const;
+                    const AnalyzeOptions& what, double* widest_crop) const;
   // Whether a width x height photo is analysed on area-averaged copies (kReducedAbove).
   bool reduces(const detect::Detector& detector, int width, int height) const;
   // The photo (width x height) at a scale of at least the one asked (a copy and its scale:
@@ -638,7 +641,7 @@ StatusOr<ImageResult> Engine::Impl::analyze_faces(const Image& image, const dete
 }
 
 double Engine::Impl::face_scale(const detect::Detector& detector, const std::vector<detect::Detection>& detections,
-                                const AnalyzeOptions& what) const {
+                                const AnalyzeOptions& what, double* widest_crop) const {
   // The crop each face model reads, as a multiple of the face's side, and the model's input side.
   struct Need {
     double crop;  // crop side / face side
@@ -668,6 +671,8 @@ double Engine::Impl::face_scale(const detect::Detector& detector, const std::vec
       const double eye = e->input.crop == models::CropRule::kEyeSquare ? e->number("eye_width_iod", 1.0) : 1.0;
       add(e, eye * e->input.crop_scale);
     }
+  *widest_crop = 0;
+  for (const auto& n : needs) *widest_crop = std::max(*widest_crop, n.crop);
   double scale = 0;
   for (const auto& d : detections) {
     const double side = std::max(1.f, std::min(d.box.width(), d.box.height()));
@@ -685,15 +690,16 @@ bool Engine::Impl::reduces(const detect::Detector& detector, int width, int heig
 
 StatusOr<ImageResult> Engine::Impl::analyze_reduced(const detect::Detector& detector, int width, int height,
                                                     const AnalyzeOptions& what, const SourceAt& source_at) const {
-  // Scales a detection by (kx, ky): pixels of one copy to pixels of another.
-  auto rescale = [](std::vector<detect::Detection>& ds, double kx, double ky) {
-    const float fx = static_cast<float>(kx), fy = static_cast<float>(ky);
-    auto box = [&](Box& b) { b = {b.x1 * fx, b.y1 * fy, b.x2 * fx, b.y2 * fy}; };
+  // Maps a detection from one frame to another: x * ax + bx, y * ay + by.
+  auto to_frame = [](std::vector<detect::Detection>& ds, double ax, double bx, double ay, double by) {
+    const float fax = static_cast<float>(ax), fbx = static_cast<float>(bx);
+    const float fay = static_cast<float>(ay), fby = static_cast<float>(by);
+    auto box = [&](Box& b) { b = {b.x1 * fax + fbx, b.y1 * fay + fby, b.x2 * fax + fbx, b.y2 * fay + fby}; };
     for (auto& d : ds) {
       box(d.box);
       box(d.crop_box);
       if (d.keypoints)
-        for (auto& p : *d.keypoints) p = {p.x * fx, p.y * fy};
+        for (auto& p : *d.keypoints) p = {p.x * fax + fbx, p.y * fay + fby};
     }
   };
   // The detector's copy: kPixelsPerInputPixel x its resized size on each axis.
@@ -707,22 +713,53 @@ StatusOr<ImageResult> Engine::Impl::analyze_reduced(const detect::Detector& dete
   const Image& from = *coarse.first;
   const Image det_image = from.width == dw && from.height == dh ? Image{} : image::resize_area(from, dw, dh);
   FACELENS_ASSIGN_OR_RETURN(auto detections, detector.detect(det_image.empty() ? from : det_image));
-  rescale(detections, static_cast<double>(width) / dw, static_cast<double>(height) / dh);
-  // The faces' copy: the smallest that gives every face model's crop of every face enough pixels.
-  const double wanted = detections.empty() ? detect_scale : face_scale(detector, detections, what);
-  FACELENS_ASSIGN_OR_RETURN(auto fine, wanted > coarse.second ? source_at(wanted) : coarse);
-  const Image& src = *fine.first;
-  const int fw = std::clamp(static_cast<int>(std::lround(width * wanted)), 1, src.width);
-  const int fh = std::clamp(static_cast<int>(std::lround(height * wanted)), 1, src.height);
-  const Image face_image = src.width == fw && src.height == fh ? Image{} : image::resize_area(src, fw, fh);
-  const Image& faces = face_image.empty() ? src : face_image;
-  rescale(detections, static_cast<double>(faces.width) / width, static_cast<double>(faces.height) / height);
-  FACELENS_ASSIGN_OR_RETURN(auto result, analyze_faces(faces, detector, detections, what));
-  const float kx = static_cast<float>(width) / faces.width, ky = static_cast<float>(height) / faces.height;
-  for (auto& f : result.faces) {
-    f.box = {f.box.x1 * kx, f.box.y1 * ky, f.box.x2 * kx, f.box.y2 * ky};
-    if (f.landmarks)
-      for (auto& p : *f.landmarks) p = {p.x * kx, p.y * ky};
+  to_frame(detections, static_cast<double>(width) / dw, 0, static_cast<double>(height) / dh, 0);
+  ImageResult result;
+  if (!detections.empty()) {
+    // The faces' copy: the smallest that gives every face model's crop of every face enough
+    // pixels, made only over the rectangle the face models read (around each face, its side x
+    // kFaceRegionSides or its widest crop, whichever is larger): area-averaged from that part of
+    // the source, whose pixels stand for the same part of the photo.
+    double widest_crop = 0;
+    const double wanted = face_scale(detector, detections, what, &widest_crop);
+    FACELENS_ASSIGN_OR_RETURN(auto fine, wanted > coarse.second ? source_at(wanted) : coarse);
+    const Image& src = *fine.first;
+    const double sx = static_cast<double>(src.width) / width, sy = static_cast<double>(src.height) / height;
+    const double reach = 0.5 * std::max(kFaceRegionSides, widest_crop);
+    double x1 = width, y1 = height, x2 = 0, y2 = 0;
+    for (const auto& d : detections) {
+      for (const Box& b : {d.box, d.crop_box}) {
+        const double side = std::max(b.width(), b.height());
+        const double cx = 0.5 * (b.x1 + b.x2), cy = 0.5 * (b.y1 + b.y2);
+        x1 = std::min(x1, cx - reach * side);
+        y1 = std::min(y1, cy - reach * side);
+        x2 = std::max(x2, cx + reach * side);
+        y2 = std::max(y2, cy + reach * side);
+      }
+    }
+    // The rectangle in source pixels (whole pixels, inside the source) and its size in the copy.
+    const int px = std::clamp(static_cast<int>(std::floor(x1 * sx)), 0, src.width - 1);
+    const int py = std::clamp(static_cast<int>(std::floor(y1 * sy)), 0, src.height - 1);
+    const int pw = std::clamp(static_cast<int>(std::ceil(x2 * sx)), px + 1, src.width) - px;
+    const int ph = std::clamp(static_cast<int>(std::ceil(y2 * sy)), py + 1, src.height) - py;
+    const int fw = std::clamp(static_cast<int>(std::lround(pw * wanted / sx)), 1, pw);
+    const int fh = std::clamp(static_cast<int>(std::lround(ph * wanted / sy)), 1, ph);
+    const bool whole = px == 0 && py == 0 && pw == src.width && ph == src.height;
+    const Image face_image = whole && fw == pw && fh == ph ? Image{}
+                             : fw == pw && fh == ph        ? image::crop(src, px, py, pw, ph)
+                                                           : image::resize_area(src, {px, py, pw, ph}, fw, fh);
+    const Image& faces = face_image.empty() ? src : face_image;
+    // Photo pixels to the copy's: (p * s - r) * k; back: (q / k + r) / s.
+    const double kx = static_cast<double>(fw) / pw, ky = static_cast<double>(fh) / ph;
+    to_frame(detections, sx * kx, -px * kx, sy * ky, -py * ky);
+    FACELENS_ASSIGN_OR_RETURN(result, analyze_faces(faces, detector, detections, what));
+    const float ax = static_cast<float>(1.0 / (sx * kx)), bx = static_cast<float>(px / sx);
+    const float ay = static_cast<float>(1.0 / (sy * ky)), by = static_cast<float>(py / sy);
+    for (auto& f : result.faces) {
+      f.box = {f.box.x1 * ax + bx, f.box.y1 * ay + by, f.box.x2 * ax + bx, f.box.y2 * ay + by};
+      if (f.landmarks)
+        for (auto& p : *f.landmarks) p = {p.x * ax + bx, p.y * ay + by};
+    }
   }
   result.width = width;
   result.height = height;
