@@ -91,6 +91,11 @@ const api = {
   del: (path) => api.request('DELETE', path),
   // An image behind the API key (an <img src> cannot send headers): an object URL, cached.
   blobUrls: new Map(),
+  // Forgets every fetched image (a key change or "Forget"): what the old key could see is not kept.
+  dropImages() {
+    for (const p of api.blobUrls.values()) p.then((u) => URL.revokeObjectURL(u), () => {});
+    api.blobUrls.clear();
+  },
   async imageUrl(path) {
     if (api.blobUrls.has(path)) return api.blobUrls.get(path);
     const p = (async () => {
@@ -114,13 +119,17 @@ function formOf(fields) {
   return f;
 }
 
+// The refusal of a server started with --no-gallery (other 409s, e.g. a model mismatch, differ).
+const isNoGallery = (e) => e instanceof ApiError && e.status === 409 && e.code === 'FAILED_PRECONDITION' &&
+  /^(this service runs without a gallery|no gallery$)/.test(e.message);
+
 // A sentence for people: the server's message, what kind of error, and what to do for keys.
 function explain(e) {
   if (!(e instanceof ApiError)) return String(e && e.message ? e.message : e);
   let msg = e.message.charAt(0).toUpperCase() + e.message.slice(1);
   if (e.status === 401) msg += ' — enter an API key (top right).';
   else if (e.status === 403) msg += ' — this needs an admin key.';
-  if (e.status === 409 && e.code === 'FAILED_PRECONDITION' && /gallery/.test(e.message)) {
+  if (isNoGallery(e)) {
     msg = 'This server runs without a gallery (started with --no-gallery): enrolment and identification are off.';
   }
   return e.status ? `${msg} (HTTP ${e.status})` : msg;
@@ -215,12 +224,13 @@ function initKey() {
     else sessionStorage.removeItem(KEY_STORAGE);
     showKeyState();
     $('key-box').open = false;
-    api.blobUrls.clear();
+    api.dropImages();
     refreshAll();
   });
   $('key-clear').addEventListener('click', () => {
     sessionStorage.removeItem(KEY_STORAGE);
     $('key-input').value = '';
+    api.dropImages();
     showKeyState();
     refreshAll();
   });
@@ -666,7 +676,7 @@ async function rename(ev) {
     setStatus($('identity-status'), `Renamed to ${name}.`, 'ok');
     loadIdentities();
   } catch (e) {
-    setStatus($('identity-status'), e.status === 409 ? `There is already a person named ${name}: choose another name.` : explain(e), 'bad');
+    setStatus($('identity-status'), e.code === 'CONFLICT' ? `There is already a person named ${name}: choose another name.` : explain(e), 'bad');
   }
 }
 
@@ -785,8 +795,8 @@ function faceCard(f, i, match, idError, threshold) {
   const row = (k, ...v) => rows.push(el('dt', { text: k }), el('dd', {}, ...v));
   let who;
   if (idError) {
-    who = el('span', { class: 'who unknown', text: idError.status === 409 ? 'no gallery' : 'not identified' });
-    if (idError.status !== 409) row('Identify', explain(idError));
+    who = el('span', { class: 'who unknown', text: isNoGallery(idError) ? 'no gallery' : 'not identified' });
+    if (!isNoGallery(idError)) row('Identify', explain(idError));
   } else if (match && match.identity) {
     who = el('span', { class: 'who', text: match.identity });
     row('Match', el('span', { class: 'pill ok', text: fmt.score(match.score) }), typeof threshold === 'number' ? ` ≥ threshold ${fmt.score(threshold)}` : '');

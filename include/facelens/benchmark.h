@@ -98,10 +98,10 @@ struct BenchmarkOptions {
   // compared with the reference design's table (report.md "Against the reference design").
   // Model files: `reference_models_dir`/ARCH.onnx (ARCH = yolov10n, arcface-r50, adaface-ir101,
   // xception) when there, else synthesised once into `reference_cache_dir` (facelens/synth.h:
-  // architecture-faithful graphs with random weights, seed 1); fp16/int8 variants are made by the converter (facelens/convert.h, drift not
-  // checked: the weights are random) into `reference_cache_dir` and reused while the source's
-  // sha256 is the same. int8 needs `calibration_images` (a folder of face photos; the faces are
-  // found with the default models of `models_dir`). `images` may be empty.
+  // architecture-faithful graphs with random weights, seed 1); fp16/int8 variants are made by the converter
+  // (facelens/convert.h, drift not checked: the weights are random) into `reference_cache_dir` and reused while the
+  // source's sha256 is the same. int8 needs `calibration_images` (a folder of face photos; the faces are found with the
+  // default models of `models_dir`). `images` may be empty.
   bool reference_design = false;
   std::vector<std::string> reference_archs = {"yolov10n", "arcface-r50", "adaface-ir101", "xception"};
   std::string reference_models_dir;

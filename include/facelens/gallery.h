@@ -158,6 +158,9 @@ struct EmbeddingEnrollment {
   Box box;
   float quality = 0;  // sharpness of the aligned face at enrolment (0 = unknown)
   Image crop;         // the aligned face (RGB), stored for reembed; empty = none
+  // Add to an existing identity only: kNotFound (nothing written) when no identity has the name
+  // at the moment of the write, even if it was removed or renamed after an earlier check.
+  bool must_exist = false;
 };
 
 struct Match {

@@ -44,6 +44,7 @@ struct EnrollOptions {
   float max_pose_degrees = 45;
   bool require_live = false;  // run the liveness model and refuse a spoof
   bool keep_crop = true;      // store the aligned crop (reembed needs it)
+  bool must_exist = false;    // add a face to an existing identity only (kNotFound otherwise)
 };
 
 struct EnrollResult {

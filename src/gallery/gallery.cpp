@@ -446,6 +446,7 @@ StatusOr<std::vector<int64_t>> Gallery::enroll_embeddings(std::span<const Embedd
     gallery::NewIdentityFaces item;
     item.name = e.name;
     item.metadata = e.metadata_json;
+    item.must_exist = e.must_exist;
     gallery::StoredFace f;
     f.embedding = e.embedding;
     f.model_id = e.model_id;

@@ -64,18 +64,15 @@ Status IdentityTable::remove_identity(int64_t identity_id) {
   auto id_it = identities.find(identity_id);
   if (id_it == identities.end()) return Status::Ok();
   const std::vector<int64_t> face_ids = id_it->second.faces;
+  // The indexes first: when the exact index fails, the table is as it was and a replay of the
+  // change retries; a failing ANN index is dropped (rebuilt on the next search that needs it).
+  if (exact) FACELENS_RETURN_IF_ERROR(exact->remove(face_ids));
+  forget_in_ann(face_ids);
   for (int64_t f : face_ids) {
     auto fi = face_identity.find(f);
     if (fi == face_identity.end()) continue;
     if (--fi->second.model->second == 0) model_faces.erase(fi->second.model);
     face_identity.erase(fi);
-  }
-  if (exact) FACELENS_RETURN_IF_ERROR(exact->remove(face_ids));
-  if (ann) {
-    FACELENS_RETURN_IF_ERROR(ann->remove(face_ids));
-    ann_removed += face_ids.size();
-    // Tombstones slow HNSW searches down: rebuild once they reach a tenth of the index.
-    if (ann_removed * 10 > ann->size()) ann.reset();
   }
   slot_identity[static_cast<size_t>(id_it->second.slot)] = -1;
   free_slots.push_back(id_it->second.slot);
@@ -88,6 +85,9 @@ Status IdentityTable::remove_identity(int64_t identity_id) {
 Status IdentityTable::remove_face(int64_t face_id) {
   auto fi = face_identity.find(face_id);
   if (fi == face_identity.end()) return Status::Ok();
+  const std::vector<int64_t> ids = {face_id};
+  if (exact) FACELENS_RETURN_IF_ERROR(exact->remove(ids));  // first, as in remove_identity
+  forget_in_ann(ids);
   auto id_it = identities.find(fi->second.identity_id);
   if (id_it != identities.end()) {
     auto& faces = id_it->second.faces;
@@ -95,14 +95,18 @@ Status IdentityTable::remove_face(int64_t face_id) {
   }
   if (--fi->second.model->second == 0) model_faces.erase(fi->second.model);
   face_identity.erase(fi);
-  const int64_t ids[] = {face_id};
-  if (exact) FACELENS_RETURN_IF_ERROR(exact->remove(ids));
-  if (ann) {
-    FACELENS_RETURN_IF_ERROR(ann->remove(ids));
-    ++ann_removed;
-    if (ann_removed * 10 > ann->size()) ann.reset();
-  }
   return Status::Ok();
+}
+
+void IdentityTable::forget_in_ann(const std::vector<int64_t>& face_ids) {
+  if (!ann) return;
+  if (!ann->remove(face_ids).ok()) {
+    ann.reset();  // rebuilt from the exact index on the next search that needs it
+    return;
+  }
+  ann_removed += face_ids.size();
+  // Tombstones slow HNSW searches down: rebuild once they reach a tenth of the index.
+  if (ann_removed * 10 > ann->size()) ann.reset();
 }
 
 StatusOr<bool> IdentityTable::apply(const Change& c) {

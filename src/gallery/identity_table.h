@@ -50,6 +50,8 @@ struct IdentityTable {
   Status remove_identity(int64_t identity_id);
   // Removes one face (its identity stays, even without faces); nothing when absent.
   Status remove_face(int64_t face_id);
+  // Removes faces from the ANN index, or drops the index when that fails.
+  void forget_in_ann(const std::vector<int64_t>& face_ids);
   // One change of the store's log. Idempotent: a change this process made itself, or one a load
   // already saw, changes nothing. True when memory cannot follow and everything must be reloaded.
   StatusOr<bool> apply(const Change& c);

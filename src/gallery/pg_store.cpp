@@ -806,6 +806,8 @@ class PgStore final : public Store {
       }
       const int64_t identity_id = r.int64(0, 0);
       const bool created = r.int64(0, 1) != 0;
+      // The whole write rolls back: the new row is never seen.
+      if (created && item.must_exist) return not_found("no identity '" + item.name + "'");
       // A new identity with faces is announced by their kAddFace changes.
       if (created && !bulk && item.faces.empty())
         FACELENS_RETURN_IF_ERROR(record(ChangeKind::kAddIdentity, identity_id, 0));

@@ -619,6 +619,7 @@ class SqliteStore final : public Store {
         if (item.metadata) up.bind(2, *item.metadata);
         if (up.step() != SQLITE_DONE) return metadata_error(item);
       } else if (rc == SQLITE_DONE) {
+        if (item.must_exist) return not_found("no identity '" + item.name + "'");
         insert_identity.reset();
         insert_identity.bind(1, item.name);
         insert_identity.bind(2, item.metadata ? *item.metadata : std::string("{}"));

@@ -54,6 +54,7 @@ struct NewIdentityFaces {
   std::vector<StoredFace> faces;        // their created_at is kept when set (imports), else now
   std::string created_at;               // for a new identity: kept when set (imports), else now
   std::string updated_at;
+  bool must_exist = false;  // kNotFound (and nothing written) when no identity has the name
 };
 
 // Where an image (by sha256) is already enrolled.

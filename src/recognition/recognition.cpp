@@ -73,6 +73,7 @@ StatusOr<EnrollResult> Recognition::enroll(const std::string& name, std::span<co
   e.embedding = face.embedding;
   e.model_id = model;
   e.metadata_json = eo.metadata_json;
+  e.must_exist = eo.must_exist;
   e.image_sha256 = result.image_sha256;
   e.box = face.box;
   e.quality = static_cast<float>(result.sharpness);

@@ -185,7 +185,8 @@ void Server::Impl::install_gallery_routes() {
     if (!crop.ok()) return send_status(r.res, for_client(crop.status()));
     auto png = encode_png(*crop);
     if (!png.ok()) return send_status(r.res, png.status());
-    r.res.set_header("Cache-Control", "private, max-age=3600");  // a face's crop never changes (ids are never reused)
+    // Biometric data: never kept by a browser or proxy after the face is deleted or the key forgotten.
+    r.res.set_header("Cache-Control", "private, no-store");
     r.res.set_content(std::string(png->begin(), png->end()), "image/png");
   });
 
@@ -211,6 +212,7 @@ void Server::Impl::install_gallery_routes() {
     if (!largest->empty() && *largest != "true" && *largest != "false")
       return send_error(r.res, 400, "INVALID_ARGUMENT", "largest must be true or false, got '" + *largest + "'");
     eo.largest_face = *largest == "true";
+    eo.must_exist = must_exist;  // checked again inside the write: a DELETE or rename meanwhile is a 404
     auto e = recognition->enroll(name, *bytes, eo);
     if (!e.ok()) return send_status(r.res, for_client(e.status()));
     send_json(r.res, 201,

@@ -63,6 +63,17 @@ out=$("$facelens" detect "$a" "${cpu[@]}" --draw "$work/one.jpg" --json) || fail
 rc=$?
 [[ $rc == 2 && ! -e $work/one.gif ]] || fail "--draw one.gif: exit $rc, expected 2"
 grep -q '.png, .jpg or .jpeg' "$work/err" || fail "--draw one.gif does not name the accepted extensions: $(cat "$work/err")"
+# One image into a folder named with a trailing separator (created); never over the photo itself.
+out=$("$facelens" detect "$a" "${cpu[@]}" --draw "$work/into/") || fail "one image --draw into/ failed"
+[[ -f $work/into/obama.png && $out == *"drawn: $work/into/obama.png"* ]] || fail "one image --draw into/: $out"
+cp "$a" "$work/self.jpg"
+"$facelens" detect "$work/self.jpg" "${cpu[@]}" --draw "$work/self.jpg" >/dev/null 2>"$work/err"
+rc=$?
+[[ $rc == 2 ]] && cmp -s "$a" "$work/self.jpg" || fail "--draw over the photo itself: exit $rc, $(cat "$work/err")"
+# A negative --threshold is refused, not silently replaced by the config's.
+"$facelens" verify "$a" "$b" "${cpu[@]}" --threshold -0.1 >/dev/null 2>"$work/err"
+rc=$?
+[[ $rc == 2 ]] || fail "verify --threshold -0.1: exit $rc (expected 2): $(cat "$work/err")"
 
 # ---- folders as inputs
 n_files=$(find "$src/knn/test" -maxdepth 1 -type f | wc -l)

@@ -211,6 +211,33 @@ TEST_P(GallerySyncTest, RemoveAndReEnrolElsewhereIsSeenInOrder) {
   EXPECT_EQ(a->stats().n_faces, 1u);
 }
 
+// Adding a face to an existing identity only: decided inside the write, so an identity removed or
+// renamed by another writer after a check is not created again under the old name.
+TEST_P(GallerySyncTest, AFaceForAnExistingIdentityOnlyIsRefusedOnceItIsGone) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a->enroll_embeddings(std::vector{face("ada", 0), face("bob", 1)}).ok());
+  ASSERT_TRUE(a->check_identity("ada").ok());  // the route's early check passes...
+  ASSERT_TRUE(b->remove("ada").ok());          // ...then another writer removes ada
+  ASSERT_TRUE(b->rename("bob", "robert").ok());
+  auto late = face("ada", 2);
+  late.must_exist = true;
+  auto r = a->enroll_embeddings(std::vector{late});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status().to_string();
+  auto renamed = face("bob", 3);
+  renamed.must_exist = true;
+  EXPECT_EQ(a->enroll_embeddings(std::vector{renamed}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(a->check_identity("ada").code(), StatusCode::kNotFound);
+  EXPECT_EQ(a->check_identity("bob").code(), StatusCode::kNotFound);
+  EXPECT_EQ(a->stats().n_faces, 1u);  // robert's face only: nothing was written
+  auto kept = face("robert", 4);
+  kept.must_exist = true;
+  auto ok = a->enroll_embeddings(std::vector{kept});
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(who(*b, 4), "robert");
+}
+
 TEST_P(GallerySyncTest, FaceRemovalRenameAndMetadataReachTheOtherGallery) {
   auto a = open();
   auto b = open();

@@ -74,7 +74,8 @@ void add_gallery_options(CLI::App* cmd, Common& common, GalleryArgs& a) {
       ->check(CLI::IsMember({"best", "mean"}));
   cmd->add_option("--score-k", a.score_k, "faces averaged by --score mean (default 3)");
   cmd->add_option("--threshold", a.threshold,
-                  "match threshold (cosine); default: [recognizer] match_threshold of the config, else the manifest's");
+                  "match threshold (cosine); default: [recognizer] match_threshold of the config, else the manifest's")
+      ->check(CLI::Range(0.0, 1.0));  // the unset value is -1: a negative one would be ignored
   cmd->add_flag("--sync-normal", a.normal_sync,
                 "SQLite synchronous=NORMAL: faster bulk writes; survives a crash but not a power cut");
 }
@@ -260,21 +261,15 @@ int cmd_enroll_dir(const Common& c, const GalleryArgs& a) {
   std::vector<std::pair<std::string, std::vector<std::string>>> people;
   std::vector<std::string> loose;  // photos directly in DIR
   size_t n_photos = 0;
-  for (const auto& d : fs::directory_iterator(a.file, ec)) {
-    if (d.is_directory()) {
-      std::vector<std::string> photos;
-      for (const auto& f : fs::directory_iterator(d.path(), ec))
-        if (f.is_regular_file() && has_image_extension(f.path().string())) photos.push_back(f.path().string());
-      std::sort(photos.begin(), photos.end());
-      n_photos += photos.size();
-      people.push_back({d.path().filename().string(), std::move(photos)});
-    } else if (d.is_regular_file() && has_image_extension(d.path().string())) {
-      loose.push_back(d.path().string());
-    }
+  auto top = read_folder(a.file);
+  if (!top.ok()) return fail(top.status());
+  loose = top->images;
+  for (const auto& d : top->folders) {
+    auto photos = read_folder(d);  // an unreadable person's folder stops the run: nothing is guessed
+    if (!photos.ok()) return fail(photos.status());
+    n_photos += photos->images.size();
+    people.push_back({fs::path(d).filename().string(), std::move(photos->images)});
   }
-  if (ec) return fail(invalid_argument("cannot read " + a.file + ": " + ec.message()));
-  std::sort(people.begin(), people.end());
-  std::sort(loose.begin(), loose.end());
   if (n_photos == 0) {
     std::cerr << "facelens: enroll-dir " << a.file
               << ": no photos in subfolders (expected DIR/<name>/<photo>: .jpg .jpeg .png .webp .bmp)\n";
@@ -590,10 +585,11 @@ StatusOr<std::vector<PairSpec>> read_pairs(const std::string& path) {
   std::vector<PairSpec> out;
   if (fs::is_directory(path)) {
     std::vector<std::pair<std::string, std::string>> images;  // (person, path)
-    for (const auto& d : fs::directory_iterator(path)) {
-      if (!d.is_directory()) continue;
-      for (const auto& f : fs::directory_iterator(d.path()))
-        if (f.is_regular_file()) images.push_back({d.path().filename().string(), f.path().string()});
+    FACELENS_ASSIGN_OR_RETURN(auto top, read_folder(path));
+    for (const auto& d : top.folders) {
+      FACELENS_ASSIGN_OR_RETURN(auto in, read_folder(d));
+      for (const auto* v : {&in.images, &in.files})
+        for (const auto& f : *v) images.push_back({fs::path(d).filename().string(), f});
     }
     std::sort(images.begin(), images.end());
     for (size_t i = 0; i < images.size(); ++i)

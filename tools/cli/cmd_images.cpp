@@ -14,19 +14,23 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 // Where --draw writes. One image: the file named (PNG or JPEG by its extension), or into the
-// folder named when one exists. Several images: into a folder of that name (created), one
-// <stem>.png per image.
+// folder named when one exists or the name ends with a separator ("drawn/"). Several images: into a folder of that name
+// (created), one <stem>.png per image.
 struct DrawPlan {
   std::string out;
   bool folder = false;
   std::set<std::string> used;  // file names written into the folder
 };
 
-StatusOr<DrawPlan> plan_draw(const std::string& out, size_t n_images) {
+StatusOr<DrawPlan> plan_draw(const std::string& out, const std::vector<std::string>& images) {
   DrawPlan plan{out, false, {}};
+  const size_t n_images = images.size();
   std::error_code ec;
-  if (n_images == 1 && !fs::is_directory(out, ec)) {
+  const bool names_folder = !out.empty() && (out.back() == '/' || fs::is_directory(out, ec));
+  if (n_images == 1 && !names_folder) {
     FACELENS_RETURN_IF_ERROR(image_format_for_path(out).status().with_context("--draw"));
+    if (fs::equivalent(out, images[0], ec))
+      return invalid_argument("--draw " + out + " is the photo itself: name another file or a folder");
     return plan;
   }
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))
@@ -76,7 +80,7 @@ int cmd_images(const Common& c, const std::vector<std::string>& args, const Anal
   if (!images.ok()) return fail(images.status());
   std::optional<DrawPlan> plan;
   if (!draw_out.empty()) {
-    auto p = plan_draw(draw_out, images->size());
+    auto p = plan_draw(draw_out, *images);
     if (!p.ok()) {
       std::cerr << "facelens: " << p.status().to_string() << "\n";
       return kExitUsage;
@@ -226,9 +230,11 @@ void register_image_commands(CLI::App& app, Common& common, std::vector<Runner>&
   add_common(verify, common);
   verify->add_option("a", args->a, "first image")->required();
   verify->add_option("b", args->b, "second image")->required();
-  verify->add_option("--threshold", args->threshold,
-                     "match threshold on the cosine similarity (default: [recognizer] match_threshold of the "
-                     "config, as `calibrate --write-config` writes it, else the manifest's)");
+  verify
+      ->add_option("--threshold", args->threshold,
+                   "match threshold on the cosine similarity (default: [recognizer] match_threshold of the "
+                   "config, as `calibrate --write-config` writes it, else the manifest's)")
+      ->check(CLI::Range(0.0, 1.0));  // the unset value is -1: a negative one would be ignored
   runners.push_back([verify, args, &common]() -> std::optional<int> {
     if (!*verify) return std::nullopt;
     return cmd_verify(common, args->a, args->b, args->threshold);

@@ -120,16 +120,29 @@ StatusOr<std::vector<std::string>> expand_images(const std::vector<std::string>&
       out.push_back(a);
       continue;
     }
-    std::vector<std::string> found;
-    for (const auto& e : std::filesystem::directory_iterator(a, ec))
-      if (e.is_regular_file() && has_image_extension(e.path().string())) found.push_back(e.path().string());
-    if (ec) return invalid_argument("cannot read the folder " + a + ": " + ec.message());
-    if (found.empty())
+    FACELENS_ASSIGN_OR_RETURN(auto found, read_folder(a));
+    if (found.images.empty())
       return invalid_argument("the folder " + a +
                               " holds no images (.jpg .jpeg .png .webp .bmp directly in it; subfolders are not read)");
-    std::sort(found.begin(), found.end());
-    out.insert(out.end(), found.begin(), found.end());
+    out.insert(out.end(), found.images.begin(), found.images.end());
   }
+  return out;
+}
+
+StatusOr<FolderEntries> read_folder(const std::string& dir) {
+  namespace fs = std::filesystem;
+  FolderEntries out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    const std::string path = it->path().string();
+    if (it->is_directory(type_ec)) out.folders.push_back(path);
+    else if (it->is_regular_file(type_ec)) (has_image_extension(path) ? out.images : out.files).push_back(path);
+    if (type_ec) return invalid_argument("cannot read " + path + ": " + type_ec.message());
+  }
+  if (ec) return invalid_argument("cannot read the folder " + dir + ": " + ec.message());
+  for (auto* v : {&out.images, &out.files, &out.folders}) std::sort(v->begin(), v->end());
   return out;
 }
 

@@ -76,6 +76,14 @@ ThresholdChoice match_threshold_choice(const Common& c, float flag, const Engine
 // directly in it (.jpg .jpeg .png .webp .bmp, any case), sorted by name. A folder without any is
 // kInvalidArgument; a path that does not exist stays (its error comes with its result).
 StatusOr<std::vector<std::string>> expand_images(const std::vector<std::string>& args);
+// What lies directly in a folder, each list sorted: images (by extension), other files and
+// subfolders. Never throws: an unreadable folder or entry is a status naming it.
+struct FolderEntries {
+  std::vector<std::string> images;
+  std::vector<std::string> files;    // regular files that are not images
+  std::vector<std::string> folders;  // full paths
+};
+StatusOr<FolderEntries> read_folder(const std::string& dir);
 bool has_image_extension(const std::string& path);
 
 // A command group adds its subcommands to `app` and a runner per subcommand; a runner returns
