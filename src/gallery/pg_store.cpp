@@ -221,6 +221,8 @@ struct ConnParams {
 
 class PgStore final : public Store {
  public:
+  template <class Tx, class Body>
+  friend Status gallery::write_transaction(std::mutex& mu, Tx& tx, Body&& body);
   explicit PgStore(const PgStoreOptions& o) : o_(o), where_(describe_pg_url(o.url)) {
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   }
@@ -282,9 +284,7 @@ class PgStore final : public Store {
 
   Status rename_identity(int64_t identity_id, const std::string& new_name) override {
     FACELENS_RETURN_IF_ERROR(validate_identity_name(new_name));
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       Params p;
       p.add(new_name).add(identity_id);
       Result r(
@@ -298,18 +298,11 @@ class PgStore final : public Store {
       if (std::strcmp(PQcmdTuples(r.get()), "1") != 0)
         return not_found("no identity " + std::to_string(identity_id) + " in " + where_);
       return record(ChangeKind::kRenameIdentity, identity_id, 0);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   Status remove_face(int64_t identity_id, int64_t face_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       Params p;
       p.add(face_id).add(identity_id);
       FACELENS_ASSIGN_OR_RETURN(
@@ -323,18 +316,11 @@ class PgStore final : public Store {
                   std::string("UPDATE facelens_identities SET updated_at = ") + kNow + " WHERE id = $1", q)
               .status());
       return record(ChangeKind::kRemoveFace, identity_id, face_id);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   Status set_metadata(int64_t identity_id, const std::string& metadata) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       Params p;
       p.add(metadata).add(identity_id);
       Result r(
@@ -346,12 +332,7 @@ class PgStore final : public Store {
       if (std::strcmp(PQcmdTuples(r.get()), "1") != 0)
         return not_found("no identity " + std::to_string(identity_id) + " in " + where_);
       return record(ChangeKind::kUpdateIdentity, identity_id, 0);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   StatusOr<std::optional<StoredFace>> find_face(int64_t face_id, bool with_crop) const override {
@@ -449,9 +430,7 @@ class PgStore final : public Store {
   }
 
   Status update_embeddings(std::span<const EmbeddingUpdate> updates) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       for (const auto& u : updates) {
         Params p;
         p.add_bytes(u.embedding.data(), u.embedding.size() * sizeof(float))
@@ -465,12 +444,7 @@ class PgStore final : public Store {
           return not_found("no face " + std::to_string(u.face_id) + " in " + where_);
       }
       return updates.empty() ? Status::Ok() : record(ChangeKind::kReload, 0, 0);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   StatusOr<std::string> integrity_check() const override {

@@ -132,6 +132,8 @@ class Stmt {
 
 class SqliteStore final : public Store {
  public:
+  template <class Tx, class Body>
+  friend Status gallery::write_transaction(std::mutex& mu, Tx& tx, Body&& body);
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   ~SqliteStore() override {
     record_stmt_.reset();
@@ -187,9 +189,7 @@ class SqliteStore final : public Store {
 
   Status rename_identity(int64_t identity_id, const std::string& new_name) override {
     FACELENS_RETURN_IF_ERROR(validate_identity_name(new_name));
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       Stmt st(db_, std::string("UPDATE identities SET name = ?1, updated_at = ") + kNow + " WHERE id = ?2");
       FACELENS_RETURN_IF_ERROR(st.prepared());
       st.bind(1, new_name);
@@ -202,18 +202,11 @@ class SqliteStore final : public Store {
       }
       if (sqlite3_changes(db_) != 1) return not_found("no identity " + std::to_string(identity_id) + " in " + path_);
       return record(ChangeKind::kRenameIdentity, identity_id, 0);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   Status remove_face(int64_t identity_id, int64_t face_id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       Stmt del(db_, "DELETE FROM faces WHERE id = ?1 AND identity_id = ?2");
       FACELENS_RETURN_IF_ERROR(del.prepared());
       del.bind(1, face_id);
@@ -223,18 +216,11 @@ class SqliteStore final : public Store {
         return not_found("identity " + std::to_string(identity_id) + " has no face " + std::to_string(face_id));
       FACELENS_RETURN_IF_ERROR(touch_identity(identity_id));
       return record(ChangeKind::kRemoveFace, identity_id, face_id);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   Status set_metadata(int64_t identity_id, const std::string& metadata) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       Stmt st(db_, std::string("UPDATE identities SET metadata = ?1, updated_at = ") + kNow + " WHERE id = ?2");
       FACELENS_RETURN_IF_ERROR(st.prepared());
       st.bind(1, metadata);
@@ -246,12 +232,7 @@ class SqliteStore final : public Store {
       }
       if (sqlite3_changes(db_) != 1) return not_found("no identity " + std::to_string(identity_id) + " in " + path_);
       return record(ChangeKind::kUpdateIdentity, identity_id, 0);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   StatusOr<std::optional<StoredFace>> find_face(int64_t face_id, bool with_crop) const override {
@@ -359,9 +340,7 @@ class SqliteStore final : public Store {
   }
 
   Status update_embeddings(std::span<const EmbeddingUpdate> updates) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FACELENS_RETURN_IF_ERROR(begin_write());
-    Status s = [&]() -> Status {
+    return write_transaction(mu_, *this, [&]() -> Status {
       Stmt st(db_, "UPDATE faces SET embedding = ?1, dim = ?2, model_id = ?3 WHERE id = ?4");
       FACELENS_RETURN_IF_ERROR(st.prepared());
       for (const auto& u : updates) {
@@ -374,12 +353,7 @@ class SqliteStore final : public Store {
         if (sqlite3_changes(db_) != 1) return not_found("no face " + std::to_string(u.face_id) + " in " + path_);
       }
       return updates.empty() ? Status::Ok() : record(ChangeKind::kReload, 0, 0);
-    }();
-    if (!s.ok()) {
-      rollback();
-      return s;
-    }
-    return commit();
+    });
   }
 
   StatusOr<std::string> integrity_check() const override {

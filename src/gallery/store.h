@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -199,6 +200,21 @@ struct PgStoreOptions {
   int64_t change_log_rows = 100000;
   size_t bulk_change_faces = 10000;
 };
+
+// One write transaction of a store, under its lock: begin_write(), the body, then commit(), or
+// rollback() when the body fails (so a write is all or nothing). `Tx` is the store (it names this
+// function a friend); `body` returns a Status.
+template <class Tx, class Body>
+Status write_transaction(std::mutex& mu, Tx& tx, Body&& body) {
+  std::lock_guard<std::mutex> lock(mu);
+  FACELENS_RETURN_IF_ERROR(tx.begin_write());
+  Status s = body();
+  if (!s.ok()) {
+    tx.rollback();
+    return s;
+  }
+  return tx.commit();
+}
 
 // Connects, and creates or migrates the schema (in one transaction, under an advisory lock, so
 // that replicas starting at once migrate once); refuses a schema newer than this binary's.
