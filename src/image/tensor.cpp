@@ -1,6 +1,7 @@
 #include "image/tensor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <opencv2/imgproc.hpp>
 
 namespace facelens::image {
@@ -73,6 +74,79 @@ Image average_blocks(const Image& img, int x, int y, int fx, int fy, int bw, int
   return out;
 }
 
+// One axis of an area resize from src to dst samples (dst <= src): output i averages the source
+// span [i * s, (i + 1) * s), s = src / dst, over `taps` source samples from first[i], weighted by
+// how much of each the span covers (zero for those outside it).
+struct AreaTaps {
+  int taps = 0;
+  std::vector<int> first;
+  std::vector<float> weight;  // weight[i * taps + k] for source first[i] + k
+};
+
+AreaTaps area_taps(int src, int dst) {
+  const double s = static_cast<double>(src) / dst;
+  AreaTaps t;
+  t.taps = std::min(src, static_cast<int>(std::ceil(s)) + 1);
+  t.first.resize(dst);
+  t.weight.assign(static_cast<size_t>(dst) * t.taps, 0.f);
+  for (int i = 0; i < dst; ++i) {
+    const double a = i * s, b = std::min<double>(src, (i + 1) * s);
+    const int first = std::min(static_cast<int>(std::floor(a)), src - t.taps);
+    t.first[i] = first;
+    for (int k = 0; k < t.taps; ++k) {
+      const double covered = std::min(b, first + k + 1.0) - std::max(a, first + k + 0.0);
+      if (covered > 0) t.weight[static_cast<size_t>(i) * t.taps + k] = static_cast<float>(covered / (b - a));
+    }
+  }
+  return t;
+}
+
+// Each output pixel of a row from `sums` (one row of channel sums, 3 floats a pixel): TAPS of
+// them weighted, rounded to uint8.
+template <int TAPS>
+void area_row(const AreaTaps& t, const float* sums, int width, uint8_t* out) {
+  const int taps = TAPS > 0 ? TAPS : t.taps;
+  for (int x = 0; x < width; ++x) {
+    const float* p = sums + static_cast<size_t>(t.first[x]) * 3;
+    const float* w = t.weight.data() + static_cast<size_t>(x) * taps;
+    float s0 = 0.5f, s1 = 0.5f, s2 = 0.5f;
+    for (int k = 0; k < taps; ++k) {
+      s0 += w[k] * p[3 * k];
+      s1 += w[k] * p[3 * k + 1];
+      s2 += w[k] * p[3 * k + 2];
+    }
+    out[3 * x] = static_cast<uint8_t>(std::min(s0, 255.f));
+    out[3 * x + 1] = static_cast<uint8_t>(std::min(s1, 255.f));
+    out[3 * x + 2] = static_cast<uint8_t>(std::min(s2, 255.f));
+  }
+}
+
+// The area resize of the rectangle (x, y, w, h) of img to out (width <= w, height <= h),
+// separably: per output row, its source rows weighted into one row of floats (a loop the compiler
+// vectorises), then that row's columns. The weights are OpenCV's INTER_AREA ones; OpenCV's own
+// general path walks them one source pixel at a time (3-5 ns a source pixel here).
+void area_separable(const Image& img, int x, int y, int w, int h, Image& out) {
+  const AreaTaps tx = area_taps(w, out.width), ty = area_taps(h, out.height);
+  std::vector<float> sums(static_cast<size_t>(w) * 3);
+  const size_t n = sums.size();
+  for (int oy = 0; oy < out.height; ++oy) {
+    std::fill(sums.begin(), sums.end(), 0.f);
+    for (int k = 0; k < ty.taps; ++k) {
+      const float wk = ty.weight[static_cast<size_t>(oy) * ty.taps + k];
+      if (wk == 0.f) continue;
+      const uint8_t* row = img.row(y + ty.first[oy] + k) + static_cast<size_t>(x) * 3;
+      float* s = sums.data();
+      for (size_t i = 0; i < n; ++i) s[i] += wk * static_cast<float>(row[i]);
+    }
+    uint8_t* o = out.pixels.data() + static_cast<size_t>(oy) * out.width * 3;
+    switch (tx.taps) {
+      case 2: area_row<2>(tx, sums.data(), out.width, o); break;
+      case 3: area_row<3>(tx, sums.data(), out.width, o); break;
+      default: area_row<0>(tx, sums.data(), out.width, o);
+    }
+  }
+}
+
 }  // namespace
 
 Image resize(const Image& img, int width, int height) { return resize_with(img, width, height, cv::INTER_LINEAR); }
@@ -95,13 +169,17 @@ Image resize_area(const Image& img, const CropRect& rect, int width, int height)
   out.height = height;
   out.pixels.resize(static_cast<size_t>(width) * height * 3);
   cv::Mat dst(height, width, CV_8UC3, out.pixels.data());
-  if (fx == 1 && fy == 1) {
+  if (width > r.width || height > r.height) {  // enlarging: OpenCV's INTER_AREA is bilinear there
     cv::resize(wrap(img)(r), dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+    return out;
+  }
+  if (fx == 1 && fy == 1) {
+    area_separable(img, r.x, r.y, r.width, r.height, out);
     return out;
   }
   const Image blocks = average_blocks(img, r.x, r.y, fx, fy, r.width / fx, r.height / fy);
   if (blocks.width == width && blocks.height == height) return blocks;
-  cv::resize(wrap(blocks), dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+  area_separable(blocks, 0, 0, blocks.width, blocks.height, out);
   return out;
 }
 

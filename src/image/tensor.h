@@ -35,8 +35,8 @@ Image resize(const Image& img, int width, int height);
 // Resizes the whole image to width x height by area averaging (OpenCV INTER_AREA): every source
 // pixel counts, so a photo gives the same picture at any resolution it comes in.
 // Whole-number parts of the scales are averaged in blocks first (fast), the rest by exact area
-// weights: within a few levels of resize_area_exact, up to one block of the right and bottom edges
-// left out.
+// weights in one separable pass: within a few levels of resize_area_exact, up to one block of the
+// right and bottom edges left out (within one level where no block pass is needed: scales under 2).
 Image resize_area(const Image& img, int width, int height);
 // OpenCV's INTER_AREA in one pass (the reference of resize_area).
 Image resize_area_exact(const Image& img, int width, int height);
