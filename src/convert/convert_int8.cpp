@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -20,8 +21,8 @@ constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
 // ONNX Runtime fuses these with their pairs into integer kernels (QLinearConv, QGemm,
 // QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool; MaxPool runs on
 // int8 directly).
-const std::set<std::string> kQuantOps = {"Conv",    "Gemm",        "MatMul",           "Add", "Mul", "Concat",
-                                         "MaxPool", "AveragePool", "GlobalAveragePool"};
+const std::set<std::string> kQuantOps = {"Conv",    "Gemm",        "MatMul",            "Add",      "Mul", "Concat",
+                                         "MaxPool", "AveragePool", "GlobalAveragePool", "LeakyRelu"};
 // Data-movement ops: their output reuses their input's quantization parameters (ORT then runs
 // them on int8 and drops the pairs around them).
 const std::set<std::string> kPassOps = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool"};
@@ -220,6 +221,82 @@ int fold_batchnorm(onnx::ModelProto& model) {
     g->mutable_node()->Swap(&kept);
   }
   return folded;
+}
+
+// Rewrites PRelu nodes with a constant slope into ops that ONNX Runtime runs in int8 (it has no
+// int8 PRelu kernel, so a quantized PRelu goes back to float32 around it):
+// - one slope for every channel: LeakyRelu(alpha) (QLinearLeakyRelu);
+// - else PRelu(y) = y * s + Relu(y) * (1 - s), exact in real arithmetic; Mul and Add become
+//   QLinearMul/QLinearAdd, and the Relu moves into the Mul's QuantizeLinear: Relu(y) * c =
+//   Relu(y * c) when c >= 0 (every channel), otherwise Relu(y) is its own quantized tensor.
+// The slope broadcasts to y the same way in PRelu (unidirectional) and Mul.
+int rewrite_prelu(onnx::ModelProto& model, PreluRewrite mode) {
+  if (mode == PreluRewrite::kKeep) return 0;
+  onnx::GraphProto* g = model.mutable_graph();
+  const graph::GraphIndex ix = graph::index_graph(*g);
+  graph::NameMaker names(*g);
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  std::vector<onnx::TensorProto> added;
+  auto make_node = [&](const std::string& op, const std::vector<std::string>& in, const std::string& out,
+                       const std::string& base) {
+    onnx::NodeProto n;
+    n.set_op_type(op);
+    n.set_name(names.make(base));
+    for (const auto& s : in) n.add_input(s);
+    n.add_output(out);
+    return n;
+  };
+  int rewritten = 0;
+  for (auto& n : *g->mutable_node()) {
+    auto it = n.op_type() == "PRelu" && n.input_size() == 2 && (n.domain().empty() || n.domain() == "ai.onnx")
+                  ? ix.initializer.find(n.input(1))
+                  : ix.initializer.end();
+    std::optional<std::vector<float>> slope;
+    if (it != ix.initializer.end() && g->initializer(it->second).data_type() == kFloat) {
+      auto v = graph::read_floats(g->initializer(it->second));
+      if (v.ok() && !v->empty()) slope = std::move(*v);
+    }
+    if (!slope) {
+      *nodes.Add() = std::move(n);
+      continue;
+    }
+    const onnx::TensorProto& st = g->initializer(it->second);
+    const std::string& y = n.input(0);
+    const std::string& out = n.output(0);
+    const std::string base = n.name();
+    if (std::all_of(slope->begin(), slope->end(), [&](float v) { return v == (*slope)[0]; })) {
+      onnx::NodeProto lr = make_node("LeakyRelu", {y}, out, base + "_leaky");
+      auto* a = lr.add_attribute();
+      a->set_name("alpha");
+      a->set_type(onnx::AttributeProto::FLOAT);
+      a->set_f((*slope)[0]);
+      *nodes.Add() = std::move(lr);
+      ++rewritten;
+      continue;
+    }
+    std::vector<float> c(slope->size());
+    for (size_t i = 0; i < c.size(); ++i) c[i] = 1.f - (*slope)[i];
+    const bool relu_after_mul = std::all_of(c.begin(), c.end(), [](float v) { return v >= 0.f; });
+    onnx::TensorProto tc = graph::make_float_tensor(names.make(st.name() + "_complement"), dims_of(st), c);
+    const std::string ys = names.make(base + "_neg_slope");
+    const std::string pos = names.make(base + "_pos");
+    *nodes.Add() = make_node("Mul", {y, n.input(1)}, ys, base + "_mul_slope");
+    if (relu_after_mul && mode == PreluRewrite::kAuto) {
+      const std::string yc = names.make(base + "_pos_scaled");
+      *nodes.Add() = make_node("Mul", {y, tc.name()}, yc, base + "_mul_complement");
+      *nodes.Add() = make_node("Relu", {yc}, pos, base + "_relu");
+    } else {
+      const std::string r = names.make(base + "_relu_out");
+      *nodes.Add() = make_node("Relu", {y}, r, base + "_relu");
+      *nodes.Add() = make_node("Mul", {r, tc.name()}, pos, base + "_mul_complement");
+    }
+    *nodes.Add() = make_node("Add", {ys, pos}, out, base + "_add");
+    added.push_back(std::move(tc));
+    ++rewritten;
+  }
+  g->mutable_node()->Swap(&nodes);
+  for (auto& t : added) *g->add_initializer() = std::move(t);
+  return rewritten;
 }
 
 // Removes initializers no node uses any more.
@@ -700,7 +777,7 @@ void transpose_gemm_weights(onnx::ModelProto& model) {
   drop_unused_initializers(g);
 }
 
-StatusOr<Prepared> prepare_int8(const std::string& bytes) {
+StatusOr<Prepared> prepare_int8(const std::string& bytes, PreluRewrite prelu) {
   Prepared p;
   FACELENS_ASSIGN_OR_RETURN(p.model, graph::parse_model(bytes, "model"));
   p.info.kind = "int8";
@@ -708,6 +785,11 @@ StatusOr<Prepared> prepare_int8(const std::string& bytes) {
   graph::name_nodes(p.model);
   const int n_bn = fold_batchnorm(p.model);
   if (n_bn) p.info.notes.push_back(std::to_string(n_bn) + " BatchNormalization nodes folded into their Conv");
+  const int n_prelu = rewrite_prelu(p.model, prelu);
+  if (n_prelu) {
+    p.info.notes.push_back(std::to_string(n_prelu) +
+                           " PRelu nodes rewritten as LeakyRelu or Mul/Relu/Add (ONNX Runtime has int8 kernels for those)");
+  }
   FACELENS_RETURN_IF_ERROR(upgrade_to_opset11(p.model, p.info));
   transpose_gemm_weights(p.model);
   return p;
@@ -717,7 +799,7 @@ StatusOr<Prepared> prepare_int8(const std::string& bytes) {
 StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const CalibrationSample> samples,
                                     const ActivationRanges* given, const Int8Options& options,
                                     std::shared_ptr<const runtime::Environment> env, ActivationRanges* calibrated) {
-  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes));
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes, options.prelu));
   onnx::ModelProto& model = prep.model;
   Converted out;
   out.info = prep.info;
@@ -985,8 +1067,13 @@ StatusOr<Converted> quantize_int8_static(const std::string& bytes, const Activat
   return quantize_static(bytes, {}, &ranges, options, nullptr, nullptr);
 }
 
+StatusOr<std::string> int8_float_graph(const std::string& bytes, const Int8Options& options) {
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes, options.prelu));
+  return graph::serialize_model(prep.model);
+}
+
 StatusOr<std::vector<std::string>> int8_sensitivity_order(const std::string& bytes) {
-  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes));
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes, PreluRewrite::kAuto));
   const onnx::GraphProto& g = prep.model.graph();
   const graph::GraphIndex ix = graph::index_graph(g);
   const int n = g.node_size();
