@@ -70,6 +70,12 @@ enum class CalibrationMethod { kMinMax, kPercentile, kMse };
 // 1-s >= 0, else y*s + Relu(y)*(1-s); all of them have int8 kernels. kReluFirst: like kAuto,
 // always y*s + Relu(y)*(1-s).
 enum class PreluRewrite { kKeep, kAuto, kReluFirst };
+
+// Type of the quantized activations (weights are always int8). ONNX Runtime's x86 kernels
+// (MLAS) are built for uint8 activations with int8 weights; it converts int8 activation pairs to
+// uint8 itself, but not a QuantizeLinear read by several DequantizeLinear nodes, and an op whose
+// input and output types then differ is left in float32.
+enum class ActivationType { kUint8, kInt8 };
 const char* calibration_method_name(CalibrationMethod m);
 
 struct Int8Options {
@@ -92,14 +98,19 @@ struct Int8Options {
   // such ops keep int8 weights but compute in float32 (one rounding less per layer).
   bool round_before_float_ops = true;
   PreluRewrite prelu = PreluRewrite::kAuto;
+  ActivationType activations = ActivationType::kUint8;
+  // Weights in 7 bits (-63..63): x86 without VNNI multiplies uint8 x int8 pairs with
+  // VPMADDUBSW, whose int16 sums can saturate at full 8-bit range (ONNX Runtime's quantization
+  // docs, "reduce_range").
+  bool reduce_range = false;
 };
 
 // One calibration sample: one tensor per model input, in the model's input order, prepared as
 // the pipeline prepares that model's input (see convert/samples.h).
 using CalibrationSample = std::vector<runtime::Tensor>;
 
-// Static QDQ quantization: signed int8 weights (symmetric, per channel), signed int8 activations
-// (asymmetric, ranges from running `samples` through the model), int32 biases for Conv/Gemm.
+// Static QDQ quantization: signed int8 weights (symmetric, per channel), uint8 (or int8)
+// activations (asymmetric, ranges from running `samples` through the model), int32 biases for Conv/Gemm.
 // BatchNormalization after a Conv is folded into it first; a Relu (or Clip at 0) after a
 // quantized op is absorbed into its QuantizeLinear. Opsets below 13 use the com.microsoft
 // QuantizeLinear/DequantizeLinear (per-channel needs opset 13 in ai.onnx).

@@ -29,19 +29,23 @@ const std::set<std::string> kPassOps = {"Reshape", "Flatten", "Transpose", "Sque
 
 struct QParams {
   float scale = 1;
-  int8_t zero_point = 0;
+  int32_t zero_point = 0;  // in [0, 255] (uint8) or [-128, 127] (int8)
 };
 
-// Asymmetric signed int8 parameters for values in [lo, hi] (the range always includes 0 so that
-// zero padding is exact).
-QParams activation_params(float lo, float hi) {
+// Asymmetric 8-bit parameters for values in [lo, hi] (the range always includes 0 so that zero
+// padding is exact): uint8 (0..255) or int8 (-128..127).
+QParams activation_params(float lo, float hi, bool as_uint8) {
   lo = std::min(lo, 0.f);
   hi = std::max(hi, 0.f);
   QParams p;
-  if (!(hi - lo > 1e-12f) || !std::isfinite(hi - lo)) return p;
+  const float qmin = as_uint8 ? 0.f : -128.f;
+  if (!(hi - lo > 1e-12f) || !std::isfinite(hi - lo)) {
+    p.zero_point = static_cast<int32_t>(qmin);
+    return p;
+  }
   p.scale = (hi - lo) / 255.f;
-  const float zp = std::nearbyint(-128.f - lo / p.scale);
-  p.zero_point = static_cast<int8_t>(std::clamp(zp, -128.f, 127.f));
+  const float zp = std::nearbyint(qmin - lo / p.scale);
+  p.zero_point = static_cast<int32_t>(std::clamp(zp, qmin, qmin + 255.f));
   return p;
 }
 
@@ -54,7 +58,7 @@ struct QuantizedWeight {
 
 // Symmetric int8 (-127..127), one scale per slice along `axis` or one for the whole tensor.
 QuantizedWeight quantize_weight(std::span<const float> w, const std::vector<int64_t>& dims, int64_t axis,
-                                bool per_channel) {
+                                bool per_channel, float qmax) {
   QuantizedWeight q;
   q.axis = axis;
   q.per_channel = per_channel && !dims.empty();
@@ -68,11 +72,11 @@ QuantizedWeight quantize_weight(std::span<const float> w, const std::vector<int6
   std::vector<float> amax(static_cast<size_t>(channels), 0.f);
   for (size_t i = 0; i < w.size(); ++i) amax[channel_of(i)] = std::max(amax[channel_of(i)], std::fabs(w[i]));
   q.scales.resize(amax.size());
-  for (size_t c = 0; c < amax.size(); ++c) q.scales[c] = amax[c] > 0 ? amax[c] / 127.f : 1.f;
+  for (size_t c = 0; c < amax.size(); ++c) q.scales[c] = amax[c] > 0 ? amax[c] / qmax : 1.f;
   q.values.resize(w.size());
   for (size_t i = 0; i < w.size(); ++i) {
     const float v = std::nearbyint(w[i] / q.scales[channel_of(i)]);
-    q.values[i] = static_cast<int8_t>(std::clamp(v, -127.f, 127.f));
+    q.values[i] = static_cast<int8_t>(std::clamp(v, -qmax, qmax));
   }
   return q;
 }
@@ -99,10 +103,17 @@ class QdqBuilder {
     *model_.mutable_graph()->add_initializer() = t;
     return t.name();
   }
-  std::string scalar_int8(const std::string& base, int8_t v) {
+  // A zero point: uint8 or int8.
+  std::string scalar_zero_point(const std::string& base, int32_t v, bool as_uint8) {
     onnx::TensorProto t;
     t.set_name(names_.make(base));
-    graph::set_int8s(t, std::span<const int8_t>(&v, 1));
+    if (as_uint8) {
+      const uint8_t u = static_cast<uint8_t>(v);
+      graph::set_uint8s(t, std::span<const uint8_t>(&u, 1));
+    } else {
+      const int8_t i = static_cast<int8_t>(v);
+      graph::set_int8s(t, std::span<const int8_t>(&i, 1));
+    }
     *model_.mutable_graph()->add_initializer() = t;
     return t.name();
   }
@@ -663,11 +674,12 @@ struct WeightDq {
   bool per_channel = false;
 };
 
-StatusOr<WeightDq> quantize_weight_input(const onnx::TensorProto& w, int64_t axis, bool per_channel, QdqBuilder& qdq,
+StatusOr<WeightDq> quantize_weight_input(const onnx::TensorProto& w, int64_t axis, bool per_channel, float qmax,
+                                         QdqBuilder& qdq,
                                          std::vector<onnx::NodeProto>& front, graph::NameMaker& names) {
   FACELENS_ASSIGN_OR_RETURN(auto values, graph::read_floats(w));
   const auto dims = dims_of(w);
-  QuantizedWeight q = quantize_weight(values, dims, axis, per_channel);
+  QuantizedWeight q = quantize_weight(values, dims, axis, per_channel, qmax);
   onnx::TensorProto tq;
   for (int64_t d : dims) tq.add_dims(d);
   graph::set_int8s(tq, q.values);
@@ -725,7 +737,7 @@ StatusOr<Converted> quantize_int8_weights(const std::string& bytes, const Int8Op
     const std::string key = w + "@" + std::to_string(axis);
     if (!done.count(key)) {
       FACELENS_ASSIGN_OR_RETURN(auto dq, quantize_weight_input(g->initializer(ix.initializer.at(w)), axis,
-                                                               options.per_channel, qdq, front, names));
+                                                               options.per_channel, 127.f, qdq, front, names));
       done[key] = dq.dq_output;
       ++out.info.n_quantized_weights;
     }
@@ -882,6 +894,8 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     for (const auto& [name, r] : measured) ranges[name] = {r.lo, r.hi};
     if (calibrated) *calibrated = ranges;
   }
+  const bool u8 = options.activations == ActivationType::kUint8;
+  const float weight_qmax = options.reduce_range ? 63.f : 127.f;
   std::map<std::string, QParams> params;
   for (const auto& t : order) {
     auto it = ranges.find(t);
@@ -890,7 +904,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
                               "': calibrate with the same keep_fp32 "
                               "options or fewer kept nodes");
     }
-    params[t] = activation_params(it->second.first, it->second.second);
+    params[t] = activation_params(it->second.first, it->second.second, u8);
   }
   for (const auto& [t, src] : shared_from) params[t] = params[src];
 
@@ -902,7 +916,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   for (const auto& t : quantized) {
     const QParams& p = params[t];
     const std::string s = qdq.scalar_float(t + "_scale", p.scale);
-    const std::string z = qdq.scalar_int8(t + "_zero_point", p.zero_point);
+    const std::string z = qdq.scalar_zero_point(t + "_zero_point", p.zero_point, u8);
     const std::string tq = names.make(t + "_quantized");
     const std::string tdq = names.make(t + "_dequantized");
     dq_name[t] = tdq;
@@ -925,7 +939,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
       // DequantizeLinear runs as is).
       const bool per_channel = options.per_channel && (n->op_type() != "Gemm" || !keep.int8_compute(*n));
       FACELENS_ASSIGN_OR_RETURN(weights[key], quantize_weight_input(g->initializer(ix.initializer.at(w)), axis,
-                                                                    per_channel, qdq, front, names));
+                                                                    per_channel, weight_qmax, qdq, front, names));
       ++out.info.n_quantized_weights;
     }
     const WeightDq& wq = weights[key];
@@ -983,16 +997,24 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
           lo = std::min(lo, x);
           hi = std::max(hi, x);
         }
-        const QParams p = activation_params(lo, hi);
-        std::vector<int8_t> q(v.size());
+        // The same 8-bit type as the activations (QLinearAdd/Mul/Concat take one type).
+        const QParams p = activation_params(lo, hi, u8);
+        const float qmin = u8 ? 0.f : -128.f;
+        std::vector<float> q(v.size());
         for (size_t j = 0; j < v.size(); ++j)
-          q[j] = static_cast<int8_t>(std::clamp(std::nearbyint(v[j] / p.scale) + p.zero_point, -128.f, 127.f));
+          q[j] = std::clamp(std::nearbyint(v[j] / p.scale) + static_cast<float>(p.zero_point), qmin, qmin + 255.f);
         onnx::TensorProto tq;
         for (int64_t d : g->initializer(it->second).dims()) tq.add_dims(d);
-        graph::set_int8s(tq, q);
+        if (u8) {
+          std::vector<uint8_t> b(q.begin(), q.end());
+          graph::set_uint8s(tq, b);
+        } else {
+          std::vector<int8_t> b(q.begin(), q.end());
+          graph::set_int8s(tq, b);
+        }
         const std::string qn = qdq.tensor(std::move(tq), c + "_quantized");
         const std::string sn = qdq.scalar_float(c + "_scale", p.scale);
-        const std::string zn = qdq.scalar_int8(c + "_zero_point", p.zero_point);
+        const std::string zn = qdq.scalar_zero_point(c + "_zero_point", p.zero_point, u8);
         const std::string dq = names.make(c + "_dequantized");
         front.push_back(qdq.node("DequantizeLinear", {qn, sn, zn}, dq, 0, false));
         const_dq[c] = dq;
