@@ -102,7 +102,7 @@ struct Int8Options {
   // Weights in 7 bits (-63..63): x86 without VNNI multiplies uint8 x int8 pairs with
   // VPMADDUBSW, whose int16 sums can saturate at full 8-bit range (ONNX Runtime's quantization
   // docs, "reduce_range").
-  bool reduce_range = false;
+  bool reduce_range = true;
 };
 
 // One calibration sample: one tensor per model input, in the model's input order, prepared as
