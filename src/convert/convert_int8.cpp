@@ -19,10 +19,10 @@ constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
 
 // Ops whose activation inputs and float outputs get QuantizeLinear/DequantizeLinear pairs:
 // ONNX Runtime fuses these with their pairs into integer kernels (QLinearConv, QGemm,
-// QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool; MaxPool runs on
-// int8 directly).
-const std::set<std::string> kQuantOps = {"Conv",    "Gemm",        "MatMul",            "Add",      "Mul", "Concat",
-                                         "MaxPool", "AveragePool", "GlobalAveragePool", "LeakyRelu"};
+// QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool, QLinearLeakyRelu;
+// MaxPool runs on int8 directly).
+const std::set<std::string> kQuantOps = {
+    "Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "LeakyRelu"};
 // Data-movement ops: their output reuses their input's quantization parameters (ORT then runs
 // them on int8 and drops the pairs around them).
 const std::set<std::string> kPassOps = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool"};
@@ -675,8 +675,8 @@ struct WeightDq {
 };
 
 StatusOr<WeightDq> quantize_weight_input(const onnx::TensorProto& w, int64_t axis, bool per_channel, float qmax,
-                                         QdqBuilder& qdq,
-                                         std::vector<onnx::NodeProto>& front, graph::NameMaker& names) {
+                                         QdqBuilder& qdq, std::vector<onnx::NodeProto>& front,
+                                         graph::NameMaker& names) {
   FACELENS_ASSIGN_OR_RETURN(auto values, graph::read_floats(w));
   const auto dims = dims_of(w);
   QuantizedWeight q = quantize_weight(values, dims, axis, per_channel, qmax);
@@ -799,8 +799,9 @@ StatusOr<Prepared> prepare_int8(const std::string& bytes, PreluRewrite prelu) {
   if (n_bn) p.info.notes.push_back(std::to_string(n_bn) + " BatchNormalization nodes folded into their Conv");
   const int n_prelu = rewrite_prelu(p.model, prelu);
   if (n_prelu) {
-    p.info.notes.push_back(std::to_string(n_prelu) +
-                           " PRelu nodes rewritten as LeakyRelu or Mul/Relu/Add (ONNX Runtime has int8 kernels for those)");
+    p.info.notes.push_back(
+        std::to_string(n_prelu) +
+        " PRelu nodes rewritten as LeakyRelu or Mul/Relu/Add (ONNX Runtime has int8 kernels for those)");
   }
   FACELENS_RETURN_IF_ERROR(upgrade_to_opset11(p.model, p.info));
   transpose_gemm_weights(p.model);

@@ -32,8 +32,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   f << bytes;
 }
 
-onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims,
-                               const std::vector<float>& v) {
+onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
   onnx::TensorProto t;
   t.set_name(name);
   t.set_data_type(onnx::TensorProto::FLOAT);
