@@ -19,10 +19,13 @@ constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
 
 // Ops whose activation inputs and float outputs get QuantizeLinear/DequantizeLinear pairs:
 // ONNX Runtime fuses these with their pairs into integer kernels (QLinearConv, QGemm,
-// QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool, QLinearLeakyRelu;
-// MaxPool runs on int8 directly).
-const std::set<std::string> kQuantOps = {
-    "Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "LeakyRelu"};
+// QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool, QLinearLeakyRelu,
+// QLinearSigmoid; MaxPool runs on int8 directly). A Sigmoid is quantized only where an int8 op
+// reads its result (SiLU = x * Sigmoid(x) then runs as QLinearSigmoid + QLinearMul); elsewhere
+// (scores a detector's head ranks) it stays float32.
+const std::set<std::string> kQuantOps = {"Conv",       "Gemm",        "MatMul",  "Add",     "Mul",
+                                         "Concat",     "MaxPool",     "AveragePool", "GlobalAveragePool",
+                                         "LeakyRelu",  "Sigmoid"};
 // Data-movement ops: their output reuses their input's quantization parameters (ORT then runs
 // them on int8 and drops the pairs around them).
 const std::set<std::string> kPassOps = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool"};
@@ -824,6 +827,13 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   keep.tensors = op_set(options.keep_fp32_tensors);
   keep.round_before_float_ops = options.round_before_float_ops;
   keep.weight_only = op_set(options.weight_only_nodes);
+  {
+    const graph::GraphIndex pre = graph::index_graph(model.graph());
+    for (const auto& n : model.graph().node())
+      if (n.op_type() == "Sigmoid" && !n.name().empty() && keep.quantizable(n) && n.output_size() == 1 &&
+          !feeds_int8(pre, model.graph(), n.output(0), keep, /*by_type=*/true))
+        keep.nodes.insert(n.name());
+  }
   if (!keep.round_before_float_ops) {
     // An op whose result only ops without int8 kernels read (PRelu, Softmax...) would end in a
     // DequantizeLinear: it keeps int8 weights but computes in float32.
@@ -880,6 +890,20 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     quantized.insert(o);
     shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
   }
+  // A Split of a quantized tensor: its parts share the tensor's parameters (also where an int8
+  // op's input made them calibrated on their own), so that ONNX Runtime splits the int8 data.
+  for (const auto& n : g->node()) {
+    if (n.op_type() != "Split" || keep.ops.count("Split") || keep.nodes.count(n.name()) || n.input_size() < 1 ||
+        !quantized.count(n.input(0)))
+      continue;
+    bool all = true;
+    for (const auto& o : n.output()) all &= quantized.count(o) > 0 && !keep.tensors.count(o);
+    if (!all) continue;  // a part left float32 would leave the Split in float32 anyway
+    const std::string& in = n.input(0);
+    for (const auto& o : n.output()) shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
+  }
+  for (auto& [t, src] : shared_from)  // a part that a data-movement op passed on: to the root
+    if (auto it = shared_from.find(src); it != shared_from.end()) src = it->second;
   if (quantized.empty()) {
     return failed_precondition(
         "the model has no op that int8 quantization applies to" +
