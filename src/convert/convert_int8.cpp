@@ -23,9 +23,9 @@ constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
 // QLinearSigmoid; MaxPool runs on int8 directly). A Sigmoid is quantized only where an int8 op
 // reads its result (SiLU = x * Sigmoid(x) then runs as QLinearSigmoid + QLinearMul); elsewhere
 // (scores a detector's head ranks) it stays float32.
-const std::set<std::string> kQuantOps = {"Conv",       "Gemm",        "MatMul",  "Add",     "Mul",
-                                         "Concat",     "MaxPool",     "AveragePool", "GlobalAveragePool",
-                                         "LeakyRelu",  "Sigmoid"};
+const std::set<std::string> kQuantOps = {
+    "Conv",      "Gemm",   "MatMul", "Add", "Mul", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool",
+    "LeakyRelu", "Sigmoid"};
 // Data-movement ops: their output reuses their input's quantization parameters (ORT then runs
 // them on int8 and drops the pairs around them).
 const std::set<std::string> kPassOps = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool"};
