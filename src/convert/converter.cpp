@@ -197,7 +197,8 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
       FACELENS_RETURN_IF_ERROR(attempt(o, "PRelu kept in float32, outputs read only by float32 ops unrounded"));
       if (!report.ok()) {
         const size_t n_probe = std::min<size_t>(8, calibration.size());
-        FACELENS_ASSIGN_OR_RETURN(auto order, measured_sensitivity(before, ranges, req.int8_options,
+        // Measured on the graph these rounds quantize (`o`): the rewritten graph's layers differ.
+        FACELENS_ASSIGN_OR_RETURN(auto order, measured_sensitivity(before, ranges, o,
                                                                    std::span(calibration).first(n_probe), env));
         const size_t cap = std::max<size_t>(1, order.size() / 2);
         for (size_t k = 1; k <= cap && !report.ok(); k = k < 4 ? k + 1 : k + k / 2) {
