@@ -30,7 +30,7 @@ namespace facelens::models {
 
 // Bumped whenever a converter's output changes for the same input: part of the key of the
 // automatic precision cache (convert/precision_cache.h), so stale variants are rebuilt.
-inline constexpr int kConverterVersion = 1;
+inline constexpr int kConverterVersion = 3;
 
 // One conversion step, as the public API reports it (include/facelens/convert.h).
 using ConversionInfo = ConvertStep;
@@ -63,6 +63,19 @@ StatusOr<Converted> convert_fp16(const std::string& model, const Fp16Options& op
 // kMinMax: the observed range; kPercentile: the range that keeps `percentile` % of the values;
 // kMse: the clipping range with the least expected squared quantization error.
 enum class CalibrationMethod { kMinMax, kPercentile, kMse };
+
+// What static quantization does with PRelu (ONNX Runtime has no int8 PRelu kernel). kKeep: the
+// PRelu stays, computed in float32 between DequantizeLinear and QuantizeLinear. kAuto: one slope
+// for all channels becomes LeakyRelu; per-channel slopes become y*s + Relu(y*(1-s)) when every
+// 1-s >= 0, else y*s + Relu(y)*(1-s); all of them have int8 kernels. kReluFirst: like kAuto,
+// always y*s + Relu(y)*(1-s).
+enum class PreluRewrite { kKeep, kAuto, kReluFirst };
+
+// Type of the quantized activations (weights are always int8). ONNX Runtime's x86 kernels
+// (MLAS) are built for uint8 activations with int8 weights; it converts int8 activation pairs to
+// uint8 itself, but not a QuantizeLinear read by several DequantizeLinear nodes, and an op whose
+// input and output types then differ is left in float32.
+enum class ActivationType { kUint8, kInt8 };
 const char* calibration_method_name(CalibrationMethod m);
 
 struct Int8Options {
@@ -84,14 +97,20 @@ struct Int8Options {
   // Softmax...: no int8 kernel in ONNX Runtime), so the op itself runs in int8 (faster). false:
   // such ops keep int8 weights but compute in float32 (one rounding less per layer).
   bool round_before_float_ops = true;
+  PreluRewrite prelu = PreluRewrite::kAuto;
+  ActivationType activations = ActivationType::kUint8;
+  // Weights in 7 bits (-63..63): x86 without VNNI multiplies uint8 x int8 pairs with
+  // VPMADDUBSW, whose int16 sums can saturate at full 8-bit range (ONNX Runtime's quantization
+  // docs, "reduce_range").
+  bool reduce_range = true;
 };
 
 // One calibration sample: one tensor per model input, in the model's input order, prepared as
 // the pipeline prepares that model's input (see convert/samples.h).
 using CalibrationSample = std::vector<runtime::Tensor>;
 
-// Static QDQ quantization: signed int8 weights (symmetric, per channel), signed int8 activations
-// (asymmetric, ranges from running `samples` through the model), int32 biases for Conv/Gemm.
+// Static QDQ quantization: signed int8 weights (symmetric, per channel), uint8 (or int8)
+// activations (asymmetric, ranges from running `samples` through the model), int32 biases for Conv/Gemm.
 // BatchNormalization after a Conv is folded into it first; a Relu (or Clip at 0) after a
 // quantized op is absorbed into its QuantizeLinear. Opsets below 13 use the com.microsoft
 // QuantizeLinear/DequantizeLinear (per-channel needs opset 13 in ai.onnx).
@@ -101,6 +120,11 @@ using ActivationRanges = std::map<std::string, std::pair<float, float>>;  // ten
 StatusOr<Converted> quantize_int8_static(const std::string& model, std::span<const CalibrationSample> samples,
                                          const Int8Options& options, std::shared_ptr<const runtime::Environment> env,
                                          ActivationRanges* calibrated = nullptr);
+// The float32 graph that static quantization quantizes: constants as initializers, every node
+// named, BatchNormalization folded into its Conv, PRelu rewritten as `options.prelu` says, ai.onnx
+// opset 11 or later. It computes the same outputs as `model` up to float32 rounding (tests compare
+// them); the Relu folding and the QuantizeLinear/DequantizeLinear pairs come after it.
+StatusOr<std::string> int8_float_graph(const std::string& model, const Int8Options& options);
 // The same with ranges from an earlier calibration with the same options but fewer (or the same)
 // keep_fp32_nodes.
 StatusOr<Converted> quantize_int8_static(const std::string& model, const ActivationRanges& ranges,

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -18,29 +19,36 @@ constexpr int32_t kFloat = onnx::TensorProto::FLOAT;
 
 // Ops whose activation inputs and float outputs get QuantizeLinear/DequantizeLinear pairs:
 // ONNX Runtime fuses these with their pairs into integer kernels (QLinearConv, QGemm,
-// QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool; MaxPool runs on
-// int8 directly).
-const std::set<std::string> kQuantOps = {"Conv",    "Gemm",        "MatMul",           "Add", "Mul", "Concat",
-                                         "MaxPool", "AveragePool", "GlobalAveragePool"};
+// QLinearMatMul, QLinearAdd/Mul/Concat, QLinearAveragePool/GlobalAveragePool, QLinearLeakyRelu,
+// QLinearSigmoid; MaxPool runs on int8 directly). A Sigmoid is quantized only where an int8 op
+// reads its result (SiLU = x * Sigmoid(x) then runs as QLinearSigmoid + QLinearMul); elsewhere
+// (scores a detector's head ranks) it stays float32.
+const std::set<std::string> kQuantOps = {
+    "Conv",      "Gemm",   "MatMul", "Add", "Mul", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool",
+    "LeakyRelu", "Sigmoid"};
 // Data-movement ops: their output reuses their input's quantization parameters (ORT then runs
 // them on int8 and drops the pairs around them).
 const std::set<std::string> kPassOps = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool"};
 
 struct QParams {
   float scale = 1;
-  int8_t zero_point = 0;
+  int32_t zero_point = 0;  // in [0, 255] (uint8) or [-128, 127] (int8)
 };
 
-// Asymmetric signed int8 parameters for values in [lo, hi] (the range always includes 0 so that
-// zero padding is exact).
-QParams activation_params(float lo, float hi) {
+// Asymmetric 8-bit parameters for values in [lo, hi] (the range always includes 0 so that zero
+// padding is exact): uint8 (0..255) or int8 (-128..127).
+QParams activation_params(float lo, float hi, bool as_uint8) {
   lo = std::min(lo, 0.f);
   hi = std::max(hi, 0.f);
   QParams p;
-  if (!(hi - lo > 1e-12f) || !std::isfinite(hi - lo)) return p;
+  const float qmin = as_uint8 ? 0.f : -128.f;
+  if (!(hi - lo > 1e-12f) || !std::isfinite(hi - lo)) {
+    p.zero_point = static_cast<int32_t>(qmin);
+    return p;
+  }
   p.scale = (hi - lo) / 255.f;
-  const float zp = std::nearbyint(-128.f - lo / p.scale);
-  p.zero_point = static_cast<int8_t>(std::clamp(zp, -128.f, 127.f));
+  const float zp = std::nearbyint(qmin - lo / p.scale);
+  p.zero_point = static_cast<int32_t>(std::clamp(zp, qmin, qmin + 255.f));
   return p;
 }
 
@@ -53,7 +61,7 @@ struct QuantizedWeight {
 
 // Symmetric int8 (-127..127), one scale per slice along `axis` or one for the whole tensor.
 QuantizedWeight quantize_weight(std::span<const float> w, const std::vector<int64_t>& dims, int64_t axis,
-                                bool per_channel) {
+                                bool per_channel, float qmax) {
   QuantizedWeight q;
   q.axis = axis;
   q.per_channel = per_channel && !dims.empty();
@@ -67,11 +75,11 @@ QuantizedWeight quantize_weight(std::span<const float> w, const std::vector<int6
   std::vector<float> amax(static_cast<size_t>(channels), 0.f);
   for (size_t i = 0; i < w.size(); ++i) amax[channel_of(i)] = std::max(amax[channel_of(i)], std::fabs(w[i]));
   q.scales.resize(amax.size());
-  for (size_t c = 0; c < amax.size(); ++c) q.scales[c] = amax[c] > 0 ? amax[c] / 127.f : 1.f;
+  for (size_t c = 0; c < amax.size(); ++c) q.scales[c] = amax[c] > 0 ? amax[c] / qmax : 1.f;
   q.values.resize(w.size());
   for (size_t i = 0; i < w.size(); ++i) {
     const float v = std::nearbyint(w[i] / q.scales[channel_of(i)]);
-    q.values[i] = static_cast<int8_t>(std::clamp(v, -127.f, 127.f));
+    q.values[i] = static_cast<int8_t>(std::clamp(v, -qmax, qmax));
   }
   return q;
 }
@@ -98,10 +106,17 @@ class QdqBuilder {
     *model_.mutable_graph()->add_initializer() = t;
     return t.name();
   }
-  std::string scalar_int8(const std::string& base, int8_t v) {
+  // A zero point: uint8 or int8.
+  std::string scalar_zero_point(const std::string& base, int32_t v, bool as_uint8) {
     onnx::TensorProto t;
     t.set_name(names_.make(base));
-    graph::set_int8s(t, std::span<const int8_t>(&v, 1));
+    if (as_uint8) {
+      const uint8_t u = static_cast<uint8_t>(v);
+      graph::set_uint8s(t, std::span<const uint8_t>(&u, 1));
+    } else {
+      const int8_t i = static_cast<int8_t>(v);
+      graph::set_int8s(t, std::span<const int8_t>(&i, 1));
+    }
     *model_.mutable_graph()->add_initializer() = t;
     return t.name();
   }
@@ -220,6 +235,82 @@ int fold_batchnorm(onnx::ModelProto& model) {
     g->mutable_node()->Swap(&kept);
   }
   return folded;
+}
+
+// Rewrites PRelu nodes with a constant slope into ops that ONNX Runtime runs in int8 (it has no
+// int8 PRelu kernel, so a quantized PRelu goes back to float32 around it):
+// - one slope for every channel: LeakyRelu(alpha) (QLinearLeakyRelu);
+// - else PRelu(y) = y * s + Relu(y) * (1 - s), exact in real arithmetic; Mul and Add become
+//   QLinearMul/QLinearAdd, and the Relu moves into the Mul's QuantizeLinear: Relu(y) * c =
+//   Relu(y * c) when c >= 0 (every channel), otherwise Relu(y) is its own quantized tensor.
+// The slope broadcasts to y the same way in PRelu (unidirectional) and Mul.
+int rewrite_prelu(onnx::ModelProto& model, PreluRewrite mode) {
+  if (mode == PreluRewrite::kKeep) return 0;
+  onnx::GraphProto* g = model.mutable_graph();
+  const graph::GraphIndex ix = graph::index_graph(*g);
+  graph::NameMaker names(*g);
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  std::vector<onnx::TensorProto> added;
+  auto make_node = [&](const std::string& op, const std::vector<std::string>& in, const std::string& out,
+                       const std::string& base) {
+    onnx::NodeProto n;
+    n.set_op_type(op);
+    n.set_name(names.make(base));
+    for (const auto& s : in) n.add_input(s);
+    n.add_output(out);
+    return n;
+  };
+  int rewritten = 0;
+  for (auto& n : *g->mutable_node()) {
+    auto it = n.op_type() == "PRelu" && n.input_size() == 2 && (n.domain().empty() || n.domain() == "ai.onnx")
+                  ? ix.initializer.find(n.input(1))
+                  : ix.initializer.end();
+    std::optional<std::vector<float>> slope;
+    if (it != ix.initializer.end() && g->initializer(it->second).data_type() == kFloat) {
+      auto v = graph::read_floats(g->initializer(it->second));
+      if (v.ok() && !v->empty()) slope = std::move(*v);
+    }
+    if (!slope) {
+      *nodes.Add() = std::move(n);
+      continue;
+    }
+    const onnx::TensorProto& st = g->initializer(it->second);
+    const std::string& y = n.input(0);
+    const std::string& out = n.output(0);
+    const std::string base = n.name();
+    if (std::all_of(slope->begin(), slope->end(), [&](float v) { return v == (*slope)[0]; })) {
+      onnx::NodeProto lr = make_node("LeakyRelu", {y}, out, base + "_leaky");
+      auto* a = lr.add_attribute();
+      a->set_name("alpha");
+      a->set_type(onnx::AttributeProto::FLOAT);
+      a->set_f((*slope)[0]);
+      *nodes.Add() = std::move(lr);
+      ++rewritten;
+      continue;
+    }
+    std::vector<float> c(slope->size());
+    for (size_t i = 0; i < c.size(); ++i) c[i] = 1.f - (*slope)[i];
+    const bool relu_after_mul = std::all_of(c.begin(), c.end(), [](float v) { return v >= 0.f; });
+    onnx::TensorProto tc = graph::make_float_tensor(names.make(st.name() + "_complement"), dims_of(st), c);
+    const std::string ys = names.make(base + "_neg_slope");
+    const std::string pos = names.make(base + "_pos");
+    *nodes.Add() = make_node("Mul", {y, n.input(1)}, ys, base + "_mul_slope");
+    if (relu_after_mul && mode == PreluRewrite::kAuto) {
+      const std::string yc = names.make(base + "_pos_scaled");
+      *nodes.Add() = make_node("Mul", {y, tc.name()}, yc, base + "_mul_complement");
+      *nodes.Add() = make_node("Relu", {yc}, pos, base + "_relu");
+    } else {
+      const std::string r = names.make(base + "_relu_out");
+      *nodes.Add() = make_node("Relu", {y}, r, base + "_relu");
+      *nodes.Add() = make_node("Mul", {r, tc.name()}, pos, base + "_mul_complement");
+    }
+    *nodes.Add() = make_node("Add", {ys, pos}, out, base + "_add");
+    added.push_back(std::move(tc));
+    ++rewritten;
+  }
+  g->mutable_node()->Swap(&nodes);
+  for (auto& t : added) *g->add_initializer() = std::move(t);
+  return rewritten;
 }
 
 // Removes initializers no node uses any more.
@@ -586,11 +677,12 @@ struct WeightDq {
   bool per_channel = false;
 };
 
-StatusOr<WeightDq> quantize_weight_input(const onnx::TensorProto& w, int64_t axis, bool per_channel, QdqBuilder& qdq,
-                                         std::vector<onnx::NodeProto>& front, graph::NameMaker& names) {
+StatusOr<WeightDq> quantize_weight_input(const onnx::TensorProto& w, int64_t axis, bool per_channel, float qmax,
+                                         QdqBuilder& qdq, std::vector<onnx::NodeProto>& front,
+                                         graph::NameMaker& names) {
   FACELENS_ASSIGN_OR_RETURN(auto values, graph::read_floats(w));
   const auto dims = dims_of(w);
-  QuantizedWeight q = quantize_weight(values, dims, axis, per_channel);
+  QuantizedWeight q = quantize_weight(values, dims, axis, per_channel, qmax);
   onnx::TensorProto tq;
   for (int64_t d : dims) tq.add_dims(d);
   graph::set_int8s(tq, q.values);
@@ -648,7 +740,7 @@ StatusOr<Converted> quantize_int8_weights(const std::string& bytes, const Int8Op
     const std::string key = w + "@" + std::to_string(axis);
     if (!done.count(key)) {
       FACELENS_ASSIGN_OR_RETURN(auto dq, quantize_weight_input(g->initializer(ix.initializer.at(w)), axis,
-                                                               options.per_channel, qdq, front, names));
+                                                               options.per_channel, 127.f, qdq, front, names));
       done[key] = dq.dq_output;
       ++out.info.n_quantized_weights;
     }
@@ -700,7 +792,7 @@ void transpose_gemm_weights(onnx::ModelProto& model) {
   drop_unused_initializers(g);
 }
 
-StatusOr<Prepared> prepare_int8(const std::string& bytes) {
+StatusOr<Prepared> prepare_int8(const std::string& bytes, PreluRewrite prelu) {
   Prepared p;
   FACELENS_ASSIGN_OR_RETURN(p.model, graph::parse_model(bytes, "model"));
   p.info.kind = "int8";
@@ -708,6 +800,12 @@ StatusOr<Prepared> prepare_int8(const std::string& bytes) {
   graph::name_nodes(p.model);
   const int n_bn = fold_batchnorm(p.model);
   if (n_bn) p.info.notes.push_back(std::to_string(n_bn) + " BatchNormalization nodes folded into their Conv");
+  const int n_prelu = rewrite_prelu(p.model, prelu);
+  if (n_prelu) {
+    p.info.notes.push_back(
+        std::to_string(n_prelu) +
+        " PRelu nodes rewritten as LeakyRelu or Mul/Relu/Add (ONNX Runtime has int8 kernels for those)");
+  }
   FACELENS_RETURN_IF_ERROR(upgrade_to_opset11(p.model, p.info));
   transpose_gemm_weights(p.model);
   return p;
@@ -717,7 +815,7 @@ StatusOr<Prepared> prepare_int8(const std::string& bytes) {
 StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const CalibrationSample> samples,
                                     const ActivationRanges* given, const Int8Options& options,
                                     std::shared_ptr<const runtime::Environment> env, ActivationRanges* calibrated) {
-  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes));
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes, options.prelu));
   onnx::ModelProto& model = prep.model;
   Converted out;
   out.info = prep.info;
@@ -729,6 +827,13 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   keep.tensors = op_set(options.keep_fp32_tensors);
   keep.round_before_float_ops = options.round_before_float_ops;
   keep.weight_only = op_set(options.weight_only_nodes);
+  {
+    const graph::GraphIndex pre = graph::index_graph(model.graph());
+    for (const auto& n : model.graph().node())
+      if (n.op_type() == "Sigmoid" && !n.name().empty() && keep.quantizable(n) && n.output_size() == 1 &&
+          !feeds_int8(pre, model.graph(), n.output(0), keep, /*by_type=*/true))
+        keep.nodes.insert(n.name());
+  }
   if (!keep.round_before_float_ops) {
     // An op whose result only ops without int8 kernels read (PRelu, Softmax...) would end in a
     // DequantizeLinear: it keeps int8 weights but computes in float32.
@@ -785,6 +890,20 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     quantized.insert(o);
     shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
   }
+  // A Split of a quantized tensor: its parts share the tensor's parameters (also where an int8
+  // op's input made them calibrated on their own), so that ONNX Runtime splits the int8 data.
+  for (const auto& n : g->node()) {
+    if (n.op_type() != "Split" || keep.ops.count("Split") || keep.nodes.count(n.name()) || n.input_size() < 1 ||
+        !quantized.count(n.input(0)))
+      continue;
+    bool all = true;
+    for (const auto& o : n.output()) all &= quantized.count(o) > 0 && !keep.tensors.count(o);
+    if (!all) continue;  // a part left float32 would leave the Split in float32 anyway
+    const std::string& in = n.input(0);
+    for (const auto& o : n.output()) shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
+  }
+  for (auto& [t, src] : shared_from)  // a part that a data-movement op passed on: to the root
+    if (auto it = shared_from.find(src); it != shared_from.end()) src = it->second;
   if (quantized.empty()) {
     return failed_precondition(
         "the model has no op that int8 quantization applies to" +
@@ -800,6 +919,8 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     for (const auto& [name, r] : measured) ranges[name] = {r.lo, r.hi};
     if (calibrated) *calibrated = ranges;
   }
+  const bool u8 = options.activations == ActivationType::kUint8;
+  const float weight_qmax = options.reduce_range ? 63.f : 127.f;
   std::map<std::string, QParams> params;
   for (const auto& t : order) {
     auto it = ranges.find(t);
@@ -808,7 +929,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
                               "': calibrate with the same keep_fp32 "
                               "options or fewer kept nodes");
     }
-    params[t] = activation_params(it->second.first, it->second.second);
+    params[t] = activation_params(it->second.first, it->second.second, u8);
   }
   for (const auto& [t, src] : shared_from) params[t] = params[src];
 
@@ -820,7 +941,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
   for (const auto& t : quantized) {
     const QParams& p = params[t];
     const std::string s = qdq.scalar_float(t + "_scale", p.scale);
-    const std::string z = qdq.scalar_int8(t + "_zero_point", p.zero_point);
+    const std::string z = qdq.scalar_zero_point(t + "_zero_point", p.zero_point, u8);
     const std::string tq = names.make(t + "_quantized");
     const std::string tdq = names.make(t + "_dequantized");
     dq_name[t] = tdq;
@@ -843,7 +964,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
       // DequantizeLinear runs as is).
       const bool per_channel = options.per_channel && (n->op_type() != "Gemm" || !keep.int8_compute(*n));
       FACELENS_ASSIGN_OR_RETURN(weights[key], quantize_weight_input(g->initializer(ix.initializer.at(w)), axis,
-                                                                    per_channel, qdq, front, names));
+                                                                    per_channel, weight_qmax, qdq, front, names));
       ++out.info.n_quantized_weights;
     }
     const WeightDq& wq = weights[key];
@@ -901,16 +1022,24 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
           lo = std::min(lo, x);
           hi = std::max(hi, x);
         }
-        const QParams p = activation_params(lo, hi);
-        std::vector<int8_t> q(v.size());
+        // The same 8-bit type as the activations (QLinearAdd/Mul/Concat take one type).
+        const QParams p = activation_params(lo, hi, u8);
+        const float qmin = u8 ? 0.f : -128.f;
+        std::vector<float> q(v.size());
         for (size_t j = 0; j < v.size(); ++j)
-          q[j] = static_cast<int8_t>(std::clamp(std::nearbyint(v[j] / p.scale) + p.zero_point, -128.f, 127.f));
+          q[j] = std::clamp(std::nearbyint(v[j] / p.scale) + static_cast<float>(p.zero_point), qmin, qmin + 255.f);
         onnx::TensorProto tq;
         for (int64_t d : g->initializer(it->second).dims()) tq.add_dims(d);
-        graph::set_int8s(tq, q);
+        if (u8) {
+          std::vector<uint8_t> b(q.begin(), q.end());
+          graph::set_uint8s(tq, b);
+        } else {
+          std::vector<int8_t> b(q.begin(), q.end());
+          graph::set_int8s(tq, b);
+        }
         const std::string qn = qdq.tensor(std::move(tq), c + "_quantized");
         const std::string sn = qdq.scalar_float(c + "_scale", p.scale);
-        const std::string zn = qdq.scalar_int8(c + "_zero_point", p.zero_point);
+        const std::string zn = qdq.scalar_zero_point(c + "_zero_point", p.zero_point, u8);
         const std::string dq = names.make(c + "_dequantized");
         front.push_back(qdq.node("DequantizeLinear", {qn, sn, zn}, dq, 0, false));
         const_dq[c] = dq;
@@ -985,8 +1114,13 @@ StatusOr<Converted> quantize_int8_static(const std::string& bytes, const Activat
   return quantize_static(bytes, {}, &ranges, options, nullptr, nullptr);
 }
 
+StatusOr<std::string> int8_float_graph(const std::string& bytes, const Int8Options& options) {
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes, options.prelu));
+  return graph::serialize_model(prep.model);
+}
+
 StatusOr<std::vector<std::string>> int8_sensitivity_order(const std::string& bytes) {
-  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes));
+  FACELENS_ASSIGN_OR_RETURN(Prepared prep, prepare_int8(bytes, PreluRewrite::kAuto));
   const onnx::GraphProto& g = prep.model.graph();
   const graph::GraphIndex ix = graph::index_graph(g);
   const int n = g.node_size();

@@ -162,7 +162,8 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
       return report;
     };
     FACELENS_ASSIGN_OR_RETURN(auto report, measure(bytes));
-    // Mixed precision: first leave unrounded the outputs that only float32 ops read; then keep
+    // Mixed precision: first keep PRelu in float32 and leave unrounded the outputs that only
+    // float32 ops read; then keep
     // the layers that hurt the outputs most (each measured alone) in float32, a few more each
     // round, up to half of them. The calibration is reused.
     if (!report.ok() && int8 && req.mixed_precision) {
@@ -185,12 +186,19 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
         }
         return Status::Ok();
       };
+      // The first fallback is the int8 of converter version 1: PRelu kept in float32 (not
+      // rewritten), int8 activations, 8-bit weights, its inputs unrounded (slower than float32
+      // on x86: mostly float32 compute, but the least rounding).
       models::Int8Options o = req.int8_options;
       o.round_before_float_ops = false;
-      FACELENS_RETURN_IF_ERROR(attempt(o, "outputs read only by float32 ops unrounded"));
+      o.prelu = models::PreluRewrite::kKeep;
+      o.activations = models::ActivationType::kInt8;
+      o.reduce_range = false;
+      FACELENS_RETURN_IF_ERROR(attempt(o, "PRelu kept in float32, outputs read only by float32 ops unrounded"));
       if (!report.ok()) {
         const size_t n_probe = std::min<size_t>(8, calibration.size());
-        FACELENS_ASSIGN_OR_RETURN(auto order, measured_sensitivity(before, ranges, req.int8_options,
+        // Measured on the graph these rounds quantize (`o`): the rewritten graph's layers differ.
+        FACELENS_ASSIGN_OR_RETURN(auto order, measured_sensitivity(before, ranges, o,
                                                                    std::span(calibration).first(n_probe), env));
         const size_t cap = std::max<size_t>(1, order.size() / 2);
         for (size_t k = 1; k <= cap && !report.ok(); k = k < 4 ? k + 1 : k + k / 2) {

@@ -127,6 +127,7 @@ static void set_raw(onnx::TensorProto& t, int32_t type, std::span<const T> value
 void set_floats(onnx::TensorProto& t, std::span<const float> values) { set_raw(t, onnx::TensorProto::FLOAT, values); }
 void set_int64s(onnx::TensorProto& t, std::span<const int64_t> values) { set_raw(t, onnx::TensorProto::INT64, values); }
 void set_int8s(onnx::TensorProto& t, std::span<const int8_t> values) { set_raw(t, onnx::TensorProto::INT8, values); }
+void set_uint8s(onnx::TensorProto& t, std::span<const uint8_t> values) { set_raw(t, onnx::TensorProto::UINT8, values); }
 void set_int32s(onnx::TensorProto& t, std::span<const int32_t> values) { set_raw(t, onnx::TensorProto::INT32, values); }
 
 int set_float16s(onnx::TensorProto& t, std::span<const float> values) {

@@ -36,6 +36,7 @@ StatusOr<std::vector<int64_t>> read_ints(const onnx::TensorProto& t);
 void set_floats(onnx::TensorProto& t, std::span<const float> values);
 void set_int64s(onnx::TensorProto& t, std::span<const int64_t> values);
 void set_int8s(onnx::TensorProto& t, std::span<const int8_t> values);
+void set_uint8s(onnx::TensorProto& t, std::span<const uint8_t> values);
 void set_int32s(onnx::TensorProto& t, std::span<const int32_t> values);
 // Stores `values` as FLOAT16; returns how many finite values were clamped to +-65504.
 int set_float16s(onnx::TensorProto& t, std::span<const float> values);

@@ -1,0 +1,242 @@
+// Static int8 quantization of PRelu networks (issue 19): the float32 graph the quantizer works on
+// (BatchNormalization folded into its Conv, PRelu rewritten into Mul/Relu/Add or LeakyRelu) gives
+// the original's outputs within 1e-4, and the quantized graph has no float PRelu between int8 ops
+// (no DequantizeLinear -> PRelu -> QuantizeLinear chain), on a generated Conv-BN-PRelu model and on
+// the default recognizer (MobileFaceNet: a PRelu after every convolution but the linear ones).
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "common/test_env.h"
+#include "convert/convert.h"
+#include "runtime/environment.h"
+#include "runtime/session.h"
+
+namespace facelens {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+}
+
+onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) t.add_dims(d);
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+  return t;
+}
+
+std::vector<float> random_values(size_t n, float lo, float hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+void add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in, const std::string& out) {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(op + "_" + out);
+  for (const auto& s : in) n->add_input(s);
+  n->add_output(out);
+}
+
+void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
+               const std::vector<int64_t>& dims) {
+  auto* v = list->Add();
+  v->set_name(name);
+  auto* t = v->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+// input [1,4,16,16] -> Conv 3x3 (8) -> BatchNormalization -> PRelu (per-channel slopes, one above
+// 1 and some negative) -> Conv 1x1 (8) -> PRelu (one slope for all) -> Conv 1x1 (4) -> output.
+std::string conv_bn_prelu_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("conv_bn_prelu");
+  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  add_value(g->mutable_output(), "output", {1, 4, 16, 16});
+  auto* a = g->add_node();
+  *g->add_initializer() = float_tensor("w1", {8, 4, 3, 3}, random_values(8 * 4 * 9, -0.5f, 0.5f, 1));
+  *g->add_initializer() = float_tensor("b1", {8}, random_values(8, -0.2f, 0.2f, 2));
+  a->set_op_type("Conv");
+  a->set_name("conv1");
+  a->add_input("input");
+  a->add_input("w1");
+  a->add_input("b1");
+  a->add_output("c1");
+  auto* pads = a->add_attribute();
+  pads->set_name("pads");
+  pads->set_type(onnx::AttributeProto::INTS);
+  for (int k = 0; k < 4; ++k) pads->add_ints(1);
+  *g->add_initializer() = float_tensor("bn_scale", {8}, random_values(8, 0.5f, 1.5f, 3));
+  *g->add_initializer() = float_tensor("bn_bias", {8}, random_values(8, -0.3f, 0.3f, 4));
+  *g->add_initializer() = float_tensor("bn_mean", {8}, random_values(8, -0.2f, 0.2f, 5));
+  *g->add_initializer() = float_tensor("bn_var", {8}, random_values(8, 0.5f, 2.f, 6));
+  add_node(g, "BatchNormalization", {"c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"}, "bn1");
+  *g->add_initializer() = float_tensor("slope1", {8, 1, 1}, {0.25f, -0.4f, 1.3f, 0.01f, 0.7f, -0.05f, 0.5f, 0.f});
+  add_node(g, "PRelu", {"bn1", "slope1"}, "p1");
+  *g->add_initializer() = float_tensor("w2", {8, 8, 1, 1}, random_values(64, -0.5f, 0.5f, 7));
+  add_node(g, "Conv", {"p1", "w2"}, "c2");
+  *g->add_initializer() = float_tensor("slope2", {8, 1, 1}, std::vector<float>(8, 0.2f));
+  add_node(g, "PRelu", {"c2", "slope2"}, "p2");
+  *g->add_initializer() = float_tensor("w3", {4, 8, 1, 1}, random_values(32, -0.5f, 0.5f, 8));
+  add_node(g, "Conv", {"p2", "w3"}, "output");
+  return m.SerializeAsString();
+}
+
+// Nodes by op type, and DequantizeLinear -> op -> QuantizeLinear chains around `op`.
+struct GraphCounts {
+  std::map<std::string, int> ops;
+  int dq_op_q = 0;
+};
+
+GraphCounts count(const std::string& bytes, const std::string& op) {
+  onnx::ModelProto m;
+  EXPECT_TRUE(m.ParseFromString(bytes));
+  GraphCounts c;
+  std::map<std::string, const onnx::NodeProto*> producer;
+  std::map<std::string, std::vector<const onnx::NodeProto*>> consumers;
+  for (const auto& n : m.graph().node()) {
+    ++c.ops[n.op_type()];
+    for (const auto& o : n.output()) producer[o] = &n;
+    for (const auto& i : n.input()) consumers[i].push_back(&n);
+  }
+  for (const auto& n : m.graph().node()) {
+    if (n.op_type() != op) continue;
+    auto p = producer.find(n.input(0));
+    const bool from_dq = p != producer.end() && p->second->op_type() == "DequantizeLinear";
+    bool to_q = false;
+    for (const auto* k : consumers[n.output(0)]) to_q = to_q || k->op_type() == "QuantizeLinear";
+    if (from_dq && to_q) ++c.dq_op_q;
+  }
+  return c;
+}
+
+class ConvertInt8 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto env = runtime::Environment::create({});
+    ASSERT_TRUE(env.ok()) << env.status().to_string();
+    env_ = *env;
+    dir_ = fs::temp_directory_path() / ("facelens_convert_int8_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  // Runs a model (bytes) on `input`; the first output.
+  std::vector<float> run(const std::string& bytes, const runtime::Tensor& input, const std::string& tag) {
+    const std::string path = (dir_ / (tag + ".onnx")).string();
+    write_bytes(path, bytes);
+    runtime::SessionOptions so;
+    so.service.provider = Provider::kCpu;
+    auto s = runtime::Session::create(env_, path, so);
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    if (!s.ok()) return {};
+    std::vector<runtime::Tensor> in = {input};
+    auto out = (*s)->run(runtime::refs_of(in));
+    EXPECT_TRUE(out.ok()) << out.status().to_string();
+    return out.ok() ? (*out)[0].data : std::vector<float>{};
+  }
+  static runtime::Tensor random_input(std::vector<int64_t> shape, uint32_t seed) {
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    return {std::move(shape), random_values(n, -1.f, 1.f, seed)};
+  }
+  // The float graph of every PRelu mode against the original, on a few random inputs.
+  void expect_same_float_outputs(const std::string& model, const std::vector<int64_t>& shape) {
+    for (auto mode : {models::PreluRewrite::kKeep, models::PreluRewrite::kAuto, models::PreluRewrite::kReluFirst}) {
+      SCOPED_TRACE(static_cast<int>(mode));
+      models::Int8Options o;
+      o.prelu = mode;
+      auto g = models::int8_float_graph(model, o);
+      ASSERT_TRUE(g.ok()) << g.status().to_string();
+      const GraphCounts c = count(*g, "PRelu");
+      EXPECT_EQ(c.ops.count("BatchNormalization"), 0u);
+      if (mode != models::PreluRewrite::kKeep) {
+        EXPECT_EQ(c.ops.count("PRelu"), 0u);
+      }
+      for (uint32_t seed = 10; seed < 13; ++seed) {
+        const runtime::Tensor in = random_input(shape, seed);
+        const auto a = run(model, in, "original");
+        const auto b = run(*g, in, "rewritten");
+        ASSERT_EQ(a.size(), b.size());
+        ASSERT_FALSE(a.empty());
+        double diff = 0;
+        for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+        EXPECT_LE(diff, 1e-4);
+      }
+    }
+  }
+  // Quantizes with `mode`, calibrated on random inputs (only the graph is looked at).
+  GraphCounts quantized_counts(const std::string& model, const std::vector<int64_t>& shape, models::PreluRewrite mode) {
+    std::vector<models::CalibrationSample> samples;
+    for (uint32_t seed = 20; seed < 24; ++seed) samples.push_back({random_input(shape, seed)});
+    models::Int8Options o;
+    o.prelu = mode;
+    o.method = models::CalibrationMethod::kMinMax;
+    auto q = models::quantize_int8_static(model, samples, o, env_);
+    EXPECT_TRUE(q.ok()) << q.status().to_string();
+    if (!q.ok()) return {};
+    // ONNX Runtime loads and runs it.
+    EXPECT_FALSE(run(q->model, samples[0][0], "quantized").empty());
+    return count(q->model, "PRelu");
+  }
+
+  std::shared_ptr<const runtime::Environment> env_;
+  fs::path dir_;
+};
+
+TEST_F(ConvertInt8, BatchNormFoldAndPreluRewriteKeepTheFloatOutputsOfAGeneratedModel) {
+  expect_same_float_outputs(conv_bn_prelu_model(), {1, 4, 16, 16});
+}
+
+TEST_F(ConvertInt8, QuantizedGeneratedModelHasNoFloatPreluBetweenInt8Ops) {
+  const std::string model = conv_bn_prelu_model();
+  // The reference path: PRelu kept, computed in float32 between DequantizeLinear and QuantizeLinear.
+  const GraphCounts kept = quantized_counts(model, {1, 4, 16, 16}, models::PreluRewrite::kKeep);
+  EXPECT_EQ(kept.dq_op_q, 2);
+  for (auto mode : {models::PreluRewrite::kAuto, models::PreluRewrite::kReluFirst}) {
+    const GraphCounts c = quantized_counts(model, {1, 4, 16, 16}, mode);
+    EXPECT_EQ(c.dq_op_q, 0);
+    EXPECT_EQ(c.ops.count("PRelu"), 0u);
+    EXPECT_EQ(c.ops.at("LeakyRelu"), 1);  // the PRelu with one slope for all channels
+  }
+}
+
+TEST_F(ConvertInt8, DefaultRecognizerFloatGraphAndQuantizedGraph) {
+  FACELENS_REQUIRE_MODELS();
+  const std::string model = read_bytes(testing::models_dir() + "/fr_feature.onnx");
+  ASSERT_FALSE(model.empty());
+  expect_same_float_outputs(model, {1, 3, 112, 112});
+  const GraphCounts kept = quantized_counts(model, {1, 3, 112, 112}, models::PreluRewrite::kKeep);
+  EXPECT_EQ(kept.dq_op_q, 33);  // MobileFaceNet: 33 PRelu
+  const GraphCounts c = quantized_counts(model, {1, 3, 112, 112}, models::PreluRewrite::kAuto);
+  EXPECT_EQ(c.dq_op_q, 0);
+  EXPECT_EQ(c.ops.count("PRelu"), 0u);
+}
+
+}  // namespace
+}  // namespace facelens
