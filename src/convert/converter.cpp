@@ -198,8 +198,8 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
       if (!report.ok()) {
         const size_t n_probe = std::min<size_t>(8, calibration.size());
         // Measured on the graph these rounds quantize (`o`): the rewritten graph's layers differ.
-        FACELENS_ASSIGN_OR_RETURN(auto order, measured_sensitivity(before, ranges, o,
-                                                                   std::span(calibration).first(n_probe), env));
+        FACELENS_ASSIGN_OR_RETURN(auto order,
+                                  measured_sensitivity(before, ranges, o, std::span(calibration).first(n_probe), env));
         const size_t cap = std::max<size_t>(1, order.size() / 2);
         for (size_t k = 1; k <= cap && !report.ok(); k = k < 4 ? k + 1 : k + k / 2) {
           models::Int8Options ok = o;
