@@ -9,7 +9,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "common/test_env.h"
@@ -21,16 +20,6 @@ namespace facelens {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
-}
 
 onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
   onnx::TensorProto t;
@@ -149,7 +138,8 @@ class ConvertInt8 : public ::testing::Test {
   // Runs a model (bytes) on `input`; the first output.
   std::vector<float> run(const std::string& bytes, const runtime::Tensor& input, const std::string& tag) {
     const std::string path = (dir_ / (tag + ".onnx")).string();
-    write_bytes(path, bytes);
+    Status written = models::write_model_file(path, bytes);
+    EXPECT_TRUE(written.ok()) << written.to_string();
     runtime::SessionOptions so;
     so.service.provider = Provider::kCpu;
     auto s = runtime::Session::create(env_, path, so);
@@ -228,7 +218,9 @@ TEST_F(ConvertInt8, QuantizedGeneratedModelHasNoFloatPreluBetweenInt8Ops) {
 
 TEST_F(ConvertInt8, DefaultRecognizerFloatGraphAndQuantizedGraph) {
   FACELENS_REQUIRE_MODELS();
-  const std::string model = read_bytes(testing::models_dir() + "/fr_feature.onnx");
+  auto read = models::read_model_file(testing::models_dir() + "/fr_feature.onnx");
+  ASSERT_TRUE(read.ok()) << read.status().to_string();
+  const std::string& model = *read;
   ASSERT_FALSE(model.empty());
   expect_same_float_outputs(model, {1, 3, 112, 112});
   const GraphCounts kept = quantized_counts(model, {1, 3, 112, 112}, models::PreluRewrite::kKeep);
