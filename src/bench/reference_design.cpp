@@ -210,14 +210,19 @@ Status run_reference_design(const BenchOptions& options, const std::shared_ptr<c
         const Status opened = !session.ok()                  ? session.status()
                               : (*session)->inputs().empty() ? invalid_argument("the graph has no input")
                                                              : Status::Ok();
+        // A row of this model, provider and precision at one batch size.
+        auto new_row = [&](int batch) {
+          Row r;
+          r.service = m.arch;
+          r.provider = prov.name;
+          r.precision = precision;
+          r.batch = batch;
+          r.reference = m.figure;
+          return r;
+        };
         if (!opened.ok()) {
           for (int b : options.batches) {
-            Row r;
-            r.service = m.arch;
-            r.provider = prov.name;
-            r.precision = precision;
-            r.batch = b;
-            r.reference = m.figure;
+            Row r = new_row(b);
             r.status = "failed";
             r.note = "could not open " + fit->second + ": " + opened.to_string();
             rep.rows.push_back(r);
@@ -242,12 +247,7 @@ Status run_reference_design(const BenchOptions& options, const std::shared_ptr<c
                       : "";
         for (int batch : options.batches) {
           ++step;
-          Row r;
-          r.service = m.arch;
-          r.provider = prov.name;
-          r.precision = precision;
-          r.batch = batch;
-          r.reference = m.figure;
+          Row r = new_row(batch);
           r.status = "ok";
           r.provider_used = s.provider();
           r.fell_back_to_cpu = fell_back;
