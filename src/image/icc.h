@@ -14,7 +14,12 @@ namespace facelens::image {
 
 // Converts 8-bit RGB `img` from the colour space of `icc_profile` to sRGB (perceptual intent).
 // Returns false and leaves the pixels as they are when the profile is empty, cannot be parsed or
-// does not describe RGB data: the pixels are then taken as sRGB, as they were before ICC support.
+// does not describe RGB data: the pixels are then taken as sRGB, as they were before ICC support;
+// and when the profile is sRGB's own (colorants and tone curves within rounding), whose
+// conversion would change no pixel by more than a level.
 bool to_srgb(Image& img, std::span<const uint8_t> icc_profile);
+
+// Whether `icc_profile` is sRGB's own up to rounding (the case to_srgb leaves the pixels alone).
+bool describes_srgb(std::span<const uint8_t> icc_profile);
 
 }  // namespace facelens::image

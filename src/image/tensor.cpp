@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <opencv2/imgproc.hpp>
 
 namespace facelens::image {
@@ -46,29 +47,61 @@ Image resize_with(const Image& img, int width, int height, int interpolation) {
   return out;
 }
 
+// Each of the bw output pixels of one row of blocks: the sum of its FX (fx when FX is 0) column
+// sums per channel, mapped to the rounded mean by mean(sum).
+template <int FX, typename Mean>
+void block_means(const uint16_t* sums, int bw, int fx, const Mean& mean, uint8_t* out) {
+  const int n = FX > 0 ? FX : fx;
+  for (int bx = 0; bx < bw; ++bx) {
+    const uint16_t* block = sums + static_cast<size_t>(bx) * n * 3;
+    uint32_t s0 = 0, s1 = 0, s2 = 0;
+    for (int k = 0; k < n; ++k) {
+      s0 += block[3 * k];
+      s1 += block[3 * k + 1];
+      s2 += block[3 * k + 2];
+    }
+    out[3 * bx] = mean(s0);
+    out[3 * bx + 1] = mean(s1);
+    out[3 * bx + 2] = mean(s2);
+  }
+}
+
 // The mean of every fx x fy block of the bw*fx x bh*fy pixels at (x, y) of img, rounded: a bw x bh
-// image. Rows are summed first (a loop the compiler vectorises), then each block's columns.
+// image. Rows are summed first (a loop the compiler vectorises), then each block's columns, whose
+// sum a table maps to the rounded mean for blocks of up to kTabledArea pixels (without a division
+// per pixel: 3x faster than a float operation per pixel, measured on a 3.25 MP decode).
 Image average_blocks(const Image& img, int x, int y, int fx, int fy, int bw, int bh) {
   Image out;
   out.width = bw;
   out.height = bh;
   out.pixels.resize(static_cast<size_t>(bw) * bh * 3);
-  std::vector<uint16_t> sums(static_cast<size_t>(bw) * fx * 3);  // fy <= 257: no overflow
-  const float inv_area = 1.f / static_cast<float>(fx * fy);
+  const size_t n = static_cast<size_t>(bw) * fx * 3;
+  std::vector<uint16_t> sums(n);  // fy <= 257: no overflow
+  const uint32_t area = static_cast<uint32_t>(fx) * static_cast<uint32_t>(fy);
+  auto rounded = [area](uint32_t sum) { return static_cast<uint8_t>((2 * sum + area) / (2 * area)); };  // half up
+  constexpr uint32_t kTabledArea = 1024;
+  std::vector<uint8_t> table(area <= kTabledArea ? static_cast<size_t>(255) * fx * fy + 1 : 0);
+  for (size_t sum = 0; sum < table.size(); ++sum) table[sum] = rounded(static_cast<uint32_t>(sum));
+  auto tabled = [&table](uint32_t sum) { return table[sum]; };
   for (int by = 0; by < bh; ++by) {
-    std::fill(sums.begin(), sums.end(), uint16_t{0});
-    for (int r = 0; r < fy; ++r) {
+    uint16_t* s = sums.data();
+    const uint8_t* first = img.row(y + by * fy) + static_cast<size_t>(x) * 3;
+    for (size_t i = 0; i < n; ++i) s[i] = first[i];
+    for (int r = 1; r < fy; ++r) {
       const uint8_t* row = img.row(y + by * fy + r) + static_cast<size_t>(x) * 3;
-      for (size_t i = 0; i < sums.size(); ++i) sums[i] = static_cast<uint16_t>(sums[i] + row[i]);
+      for (size_t i = 0; i < n; ++i) s[i] = static_cast<uint16_t>(s[i] + row[i]);
     }
     uint8_t* o = out.pixels.data() + static_cast<size_t>(by) * bw * 3;
-    for (int bx = 0; bx < bw; ++bx) {
-      const uint16_t* block = sums.data() + static_cast<size_t>(bx) * fx * 3;
-      for (int c = 0; c < 3; ++c) {
-        uint32_t sum = 0;
-        for (int k = 0; k < fx; ++k) sum += block[k * 3 + c];
-        o[bx * 3 + c] = static_cast<uint8_t>(static_cast<float>(sum) * inv_area + 0.5f);
-      }
+    if (table.empty()) {
+      block_means<0>(s, bw, fx, rounded, o);
+      continue;
+    }
+    switch (fx) {
+      case 1: block_means<1>(s, bw, fx, tabled, o); break;
+      case 2: block_means<2>(s, bw, fx, tabled, o); break;
+      case 3: block_means<3>(s, bw, fx, tabled, o); break;
+      case 4: block_means<4>(s, bw, fx, tabled, o); break;
+      default: block_means<0>(s, bw, fx, tabled, o);
     }
   }
   return out;
@@ -101,23 +134,32 @@ AreaTaps area_taps(int src, int dst) {
   return t;
 }
 
-// Each output pixel of a row from `sums` (one row of channel sums, 3 floats a pixel): TAPS of
-// them weighted, rounded to uint8.
+// Four floats, added and multiplied lane by lane (GCC's and Clang's vector extension: SSE on
+// x86-64, NEON on ARM).
+using Float4 = float __attribute__((vector_size(16)));
+using Int4 = int32_t __attribute__((vector_size(16)));
+
+// Each output pixel of a row from `sums` (one row of channel sums, 3 floats a pixel, and one more
+// float readable after the last): TAPS of them weighted, rounded to uint8. A pixel's three
+// channels are the first three lanes of one Float4 (the fourth, the next pixel's first channel,
+// is computed and dropped), each lane summed in the same order as one float would be.
 template <int TAPS>
 void area_row(const AreaTaps& t, const float* sums, int width, uint8_t* out) {
   const int taps = TAPS > 0 ? TAPS : t.taps;
+  const Float4 half = {0.5f, 0.5f, 0.5f, 0.5f}, top = {255.f, 255.f, 255.f, 255.f};
   for (int x = 0; x < width; ++x) {
     const float* p = sums + static_cast<size_t>(t.first[x]) * 3;
     const float* w = t.weight.data() + static_cast<size_t>(x) * taps;
-    float s0 = 0.5f, s1 = 0.5f, s2 = 0.5f;
+    Float4 acc = half;
     for (int k = 0; k < taps; ++k) {
-      s0 += w[k] * p[3 * k];
-      s1 += w[k] * p[3 * k + 1];
-      s2 += w[k] * p[3 * k + 2];
+      Float4 v;
+      std::memcpy(&v, p + 3 * k, sizeof v);
+      acc += w[k] * v;
     }
-    out[3 * x] = static_cast<uint8_t>(std::min(s0, 255.f));
-    out[3 * x + 1] = static_cast<uint8_t>(std::min(s1, 255.f));
-    out[3 * x + 2] = static_cast<uint8_t>(std::min(s2, 255.f));
+    const Int4 q = __builtin_convertvector(acc < top ? acc : top, Int4);  // truncates, as a cast
+    out[3 * x] = static_cast<uint8_t>(q[0]);
+    out[3 * x + 1] = static_cast<uint8_t>(q[1]);
+    out[3 * x + 2] = static_cast<uint8_t>(q[2]);
   }
 }
 
@@ -127,8 +169,8 @@ void area_row(const AreaTaps& t, const float* sums, int width, uint8_t* out) {
 // general path walks them one source pixel at a time (3-5 ns a source pixel here).
 void area_separable(const Image& img, int x, int y, int w, int h, Image& out) {
   const AreaTaps tx = area_taps(w, out.width), ty = area_taps(h, out.height);
-  std::vector<float> sums(static_cast<size_t>(w) * 3);
-  const size_t n = sums.size();
+  std::vector<float> sums(static_cast<size_t>(w) * 3 + 1);  // + 1: area_row reads 4 floats a pixel
+  const size_t n = sums.size() - 1;
   for (int oy = 0; oy < out.height; ++oy) {
     std::fill(sums.begin(), sums.end(), 0.f);
     for (int k = 0; k < ty.taps; ++k) {

@@ -3,6 +3,7 @@
 // PNG and BMP byte by byte) and compared with what went in; real files from ../shared/data are
 // checked when present.
 #include <gtest/gtest.h>
+#include <lcms2.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 #include <webp/encode.h>
@@ -24,6 +25,7 @@
 #include "facelens/image.h"
 #include "image/draw.h"
 #include "image/exif.h"
+#include "image/icc.h"
 #include "image/tensor.h"
 
 namespace facelens {
@@ -505,6 +507,41 @@ TEST(ImageResizeArea, BlocksThenAreaIsWithinAFewLevelsOfOnePass) {
             image::resize_area(image::crop(d.image, rect.x, rect.y, rect.w, rect.h), 233, 127).pixels);
 }
 
+// Whole-number scales are block means, rounded half up: those of a table for blocks up to 1024
+// pixels, of a float per pixel above; both against the mean computed here, on noise (every sum
+// level reached) and on white (the largest sum of a block).
+TEST(ImageResizeArea, WholeNumberScalesAreRoundedBlockMeans) {
+  struct Case {
+    int fx, fy, bw, bh;
+  };
+  for (const Case c : {Case{2, 4, 37, 23}, Case{3, 3, 29, 31}, Case{1, 5, 40, 9}, Case{7, 2, 11, 13},
+                       Case{40, 40, 5, 3}, Case{1, 257, 6, 2}}) {
+    for (const bool white : {false, true}) {
+      Image img;
+      img.width = c.fx * c.bw + std::min(c.fx, c.bw) - 1;  // a part-block edge, left out
+      img.height = c.fy * c.bh;
+      img.pixels.resize(static_cast<size_t>(img.width) * img.height * 3);
+      uint32_t state = 12345;
+      for (auto& p : img.pixels) {
+        state = state * 1664525u + 1013904223u;
+        p = white ? 255 : static_cast<uint8_t>(state >> 24);
+      }
+      const Image out = image::resize_area(img, c.bw, c.bh);
+      ASSERT_EQ(out.pixels.size(), static_cast<size_t>(c.bw) * c.bh * 3);
+      for (int by = 0; by < c.bh; ++by)
+        for (int bx = 0; bx < c.bw; ++bx)
+          for (int ch = 0; ch < 3; ++ch) {
+            uint32_t sum = 0;
+            for (int y = 0; y < c.fy; ++y)
+              for (int x = 0; x < c.fx; ++x) sum += img.row(by * c.fy + y)[(bx * c.fx + x) * 3 + ch];
+            const int area = c.fx * c.fy;
+            const int want = static_cast<int>((2 * sum + area) / (2 * area));  // round half up
+            ASSERT_EQ(out.row(by)[bx * 3 + ch], want) << c.fx << "x" << c.fy << " at " << bx << "," << by << " " << ch;
+          }
+    }
+  }
+}
+
 TEST(ImageRealFiles, RgbaPngDecodesToRgb) {
   FACELENS_REQUIRE_DATA();
   StatusOr<DecodedImage> decoded = decode_image_file(data_file("face_recognition/32bit.png"), {});
@@ -536,6 +573,18 @@ TEST(ImageRealFiles, IccProfilesAreConvertedToSrgb) {
     EXPECT_GT(mean_abs, 0.5) << f << ": the profile changed nothing";
     EXPECT_LT(mean_abs, 20) << f << ": a colour conversion, not a different image";
   }
+  // john2.jpeg's profile is not taken for sRGB's; lcms's own sRGB profile is.
+  const std::vector<uint8_t> john2 =
+      image::scan_jpeg_markers(read_data_file("face_recognition/knn/train/kit_harington/john2.jpeg")).icc_profile;
+  ASSERT_FALSE(john2.empty());
+  EXPECT_FALSE(image::describes_srgb(john2));
+  cmsHPROFILE srgb = cmsCreate_sRGBProfile();
+  cmsUInt32Number size = 0;
+  ASSERT_TRUE(cmsSaveProfileToMem(srgb, nullptr, &size));
+  std::vector<uint8_t> srgb_bytes(size);
+  ASSERT_TRUE(cmsSaveProfileToMem(srgb, srgb_bytes.data(), &size));
+  cmsCloseProfile(srgb);
+  EXPECT_TRUE(image::describes_srgb(srgb_bytes));
   // A file without a profile decodes the same either way.
   DecodeOptions raw;
   raw.convert_to_srgb = false;
@@ -543,6 +592,39 @@ TEST(ImageRealFiles, IccProfilesAreConvertedToSrgb) {
   auto b = decode_image_file(data_file("face_recognition/32bit.png"), raw);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->image.pixels, b->image.pixels);
+}
+
+// A profile that is sRGB's own (the "sRGB IEC61966-2.1" cameras embed: obama3.jpg) is not
+// applied: the transform would cost a pass over every pixel and change none by more than a level,
+// which Little CMS itself confirms here on the file's pixels.
+TEST(ImageRealFiles, AnSrgbProfileLeavesThePixelsAsTheyAre) {
+  FACELENS_REQUIRE_DATA();
+  const Bytes bytes = read_data_file("face_recognition/obama3.jpg");
+  DecodeOptions raw;
+  raw.convert_to_srgb = false;
+  const DecodedImage managed = decode_ok(bytes, {});
+  const DecodedImage own = decode_ok(bytes, raw);
+  EXPECT_EQ(managed.image.pixels, own.image.pixels);
+  // The file's profile converted by Little CMS.
+  const std::vector<uint8_t> icc = image::scan_jpeg_markers(bytes).icc_profile;
+  ASSERT_FALSE(icc.empty());
+  const std::span<const uint8_t> profile(icc);
+  EXPECT_TRUE(image::describes_srgb(profile));
+  cmsHPROFILE in = cmsOpenProfileFromMem(profile.data(), static_cast<cmsUInt32Number>(profile.size()));
+  ASSERT_NE(in, nullptr);
+  cmsHPROFILE srgb = cmsCreate_sRGBProfile();
+  cmsHTRANSFORM t = cmsCreateTransform(in, TYPE_RGB_8, srgb, TYPE_RGB_8, INTENT_PERCEPTUAL, 0);
+  ASSERT_NE(t, nullptr);
+  Image converted = own.image;
+  cmsDoTransform(t, converted.pixels.data(), converted.pixels.data(),
+                 static_cast<cmsUInt32Number>(converted.width) * converted.height);
+  cmsDeleteTransform(t);
+  cmsCloseProfile(srgb);
+  cmsCloseProfile(in);
+  int worst = 0;
+  for (size_t i = 0; i < converted.pixels.size(); ++i)
+    worst = std::max(worst, std::abs(int{converted.pixels[i]} - int{own.image.pixels[i]}));
+  EXPECT_LE(worst, 1) << "the profile is not sRGB: it must be applied";
 }
 
 TEST(ImageRealFiles, GreyFaceApiPngsDecodeTo150x150Grey) {
