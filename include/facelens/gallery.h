@@ -163,6 +163,12 @@ struct EmbeddingEnrollment {
   bool must_exist = false;
 };
 
+// What Gallery::update_identity changes: the fields set (at least one), all in one write.
+struct IdentityUpdate {
+  std::optional<std::string> name;           // a new name (validate_identity_name rules)
+  std::optional<std::string> metadata_json;  // new metadata, replacing the old: a JSON object
+};
+
 struct Match {
   std::string name;
   float score = 0;
@@ -277,11 +283,14 @@ class Gallery {
   // the face is not one of its. The identity stays, even when that was its last face (remove()
   // removes identities). Other processes and replicas apply it from the change log.
   Status remove_face(const std::string& name, int64_t face_id);
-  // Renames the identity `name` to `new_name` (validate_identity_name rules); kNotFound when
-  // absent, kFailedPrecondition when `new_name` is taken. Its faces keep their ids.
+  // Renames the identity `name` and/or replaces its metadata, as `update` says, in one write (one
+  // transaction, one change of the log, which other processes and replicas apply). kNotFound when
+  // absent; kFailedPrecondition when the new name is taken; kInvalidArgument for a name breaking
+  // validate_identity_name's rules, metadata that is not a JSON object, or an update setting
+  // nothing. On any error nothing is changed. Its faces keep their ids.
+  Status update_identity(const std::string& name, const IdentityUpdate& update);
+  // update_identity with only a new name / only new metadata.
   Status rename(const std::string& name, const std::string& new_name);
-  // Replaces the identity's metadata by `metadata_json` (a JSON object, as at enrolment);
-  // kNotFound when absent, kInvalidArgument for anything but a JSON object.
   Status set_metadata(const std::string& name, const std::string& metadata_json);
   StatusOr<std::vector<IdentityInfo>> list() const;
   // One identity (kNotFound when absent).

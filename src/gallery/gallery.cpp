@@ -544,28 +544,33 @@ Status Gallery::remove_face(const std::string& name, int64_t face_id) {
   return Status::Ok();
 }
 
-Status Gallery::rename(const std::string& name, const std::string& new_name) {
+Status Gallery::update_identity(const std::string& name, const IdentityUpdate& update) {
   Impl& m = *impl_;
-  FACELENS_RETURN_IF_ERROR(validate_identity_name(new_name));
+  if (!update.name && !update.metadata_json)
+    return invalid_argument("an update of identity '" + name + "' sets nothing: give a new name and/or metadata");
+  if (update.name) FACELENS_RETURN_IF_ERROR(validate_identity_name(*update.name));
+  FACELENS_RETURN_IF_ERROR(check_metadata(update.metadata_json));
   std::lock_guard<std::mutex> write(m.write_mu);
   FACELENS_ASSIGN_OR_RETURN(auto identity, m.find(name));
-  if (identity.name == new_name) return Status::Ok();
-  Status s = m.note(m.store->rename_identity(identity.id, new_name));
-  if (s.code() == StatusCode::kFailedPrecondition)
-    return failed_precondition("cannot rename '" + name + "' to '" + new_name + "': an identity of that name exists");
+  IdentityUpdate change = update;
+  if (change.name && *change.name == identity.name) change.name.reset();  // a rename to itself writes nothing
+  if (!change.name && !change.metadata_json) return Status::Ok();
+  Status s = m.note(m.store->update_identity(identity.id, change));
+  if (s.code() == StatusCode::kFailedPrecondition && change.name)
+    return failed_precondition("cannot rename '" + name + "' to '" + *change.name +
+                               "': an identity of that name exists" +
+                               (change.metadata_json ? " (its metadata was not changed either)" : ""));
   FACELENS_RETURN_IF_ERROR(s);
   m.follow();
   return Status::Ok();
 }
 
+Status Gallery::rename(const std::string& name, const std::string& new_name) {
+  return update_identity(name, {.name = new_name, .metadata_json = std::nullopt});
+}
+
 Status Gallery::set_metadata(const std::string& name, const std::string& metadata_json) {
-  Impl& m = *impl_;
-  FACELENS_RETURN_IF_ERROR(check_metadata(metadata_json));
-  std::lock_guard<std::mutex> write(m.write_mu);
-  FACELENS_ASSIGN_OR_RETURN(auto identity, m.find(name));
-  FACELENS_RETURN_IF_ERROR(m.note(m.store->set_metadata(identity.id, metadata_json)));
-  m.follow();
-  return Status::Ok();
+  return update_identity(name, {.name = std::nullopt, .metadata_json = metadata_json});
 }
 
 StatusOr<IdentityInfo> Gallery::identity(const std::string& name) const {
@@ -609,7 +614,9 @@ StatusOr<std::vector<NameProblem>> Gallery::check_names(bool repair) {
   FACELENS_ASSIGN_OR_RETURN(auto ids, m.store->identities());
   std::vector<NameProblem> out = gallery::name_repairs(ids);
   if (!repair || out.empty()) return out;
-  for (const auto& p : out) FACELENS_RETURN_IF_ERROR(m.store->rename_identity(p.identity_id, p.repaired));
+  for (const auto& p : out)
+    FACELENS_RETURN_IF_ERROR(
+        m.store->update_identity(p.identity_id, {.name = p.repaired, .metadata_json = std::nullopt}));
   FACELENS_ASSIGN_OR_RETURN(int64_t version, m.store->external_version());
   FACELENS_RETURN_IF_ERROR(m.sync_locked(version));
   return out;

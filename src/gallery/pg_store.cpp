@@ -282,22 +282,33 @@ class PgStore final : public Store {
     return ids;
   }
 
-  Status rename_identity(int64_t identity_id, const std::string& new_name) override {
-    FACELENS_RETURN_IF_ERROR(validate_identity_name(new_name));
+  Status update_identity(int64_t identity_id, const IdentityUpdate& update) override {
+    if (!update.name && !update.metadata_json)
+      return invalid_argument("an update of identity " + std::to_string(identity_id) + " sets nothing");
+    if (update.name) FACELENS_RETURN_IF_ERROR(validate_identity_name(*update.name));
     return write_transaction(mu_, *this, [&]() -> Status {
+      // One statement: a field not set (NULL) keeps its value.
       Params p;
-      p.add(new_name).add(identity_id);
-      Result r(
-          run(std::string("UPDATE facelens_identities SET name = $1, updated_at = ") + kNow + " WHERE id = $2", p));
+      if (update.name) p.add(*update.name);
+      else p.add_null();
+      if (update.metadata_json) p.add(*update.metadata_json);
+      else p.add_null();
+      p.add(identity_id);
+      Result r(run(std::string("UPDATE facelens_identities SET name = coalesce($1, name), "
+                               "metadata = coalesce($2::json, metadata), updated_at = ") +
+                       kNow + " WHERE id = $3",
+                   p));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
         if (sqlstate(r) == "23505")
-          return failed_precondition("cannot rename identity " + std::to_string(identity_id) + " to '" + new_name +
-                                     "': the name is taken");
-        return error("rename identity", r);
+          return failed_precondition("cannot rename identity " + std::to_string(identity_id) + " to '" +
+                                     update.name.value_or("") + "': the name is taken");
+        if (sqlstate(r) == "22P02")
+          return invalid_argument("metadata is not valid JSON: " + update.metadata_json.value_or(""));
+        return error("update identity", r);
       }
       if (std::strcmp(PQcmdTuples(r.get()), "1") != 0)
         return not_found("no identity " + std::to_string(identity_id) + " in " + where_);
-      return record(ChangeKind::kRenameIdentity, identity_id, 0);
+      return record(update.name ? ChangeKind::kRenameIdentity : ChangeKind::kUpdateIdentity, identity_id, 0);
     });
   }
 
@@ -316,22 +327,6 @@ class PgStore final : public Store {
                   std::string("UPDATE facelens_identities SET updated_at = ") + kNow + " WHERE id = $1", q)
               .status());
       return record(ChangeKind::kRemoveFace, identity_id, face_id);
-    });
-  }
-
-  Status set_metadata(int64_t identity_id, const std::string& metadata) override {
-    return write_transaction(mu_, *this, [&]() -> Status {
-      Params p;
-      p.add(metadata).add(identity_id);
-      Result r(
-          run(std::string("UPDATE facelens_identities SET metadata = $1, updated_at = ") + kNow + " WHERE id = $2", p));
-      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        if (sqlstate(r) == "22P02") return invalid_argument("metadata is not valid JSON: " + metadata);
-        return error("set metadata", r);
-      }
-      if (std::strcmp(PQcmdTuples(r.get()), "1") != 0)
-        return not_found("no identity " + std::to_string(identity_id) + " in " + where_);
-      return record(ChangeKind::kUpdateIdentity, identity_id, 0);
     });
   }
 

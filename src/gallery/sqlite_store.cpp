@@ -187,21 +187,32 @@ class SqliteStore final : public Store {
     return ids;
   }
 
-  Status rename_identity(int64_t identity_id, const std::string& new_name) override {
-    FACELENS_RETURN_IF_ERROR(validate_identity_name(new_name));
+  Status update_identity(int64_t identity_id, const IdentityUpdate& update) override {
+    if (!update.name && !update.metadata_json)
+      return invalid_argument("an update of identity " + std::to_string(identity_id) + " sets nothing");
+    if (update.name) FACELENS_RETURN_IF_ERROR(validate_identity_name(*update.name));
     return write_transaction(mu_, *this, [&]() -> Status {
-      Stmt st(db_, std::string("UPDATE identities SET name = ?1, updated_at = ") + kNow + " WHERE id = ?2");
+      // One statement: a field not set (NULL) keeps its value.
+      Stmt st(db_, std::string("UPDATE identities SET name = coalesce(?1, name), metadata = coalesce(?2, metadata), "
+                               "updated_at = ") +
+                       kNow + " WHERE id = ?3");
       FACELENS_RETURN_IF_ERROR(st.prepared());
-      st.bind(1, new_name);
-      st.bind(2, identity_id);
+      if (update.name) st.bind(1, *update.name);
+      else st.bind_null(1);
+      if (update.metadata_json) st.bind(2, *update.metadata_json);
+      else st.bind_null(2);
+      st.bind(3, identity_id);
       if (st.step() != SQLITE_DONE) {
-        if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
-          return failed_precondition("cannot rename identity " + std::to_string(identity_id) + " to '" + new_name +
-                                     "': the name is taken");
-        return error("rename identity");
+        const int code = sqlite3_extended_errcode(db_);
+        if (code == SQLITE_CONSTRAINT_UNIQUE)
+          return failed_precondition("cannot rename identity " + std::to_string(identity_id) + " to '" +
+                                     update.name.value_or("") + "': the name is taken");
+        if (code == SQLITE_CONSTRAINT_CHECK)
+          return invalid_argument("metadata is not valid JSON: " + update.metadata_json.value_or(""));
+        return error("update identity");
       }
       if (sqlite3_changes(db_) != 1) return not_found("no identity " + std::to_string(identity_id) + " in " + path_);
-      return record(ChangeKind::kRenameIdentity, identity_id, 0);
+      return record(update.name ? ChangeKind::kRenameIdentity : ChangeKind::kUpdateIdentity, identity_id, 0);
     });
   }
 
@@ -216,22 +227,6 @@ class SqliteStore final : public Store {
         return not_found("identity " + std::to_string(identity_id) + " has no face " + std::to_string(face_id));
       FACELENS_RETURN_IF_ERROR(touch_identity(identity_id));
       return record(ChangeKind::kRemoveFace, identity_id, face_id);
-    });
-  }
-
-  Status set_metadata(int64_t identity_id, const std::string& metadata) override {
-    return write_transaction(mu_, *this, [&]() -> Status {
-      Stmt st(db_, std::string("UPDATE identities SET metadata = ?1, updated_at = ") + kNow + " WHERE id = ?2");
-      FACELENS_RETURN_IF_ERROR(st.prepared());
-      st.bind(1, metadata);
-      st.bind(2, identity_id);
-      if (st.step() != SQLITE_DONE) {
-        if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_CHECK)
-          return invalid_argument("metadata is not valid JSON: " + metadata);
-        return error("set metadata");
-      }
-      if (sqlite3_changes(db_) != 1) return not_found("no identity " + std::to_string(identity_id) + " in " + path_);
-      return record(ChangeKind::kUpdateIdentity, identity_id, 0);
     });
   }
 

@@ -76,9 +76,12 @@ enum class ChangeKind {
   kAddIdentity,     // identity_id created without faces (one created with faces: its kAddFace changes)
   kAddFace,         // face_id added to identity_id
   kRemoveIdentity,  // identity_id and all its faces removed
-  kRenameIdentity,  // identity_id renamed (name repair, Gallery::rename)
+  // identity_id renamed, and its metadata replaced when the same write set it (one
+  // Store::update_identity with a name: Gallery::update_identity, name repair). Memory holds no
+  // metadata: applying it renames.
+  kRenameIdentity,
   kRemoveFace,      // face_id of identity_id removed (the identity stays, even without faces)
-  kUpdateIdentity,  // identity_id's metadata replaced (memory holds none: nothing to apply)
+  kUpdateIdentity,  // identity_id's metadata replaced, its name kept (memory holds none: nothing to apply)
   kReload,          // too much changed to list (bulk writes, reembed): reload everything
 };
 const char* change_kind_name(ChangeKind k);  // "add_identity", "add_face", ...
@@ -134,13 +137,14 @@ class Store {
   virtual StatusOr<std::vector<std::string>> model_ids() const = 0;
   // Replaces embeddings and model ids, all in one transaction.
   virtual Status update_embeddings(std::span<const EmbeddingUpdate> updates) = 0;
-  // Renames an identity; not_found when absent, failed_precondition when the name is taken.
-  virtual Status rename_identity(int64_t identity_id, const std::string& new_name) = 0;
+  // Renames the identity and/or replaces its metadata (the fields `update` sets, at least one) in
+  // one transaction recording one change: kRenameIdentity when it sets a name, else
+  // kUpdateIdentity. not_found when absent, failed_precondition when the name is taken,
+  // invalid_argument for metadata that is not JSON; nothing is changed when it fails.
+  virtual Status update_identity(int64_t identity_id, const IdentityUpdate& update) = 0;
   // Removes one face of the identity (the identity stays, even without faces); not_found when the
   // identity has no face `face_id`.
   virtual Status remove_face(int64_t identity_id, int64_t face_id) = 0;
-  // Replaces the identity's metadata (a JSON object, as text); not_found when absent.
-  virtual Status set_metadata(int64_t identity_id, const std::string& metadata) = 0;
   // One face (its crop read when asked); nullopt when absent.
   virtual StatusOr<std::optional<StoredFace>> find_face(int64_t face_id, bool with_crop) const = 0;
   // The faces of one identity in id order, without crops (has_crop set).

@@ -259,7 +259,7 @@ void Server::Impl::install_gallery_routes() {
       "PATCH", "/v1/identities/{id}", Role::kAdmin, false,
       [this, identity_json](Request& r) {
         if (refused_gallery(r.res)) return;
-        std::string name = r.args[0];
+        const std::string& name = r.args[0];
         for (const auto field : *r.body) {
           if (field.key != "name" && field.key != "metadata")
             return send_error(r.res, 400, "INVALID_ARGUMENT",
@@ -285,17 +285,12 @@ void Server::Impl::install_gallery_routes() {
         }
         if (!new_name && !metadata)
           return send_error(r.res, 400, "INVALID_ARGUMENT", "send name (a new name) and/or metadata (a JSON object)");
-        if (new_name) {
-          Status s = gallery->rename(name, *new_name);
-          if (s.code() == StatusCode::kFailedPrecondition)
-            return send_error(r.res, 409, "CONFLICT", for_client(s).message());
-          if (!s.ok()) return send_status(r.res, for_client(s));
-          name = *new_name;
-        }
-        if (metadata) {
-          if (Status s = gallery->set_metadata(name, *metadata); !s.ok()) return send_status(r.res, for_client(s));
-        }
-        auto identity = gallery->identity(name);
+        // One write: a taken name (409) leaves the metadata unchanged too.
+        Status s = gallery->update_identity(name, {.name = new_name, .metadata_json = metadata});
+        if (s.code() == StatusCode::kFailedPrecondition)
+          return send_error(r.res, 409, "CONFLICT", for_client(s).message());
+        if (!s.ok()) return send_status(r.res, for_client(s));
+        auto identity = gallery->identity(new_name.value_or(name));
         if (!identity.ok()) return send_status(r.res, for_client(identity.status()));
         send_json(r.res, 200, identity_json(*identity));
       },

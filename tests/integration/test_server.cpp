@@ -1187,6 +1187,12 @@ TEST_F(ServerTest, FacesCropsRenameAndMetadataOfAnIdentity) {
   auto conflict = patch("barack", {{"name", "joe"}});
   expect_json_error(conflict, 409, 409, "rename to a taken name");
   EXPECT_EQ(json::parse(conflict->body)["error"]["code"], "CONFLICT");
+  // A taken name with metadata: one write, so the metadata is not replaced either.
+  auto conflict_meta = patch("barack", {{"name", "joe"}, {"metadata", {{"team", "none"}}}});
+  expect_json_error(conflict_meta, 409, 409, "rename to a taken name with metadata");
+  auto kept = c.Get("/v1/identities/barack");
+  ASSERT_TRUE(kept && kept->status == 200) << (kept ? kept->body : "");
+  EXPECT_EQ(json::parse(kept->body)["metadata"], (json{{"team", "us"}})) << kept->body;
   expect_json_error(patch("nobody", {{"name", "x"}}), 404, 404, "rename of an unknown identity");
   expect_json_error(patch("barack", {{"name", std::string("bad\x01")}}), 400, 400, "a name with a control character");
   expect_json_error(patch("barack", {{"name", 42}}), 400, 400, "a name that is no string");

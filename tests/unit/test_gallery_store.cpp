@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-#include "common/pg_server.h"
+#include "common/gallery_backend.h"
 #include "gallery/store.h"
 
 namespace facelens::gallery {
@@ -15,54 +15,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum class Backend { kSqlite, kPostgres };
-// How gtest (and so ctest's test names) shows the parameter.
-void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kSqlite ? "sqlite" : "postgresql"); }
+using testing::Backend;
 
-// A fresh folder per test (SQLite), or a fresh PostgreSQL server and database (removed afterwards).
-class StoreFixture : public ::testing::Test {
+// A fresh folder per test (SQLite: the file in a subfolder the store creates), or a fresh
+// PostgreSQL server and database (removed afterwards).
+class StoreFixture : public testing::GalleryBackendFixture {
  protected:
   void start(Backend backend) {
-    backend_ = backend;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info->name();
-    for (char& c : name)
-      if (c == '/') c = '_';
-    dir_ = fs::temp_directory_path() / ("facelens_store_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    path_ = (dir_ / "sub" / "gallery.db").string();
-    if (backend == Backend::kPostgres) {
-      std::string why;
-      bool missing = false;
-      pg_ = testing::PgServer::start(&why, &missing);
-      if (!pg_) {
-        if (missing) GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
-        FAIL() << why;
-      }
-      url_ = pg_->create_database("gallery");
-      ASSERT_FALSE(url_.empty()) << pg_->last_error();
-    }
+    GalleryBackendFixture::start(backend, "facelens_store", fs::path("sub") / "gallery.db");
   }
-  void TearDown() override {
-    pg_.reset();
-    fs::remove_all(dir_);
-  }
-  StatusOr<std::unique_ptr<Store>> try_open() {
-    if (backend_ == Backend::kPostgres) {
-      PgStoreOptions o;
-      o.url = url_;
-      o.connect_timeout_s = 2;
-      return open_pg_store(o);
-    }
-    SqliteStoreOptions o;
-    o.path = path_;
-    return open_sqlite_store(o);
-  }
-  std::unique_ptr<Store> open() {
-    auto s = try_open();
-    EXPECT_TRUE(s.ok()) << s.status().to_string();
-    return s.ok() ? std::move(*s) : nullptr;
-  }
+  StatusOr<std::unique_ptr<Store>> try_open() { return try_open_store(); }
+  std::unique_ptr<Store> open() { return open_store(); }
   static StoredFace face(float seed, const std::string& sha = "") {
     StoredFace f;
     f.embedding = {seed, seed + 1, seed + 2, -seed};
@@ -72,11 +35,6 @@ class StoreFixture : public ::testing::Test {
     f.image_sha256 = sha;
     return f;
   }
-  Backend backend_ = Backend::kSqlite;
-  fs::path dir_;
-  std::string path_;
-  std::unique_ptr<testing::PgServer> pg_;
-  std::string url_;
 };
 
 // The cases every backend must pass.
@@ -84,10 +42,7 @@ class StoreTest : public StoreFixture, public ::testing::WithParamInterface<Back
  protected:
   void SetUp() override { start(GetParam()); }
 };
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return std::string(i.param == Backend::kSqlite ? "Sqlite" : "Postgres");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, testing::all_backends(), testing::backend_test_name);
 
 class SqliteStoreTest : public StoreFixture {
  protected:
@@ -307,9 +262,10 @@ TEST_P(StoreTest, ChangeLogIsConsecutiveAndRenamesAreLogged) {
   EXPECT_FALSE(store->add(dup).ok());
   auto bob = store->find_identity("bob");
   ASSERT_TRUE(bob.ok() && bob->has_value());
-  ASSERT_TRUE(store->rename_identity((*bob)->id, "bobby").ok());
-  EXPECT_EQ(store->rename_identity((*bob)->id, "ada").code(), StatusCode::kFailedPrecondition);  // taken
-  EXPECT_EQ(store->rename_identity(999, "x").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store->update_identity((*bob)->id, {.name = "bobby", .metadata_json = std::nullopt}).ok());
+  EXPECT_EQ(store->update_identity((*bob)->id, {.name = "ada", .metadata_json = std::nullopt}).code(),
+            StatusCode::kFailedPrecondition);  // taken
+  EXPECT_EQ(store->update_identity(999, {.name = "x", .metadata_json = std::nullopt}).code(), StatusCode::kNotFound);
   ASSERT_TRUE(store->remove_identity("ada").ok());
   EXPECT_EQ(*store->last_change(), 5);
   auto log = store->changes_since(0, 100);
@@ -384,10 +340,11 @@ TEST_P(StoreTest, RemovesOneFaceSetsMetadataAndReadsOneFaceOrOneIdentitysFaces) 
   EXPECT_EQ(store->identity_faces(bob)->size(), 1u);
 
   // Metadata replaced; anything but JSON refused and nothing written.
-  ASSERT_TRUE(store->set_metadata(bob, R"({"team":"y","n":2})").ok());
+  ASSERT_TRUE(store->update_identity(bob, {.name = std::nullopt, .metadata_json = R"({"team":"y","n":2})"}).ok());
   EXPECT_NE(store->find_identity("bob")->value().metadata.find("\"team\""), std::string::npos);
-  EXPECT_EQ(store->set_metadata(bob, "{not json").code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->set_metadata(999, "{}").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->update_identity(bob, {.name = std::nullopt, .metadata_json = "{not json"}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->update_identity(999, {.name = std::nullopt, .metadata_json = "{}"}).code(), StatusCode::kNotFound);
   EXPECT_NE(store->find_identity("bob")->value().metadata.find("\"n\""), std::string::npos);
 
   // Each write is one change of the log, in order; refused ones take no number.
@@ -401,6 +358,58 @@ TEST_P(StoreTest, RemovesOneFaceSetsMetadataAndReadsOneFaceOrOneIdentitysFaces) 
   EXPECT_EQ(log->changes[2].kind, ChangeKind::kUpdateIdentity);
   EXPECT_EQ(log->changes[2].identity_id, bob);
   EXPECT_EQ(*store->last_change(), before + 3);
+}
+
+TEST_P(StoreTest, ARenameWithMetadataIsOneWriteOfOneChangeOrNothing) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  std::vector<NewIdentityFaces> items = {{"ada", R"({"team":"x"})", {face(1, "a1")}, "", ""},
+                                         {"bob", std::nullopt, {face(2, "b1")}, "", ""}};
+  ASSERT_TRUE(store->add(items).ok());
+  const int64_t ada = store->find_identity("ada")->value().id;
+  const int64_t before = *store->last_change();
+  auto unchanged = [&](const char* what) {
+    auto found = store->find_identity("ada");
+    ASSERT_TRUE(found.ok() && found->has_value()) << what;
+    EXPECT_EQ((*found)->metadata.find("\"y\""), std::string::npos) << what << ": " << (*found)->metadata;
+    EXPECT_NE((*found)->metadata.find("\"x\""), std::string::npos) << what << ": " << (*found)->metadata;
+    EXPECT_EQ(*store->last_change(), before) << what << ": a refused update recorded a change";
+  };
+
+  // A taken name: refused, and the metadata of the same update is not written either.
+  EXPECT_EQ(store->update_identity(ada, {.name = "bob", .metadata_json = R"({"team":"y"})"}).code(),
+            StatusCode::kFailedPrecondition);
+  unchanged("taken name");
+  // Metadata that is not JSON: refused, and the name of the same update is not written either.
+  EXPECT_EQ(store->update_identity(ada, {.name = "ada lovelace", .metadata_json = "{not json"}).code(),
+            StatusCode::kInvalidArgument);
+  unchanged("bad metadata");
+  EXPECT_FALSE(store->find_identity("ada lovelace")->has_value());
+  // An invalid name, an update setting nothing, an unknown identity: refused, nothing written.
+  EXPECT_EQ(store->update_identity(ada, {.name = std::string("bad\x01"), .metadata_json = R"({"team":"y"})"}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->update_identity(ada, {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->update_identity(999, {.name = "z", .metadata_json = R"({"team":"y"})"}).code(),
+            StatusCode::kNotFound);
+  unchanged("invalid updates");
+
+  // Both at once: one write, one change (a rename, which is what memory applies), both stored.
+  ASSERT_TRUE(store->update_identity(ada, {.name = "ada lovelace", .metadata_json = R"({"team":"y"})"}).ok());
+  EXPECT_EQ(store->last_write().first, before + 1);
+  EXPECT_EQ(store->last_write().last, before + 1);
+  EXPECT_FALSE(store->find_identity("ada")->has_value());
+  auto renamed = store->find_identity("ada lovelace");
+  ASSERT_TRUE(renamed.ok() && renamed->has_value());
+  EXPECT_EQ((*renamed)->id, ada);
+  EXPECT_NE((*renamed)->metadata.find("\"y\""), std::string::npos) << (*renamed)->metadata;
+  EXPECT_EQ((*renamed)->n_faces, 1);
+  auto log = store->changes_since(before, 100);
+  ASSERT_TRUE(log.ok()) << log.status().to_string();
+  ASSERT_EQ(log->changes.size(), 1u);
+  EXPECT_EQ(log->changes[0].kind, ChangeKind::kRenameIdentity);
+  EXPECT_EQ(log->changes[0].identity_id, ada);
+  EXPECT_EQ(log->changes[0].name, "ada lovelace");
+  EXPECT_EQ(*store->last_change(), before + 1);
 }
 
 TEST_F(PgStoreTest, MigratesAnEmptyDatabaseOnceAndDescribesWithoutPassword) {

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "common/pg_server.h"
+#include "common/gallery_backend.h"
 #include "facelens/gallery.h"
 #include "gallery/store.h"
 
@@ -49,39 +49,12 @@ void run_sql(const std::string& path, const std::string& sql) {
   sqlite3_close(db);
 }
 
-enum class Backend { kSqlite, kPostgres };
-// How gtest (and so ctest's test names) shows the parameter.
-void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kSqlite ? "sqlite" : "postgresql"); }
+using testing::Backend;
 
 // One SQLite file in a fresh folder, or one database on a PostgreSQL server of the test's own.
-class SyncFixture : public ::testing::Test {
+class SyncFixture : public testing::GalleryBackendFixture {
  protected:
-  void start(Backend backend) {
-    backend_ = backend;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info->name();
-    for (char& c : name)
-      if (c == '/') c = '_';
-    dir_ = fs::temp_directory_path() / ("facelens_gsync_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "g.db").string();
-    if (backend == Backend::kPostgres) {
-      std::string why;
-      bool missing = false;
-      pg_ = testing::PgServer::start(&why, &missing);
-      if (!pg_) {
-        if (missing) GTEST_SKIP() << "PostgreSQL tests skipped: " << why;
-        FAIL() << why;
-      }
-      url_ = pg_->create_database("gallery");
-      ASSERT_FALSE(url_.empty()) << pg_->last_error();
-    }
-  }
-  void TearDown() override {
-    pg_.reset();
-    fs::remove_all(dir_);
-  }
+  void start(Backend backend) { GalleryBackendFixture::start(backend, "facelens_gsync", "g.db"); }
   GalleryOptions options() const {
     GalleryOptions o;
     o.db_path = path_;
@@ -97,34 +70,12 @@ class SyncFixture : public ::testing::Test {
     EXPECT_TRUE(g.ok()) << g.status().to_string();
     return g.ok() ? std::move(*g) : nullptr;
   }
-  // A store of the same database, as another writer opens it.
-  std::unique_ptr<gallery::Store> open_store(int64_t change_log_rows = 100000) {
-    StatusOr<std::unique_ptr<gallery::Store>> s = unavailable("");
-    if (backend_ == Backend::kPostgres) {
-      gallery::PgStoreOptions po;
-      po.url = url_;
-      po.change_log_rows = change_log_rows;
-      s = gallery::open_pg_store(po);
-    } else {
-      gallery::SqliteStoreOptions so;
-      so.path = path_;
-      so.change_log_rows = change_log_rows;
-      s = gallery::open_sqlite_store(so);
-    }
-    EXPECT_TRUE(s.ok()) << s.status().to_string();
-    return s.ok() ? std::move(*s) : nullptr;
-  }
   static std::optional<std::string> who(const Gallery& g, int a) {
     auto r = g.identify_embedding(axis(a), "model_a", 3);
     EXPECT_TRUE(r.ok()) << r.status().to_string();
     if (!r.ok() || !r->identity) return std::nullopt;
     return r->identity->name;
   }
-  Backend backend_ = Backend::kSqlite;
-  fs::path dir_;
-  std::string path_;
-  std::unique_ptr<testing::PgServer> pg_;
-  std::string url_;
 };
 
 // The cases every backend must pass.
@@ -132,10 +83,7 @@ class GallerySyncTest : public SyncFixture, public ::testing::WithParamInterface
  protected:
   void SetUp() override { start(GetParam()); }
 };
-INSTANTIATE_TEST_SUITE_P(Backends, GallerySyncTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return std::string(i.param == Backend::kSqlite ? "Sqlite" : "Postgres");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, GallerySyncTest, testing::all_backends(), testing::backend_test_name);
 
 class SqliteSyncTest : public SyncFixture {
  protected:
@@ -293,6 +241,54 @@ TEST_P(GallerySyncTest, FaceRemovalRenameAndMetadataReachTheOtherGallery) {
   auto c = open();
   EXPECT_EQ(c->stats().n_faces, 1u);
   EXPECT_EQ(who(*c, 0), "ada lovelace");
+}
+
+TEST_P(GallerySyncTest, ARenameWithMetadataIsOneChangeTheOtherGalleryApplies) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  EmbeddingEnrollment ada = face("ada", 0, "a0");
+  ada.metadata_json = R"({"team": "x"})";
+  ASSERT_TRUE(a->enroll_embeddings(std::vector{ada, face("bob", 1, "b1")}).ok());
+  ASSERT_EQ(who(*b, 0), "ada");
+  const int64_t before = b->sync_state().applied_seq;
+
+  // A taken name with metadata: refused, and neither is seen there.
+  Status taken = a->update_identity("ada", {.name = "bob", .metadata_json = R"({"team": "y"})"});
+  EXPECT_EQ(taken.code(), StatusCode::kFailedPrecondition) << taken.to_string();
+  EXPECT_NE(taken.message().find("metadata was not changed"), std::string::npos) << taken.message();
+  EXPECT_EQ(who(*b, 0), "ada");
+  EXPECT_EQ(nlohmann::json::parse(b->identity("ada")->metadata_json)["team"], "x");
+  EXPECT_EQ(b->sync_state().applied_seq, before);
+  EXPECT_EQ(a->update_identity("ada", {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->update_identity("ada", {.name = "ada l.", .metadata_json = "[1]"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->update_identity("nobody", {.name = "x", .metadata_json = "{}"}).code(), StatusCode::kNotFound);
+
+  // Both at once: one change of the log; the other gallery identifies and verifies under the new
+  // name, no longer knows the old one, and reads the new metadata.
+  ASSERT_TRUE(a->update_identity("ada", {.name = "ada lovelace", .metadata_json = R"({"team": "y"})"}).ok());
+  EXPECT_EQ(who(*b, 0), "ada lovelace");
+  EXPECT_EQ(b->sync_state().applied_seq, before + 1);
+  EXPECT_EQ(b->sync_state().lag, 0);
+  EXPECT_EQ(b->check_identity("ada").code(), StatusCode::kNotFound);
+  auto v = b->verify_embedding(axis(0), "model_a", "ada lovelace");
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_TRUE(v->match);
+  auto info = b->identity("ada lovelace");
+  ASSERT_TRUE(info.ok()) << info.status().to_string();
+  EXPECT_EQ(nlohmann::json::parse(info->metadata_json)["team"], "y");
+  EXPECT_EQ(info->n_faces, 1);
+  // The same name again with new metadata writes only the metadata (no rename to itself).
+  ASSERT_TRUE(b->update_identity("ada lovelace", {.name = "ada lovelace", .metadata_json = R"({"team": "z"})"}).ok());
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  auto log = store->changes_since(before, 100);
+  ASSERT_TRUE(log.ok()) << log.status().to_string();
+  ASSERT_EQ(log->changes.size(), 2u);
+  EXPECT_EQ(log->changes[0].kind, gallery::ChangeKind::kRenameIdentity);
+  EXPECT_EQ(log->changes[1].kind, gallery::ChangeKind::kUpdateIdentity);
+  EXPECT_EQ(who(*a, 0), "ada lovelace");
+  EXPECT_EQ(nlohmann::json::parse(a->identity("ada lovelace")->metadata_json)["team"], "z");
 }
 
 TEST_P(GallerySyncTest, ACropIsReadBackAndAPerCallThresholdDecides) {
