@@ -143,6 +143,21 @@ std::string device_name(const MachineInfo& m, const ProviderStatus& p, bool on_c
   return "CUDA device " + std::to_string(id);
 }
 
+// The Engine of the "pipeline" service: the benchmark's models, provider and threads, and what
+// `facelens serve` sets (tools/cli/cmd_serve.cpp: dynamic batching kAuto); every service on the
+// provider of the cell, and a fallback to the CPU measured and marked, not an error.
+EngineOptions pipeline_engine_options(const BenchOptions& o, bool cuda) {
+  EngineOptions eo;
+  eo.models_dir = o.models_dir;
+  eo.runtime = o.runtime;
+  eo.runtime.provider = cuda ? Provider::kCuda : Provider::kCpu;
+  for (auto& [name, s] : eo.runtime.services) s.provider.reset();
+  if (o.threads > 0) eo.runtime.intra_op_threads = o.threads;
+  eo.runtime.require_gpu = false;
+  eo.batching.mode = EngineOptions::Batching::Mode::kAuto;
+  return eo;
+}
+
 Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
                   const std::shared_ptr<const ModelVariants>& variants, BenchReport& rep,
                   const std::function<void(const Progress&)>& progress);
@@ -413,6 +428,7 @@ Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
           so.require_gpu = false;  // a fallback is measured and marked, not an error
           return so;
         };
+        ctx.engine = pipeline_engine_options(options, cuda);
         release_free_heap();  // what earlier services freed must not hide this one's memory
         std::optional<uint64_t> rss_before = rss_bytes();
         DeviceMemory dev_before;
@@ -450,21 +466,23 @@ Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
         std::set<std::string> used;
         std::string fallback_reason;
         std::vector<std::string> model_ids;
-        for (const auto* s : svc->sessions()) {
-          used.insert(s->provider());
-          if (cuda && s->provider() != runtime::kCudaEpName && fallback_reason.empty())
-            fallback_reason = s->fallback_reason().empty() ? "ONNX Runtime placed the session on " + s->provider()
-                                                           : s->fallback_reason();
+        const std::vector<SessionFacts> sessions = svc->sessions();
+        for (const auto& s : sessions) {
+          used.insert(s.provider);
+          if (cuda && s.provider != runtime::kCudaEpName && fallback_reason.empty())
+            fallback_reason =
+                s.fallback_reason.empty() ? "ONNX Runtime placed the session on " + s.provider : s.fallback_reason;
         }
-        for (const auto* s : svc->sessions()) {
-          std::string id = std::filesystem::path(s->model_path()).filename().string();
-          for (const auto& e : manifest.models)
-            if (registry->path_of(e) == s->model_path()) id = e.id;
+        for (const auto& s : sessions) {
+          std::string id = s.model_id.empty() ? std::filesystem::path(s.model_path).filename().string() : s.model_id;
+          if (s.model_id.empty())
+            for (const auto& e : manifest.models)
+              if (registry->path_of(e) == s.model_path) id = e.id;
           model_ids.push_back(id);
         }
         const bool fell_back = cuda && !fallback_reason.empty();
         std::vector<EpPlacement> placement;
-        for (const auto* s : svc->sessions()) runtime::merge_placement(&placement, s->placement());
+        for (const auto& s : sessions) runtime::merge_placement(&placement, s.placement);
 
         for (int batch : options.batches) {
           ++step;
