@@ -280,6 +280,7 @@ Status validate(const BenchOptions& o) {
   if (o.sweep_iterations < 1) return invalid_argument("--sweep-iterations must be at least 1");
   if (o.server_iterations < 1) return invalid_argument("--server-iterations must be at least 1");
   if (o.server_warmup < 0) return invalid_argument("--server-warmup must be 0 or more");
+  if (o.server_threads < 0) return invalid_argument("--server-threads must be 0 (the benchmark's --threads) or more");
   if (o.connections < 0) return invalid_argument("--connections must be 0 (no concurrency mode) or more");
   if (o.connections > 0 && o.load_requests < o.connections)
     return invalid_argument("--load-requests must be at least --connections (one request per connection)");
@@ -589,12 +590,22 @@ Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
   so.connections = options.connections;
   so.load_requests = options.load_requests;
   so.ready_timeout_s = options.server_ready_timeout_s;
+  // The in-process pipeline the overhead is measured against: the request's own call
+  // (Engine::analyze_bytes with /v1/embed's options) on an engine set up like the service's, with
+  // the service's intra-op threads (`facelens serve` runs one per session by default, the sweep
+  // ONNX Runtime's default), so that the difference is the HTTP layer's alone.
+  BenchOptions like_service = options;
+  if (options.server_threads > 0) like_service.threads = options.server_threads;
+  const EngineOptions service_eo = pipeline_engine_options(like_service, /*cuda=*/!cpu);
+  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<const Engine> service_engine, Engine::create(service_eo));
   AnalyzeOptions embed;
   embed.embedding = true;
-  so.pipeline = [&engine, embed](std::span<const uint8_t> bytes) {
-    return engine->analyze_bytes(bytes, embed).status();
+  FACELENS_RETURN_IF_ERROR(service_engine->warm_up(embed));
+  so.pipeline = [service_engine, embed](std::span<const uint8_t> bytes) {
+    return service_engine->analyze_bytes(bytes, embed).status();
   };
   FACELENS_ASSIGN_OR_RETURN(rep.server, run_server_bench(so, sent, note));
+  rep.server->pipeline_threads = service_eo.runtime.intra_op_threads;
   return Status::Ok();
 }
 
