@@ -93,6 +93,11 @@ struct BenchmarkOptions {
   int connections = 16;
   int load_requests = 96;
   double server_ready_timeout_s = 60;  // wait this long for GET /ready to answer 200
+  // ONNX Runtime intra-op threads of the service at server_url (`facelens serve --threads`; serve's
+  // default is 1). The in-process pipeline the HTTP overhead is measured against runs on an engine
+  // set up like the service's, with these threads, so that the overhead is the HTTP layer's alone;
+  // 0 = the benchmark's `threads`.
+  int server_threads = 0;
   // The reference design's models (issue 19): YOLOv10n, ArcFace-R50, AdaFace-IR101 and Xception,
   // each timed as one model call on a prepared input at every provider, precision and batch, and
   // compared with the reference design's table (report.md "Against the reference design").

@@ -143,6 +143,21 @@ std::string device_name(const MachineInfo& m, const ProviderStatus& p, bool on_c
   return "CUDA device " + std::to_string(id);
 }
 
+// The Engine of the "pipeline" service: the benchmark's models, provider and threads, and what
+// `facelens serve` sets (tools/cli/cmd_serve.cpp: dynamic batching kAuto); every service on the
+// provider of the cell, and a fallback to the CPU measured and marked, not an error.
+EngineOptions pipeline_engine_options(const BenchOptions& o, bool cuda) {
+  EngineOptions eo;
+  eo.models_dir = o.models_dir;
+  eo.runtime = o.runtime;
+  eo.runtime.provider = cuda ? Provider::kCuda : Provider::kCpu;
+  for (auto& [name, s] : eo.runtime.services) s.provider.reset();
+  if (o.threads > 0) eo.runtime.intra_op_threads = o.threads;
+  eo.runtime.require_gpu = false;
+  eo.batching.mode = EngineOptions::Batching::Mode::kAuto;
+  return eo;
+}
+
 Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
                   const std::shared_ptr<const ModelVariants>& variants, BenchReport& rep,
                   const std::function<void(const Progress&)>& progress);
@@ -265,6 +280,7 @@ Status validate(const BenchOptions& o) {
   if (o.sweep_iterations < 1) return invalid_argument("--sweep-iterations must be at least 1");
   if (o.server_iterations < 1) return invalid_argument("--server-iterations must be at least 1");
   if (o.server_warmup < 0) return invalid_argument("--server-warmup must be 0 or more");
+  if (o.server_threads < 0) return invalid_argument("--server-threads must be 0 (the benchmark's --threads) or more");
   if (o.connections < 0) return invalid_argument("--connections must be 0 (no concurrency mode) or more");
   if (o.connections > 0 && o.load_requests < o.connections)
     return invalid_argument("--load-requests must be at least --connections (one request per connection)");
@@ -413,6 +429,7 @@ Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
           so.require_gpu = false;  // a fallback is measured and marked, not an error
           return so;
         };
+        ctx.engine = pipeline_engine_options(options, cuda);
         release_free_heap();  // what earlier services freed must not hide this one's memory
         std::optional<uint64_t> rss_before = rss_bytes();
         DeviceMemory dev_before;
@@ -450,21 +467,23 @@ Status run_matrix(const BenchOptions& options, const models::ModelRegistry& reg,
         std::set<std::string> used;
         std::string fallback_reason;
         std::vector<std::string> model_ids;
-        for (const auto* s : svc->sessions()) {
-          used.insert(s->provider());
-          if (cuda && s->provider() != runtime::kCudaEpName && fallback_reason.empty())
-            fallback_reason = s->fallback_reason().empty() ? "ONNX Runtime placed the session on " + s->provider()
-                                                           : s->fallback_reason();
+        const std::vector<SessionFacts> sessions = svc->sessions();
+        for (const auto& s : sessions) {
+          used.insert(s.provider);
+          if (cuda && s.provider != runtime::kCudaEpName && fallback_reason.empty())
+            fallback_reason =
+                s.fallback_reason.empty() ? "ONNX Runtime placed the session on " + s.provider : s.fallback_reason;
         }
-        for (const auto* s : svc->sessions()) {
-          std::string id = std::filesystem::path(s->model_path()).filename().string();
-          for (const auto& e : manifest.models)
-            if (registry->path_of(e) == s->model_path()) id = e.id;
+        for (const auto& s : sessions) {
+          std::string id = s.model_id.empty() ? std::filesystem::path(s.model_path).filename().string() : s.model_id;
+          if (s.model_id.empty())
+            for (const auto& e : manifest.models)
+              if (registry->path_of(e) == s.model_path) id = e.id;
           model_ids.push_back(id);
         }
         const bool fell_back = cuda && !fallback_reason.empty();
         std::vector<EpPlacement> placement;
-        for (const auto* s : svc->sessions()) runtime::merge_placement(&placement, s->placement());
+        for (const auto& s : sessions) runtime::merge_placement(&placement, s.placement);
 
         for (int batch : options.batches) {
           ++step;
@@ -571,12 +590,22 @@ Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
   so.connections = options.connections;
   so.load_requests = options.load_requests;
   so.ready_timeout_s = options.server_ready_timeout_s;
+  // The in-process pipeline the overhead is measured against: the request's own call
+  // (Engine::analyze_bytes with /v1/embed's options) on an engine set up like the service's, with
+  // the service's intra-op threads (`facelens serve` runs one per session by default, the sweep
+  // ONNX Runtime's default), so that the difference is the HTTP layer's alone.
+  BenchOptions like_service = options;
+  if (options.server_threads > 0) like_service.threads = options.server_threads;
+  const EngineOptions service_eo = pipeline_engine_options(like_service, /*cuda=*/!cpu);
+  FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<const Engine> service_engine, Engine::create(service_eo));
   AnalyzeOptions embed;
   embed.embedding = true;
-  so.pipeline = [&engine, embed](std::span<const uint8_t> bytes) {
-    return engine->analyze_bytes(bytes, embed).status();
+  FACELENS_RETURN_IF_ERROR(service_engine->warm_up(embed));
+  so.pipeline = [service_engine, embed](std::span<const uint8_t> bytes) {
+    return service_engine->analyze_bytes(bytes, embed).status();
   };
   FACELENS_ASSIGN_OR_RETURN(rep.server, run_server_bench(so, sent, note));
+  rep.server->pipeline_threads = service_eo.runtime.intra_op_threads;
   return Status::Ok();
 }
 

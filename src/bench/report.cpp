@@ -232,7 +232,9 @@ std::string sweep_markdown(const BenchReport& rep) {
        << " warm-up and " << rep.options.server_iterations
        << " timed rounds (every photo and body format once per round). Overhead = the request's p50 − the "
           "in-process pipeline's p50 on the same file, timed in the same rounds (each round runs the pipeline "
-          "in-process once per photo next to its requests; the server is idle meanwhile).\n\n";
+          "in-process once per photo next to its requests; the server is idle meanwhile): Engine::analyze_bytes, "
+          "the request's own call, on an engine set up like the service's, intra-op threads "
+       << (s.pipeline_threads > 0 ? std::to_string(s.pipeline_threads) : "ONNX Runtime's default") << ".\n\n";
     md << "| photo | format | body | p50 | p99 | pipeline p50 | HTTP overhead | overhead / pipeline | ok | errors "
           "|\n|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : s.rows) {
@@ -449,7 +451,8 @@ std::string report_markdown(const BenchReport& rep) {
         "machine (issue 20: 31.9 to 9.3 ms), which made batching look like it paid.\n"
      << "- Latency: wall-clock time (steady clock) of one run, from the service's input (decoded image, face box or "
         "aligned crop) to its result, pre- and post-processing included; `pipeline` runs from the encoded file's "
-        "bytes to the embeddings of every face (decode, detect, landmarks, align, embed).\n"
+        "bytes to the embeddings of every face through Engine::analyze_bytes, the call POST /v1/embed makes (on an "
+        "engine set up like `facelens serve`'s); a batch of N images is N such calls at once, one thread each.\n"
      << "- Percentiles: linear interpolation between closest ranks (NumPy's default); stddev: sample standard "
         "deviation. Throughput: items × runs / total time of the timed runs.\n"
      << "- A session that ONNX Runtime placed on the CPU when CUDA was asked is measured, marked \"fell back to "

@@ -202,6 +202,7 @@ json server_json(const BenchReport& rep) {
                     {"latency_ms", latency_json(l.summary)},
                     {"throughput_vs_one", opt_round(l.throughput_vs_one)}});
   return {{"url", s.url},
+          {"pipeline_threads", s.pipeline_threads},
           {"reachable", s.reachable},
           {"error", s.error},
           {"health", s.health},

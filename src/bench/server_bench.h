@@ -94,6 +94,9 @@ struct ServerReport {
   bool reachable = false;
   std::string error;   // why the bench could not run (server unreachable), "" otherwise
   std::string health;  // GET /health's body (the server's providers and version), cut at 4000 bytes
+  // Intra-op threads of the in-process pipeline the overhead is measured against (0 = ONNX
+  // Runtime's default); set by the caller (BenchmarkOptions::server_threads).
+  int pipeline_threads = 0;
   std::vector<ServerRow> rows;
   std::vector<LoadRow> load;
   int n_errors() const;  // failed requests, plus 1 when the server was unreachable

@@ -1,6 +1,7 @@
 #include "bench/services.h"
 
-#include "align/aligner.h"
+#include <thread>
+
 #include "services/factory.h"
 
 namespace facelens::bench {
@@ -43,7 +44,7 @@ class DetectBench final : public ServiceBench {
     }
     return Status::Ok();
   }
-  std::vector<const runtime::Session*> sessions() const override { return {&det_->session()}; }
+  std::vector<SessionFacts> sessions() const override { return {facts_of(det_->session())}; }
   int faces_last_run() const override { return faces_; }
 
  private:
@@ -70,7 +71,7 @@ class LandmarksBench final : public ServiceBench {
     }
     return Status::Ok();
   }
-  std::vector<const runtime::Session*> sessions() const override { return {&m_->session()}; }
+  std::vector<SessionFacts> sessions() const override { return {facts_of(m_->session())}; }
   int faces_last_run() const override { return batch_; }
 
  private:
@@ -95,7 +96,7 @@ class LivenessBench final : public ServiceBench {
     }
     return Status::Ok();
   }
-  std::vector<const runtime::Session*> sessions() const override { return {&m_->session()}; }
+  std::vector<SessionFacts> sessions() const override { return {facts_of(m_->session())}; }
   int faces_last_run() const override { return batch_; }
 
  private:
@@ -123,79 +124,13 @@ class EmbedBench final : public ServiceBench {
                             std::to_string(crops_.size()) + " faces");
     return Status::Ok();
   }
-  std::vector<const runtime::Session*> sessions() const override { return {&r_->session()}; }
+  std::vector<SessionFacts> sessions() const override { return {facts_of(r_->session())}; }
   int faces_last_run() const override { return static_cast<int>(crops_.size()); }
 
  private:
   std::shared_ptr<const recognize::Recognizer> r_;
   const BenchInputs& in_;
   std::vector<Image> crops_;
-};
-
-// Decode to embedding for `batch` images: decode, detect, landmarks (when the detector has no
-// keypoints), align every face, then every face of every image through the recognizer in one
-// embed() call (one model call when the recognizer is batched). Batch 1 is the single stream.
-class PipelineBench final : public ServiceBench {
- public:
-  PipelineBench(std::shared_ptr<const detect::Detector> d, std::shared_ptr<const landmarks::LandmarkModel> l,
-                std::shared_ptr<const recognize::Recognizer> r, const BenchInputs& in)
-      : det_(std::move(d)), lm_(std::move(l)), rec_(std::move(r)), in_(in) {}
-  bool batched() const override { return rec_->batched(); }
-  const char* item() const override { return "image"; }
-  int calls_per_run(int batch) const override {
-    // Per image: one detector call and one landmark call per face; the recognizer once (batched)
-    // or once per face. Counted from the faces the setup found in each image.
-    int calls = 0, faces = 0;
-    for (int i = 0; i < batch; ++i) {
-      const int n = faces_in_[i % faces_in_.size()];
-      calls += 1 + (det_->has_keypoints() ? 0 : n);
-      faces += n;
-    }
-    return calls + (rec_->batched() ? (faces > 0 ? 1 : 0) : faces);
-  }
-  Status prepare(int batch) override {
-    batch_ = batch;
-    return Status::Ok();
-  }
-  Status run() override {
-    std::vector<Image> aligned;
-    for (int i = 0; i < batch_; ++i) {
-      const auto& bytes = in_.encoded[i % in_.encoded.size()];
-      FACELENS_ASSIGN_OR_RETURN(auto decoded, decode_image(bytes, {}));
-      FACELENS_ASSIGN_OR_RETURN(auto found, det_->detect(decoded.image));
-      for (const auto& d : found) {
-        FivePoints five;
-        if (d.keypoints) {
-          five = *d.keypoints;
-        } else {
-          FACELENS_ASSIGN_OR_RETURN(five, lm_->predict(decoded.image, d.box));
-        }
-        aligned.push_back(align::align_face(decoded.image, five, rec_->input_size()));
-      }
-    }
-    faces_ = static_cast<int>(aligned.size());
-    if (aligned.empty()) return Status::Ok();
-    FACELENS_ASSIGN_OR_RETURN(auto e, rec_->embed(aligned));
-    if (e.size() != aligned.size()) return internal_error("embed returned fewer embeddings than faces");
-    return Status::Ok();
-  }
-  std::vector<const runtime::Session*> sessions() const override {
-    std::vector<const runtime::Session*> s = {&det_->session()};
-    if (lm_) s.push_back(&lm_->session());
-    s.push_back(&rec_->session());
-    return s;
-  }
-  int faces_last_run() const override { return faces_; }
-  void set_faces_per_image(std::vector<int> n) { faces_in_ = std::move(n); }
-
- private:
-  std::shared_ptr<const detect::Detector> det_;
-  std::shared_ptr<const landmarks::LandmarkModel> lm_;
-  std::shared_ptr<const recognize::Recognizer> rec_;
-  const BenchInputs& in_;
-  std::vector<int> faces_in_;
-  int batch_ = 1;
-  int faces_ = 0;
 };
 
 StatusOr<std::shared_ptr<const detect::Detector>> open_detector(const ServiceContext& ctx) {
@@ -271,20 +206,86 @@ StatusOr<std::unique_ptr<ServiceBench>> make_service_bench(const std::string& se
         "runner to src/bench/services.cpp");
   }
   if (service == "pipeline") {
-    FACELENS_ASSIGN_OR_RETURN(auto d, open_detector(ctx));
-    std::shared_ptr<const landmarks::LandmarkModel> lm;
-    if (!d->has_keypoints()) {
-      FACELENS_ASSIGN_OR_RETURN(lm, open_landmarks(ctx));
-    }
-    FACELENS_ASSIGN_OR_RETURN(auto r, open_recognizer(ctx));
-    auto p = std::make_unique<PipelineBench>(d, lm, r, in);
-    std::vector<int> per_image(in.images.size(), 0);
-    for (const auto& f : in.faces) ++per_image[f.image];
-    p->set_faces_per_image(std::move(per_image));
+    FACELENS_ASSIGN_OR_RETURN(auto p, make_pipeline_bench(ctx));
     return std::unique_ptr<ServiceBench>(std::move(p));
   }
   return invalid_argument("unknown service '" + service +
                           "': expected detect, landmarks, embed, liveness, deepfake or pipeline");
+}
+
+SessionFacts facts_of(const runtime::Session& session) {
+  SessionFacts f;
+  f.provider = session.provider();
+  f.fallback_reason = session.fallback_reason();
+  f.model_path = session.model_path();
+  f.placement = session.placement();
+  return f;
+}
+
+PipelineBench::PipelineBench(std::unique_ptr<Engine> engine, const BenchInputs& in)
+    : engine_(std::move(engine)), in_(in) {}
+
+Status PipelineBench::prepare(int batch) {
+  results_.assign(static_cast<size_t>(batch), ImageResult{});
+  return Status::Ok();
+}
+
+Status PipelineBench::run() {
+  AnalyzeOptions embed;  // the /v1/embed handler's (src/server/routes_analysis.cpp)
+  embed.embedding = true;
+  const size_t n = results_.size();
+  std::vector<Status> status(n);
+  auto one = [&](size_t i) {
+    auto r = engine_->analyze_bytes(in_.encoded[i % in_.encoded.size()], embed);
+    if (r.ok()) results_[i] = std::move(*r);
+    else status[i] = r.status().with_context(in_.paths[i % in_.paths.size()]);
+  };
+  if (n == 1) {
+    one(0);
+  } else {
+    std::vector<std::thread> calls;
+    calls.reserve(n);
+    for (size_t i = 0; i < n; ++i) calls.emplace_back(one, i);
+    for (auto& t : calls) t.join();
+  }
+  faces_ = 0;
+  for (size_t i = 0; i < n; ++i) {
+    FACELENS_RETURN_IF_ERROR(status[i]);
+    faces_ += static_cast<int>(results_[i].faces.size());
+  }
+  return Status::Ok();
+}
+
+std::vector<SessionFacts> PipelineBench::sessions() const {
+  std::vector<SessionFacts> out;
+  for (const auto& s : engine_->services()) {
+    if (!s.loaded) continue;
+    SessionFacts f;
+    f.provider = s.provider;
+    f.fallback_reason = s.provider_reason;
+    f.model_path = s.model_path;
+    f.model_id = s.model_id;
+    f.placement = s.placement;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+StatusOr<std::unique_ptr<PipelineBench>> make_pipeline_bench(const ServiceContext& ctx) {
+  const BenchInputs& in = *ctx.inputs;
+  if (in.encoded.empty() || in.paths.size() != in.encoded.size())
+    return invalid_argument("the pipeline bench needs the images' file bytes (BenchInputs::encoded and paths)");
+  if (ctx.precision != "fp32")
+    return unavailable("the pipeline runs the Engine, whose " + ctx.precision +
+                       " variants come from its precision cache, not from the benchmark's: time them with "
+                       "`facelens serve` and `facelens bench --sweep PHOTO --server URL`");
+  FACELENS_ASSIGN_OR_RETURN(auto engine, Engine::create(ctx.engine));
+  AnalyzeOptions embed;
+  embed.embedding = true;
+  // The models /v1/embed runs, loaded now (as `facelens serve` does before it listens) so that
+  // the load is outside the timing and the sessions' providers are known.
+  FACELENS_RETURN_IF_ERROR(engine->warm_up(embed));
+  return std::make_unique<PipelineBench>(std::move(engine), in);
 }
 
 }  // namespace facelens::bench

@@ -63,6 +63,7 @@ for (const r of sw.rows) {
 }
 const s = j.server; if (!s || !s.reachable) die("server not reached: " + (s && s.error));
 if (!s.api_key) die("api_key not recorded as sent");
+if (s.pipeline_threads !== 2) die("the in-process pipeline should run the --threads 2 of the service, got " + s.pipeline_threads);
 if (s.rows.length !== 9) die("expected 9 server rows, got " + s.rows.length);
 let errors = 0;
 for (const photo of ["0.3mp-baseline", "2.6mp-baseline", "13mp-progressive"]) for (const f of ["multipart", "raw", "json"]) {

@@ -2,6 +2,7 @@
 // report.md, reports its progress in order and its providers; bad options are refused before
 // anything runs.
 #include <gtest/gtest.h>
+#include <turbojpeg.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,9 +10,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "bench/services.h"
 #include "common/onnx_gen.h"
 #include "common/test_env.h"
 #include "facelens/benchmark.h"
+#include "facelens/engine.h"
+#include "image/tensor.h"
+#include "recognize/recognizer.h"
 
 namespace facelens {
 namespace {
@@ -193,6 +198,90 @@ TEST_F(BenchmarkApi, ReferenceDesignOnTinyGraphs) {
   o.providers = {"cpu"};
   ASSERT_TRUE(run_benchmark(o, (dir_ / "again").string()).ok());
   EXPECT_EQ(fs::last_write_time(j["reference_models"][1]["files"]["fp16"].get<std::string>()), first);
+}
+
+// The "pipeline" service times the service's own path (Engine::analyze_bytes with /v1/embed's
+// options), not a copy of it: on a 13 megapixel JPEG made from a shared photo, every image of a
+// batch of 2 (two concurrent calls) answers as Engine::analyze_bytes does on the same bytes, at
+// the same DCT decode scale (below 1: a full decode, as a private decode_image path would make,
+// answers 1), with the same faces, boxes and embeddings; and `facelens bench --services pipeline`
+// records the faces that answer has.
+TEST_F(BenchmarkApi, PipelineTimesTheServicePath) {
+  FACELENS_REQUIRE_DATA();
+  const std::string source = testing::data_dir() + "/faces/face_recognition/obama3.jpg";
+  auto bytes = read_file_bytes(source, 1 << 30);
+  if (!bytes.ok()) GTEST_SKIP() << source << " is absent: test skipped";
+  auto small = decode_image(*bytes, {});
+  ASSERT_TRUE(small.ok()) << small.status().to_string();
+  // 2333x1434 -> 4666x2868 (13.4 megapixels), baseline 4:2:0.
+  const Image large = image::resize(small->image, small->image.width * 2, small->image.height * 2);
+  tjhandle h = tjInitCompress();
+  unsigned char* out = nullptr;
+  unsigned long n = 0;
+  ASSERT_EQ(tjCompress2(h, large.pixels.data(), large.width, 0, large.height, TJPF_RGB, &out, &n, TJSAMP_420, 90, 0),
+            0);
+  std::vector<uint8_t> jpeg(out, out + n);
+  tjFree(out);
+  tjDestroy(h);
+  const fs::path photo = dir_ / "large.jpg";
+  fs::create_directories(dir_);
+  {
+    std::ofstream f(photo, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));
+  }
+
+  EngineOptions eo;
+  eo.models_dir = testing::models_dir();
+  auto engine = Engine::create(eo);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  AnalyzeOptions embed;
+  embed.embedding = true;
+  auto expected = (*engine)->analyze_bytes(jpeg, embed);
+  ASSERT_TRUE(expected.ok()) << expected.status().to_string();
+  ASSERT_FALSE(expected->faces.empty());
+  ASSERT_LT(expected->decode_scale, 1.0) << "a 13 MP photo is detected on a DCT-scaled decode";
+
+  bench::BenchInputs in;
+  in.paths = {photo.string()};
+  in.encoded = {jpeg};
+  bench::ServiceContext ctx;
+  ctx.inputs = &in;
+  ctx.engine = eo;
+  auto pipeline = bench::make_pipeline_bench(ctx);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status().to_string();
+  ASSERT_TRUE((*pipeline)->prepare(2).ok());
+  ASSERT_TRUE((*pipeline)->run().ok());
+  ASSERT_EQ((*pipeline)->last_results().size(), 2u);
+  EXPECT_EQ((*pipeline)->faces_last_run(), 2 * static_cast<int>(expected->faces.size()));
+  for (const ImageResult& got : (*pipeline)->last_results()) {
+    EXPECT_EQ(got.decode_scale, expected->decode_scale);
+    EXPECT_EQ(got.width, expected->width);
+    EXPECT_EQ(got.height, expected->height);
+    ASSERT_EQ(got.faces.size(), expected->faces.size());
+    for (size_t i = 0; i < got.faces.size(); ++i) {
+      EXPECT_GE(iou(got.faces[i].box, expected->faces[i].box), 0.9999f) << "face " << i;
+      EXPECT_GE(recognize::cosine(got.faces[i].embedding, expected->faces[i].embedding), 0.9999f) << "face " << i;
+    }
+  }
+  bool recognizer_loaded = false;
+  for (const auto& s : (*pipeline)->sessions()) recognizer_loaded |= s.model_id == (*engine)->recognizer_model_id();
+  EXPECT_TRUE(recognizer_loaded) << "the pipeline's sessions are its engine's";
+
+  BenchmarkOptions o = small_options();
+  o.images = {photo.string()};
+  o.services = {"pipeline"};
+  auto r = run_benchmark(o, (dir_ / "out").string());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->n_failed, 0);
+  std::ifstream results(dir_ / "out" / "results.json");
+  const auto j = nlohmann::json::parse(results);
+  ASSERT_EQ(j["results"].size(), 1u);
+  const auto& row = j["results"][0];
+  EXPECT_EQ(row["service"], "pipeline");
+  EXPECT_EQ(row["status"], "ok") << row["note"];
+  EXPECT_EQ(row["item"], "image");
+  EXPECT_EQ(row["faces_per_run"], static_cast<int>(expected->faces.size()));
+  EXPECT_EQ(row["samples_ms"].size(), 2u);
 }
 
 TEST_F(BenchmarkApi, BadOptionsAreRefusedBeforeRunning) {

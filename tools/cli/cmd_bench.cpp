@@ -51,6 +51,7 @@ struct BenchArgs {
   bool server = false;     // --server given
   std::string server_url;  // "" with --server: start `facelens serve` on a free loopback port
   std::string api_key;
+  int server_threads = 0;  // the service's intra-op threads; 0 = --threads, else serve's default
   int server_iterations = 20;
   int server_warmup = 2;
   int connections = 16;
@@ -74,8 +75,8 @@ int free_loopback_port() {
 }
 
 // `facelens serve` started by the bench (--server without URL): this program, on a free loopback
-// port, CPU, no gallery, the bench's models and threads; its output goes to LOG. Stopped with
-// SIGTERM when the object goes.
+// port, CPU, no gallery, the bench's models and `threads` intra-op threads; its output goes to LOG.
+// Stopped with SIGTERM when the object goes.
 class ChildServer {
  public:
   ~ChildServer() {
@@ -228,6 +229,7 @@ int cmd_bench(const BenchArgs& a) {
   o.sweep_iterations = a.sweep_iterations;
   o.server_url = a.server_url;
   o.api_key = a.api_key;
+  o.server_threads = a.server_threads;
   o.server_iterations = a.server_iterations;
   o.server_warmup = a.server_warmup;
   o.connections = a.connections;
@@ -236,7 +238,10 @@ int cmd_bench(const BenchArgs& a) {
   if (a.server && a.server_url.empty()) {
     std::filesystem::create_directories(a.output);
     const std::string log = a.output + "/serve.log";
-    o.server_url = child.start(eo->models_dir, a.threads, log);
+    // The service and the in-process pipeline it is compared with run the same intra-op threads:
+    // --server-threads, else --threads, else serve's own default.
+    o.server_threads = a.server_threads > 0 ? a.server_threads : a.threads > 0 ? a.threads : kServeIntraOpThreads;
+    o.server_url = child.start(eo->models_dir, o.server_threads, log);
     if (o.server_url.empty()) return fail(unavailable("could not start facelens serve on a loopback port"));
     std::cerr << "bench: started facelens serve on " << o.server_url << " (log: " << log << ")\n";
   }
@@ -354,6 +359,11 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
           ->expected(0, 1);
   cmd->add_option("--api-key", args->api_key, "X-API-Key for --server (default: $FACELENS_API_KEY)")
       ->envname("FACELENS_API_KEY");
+  cmd->add_option("--server-threads", args->server_threads,
+                  "intra-op threads of the service (`facelens serve --threads`): the in-process pipeline the HTTP "
+                  "overhead is measured against uses them too (default: --threads; with --server and no URL, "
+                  "--threads else serve's default, 1, and the bench's serve is started with them)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--server-iterations", args->server_iterations, "timed requests per photo and body format")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

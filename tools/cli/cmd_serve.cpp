@@ -15,7 +15,6 @@
 namespace facelens::cli {
 namespace {
 
-constexpr int kServeIntraOpThreads = 1;   // ONNX Runtime intra-op threads per session under `serve`
 constexpr int kServeAnalysesPerCore = 4;  // [server] max_concurrent under `serve`, per core
 
 // Command-line values; unset ones come from the config's [server], [gallery] and [batching]

@@ -45,6 +45,11 @@ struct Common {
 // Adds --json to the command's own options and the config, model and runtime options under their
 // own heading, which the help prints after the command's own options.
 void add_common(CLI::App* cmd, Common& c);
+// ONNX Runtime intra-op threads per session under `facelens serve` when neither --threads nor the
+// config's [runtime] intra_op_threads sets them (the measurement behind it: cmd_serve.cpp); the
+// bench's own `serve` and its in-process pipeline use it too, to compare like with like.
+inline constexpr int kServeIntraOpThreads = 1;
+
 inline constexpr const char* kModelOptionsGroup = "Config, models and runtime (every command)";
 // The [server] and [gallery] tables of the config file (if any) over `base`.
 StatusOr<ServiceConfig> service_config(const Common& c, ServiceConfig base = {});
