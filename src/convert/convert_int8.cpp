@@ -571,6 +571,67 @@ void share_qparams_through_resize(const onnx::GraphProto& g, const KeepRules& ke
   }
 }
 
+// A Concat between quantized tensors whose ranges are alike: its inputs and output take one
+// quantization (the union of their calibrated ranges), so that ONNX Runtime's QLinearConcat copies
+// the inputs instead of requantizing every byte through a lookup table (YOLOv10n's C2f blocks and
+// neck). Tensors that share parameters (Split parts, data movement) move together; a merge that
+// would widen any member's range more than 2x (losing more than one bit; e.g. boxes in pixels
+// beside scores in [0, 1]) is not made. Overwrites `params` of the merged tensors.
+void share_qparams_through_concat(const onnx::GraphProto& g, const KeepRules& keep,
+                                  const std::set<std::string>& quantized,
+                                  const std::map<std::string, std::string>& shared_from, const ActivationRanges& ranges,
+                                  bool as_uint8, std::map<std::string, QParams>& params) {
+  auto root = [&](const std::string& t) {
+    auto it = shared_from.find(t);
+    return it == shared_from.end() ? t : it->second;
+  };
+  struct Group {
+    float lo = 0, hi = 0, min_width = 0;
+  };
+  std::map<std::string, std::string> parent;
+  std::map<std::string, Group> group;
+  auto find = [&](std::string x) {
+    while (parent.at(x) != x) x = parent.at(x);
+    return x;
+  };
+  auto make = [&](const std::string& t) -> bool {
+    if (parent.count(t)) return true;
+    auto it = ranges.find(t);
+    if (it == ranges.end()) return false;
+    const float lo = std::min(it->second.first, 0.f), hi = std::max(it->second.second, 0.f);
+    if (!(hi - lo > 1e-12f) || !std::isfinite(hi - lo)) return false;
+    parent[t] = t;
+    group[t] = {lo, hi, hi - lo};
+    return true;
+  };
+  for (const auto& n : g.node()) {
+    if (n.op_type() != "Concat" || !keep.int8_compute(n) || n.output_size() != 1 || !quantized.count(n.output(0)))
+      continue;
+    const std::string out = root(n.output(0));
+    if (!make(out)) continue;
+    for (const auto& in : n.input()) {
+      if (!quantized.count(in) || !make(root(in))) continue;
+      const std::string a = find(out), b = find(root(in));
+      if (a == b) continue;
+      const Group& ga = group.at(a);
+      const Group& gb = group.at(b);
+      Group m{std::min(ga.lo, gb.lo), std::max(ga.hi, gb.hi), std::min(ga.min_width, gb.min_width)};
+      if (m.hi - m.lo > 2.f * m.min_width) continue;
+      parent[b] = a;
+      group[a] = m;
+    }
+  }
+  std::set<std::string> merged;  // groups of more than one root (a root left alone keeps its parameters)
+  for (const auto& [k, p] : parent)
+    if (p != k) merged.insert(find(k));
+  for (const auto& t : quantized) {
+    const std::string r = root(t);
+    if (!parent.count(r) || !merged.count(find(r))) continue;
+    const Group& m = group.at(find(r));
+    params[t] = activation_params(m.lo, m.hi, as_uint8);
+  }
+}
+
 // Clip at 0 from below (Relu6 and the like) in any opset.
 bool is_clip_at_zero(const onnx::NodeProto& n, const graph::GraphIndex& ix, const onnx::GraphProto& g) {
   if (n.op_type() != "Clip") return false;
@@ -1135,6 +1196,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     params[t] = activation_params(it->second.first, it->second.second, u8);
   }
   for (const auto& [t, src] : shared_from) params[t] = params[src];
+  share_qparams_through_concat(*g, keep, quantized, shared_from, ranges, u8, params);
 
   graph::NameMaker names(*g);
   QdqBuilder qdq(model, names);

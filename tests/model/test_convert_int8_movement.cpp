@@ -1,5 +1,6 @@
 // Static int8 quantization keeps data movement and BatchNorm on uint8 (issue 19): a Split's parts
-// and a nearest Resize's output share their input's quantization parameters, and a BatchNorm that
+// and a nearest Resize's output share their input's quantization parameters, a Concat's inputs of
+// alike ranges share one with its output (QLinearConcat then copies), and a BatchNorm that
 // no Conv before it absorbs (IResNet's BN on the residual sum) becomes a depthwise 1x1 Conv, so
 // ONNX Runtime runs them between int8 ops without DequantizeLinear/QuantizeLinear around them; a
 // BatchNorm after a Gemm is folded into it. Checked on a generated model: the float32 graph the
@@ -91,8 +92,9 @@ void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, c
   for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
 }
 
-// input [1,4,16,16] -> Conv 3x3 (8) -> Split (2 x 4 channels) -> Resize x2 nearest each -> Concat
-// [1,8,32,32] -> x = Concat + Conv 1x1 (8) -> BatchNormalization (reads the sum: no Conv before it)
+// input [1,4,16,16] -> Conv 3x3 (8) -> Split (2 x 4 channels; the second -> Conv 1x1) -> Resize x2
+// nearest each -> Concat [1,8,32,32] -> x = Concat + Conv 1x1 (8) -> BatchNormalization (reads the sum: no Conv before
+// it)
 // -> Conv 3x3 (4) -> GlobalAveragePool -> Flatten -> Gemm (16, transB) -> BatchNormalization -> output [1,16].
 std::string movement_model() {
   onnx::ModelProto m;
@@ -109,14 +111,18 @@ std::string movement_model() {
                     {"c1"});
   Builder::ints(c1, "pads", {1, 1, 1, 1});
   Builder::integer(b.node("Split", {"c1"}, {"s0", "s1"}), "axis", 1);
+  // s1 -> Conv 1x1 (about 1.2 x identity): a range of its own, alike to s0's.
+  std::vector<float> w1c = random_values(16, -0.05f, 0.05f, 7);
+  for (int c = 0; c < 4; ++c) w1c[c * 4 + c] += 1.2f;
+  b.node("Conv", {"s1", b.init("w1c", {4, 4, 1, 1}, w1c)}, {"s1c"});
   const std::string scales = b.init("scales", {4}, {1.f, 1.f, 2.f, 2.f});
-  for (const char* s : {"s0", "s1"}) {
+  for (const char* s : {"s0", "s1c"}) {
     auto* r = b.node("Resize", {s, "", scales}, {std::string(s) + "_up"});
     Builder::text(r, "mode", "nearest");
     Builder::text(r, "coordinate_transformation_mode", "asymmetric");
     Builder::text(r, "nearest_mode", "floor");
   }
-  Builder::integer(b.node("Concat", {"s0_up", "s1_up"}, {"cat"}), "axis", 1);
+  Builder::integer(b.node("Concat", {"s0_up", "s1c_up"}, {"cat"}), "axis", 1);
   b.node("Conv", {"cat", b.init("w2", {8, 8, 1, 1}, random_values(64, -0.5f, 0.5f, 3))}, {"c2"});
   b.node("Add", {"cat", "c2"}, {"sum"});
   b.bn("sum", "bn", 8, 10);
@@ -206,7 +212,7 @@ TEST_F(ConvertInt8Movement, BatchNormRewritesKeepTheFloatOutputs) {
   ASSERT_TRUE(g.ok()) << g.status().to_string();
   const auto ops = ops_of(*g);
   EXPECT_EQ(ops.count("BatchNormalization"), 0u);
-  EXPECT_EQ(ops.at("Conv"), 4);  // three Conv and the BatchNorm on the sum as a depthwise 1x1 Conv
+  EXPECT_EQ(ops.at("Conv"), 5);  // four Conv and the BatchNorm on the sum as a depthwise 1x1 Conv
   EXPECT_EQ(ops.at("Gemm"), 1);  // the last BatchNorm folded into it
   auto original = session(model, "original");
   auto rewritten = session(*g, "rewritten");
@@ -230,9 +236,10 @@ TEST_F(ConvertInt8Movement, SplitResizeAndBatchNormRunOnUint8InAQuantizedGenerat
   ASSERT_TRUE(q.ok()) << q.status().to_string();
   onnx::ModelProto qm;
   ASSERT_TRUE(qm.ParseFromString(q->model));
-  // The converter's side: Split's parts and the Resize outputs share the parameters of their input.
+  // The converter's side: Split's parts and the Resize outputs share the parameters of their
+  // input, and the Concat's inputs (ranges alike) share one with its output.
   const auto c1 = qparams_of(qm, "c1");
-  for (const char* t : {"s0", "s1", "s0_up", "s1_up"}) {
+  for (const char* t : {"s0", "s1", "s0_up", "s1c", "s1c_up", "cat"}) {
     SCOPED_TRACE(t);
     const auto p = qparams_of(qm, t);
     EXPECT_EQ(p.first, c1.first);
@@ -258,7 +265,8 @@ TEST_F(ConvertInt8Movement, SplitResizeAndBatchNormRunOnUint8InAQuantizedGenerat
   EXPECT_EQ(n_of("BatchNormalization"), 0);
   EXPECT_EQ(n_of("DequantizeLinear"), 0);
   EXPECT_LE(n_of("QuantizeLinear"), 1);
-  EXPECT_EQ(n_of("QLinearConv"), 4);
+  EXPECT_EQ(n_of("QLinearConv"), 5);
+  EXPECT_EQ(n_of("QLinearConcat"), 1);
   // Outputs within tolerance of float32: cosine and max difference against the output's range.
   for (uint32_t seed = 40; seed < 43; ++seed) {
     const auto a = run(*original, random_input(seed));
