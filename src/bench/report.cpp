@@ -297,8 +297,9 @@ std::string report_markdown(const BenchReport& rep) {
   md << "\n- Each cell: " << warmup_rule_text(warmup_rule(o)) << ", then " << o.iterations
      << " timed runs (the warm-up runs each cell took and why it stopped are in results.json: warmup, warmup_stop); "
         "intra-op threads: "
-     << (o.threads > 0 ? std::to_string(o.threads) : "ONNX Runtime's default") << "; models: " << rep.models_dir
-     << "\n\n";
+     << (o.threads > 0 ? std::to_string(o.threads) : "ONNX Runtime's default")
+     << (o.runtime.allow_spinning ? ", idle threads spinning (--spin)" : ", idle threads not spinning")
+     << "; models: " << rep.models_dir << "\n\n";
 
   md << "## Providers\n\n| provider | available | execution provider | note |\n|---|---|---|---|\n";
   for (const auto& p : rep.providers)

@@ -30,7 +30,7 @@ namespace facelens::models {
 
 // Bumped whenever a converter's output changes for the same input: part of the key of the
 // automatic precision cache (convert/precision_cache.h), so stale variants are rebuilt.
-inline constexpr int kConverterVersion = 3;
+inline constexpr int kConverterVersion = 5;
 
 // One conversion step, as the public API reports it (include/facelens/convert.h).
 using ConversionInfo = ConvertStep;

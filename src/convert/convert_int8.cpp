@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <random>
@@ -237,6 +238,166 @@ int fold_batchnorm(onnx::ModelProto& model) {
   return folded;
 }
 
+void drop_unused_initializers(onnx::GraphProto* g);
+
+// The four constant inputs of a BatchNormalization (scale, bias, mean, var) as k = scale /
+// sqrt(var + eps) and shift = bias - mean * k (y = x * k + shift per channel); nullopt when one is
+// not a float initializer of `channels` values (channels < 0: any count).
+struct BnAffine {
+  std::vector<float> k, shift;
+};
+std::optional<BnAffine> bn_affine(const onnx::NodeProto& bn, const graph::GraphIndex& ix, const onnx::GraphProto& g,
+                                  int64_t channels) {
+  if (bn.op_type() != "BatchNormalization" || bn.input_size() != 5 || bn.output_size() != 1) return std::nullopt;
+  std::vector<std::vector<float>> p;
+  for (int k = 1; k < 5; ++k) {
+    auto it = ix.initializer.find(bn.input(k));
+    if (it == ix.initializer.end() || g.initializer(it->second).data_type() != kFloat) return std::nullopt;
+    auto v = graph::read_floats(g.initializer(it->second));
+    if (!v.ok() || v->empty() || (!p.empty() && v->size() != p[0].size())) return std::nullopt;
+    p.push_back(std::move(*v));
+  }
+  if (channels >= 0 && static_cast<int64_t>(p[0].size()) != channels) return std::nullopt;
+  const float eps = graph::attr_float(bn, "epsilon", 1e-5f);
+  BnAffine a;
+  a.k.resize(p[0].size());
+  a.shift.resize(p[0].size());
+  for (size_t c = 0; c < p[0].size(); ++c) {
+    a.k[c] = p[0][c] / std::sqrt(p[3][c] + eps);
+    a.shift[c] = p[1][c] - p[2][c] * a.k[c];
+  }
+  return a;
+}
+
+// Drops the nodes at `removed` (indexes into g's nodes).
+void erase_nodes(onnx::GraphProto* g, const std::set<int>& removed) {
+  if (removed.empty()) return;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (int i = 0; i < g->node_size(); ++i)
+    if (!removed.count(i)) *kept.Add() = g->node(i);
+  g->mutable_node()->Swap(&kept);
+}
+
+// Folds a BatchNormalization that follows a Gemm with a constant B (whose output feeds only it;
+// alpha = beta = 1, transA = 0, C absent or one value per output column) into the Gemm: the
+// BatchNorm1d after the FC layer of ArcFace/AdaFace's IResNet. Exact in real arithmetic.
+int fold_batchnorm_into_gemm(onnx::ModelProto& model) {
+  onnx::GraphProto* g = model.mutable_graph();
+  const graph::GraphIndex ix = graph::index_graph(*g);
+  graph::NameMaker names(*g);
+  std::set<int> removed;
+  for (int i = 0; i < g->node_size(); ++i) {
+    const onnx::NodeProto& bn = g->node(i);
+    if (bn.op_type() != "BatchNormalization" || bn.input_size() != 5 || bn.output_size() != 1) continue;
+    auto p = ix.producer.find(bn.input(0));
+    if (p == ix.producer.end()) continue;
+    onnx::NodeProto* gemm = g->mutable_node(p->second);
+    if (gemm->op_type() != "Gemm" || !is_weighted(*gemm, ix, *g) || gemm->output_size() != 1) continue;
+    if (ix.consumers.at(bn.input(0)).size() != 1 || ix.graph_outputs.count(bn.input(0))) continue;
+    if (graph::attr_float(*gemm, "alpha", 1.f) != 1.f || graph::attr_float(*gemm, "beta", 1.f) != 1.f ||
+        graph::attr_int(*gemm, "transA", 0) != 0)
+      continue;
+    const onnx::TensorProto& w = g->initializer(ix.initializer.at(gemm->input(1)));
+    const bool trans_b = graph::attr_int(*gemm, "transB", 0) != 0;
+    const int64_t n_out = trans_b ? w.dims(0) : w.dims(1);
+    const auto affine = bn_affine(bn, ix, *g, n_out);
+    if (!affine) continue;
+    auto wv = graph::read_floats(w);
+    if (!wv.ok()) continue;
+    std::vector<float> bias(static_cast<size_t>(n_out), 0.f);
+    if (gemm->input_size() > 2 && !gemm->input(2).empty()) {
+      auto it = ix.initializer.find(gemm->input(2));
+      if (it == ix.initializer.end()) continue;
+      auto b = graph::read_floats(g->initializer(it->second));
+      if (!b.ok()) continue;
+      if (b->size() == 1) b->assign(static_cast<size_t>(n_out), (*b)[0]);
+      const auto& bt = g->initializer(it->second);
+      if (static_cast<int64_t>(b->size()) != n_out || (bt.dims_size() == 2 && bt.dims(0) != 1)) continue;
+      bias = *b;
+    }
+    const int64_t n_in = static_cast<int64_t>(wv->size()) / n_out;
+    for (int64_t r = 0; r < n_in; ++r)
+      for (int64_t c = 0; c < n_out; ++c) (*wv)[trans_b ? c * n_in + r : r * n_out + c] *= affine->k[c];
+    for (int64_t c = 0; c < n_out; ++c) bias[c] = bias[c] * affine->k[c] + affine->shift[c];
+    onnx::TensorProto nw = graph::make_float_tensor(names.make(gemm->input(1) + "_bnfold"), dims_of(w), *wv);
+    onnx::TensorProto nb = graph::make_float_tensor(names.make(gemm->name() + "_bias_bnfold"), {n_out}, bias);
+    gemm->set_input(1, nw.name());
+    while (gemm->input_size() < 3) gemm->add_input("");
+    gemm->set_input(2, nb.name());
+    *g->add_initializer() = std::move(nw);
+    *g->add_initializer() = std::move(nb);
+    gemm->set_output(0, bn.output(0));
+    removed.insert(i);
+  }
+  erase_nodes(g, removed);
+  return static_cast<int>(removed.size());
+}
+
+// Rewrites every BatchNormalization left (one that no Conv before it absorbed: in IResNet the BN
+// that opens each residual branch reads the block's sum, which the shortcut reads too) on an
+// input of rank 3 or more into a depthwise 1x1 Conv (group = channels, weight k, bias shift).
+// Exact in real arithmetic; quantized, each channel's single weight is exact in int8 and ONNX
+// Runtime runs it as a QLinearConv, so the int8 chain (and its NHWC layout) goes on through it
+// instead of dequantizing around a float BatchNormalization.
+int batchnorm_to_depthwise_conv(onnx::ModelProto& model) {
+  onnx::GraphProto* g = model.mutable_graph();
+  bool any = false;
+  for (const auto& n : g->node()) any |= n.op_type() == "BatchNormalization";
+  if (!any) return 0;
+  // Ranks of the BatchNorm inputs, by shape inference on a copy.
+  std::map<std::string, int> rank;
+  {
+    onnx::ModelProto copy = model;
+    if (!graph::refresh_value_info(copy)) return 0;
+    auto note = [&](const auto& values) {
+      for (const auto& v : values)
+        if (v.type().tensor_type().has_shape()) rank[v.name()] = v.type().tensor_type().shape().dim_size();
+    };
+    note(copy.graph().input());
+    note(copy.graph().value_info());
+    note(copy.graph().output());
+  }
+  const graph::GraphIndex ix = graph::index_graph(*g);
+  graph::NameMaker names(*g);
+  int rewritten = 0;
+  std::vector<onnx::TensorProto> added;
+  for (auto& n : *g->mutable_node()) {
+    if (n.op_type() != "BatchNormalization" || !(n.domain().empty() || n.domain() == "ai.onnx")) continue;
+    if (graph::attr_int(n, "training_mode", 0) != 0) continue;
+    auto r = rank.find(n.input(0));
+    if (r == rank.end() || r->second < 3) continue;
+    const auto affine = bn_affine(n, ix, *g, -1);
+    if (!affine) continue;
+    const int64_t c = static_cast<int64_t>(affine->k.size());
+    std::vector<int64_t> wdims(static_cast<size_t>(r->second), 1);
+    wdims[0] = c;
+    onnx::TensorProto w = graph::make_float_tensor(names.make(n.name() + "_dw_weight"), wdims, affine->k);
+    onnx::TensorProto b = graph::make_float_tensor(names.make(n.name() + "_dw_bias"), {c}, affine->shift);
+    onnx::NodeProto conv;
+    conv.set_op_type("Conv");
+    conv.set_name(names.make(n.name() + "_dwconv"));
+    conv.add_input(n.input(0));
+    conv.add_input(w.name());
+    conv.add_input(b.name());
+    conv.add_output(n.output(0));
+    auto* group = conv.add_attribute();
+    group->set_name("group");
+    group->set_type(onnx::AttributeProto::INT);
+    group->set_i(c);
+    auto* ks = conv.add_attribute();
+    ks->set_name("kernel_shape");
+    ks->set_type(onnx::AttributeProto::INTS);
+    for (int d = 2; d < r->second; ++d) ks->add_ints(1);
+    n = std::move(conv);
+    added.push_back(std::move(w));
+    added.push_back(std::move(b));
+    ++rewritten;
+  }
+  for (auto& t : added) *g->add_initializer() = std::move(t);
+  drop_unused_initializers(g);
+  return rewritten;
+}
+
 // Rewrites PRelu nodes with a constant slope into ops that ONNX Runtime runs in int8 (it has no
 // int8 PRelu kernel, so a quantized PRelu goes back to float32 around it):
 // - one slope for every channel: LeakyRelu(alpha) (QLinearLeakyRelu);
@@ -375,6 +536,100 @@ bool quantize_output(const graph::GraphIndex& ix, const onnx::GraphProto& g, con
                      const KeepRules& keep) {
   if (feeds_only_outputs(ix, g, t) || keep.tensors.count(t)) return false;
   return keep.round_before_float_ops || feeds_int8(ix, g, t, keep);
+}
+
+// A nearest-neighbour Resize (it only copies values, so it is exact on uint8; YOLOv10n's neck
+// upsamples twice): true when its output is quantized (an int8 op reads it).
+bool is_quantized_nearest_resize(const onnx::NodeProto& n, const KeepRules& keep,
+                                 const std::set<std::string>& quantized) {
+  if (n.op_type() != "Resize" || !(n.domain().empty() || n.domain() == "ai.onnx") || keep.ops.count("Resize") ||
+      keep.nodes.count(n.name()) || n.input_size() < 1 || n.output_size() != 1)
+    return false;
+  const auto* mode = graph::find_attr(n, "mode");
+  return (!mode || mode->s() == "nearest") && quantized.count(n.output(0)) && !keep.tensors.count(n.output(0));
+}
+
+// The input of such a Resize is quantized too (calibrated like any other tensor), also where no
+// int8 op reads it directly (a Split's part that only the Resize reads), so that the Split before
+// it can run on uint8 as well.
+void quantize_resize_inputs(const onnx::GraphProto& g, const KeepRules& keep,
+                            const std::function<void(const std::string&)>& add,
+                            const std::set<std::string>& quantized) {
+  for (const auto& n : g.node())
+    if (is_quantized_nearest_resize(n, keep, quantized)) add(n.input(0));
+}
+
+// Its output then shares its input's parameters: ONNX Runtime drops the pair around it and
+// resizes the uint8 data.
+void share_qparams_through_resize(const onnx::GraphProto& g, const KeepRules& keep,
+                                  const std::set<std::string>& quantized,
+                                  std::map<std::string, std::string>& shared_from) {
+  for (const auto& n : g.node()) {
+    if (!is_quantized_nearest_resize(n, keep, quantized) || !quantized.count(n.input(0))) continue;
+    const std::string& in = n.input(0);
+    shared_from[n.output(0)] = shared_from.count(in) ? shared_from.at(in) : in;
+  }
+}
+
+// A Concat between quantized tensors whose ranges are alike: its inputs and output take one
+// quantization (the union of their calibrated ranges), so that ONNX Runtime's QLinearConcat copies
+// the inputs instead of requantizing every byte through a lookup table (YOLOv10n's C2f blocks and
+// neck). Tensors that share parameters (Split parts, data movement) move together; a merge that
+// would widen any member's range more than 2x (losing more than one bit; e.g. boxes in pixels
+// beside scores in [0, 1]) is not made. Overwrites `params` of the merged tensors.
+void share_qparams_through_concat(const onnx::GraphProto& g, const KeepRules& keep,
+                                  const std::set<std::string>& quantized,
+                                  const std::map<std::string, std::string>& shared_from, const ActivationRanges& ranges,
+                                  bool as_uint8, std::map<std::string, QParams>& params) {
+  auto root = [&](const std::string& t) {
+    auto it = shared_from.find(t);
+    return it == shared_from.end() ? t : it->second;
+  };
+  struct Group {
+    float lo = 0, hi = 0, min_width = 0;
+  };
+  std::map<std::string, std::string> parent;
+  std::map<std::string, Group> group;
+  auto find = [&](std::string x) {
+    while (parent.at(x) != x) x = parent.at(x);
+    return x;
+  };
+  auto make = [&](const std::string& t) -> bool {
+    if (parent.count(t)) return true;
+    auto it = ranges.find(t);
+    if (it == ranges.end()) return false;
+    const float lo = std::min(it->second.first, 0.f), hi = std::max(it->second.second, 0.f);
+    if (!(hi - lo > 1e-12f) || !std::isfinite(hi - lo)) return false;
+    parent[t] = t;
+    group[t] = {lo, hi, hi - lo};
+    return true;
+  };
+  for (const auto& n : g.node()) {
+    if (n.op_type() != "Concat" || !keep.int8_compute(n) || n.output_size() != 1 || !quantized.count(n.output(0)))
+      continue;
+    const std::string out = root(n.output(0));
+    if (!make(out)) continue;
+    for (const auto& in : n.input()) {
+      if (!quantized.count(in) || !make(root(in))) continue;
+      const std::string a = find(out), b = find(root(in));
+      if (a == b) continue;
+      const Group& ga = group.at(a);
+      const Group& gb = group.at(b);
+      Group m{std::min(ga.lo, gb.lo), std::max(ga.hi, gb.hi), std::min(ga.min_width, gb.min_width)};
+      if (m.hi - m.lo > 2.f * m.min_width) continue;
+      parent[b] = a;
+      group[a] = m;
+    }
+  }
+  std::set<std::string> merged;  // groups of more than one root (a root left alone keeps its parameters)
+  for (const auto& [k, p] : parent)
+    if (p != k) merged.insert(find(k));
+  for (const auto& t : quantized) {
+    const std::string r = root(t);
+    if (!parent.count(r) || !merged.count(find(r))) continue;
+    const Group& m = group.at(find(r));
+    params[t] = activation_params(m.lo, m.hi, as_uint8);
+  }
 }
 
 // Clip at 0 from below (Relu6 and the like) in any opset.
@@ -800,6 +1055,13 @@ StatusOr<Prepared> prepare_int8(const std::string& bytes, PreluRewrite prelu) {
   graph::name_nodes(p.model);
   const int n_bn = fold_batchnorm(p.model);
   if (n_bn) p.info.notes.push_back(std::to_string(n_bn) + " BatchNormalization nodes folded into their Conv");
+  const int n_bn_gemm = fold_batchnorm_into_gemm(p.model);
+  if (n_bn_gemm) p.info.notes.push_back(std::to_string(n_bn_gemm) + " BatchNormalization nodes folded into their Gemm");
+  const int n_bn_dw = batchnorm_to_depthwise_conv(p.model);
+  if (n_bn_dw) {
+    p.info.notes.push_back(std::to_string(n_bn_dw) +
+                           " BatchNormalization nodes rewritten as depthwise 1x1 Conv (int8 in ONNX Runtime)");
+  }
   const int n_prelu = rewrite_prelu(p.model, prelu);
   if (n_prelu) {
     p.info.notes.push_back(
@@ -890,6 +1152,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     quantized.insert(o);
     shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
   }
+  quantize_resize_inputs(*g, keep, add, quantized);
   // A Split of a quantized tensor: its parts share the tensor's parameters (also where an int8
   // op's input made them calibrated on their own), so that ONNX Runtime splits the int8 data.
   for (const auto& n : g->node()) {
@@ -902,6 +1165,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     const std::string& in = n.input(0);
     for (const auto& o : n.output()) shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
   }
+  share_qparams_through_resize(*g, keep, quantized, shared_from);
   for (auto& [t, src] : shared_from)  // a part that a data-movement op passed on: to the root
     if (auto it = shared_from.find(src); it != shared_from.end()) src = it->second;
   if (quantized.empty()) {
@@ -932,6 +1196,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     params[t] = activation_params(it->second.first, it->second.second, u8);
   }
   for (const auto& [t, src] : shared_from) params[t] = params[src];
+  share_qparams_through_concat(*g, keep, quantized, shared_from, ranges, u8, params);
 
   graph::NameMaker names(*g);
   QdqBuilder qdq(model, names);

@@ -32,6 +32,9 @@ struct SessionOptions {
   // tools/bench/stage_bench: spinning on made the surrounding pre/post-processing slower).
   bool allow_spinning = false;
   GraphOptimization graph_optimization = GraphOptimization::kAll;
+  // Where ONNX Runtime writes the graph it runs after its optimisations ("" = nowhere): what the
+  // int8 tests look at (which DequantizeLinear/QuantizeLinear pairs it fused away).
+  std::string optimized_model_path;
   // Execution provider and its CUDA options (see facelens/runtime_options.h).
   // service.device_ids lists the CUDA devices: one ONNX Runtime session per device (a device
   // pool), each call going to the device with the fewest calls in flight.

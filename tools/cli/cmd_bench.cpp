@@ -34,6 +34,7 @@ struct BenchArgs {
   double warmup_tolerance = 0.05;
   double warmup_max_s = 30;
   int threads = 0;
+  bool spin = false;  // ONNX Runtime's idle-thread spinning on (the config's [runtime] allow_spinning)
   // --reference-design (issue 19).
   bool reference_design = false;
   std::vector<std::string> reference_archs = {"yolov10n", "arcface-r50", "adaface-ir101", "xception"};
@@ -224,6 +225,7 @@ int cmd_bench(const BenchArgs& a) {
   o.source_dir = FACELENS_SOURCE_DIR;
   o.configured_commit = FACELENS_GIT_COMMIT;
   o.runtime = eo->runtime;
+  if (a.spin) o.runtime.allow_spinning = true;
   o.note = a.note;
   o.sweep_source = a.sweep;
   o.sweep_iterations = a.sweep_iterations;
@@ -339,6 +341,10 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "ONNX Runtime intra-op threads per model (0 = one per core)")
       ->check(CLI::NonNegativeNumber)
+      ->group(kModelOptionsGroup);
+  cmd->add_flag("--spin", args->spin,
+                "let ONNX Runtime's idle intra-op threads spin between ops (as [runtime] allow_spinning = true): "
+                "faster model calls on few cores, at the cost of the cores beside them")
       ->group(kModelOptionsGroup);
   cmd->add_option("--models", args->models_dir, "folder with manifest.json and the model files")
       ->group(kModelOptionsGroup);
