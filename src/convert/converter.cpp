@@ -124,16 +124,25 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
     }
   }
 
-  const std::string before = bytes;  // the model the precision step starts from
+  std::string before = bytes;  // the model the precision step starts from
   models::ActivationRanges ranges;
   std::vector<models::CalibrationSample> calibration;
+  std::vector<std::string> equalized;  // notes of the channel equalization (int8)
   if (fp16) {
     FACELENS_ASSIGN_OR_RETURN(auto c, models::convert_fp16(bytes, req.fp16_options));
     bytes = std::move(c.model);
     res.steps.push_back(c.info);
   } else if (int8) {
     FACELENS_ASSIGN_OR_RETURN(calibration, model_inputs(req.entry, *req.samples, req.max_calibration_samples));
-    FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(bytes, calibration, req.int8_options, env, &ranges));
+    if (req.int8_options.equalize_channels) {
+      // The same float32 outputs; every quantization below (the fallbacks too) starts from it.
+      FACELENS_ASSIGN_OR_RETURN(auto e, models::equalize_channels(bytes, calibration, env));
+      before = std::move(e.model);
+      equalized = e.info.notes;
+    }
+    FACELENS_ASSIGN_OR_RETURN(auto c,
+                              models::quantize_int8_static(before, calibration, req.int8_options, env, &ranges));
+    c.info.notes.insert(c.info.notes.begin(), equalized.begin(), equalized.end());
     bytes = std::move(c.model);
     res.steps.push_back(c.info);
   } else if (int8_weight_only) {
@@ -169,6 +178,7 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
     if (!report.ok() && int8 && req.mixed_precision) {
       auto attempt = [&](const models::Int8Options& o, const std::string& what) -> Status {
         FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(before, ranges, o));
+        c.info.notes.insert(c.info.notes.begin(), equalized.begin(), equalized.end());
         FACELENS_ASSIGN_OR_RETURN(auto r2, measure(c.model));
         report.notes.push_back(
             "mixed precision, " + what + ": output cosine min " + std::to_string(r2.output_cosine.min).substr(0, 6) +
