@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "convert/convert.h"
 #include "convert/onnx_graph.h"
