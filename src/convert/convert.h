@@ -30,7 +30,7 @@ namespace facelens::models {
 
 // Bumped whenever a converter's output changes for the same input: part of the key of the
 // automatic precision cache (convert/precision_cache.h), so stale variants are rebuilt.
-inline constexpr int kConverterVersion = 5;
+inline constexpr int kConverterVersion = 6;  // 4: BatchNorm rewrites, uint8 Resize; 5: Concat; 6: equalization
 
 // One conversion step, as the public API reports it (include/facelens/convert.h).
 using ConversionInfo = ConvertStep;
@@ -84,6 +84,9 @@ struct Int8Options {
   // Per-output-channel weight scales for Conv and MatMul, and for Gemm when it stays float32
   // (a Gemm computing in int8 gets one scale: see convert_int8.cpp).
   bool per_channel = true;
+  // The converter (convert/converter.h) equalizes channel ranges on the calibration samples
+  // first (equalize_channels); quantize_int8_static itself does not look at this.
+  bool equalize_channels = true;
   // Op types whose inputs and outputs are not quantized (they run in float32 between
   // DequantizeLinear and QuantizeLinear).
   std::vector<std::string> keep_fp32_ops;
@@ -133,6 +136,20 @@ StatusOr<Converted> quantize_int8_static(const std::string& model, const Activat
 // nearest to an end of the network first (first layers and output heads are the most sensitive
 // to quantization), the output end before the input end on ties.
 StatusOr<std::vector<std::string>> int8_sensitivity_order(const std::string& model);
+// Channel equalization before static quantization, which gives every activation one scale for
+// all its channels: for each Conv whose output feeds (through a PRelu or Relu, which commute with
+// a positive per-channel factor) only a depthwise Conv, output channel c of the Conv (weights and
+// bias) is divided by f_c and channel c of the depthwise Conv multiplied by f_c, with f_c the
+// channel's largest |value| on `samples` over the tensor's largest (at least 1/100). The outputs
+// are the same in float32; per-channel int8 weights absorb the factors; every channel of the
+// activation then spans the 8-bit range instead of a few steps of it. (Cross-layer equalization
+// of Nagel et al. 2019, "Data-Free Quantization Through Weight Equalization and Bias
+// Correction", driven by measured activation ranges.) On the default recognizer (MobileFaceNet)
+// it raises the int8 embedding cosine from min 0.957 / mean 0.981 to 0.980 / 0.989 (README).
+// The result is the float32 graph static quantization works on (int8_float_graph with
+// PreluRewrite::kKeep), equalized; quantize it with quantize_int8_static.
+StatusOr<Converted> equalize_channels(const std::string& model, std::span<const CalibrationSample> samples,
+                                      std::shared_ptr<const runtime::Environment> env);
 // Weight-only quantization (no calibration): Conv/Gemm/MatMul weights stored as int8 with a
 // DequantizeLinear in front; computation stays float32. About four times smaller files.
 StatusOr<Converted> quantize_int8_weights(const std::string& model, const Int8Options& options);

@@ -124,16 +124,25 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
     }
   }
 
-  const std::string before = bytes;  // the model the precision step starts from
+  std::string before = bytes;  // the model the precision step starts from
   models::ActivationRanges ranges;
   std::vector<models::CalibrationSample> calibration;
+  std::vector<std::string> equalized;  // notes of the channel equalization (int8)
   if (fp16) {
     FACELENS_ASSIGN_OR_RETURN(auto c, models::convert_fp16(bytes, req.fp16_options));
     bytes = std::move(c.model);
     res.steps.push_back(c.info);
   } else if (int8) {
     FACELENS_ASSIGN_OR_RETURN(calibration, model_inputs(req.entry, *req.samples, req.max_calibration_samples));
-    FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(bytes, calibration, req.int8_options, env, &ranges));
+    if (req.int8_options.equalize_channels) {
+      // The same float32 outputs; every quantization below (the fallbacks too) starts from it.
+      FACELENS_ASSIGN_OR_RETURN(auto e, models::equalize_channels(bytes, calibration, env));
+      before = std::move(e.model);
+      equalized = e.info.notes;
+    }
+    FACELENS_ASSIGN_OR_RETURN(auto c,
+                              models::quantize_int8_static(before, calibration, req.int8_options, env, &ranges));
+    c.info.notes.insert(c.info.notes.begin(), equalized.begin(), equalized.end());
     bytes = std::move(c.model);
     res.steps.push_back(c.info);
   } else if (int8_weight_only) {
@@ -167,16 +176,23 @@ StatusOr<ConvertResult> convert_model(const ConvertRequest& req, std::shared_ptr
     // the layers that hurt the outputs most (each measured alone) in float32, a few more each
     // round, up to half of them. The calibration is reused.
     if (!report.ok() && int8 && req.mixed_precision) {
+      // What each attempt measured (the first one included: its numbers are replaced below).
+      auto summary = [](const std::string& what, const models::DriftReport& r) {
+        return what + ": output cosine min " + std::to_string(r.output_cosine.min).substr(0, 6) +
+               (r.embedding_cosine.empty()
+                    ? ""
+                    : ", embedding cosine min " + std::to_string(r.embedding_cosine.min).substr(0, 6) + " mean " +
+                          std::to_string(r.embedding_cosine.mean()).substr(0, 6)) +
+               (r.box_iou.empty() ? "" : ", box IoU min " + std::to_string(r.box_iou.min).substr(0, 6)) +
+               (r.latency_converted_ms > 0 ? ", " + std::to_string(r.latency_converted_ms).substr(0, 5) + " ms" : "") +
+               (r.ok() ? ": within bounds" : ": beyond");
+      };
+      report.notes.push_back(summary("fully int8", report));
       auto attempt = [&](const models::Int8Options& o, const std::string& what) -> Status {
         FACELENS_ASSIGN_OR_RETURN(auto c, models::quantize_int8_static(before, ranges, o));
+        c.info.notes.insert(c.info.notes.begin(), equalized.begin(), equalized.end());
         FACELENS_ASSIGN_OR_RETURN(auto r2, measure(c.model));
-        report.notes.push_back(
-            "mixed precision, " + what + ": output cosine min " + std::to_string(r2.output_cosine.min).substr(0, 6) +
-            (r2.embedding_cosine.empty()
-                 ? ""
-                 : ", embedding cosine min " + std::to_string(r2.embedding_cosine.min).substr(0, 6)) +
-            (r2.box_iou.empty() ? "" : ", box IoU min " + std::to_string(r2.box_iou.min).substr(0, 6)) +
-            (r2.ok() ? ": within bounds" : ": still beyond"));
+        report.notes.push_back(summary("mixed precision, " + what, r2));
         if (r2.ok()) {
           auto notes = report.notes;
           report = std::move(r2);

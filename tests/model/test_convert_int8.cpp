@@ -3,16 +3,22 @@
 // the original's outputs within 1e-4, and the quantized graph has no float PRelu between int8 ops
 // (no DequantizeLinear -> PRelu -> QuantizeLinear chain), on a generated Conv-BN-PRelu model and on
 // the default recognizer (MobileFaceNet: a PRelu after every convolution but the linear ones).
+// Channel equalization (Conv -> PRelu -> depthwise Conv) keeps the float outputs and lowers the
+// int8 error, on a generated model and on the default recognizer with face photos.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <random>
 
 #include "common/test_env.h"
 #include "convert/convert.h"
+#include "convert/converter.h"
+#include "convert/samples.h"
+#include "models/registry.h"
 #include "runtime/environment.h"
 #include "runtime/session.h"
 
@@ -92,6 +98,66 @@ std::string conv_bn_prelu_model() {
   *g->add_initializer() = float_tensor("w3", {4, 8, 1, 1}, random_values(32, -0.5f, 0.5f, 8));
   add_node(g, "Conv", {"p2", "w3"}, "output");
   return m.SerializeAsString();
+}
+
+// input [1,4,16,16] -> Conv 3x3 (8) -> PRelu -> depthwise Conv 3x3 (8) -> output. Output channel c
+// of the first Conv is scaled by 4^(c-4) (ranges 1/256 .. 64 of each other) and channel c of the
+// depthwise Conv by the inverse, so the output channels have like ranges: quantized per tensor,
+// the small channels of the middle activation get a few int8 steps unless equalized.
+std::string conv_prelu_depthwise_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("conv_prelu_depthwise");
+  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  add_value(g->mutable_output(), "output", {1, 8, 16, 16});
+  std::vector<float> w1 = random_values(8 * 4 * 9, -0.5f, 0.5f, 31), b1 = random_values(8, -0.2f, 0.2f, 32);
+  std::vector<float> w2 = random_values(8 * 9, -0.5f, 0.5f, 33);
+  for (int c = 0; c < 8; ++c) {
+    const float k = std::pow(4.f, static_cast<float>(c - 4));
+    for (int j = 0; j < 36; ++j) w1[c * 36 + j] *= k;
+    b1[c] *= k;
+    for (int j = 0; j < 9; ++j) w2[c * 9 + j] /= k;
+  }
+  *g->add_initializer() = float_tensor("w1", {8, 4, 3, 3}, w1);
+  *g->add_initializer() = float_tensor("b1", {8}, b1);
+  *g->add_initializer() = float_tensor("slope", {8, 1, 1}, {0.25f, 0.1f, 0.5f, 0.01f, 0.7f, 0.05f, 0.3f, 0.2f});
+  *g->add_initializer() = float_tensor("w2", {8, 1, 3, 3}, w2);
+  *g->add_initializer() = float_tensor("b2", {8}, random_values(8, -0.2f, 0.2f, 34));
+  auto pads = [](onnx::NodeProto* n) {
+    auto* a = n->add_attribute();
+    a->set_name("pads");
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int k = 0; k < 4; ++k) a->add_ints(1);
+  };
+  add_node(g, "Conv", {"input", "w1", "b1"}, "c1");
+  pads(g->mutable_node(g->node_size() - 1));
+  add_node(g, "PRelu", {"c1", "slope"}, "p1");
+  add_node(g, "Conv", {"p1", "w2", "b2"}, "output");
+  auto* dw = g->mutable_node(g->node_size() - 1);
+  pads(dw);
+  auto* group = dw->add_attribute();
+  group->set_name("group");
+  group->set_type(onnx::AttributeProto::INT);
+  group->set_i(8);
+  return m.SerializeAsString();
+}
+
+double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
+  return m;
+}
+
+// sqrt(sum (a-b)^2 / sum a^2)
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, n = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    d += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    n += static_cast<double>(a[i]) * a[i];
+  }
+  return n > 0 ? std::sqrt(d / n) : 0;
 }
 
 // Nodes by op type, and DequantizeLinear -> op -> QuantizeLinear chains around `op`.
@@ -195,6 +261,29 @@ class ConvertInt8 : public ::testing::Test {
     return count(q->model, "PRelu");
   }
 
+  // The equalized graph against the original on random inputs (calibrated on other random inputs):
+  // the same outputs up to float32 rounding (1e-4 of the largest output).
+  std::string expect_equalized_same_float_outputs(const std::string& model, const std::vector<int64_t>& shape,
+                                                  int expected_pairs) {
+    std::vector<models::CalibrationSample> samples;
+    for (uint32_t seed = 40; seed < 44; ++seed) samples.push_back({random_input(shape, seed)});
+    auto e = models::equalize_channels(model, samples, env_);
+    EXPECT_TRUE(e.ok()) << e.status().to_string();
+    if (!e.ok()) return {};
+    EXPECT_EQ(e->info.n_nodes_converted, 2 * expected_pairs);
+    for (uint32_t seed = 50; seed < 53; ++seed) {
+      const runtime::Tensor in = random_input(shape, seed);
+      const auto a = run(model, in, "original");
+      const auto b = run(e->model, in, "equalized");
+      EXPECT_EQ(a.size(), b.size());
+      double diff = 0;
+      for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+        diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+      EXPECT_LE(diff, 1e-4 * max_abs(a)) << "seed " << seed;
+    }
+    return e->model;
+  }
+
   std::shared_ptr<const runtime::Environment> env_;
   fs::path dir_;
 };
@@ -228,6 +317,90 @@ TEST_F(ConvertInt8, DefaultRecognizerFloatGraphAndQuantizedGraph) {
   const GraphCounts c = quantized_counts(model, {1, 3, 112, 112}, models::PreluRewrite::kAuto);
   EXPECT_EQ(c.dq_op_q, 0);
   EXPECT_EQ(c.ops.count("PRelu"), 0u);
+}
+
+TEST_F(ConvertInt8, ChannelEqualizationKeepsTheFloatOutputsAndHalvesTheInt8ErrorOfAGeneratedModel) {
+  const std::string model = conv_prelu_depthwise_model();
+  const std::vector<int64_t> shape = {1, 4, 16, 16};
+  const std::string equalized = expect_equalized_same_float_outputs(model, shape, 1);
+  ASSERT_FALSE(equalized.empty());
+  // Int8 of both (the same calibration inputs), against the float32 outputs on other inputs.
+  std::vector<models::CalibrationSample> samples;
+  for (uint32_t seed = 40; seed < 44; ++seed) samples.push_back({random_input(shape, seed)});
+  models::Int8Options o;
+  o.method = models::CalibrationMethod::kMinMax;
+  auto q_plain = models::quantize_int8_static(model, samples, o, env_);
+  auto q_equalized = models::quantize_int8_static(equalized, samples, o, env_);
+  ASSERT_TRUE(q_plain.ok()) << q_plain.status().to_string();
+  ASSERT_TRUE(q_equalized.ok()) << q_equalized.status().to_string();
+  double e_plain = 0, e_equalized = 0;
+  for (uint32_t seed = 60; seed < 63; ++seed) {
+    const runtime::Tensor in = random_input(shape, seed);
+    const auto ref = run(model, in, "original");
+    e_plain += relative_error(ref, run(q_plain->model, in, "plain_int8"));
+    e_equalized += relative_error(ref, run(q_equalized->model, in, "equalized_int8"));
+  }
+  EXPECT_LT(e_equalized, 0.5 * e_plain) << "relative error " << e_equalized << " equalized, " << e_plain << " not";
+}
+
+TEST_F(ConvertInt8, DefaultRecognizerChannelEqualizationKeepsTheFloatOutputs) {
+  FACELENS_REQUIRE_MODELS();
+  auto read = models::read_model_file(testing::models_dir() + "/fr_feature.onnx");
+  ASSERT_TRUE(read.ok()) << read.status().to_string();
+  // MobileFaceNet: 17 Conv -> PRelu -> depthwise Conv pairs (the first layers, each bottleneck's
+  // expansion, the last 1x1 conv before the global depthwise conv).
+  expect_equalized_same_float_outputs(*read, {1, 3, 112, 112}, 17);
+}
+
+// The converter on face photos (issue 19): fully int8 (no mixed-precision fallback), the
+// equalized default recognizer drifts less from float32 than the plain one, and the converter's
+// result (with its fallbacks) holds the int8 bounds with no decision changed.
+TEST_F(ConvertInt8, DefaultRecognizerEqualizedInt8DriftsLessOnFaces) {
+  FACELENS_REQUIRE_MODELS();
+  FACELENS_REQUIRE_DATA();
+  auto reg = models::ModelRegistry::open(testing::models_dir());
+  ASSERT_TRUE(reg.ok()) << reg.status().to_string();
+  const auto& man = (*reg)->manifest();
+  const models::ModelEntry* det = man.default_for("detector");
+  const models::ModelEntry* lm = man.default_for("landmarks");
+  const models::ModelEntry* fr = man.find("fr_feature");
+  ASSERT_TRUE(det && lm && fr);
+  optimize::Reference ref{*det, (*reg)->path_of(*det), *lm, (*reg)->path_of(*lm)};
+  auto files = optimize::list_images(testing::data_dir() + "/faces/face_recognition", 32);
+  ASSERT_TRUE(files.ok()) << files.status().to_string();
+  auto set = optimize::build_sample_set(*files, ref, env_);
+  ASSERT_TRUE(set.ok()) << set.status().to_string();
+  auto convert = [&](bool equalize, bool mixed) {
+    optimize::ConvertRequest r;
+    r.input = (*reg)->path_of(*fr);
+    r.entry = *fr;
+    r.precision = models::Precision::kInt8;
+    r.samples = &*set;
+    r.max_calibration_samples = 32;
+    r.mixed_precision = mixed;
+    r.int8_options.method = models::CalibrationMethod::kMse;
+    r.int8_options.equalize_channels = equalize;
+    return optimize::convert_model(r, env_);
+  };
+  auto plain = convert(false, false);
+  auto equalized = convert(true, false);
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  ASSERT_TRUE(equalized.ok()) << equalized.status().to_string();
+  ASSERT_TRUE(plain->drift && equalized->drift);
+  const auto& dp = plain->drift->embedding_cosine;
+  const auto& de = equalized->drift->embedding_cosine;
+  std::cout << "fully int8 embedding cosine: plain min " << dp.min << " mean " << dp.mean() << ", equalized min "
+            << de.min << " mean " << de.mean() << "\n";
+  ASSERT_FALSE(de.empty());
+  EXPECT_GT(de.mean(), dp.mean());
+  EXPECT_GT(de.min, dp.min);
+  auto best = convert(true, true);
+  ASSERT_TRUE(best.ok()) << best.status().to_string();
+  ASSERT_TRUE(best->drift);
+  EXPECT_FALSE(best->refused) << best->refusal;
+  EXPECT_GE(best->drift->embedding_cosine.min, 0.98);
+  EXPECT_GE(best->drift->embedding_cosine.mean(), 0.99);
+  EXPECT_EQ(best->drift->decision_flips, 0);
 }
 
 }  // namespace
