@@ -80,7 +80,8 @@ Image average_blocks(const Image& img, int x, int y, int fx, int fy, int bw, int
   const uint32_t area = static_cast<uint32_t>(fx) * static_cast<uint32_t>(fy);
   auto rounded = [area](uint32_t sum) { return static_cast<uint8_t>((2 * sum + area) / (2 * area)); };  // half up
   constexpr uint32_t kTabledArea = 1024;
-  std::vector<uint8_t> table(area <= kTabledArea ? static_cast<size_t>(255) * fx * fy + 1 : 0);
+  const size_t table_size = static_cast<size_t>(255) * area + 1;
+  std::vector<uint8_t> table(area <= kTabledArea && table_size < out.pixels.size() ? table_size : 0);  // when it pays
   for (size_t sum = 0; sum < table.size(); ++sum) table[sum] = rounded(static_cast<uint32_t>(sum));
   auto tabled = [&table](uint32_t sum) { return table[sum]; };
   for (int by = 0; by < bh; ++by) {
