@@ -30,7 +30,8 @@ namespace facelens::models {
 
 // Bumped whenever a converter's output changes for the same input: part of the key of the
 // automatic precision cache (convert/precision_cache.h), so stale variants are rebuilt.
-inline constexpr int kConverterVersion = 6;  // 4: BatchNorm rewrites, uint8 Resize; 5: Concat; 6: equalization
+inline constexpr int kConverterVersion = 7;  // 4: BatchNorm rewrites, uint8 Resize; 5: Concat; 6: equalization;
+// 7: a Concat of unlike ranges unquantized, clip-keeping Concat sharing, near-zero BatchNorm left float
 
 // One conversion step, as the public API reports it (include/facelens/convert.h).
 using ConversionInfo = ConvertStep;
