@@ -334,7 +334,6 @@ TEST(BenchCharts, RocChartDataStartsAtTheLeftEdge) {
   EXPECT_FALSE(parse_chart_format(".pdf"));
 }
 
-
 // The in-process pipeline the HTTP overhead is measured against runs the service's runtime, so
 // that the overhead is the HTTP layer's alone (issue 17): exactly server_runtime when the caller
 // knows it (the bench's own `facelens serve`: CPU, its threads, its spinning), whatever the
