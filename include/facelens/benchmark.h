@@ -29,6 +29,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,12 @@ struct BenchmarkOptions {
   // set up like the service's, with these threads, so that the overhead is the HTTP layer's alone;
   // 0 = the benchmark's `threads`.
   int server_threads = 0;
+  // The service's ONNX Runtime options when the caller knows them exactly (`facelens bench
+  // --server` without URL starts the service itself): the in-process pipeline then runs these
+  // (provider, threads, spinning) instead of `runtime` with `server_threads`, so that neither a
+  // provider nor a spinning difference is counted as HTTP overhead. Unset = the service is taken to
+  // run `runtime` on the first of `providers` (cpu when listed, else cuda) with `server_threads`.
+  std::optional<RuntimeOptions> server_runtime;
   // The reference design's models (issue 19): YOLOv10n, ArcFace-R50, AdaFace-IR101 and Xception,
   // each timed as one model call on a prepared input at every provider, precision and batch, and
   // compared with the reference design's table (report.md "Against the reference design").

@@ -191,6 +191,21 @@ const ReferenceFigure* reference_figure_of(const std::string& arch) {
   return nullptr;
 }
 
+EngineOptions service_pipeline_engine_options(const BenchOptions& o) {
+  if (!o.server_runtime) {
+    BenchOptions like_service = o;
+    if (o.server_threads > 0) like_service.threads = o.server_threads;
+    const bool cpu = std::find(o.providers.begin(), o.providers.end(), "cpu") != o.providers.end();
+    return pipeline_engine_options(like_service, /*cuda=*/!cpu);
+  }
+  EngineOptions eo;
+  eo.models_dir = o.models_dir;
+  eo.runtime = *o.server_runtime;
+  eo.runtime.require_gpu = false;
+  eo.batching.mode = EngineOptions::Batching::Mode::kAuto;
+  return eo;
+}
+
 WarmupRule warmup_rule(const BenchOptions& o) {
   WarmupRule r;
   r.min_runs = o.warmup;
@@ -592,11 +607,10 @@ Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
   so.ready_timeout_s = options.server_ready_timeout_s;
   // The in-process pipeline the overhead is measured against: the request's own call
   // (Engine::analyze_bytes with /v1/embed's options) on an engine set up like the service's, with
-  // the service's intra-op threads (`facelens serve` runs one per session by default, the sweep
-  // ONNX Runtime's default), so that the difference is the HTTP layer's alone.
-  BenchOptions like_service = options;
-  if (options.server_threads > 0) like_service.threads = options.server_threads;
-  const EngineOptions service_eo = pipeline_engine_options(like_service, /*cuda=*/!cpu);
+  // the service's provider, intra-op threads and spinning (`facelens serve` runs one thread per
+  // session by default, the sweep ONNX Runtime's default), so that the difference is the HTTP
+  // layer's alone.
+  const EngineOptions service_eo = service_pipeline_engine_options(options);
   FACELENS_ASSIGN_OR_RETURN(std::shared_ptr<const Engine> service_engine, Engine::create(service_eo));
   AnalyzeOptions embed;
   embed.embedding = true;
@@ -606,6 +620,8 @@ Status run_sweep_and_server(const BenchOptions& options, BenchReport& rep,
   };
   FACELENS_ASSIGN_OR_RETURN(rep.server, run_server_bench(so, sent, note));
   rep.server->pipeline_threads = service_eo.runtime.intra_op_threads;
+  rep.server->pipeline_provider = service_eo.runtime.provider;
+  rep.server->pipeline_allow_spinning = service_eo.runtime.allow_spinning;
   return Status::Ok();
 }
 

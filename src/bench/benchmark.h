@@ -32,6 +32,7 @@
 #include "bench/sweep.h"
 #include "bench/variants.h"
 #include "facelens/benchmark.h"
+#include "facelens/engine.h"
 #include "facelens/runtime_info.h"
 #include "facelens/runtime_options.h"
 #include "facelens/status.h"
@@ -199,6 +200,13 @@ bool second_provider_ran(const BenchReport& report);
 
 // Checks the options (names, positive counts); InvalidArgument saying which one and why.
 Status validate(const BenchOptions& options);
+
+// The engine of the in-process pipeline the service's HTTP overhead is measured against: set up
+// like `facelens serve`'s (dynamic batching kAuto), on options.server_runtime when set (exactly the
+// service's provider, threads and spinning), else on options.runtime with the first of
+// options.providers (cpu when listed, else cuda) and server_threads (0: threads; 0 again: the
+// runtime's own).
+EngineOptions service_pipeline_engine_options(const BenchOptions& options);
 
 // The warm-up rule of the options (warmup, warmup_max, warmup_window, ...).
 WarmupRule warmup_rule(const BenchOptions& options);

@@ -233,8 +233,10 @@ std::string sweep_markdown(const BenchReport& rep) {
        << " timed rounds (every photo and body format once per round). Overhead = the request's p50 − the "
           "in-process pipeline's p50 on the same file, timed in the same rounds (each round runs the pipeline "
           "in-process once per photo next to its requests; the server is idle meanwhile): Engine::analyze_bytes, "
-          "the request's own call, on an engine set up like the service's, intra-op threads "
-       << (s.pipeline_threads > 0 ? std::to_string(s.pipeline_threads) : "ONNX Runtime's default") << ".\n\n";
+          "the request's own call, on an engine set up like the service's: provider "
+       << name(s.pipeline_provider) << ", intra-op threads "
+       << (s.pipeline_threads > 0 ? std::to_string(s.pipeline_threads) : "ONNX Runtime's default") << ", spinning "
+       << (s.pipeline_allow_spinning ? "on" : "off") << ".\n\n";
     md << "| photo | format | body | p50 | p99 | pipeline p50 | HTTP overhead | overhead / pipeline | ok | errors "
           "|\n|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : s.rows) {

@@ -203,6 +203,8 @@ json server_json(const BenchReport& rep) {
                     {"throughput_vs_one", opt_round(l.throughput_vs_one)}});
   return {{"url", s.url},
           {"pipeline_threads", s.pipeline_threads},
+          {"pipeline_provider", std::string(name(s.pipeline_provider))},
+          {"pipeline_allow_spinning", s.pipeline_allow_spinning},
           {"reachable", s.reachable},
           {"error", s.error},
           {"health", s.health},

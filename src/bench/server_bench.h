@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench/stats.h"
+#include "facelens/runtime_options.h"
 #include "facelens/status.h"
 
 namespace facelens::bench {
@@ -94,9 +95,12 @@ struct ServerReport {
   bool reachable = false;
   std::string error;   // why the bench could not run (server unreachable), "" otherwise
   std::string health;  // GET /health's body (the server's providers and version), cut at 4000 bytes
-  // Intra-op threads of the in-process pipeline the overhead is measured against (0 = ONNX
-  // Runtime's default); set by the caller (BenchmarkOptions::server_threads).
+  // The runtime of the in-process pipeline the overhead is measured against: intra-op threads
+  // (0 = ONNX Runtime's default), provider and idle-thread spinning; set by the caller
+  // (BenchmarkOptions::server_threads / server_runtime).
   int pipeline_threads = 0;
+  Provider pipeline_provider = Provider::kCpu;
+  bool pipeline_allow_spinning = false;
   std::vector<ServerRow> rows;
   std::vector<LoadRow> load;
   int n_errors() const;  // failed requests, plus 1 when the server was unreachable

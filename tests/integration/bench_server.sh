@@ -64,6 +64,8 @@ for (const r of sw.rows) {
 const s = j.server; if (!s || !s.reachable) die("server not reached: " + (s && s.error));
 if (!s.api_key) die("api_key not recorded as sent");
 if (s.pipeline_threads !== 2) die("the in-process pipeline should run the --threads 2 of the service, got " + s.pipeline_threads);
+if (s.pipeline_provider !== "cpu" || s.pipeline_allow_spinning !== false)
+  die("the in-process pipeline should run the CPU of the service without spinning: " + s.pipeline_provider + " " + s.pipeline_allow_spinning);
 if (s.rows.length !== 9) die("expected 9 server rows, got " + s.rows.length);
 let errors = 0;
 for (const photo of ["0.3mp-baseline", "2.6mp-baseline", "13mp-progressive"]) for (const f of ["multipart", "raw", "json"]) {
@@ -100,10 +102,12 @@ grep -q "## Pipeline sweep" "$out/report.md" || fail "report.md has no sweep tab
 grep -q "## Service (HTTP) bench" "$out/report.md" || fail "report.md has no service table"
 grep -q "throughput vs 1 connection" "$out/report.md" || fail "report.md has no concurrency table"
 
-# A wrong key: every request is refused, and the bench says so instead of hiding it.
+# A wrong key: every request is refused, and the bench says so instead of hiding it. Neither
+# --threads nor --server-threads: the in-process pipeline runs serve's default, 1 intra-op thread
+# (not ONNX Runtime's one per core), as a service started without --threads does.
 bad=$work/bad
 "$bin" bench --sweep "$photo" --server "http://127.0.0.1:$port" --api-key wrong-key-0123456789 --output "$bad" \
-  --providers cpu --threads 2 --warmup 0 --sweep-iterations 1 --server-warmup 0 --server-iterations 2 \
+  --providers cpu --warmup 0 --sweep-iterations 1 --server-warmup 0 --server-iterations 2 \
   --connections 2 --load-requests 2 >"$work/stdout2" 2>"$work/stderr2"; rc=$?
 [[ $rc == 1 ]] || { cat "$work/stderr2"; fail "a refused key exited $rc, expected 1"; }
 grep -q "request(s) to the service failed" "$work/stderr2" || fail "stderr does not report the failed requests"
@@ -115,6 +119,29 @@ if (s.rows.length !== 9) die("expected 9 rows");
 for (const r of s.rows) if (r.ok !== 0 || r.errors.count !== 2 || r.errors.by_kind["HTTP 401"] !== 2 || r.latency_ms !== null)
   die("row not counted as 2 refused requests: " + JSON.stringify(r));
 if (s.n_errors !== 9 * 2 + 1 * 2 + 2) die("n_errors " + s.n_errors);
+if (s.pipeline_threads !== 1) die("without --threads the in-process pipeline should run the default of serve, 1 thread, got " + s.pipeline_threads);
 ' "$bad/results.json" || fail "wrong-key results"
 grep -q "HTTP 401" "$bad/report.md" || fail "report.md does not show the 401 answers"
+
+# --server without URL and --spin: the bench starts its own serve (CPU, no spinning: serve has no
+# --spin) with --threads 2, and the in-process pipeline runs exactly that runtime, not the spinning
+# one of the bench's other cells.
+own=$work/own
+"$bin" bench --sweep "$photo" --server --spin --providers cpu --threads 2 --output "$own" --warmup 0 \
+  --sweep-iterations 1 --server-warmup 0 --server-iterations 1 --connections 0 >"$work/stdout3" 2>"$work/stderr3"; rc=$?
+[[ $rc == 0 || $rc == 1 ]] || { cat "$work/stderr3"; fail "facelens bench --server (own serve) exited $rc"; }
+grep -q "started facelens serve on http://127.0.0.1:" "$work/stderr3" || fail "the bench did not say it started serve"
+node "$validator" "$schema" "$own/results.json" || fail "results.json (own serve) does not match the schema"
+node -e '
+const s = JSON.parse(require("fs").readFileSync(process.argv[1])).server;
+const die = (m) => { console.error(m); process.exit(1); };
+if (!s.reachable) die("own serve not reached: " + s.error);
+if (s.pipeline_threads !== 2 || s.pipeline_provider !== "cpu" || s.pipeline_allow_spinning !== false)
+  die("the in-process pipeline should run the child serve runtime (2 threads, cpu, no spinning): " +
+      JSON.stringify([s.pipeline_threads, s.pipeline_provider, s.pipeline_allow_spinning]));
+const h = JSON.parse(s.health), loaded = JSON.stringify(h);
+if (!/CPUExecutionProvider|"cpu"/.test(loaded) || /CUDAExecutionProvider/.test(loaded)) die("the child serve is not on the CPU: " + loaded);
+for (const r of s.rows) if (r.format !== "raw" && r.ok !== 1) die("own serve row failed: " + JSON.stringify(r));
+' "$own/results.json" || fail "own-serve results"
+grep -q "provider cpu, intra-op threads 2, spinning off" "$own/report.md" || fail "report.md does not state the pipeline runtime"
 echo PASS

@@ -334,5 +334,50 @@ TEST(BenchCharts, RocChartDataStartsAtTheLeftEdge) {
   EXPECT_FALSE(parse_chart_format(".pdf"));
 }
 
+// The in-process pipeline the HTTP overhead is measured against runs the service's runtime, so
+// that the overhead is the HTTP layer's alone (issue 17): exactly server_runtime when the caller
+// knows it (the bench's own `facelens serve`: CPU, its threads, its spinning), whatever the
+// bench's providers, threads and spinning are; else the bench's runtime with server_threads.
+TEST(BenchServerPipeline, RunsTheServiceRuntimeWhenKnown) {
+  BenchOptions o;
+  o.models_dir = "/models";
+  o.providers = {"cuda"};
+  o.threads = 2;
+  o.server_threads = 3;
+  o.runtime.allow_spinning = true;  // --spin
+  o.runtime.require_gpu = true;
+  RuntimeOptions served;
+  served.provider = Provider::kCpu;
+  served.intra_op_threads = 3;
+  served.allow_spinning = false;
+  o.server_runtime = served;
+  const EngineOptions eo = service_pipeline_engine_options(o);
+  EXPECT_EQ(eo.models_dir, "/models");
+  EXPECT_EQ(eo.runtime.provider, Provider::kCpu);
+  EXPECT_EQ(eo.runtime.intra_op_threads, 3);
+  EXPECT_FALSE(eo.runtime.allow_spinning);
+  EXPECT_FALSE(eo.runtime.require_gpu);
+  EXPECT_EQ(eo.batching.mode, EngineOptions::Batching::Mode::kAuto);  // as `facelens serve`
+}
+
+TEST(BenchServerPipeline, ElseTheBenchRuntimeWithTheServiceThreads) {
+  BenchOptions o;
+  o.models_dir = "/models";
+  o.providers = {"cpu", "cuda"};
+  o.threads = 2;
+  o.runtime.allow_spinning = true;
+  o.runtime.services["detector"].provider = Provider::kCuda;
+  EngineOptions eo = service_pipeline_engine_options(o);
+  EXPECT_EQ(eo.runtime.provider, Provider::kCpu);
+  EXPECT_FALSE(eo.runtime.services["detector"].provider.has_value());
+  EXPECT_EQ(eo.runtime.intra_op_threads, 2);  // server_threads 0: the bench's threads
+  EXPECT_TRUE(eo.runtime.allow_spinning);
+  o.server_threads = 1;
+  o.providers = {"cuda"};
+  eo = service_pipeline_engine_options(o);
+  EXPECT_EQ(eo.runtime.provider, Provider::kCuda);
+  EXPECT_EQ(eo.runtime.intra_op_threads, 1);
+}
+
 }  // namespace
 }  // namespace facelens::bench

@@ -76,7 +76,8 @@ int free_loopback_port() {
 }
 
 // `facelens serve` started by the bench (--server without URL): this program, on a free loopback
-// port, CPU, no gallery, the bench's models and `threads` intra-op threads; its output goes to LOG.
+// port, CPU, no gallery, the bench's models and config ("" = none given: serve reads
+// $FACELENS_CONFIG as the bench did) and `threads` intra-op threads; its output goes to LOG.
 // Stopped with SIGTERM when the object goes.
 class ChildServer {
  public:
@@ -87,12 +88,16 @@ class ChildServer {
       waitpid(pid_, &st, 0);
     }
   }
-  std::string start(const std::string& models_dir, int threads, const std::string& log) {
+  std::string start(const std::string& models_dir, const std::string& config, int threads, const std::string& log) {
     const int port = free_loopback_port();
     if (port == 0) return "";
     std::vector<std::string> args = {
         "/proc/self/exe", "serve",      "--host", "127.0.0.1", "--port",  std::to_string(port),
         "--no-gallery",   "--provider", "cpu",    "--models",  models_dir};
+    if (!config.empty()) {
+      args.push_back("--config");
+      args.push_back(config);
+    }
     if (threads > 0) {
       args.push_back("--threads");
       args.push_back(std::to_string(threads));
@@ -236,14 +241,26 @@ int cmd_bench(const BenchArgs& a) {
   o.server_warmup = a.server_warmup;
   o.connections = a.connections;
   o.load_requests = a.load_requests;
+  // The service's intra-op threads when neither --server-threads nor --threads gives them: serve's
+  // own default (the config's [runtime] intra_op_threads, else kServeIntraOpThreads), not ONNX
+  // Runtime's (one per core), which would make the in-process pipeline faster than the service's.
+  if (o.server_threads == 0 && a.threads == 0)
+    o.server_threads = eo->runtime.intra_op_threads > 0 ? eo->runtime.intra_op_threads : kServeIntraOpThreads;
   ChildServer child;
   if (a.server && a.server_url.empty()) {
     std::filesystem::create_directories(a.output);
     const std::string log = a.output + "/serve.log";
-    // The service and the in-process pipeline it is compared with run the same intra-op threads:
-    // --server-threads, else --threads, else serve's own default.
-    o.server_threads = a.server_threads > 0 ? a.server_threads : a.threads > 0 ? a.threads : kServeIntraOpThreads;
-    o.server_url = child.start(eo->models_dir, o.server_threads, log);
+    // The service and the in-process pipeline it is compared with run the same runtime: the config's
+    // (the child gets the bench's config), on the CPU, with --server-threads, else --threads, else
+    // serve's own default, and the config's spinning (serve has no --spin: --spin times the
+    // benchmark's other cells only).
+    if (o.server_threads == 0) o.server_threads = a.threads;
+    RuntimeOptions served = eo->runtime;
+    served.provider = Provider::kCpu;
+    for (auto& [name, s] : served.services) s.provider.reset();  // serve's --provider is for every service
+    served.intra_op_threads = o.server_threads;
+    o.server_runtime = served;
+    o.server_url = child.start(eo->models_dir, config_path(c), o.server_threads, log);
     if (o.server_url.empty()) return fail(unavailable("could not start facelens serve on a loopback port"));
     std::cerr << "bench: started facelens serve on " << o.server_url << " (log: " << log << ")\n";
   }
@@ -361,14 +378,17 @@ void register_bench_commands(CLI::App& app, Common& /*common*/, std::vector<Runn
   auto* server =
       cmd->add_option("--server", args->server_url,
                       "post the sweep photos to this facelens serve (http://HOST:PORT) as multipart, raw and "
-                      "JSON; without URL: start facelens serve on a free loopback port (CPU, no gallery)")
+                      "JSON; without URL: start facelens serve on a free loopback port (CPU, no gallery, the "
+                      "bench's --models and --config; the in-process pipeline it is compared with then runs on the "
+                      "CPU with the serve's threads and the config's spinning, whatever --providers and --spin say)")
           ->expected(0, 1);
   cmd->add_option("--api-key", args->api_key, "X-API-Key for --server (default: $FACELENS_API_KEY)")
       ->envname("FACELENS_API_KEY");
   cmd->add_option("--server-threads", args->server_threads,
                   "intra-op threads of the service (`facelens serve --threads`): the in-process pipeline the HTTP "
-                  "overhead is measured against uses them too (default: --threads; with --server and no URL, "
-                  "--threads else serve's default, 1, and the bench's serve is started with them)")
+                  "overhead is measured against uses them too (default: --threads, else serve's default: the "
+                  "config's [runtime] intra_op_threads, else 1; with --server and no URL the bench's serve is "
+                  "started with them)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--server-iterations", args->server_iterations, "timed requests per photo and body format")
       ->check(CLI::PositiveNumber)
