@@ -47,40 +47,48 @@ bool same_as_srgb(cmsHPROFILE in, cmsHPROFILE srgb) {
   return true;
 }
 
+// An RGB profile and lcms's sRGB, opened in a context of their own (no shared context, so that
+// concurrent calls are safe); empty members when the profile cannot be parsed or is not RGB.
+struct RgbProfiles {
+  std::unique_ptr<_cmsContext_struct, ContextCloser> ctx;
+  std::unique_ptr<void, ProfileCloser> in, srgb;
+  explicit operator bool() const { return ctx && in && srgb; }
+};
+
+RgbProfiles open_rgb(std::span<const uint8_t> icc_profile) {
+  RgbProfiles p;
+  p.ctx.reset(cmsCreateContext(nullptr, nullptr));
+  if (!p.ctx) return p;
+  p.in.reset(
+      cmsOpenProfileFromMemTHR(p.ctx.get(), icc_profile.data(), static_cast<cmsUInt32Number>(icc_profile.size())));
+  if (!p.in || cmsGetColorSpace(p.in.get()) != cmsSigRgbData) {
+    p.in.reset();
+    return p;
+  }
+  p.srgb.reset(cmsCreate_sRGBProfileTHR(p.ctx.get()));
+  return p;
+}
+
+// sRGB's own profile (cameras embed one), whose conversion would leave the pixels as they are.
+bool is_srgb(const RgbProfiles& p) {
+  return cmsIsMatrixShaper(p.in.get()) && !cmsIsCLUT(p.in.get(), INTENT_PERCEPTUAL, LCMS_USED_AS_INPUT) &&
+         same_as_srgb(p.in.get(), p.srgb.get());
+}
+
 }  // namespace
 
 bool describes_srgb(std::span<const uint8_t> icc_profile) {
-  cmsContext ctx = cmsCreateContext(nullptr, nullptr);
-  if (ctx == nullptr) return false;
-  std::unique_ptr<_cmsContext_struct, ContextCloser> ctx_owner(ctx);
-  cmsHPROFILE in = cmsOpenProfileFromMemTHR(ctx, icc_profile.data(), static_cast<cmsUInt32Number>(icc_profile.size()));
-  if (in == nullptr) return false;
-  std::unique_ptr<void, ProfileCloser> in_owner(in);
-  cmsHPROFILE srgb = cmsCreate_sRGBProfileTHR(ctx);
-  if (srgb == nullptr) return false;
-  std::unique_ptr<void, ProfileCloser> srgb_owner(srgb);
-  return cmsGetColorSpace(in) == cmsSigRgbData && cmsIsMatrixShaper(in) &&
-         !cmsIsCLUT(in, INTENT_PERCEPTUAL, LCMS_USED_AS_INPUT) && same_as_srgb(in, srgb);
+  const RgbProfiles p = open_rgb(icc_profile);
+  return p && is_srgb(p);
 }
 
 bool to_srgb(Image& img, std::span<const uint8_t> icc_profile) {
   if (icc_profile.empty() || img.empty()) return false;
-  // Every lcms2 object here is local to the call (no shared context), so concurrent calls are safe.
-  cmsContext ctx = cmsCreateContext(nullptr, nullptr);
-  if (ctx == nullptr) return false;
-  std::unique_ptr<_cmsContext_struct, ContextCloser> ctx_owner(ctx);
-  cmsHPROFILE in = cmsOpenProfileFromMemTHR(ctx, icc_profile.data(), static_cast<cmsUInt32Number>(icc_profile.size()));
-  if (in == nullptr) return false;
-  std::unique_ptr<void, ProfileCloser> in_owner(in);
-  if (cmsGetColorSpace(in) != cmsSigRgbData) return false;
-  cmsHPROFILE srgb = cmsCreate_sRGBProfileTHR(ctx);
-  if (srgb == nullptr) return false;
-  std::unique_ptr<void, ProfileCloser> srgb_owner(srgb);
-  // A profile that says sRGB in its own words (cameras embed one): nothing to convert. Checked
-  // before a profile that leaves the pixels unchanged would cost a transform pass.
-  if (cmsIsMatrixShaper(in) && !cmsIsCLUT(in, INTENT_PERCEPTUAL, LCMS_USED_AS_INPUT) && same_as_srgb(in, srgb))
-    return false;
-  cmsHTRANSFORM t = cmsCreateTransformTHR(ctx, in, TYPE_RGB_8, srgb, TYPE_RGB_8, INTENT_PERCEPTUAL, 0);
+  const RgbProfiles p = open_rgb(icc_profile);
+  // Checked before the transform, which costs a pass over every pixel even when it changes none.
+  if (!p || is_srgb(p)) return false;
+  cmsHTRANSFORM t =
+      cmsCreateTransformTHR(p.ctx.get(), p.in.get(), TYPE_RGB_8, p.srgb.get(), TYPE_RGB_8, INTENT_PERCEPTUAL, 0);
   if (t == nullptr) return false;
   std::unique_ptr<void, TransformCloser> t_owner(t);
   cmsDoTransform(t, img.pixels.data(), img.pixels.data(), static_cast<cmsUInt32Number>(img.width) * img.height);
