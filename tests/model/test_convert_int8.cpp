@@ -14,6 +14,7 @@
 #include <iostream>
 #include <random>
 
+#include "common/onnx_build.h"
 #include "common/test_env.h"
 #include "convert/convert.h"
 #include "convert/converter.h"
@@ -26,23 +27,9 @@ namespace facelens {
 namespace {
 
 namespace fs = std::filesystem;
-
-onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t.add_dims(d);
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-  return t;
-}
-
-std::vector<float> random_values(size_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
+using testing::add_value;
+using testing::float_tensor;
+using testing::random_values;
 
 void add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in, const std::string& out) {
   auto* n = g->add_node();
@@ -50,15 +37,6 @@ void add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std:
   n->set_name(op + "_" + out);
   for (const auto& s : in) n->add_input(s);
   n->add_output(out);
-}
-
-void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
-               const std::vector<int64_t>& dims) {
-  auto* v = list->Add();
-  v->set_name(name);
-  auto* t = v->mutable_type()->mutable_tensor_type();
-  t->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
 }
 
 // input [1,4,16,16] -> Conv 3x3 (8) -> BatchNormalization -> PRelu (per-channel slopes, one above

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/onnx_build.h"
 #include "convert/convert.h"
 #include "runtime/environment.h"
 #include "runtime/session.h"
@@ -24,24 +25,14 @@ namespace facelens {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<float> random_values(size_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
+using testing::add_value;
+using testing::random_values;
 
 class Builder {
  public:
   explicit Builder(onnx::GraphProto* g) : g_(g) {}
   std::string init(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
-    onnx::TensorProto* t = g_->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    for (int64_t d : dims) t->add_dims(d);
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+    *g_->add_initializer() = testing::float_tensor(name, dims, v);
     return name;
   }
   onnx::NodeProto* node(const std::string& op, const std::vector<std::string>& in,
@@ -83,15 +74,6 @@ class Builder {
  private:
   onnx::GraphProto* g_;
 };
-
-void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
-               const std::vector<int64_t>& dims) {
-  auto* v = list->Add();
-  v->set_name(name);
-  auto* t = v->mutable_type()->mutable_tensor_type();
-  t->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
-}
 
 // input [1,4,16,16] -> Conv 3x3 (8) -> Split (2 x 4 channels; the second -> Conv 1x1) -> Resize x2
 // nearest each -> Concat [1,8,32,32] -> x = Concat + Conv 1x1 (8) -> BatchNormalization (reads the sum: no Conv before
