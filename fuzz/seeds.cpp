@@ -1,7 +1,8 @@
 // Writes the seed corpus of a fuzz target into OUT_DIR (a target without seeds here starts from
 // an empty input). image_decode:
 //   - tiny images made here, one per decoder path: JPEG (4:4:4, 4:2:0, 4:2:2, grey, CMYK,
-//     progressive, with an EXIF orientation), PNG (RGB, RGBA, grey, grey+alpha, 16-bit, palette),
+//     progressive, with an EXIF orientation, baseline and progressive with a restart marker every
+//     row of MCUs, which decode in stripes), PNG (RGB, RGBA, grey, grey+alpha, 16-bit, palette),
 //     BMP (24-bit bottom-up, 32-bit top-down, 8-bit palette), WebP (lossy, lossless with alpha);
 //   - with DATA_DIR (../shared/data), small versions of its photos: files up to 16 KiB copied as
 //     they are, larger ones decoded, shrunk to at most 64 px and encoded again in their format.
@@ -9,10 +10,15 @@
 // A new target's seeds: one function below and one line in main's table.
 #include <png.h>
 #include <turbojpeg.h>
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE and size_t first
+#include <jpeglib.h>
+// clang-format on
 #include <webp/encode.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +56,37 @@ Bytes jpeg(const Bytes& px, int w, int h, int pixel_format, int subsamp, int fla
   if (tjCompress2(t, px.data(), w, 0, h, pixel_format, &out, &size, subsamp, 85, flags) == 0) b.assign(out, out + size);
   tjFree(out);
   tjDestroy(t);
+  return b;
+}
+
+// 4:2:0 RGB through the libjpeg API, which writes restart markers (TurboJPEG does not): one every
+// row of MCUs, so that the decoder's striped path applies. libjpeg's default error handler ends
+// the program on an error; none is expected for these fixed inputs.
+Bytes jpeg_with_restarts(const Bytes& rgb, int w, int h, bool progressive) {
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &out, &size);
+  c.image_width = static_cast<JDIMENSION>(w);
+  c.image_height = static_cast<JDIMENSION>(h);
+  c.input_components = 3;
+  c.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, 85, TRUE);
+  c.restart_in_rows = 1;
+  if (progressive) jpeg_simple_progression(&c);
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = const_cast<JSAMPROW>(rgb.data() + static_cast<size_t>(c.next_scanline) * w * 3);
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  Bytes b(out, out + size);
+  std::free(out);
   return b;
 }
 
@@ -194,6 +231,13 @@ int image_decode_seeds(const fs::path& out, const char* data_dir) {
   write(out / "jpeg_grey.jpg", jpeg(grey, w, h, TJPF_GRAY, TJSAMP_GRAY, /*flags=*/0));
   write(out / "jpeg_cmyk.jpg", jpeg(cmyk, w, h, TJPF_CMYK, TJSAMP_444, /*flags=*/0));
   write(out / "jpeg_progressive.jpg", jpeg(rgb, w, h, TJPF_RGB, TJSAMP_420, TJFLAG_PROGRESSIVE));
+  {
+    // Three rows of 16x16 MCUs: a baseline file cuts at rows 1 and 2, a progressive one at row 1.
+    const int rw = 40, rh = 40;
+    const Bytes big = pattern(rw, rh, 3);
+    write(out / "jpeg_restarts.jpg", jpeg_with_restarts(big, rw, rh, /*progressive=*/false));
+    write(out / "jpeg_progressive_restarts.jpg", jpeg_with_restarts(big, rw, rh, /*progressive=*/true));
+  }
   write(out / "jpeg_exif6.jpg", with_exif(jpeg(rgb, w, h, TJPF_RGB, TJSAMP_444, /*flags=*/0), 6));
   write(out / "png_rgb.png", png(rgb, w, h, PNG_FORMAT_RGB));
   write(out / "png_rgba.png", png(rgba, w, h, PNG_FORMAT_RGBA));

@@ -11,6 +11,7 @@
 // clang-format on
 
 #include <algorithm>
+#include <array>
 #include <csetjmp>
 #include <cstring>
 #include <system_error>
@@ -19,43 +20,45 @@
 namespace facelens::image {
 namespace {
 
-// Pixels per stripe below which another thread does not pay (measured: automatic_stripe_count).
-constexpr int64_t kMinPixelsForThreads = 500'000;
+// Pixels per stripe below which another thread does not pay (measured: automatic_stripe_count),
+// for sequential files and for progressive ones (which cost 2 to 3 times as much per pixel).
+constexpr int64_t kMinPixelsPerSequentialStripe = 100'000;
+constexpr int64_t kMinPixelsPerProgressiveStripe = 30'000;
 
 uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
 int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
-// Walks the entropy-coded data from plan.scan_begin to EOI, recording the restart segments; false
-// for any other marker or a missing EOI.
-bool find_restart_segments(std::span<const uint8_t> jpeg, JpegStripePlan& plan) {
+// Walks a scan's entropy-coded data from scan.data_begin to the first marker that is not a restart
+// marker, recording the restart segments; returns that marker's offset (its last 0xFF, after any
+// fill bytes), or nullopt for a restart marker out of sequence or data that ends first.
+std::optional<size_t> find_restart_segments(std::span<const uint8_t> jpeg, JpegScanPlan& scan) {
   const uint8_t* data = jpeg.data();
   const size_t n = jpeg.size();
-  size_t i = plan.scan_begin;
-  plan.segment_begin.push_back(i);
+  size_t i = scan.data_begin;
+  scan.segment_begin.push_back(i);
   while (true) {
     const void* found = i < n ? std::memchr(data + i, 0xFF, n - i) : nullptr;
-    if (found == nullptr) return false;  // no EOI: truncated (the single-threaded decode says so)
+    if (found == nullptr) return std::nullopt;  // no EOI: truncated (the single-threaded decode says so)
     const size_t ff = static_cast<size_t>(static_cast<const uint8_t*>(found) - data);
     size_t j = ff;
     while (j + 1 < n && data[j + 1] == 0xFF) ++j;  // fill bytes
-    if (j + 1 >= n) return false;
+    if (j + 1 >= n) return std::nullopt;
     const uint8_t code = data[j + 1];
     if (code == 0x00) {  // a stuffed 0xFF data byte
       i = j + 2;
       continue;
     }
     if (code >= 0xD0 && code <= 0xD7) {
-      if (code != 0xD0 + plan.marker_code.size() % 8) return false;  // out of sequence
-      plan.segment_end.push_back(ff);
-      plan.marker_code.push_back(j + 1);
-      plan.segment_begin.push_back(j + 2);
+      if (code != 0xD0 + scan.marker_code.size() % 8) return std::nullopt;  // out of sequence
+      scan.segment_end.push_back(ff);
+      scan.marker_code.push_back(j + 1);
+      scan.segment_begin.push_back(j + 2);
       i = j + 2;
       continue;
     }
-    if (code != 0xD9) return false;  // a second scan, DNL, or anything else: not one plain scan
-    plan.segment_end.push_back(ff);
-    return true;
+    scan.segment_end.push_back(ff);
+    return j;
   }
 }
 
@@ -79,8 +82,9 @@ void stripe_output_message(j_common_ptr) {}
 // One stripe: its JPEG (header + segments + EOI), where its rows go, and which of them it keeps.
 struct Stripe {
   std::vector<uint8_t> jpeg;
-  int first_row = 0;   // the output row of the stripe's first decoded row
-  int keep_begin = 0;  // output rows [keep_begin, keep_end) are written to dst
+  int frame_height = 0;  // rows of the stripe's frame, at full size
+  int first_row = 0;     // the output row of the stripe's first decoded row
+  int keep_begin = 0;    // output rows [keep_begin, keep_end) are written to dst
   int keep_end = 0;
   bool last = false;  // the last stripe reads to EOI (jpeg_finish_decompress) like a full decode
 };
@@ -126,7 +130,8 @@ bool decode_stripe(const Stripe& stripe, const StripeTarget& target, std::vector
   jpeg_start_decompress(&cinfo);
   const bool planned = static_cast<int>(cinfo.output_width) == target.out_width &&
                        cinfo.output_components == target.pixel_size &&
-                       stripe.first_row + static_cast<int>(cinfo.output_height) == target.out_height && n_rows > 0;
+                       static_cast<int>(cinfo.output_height) == ceil_div(stripe.frame_height, target.scale_denom) &&
+                       n_rows > 0 && n_rows <= static_cast<int>(cinfo.output_height);
   if (!planned) {
     jpeg_destroy_decompress(&cinfo);
     return false;
@@ -136,7 +141,8 @@ bool decode_stripe(const Stripe& stripe, const StripeTarget& target, std::vector
     jpeg_read_scanlines(&cinfo, rows.data() + done, static_cast<JDIMENSION>(n_rows) - done);
   }
   // The last stripe reads on to EOI, as the single-threaded decode does; the others stop inside
-  // the next stripe's first row (whose segments the next stripe decodes whole).
+  // the next stripe's first row (a sequential stripe's reading of that row's segments stops
+  // there; a progressive one has read all its data already).
   if (stripe.last) jpeg_finish_decompress(&cinfo);
   // libjpeg counts bytes left over at the end of a segment and warns about them only at the next
   // marker it has to search for, which may lie in another stripe (or never come): a count here
@@ -146,32 +152,42 @@ bool decode_stripe(const Stripe& stripe, const StripeTarget& target, std::vector
   return clean;
 }
 
-// The stripe's JPEG: SOI, the kept marker segments with the frame height from `first_mcu_row` to
-// the bottom, the segments [first, last] with their RST markers renumbered from RST0, EOI.
-std::vector<uint8_t> stripe_jpeg(std::span<const uint8_t> jpeg, const JpegStripePlan& plan, int first_mcu_row,
-                                 size_t first, size_t last) {
-  size_t header_size = 2;
-  for (const auto& [b, e] : plan.kept_segments) header_size += e - b;
-  const size_t data_begin = plan.segment_begin[first];
-  const size_t data_end = plan.segment_end[last];
+// A byte range of the file appended to out.
+void append(std::vector<uint8_t>& out, std::span<const uint8_t> jpeg, size_t begin, size_t end) {
+  out.insert(out.end(), jpeg.begin() + static_cast<std::ptrdiff_t>(begin),
+             jpeg.begin() + static_cast<std::ptrdiff_t>(end));
+}
+
+// The stripe's JPEG: SOI, then per scan the kept marker segments (the frame header with the
+// height `frame_height`) and the scan's segments [first[s], last[s]] with their RST markers
+// renumbered from RST0, then EOI.
+std::vector<uint8_t> stripe_jpeg(std::span<const uint8_t> jpeg, const JpegStripePlan& plan, int frame_height,
+                                 const std::vector<size_t>& first, const std::vector<size_t>& last) {
+  size_t size = 4;
+  for (size_t s = 0; s < plan.scans.size(); ++s) {
+    for (const auto& [b, e] : plan.scans[s].kept_segments) size += e - b;
+    size += plan.scans[s].segment_end[last[s]] - plan.scans[s].segment_begin[first[s]];
+  }
   std::vector<uint8_t> out;
-  out.reserve(header_size + (data_end - data_begin) + 2);
+  out.reserve(size);
   out.push_back(0xFF);
   out.push_back(0xD8);
-  for (const auto& [b, e] : plan.kept_segments) {
-    const size_t at = out.size();
-    out.insert(out.end(), jpeg.begin() + static_cast<std::ptrdiff_t>(b), jpeg.begin() + static_cast<std::ptrdiff_t>(e));
-    if (b == plan.sof_offset) {  // FF Cn, length (2), precision (1), height (2)
-      const int height = plan.height - first_mcu_row * plan.mcu_height;
-      out[at + 5] = static_cast<uint8_t>(height >> 8);
-      out[at + 6] = static_cast<uint8_t>(height & 0xFF);
+  for (size_t s = 0; s < plan.scans.size(); ++s) {
+    const JpegScanPlan& scan = plan.scans[s];
+    for (const auto& [b, e] : scan.kept_segments) {
+      const size_t at = out.size();
+      append(out, jpeg, b, e);
+      if (b == plan.sof_offset) {  // FF Cn, length (2), precision (1), height (2)
+        out[at + 5] = static_cast<uint8_t>(frame_height >> 8);
+        out[at + 6] = static_cast<uint8_t>(frame_height & 0xFF);
+      }
     }
-  }
-  const size_t data_at = out.size();
-  out.insert(out.end(), jpeg.begin() + static_cast<std::ptrdiff_t>(data_begin),
-             jpeg.begin() + static_cast<std::ptrdiff_t>(data_end));
-  for (size_t k = first; k < last; ++k) {
-    out[data_at + (plan.marker_code[k] - data_begin)] = static_cast<uint8_t>(0xD0 + (k - first) % 8);
+    const size_t data_begin = scan.segment_begin[first[s]];
+    const size_t data_at = out.size();
+    append(out, jpeg, data_begin, scan.segment_end[last[s]]);
+    for (size_t k = first[s]; k < last[s]; ++k) {
+      out[data_at + (scan.marker_code[k] - data_begin)] = static_cast<uint8_t>(0xD0 + (k - first[s]) % 8);
+    }
   }
   out.push_back(0xFF);
   out.push_back(0xD9);
@@ -193,11 +209,26 @@ std::vector<int> choose_cuts(const JpegStripePlan& plan, int n_stripes) {
 
 }  // namespace
 
+bool JpegScanPlan::segment_starts_at(int frame_row) const {
+  const int64_t mcu = static_cast<int64_t>(frame_row) * rows_per_frame_row * mcus_per_row;
+  if (mcu == 0) return true;
+  return restart_interval > 0 && mcu % restart_interval == 0 && mcu / mcus_per_row < mcu_rows;
+}
+
+size_t JpegScanPlan::segment_of(int frame_row) const {
+  if (restart_interval <= 0) return 0;
+  const int64_t mcu = static_cast<int64_t>(frame_row) * rows_per_frame_row * mcus_per_row;
+  return std::min(segment_begin.size() - 1, static_cast<size_t>(mcu / restart_interval));
+}
+
 std::vector<int> JpegStripePlan::boundary_rows() const {
   std::vector<int> rows;
-  for (size_t k = 1; k < segment_begin.size(); ++k) {
-    const int64_t mcu = static_cast<int64_t>(k) * restart_interval;
-    if (mcu % mcus_per_row == 0 && mcu / mcus_per_row < mcu_rows) rows.push_back(static_cast<int>(mcu / mcus_per_row));
+  for (int r = 1; r < mcu_rows; ++r) {
+    bool cut = !scans.empty();
+    for (const JpegScanPlan& scan : scans) {
+      cut = cut && scan.segment_starts_at(r) && (!progressive || (r + 1 < mcu_rows && scan.segment_starts_at(r + 1)));
+    }
+    if (cut) rows.push_back(r);
   }
   return rows;
 }
@@ -209,72 +240,129 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
   const size_t n = jpeg.size();
   if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) return std::nullopt;
   JpegStripePlan plan;
-  int n_components = 0, h_max = 1, v_max = 1;
-  bool have_sof = false;
+  struct Component {
+    int id = 0, h = 1, v = 1;
+  };
+  std::vector<Component> components;
+  int h_max = 1, v_max = 1;
+  int restart_interval = 0;  // the DRI in force
+  // The final precision (successive approximation bit) of each coefficient of each component in a
+  // progressive file; -1 until a scan brings it. All must reach 0: otherwise libjpeg smooths
+  // blocks with their neighbours, across stripe edges.
+  std::vector<std::array<int, 64>> precision;
+  JpegScanPlan scan;  // the scan being read: its kept segments so far
   size_t i = 2;
   while (true) {
     // Strictly one marker segment after another: fill bytes or junk between them (which libjpeg
     // steps over with a warning) leave the file to the single-threaded decode.
-    if (i + 4 > n || d[i] != 0xFF) return std::nullopt;
+    if (i + 2 > n || d[i] != 0xFF) return std::nullopt;
     const uint8_t code = d[i + 1];
+    if (code == 0xD9) break;  // EOI: after a scan (a header without one has no SOF read yet)
+    if (i + 4 > n) return std::nullopt;
     const size_t length = load_be16(d + i + 2);
     if (length < 2 || i + 2 + length > n) return std::nullopt;
     const size_t end = i + 2 + length;
     const uint8_t* p = d + i + 4;  // the segment's payload
     bool keep = false;
-    if (code == 0xC0 || code == 0xC1) {  // baseline, extended sequential (Huffman)
-      if (have_sof || length < 8) return std::nullopt;
-      n_components = p[5];
-      if (p[0] != 8 || n_components < 1 || length != 8 + 3 * static_cast<size_t>(n_components)) return std::nullopt;
+    if (code == 0xC0 || code == 0xC1 || code == 0xC2) {  // baseline, extended sequential, progressive (Huffman)
+      if (!components.empty() || length < 8) return std::nullopt;
+      const int n_components = p[5];
+      if (p[0] != 8 || n_components < 1 || n_components > 4 || length != 8 + 3 * static_cast<size_t>(n_components))
+        return std::nullopt;
+      plan.progressive = code == 0xC2;
       plan.height = load_be16(p + 1);
       plan.width = load_be16(p + 3);
       if (plan.height == 0 || plan.width == 0) return std::nullopt;  // DNL-defined height: not supported
       for (int c = 0; c < n_components; ++c) {
-        const int h = p[7 + 3 * c] >> 4, v = p[7 + 3 * c] & 15;
-        if (h < 1 || h > 4 || v < 1 || v > 4) return std::nullopt;
-        h_max = std::max(h_max, h);
-        v_max = std::max(v_max, v);
+        const Component component{p[6 + 3 * c], p[7 + 3 * c] >> 4, p[7 + 3 * c] & 15};
+        if (component.h < 1 || component.h > 4 || component.v < 1 || component.v > 4) return std::nullopt;
+        for (const Component& other : components) {
+          if (other.id == component.id) return std::nullopt;  // scans could not name it
+        }
+        h_max = std::max(h_max, component.h);
+        v_max = std::max(v_max, component.v);
+        components.push_back(component);
       }
+      precision.assign(components.size(), {});
+      for (auto& bits : precision) bits.fill(-1);
       plan.sof_offset = i;
-      have_sof = true;
       keep = true;
     } else if (code == 0xC4 || code == 0xDB || code == 0xE0 || code == 0xEE) {  // DHT, DQT, JFIF, Adobe
       keep = true;
     } else if (code == 0xDD) {  // DRI
       if (length != 4) return std::nullopt;
-      plan.restart_interval = load_be16(p);
+      restart_interval = load_be16(p);
       keep = true;
-    } else if (code == 0xDA) {  // SOS: the only scan must hold every component, Ss=0, Se=63, Ah=Al=0
-      if (!have_sof || length < 3) return std::nullopt;
+    } else if (code == 0xDA) {  // SOS
+      if (components.empty() || length < 3) return std::nullopt;
       const int n_scan = p[0];
-      if (n_scan != n_components || length != 6 + 2 * static_cast<size_t>(n_scan)) return std::nullopt;
+      if (n_scan < 1 || n_scan > static_cast<int>(components.size()) || length != 6 + 2 * static_cast<size_t>(n_scan))
+        return std::nullopt;
       const uint8_t* tail = p + 1 + 2 * n_scan;
-      if (tail[0] != 0 || tail[1] != 63 || tail[2] != 0) return std::nullopt;
-      plan.kept_segments.emplace_back(i, end);
-      plan.scan_begin = end;
-      break;
+      const int ss = tail[0], se = tail[1], al = tail[2] & 15;
+      if (!plan.progressive) {
+        // The only scan: every component, every coefficient, full precision.
+        if (!plan.scans.empty() || n_scan != static_cast<int>(components.size()) || ss != 0 || se != 63 || tail[2] != 0)
+          return std::nullopt;
+      } else if (ss > se || se > 63 || (ss > 0 && n_scan != 1)) {
+        return std::nullopt;  // libjpeg refuses these: the single-threaded decode says so
+      }
+      // A scan without restart markers cannot be cut (and its data need not be walked).
+      if (restart_interval == 0) return std::nullopt;
+      int v_of_one = 1;  // the vertical sampling factor of a one-component scan's component
+      for (int k = 0; k < n_scan; ++k) {
+        const auto it = std::find_if(components.begin(), components.end(),
+                                     [&](const Component& c) { return c.id == p[1 + 2 * k]; });
+        if (it == components.end()) return std::nullopt;
+        v_of_one = it->v;
+        auto& bits = precision[static_cast<size_t>(it - components.begin())];
+        for (int c = ss; c <= se; ++c) bits[c] = al;
+      }
+      if (components.size() == 1) {  // one component: 8x8 MCUs of one block, whatever its factors
+        plan.mcu_height = 8;
+        scan.mcus_per_row = ceil_div(plan.width, 8);
+        scan.mcu_rows = ceil_div(plan.height, 8);
+      } else if (n_scan == 1) {  // a component's own scan: its blocks, in rows of v per frame row
+        const auto it =
+            std::find_if(components.begin(), components.end(), [&](const Component& c) { return c.id == p[1]; });
+        plan.mcu_height = 8 * v_max;
+        scan.mcus_per_row = ceil_div(ceil_div(static_cast<int64_t>(plan.width) * it->h, h_max), 8);
+        scan.mcu_rows = ceil_div(ceil_div(static_cast<int64_t>(plan.height) * v_of_one, v_max), 8);
+        scan.rows_per_frame_row = v_of_one;
+      } else {
+        plan.mcu_height = 8 * v_max;
+        scan.mcus_per_row = ceil_div(plan.width, 8 * h_max);
+        scan.mcu_rows = ceil_div(plan.height, 8 * v_max);
+      }
+      scan.restart_interval = restart_interval;
+      scan.kept_segments.emplace_back(i, end);
+      scan.data_begin = end;
+      const std::optional<size_t> next = find_restart_segments(jpeg, scan);
+      if (!next) return std::nullopt;
+      const int64_t total_mcus = static_cast<int64_t>(scan.mcus_per_row) * scan.mcu_rows;
+      const int64_t expected_segments = (total_mcus + restart_interval - 1) / restart_interval;
+      if (static_cast<int64_t>(scan.segment_begin.size()) != expected_segments) return std::nullopt;
+      plan.scans.push_back(std::move(scan));
+      scan = JpegScanPlan{};
+      i = *next;
+      if (!plan.progressive) {  // a sequential file ends here
+        if (i + 1 >= n || d[i + 1] != 0xD9) return std::nullopt;
+        break;
+      }
+      continue;
     } else if ((code >= 0xE1 && code <= 0xEF) || code == 0xFE) {  // other APPn, COM: not needed
       keep = false;
     } else {
-      return std::nullopt;  // progressive, lossless, arithmetic, hierarchical, reserved markers
+      return std::nullopt;  // lossless, arithmetic, hierarchical, DNL, reserved markers
     }
-    if (keep) plan.kept_segments.emplace_back(i, end);
+    if (keep) scan.kept_segments.emplace_back(i, end);
     i = end;
   }
-  if (plan.restart_interval <= 0) return std::nullopt;
-  if (n_components == 1) {  // a non-interleaved scan: one 8x8 block per MCU
-    plan.mcu_height = 8;
-    plan.mcus_per_row = ceil_div(plan.width, 8);
-    plan.mcu_rows = ceil_div(plan.height, 8);
-  } else {
-    plan.mcu_height = 8 * v_max;
-    plan.mcus_per_row = ceil_div(plan.width, 8 * h_max);
-    plan.mcu_rows = ceil_div(plan.height, 8 * v_max);
+  if (plan.scans.empty()) return std::nullopt;
+  plan.mcu_rows = ceil_div(plan.height, plan.mcu_height);
+  for (const auto& bits : precision) {
+    if (plan.progressive && std::any_of(bits.begin(), bits.end(), [](int b) { return b != 0; })) return std::nullopt;
   }
-  if (!find_restart_segments(jpeg, plan)) return std::nullopt;
-  const int64_t total_mcus = static_cast<int64_t>(plan.mcus_per_row) * plan.mcu_rows;
-  const int64_t expected_segments = (total_mcus + plan.restart_interval - 1) / plan.restart_interval;
-  if (static_cast<int64_t>(plan.segment_begin.size()) != expected_segments) return std::nullopt;
   return plan;
 }
 
@@ -301,7 +389,7 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
   };
 
   std::vector<Stripe> stripes(cuts.size() + 1);
-  const size_t last_segment = plan.segment_begin.size() - 1;
+  std::vector<size_t> first(plan.scans.size()), last(plan.scans.size());
   for (size_t s = 0; s < stripes.size(); ++s) {
     Stripe& stripe = stripes[s];
     const int top = s == 0 ? 0 : cuts[s - 1];  // rows of MCUs
@@ -309,16 +397,25 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
     stripe.first_row = top * rows_per_mcu_row;
     stripe.keep_begin = s == 0 ? 0 : output_row(top);
     stripe.keep_end = stripe.last ? target.out_height : output_row(cuts[s]);
-    const size_t first = static_cast<size_t>(static_cast<int64_t>(top) * plan.mcus_per_row / plan.restart_interval);
-    // The segment holding the last MCU of the first row below the cut (the stripe decodes into it).
-    const size_t last =
-        stripe.last
-            ? last_segment
-            : std::min(last_segment, static_cast<size_t>((static_cast<int64_t>(cuts[s]) + 1) * plan.mcus_per_row - 1) /
-                                         static_cast<size_t>(plan.restart_interval));
-    stripe.jpeg = stripe_jpeg(jpeg, plan, top, first, last);
+    // A sequential stripe's frame reaches the bottom of the image; a progressive one's ends with
+    // the row below its cut (see jpeg_parallel.h).
+    const int bottom = stripe.last || !plan.progressive ? plan.mcu_rows : cuts[s] + 1;
+    stripe.frame_height = std::min(bottom * plan.mcu_height, plan.height) - top * plan.mcu_height;
+    for (size_t k = 0; k < plan.scans.size(); ++k) {
+      const JpegScanPlan& scan = plan.scans[k];
+      first[k] = scan.segment_of(top);
+      if (stripe.last) {
+        last[k] = scan.segment_begin.size() - 1;
+      } else if (plan.progressive) {
+        last[k] = scan.segment_of(bottom) - 1;  // bottom < mcu_rows: a segment starts there
+      } else {
+        // The segment holding the last MCU of the first row below the cut (the stripe decodes into it).
+        const int64_t mcu = (static_cast<int64_t>(cuts[s]) + 1) * scan.mcus_per_row - 1;
+        last[k] = std::min(scan.segment_begin.size() - 1, static_cast<size_t>(mcu / scan.restart_interval));
+      }
+    }
+    stripe.jpeg = stripe_jpeg(jpeg, plan, stripe.frame_height, first, last);
   }
-
   std::vector<char> ok(stripes.size(), 0);
   // No exception leaves a stripe (one thrown on a thread would terminate the process): a stripe
   // that fails, out of memory included, sends the caller back to the single-thread decode, which
@@ -354,10 +451,13 @@ int automatic_stripe_count(const JpegStripePlan& plan, int hardware_threads) {
   // restart markers every row of MCUs), 2 stripes against tjDecompress2, median of 21: 853x480
   // 0.84x at full size and 0.95x at 1/4; 1280x720 0.57-0.80x; 1920x1080 0.62-0.80x;
   // 2796x4549 0.65-0.71x, at every scale (the entropy decoding, which does not shrink with the
-  // scale, is what the stripes share). More stripes than cores were slower than as many. So:
-  // from 0.5 Mpx, one stripe per 0.5 Mpx up to the hardware threads, at any scale.
+  // scale, is what the stripes share). More stripes than cores were slower than as many. Small
+  // files, decode_image with 2 stripes against 1 thread, median of 101, sequential / progressive:
+  // 320x240 0.96x / 0.67x; 400x300 0.77x / 0.63x; 480x360 0.65x / 0.63x; 640x480 0.62x / 0.61x.
+  // So: one stripe per 0.1 Mpx (sequential) or 0.03 Mpx (progressive), up to the hardware
+  // threads, at any scale.
   const int64_t pixels = static_cast<int64_t>(plan.width) * plan.height;
-  const int64_t by_size = pixels / kMinPixelsForThreads;
+  const int64_t by_size = pixels / (plan.progressive ? kMinPixelsPerProgressiveStripe : kMinPixelsPerSequentialStripe);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({by_size, hardware_threads, plan.max_stripes()})));
 }
 

@@ -1,4 +1,4 @@
-// Striped decoding of baseline JPEGs at their restart markers (src/image/jpeg_parallel.h) against
+// Striped decoding of sequential and progressive JPEGs at their restart markers (src/image/jpeg_parallel.h) against
 // its reference, TurboJPEG's single-threaded tjDecompress2 of the same file at the same scale:
 // equal pixels, bit for bit, for every chroma subsampling, restart interval, size and DCT scale.
 // The files are encoded here with the libjpeg API (the only one of the two that writes restart
@@ -41,7 +41,8 @@ struct EncodeSpec {
   int restart_interval = 0;  // in MCUs
   int restart_rows = 0;      // in rows of MCUs (libjpeg's restart_in_rows); used when interval is 0
   bool progressive = false;
-  bool ycck = false;  // 4 components stored as YCCK
+  bool coarse_ac = false;  // progressive: the AC coefficients stay at bit 1 (never refined)
+  bool ycck = false;       // 4 components stored as YCCK
   int quality = 92;
 };
 
@@ -99,6 +100,27 @@ Bytes encode(const EncodeSpec& spec, const Bytes& pixels) {
   cinfo.restart_interval = static_cast<unsigned int>(spec.restart_interval);
   cinfo.restart_in_rows = spec.restart_interval == 0 ? spec.restart_rows : 0;
   if (spec.progressive) jpeg_simple_progression(&cinfo);
+  // A script whose AC coefficients are never refined to their last bit: legal (libjpeg only asks
+  // for every DC), and decoded with block smoothing.
+  std::vector<jpeg_scan_info> script;
+  if (spec.coarse_ac) {
+    jpeg_scan_info dc{};
+    dc.comps_in_scan = cinfo.num_components;
+    for (int c = 0; c < cinfo.num_components; ++c) dc.component_index[c] = c;
+    dc.Se = 0;
+    script.push_back(dc);
+    for (int c = 0; c < cinfo.num_components; ++c) {
+      jpeg_scan_info ac{};
+      ac.comps_in_scan = 1;
+      ac.component_index[0] = c;
+      ac.Ss = 1;
+      ac.Se = 63;
+      ac.Al = 1;
+      script.push_back(ac);
+    }
+    cinfo.scan_info = script.data();
+    cinfo.num_scans = static_cast<int>(script.size());
+  }
   jpeg_start_compress(&cinfo, TRUE);
   const size_t stride = static_cast<size_t>(spec.width) * spec.components;
   while (cinfo.next_scanline < cinfo.image_height) {
@@ -178,9 +200,9 @@ void expect_striped_equals_reference(const Bytes& jpeg, int n_stripes, const std
 }
 
 std::string describe(const EncodeSpec& s) {
-  return std::to_string(s.width) + "x" + std::to_string(s.height) + " c" + std::to_string(s.components) + " " +
-         std::to_string(s.h_samp) + "x" + std::to_string(s.v_samp) + " interval " + std::to_string(s.restart_interval) +
-         " rows " + std::to_string(s.restart_rows);
+  return std::string(s.progressive ? "progressive " : "") + std::to_string(s.width) + "x" + std::to_string(s.height) +
+         " c" + std::to_string(s.components) + " " + std::to_string(s.h_samp) + "x" + std::to_string(s.v_samp) +
+         " interval " + std::to_string(s.restart_interval) + " rows " + std::to_string(s.restart_rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,12 +215,16 @@ TEST(JpegStripePlan, FindsTheSegmentsAndTheRowsWhereTheyStart) {
   ASSERT_TRUE(plan.has_value());
   EXPECT_EQ(plan->width, 100);
   EXPECT_EQ(plan->height, 70);
+  EXPECT_FALSE(plan->progressive);
   EXPECT_EQ(plan->mcu_height, 16);
-  EXPECT_EQ(plan->mcus_per_row, 7);
   EXPECT_EQ(plan->mcu_rows, 5);
-  EXPECT_EQ(plan->restart_interval, 14);
-  EXPECT_EQ(plan->segment_begin.size(), 3u);  // rows 0-1, 2-3, 4
-  EXPECT_EQ(plan->marker_code.size(), 2u);
+  ASSERT_EQ(plan->scans.size(), 1u);
+  const image::JpegScanPlan& scan = plan->scans[0];
+  EXPECT_EQ(scan.mcus_per_row, 7);
+  EXPECT_EQ(scan.mcu_rows, 5);
+  EXPECT_EQ(scan.restart_interval, 14);
+  EXPECT_EQ(scan.segment_begin.size(), 3u);  // rows 0-1, 2-3, 4
+  EXPECT_EQ(scan.marker_code.size(), 2u);
   EXPECT_EQ(plan->boundary_rows(), (std::vector<int>{2, 4}));
   EXPECT_EQ(plan->max_stripes(), 3);
 
@@ -215,12 +241,53 @@ TEST(JpegStripePlan, FindsTheSegmentsAndTheRowsWhereTheyStart) {
   EXPECT_EQ(across->boundary_rows(), (std::vector<int>{3, 6}));
 }
 
+TEST(JpegStripePlan, ReadsEveryScanOfAProgressiveFile) {
+  // 4:2:0, 100x70, a restart every row of each scan: libjpeg's simple progression has 10 scans,
+  // DC scans of all three components (7 MCUs of 16x16 a row, 5 rows) and AC scans of one
+  // component each (its 8x8 blocks: 13 a row and 9 rows for the luma, 7 and 5 for chroma).
+  EncodeSpec spec{.width = 100, .height = 70, .restart_rows = 1, .progressive = true};
+  const auto plan = image::plan_jpeg_stripes(encode(spec));
+  ASSERT_TRUE(plan.has_value());
+  EXPECT_TRUE(plan->progressive);
+  EXPECT_EQ(plan->mcu_height, 16);
+  EXPECT_EQ(plan->mcu_rows, 5);
+  ASSERT_EQ(plan->scans.size(), 10u);
+  int luma_scans = 0;
+  for (const image::JpegScanPlan& scan : plan->scans) {
+    EXPECT_EQ(scan.restart_interval, scan.mcus_per_row) << "a restart every row";
+    EXPECT_EQ(static_cast<int>(scan.segment_begin.size()), scan.mcu_rows);
+    if (scan.mcus_per_row == 13) {
+      ++luma_scans;
+      EXPECT_EQ(scan.mcu_rows, 9);
+      EXPECT_EQ(scan.rows_per_frame_row, 2);
+    } else {
+      EXPECT_EQ(scan.mcus_per_row, 7);
+      EXPECT_EQ(scan.mcu_rows, 5);
+      EXPECT_EQ(scan.rows_per_frame_row, 1);
+    }
+  }
+  EXPECT_EQ(luma_scans, 4);  // its first AC bands, their refinement and the refinement of all
+  // A cut needs segments starting at its row and the next in every scan: rows 1 to 3 (4 is the
+  // last row).
+  EXPECT_EQ(plan->boundary_rows(), (std::vector<int>{1, 2, 3}));
+
+  // Every other row: the cut at row 2 has no segment starting at row 3.
+  spec.restart_rows = 2;
+  const auto every_other = image::plan_jpeg_stripes(encode(spec));
+  ASSERT_TRUE(every_other.has_value());
+  EXPECT_EQ(every_other->max_stripes(), 1);
+}
+
 TEST(JpegStripePlan, DeclinesFilesItDoesNotApplyTo) {
   EncodeSpec spec{.width = 64, .height = 64};
   EXPECT_FALSE(image::plan_jpeg_stripes(encode(spec)).has_value()) << "no restart markers";
-  spec.restart_rows = 1;
   spec.progressive = true;
-  EXPECT_FALSE(image::plan_jpeg_stripes(encode(spec)).has_value()) << "progressive";
+  EXPECT_FALSE(image::plan_jpeg_stripes(encode(spec)).has_value()) << "progressive, no restart markers";
+  spec.restart_rows = 1;
+  spec.coarse_ac = true;
+  EXPECT_FALSE(image::plan_jpeg_stripes(encode(spec)).has_value()) << "progressive, coefficients left imprecise";
+  spec.coarse_ac = false;
+  EXPECT_TRUE(image::plan_jpeg_stripes(encode(spec)).has_value()) << "progressive";
   spec.progressive = false;
   Bytes ok = encode(spec);
   ASSERT_TRUE(image::plan_jpeg_stripes(ok).has_value());
@@ -236,7 +303,7 @@ TEST(JpegStripePlan, DeclinesFilesItDoesNotApplyTo) {
   EXPECT_FALSE(image::plan_jpeg_stripes(truncated).has_value());
   const auto plan = image::plan_jpeg_stripes(ok);
   Bytes renumbered = ok;
-  renumbered[plan->marker_code[1]] = 0xD5;
+  renumbered[plan->scans[0].marker_code[1]] = 0xD5;
   EXPECT_FALSE(image::plan_jpeg_stripes(renumbered).has_value());
   Bytes junk = ok;
   junk.insert(junk.begin() + 2, {0x00, 0x01});
@@ -248,19 +315,27 @@ TEST(JpegStripePlan, DeclinesFilesItDoesNotApplyTo) {
 TEST(JpegStripePlan, AutomaticCountFollowsSizeCoresAndMarkers) {
   image::JpegStripePlan plan;
   plan.width = 1920;
-  plan.height = 1080;  // 2.07 Mpx: 4 stripes of 0.5 Mpx at most
-  plan.mcus_per_row = 240;
+  plan.height = 1080;  // 2.07 Mpx
+  plan.mcu_height = 8;
   plan.mcu_rows = 135;
-  plan.restart_interval = 240;
-  plan.segment_begin.resize(135);  // a segment a row: 134 cuts
+  image::JpegScanPlan& scan = plan.scans.emplace_back();
+  scan.mcus_per_row = 240;
+  scan.mcu_rows = 135;
+  scan.restart_interval = 240;
+  scan.segment_begin.resize(135);  // a segment a row: 134 cuts
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/2), 2);
-  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 4);
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 16);
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 20);  // 0.1 Mpx a stripe
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/1), 1);
-  plan.segment_begin.resize(2);  // one cut
+  scan.restart_interval = 240 * 100;  // one cut, at row 100
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 2);
-  plan.width = 640;
-  plan.height = 480;  // 0.3 Mpx: one thread
-  plan.segment_begin.resize(60);
+  plan.width = 320;
+  plan.height = 240;  // 0.08 Mpx: one thread when sequential, two when progressive
+  scan.restart_interval = 240;
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 1);
+  plan.progressive = true;
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 2);  // 0.03 Mpx a stripe
+  plan.height = 180;
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 1);
 }
 
@@ -289,6 +364,36 @@ TEST(JpegStripes, EqualTheSingleThreadedDecodeForEverySubsamplingAndScale) {
       }
     }
   }
+}
+
+TEST(JpegStripes, EqualTheSingleThreadedDecodeOfProgressiveFiles) {
+  const int sizes[][2] = {{333, 250}, {161, 97}, {64, 48}, {200, 129}};
+  const int samplings[][2] = {{2, 2}, {2, 1}, {1, 2}, {1, 1}};
+  for (const auto& size : sizes) {
+    for (const auto& sampling : samplings) {
+      EncodeSpec spec{.width = size[0],
+                      .height = size[1],
+                      .h_samp = sampling[0],
+                      .v_samp = sampling[1],
+                      .restart_rows = 1,
+                      .progressive = true};
+      const Bytes jpeg = encode(spec);
+      ASSERT_FALSE(jpeg.empty()) << describe(spec);
+      const auto plan = image::plan_jpeg_stripes(jpeg);
+      ASSERT_TRUE(plan.has_value()) << describe(spec);
+      ASSERT_GE(plan->max_stripes(), 2) << describe(spec);  // 48 rows of 16: one cut, at row 1
+      for (int n : {2, 3, plan->max_stripes()}) expect_striped_equals_reference(jpeg, n, describe(spec));
+    }
+  }
+  // One component, and four (Adobe CMYK).
+  EncodeSpec grey{
+      .width = 97, .height = 161, .components = 1, .h_samp = 1, .v_samp = 1, .restart_rows = 1, .progressive = true};
+  expect_striped_equals_reference(encode(grey), 3, "grey " + describe(grey));
+  grey.h_samp = grey.v_samp = 2;  // one component with 2x2 sampling: still 8x8 MCUs
+  expect_striped_equals_reference(encode(grey), 3, "grey 2x2 " + describe(grey));
+  EncodeSpec cmyk{
+      .width = 120, .height = 90, .components = 4, .h_samp = 1, .v_samp = 1, .restart_rows = 1, .progressive = true};
+  expect_striped_equals_reference(encode(cmyk), 3, "cmyk " + describe(cmyk), image::JpegStripeOutput::kCmyk);
 }
 
 TEST(JpegStripes, EqualTheSingleThreadedDecodeForGreyAndCmyk) {
@@ -399,9 +504,12 @@ TEST(JpegStripes, ExifOrientationAppliesAfterThem) {
 TEST(JpegStripes, FilesTheyDoNotApplyToDecodeAsBefore) {
   EncodeSpec spec{.width = 200, .height = 129};
   expect_same_as_one_thread(encode(spec), 2, DecodeOptions{}, "no restart markers");
-  spec.restart_rows = 1;
   spec.progressive = true;
-  expect_same_as_one_thread(encode(spec), 2, DecodeOptions{}, "progressive with restart markers");
+  expect_same_as_one_thread(encode(spec), 2, DecodeOptions{}, "progressive without restart markers");
+  spec.restart_rows = 1;
+  spec.coarse_ac = true;
+  spec.h_samp = spec.v_samp = 1;
+  expect_same_as_one_thread(encode(spec), 2, DecodeOptions{}, "progressive, block smoothing");
 }
 
 // Damage in a stripe: whatever the single-threaded decode says (refusal, or the image with its
@@ -409,48 +517,56 @@ TEST(JpegStripes, FilesTheyDoNotApplyToDecodeAsBefore) {
 // reports some damage (bytes left over before a restart marker) only at a later marker, which
 // may lie in another stripe: the cases cover every marker.
 std::vector<std::pair<std::string, Bytes>> damaged_copies(const Bytes& jpeg, const image::JpegStripePlan& plan) {
-  const size_t scan_end = plan.segment_end.back();
   std::vector<std::pair<std::string, Bytes>> damaged;
-  // Bytes overwritten in the last stripe's data, and in the first's.
-  for (size_t at : {scan_end - 300, plan.scan_begin + 200}) {
-    Bytes b = jpeg;
-    for (size_t i = at; i < at + 16; ++i) {
-      const auto v = static_cast<uint8_t>(b[i] * 31 + 7);
-      b[i] = v == 0xFF ? 0x12 : v;  // no new markers
-    }
-    damaged.emplace_back("overwritten at " + std::to_string(at), b);
-  }
-  // Extraneous bytes before each restart marker, and before EOI.
-  for (size_t k = 0; k < plan.marker_code.size(); ++k) {
-    for (size_t n_junk : {1, 3}) {
-      Bytes b = jpeg;
-      b.insert(b.begin() + static_cast<std::ptrdiff_t>(plan.segment_end[k]), n_junk, 0x12);
-      damaged.emplace_back(std::to_string(n_junk) + " bytes before RST of segment " + std::to_string(k), b);
-    }
-  }
   Bytes before_eoi = jpeg;
-  before_eoi.insert(before_eoi.begin() + static_cast<std::ptrdiff_t>(scan_end), {0x12, 0x34, 0x56});
+  before_eoi.insert(before_eoi.begin() + static_cast<std::ptrdiff_t>(plan.scans.back().segment_end.back()),
+                    {0x12, 0x34, 0x56});
   damaged.emplace_back("bytes before EOI", before_eoi);
-  // A segment cut short (the next RST early), a restart marker dropped, and a truncated file.
-  const size_t k = plan.segment_begin.size() - 4;
-  Bytes cut = jpeg;
-  cut.erase(cut.begin() + static_cast<std::ptrdiff_t>(plan.segment_begin[k] + 10),
-            cut.begin() + static_cast<std::ptrdiff_t>(plan.segment_end[k]));
-  damaged.emplace_back("segment cut short", cut);
-  Bytes dropped = jpeg;
-  dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(plan.segment_end[k]),
-                dropped.begin() + static_cast<std::ptrdiff_t>(plan.marker_code[k] + 1));
-  damaged.emplace_back("marker dropped", dropped);
   damaged.emplace_back("truncated", Bytes(jpeg.begin(), jpeg.end() - 500));
-  // Random bits flipped anywhere in the scan.
-  std::mt19937 rng(3);
-  for (int t = 0; t < 20; ++t) {
-    Bytes b = jpeg;
-    for (int f = 0; f < 3; ++f) {
-      const size_t at = plan.scan_begin + rng() % (scan_end - plan.scan_begin);
-      b[at] = static_cast<uint8_t>(b[at] ^ (1u << (rng() % 8)));
+  // In the first scan and in the last (a progressive file's AC refinement).
+  std::vector<size_t> scans = {0};
+  if (plan.scans.size() > 1) scans.push_back(plan.scans.size() - 1);
+  for (size_t s : scans) {
+    const image::JpegScanPlan& scan = plan.scans[s];
+    const std::string in = plan.scans.size() > 1 ? " in scan " + std::to_string(s) : "";
+    const size_t scan_end = scan.segment_end.back();
+    // Bytes overwritten in the last stripe's data, and in the first's.
+    for (size_t at : {scan_end - std::min<size_t>(300, (scan_end - scan.data_begin) / 2), scan.data_begin + 20}) {
+      Bytes b = jpeg;
+      for (size_t i = at; i < at + 16; ++i) {
+        const auto v = static_cast<uint8_t>(b[i] * 31 + 7);
+        b[i] = v == 0xFF ? 0x12 : v;  // no new markers
+      }
+      damaged.emplace_back("overwritten at " + std::to_string(at) + in, b);
     }
-    damaged.emplace_back("flipped bits, trial " + std::to_string(t), b);
+    // Extraneous bytes before each restart marker.
+    for (size_t k = 0; k < scan.marker_code.size(); ++k) {
+      for (size_t n_junk : {1, 3}) {
+        Bytes b = jpeg;
+        b.insert(b.begin() + static_cast<std::ptrdiff_t>(scan.segment_end[k]), n_junk, 0x12);
+        damaged.emplace_back(std::to_string(n_junk) + " bytes before RST of segment " + std::to_string(k) + in, b);
+      }
+    }
+    // A segment cut short (the next RST early), a restart marker dropped.
+    const size_t k = scan.segment_begin.size() - 4;
+    Bytes cut = jpeg;
+    cut.erase(cut.begin() + static_cast<std::ptrdiff_t>(std::min(scan.segment_begin[k] + 10, scan.segment_end[k])),
+              cut.begin() + static_cast<std::ptrdiff_t>(scan.segment_end[k]));
+    damaged.emplace_back("segment cut short" + in, cut);
+    Bytes dropped = jpeg;
+    dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(scan.segment_end[k]),
+                  dropped.begin() + static_cast<std::ptrdiff_t>(scan.marker_code[k] + 1));
+    damaged.emplace_back("marker dropped" + in, dropped);
+    // Random bits flipped anywhere in the scan.
+    std::mt19937 rng(3);
+    for (int t = 0; t < 20; ++t) {
+      Bytes b = jpeg;
+      for (int f = 0; f < 3; ++f) {
+        const size_t at = scan.data_begin + rng() % (scan_end - scan.data_begin);
+        b[at] = static_cast<uint8_t>(b[at] ^ (1u << (rng() % 8)));
+      }
+      damaged.emplace_back("flipped bits, trial " + std::to_string(t) + in, b);
+    }
   }
   return damaged;
 }
@@ -460,6 +576,7 @@ TEST(JpegStripes, DamagedFilesAreJudgedAsOnOneThread) {
       {.width = 333, .height = 250, .restart_rows = 1},                                // 4:2:0, a row a segment
       {.width = 250, .height = 170, .h_samp = 1, .v_samp = 1, .restart_interval = 8},  // 4:4:4, 4 segments a row
       {.width = 200, .height = 260, .components = 1, .h_samp = 1, .v_samp = 1, .restart_rows = 3},  // grey
+      {.width = 333, .height = 250, .restart_rows = 1, .progressive = true},                        // progressive 4:2:0
   };
   for (const EncodeSpec& spec : specs) {
     const Bytes jpeg = encode(spec);
