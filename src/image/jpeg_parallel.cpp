@@ -1,4 +1,5 @@
-// Multi-threaded decoding of baseline JPEGs at their restart markers: see jpeg_parallel.h.
+// Multi-threaded decoding of sequential and progressive JPEGs at their restart markers: see
+// jpeg_parallel.h.
 #include "image/jpeg_parallel.h"
 
 // clang-format off
@@ -22,8 +23,10 @@ namespace {
 
 // Pixels per stripe below which another thread does not pay (measured: automatic_stripe_count),
 // for sequential files and for progressive ones (which cost 2 to 3 times as much per pixel).
-constexpr int64_t kMinPixelsPerSequentialStripe = 100'000;
+constexpr int64_t kMinPixelsPerSequentialStripe = 60'000;
 constexpr int64_t kMinPixelsPerProgressiveStripe = 30'000;
+// The most bytes of tables a plan keeps (copied into every stripe).
+constexpr size_t kMaxKeptBytes = 256 * 1024;
 
 uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
@@ -31,8 +34,10 @@ int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
 // Walks a scan's entropy-coded data from scan.data_begin to the first marker that is not a restart
 // marker, recording the restart segments; returns that marker's offset (its last 0xFF, after any
-// fill bytes), or nullopt for a restart marker out of sequence or data that ends first.
-std::optional<size_t> find_restart_segments(std::span<const uint8_t> jpeg, JpegScanPlan& scan) {
+// fill bytes), or nullopt for a restart marker out of sequence, more than `max_segments`
+// segments (a hostile file's flood of markers stops here, not after a vector per marker), or data
+// that ends first.
+std::optional<size_t> find_restart_segments(std::span<const uint8_t> jpeg, JpegScanPlan& scan, int64_t max_segments) {
   const uint8_t* data = jpeg.data();
   const size_t n = jpeg.size();
   size_t i = scan.data_begin;
@@ -51,6 +56,7 @@ std::optional<size_t> find_restart_segments(std::span<const uint8_t> jpeg, JpegS
     }
     if (code >= 0xD0 && code <= 0xD7) {
       if (code != 0xD0 + scan.marker_code.size() % 8) return std::nullopt;  // out of sequence
+      if (static_cast<int64_t>(scan.segment_begin.size()) >= max_segments) return std::nullopt;
       scan.segment_end.push_back(ff);
       scan.marker_code.push_back(j + 1);
       scan.segment_begin.push_back(j + 2);
@@ -251,13 +257,20 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
   // blocks with their neighbours, across stripe edges.
   std::vector<std::array<int, 64>> precision;
   JpegScanPlan scan;  // the scan being read: its kept segments so far
+  size_t kept_bytes = 0;
+  bool segments_since_scan = false;  // marker segments read since the last scan's data
   size_t i = 2;
   while (true) {
     // Strictly one marker segment after another: fill bytes or junk between them (which libjpeg
     // steps over with a warning) leave the file to the single-threaded decode.
     if (i + 2 > n || d[i] != 0xFF) return std::nullopt;
     const uint8_t code = d[i + 1];
-    if (code == 0xD9) break;  // EOI: after a scan (a header without one has no SOF read yet)
+    if (code == 0xD9) {  // EOI: after a scan (a header without one has no SOF read yet)
+      // Marker segments after the last scan are read by the single-threaded decode (and may be
+      // refused there, a bad table): no stripe would carry them.
+      if (segments_since_scan) return std::nullopt;
+      break;
+    }
     if (i + 4 > n) return std::nullopt;
     const size_t length = load_be16(d + i + 2);
     if (length < 2 || i + 2 + length > n) return std::nullopt;
@@ -318,10 +331,13 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
         auto& bits = precision[static_cast<size_t>(it - components.begin())];
         for (int c = ss; c <= se; ++c) bits[c] = al;
       }
-      if (components.size() == 1) {  // one component: 8x8 MCUs of one block, whatever its factors
-        plan.mcu_height = 8;
+      if (components.size() == 1) {
+        // One component: MCUs of one 8x8 block, whatever its factors, but libjpeg puts a
+        // sequential file's rows out a row of v blocks at a time (an iMCU row): cut there.
+        plan.mcu_height = 8 * v_of_one;
         scan.mcus_per_row = ceil_div(plan.width, 8);
         scan.mcu_rows = ceil_div(plan.height, 8);
+        scan.rows_per_frame_row = v_of_one;
       } else if (n_scan == 1) {  // a component's own scan: its blocks, in rows of v per frame row
         const auto it =
             std::find_if(components.begin(), components.end(), [&](const Component& c) { return c.id == p[1]; });
@@ -337,13 +353,14 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
       scan.restart_interval = restart_interval;
       scan.kept_segments.emplace_back(i, end);
       scan.data_begin = end;
-      const std::optional<size_t> next = find_restart_segments(jpeg, scan);
-      if (!next) return std::nullopt;
       const int64_t total_mcus = static_cast<int64_t>(scan.mcus_per_row) * scan.mcu_rows;
       const int64_t expected_segments = (total_mcus + restart_interval - 1) / restart_interval;
+      const std::optional<size_t> next = find_restart_segments(jpeg, scan, expected_segments);
+      if (!next) return std::nullopt;
       if (static_cast<int64_t>(scan.segment_begin.size()) != expected_segments) return std::nullopt;
       plan.scans.push_back(std::move(scan));
       scan = JpegScanPlan{};
+      segments_since_scan = false;
       i = *next;
       if (!plan.progressive) {  // a sequential file ends here
         if (i + 1 >= n || d[i + 1] != 0xD9) return std::nullopt;
@@ -355,7 +372,14 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
     } else {
       return std::nullopt;  // lossless, arithmetic, hierarchical, DNL, reserved markers
     }
-    if (keep) scan.kept_segments.emplace_back(i, end);
+    if (keep) {
+      // Tables are a few hundred bytes a scan: a flood of them (copied into every stripe) is not
+      // worth cutting.
+      kept_bytes += end - i;
+      if (kept_bytes > kMaxKeptBytes) return std::nullopt;
+      scan.kept_segments.emplace_back(i, end);
+    }
+    segments_since_scan = true;
     i = end;
   }
   if (plan.scans.empty()) return std::nullopt;
@@ -369,7 +393,7 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
 bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& plan, int scale_denom,
                          JpegStripeOutput output, uint8_t* dst, int n_stripes) {
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8) return false;
-  const std::vector<int> cuts = choose_cuts(plan, n_stripes);
+  const std::vector<int> cuts = choose_cuts(plan, std::min(n_stripes, plan.max_stripes()));
   if (cuts.empty()) return false;
 
   StripeTarget target;
@@ -409,8 +433,9 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
       } else if (plan.progressive) {
         last[k] = scan.segment_of(bottom) - 1;  // bottom < mcu_rows: a segment starts there
       } else {
-        // The segment holding the last MCU of the first row below the cut (the stripe decodes into it).
-        const int64_t mcu = (static_cast<int64_t>(cuts[s]) + 1) * scan.mcus_per_row - 1;
+        // The segment holding the last MCU of the first frame row below the cut (the stripe decodes
+        // into it).
+        const int64_t mcu = (static_cast<int64_t>(cuts[s]) + 1) * scan.rows_per_frame_row * scan.mcus_per_row - 1;
         last[k] = std::min(scan.segment_begin.size() - 1, static_cast<size_t>(mcu / scan.restart_interval));
       }
     }
@@ -454,8 +479,8 @@ int automatic_stripe_count(const JpegStripePlan& plan, int hardware_threads) {
   // scale, is what the stripes share). More stripes than cores were slower than as many. Small
   // files, decode_image with 2 stripes against 1 thread, median of 101, sequential / progressive:
   // 320x240 0.96x / 0.67x; 400x300 0.77x / 0.63x; 480x360 0.65x / 0.63x; 640x480 0.62x / 0.61x.
-  // So: one stripe per 0.1 Mpx (sequential) or 0.03 Mpx (progressive), up to the hardware
-  // threads, at any scale.
+  // So: a stripe per 0.06 Mpx (sequential; 2 stripes from 0.12 Mpx) or 0.03 Mpx (progressive; 2
+  // from 0.06 Mpx), up to the hardware threads, at any scale.
   const int64_t pixels = static_cast<int64_t>(plan.width) * plan.height;
   const int64_t by_size = pixels / (plan.progressive ? kMinPixelsPerProgressiveStripe : kMinPixelsPerSequentialStripe);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({by_size, hardware_threads, plan.max_stripes()})));

@@ -21,14 +21,18 @@
 // reads at most one chroma row across a stripe edge. Each stripe therefore decodes the row of
 // MCUs below its cut and writes its top half, and leaves the first half row of MCUs of the next
 // stripe, whose top edge it cannot see, to it. A sequential stripe's frame reaches the bottom of
-// the image and its decode stops after that row; a progressive decode reads every scan before its
-// first row comes out, so a progressive stripe's frame ends with that row, in every scan.
+// the image and its decode stops after that row (the rows of a frame's MCU row, the iMCU row of
+// libjpeg, come out together: a one-component file's frame rows are therefore v blocks tall, v its
+// vertical sampling factor); a progressive decode reads every scan before its first row comes
+// out, so a progressive stripe's frame ends with that row, in every scan.
 //
 // Anything unusual makes the functions decline rather than guess (the caller then decodes on one
 // thread, which reports as before): another frame type than baseline, extended sequential or
-// progressive Huffman, a sequential file of several scans, markers inside a scan other than its
-// restart markers, restart markers missing or out of sequence, any libjpeg warning or error in
-// any stripe.
+// progressive Huffman, a sequential file of several scans, a scan without restart markers,
+// markers inside a scan other than its restart markers, restart markers missing, out of sequence
+// or more than the scan has segments, marker segments after the last scan, more than 256 KiB of
+// tables, coefficients of a progressive file left imprecise, any libjpeg warning or error in any
+// stripe.
 //
 // Pure functions over caller-owned bytes; thread-safe. decode_jpeg_stripes starts n_stripes - 1
 // threads of its own and joins them before it returns.
@@ -47,16 +51,15 @@ struct JpegScanPlan {
   // The marker segments before the scan's data that a stripe's JPEG keeps, in file order, as
   // [begin, end) byte ranges of the file, the scan's SOS last. For the first scan: DQT, DHT, DRI,
   // SOF, APP0 (JFIF) and APP14 (Adobe, which names the colour transform); for later scans of a
-  // progressive file, the DHT, DQT and DRI between the scans. EXIF, ICC and comments stay out (the
+  // progressive file, those of them between the scans. EXIF, ICC and comments stay out (the
   // caller reads them from the whole file).
   std::vector<std::pair<size_t, size_t>> kept_segments;
   size_t data_begin = 0;       // the first byte of entropy-coded data (after the SOS segment)
   int restart_interval = 0;    // MCUs per restart segment (the DRI in force); 0: one segment
   int mcus_per_row = 0;        // MCUs per row of this scan (8x8 blocks of its component when it has one)
   int mcu_rows = 0;            // rows of MCUs in this scan
-  int rows_per_frame_row = 1;  // this scan's rows per row of the frame's MCUs (a component's
-                               // vertical sampling factor for a one-component scan of a
-                               // multi-component progressive file, else 1)
+  int rows_per_frame_row = 1;  // this scan's rows per row of the frame's MCUs (the component's
+                               // vertical sampling factor for a one-component scan, else 1)
   // segment_begin[k]: the first byte of restart segment k; segment_end[k]: one past its last byte
   // (where the 0xFF of the marker that ends it starts); marker_code[k]: the offset of the RSTn
   // code byte that ends segment k (none for the last segment, which the next marker ends).
@@ -75,8 +78,8 @@ struct JpegStripePlan {
   int width = 0;  // the frame's size in pixels
   int height = 0;
   bool progressive = false;
-  int mcu_height = 0;               // pixels per row of the frame's MCUs (8 x the largest vertical sampling
-                                    // factor; 8 for a one-component file)
+  int mcu_height = 0;               // pixels per row of the frame's MCUs (8 x the largest vertical
+                                    // sampling factor)
   int mcu_rows = 0;                 // rows of the frame's MCUs
   size_t sof_offset = 0;            // the SOF marker (0xFF) in the file
   std::vector<JpegScanPlan> scans;  // one for a sequential file
@@ -108,9 +111,9 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
                          JpegStripeOutput output, uint8_t* dst, int n_stripes);
 
 // How many stripes decode_jpeg_parallel cuts a file into when the caller leaves it to it
-// (DecodeOptions.decode_threads = 0): one per 0.1 Mpx, or 0.03 Mpx for a progressive file (below
-// that another thread does not pay, by measurement: see the definition), at most `hardware_threads` and the stripes the
-// file allows.
+// (DecodeOptions.decode_threads = 0): one per 0.06 Mpx, or 0.03 Mpx for a progressive file (2
+// stripes from 0.12 Mpx or 0.06 Mpx: below that another thread does not pay, by measurement: see
+// the definition), at most `hardware_threads` and the stripes the file allows.
 int automatic_stripe_count(const JpegStripePlan& plan, int hardware_threads);
 
 // The hook decode_jpeg calls: plans `jpeg` and decodes it in stripes into dst, an out_width x

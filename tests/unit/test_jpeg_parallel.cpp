@@ -41,8 +41,9 @@ struct EncodeSpec {
   int restart_interval = 0;  // in MCUs
   int restart_rows = 0;      // in rows of MCUs (libjpeg's restart_in_rows); used when interval is 0
   bool progressive = false;
-  bool coarse_ac = false;  // progressive: the AC coefficients stay at bit 1 (never refined)
-  bool ycck = false;       // 4 components stored as YCCK
+  bool coarse_ac = false;       // progressive: the AC coefficients stay at bit 1 (never refined)
+  bool separate_scans = false;  // sequential: one scan per component
+  bool ycck = false;            // 4 components stored as YCCK
   int quality = 92;
 };
 
@@ -117,6 +118,17 @@ Bytes encode(const EncodeSpec& spec, const Bytes& pixels) {
       ac.Se = 63;
       ac.Al = 1;
       script.push_back(ac);
+    }
+    cinfo.scan_info = script.data();
+    cinfo.num_scans = static_cast<int>(script.size());
+  }
+  if (spec.separate_scans) {  // every coefficient of one component per scan: a sequential file
+    for (int c = 0; c < cinfo.num_components; ++c) {
+      jpeg_scan_info one{};
+      one.comps_in_scan = 1;
+      one.component_index[0] = c;
+      one.Se = 63;
+      script.push_back(one);
     }
     cinfo.scan_info = script.data();
     cinfo.num_scans = static_cast<int>(script.size());
@@ -309,6 +321,15 @@ TEST(JpegStripePlan, DeclinesFilesItDoesNotApplyTo) {
   junk.insert(junk.begin() + 2, {0x00, 0x01});
   EXPECT_FALSE(image::plan_jpeg_stripes(junk).has_value());
   EXPECT_FALSE(image::plan_jpeg_stripes(Bytes{0xFF, 0xD8, 0xFF}).has_value());
+  EncodeSpec separate{.width = 64, .height = 64, .restart_rows = 1, .separate_scans = true};
+  EXPECT_FALSE(image::plan_jpeg_stripes(encode(separate)).has_value()) << "a sequential file of 3 scans";
+  // More restart markers than the scan has segments: declined at the first one too many.
+  EncodeSpec tiny{.width = 8, .height = 8, .components = 1, .h_samp = 1, .v_samp = 1, .restart_interval = 1};
+  Bytes flood = encode(tiny);
+  Bytes markers;
+  for (int k = 0; k < 4000; ++k) markers.insert(markers.end(), {0xFF, static_cast<uint8_t>(0xD0 + k % 8)});
+  flood.insert(flood.end() - 2, markers.begin(), markers.end());
+  EXPECT_FALSE(image::plan_jpeg_stripes(flood).has_value()) << "a flood of restart markers";
   EXPECT_FALSE(image::plan_jpeg_stripes(Bytes{}).has_value());
 }
 
@@ -325,12 +346,18 @@ TEST(JpegStripePlan, AutomaticCountFollowsSizeCoresAndMarkers) {
   scan.segment_begin.resize(135);  // a segment a row: 134 cuts
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/2), 2);
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 16);
-  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 20);  // 0.1 Mpx a stripe
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 34);  // 0.06 Mpx a stripe
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/1), 1);
   scan.restart_interval = 240 * 100;  // one cut, at row 100
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 2);
   plan.width = 320;
   plan.height = 240;  // 0.08 Mpx: one thread when sequential, two when progressive
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 1);
+  plan.width = 400;
+  plan.height = 300;  // 0.12 Mpx: two
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 2);
+  plan.width = 320;
+  plan.height = 240;
   scan.restart_interval = 240;
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 1);
   plan.progressive = true;
@@ -385,6 +412,27 @@ TEST(JpegStripes, EqualTheSingleThreadedDecodeOfProgressiveFiles) {
       for (int n : {2, 3, plan->max_stripes()}) expect_striped_equals_reference(jpeg, n, describe(spec));
     }
   }
+  // The hook takes the striped path for a progressive file (the damaged-file tests pass without).
+  const Bytes progressive = encode(EncodeSpec{.width = 333, .height = 250, .restart_rows = 1, .progressive = true});
+  int w = 0, h = 0;
+  const Bytes expected = reference_decode(progressive, 1, image::JpegStripeOutput::kRgb, w, h);
+  Bytes got(expected.size());
+  EXPECT_TRUE(
+      image::decode_jpeg_parallel(progressive, 1, image::JpegStripeOutput::kRgb, got.data(), w, h, /*threads=*/2));
+  EXPECT_EQ(got, expected);
+  // A restart interval in MCUs, the same for every scan (jpegtran -restart 8B): 128 pixels wide,
+  // 4:2:0, the DC scans have 8 MCUs a row, the luma's AC scans 16 blocks, the chroma's 8. Every 8
+  // MCUs restarts every scan at every row; every 16 restarts the DC scans every other row only.
+  EncodeSpec every8{.width = 128, .height = 96, .restart_interval = 8, .progressive = true};
+  const auto plan8 = image::plan_jpeg_stripes(encode(every8));
+  ASSERT_TRUE(plan8.has_value());
+  EXPECT_EQ(plan8->boundary_rows(), (std::vector<int>{1, 2, 3, 4}));
+  expect_striped_equals_reference(encode(every8), 3, describe(every8));
+  EncodeSpec every16 = every8;
+  every16.restart_interval = 16;
+  const auto plan16 = image::plan_jpeg_stripes(encode(every16));
+  ASSERT_TRUE(plan16.has_value());
+  EXPECT_EQ(plan16->max_stripes(), 1);
   // One component, and four (Adobe CMYK).
   EncodeSpec grey{
       .width = 97, .height = 161, .components = 1, .h_samp = 1, .v_samp = 1, .restart_rows = 1, .progressive = true};
@@ -403,9 +451,13 @@ TEST(JpegStripes, EqualTheSingleThreadedDecodeForGreyAndCmyk) {
     const Bytes g = encode(grey);
     expect_striped_equals_reference(g, 2, "grey " + describe(grey));
     expect_striped_equals_reference(g, 5, "grey " + describe(grey));
-    // A grey file with 2x2 sampling on its one component (legal, rare): still 8x8 MCUs.
+    // A grey file with 2x2 sampling on its one component (legal, rare; jpegtran -grayscale keeps
+    // a 4:2:0 file's factors): 8x8 MCUs, put out by libjpeg 2 rows of blocks at a time.
     grey.h_samp = grey.v_samp = 2;
     expect_striped_equals_reference(encode(grey), 3, "grey 2x2 " + describe(grey));
+    grey.restart_rows = 1;
+    expect_striped_equals_reference(encode(grey), 2, "grey 2x2 " + describe(grey));
+    expect_striped_equals_reference(encode(grey), 5, "grey 2x2 " + describe(grey));
 
     EncodeSpec cmyk{
         .width = size.first, .height = size.second, .components = 4, .h_samp = 1, .v_samp = 1, .restart_rows = 1};
@@ -522,6 +574,25 @@ std::vector<std::pair<std::string, Bytes>> damaged_copies(const Bytes& jpeg, con
   before_eoi.insert(before_eoi.begin() + static_cast<std::ptrdiff_t>(plan.scans.back().segment_end.back()),
                     {0x12, 0x34, 0x56});
   damaged.emplace_back("bytes before EOI", before_eoi);
+  // Marker segments after the last scan, which the single-threaded decode reads: a DHT of a bad
+  // length, a DHT of a bad index, and a JFIF header of version 2 (a warning).
+  const auto before_end = [&](const Bytes& segment) {
+    Bytes b = jpeg;
+    b.insert(b.begin() + static_cast<std::ptrdiff_t>(plan.scans.back().segment_end.back()), segment.begin(),
+             segment.end());
+    return b;
+  };
+  damaged.emplace_back("DHT of a bad length after the last scan", before_end({0xFF, 0xC4, 0x00, 0x03, 0x00}));
+  Bytes bad_index = {0xFF, 0xC4, 0x00, 0x13, 0x04};
+  bad_index.resize(bad_index.size() + 16, 0);
+  damaged.emplace_back("DHT of a bad index after the last scan", before_end(bad_index));
+  damaged.emplace_back("JFIF 2.0 after the last scan",
+                       before_end({0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 2, 0, 0, 0, 1, 0, 1, 0, 0}));
+  // No restart interval (DRI 0) for the last scan, whose data still has restart markers.
+  Bytes no_restarts = jpeg;
+  no_restarts.insert(no_restarts.begin() + static_cast<std::ptrdiff_t>(plan.scans.back().kept_segments.back().first),
+                     {0xFF, 0xDD, 0x00, 0x04, 0x00, 0x00});
+  damaged.emplace_back("DRI 0 before the last scan", no_restarts);
   damaged.emplace_back("truncated", Bytes(jpeg.begin(), jpeg.end() - 500));
   // In the first scan and in the last (a progressive file's AC refinement).
   std::vector<size_t> scans = {0};
