@@ -61,7 +61,7 @@ struct DecodeOptions {
   JpegWarnings jpeg_warnings = JpegWarnings::kStrict;
   // JPEG only: threads for a file (baseline or progressive) whose restart markers cut its scans at
   // rows of MCUs (camera files often have them): the stripes decode at once, to the same pixels as
-  // one thread. 0 = automatic (a thread per 0.06 Mpx, or per 0.03 Mpx for a progressive file, up
+  // one thread. 0 = automatic (a thread per 0.25 Mpx, or per 0.1 Mpx for a progressive file, up
   // to the hardware threads), 1 = always one thread.
   int decode_threads = 0;
 };

@@ -21,10 +21,11 @@
 namespace facelens::image {
 namespace {
 
-// Pixels per stripe below which another thread does not pay (measured: automatic_stripe_count),
-// for sequential files and for progressive ones (which cost 2 to 3 times as much per pixel).
-constexpr int64_t kMinPixelsPerSequentialStripe = 60'000;
-constexpr int64_t kMinPixelsPerProgressiveStripe = 30'000;
+// Pixels per stripe below which another thread does not pay in the pipeline, decode then models
+// (measured: automatic_stripe_count), for sequential files and for progressive ones (which cost 2
+// to 3 times as much per pixel to decode).
+constexpr int64_t kMinPixelsPerSequentialStripe = 250'000;
+constexpr int64_t kMinPixelsPerProgressiveStripe = 100'000;
 // The most bytes of tables a plan keeps (copied into every stripe).
 constexpr size_t kMaxKeptBytes = 256 * 1024;
 
@@ -472,15 +473,18 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
 }
 
 int automatic_stripe_count(const JpegStripePlan& plan, int hardware_threads) {
-  // Measured on 2 cores (issue 17, tools: a throwaway timing program over files re-encoded with
-  // restart markers every row of MCUs), 2 stripes against tjDecompress2, median of 21: 853x480
-  // 0.84x at full size and 0.95x at 1/4; 1280x720 0.57-0.80x; 1920x1080 0.62-0.80x;
-  // 2796x4549 0.65-0.71x, at every scale (the entropy decoding, which does not shrink with the
-  // scale, is what the stripes share). More stripes than cores were slower than as many. Small
-  // files, decode_image with 2 stripes against 1 thread, median of 101, sequential / progressive:
-  // 320x240 0.96x / 0.67x; 400x300 0.77x / 0.63x; 480x360 0.65x / 0.63x; 640x480 0.62x / 0.61x.
-  // So: a stripe per 0.06 Mpx (sequential; 2 stripes from 0.12 Mpx) or 0.03 Mpx (progressive; 2
-  // from 0.06 Mpx), up to the hardware threads, at any scale.
+  // Measured on 2 cores (issue 17, tools: throwaway timing programs over files re-encoded with
+  // restart markers every row of MCUs), median of 21 to 300 runs. The decode alone, 2 stripes
+  // against tjDecompress2: 853x480 0.84x at full size and 0.95x at 1/4; 1280x720 0.57-0.80x;
+  // 1920x1080 0.62-0.80x; 2796x4549 0.65-0.71x, at every scale (the entropy decoding, which does
+  // not shrink with the scale, is what the stripes share); more stripes than cores were slower
+  // than as many. Down to 0.1 Mpx the decode alone still gains (0.62-0.77x at 0.12-0.31 Mpx), but
+  // the pipeline does not: Engine::analyze_bytes (decode, then the models reading the image, which
+  // the other core's stripe left in its own cache) with 2 stripes against one thread, sequential:
+  // 400x650 1.02x, 430x699 1.01x, 480x781 1.00x, 560x911 0.97x, 640x1041 0.98x, 720x1171 0.97x,
+  // 1109x1804 0.89x; progressive: 200x325 1.02x, 280x455 0.99x, 360x586 0.97x, 430x699 0.96x.
+  // So: a stripe per 0.25 Mpx (sequential; 2 stripes from 0.5 Mpx) or 0.1 Mpx (progressive; 2
+  // from 0.2 Mpx), up to the hardware threads, at any scale.
   const int64_t pixels = static_cast<int64_t>(plan.width) * plan.height;
   const int64_t by_size = pixels / (plan.progressive ? kMinPixelsPerProgressiveStripe : kMinPixelsPerSequentialStripe);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({by_size, hardware_threads, plan.max_stripes()})));

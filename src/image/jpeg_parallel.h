@@ -111,9 +111,9 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
                          JpegStripeOutput output, uint8_t* dst, int n_stripes);
 
 // How many stripes decode_jpeg_parallel cuts a file into when the caller leaves it to it
-// (DecodeOptions.decode_threads = 0): one per 0.06 Mpx, or 0.03 Mpx for a progressive file (2
-// stripes from 0.12 Mpx or 0.06 Mpx: below that another thread does not pay, by measurement: see
-// the definition), at most `hardware_threads` and the stripes the file allows.
+// (DecodeOptions.decode_threads = 0): one per 0.25 Mpx, or 0.1 Mpx for a progressive file (2
+// stripes from 0.5 Mpx or 0.2 Mpx: below that another thread does not pay in the pipeline, by
+// measurement: see the definition), at most `hardware_threads` and the stripes the file allows.
 int automatic_stripe_count(const JpegStripePlan& plan, int hardware_threads);
 
 // The hook decode_jpeg calls: plans `jpeg` and decodes it in stripes into dst, an out_width x

@@ -345,24 +345,19 @@ TEST(JpegStripePlan, AutomaticCountFollowsSizeCoresAndMarkers) {
   scan.restart_interval = 240;
   scan.segment_begin.resize(135);  // a segment a row: 134 cuts
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/2), 2);
-  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 16);
-  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 34);  // 0.06 Mpx a stripe
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 8);  // 0.25 Mpx a stripe
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/1), 1);
   scan.restart_interval = 240 * 100;  // one cut, at row 100
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 2);
-  plan.width = 320;
-  plan.height = 240;  // 0.08 Mpx: one thread when sequential, two when progressive
-  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 1);
-  plan.width = 400;
-  plan.height = 300;  // 0.12 Mpx: two
-  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/64), 2);
-  plan.width = 320;
-  plan.height = 240;
   scan.restart_interval = 240;
+  plan.width = 640;
+  plan.height = 480;  // 0.31 Mpx: one thread when sequential, three when progressive (0.1 Mpx a stripe)
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 1);
   plan.progressive = true;
-  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 2);  // 0.03 Mpx a stripe
-  plan.height = 180;
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 3);
+  EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/2), 2);
+  plan.width = 400;
+  plan.height = 240;  // 0.096 Mpx: one
   EXPECT_EQ(image::automatic_stripe_count(plan, /*hardware_threads=*/16), 1);
 }
 
