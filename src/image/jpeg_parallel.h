@@ -34,7 +34,7 @@
 // tables, coefficients of a progressive file left imprecise, any libjpeg warning or error in any
 // stripe.
 //
-// Pure functions over caller-owned bytes; thread-safe. decode_jpeg_stripes starts n_stripes - 1
+// Pure functions over caller-owned bytes; thread-safe. decode_jpeg_stripes starts up to n_stripes - 1
 // threads of its own and joins them before it returns.
 #pragma once
 
