@@ -259,8 +259,9 @@ StatusOr<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes, const DecodeO
                             "lenient accept it)");
   };
   const bool strict = options.jpeg_warnings != JpegWarnings::kLenient;
-  // A file cut by restart markers (baseline or progressive) decodes in stripes on several threads, to the same
-  // pixels; anything unusual there (a warning the header read gave too) decodes on one thread.
+  // A file cut by restart markers (baseline or progressive) decodes in stripes on several threads,
+  // to the same pixels; anything unusual there (a warning the header read gave too) decodes on one
+  // thread.
   const auto stripe_output = cmyk ? image::JpegStripeOutput::kCmyk : image::JpegStripeOutput::kRgb;
   const bool striped =
       header.warning.empty() && factor.num == 1 &&

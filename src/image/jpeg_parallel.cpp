@@ -201,9 +201,11 @@ std::vector<uint8_t> stripe_jpeg(std::span<const uint8_t> jpeg, const JpegStripe
   return out;
 }
 
-// Up to n_stripes - 1 boundary rows near equal cuts of the image, ascending and distinct.
+// Up to n_stripes - 1 boundary rows near equal cuts of the image, ascending and distinct (no more
+// stripes than the file has boundaries for).
 std::vector<int> choose_cuts(const JpegStripePlan& plan, int n_stripes) {
   const std::vector<int> candidates = plan.boundary_rows();
+  n_stripes = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(n_stripes, 1)), candidates.size() + 1));
   std::vector<int> cuts;
   for (int j = 1; j < n_stripes && !candidates.empty(); ++j) {
     const int64_t target = static_cast<int64_t>(j) * plan.mcu_rows / n_stripes;
@@ -216,15 +218,18 @@ std::vector<int> choose_cuts(const JpegStripePlan& plan, int n_stripes) {
 
 }  // namespace
 
+int64_t JpegScanPlan::first_mcu(int frame_row) const {
+  return static_cast<int64_t>(frame_row) * rows_per_frame_row * mcus_per_row;
+}
+
 bool JpegScanPlan::segment_starts_at(int frame_row) const {
-  const int64_t mcu = static_cast<int64_t>(frame_row) * rows_per_frame_row * mcus_per_row;
+  const int64_t mcu = first_mcu(frame_row);
   if (mcu == 0) return true;
   return restart_interval > 0 && mcu % restart_interval == 0 && mcu / mcus_per_row < mcu_rows;
 }
 
-size_t JpegScanPlan::segment_of(int frame_row) const {
+size_t JpegScanPlan::segment_holding(int64_t mcu) const {
   if (restart_interval <= 0) return 0;
-  const int64_t mcu = static_cast<int64_t>(frame_row) * rows_per_frame_row * mcus_per_row;
   return std::min(segment_begin.size() - 1, static_cast<size_t>(mcu / restart_interval));
 }
 
@@ -323,29 +328,27 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
       }
       // A scan without restart markers cannot be cut (and its data need not be walked).
       if (restart_interval == 0) return std::nullopt;
-      int v_of_one = 1;  // the vertical sampling factor of a one-component scan's component
+      const Component* one = nullptr;  // the component of a one-component scan (the last named)
       for (int k = 0; k < n_scan; ++k) {
         const auto it = std::find_if(components.begin(), components.end(),
                                      [&](const Component& c) { return c.id == p[1 + 2 * k]; });
         if (it == components.end()) return std::nullopt;
-        v_of_one = it->v;
+        one = &*it;
         auto& bits = precision[static_cast<size_t>(it - components.begin())];
         for (int c = ss; c <= se; ++c) bits[c] = al;
       }
       if (components.size() == 1) {
         // One component: MCUs of one 8x8 block, whatever its factors, but libjpeg puts a
         // sequential file's rows out a row of v blocks at a time (an iMCU row): cut there.
-        plan.mcu_height = 8 * v_of_one;
+        plan.mcu_height = 8 * one->v;
         scan.mcus_per_row = ceil_div(plan.width, 8);
         scan.mcu_rows = ceil_div(plan.height, 8);
-        scan.rows_per_frame_row = v_of_one;
+        scan.rows_per_frame_row = one->v;
       } else if (n_scan == 1) {  // a component's own scan: its blocks, in rows of v per frame row
-        const auto it =
-            std::find_if(components.begin(), components.end(), [&](const Component& c) { return c.id == p[1]; });
         plan.mcu_height = 8 * v_max;
-        scan.mcus_per_row = ceil_div(ceil_div(static_cast<int64_t>(plan.width) * it->h, h_max), 8);
-        scan.mcu_rows = ceil_div(ceil_div(static_cast<int64_t>(plan.height) * v_of_one, v_max), 8);
-        scan.rows_per_frame_row = v_of_one;
+        scan.mcus_per_row = ceil_div(ceil_div(static_cast<int64_t>(plan.width) * one->h, h_max), 8);
+        scan.mcu_rows = ceil_div(ceil_div(static_cast<int64_t>(plan.height) * one->v, v_max), 8);
+        scan.rows_per_frame_row = one->v;
       } else {
         plan.mcu_height = 8 * v_max;
         scan.mcus_per_row = ceil_div(plan.width, 8 * h_max);
@@ -385,8 +388,10 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
   }
   if (plan.scans.empty()) return std::nullopt;
   plan.mcu_rows = ceil_div(plan.height, plan.mcu_height);
-  for (const auto& bits : precision) {
-    if (plan.progressive && std::any_of(bits.begin(), bits.end(), [](int b) { return b != 0; })) return std::nullopt;
+  if (plan.progressive) {
+    for (const auto& bits : precision) {
+      if (std::any_of(bits.begin(), bits.end(), [](int b) { return b != 0; })) return std::nullopt;
+    }
   }
   return plan;
 }
@@ -394,7 +399,7 @@ std::optional<JpegStripePlan> plan_jpeg_stripes(std::span<const uint8_t> jpeg) {
 bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& plan, int scale_denom,
                          JpegStripeOutput output, uint8_t* dst, int n_stripes) {
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8) return false;
-  const std::vector<int> cuts = choose_cuts(plan, std::min(n_stripes, plan.max_stripes()));
+  const std::vector<int> cuts = choose_cuts(plan, n_stripes);
   if (cuts.empty()) return false;
 
   StripeTarget target;
@@ -428,17 +433,10 @@ bool decode_jpeg_stripes(std::span<const uint8_t> jpeg, const JpegStripePlan& pl
     stripe.frame_height = std::min(bottom * plan.mcu_height, plan.height) - top * plan.mcu_height;
     for (size_t k = 0; k < plan.scans.size(); ++k) {
       const JpegScanPlan& scan = plan.scans[k];
-      first[k] = scan.segment_of(top);
-      if (stripe.last) {
-        last[k] = scan.segment_begin.size() - 1;
-      } else if (plan.progressive) {
-        last[k] = scan.segment_of(bottom) - 1;  // bottom < mcu_rows: a segment starts there
-      } else {
-        // The segment holding the last MCU of the first frame row below the cut (the stripe decodes
-        // into it).
-        const int64_t mcu = (static_cast<int64_t>(cuts[s]) + 1) * scan.rows_per_frame_row * scan.mcus_per_row - 1;
-        last[k] = std::min(scan.segment_begin.size() - 1, static_cast<size_t>(mcu / scan.restart_interval));
-      }
+      first[k] = scan.segment_holding(scan.first_mcu(top));
+      // The segment holding the last MCU of the frame row below the cut: a sequential stripe decodes
+      // into it; a progressive one's frame ends there, with a segment (boundary_rows).
+      last[k] = stripe.last ? scan.segment_begin.size() - 1 : scan.segment_holding(scan.first_mcu(cuts[s] + 1) - 1);
     }
     stripe.jpeg = stripe_jpeg(jpeg, plan, stripe.frame_height, first, last);
   }

@@ -67,10 +67,12 @@ struct JpegScanPlan {
   std::vector<size_t> segment_end;
   std::vector<size_t> marker_code;
 
+  // The index in this scan of the first MCU of frame row `frame_row`.
+  int64_t first_mcu(int frame_row) const;
   // Whether a restart segment of this scan starts at the first MCU of frame row `frame_row`.
   bool segment_starts_at(int frame_row) const;
-  // The segment that holds the first MCU of frame row `frame_row` (< the frame's rows).
-  size_t segment_of(int frame_row) const;
+  // The segment that holds MCU `mcu` of this scan (the last one for an MCU past the scan).
+  size_t segment_holding(int64_t mcu) const;
 };
 
 // Where a sequential or progressive JPEG may be cut into stripes.
