@@ -568,6 +568,13 @@ void quantize_resize_inputs(const onnx::GraphProto& g, const KeepRules& keep,
     if (is_quantized_nearest_resize(n, keep, quantized)) add(n.input(0));
 }
 
+// The tensor whose quantization parameters `t` shares (`shared_from`: tensor -> that tensor);
+// `t` itself when it has its own.
+std::string shared_root(const std::map<std::string, std::string>& shared_from, const std::string& t) {
+  auto it = shared_from.find(t);
+  return it == shared_from.end() ? t : it->second;
+}
+
 // Its output then shares its input's parameters: ONNX Runtime drops the pair around it and
 // resizes the uint8 data.
 void share_qparams_through_resize(const onnx::GraphProto& g, const KeepRules& keep,
@@ -576,7 +583,7 @@ void share_qparams_through_resize(const onnx::GraphProto& g, const KeepRules& ke
   for (const auto& n : g.node()) {
     if (!is_quantized_nearest_resize(n, keep, quantized) || !quantized.count(n.input(0))) continue;
     const std::string& in = n.input(0);
-    shared_from[n.output(0)] = shared_from.count(in) ? shared_from.at(in) : in;
+    shared_from[n.output(0)] = shared_root(shared_from, in);
   }
 }
 
@@ -599,10 +606,7 @@ bool ranges_alike(std::pair<float, float> a, std::pair<float, float> b) {
 int unquantize_mixed_concat_outputs(const onnx::GraphProto& g, const graph::GraphIndex& ix, const KeepRules& keep,
                                     const std::vector<std::string>& order, const ActivationRanges& ranges,
                                     std::set<std::string>& quantized, std::map<std::string, std::string>& shared_from) {
-  auto root = [&](const std::string& t) {
-    auto it = shared_from.find(t);
-    return it == shared_from.end() ? t : it->second;
-  };
+  auto root = [&](const std::string& t) { return shared_root(shared_from, t); };
   const std::set<std::string> calibrated(order.begin(), order.end());
   int n_mixed = 0;
   for (const auto& n : g.node()) {
@@ -647,10 +651,7 @@ void share_qparams_through_concat(const onnx::GraphProto& g, const KeepRules& ke
                                   const std::map<std::string, std::string>& shared_from, const ActivationRanges& ranges,
                                   const std::map<std::string, float>& clipped, bool as_uint8,
                                   std::map<std::string, QParams>& params) {
-  auto root = [&](const std::string& t) {
-    auto it = shared_from.find(t);
-    return it == shared_from.end() ? t : it->second;
-  };
+  auto root = [&](const std::string& t) { return shared_root(shared_from, t); };
   struct Group {
     float lo = 0, hi = 0, min_width = 0;
     bool clips = false;  // a member's quantization does a folded Relu/Clip: lo must stay 0, hi <= clip_hi
@@ -707,26 +708,31 @@ void share_qparams_through_concat(const onnx::GraphProto& g, const KeepRules& ke
 }
 
 // Clip at 0 from below (Relu6 and the like) in any opset.
+// A Clip's bound: the attribute `name` before opset 11, else its input `input` from 11; nullopt
+// when it has none, -infinity when it is not a constant scalar (nothing then passes it as a
+// maximum, nor equals 0 as a minimum).
+std::optional<float> clip_bound(const onnx::NodeProto& n, const graph::GraphIndex& ix, const onnx::GraphProto& g,
+                                const char* name, int input) {
+  if (const auto* a = graph::find_attr(n, name)) return a->f();
+  if (n.input_size() <= input || n.input(input).empty()) return std::nullopt;
+  auto it = ix.initializer.find(n.input(input));
+  const float unknown = -std::numeric_limits<float>::infinity();
+  if (it == ix.initializer.end()) return unknown;
+  auto v = graph::read_floats(g.initializer(it->second));
+  return v.ok() && v->size() == 1 ? (*v)[0] : unknown;
+}
+
 bool is_clip_at_zero(const onnx::NodeProto& n, const graph::GraphIndex& ix, const onnx::GraphProto& g) {
   if (n.op_type() != "Clip") return false;
-  if (const auto* a = graph::find_attr(n, "min")) return a->f() == 0.f;
-  if (n.input_size() < 2 || n.input(1).empty()) return false;
-  auto it = ix.initializer.find(n.input(1));
-  if (it == ix.initializer.end()) return false;
-  auto v = graph::read_floats(g.initializer(it->second));
-  return v.ok() && v->size() == 1 && (*v)[0] == 0.f;
+  const std::optional<float> min = clip_bound(n, ix, g, "min", 1);
+  return min && *min == 0.f;
 }
 
 // The upper bound of a Clip (attribute before opset 11, input 2 from 11); +infinity when it has none.
 float clip_max(const onnx::NodeProto& n, const graph::GraphIndex& ix, const onnx::GraphProto& g) {
   const float none = std::numeric_limits<float>::infinity();
   if (n.op_type() != "Clip") return none;
-  if (const auto* a = graph::find_attr(n, "max")) return a->f();
-  if (n.input_size() < 3 || n.input(2).empty()) return none;
-  auto it = ix.initializer.find(n.input(2));
-  if (it == ix.initializer.end()) return -none;  // not a constant: nothing may widen the range
-  auto v = graph::read_floats(g.initializer(it->second));
-  return v.ok() && v->size() == 1 ? (*v)[0] : -none;
+  return clip_bound(n, ix, g, "max", 2).value_or(none);
 }
 
 // Absorbs a Relu (or Clip at 0) that follows a quantized op into the op's QuantizeLinear: the
@@ -1246,7 +1252,7 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     if (!quantized.count(in) || !is_float(o) || quantized.count(o) || only_outputs(o) || keep.tensors.count(o))
       continue;
     quantized.insert(o);
-    shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
+    shared_from[o] = shared_root(shared_from, in);
   }
   quantize_resize_inputs(*g, keep, add, quantized);
   // A Split of a quantized tensor: its parts share the tensor's parameters (also where an int8
@@ -1259,11 +1265,11 @@ StatusOr<Converted> quantize_static(const std::string& bytes, std::span<const Ca
     for (const auto& o : n.output()) all &= quantized.count(o) > 0 && !keep.tensors.count(o);
     if (!all) continue;  // a part left float32 would leave the Split in float32 anyway
     const std::string& in = n.input(0);
-    for (const auto& o : n.output()) shared_from[o] = shared_from.count(in) ? shared_from[in] : in;
+    for (const auto& o : n.output()) shared_from[o] = shared_root(shared_from, in);
   }
   share_qparams_through_resize(*g, keep, quantized, shared_from);
   for (auto& [t, src] : shared_from)  // a part that a data-movement op passed on: to the root
-    if (auto it = shared_from.find(src); it != shared_from.end()) src = it->second;
+    src = shared_root(shared_from, src);
   if (quantized.empty()) {
     return failed_precondition(
         "the model has no op that int8 quantization applies to" +
