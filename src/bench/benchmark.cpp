@@ -192,17 +192,14 @@ const ReferenceFigure* reference_figure_of(const std::string& arch) {
 }
 
 EngineOptions service_pipeline_engine_options(const BenchOptions& o) {
-  if (!o.server_runtime) {
-    BenchOptions like_service = o;
-    if (o.server_threads > 0) like_service.threads = o.server_threads;
-    const bool cpu = std::find(o.providers.begin(), o.providers.end(), "cpu") != o.providers.end();
-    return pipeline_engine_options(like_service, /*cuda=*/!cpu);
+  BenchOptions like_service = o;
+  if (o.server_threads > 0) like_service.threads = o.server_threads;
+  const bool cpu = std::find(o.providers.begin(), o.providers.end(), "cpu") != o.providers.end();
+  EngineOptions eo = pipeline_engine_options(like_service, /*cuda=*/!cpu);
+  if (o.server_runtime) {  // exactly the service's runtime
+    eo.runtime = *o.server_runtime;
+    eo.runtime.require_gpu = false;
   }
-  EngineOptions eo;
-  eo.models_dir = o.models_dir;
-  eo.runtime = *o.server_runtime;
-  eo.runtime.require_gpu = false;
-  eo.batching.mode = EngineOptions::Batching::Mode::kAuto;
   return eo;
 }
 
