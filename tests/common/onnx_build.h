@@ -3,6 +3,7 @@
 //
 //   *g->add_initializer() = facelens::testing::float_tensor("w", {8, 4, 3, 3}, random_values(288, -1, 1, 1));
 //   facelens::testing::add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+//   onnx::GraphProto* g = facelens::testing::new_graph(model, "name", {1, 4, 16, 16});  // IR 7, opset 13
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -42,6 +43,18 @@ inline void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* 
   auto* t = v->mutable_type()->mutable_tensor_type();
   t->set_elem_type(onnx::TensorProto::FLOAT);
   for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+// Makes `m` an IR 7, opset 13 model whose graph `name` has one float32 input "input" of
+// `input_dims`; returns the graph (its outputs and nodes are the caller's).
+inline onnx::GraphProto* new_graph(onnx::ModelProto& m, const std::string& name,
+                                   const std::vector<int64_t>& input_dims) {
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name(name);
+  add_value(g->mutable_input(), "input", input_dims);
+  return g;
 }
 
 }  // namespace facelens::testing

@@ -29,6 +29,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::add_value;
 using testing::float_tensor;
+using testing::new_graph;
 using testing::random_values;
 
 void add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in, const std::string& out) {
@@ -43,11 +44,7 @@ void add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std:
 // 1 and some negative) -> Conv 1x1 (8) -> PRelu (one slope for all) -> Conv 1x1 (4) -> output.
 std::string conv_bn_prelu_model() {
   onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  g->set_name("conv_bn_prelu");
-  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  auto* g = new_graph(m, "conv_bn_prelu", {1, 4, 16, 16});
   add_value(g->mutable_output(), "output", {1, 4, 16, 16});
   auto* a = g->add_node();
   *g->add_initializer() = float_tensor("w1", {8, 4, 3, 3}, random_values(8 * 4 * 9, -0.5f, 0.5f, 1));
@@ -84,11 +81,7 @@ std::string conv_bn_prelu_model() {
 // the small channels of the middle activation get a few int8 steps unless equalized.
 std::string conv_prelu_depthwise_model() {
   onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  g->set_name("conv_prelu_depthwise");
-  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  auto* g = new_graph(m, "conv_prelu_depthwise", {1, 4, 16, 16});
   add_value(g->mutable_output(), "output", {1, 8, 16, 16});
   std::vector<float> w1 = random_values(8 * 4 * 9, -0.5f, 0.5f, 31), b1 = random_values(8, -0.2f, 0.2f, 32);
   std::vector<float> w2 = random_values(8 * 9, -0.5f, 0.5f, 33);

@@ -26,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::add_value;
+using testing::new_graph;
 using testing::random_values;
 
 class Builder {
@@ -81,11 +82,7 @@ class Builder {
 // -> Conv 3x3 (4) -> GlobalAveragePool -> Flatten -> Gemm (16, transB) -> BatchNormalization -> output [1,16].
 std::string movement_model() {
   onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  g->set_name("movement");
-  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  auto* g = new_graph(m, "movement", {1, 4, 16, 16});
   add_value(g->mutable_output(), "output", {1, 16});
   Builder b(g);
   auto* c1 = b.node("Conv",
@@ -287,11 +284,7 @@ TEST_F(ConvertInt8Movement, SplitResizeAndBatchNormRunOnUint8InAQuantizedGenerat
 // Transpose -> Split into boxes [256,6] and scores [256,6] (both graph outputs).
 std::string mixed_concat_model() {
   onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  g->set_name("mixed_concat");
-  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  auto* g = new_graph(m, "mixed_concat", {1, 4, 16, 16});
   add_value(g->mutable_output(), "boxes", {256, 6});
   add_value(g->mutable_output(), "scores", {256, 6});
   Builder b(g);
@@ -350,11 +343,7 @@ TEST_F(ConvertInt8Movement, ConcatOfBoxesAndScoresKeepsTheScores) {
 // alike ranges, Concat'ed; a 1x1 Conv after it copies the Relu branch's channels to the output.
 std::string relu_concat_model() {
   onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  g->set_name("relu_concat");
-  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  auto* g = new_graph(m, "relu_concat", {1, 4, 16, 16});
   add_value(g->mutable_output(), "output", {1, 4, 16, 16});
   Builder b(g);
   const std::vector<float> w = random_values(16, -0.5f, 0.5f, 41);
@@ -392,11 +381,7 @@ TEST_F(ConvertInt8Movement, ConcatSharingKeepsAFoldedReluClipping) {
 // overflow (weight scale about 1e-7 / 63).
 std::string tiny_batchnorm_model() {
   onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  g->set_name("tiny_batchnorm");
-  add_value(g->mutable_input(), "input", {1, 4, 16, 16});
+  auto* g = new_graph(m, "tiny_batchnorm", {1, 4, 16, 16});
   add_value(g->mutable_output(), "output", {1, 4, 16, 16});
   Builder b(g);
   auto* c1 = b.node("Conv",
